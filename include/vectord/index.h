@@ -1,0 +1,66 @@
+/*
+ * index.h — the vector index interface every index type implements.
+ *
+ * A shard owns its vectors (one float32 array, `dim` floats per slot) and tells
+ * its index about slots that gain or lose a vector; the index answers k-NN
+ * queries over a set of allowed slots. All calls happen under the shard's lock:
+ * insert/remove under the write lock, search/stats under the read lock, so an
+ * index needs no locking of its own unless it does background work.
+ */
+#ifndef VECTORD_INDEX_H
+#define VECTORD_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vectord/topk.h"
+#include "vectord/types.h"
+
+/* The shard's vectors, lent to the index for one call. */
+typedef struct vd_vector_view {
+    const float *vecs; /* n_slots * dim floats */
+    uint32_t dim;
+    uint32_t n_slots;
+    vd_metric metric;
+} vd_vector_view;
+
+typedef struct vd_index_query {
+    const float *vector;    /* normalised already for cosine */
+    const uint64_t *allowed; /* bitmap of slots that may be returned (alive ∩ filter) */
+    float max_key;          /* only hits with key <= max_key (score_threshold) */
+    uint32_t ef;            /* search breadth, 0 = index default (HNSW) */
+    int exact;              /* force an exhaustive scan */
+} vd_index_query;
+
+typedef struct vd_index_stats {
+    size_t memory_bytes; /* index structures beyond the shard's vectors */
+    uint64_t distance_computations;
+} vd_index_stats;
+
+typedef struct vd_index vd_index;
+
+typedef struct vd_index_ops {
+    const char *type; /* "flat", "hnsw", … */
+    int (*insert)(vd_index *idx, const vd_vector_view *v, uint32_t slot);
+    void (*remove)(vd_index *idx, uint32_t slot);
+    /* Fills out (capacity k) with the best allowed hits. 0 or -ENOMEM. */
+    int (*search)(vd_index *idx, const vd_vector_view *v, const vd_index_query *q, vd_topk *out);
+    void (*stats)(const vd_index *idx, vd_index_stats *out);
+    void (*destroy)(vd_index *idx);
+} vd_index_ops;
+
+struct vd_index {
+    const vd_index_ops *ops;
+};
+
+/* Key ("lower is better") of a stored vector against a query. */
+float vd_index_key(vd_metric metric, const float *query, const float *vec, uint32_t dim);
+/* Maps a key back to the API score (similarity for cosine/dot, distance for l2). */
+float vd_score_from_key(vd_metric metric, float key);
+/* Maps an API score threshold to the largest key allowed. */
+float vd_key_from_score(vd_metric metric, float score);
+
+/* The exhaustive index: no structure, a scan of allowed slots. */
+int vd_flat_create(vd_index **out);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * collection.h — a named set of points split over N shards.
+ *
+ * A point lives in shard vd_id_hash(id) % n_shards. Writes are grouped per
+ * shard (one lock acquisition per shard per batch); searches fan out over the
+ * shards on the worker pool and merge the per-shard top-k. The configuration is
+ * immutable after creation except the payload-index list, which has its own
+ * mutex. Collections are reference-counted so a request that holds one may
+ * finish while the collection is being dropped.
+ */
+#ifndef VD_COLLECTION_H
+#define VD_COLLECTION_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/point.h"
+#include "db/shard.h"
+#include "util/pool.h"
+#include "vectord/error.h"
+#include "vectord/types.h"
+
+#define VD_NAME_MAX_LEN 64
+#define VD_SHARDS_DEFAULT 2
+#define VD_SHARDS_MIN 1
+#define VD_SHARDS_MAX 64
+#define VD_PINDEX_MAX 32
+
+typedef struct vd_collection_config {
+    char name[VD_NAME_MAX_LEN + 1];
+    uint32_t dim;
+    vd_metric metric;
+    uint32_t n_shards;
+    char index_type[16]; /* "flat" */
+    vd_pindex_spec pindexes[VD_PINDEX_MAX]; /* field strings owned by the config copy */
+    size_t n_pindexes;
+} vd_collection_config;
+
+typedef struct vd_collection vd_collection;
+
+typedef struct vd_collection_stats {
+    size_t n_points;
+    size_t memory_bytes;
+    vd_shard_stats total;
+    vd_shard_stats *shards; /* n_shards entries, owned by the caller: free() */
+} vd_collection_stats;
+
+/* True if name is 1..64 chars of [A-Za-z0-9_-]. */
+bool vd_collection_name_valid(const char *name);
+
+/* cfg is copied. pool is borrowed and must outlive the collection. */
+int vd_collection_create(vd_collection **out, const vd_collection_config *cfg, vd_pool *pool);
+void vd_collection_ref(vd_collection *c);
+/* Drops a reference; the last one destroys the collection. NULL is a no-op. */
+void vd_collection_unref(vd_collection *c);
+/* Borrowed; valid while a reference is held. pindexes may grow: read them
+ * through vd_collection_pindexes. */
+const vd_collection_config *vd_collection_config_of(const vd_collection *c);
+/* Copies the payload-index list (fields borrowed from the collection). */
+size_t vd_collection_pindexes(vd_collection *c, vd_pindex_spec *out, size_t cap);
+
+int vd_collection_upsert(vd_collection *c, vd_point_in *pts, size_t n, vd_upsert_counts *counts);
+int vd_collection_get(vd_collection *c, const vd_point_id *id, bool with_vector, vd_point_out *out);
+int vd_collection_delete_ids(vd_collection *c, const vd_point_id *ids, size_t n, size_t *n_deleted);
+int vd_collection_delete_filter(vd_collection *c, const vd_filter *f, size_t *n_deleted);
+/* Best min(k, matches) points, best first. *out is malloc'd (free each with
+ * vd_point_out_free, then free(*out)). */
+int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_out **out,
+                         size_t *n_out);
+/* VD_E_COLLECTION_EXISTS-like conflicts are reported as VD_E_INVALID_REQUEST. */
+int vd_collection_add_pindex(vd_collection *c, const char *field, vd_pindex_type type,
+                             vd_errmsg *em);
+int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st);
+
+#endif

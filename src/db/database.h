@@ -1,0 +1,32 @@
+/*
+ * database.h — the registry of collections by name.
+ *
+ * One rwlock guards the name → collection table; lookups share it and return
+ * a counted reference, so a request keeps using a collection that another
+ * request drops meanwhile (its memory goes with the last reference).
+ */
+#ifndef VD_DATABASE_H
+#define VD_DATABASE_H
+
+#include <stddef.h>
+
+#include "db/collection.h"
+#include "util/pool.h"
+#include "vectord/error.h"
+
+typedef struct vd_database vd_database;
+
+/* pool is borrowed; max_collections bounds the registry. */
+int vd_database_create(vd_database **out, vd_pool *pool, size_t max_collections);
+void vd_database_destroy(vd_database *db);
+
+/* VD_E_COLLECTION_EXISTS, VD_E_LIMIT_REACHED or -ENOMEM on failure. */
+int vd_database_create_collection(vd_database *db, const vd_collection_config *cfg, vd_errmsg *em);
+/* A new reference (release with vd_collection_unref), or VD_E_COLLECTION_NOT_FOUND. */
+int vd_database_get(vd_database *db, const char *name, vd_collection **out);
+int vd_database_drop(vd_database *db, const char *name);
+/* A snapshot of all collections, sorted by name: an array of new references
+ * (unref each, then free the array). */
+int vd_database_list(vd_database *db, vd_collection ***out, size_t *n);
+
+#endif

@@ -1,0 +1,480 @@
+/*
+ * filter.c — see filter.h.
+ *
+ * A filter is a tree of vd_cond nodes. Evaluation over a shard is
+ * "candidates in, matches out": each node receives the set of slots still in
+ * play and returns the subset that satisfies it, so a selective indexed
+ * condition early in a `must` shrinks the work of every later one. Within a
+ * `must`, conditions answerable from a payload index run first.
+ */
+#include "db/filter.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bitset.h"
+
+typedef enum cond_type { COND_GROUP, COND_MATCH, COND_RANGE } cond_type;
+
+enum { R_GT = 1, R_GTE = 2, R_LT = 4, R_LTE = 8 };
+
+typedef struct vd_cond vd_cond;
+
+typedef struct cond_list {
+    vd_cond *items;
+    size_t n;
+} cond_list;
+
+struct vd_cond {
+    cond_type type;
+    /* leaves */
+    char *key;
+    vd_key_path path;
+    char **values; /* COND_MATCH: keyword keys ("s:…"), sorted */
+    size_t n_values;
+    unsigned range_flags; /* COND_RANGE */
+    double gt, gte, lt, lte;
+    /* groups */
+    cond_list must, should, must_not;
+};
+
+struct vd_filter {
+    vd_cond root;
+};
+
+/* ---- parsing ---------------------------------------------------------- */
+
+typedef struct parse_ctx {
+    unsigned max_depth;
+    size_t n_conds;
+    vd_errmsg *em;
+} parse_ctx;
+
+static void cond_free(vd_cond *c);
+
+static void list_free(cond_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        cond_free(&l->items[i]);
+    free(l->items);
+    *l = (cond_list){0};
+}
+
+static void cond_free(vd_cond *c)
+{
+    free(c->key);
+    vd_key_path_free(&c->path);
+    for (size_t i = 0; i < c->n_values; i++)
+        free(c->values[i]);
+    free(c->values);
+    list_free(&c->must);
+    list_free(&c->should);
+    list_free(&c->must_not);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int parse_group(parse_ctx *pc, const cJSON *j, vd_cond *out, const char *where,
+                       unsigned depth);
+
+static int parse_value(parse_ctx *pc, const cJSON *v, vd_cond *c, const char *where)
+{
+    char key[VD_FILTER_MAX_VALUE_LEN + 8];
+    if (cJSON_IsString(v) && strlen(v->valuestring) > VD_FILTER_MAX_VALUE_LEN)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s is longer than %d bytes", where,
+                       VD_FILTER_MAX_VALUE_LEN);
+    size_t n = vd_keyword_key(v, key, sizeof key);
+    if (!n)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                       "%s must be a string, an integer or a boolean", where);
+    char *copy = strdup(key);
+    if (!copy)
+        return -ENOMEM;
+    c->values[c->n_values++] = copy;
+    return 0;
+}
+
+static int parse_match(parse_ctx *pc, const cJSON *m, vd_cond *c, const char *where)
+{
+    char sub[256];
+    if (!cJSON_IsObject(m))
+        return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                       "%s.match must be an object with \"value\" or \"any\"", where);
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(m, "value");
+    const cJSON *any = cJSON_GetObjectItemCaseSensitive(m, "any");
+    for (const cJSON *f = m->child; f; f = f->next)
+        if (strcmp(f->string, "value") != 0 && strcmp(f->string, "any") != 0)
+            return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.match has unknown field '%s'", where,
+                           f->string);
+    if (!value == !any)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                       "%s.match needs exactly one of \"value\" or \"any\"", where);
+    c->type = COND_MATCH;
+    size_t n = 1;
+    if (any) {
+        if (!cJSON_IsArray(any) || !any->child)
+            return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.match.any must be a non-empty array",
+                           where);
+        n = (size_t)cJSON_GetArraySize(any);
+        if (n > VD_FILTER_MAX_VALUES)
+            return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.match.any has %zu values; at most %d",
+                           where, n, VD_FILTER_MAX_VALUES);
+    }
+    c->values = calloc(n, sizeof *c->values);
+    if (!c->values)
+        return -ENOMEM;
+    if (value) {
+        snprintf(sub, sizeof sub, "%s.match.value", where);
+        return parse_value(pc, value, c, sub);
+    }
+    size_t i = 0;
+    for (const cJSON *v = any->child; v; v = v->next, i++) {
+        snprintf(sub, sizeof sub, "%s.match.any[%zu]", where, i);
+        int rc = parse_value(pc, v, c, sub);
+        if (rc)
+            return rc;
+    }
+    qsort(c->values, c->n_values, sizeof *c->values, cmp_str);
+    return 0;
+}
+
+static int parse_range(parse_ctx *pc, const cJSON *r, vd_cond *c, const char *where)
+{
+    static const char *const names[] = {"gt", "gte", "lt", "lte"};
+    double *slots[] = {&c->gt, &c->gte, &c->lt, &c->lte};
+    if (!cJSON_IsObject(r))
+        return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                       "%s.range must be an object with gt/gte/lt/lte", where);
+    c->type = COND_RANGE;
+    for (const cJSON *f = r->child; f; f = f->next) {
+        int k = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(f->string, names[i]) == 0)
+                k = i;
+        if (k < 0)
+            return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                           "%s.range has unknown field '%s' (use gt, gte, lt, lte)", where,
+                           f->string);
+        if (!cJSON_IsNumber(f) || !isfinite(f->valuedouble))
+            return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.range.%s must be a finite number",
+                           where, names[k]);
+        *slots[k] = f->valuedouble;
+        c->range_flags |= 1u << k;
+    }
+    if (!c->range_flags)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.range needs at least one of gt/gte/lt/lte",
+                       where);
+    return 0;
+}
+
+static bool is_group(const cJSON *j)
+{
+    return cJSON_GetObjectItemCaseSensitive(j, "must") ||
+           cJSON_GetObjectItemCaseSensitive(j, "should") ||
+           cJSON_GetObjectItemCaseSensitive(j, "must_not");
+}
+
+static int parse_cond(parse_ctx *pc, const cJSON *j, vd_cond *c, const char *where, unsigned depth)
+{
+    if (++pc->n_conds > VD_FILTER_MAX_CONDITIONS)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER, "filter has more than %d conditions",
+                       VD_FILTER_MAX_CONDITIONS);
+    if (!cJSON_IsObject(j))
+        return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s must be an object", where);
+    if (is_group(j))
+        return parse_group(pc, j, c, where, depth + 1);
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "key");
+    if (!key)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                       "%s must have \"key\" with \"match\" or \"range\", or be a group with "
+                       "must/should/must_not",
+                       where);
+    if (!cJSON_IsString(key) || !key->valuestring[0])
+        return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.key must be a non-empty string", where);
+    const cJSON *match = NULL, *range = NULL;
+    for (const cJSON *f = j->child; f; f = f->next) {
+        if (strcmp(f->string, "match") == 0)
+            match = f;
+        else if (strcmp(f->string, "range") == 0)
+            range = f;
+        else if (strcmp(f->string, "key") != 0)
+            return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s has unknown field '%s'", where,
+                           f->string);
+    }
+    if (!match == !range)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s needs exactly one of \"match\" or \"range\"",
+                       where);
+    c->key = strdup(key->valuestring);
+    if (!c->key)
+        return -ENOMEM;
+    int rc = vd_key_path_parse(&c->path, c->key);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.key '%s' has an empty part", where, c->key);
+    return match ? parse_match(pc, match, c, where) : parse_range(pc, range, c, where);
+}
+
+static int parse_list(parse_ctx *pc, const cJSON *arr, cond_list *l, const char *where,
+                      unsigned depth)
+{
+    if (!cJSON_IsArray(arr))
+        return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s must be an array of conditions", where);
+    size_t n = (size_t)cJSON_GetArraySize(arr);
+    if (n > VD_FILTER_MAX_CONDITIONS)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER, "filter has more than %d conditions",
+                       VD_FILTER_MAX_CONDITIONS);
+    l->items = calloc(n ? n : 1, sizeof *l->items);
+    if (!l->items)
+        return -ENOMEM;
+    char sub[256];
+    for (const cJSON *c = arr->child; c; c = c->next) {
+        snprintf(sub, sizeof sub, "%s[%zu]", where, l->n);
+        l->n++;
+        int rc = parse_cond(pc, c, &l->items[l->n - 1], sub, depth);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_group(parse_ctx *pc, const cJSON *j, vd_cond *out, const char *where,
+                       unsigned depth)
+{
+    if (depth > pc->max_depth)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s nests groups deeper than %u levels", where,
+                       pc->max_depth);
+    if (!cJSON_IsObject(j))
+        return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                       "%s must be an object with must/should/must_not", where);
+    out->type = COND_GROUP;
+    char sub[256];
+    for (const cJSON *f = j->child; f; f = f->next) {
+        cond_list *l = NULL;
+        if (strcmp(f->string, "must") == 0)
+            l = &out->must;
+        else if (strcmp(f->string, "should") == 0)
+            l = &out->should;
+        else if (strcmp(f->string, "must_not") == 0)
+            l = &out->must_not;
+        else
+            return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                           "%s has unknown field '%s' (use must, should, must_not)", where,
+                           f->string);
+        if (l->items)
+            return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s has '%s' twice", where, f->string);
+        snprintf(sub, sizeof sub, "%s.%s", where, f->string);
+        int rc = parse_list(pc, f, l, sub, depth);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int vd_filter_parse(const cJSON *json, unsigned max_depth, vd_filter **out, vd_errmsg *em)
+{
+    vd_filter *f = calloc(1, sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    parse_ctx pc = {.max_depth = max_depth ? max_depth : 1, .em = em};
+    int rc = parse_group(&pc, json, &f->root, "filter", 1);
+    if (rc) {
+        if (rc == -ENOMEM)
+            vd_fail(em, VD_E_OUT_OF_MEMORY, "out of memory while parsing the filter");
+        vd_filter_destroy(f);
+        return rc == -ENOMEM ? VD_E_OUT_OF_MEMORY : rc;
+    }
+    *out = f;
+    return 0;
+}
+
+void vd_filter_destroy(vd_filter *f)
+{
+    if (!f)
+        return;
+    cond_free(&f->root);
+    free(f);
+}
+
+/* ---- testing one payload ---------------------------------------------- */
+
+static bool value_in(const vd_cond *c, const cJSON *v)
+{
+    char key[VD_FILTER_MAX_VALUE_LEN + 8];
+    if (!vd_keyword_key(v, key, sizeof key))
+        return false;
+    const char *k = key;
+    return bsearch(&k, c->values, c->n_values, sizeof *c->values, cmp_str) != NULL;
+}
+
+static bool in_range(const vd_cond *c, double x)
+{
+    unsigned fl = c->range_flags;
+    return !((fl & R_GT) && !(x > c->gt)) && !((fl & R_GTE) && !(x >= c->gte)) &&
+           !((fl & R_LT) && !(x < c->lt)) && !((fl & R_LTE) && !(x <= c->lte));
+}
+
+static bool scalar_holds(const vd_cond *c, const cJSON *v)
+{
+    if (c->type == COND_MATCH)
+        return value_in(c, v);
+    return cJSON_IsNumber(v) && in_range(c, v->valuedouble);
+}
+
+static bool cond_match(const vd_cond *c, const cJSON *payload);
+
+static bool leaf_match(const vd_cond *c, const cJSON *payload)
+{
+    const cJSON *v = payload ? vd_payload_get(payload, &c->path) : NULL;
+    if (!v)
+        return false;
+    if (!cJSON_IsArray(v))
+        return scalar_holds(c, v);
+    for (const cJSON *e = v->child; e; e = e->next)
+        if (scalar_holds(c, e))
+            return true;
+    return false;
+}
+
+static bool cond_match(const vd_cond *c, const cJSON *payload)
+{
+    if (c->type != COND_GROUP)
+        return leaf_match(c, payload);
+    for (size_t i = 0; i < c->must.n; i++)
+        if (!cond_match(&c->must.items[i], payload))
+            return false;
+    for (size_t i = 0; i < c->must_not.n; i++)
+        if (cond_match(&c->must_not.items[i], payload))
+            return false;
+    if (!c->should.n)
+        return true;
+    for (size_t i = 0; i < c->should.n; i++)
+        if (cond_match(&c->should.items[i], payload))
+            return true;
+    return false;
+}
+
+bool vd_filter_match(const vd_filter *f, const cJSON *payload) { return cond_match(&f->root, payload); }
+
+/* ---- evaluating over a shard ------------------------------------------ */
+
+static const vd_pindex *index_for(const vd_filter_source *src, const vd_cond *c)
+{
+    if (c->type == COND_GROUP)
+        return NULL;
+    vd_pindex_type want = c->type == COND_MATCH ? VD_PINDEX_KEYWORD : VD_PINDEX_NUMERIC;
+    for (size_t i = 0; i < src->n_indexes; i++)
+        if (src->indexes[i]->type == want && strcmp(src->indexes[i]->field, c->key) == 0)
+            return src->indexes[i];
+    return NULL;
+}
+
+static int eval(const vd_cond *c, const vd_filter_source *src, const uint64_t *cand, uint64_t *out);
+
+/* cand ∩ {slots whose payload satisfies c}, testing each candidate. */
+static void eval_scan(const vd_cond *c, const vd_filter_source *src, const uint64_t *cand,
+                      uint64_t *out)
+{
+    size_t nw = vd_bitset_words(src->n_slots);
+    memset(out, 0, nw * 8);
+    for (size_t s = vd_bitset_next(cand, nw, 0); s != SIZE_MAX; s = vd_bitset_next(cand, nw, s + 1))
+        if (cond_match(c, src->payload_of(src->ctx, (uint32_t)s)))
+            vd_bit_set(out, s);
+}
+
+static void eval_keyword(const vd_cond *c, const vd_pindex *idx, const vd_filter_source *src,
+                         const uint64_t *cand, uint64_t *out)
+{
+    memset(out, 0, vd_bitset_words(src->n_slots) * 8);
+    for (size_t v = 0; v < c->n_values; v++) {
+        const vd_posting *p = vd_pindex_lookup(idx, c->values[v]);
+        for (uint32_t i = 0; p && i < p->n; i++) {
+            uint32_t s = p->slots[i];
+            if (s < src->n_slots && vd_bit_test(cand, s))
+                vd_bit_set(out, s);
+        }
+    }
+}
+
+static void eval_numeric(const vd_cond *c, const vd_pindex *idx, const vd_filter_source *src,
+                         const uint64_t *cand, uint64_t *out)
+{
+    size_t nw = vd_bitset_words(src->n_slots);
+    memset(out, 0, nw * 8);
+    for (size_t s = vd_bitset_next(cand, nw, 0); s != SIZE_MAX; s = vd_bitset_next(cand, nw, s + 1)) {
+        if (s >= idx->values_cap)
+            continue; /* never indexed: no value */
+        bool hit = vd_bit_test(idx->multi, s)
+                       ? leaf_match(c, src->payload_of(src->ctx, (uint32_t)s))
+                       : in_range(c, idx->values[s]); /* NaN fails every comparison */
+        if (hit)
+            vd_bit_set(out, s);
+    }
+}
+
+static int eval_group(const vd_cond *c, const vd_filter_source *src, const uint64_t *cand,
+                      uint64_t *out)
+{
+    size_t nw = vd_bitset_words(src->n_slots);
+    uint64_t *tmp = malloc(nw * 8 * 2 + 8);
+    if (!tmp)
+        return -ENOMEM;
+    uint64_t *any = tmp + nw;
+    int rc = 0;
+    memcpy(out, cand, nw * 8);
+    /* must: indexed conditions first (pass 0), then the rest (pass 1). */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < c->must.n; i++) {
+            const vd_cond *m = &c->must.items[i];
+            if ((index_for(src, m) != NULL) != (pass == 0))
+                continue;
+            if ((rc = eval(m, src, out, tmp)))
+                goto done;
+            memcpy(out, tmp, nw * 8);
+        }
+    }
+    for (size_t i = 0; i < c->must_not.n; i++) {
+        if ((rc = eval(&c->must_not.items[i], src, out, tmp)))
+            goto done;
+        for (size_t w = 0; w < nw; w++)
+            out[w] &= ~tmp[w];
+    }
+    if (c->should.n) {
+        memset(any, 0, nw * 8);
+        for (size_t i = 0; i < c->should.n; i++) {
+            if ((rc = eval(&c->should.items[i], src, out, tmp)))
+                goto done;
+            for (size_t w = 0; w < nw; w++)
+                any[w] |= tmp[w];
+        }
+        memcpy(out, any, nw * 8);
+    }
+done:
+    free(tmp);
+    return rc;
+}
+
+static int eval(const vd_cond *c, const vd_filter_source *src, const uint64_t *cand, uint64_t *out)
+{
+    if (c->type == COND_GROUP)
+        return eval_group(c, src, cand, out);
+    const vd_pindex *idx = index_for(src, c);
+    if (idx && c->type == COND_MATCH)
+        eval_keyword(c, idx, src, cand, out);
+    else if (idx)
+        eval_numeric(c, idx, src, cand, out);
+    else
+        eval_scan(c, src, cand, out);
+    return 0;
+}
+
+int vd_filter_eval(const vd_filter *f, const vd_filter_source *src, uint64_t *out)
+{
+    return eval(&f->root, src, src->alive, out);
+}

@@ -1,0 +1,55 @@
+/*
+ * filter.h — the payload filter language: parse, test one point, and build the
+ * bitmap of matching slots of a shard.
+ *
+ *   filter    := {"must":[cond…], "should":[cond…], "must_not":[cond…]}
+ *   cond      := filter (a nested group)
+ *              | {"key":"a.b", "match":{"value": string|integer|bool}}
+ *              | {"key":"a.b", "match":{"any": [string|integer|bool, …]}}
+ *              | {"key":"a.b", "range":{"gt"|"gte"|"lt"|"lte": number, …}}
+ * must: all hold; should: at least one holds (when present); must_not: none
+ * holds; an empty group matches everything. When the payload value is an
+ * array, a condition holds if it holds for any element. A parsed filter is
+ * immutable and may be shared by threads.
+ */
+#ifndef VD_FILTER_H
+#define VD_FILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "db/payload.h"
+#include "db/payload_index.h"
+#include "vectord/error.h"
+
+#define VD_FILTER_MAX_CONDITIONS 1024 /* nodes in one filter */
+#define VD_FILTER_MAX_VALUES 1024     /* values in one match.any */
+#define VD_FILTER_MAX_VALUE_LEN 500   /* bytes of one string value */
+
+typedef struct vd_filter vd_filter;
+
+/* Parses json (borrowed). max_depth bounds group nesting (1 = no nested group). */
+int vd_filter_parse(const cJSON *json, unsigned max_depth, vd_filter **out, vd_errmsg *em);
+void vd_filter_destroy(vd_filter *f);
+
+/* Whether one payload (may be NULL) satisfies the filter. */
+bool vd_filter_match(const vd_filter *f, const cJSON *payload);
+
+/* What a shard lends to vd_filter_eval; all borrowed, read under its lock. */
+typedef struct vd_filter_source {
+    size_t n_slots;
+    const uint64_t *alive; /* vd_bitset_words(n_slots) words */
+    const cJSON *(*payload_of)(const void *ctx, uint32_t slot);
+    const void *ctx;
+    vd_pindex *const *indexes;
+    size_t n_indexes;
+} vd_filter_source;
+
+/* Writes into out (vd_bitset_words(n_slots) words) the alive slots that match.
+ * 0 or -ENOMEM. */
+int vd_filter_eval(const vd_filter *f, const vd_filter_source *src, uint64_t *out);
+
+#endif

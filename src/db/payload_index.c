@@ -1,0 +1,271 @@
+/* payload_index.c — see payload_index.h. */
+#include "db/payload_index.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bitset.h"
+
+#define KEY_CAP 512 /* longer keyword values are not indexed; filters fall back to the payload */
+
+struct vd_kw_entry {
+    vd_kw_entry *next;
+    uint64_t hash;
+    vd_posting posting;
+    char key[]; /* NUL-terminated */
+};
+
+const char *vd_pindex_type_name(vd_pindex_type t)
+{
+    return t == VD_PINDEX_KEYWORD ? "keyword" : t == VD_PINDEX_NUMERIC ? "numeric" : "unknown";
+}
+
+int vd_pindex_type_parse(const char *name, vd_pindex_type *out)
+{
+    if (strcmp(name, "keyword") == 0)
+        *out = VD_PINDEX_KEYWORD;
+    else if (strcmp(name, "numeric") == 0 || strcmp(name, "integer") == 0 ||
+             strcmp(name, "float") == 0)
+        *out = VD_PINDEX_NUMERIC;
+    else
+        return -1;
+    return 0;
+}
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return h ^ (h >> 29);
+}
+
+int vd_pindex_create(vd_pindex **out, const char *field, vd_pindex_type type)
+{
+    vd_pindex *idx = calloc(1, sizeof *idx);
+    if (!idx)
+        return -ENOMEM;
+    idx->type = type;
+    idx->field = strdup(field);
+    if (!idx->field || vd_key_path_parse(&idx->path, field) != 0) {
+        vd_pindex_destroy(idx);
+        return -EINVAL;
+    }
+    *out = idx;
+    return 0;
+}
+
+void vd_pindex_destroy(vd_pindex *idx)
+{
+    if (!idx)
+        return;
+    for (size_t b = 0; b < idx->n_buckets; b++) {
+        vd_kw_entry *e = idx->buckets[b];
+        while (e) {
+            vd_kw_entry *next = e->next;
+            free(e->posting.slots);
+            free(e);
+            e = next;
+        }
+    }
+    free(idx->buckets);
+    free(idx->values);
+    free(idx->multi);
+    vd_key_path_free(&idx->path);
+    free(idx->field);
+    free(idx);
+}
+
+static vd_kw_entry **find_entry(const vd_pindex *idx, const char *key, uint64_t h)
+{
+    if (!idx->n_buckets)
+        return NULL;
+    vd_kw_entry **pp = &idx->buckets[h & (idx->n_buckets - 1)];
+    while (*pp && ((*pp)->hash != h || strcmp((*pp)->key, key) != 0))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+const vd_posting *vd_pindex_lookup(const vd_pindex *idx, const char *key)
+{
+    vd_kw_entry **pp = find_entry(idx, key, str_hash(key));
+    return (pp && *pp) ? &(*pp)->posting : NULL;
+}
+
+static int rehash(vd_pindex *idx)
+{
+    size_t nb = idx->n_buckets ? idx->n_buckets * 2 : 64;
+    vd_kw_entry **b = calloc(nb, sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    for (size_t i = 0; i < idx->n_buckets; i++) {
+        vd_kw_entry *e = idx->buckets[i];
+        while (e) {
+            vd_kw_entry *next = e->next;
+            e->next = b[e->hash & (nb - 1)];
+            b[e->hash & (nb - 1)] = e;
+            e = next;
+        }
+    }
+    free(idx->buckets);
+    idx->buckets = b;
+    idx->n_buckets = nb;
+    return 0;
+}
+
+/* Position of the first element >= slot. */
+static uint32_t lower_bound(const vd_posting *p, uint32_t slot)
+{
+    uint32_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (p->slots[mid] < slot)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int keyword_add(vd_pindex *idx, const char *key, uint32_t slot)
+{
+    uint64_t h = str_hash(key);
+    vd_kw_entry **pp = find_entry(idx, key, h);
+    if (!pp || !*pp) {
+        if (idx->n_keys + 1 > idx->n_buckets) {
+            int rc = rehash(idx);
+            if (rc)
+                return rc;
+        }
+        pp = find_entry(idx, key, h);
+        size_t len = strlen(key);
+        vd_kw_entry *e = calloc(1, sizeof *e + len + 1);
+        if (!e)
+            return -ENOMEM;
+        e->hash = h;
+        memcpy(e->key, key, len + 1);
+        *pp = e;
+        idx->n_keys++;
+        idx->posting_bytes += sizeof *e + len + 1;
+    }
+    vd_posting *p = &(*pp)->posting;
+    uint32_t pos = lower_bound(p, slot);
+    if (pos < p->n && p->slots[pos] == slot)
+        return 0; /* the same value twice in one array */
+    if (p->n == p->cap) {
+        uint32_t cap = p->cap ? p->cap * 2 : 4;
+        uint32_t *s = realloc(p->slots, cap * sizeof *s);
+        if (!s)
+            return -ENOMEM;
+        idx->posting_bytes += (cap - p->cap) * sizeof *s;
+        p->slots = s;
+        p->cap = cap;
+    }
+    memmove(p->slots + pos + 1, p->slots + pos, (p->n - pos) * sizeof *p->slots);
+    p->slots[pos] = slot;
+    p->n++;
+    return 0;
+}
+
+static void keyword_remove(vd_pindex *idx, const char *key, uint32_t slot)
+{
+    vd_kw_entry **pp = find_entry(idx, key, str_hash(key));
+    if (!pp || !*pp)
+        return;
+    vd_posting *p = &(*pp)->posting;
+    uint32_t pos = lower_bound(p, slot);
+    if (pos >= p->n || p->slots[pos] != slot)
+        return;
+    memmove(p->slots + pos, p->slots + pos + 1, (p->n - pos - 1) * sizeof *p->slots);
+    if (--p->n == 0) {
+        vd_kw_entry *e = *pp;
+        *pp = e->next;
+        idx->posting_bytes -= sizeof *e + strlen(e->key) + 1 + p->cap * sizeof *p->slots;
+        free(p->slots);
+        free(e);
+        idx->n_keys--;
+    }
+}
+
+static int numeric_reserve(vd_pindex *idx, uint32_t slot)
+{
+    if (slot < idx->values_cap)
+        return 0;
+    size_t cap = idx->values_cap ? idx->values_cap : 1024;
+    while (cap <= slot)
+        cap *= 2;
+    double *v = realloc(idx->values, cap * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    idx->values = v;
+    uint64_t *m = realloc(idx->multi, vd_bitset_words(cap) * sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    idx->multi = m;
+    for (size_t i = idx->values_cap; i < cap; i++)
+        v[i] = NAN;
+    size_t old_words = vd_bitset_words(idx->values_cap);
+    memset(m + old_words, 0, (vd_bitset_words(cap) - old_words) * sizeof *m);
+    idx->values_cap = cap;
+    return 0;
+}
+
+/* Applies add (true) or remove (false) for every indexable value at the field. */
+static int apply(vd_pindex *idx, uint32_t slot, const cJSON *payload, bool add)
+{
+    const cJSON *v = payload ? vd_payload_get(payload, &idx->path) : NULL;
+    if (!v)
+        return 0;
+    if (idx->type == VD_PINDEX_NUMERIC) {
+        if (add) {
+            int rc = numeric_reserve(idx, slot);
+            if (rc)
+                return rc;
+        } else if (slot >= idx->values_cap) {
+            return 0;
+        }
+        if (cJSON_IsArray(v)) {
+            idx->values[slot] = NAN;
+            add ? vd_bit_set(idx->multi, slot) : vd_bit_clear(idx->multi, slot);
+        } else {
+            idx->values[slot] = (add && cJSON_IsNumber(v)) ? v->valuedouble : NAN;
+        }
+        return 0;
+    }
+    char key[KEY_CAP];
+    const cJSON *item = cJSON_IsArray(v) ? v->child : v;
+    for (; item; item = cJSON_IsArray(v) ? item->next : NULL) {
+        if (!vd_keyword_key(item, key, sizeof key))
+            continue;
+        if (add) {
+            int rc = keyword_add(idx, key, slot);
+            if (rc)
+                return rc;
+        } else {
+            keyword_remove(idx, key, slot);
+        }
+    }
+    return 0;
+}
+
+int vd_pindex_add(vd_pindex *idx, uint32_t slot, const cJSON *payload)
+{
+    int rc = apply(idx, slot, payload, true);
+    if (rc)
+        apply(idx, slot, payload, false); /* leave no partial entries behind */
+    return rc;
+}
+
+void vd_pindex_remove(vd_pindex *idx, uint32_t slot, const cJSON *payload)
+{
+    apply(idx, slot, payload, false);
+}
+
+size_t vd_pindex_bytes(const vd_pindex *idx)
+{
+    return sizeof *idx + idx->n_buckets * sizeof(void *) + idx->posting_bytes +
+           idx->values_cap * sizeof(double) + vd_bitset_words(idx->values_cap) * 8;
+}

@@ -1,0 +1,54 @@
+/*
+ * point.h — points as they enter (upsert) and leave (get, search) the store.
+ */
+#ifndef VD_POINT_H
+#define VD_POINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "vectord/types.h"
+
+typedef struct vd_point_in {
+    vd_point_id id; /* borrowed; the shard copies string ids */
+    float *vector;  /* borrowed, dim floats, already normalised for cosine */
+    cJSON *payload; /* owned by the caller until upsert, which always takes it (sets NULL) */
+    bool has_version;
+    uint64_t version;
+} vd_point_in;
+
+typedef struct vd_point_out {
+    vd_point_id id; /* id.str points into id_buf */
+    char *id_buf;   /* owned */
+    float score;
+    float key; /* internal order key: lower is better */
+    uint64_t version;
+    cJSON *payload; /* owned copy, or NULL */
+    float *vector;  /* owned copy, or NULL */
+    uint32_t dim;
+} vd_point_out;
+
+void vd_point_out_free(vd_point_out *p);
+
+typedef struct vd_upsert_counts {
+    size_t inserted;
+    size_t updated;
+    size_t stale; /* ignored: the stored version is newer */
+} vd_upsert_counts;
+
+/* One k-NN request against a collection (all borrowed). */
+typedef struct vd_search_req {
+    const float *vector; /* normalised for cosine */
+    uint32_t k;
+    const struct vd_filter *filter; /* NULL = no filter */
+    bool has_threshold;
+    float score_threshold;
+    bool with_payload;
+    bool with_vector;
+    uint32_t ef;
+    bool exact;
+} vd_search_req;
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * shard.h — one shard of a collection: the points routed to it and their index.
+ *
+ * Storage is by slot: slot s holds a vector (vecs + s*dim), its id, version and
+ * payload, and an alive bit. Deleted slots go on a free list and are reused.
+ * Locking: one rwlock per shard guards every field. Writers (upsert, delete,
+ * index changes) take it exclusively once per batch; readers (get, search,
+ * stats) share it, so searches on one shard run in parallel.
+ */
+#ifndef VD_SHARD_H
+#define VD_SHARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/filter.h"
+#include "db/payload_index.h"
+#include "db/point.h"
+#include "vectord/error.h"
+#include "vectord/types.h"
+
+typedef struct vd_shard vd_shard;
+
+typedef struct vd_pindex_spec {
+    const char *field;
+    vd_pindex_type type;
+} vd_pindex_spec;
+
+typedef struct vd_shard_stats {
+    size_t n_points;
+    size_t n_slots;
+    size_t n_free;
+    size_t vector_bytes;
+    size_t id_bytes;
+    size_t payload_bytes;
+    size_t payload_index_bytes;
+    size_t index_bytes;
+} vd_shard_stats;
+
+int vd_shard_create(vd_shard **out, uint32_t dim, vd_metric metric, const vd_pindex_spec *specs,
+                    size_t n_specs);
+void vd_shard_destroy(vd_shard *s);
+
+/* Applies pts in order; takes every payload (pts[i].payload is NULL after).
+ * 0, or -ENOMEM with the points before the failing one applied. */
+int vd_shard_upsert(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *counts);
+/* VD_E_POINT_NOT_FOUND if absent. */
+int vd_shard_get(vd_shard *s, const vd_point_id *id, bool with_vector, vd_point_out *out);
+int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n_deleted);
+int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted);
+/* Best min(k, matches) points, best first, into out[0..*n_out). */
+int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, size_t *n_out);
+/* Adds a payload index and fills it from the stored points. */
+int vd_shard_add_pindex(vd_shard *s, const vd_pindex_spec *spec);
+void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * flat.c — the exact index: every query scans the allowed slots with the
+ * dispatched distance kernel. It keeps no state beyond a counter of distance
+ * computations (atomic: searches run concurrently under the shard read lock).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "util/bitset.h"
+#include "vectord/distance.h"
+#include "vectord/index.h"
+
+typedef struct flat_index {
+    vd_index base;
+    _Atomic uint64_t n_distances;
+} flat_index;
+
+float vd_index_key(vd_metric metric, const float *query, const float *vec, uint32_t dim)
+{
+    const vd_distance_table *d = vd_distance();
+    return metric == VD_METRIC_L2 ? d->l2sq(query, vec, dim) : -d->dot(query, vec, dim);
+}
+
+float vd_score_from_key(vd_metric metric, float key) { return metric == VD_METRIC_L2 ? key : -key; }
+
+float vd_key_from_score(vd_metric metric, float score)
+{
+    return metric == VD_METRIC_L2 ? score : -score;
+}
+
+static int flat_insert(vd_index *idx, const vd_vector_view *v, uint32_t slot)
+{
+    (void)idx, (void)v, (void)slot;
+    return 0;
+}
+
+static void flat_remove(vd_index *idx, uint32_t slot) { (void)idx, (void)slot; }
+
+static int flat_search(vd_index *idx, const vd_vector_view *v, const vd_index_query *q,
+                       vd_topk *out)
+{
+    flat_index *f = (flat_index *)idx;
+    const vd_distance_table *d = vd_distance();
+    vd_dist_fn fn = v->metric == VD_METRIC_L2 ? d->l2sq : d->dot;
+    float sign = v->metric == VD_METRIC_L2 ? 1.0f : -1.0f;
+    size_t nw = vd_bitset_words(v->n_slots);
+    uint64_t n = 0;
+    for (size_t s = vd_bitset_next(q->allowed, nw, 0); s != SIZE_MAX;
+         s = vd_bitset_next(q->allowed, nw, s + 1)) {
+        float key = sign * fn(q->vector, v->vecs + s * v->dim, v->dim);
+        n++;
+        if (key <= q->max_key && key < vd_topk_bound(out))
+            vd_topk_push(out, key, (uint32_t)s);
+    }
+    atomic_fetch_add_explicit(&f->n_distances, n, memory_order_relaxed);
+    return 0;
+}
+
+static void flat_stats(const vd_index *idx, vd_index_stats *out)
+{
+    const flat_index *f = (const flat_index *)idx;
+    out->memory_bytes = sizeof *f;
+    out->distance_computations = atomic_load_explicit(&f->n_distances, memory_order_relaxed);
+}
+
+static void flat_destroy(vd_index *idx) { free(idx); }
+
+static const vd_index_ops flat_ops = {
+    .type = "flat",
+    .insert = flat_insert,
+    .remove = flat_remove,
+    .search = flat_search,
+    .stats = flat_stats,
+    .destroy = flat_destroy,
+};
+
+int vd_flat_create(vd_index **out)
+{
+    flat_index *f = calloc(1, sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    f->base.ops = &flat_ops;
+    *out = &f->base;
+    return 0;
+}

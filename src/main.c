@@ -1,0 +1,163 @@
+/*
+ * main.c — wires vectord together: configuration, CPU dispatch, the data
+ * directory lock, the worker pool, the database, metrics and the HTTP server;
+ * then waits for SIGTERM/SIGINT and shuts down in reverse order.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db/database.h"
+#include "server/api.h"
+#include "server/config.h"
+#include "server/http.h"
+#include "server/metrics.h"
+#include "util/log.h"
+#include "util/pool.h"
+#include "vectord/distance.h"
+
+extern char **environ;
+
+/* Creates the data directory (and parents) and takes an exclusive lock on
+ * DIR/LOCK so two servers never share one directory. Returns the lock fd. */
+static int lock_data_dir(const char *dir, vd_errmsg *em)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(path, 0750) != 0 && errno != EEXIST)
+            return vd_fail(em, -errno, "cannot create data_dir '%s': %s", path, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(path, 0750) != 0 && errno != EEXIST)
+        return vd_fail(em, -errno, "cannot create data_dir '%s': %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/LOCK", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return vd_fail(em, -errno, "cannot open '%s': %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        return vd_fail(em, -e, "data_dir '%s' is locked by another vectord (%s)", dir,
+                       strerror(e));
+    }
+    return fd;
+}
+
+static unsigned cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+int main(int argc, char **argv)
+{
+    vd_config cfg;
+    vd_config_action action;
+    vd_errmsg em = {{0}};
+    int status = 1, lock_fd = -1;
+    vd_pool *pool = NULL;
+    vd_database *db = NULL;
+    vd_metrics *metrics = NULL;
+    vd_http *http = NULL;
+
+    if (vd_config_load(&cfg, argc, argv, environ, &action, &em) != 0) {
+        fprintf(stderr, "vectord: %s\n", em.text);
+        return 2;
+    }
+    if (action == VD_CONFIG_HELP) {
+        vd_config_usage(stdout);
+        return 0;
+    }
+    if (action == VD_CONFIG_VERSION) {
+        printf("vectord %s\n", VECTORD_VERSION);
+        return 0;
+    }
+    if (action == VD_CONFIG_PRINT) {
+        vd_config_print(&cfg, stdout);
+        return 0;
+    }
+    vd_log_level level;
+    vd_log_level_parse(cfg.log_level, &level);
+    vd_log_set_level(level);
+
+    /* Signals are handled by sigwait() below; block them before any thread
+     * starts so every thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int isa;
+    vd_isa_parse(cfg.simd, &isa);
+    const vd_distance_table *dist = vd_distance_init(isa);
+    if (isa >= 0 && (int)dist->isa != isa)
+        vd_log_warn("simd not supported by this cpu, using the best available",
+                    "requested=%s using=%s", cfg.simd, vd_isa_name(dist->isa));
+
+    if ((lock_fd = lock_data_dir(cfg.data_dir, &em)) < 0) {
+        vd_log_error("cannot use data directory", "error=\"%s\"", em.text);
+        goto out;
+    }
+    unsigned workers = cfg.worker_threads ? (unsigned)cfg.worker_threads : cores();
+    /* The calling HTTP thread works on its own fan-out too, so the pool needs
+     * one thread fewer than the cores it should use. */
+    if (vd_pool_create(&pool, workers > 1 ? workers - 1 : 0) != 0 ||
+        vd_database_create(&db, pool, cfg.max_collections) != 0 ||
+        vd_metrics_create(&metrics) != 0) {
+        vd_log_error("out of memory at start-up", "%s", "");
+        goto out;
+    }
+    vd_api api = {
+        .db = db,
+        .metrics = metrics,
+        .limits =
+            {
+                .max_batch_points = (uint32_t)cfg.max_batch_points,
+                .max_batch_searches = (uint32_t)cfg.max_batch_searches,
+                .max_k = (uint32_t)cfg.max_k,
+                .max_dim = (uint32_t)cfg.max_dim,
+                .max_filter_depth = (uint32_t)cfg.max_filter_depth,
+                .default_shards = (uint32_t)cfg.default_shards,
+            },
+        .simd = vd_isa_name(dist->isa),
+    };
+    uint16_t port;
+    if (vd_http_start(&http, &api, &cfg, &port, &em) != 0) {
+        vd_log_error("cannot start http server", "error=\"%s\"", em.text);
+        goto out;
+    }
+    atomic_store(&api.ready, true);
+    vd_log_info("listening", "addr=%s:%u data_dir=\"%s\" simd=%s http_threads=%llu workers=%u "
+                "version=%s",
+                cfg.host, port, cfg.data_dir, vd_isa_name(dist->isa),
+                (unsigned long long)(cfg.http_threads ? cfg.http_threads : cores()), workers,
+                VECTORD_VERSION);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    atomic_store(&api.ready, false);
+    vd_log_info("shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    status = 0;
+out:
+    vd_http_stop(http);
+    vd_database_destroy(db);
+    vd_pool_destroy(pool);
+    vd_metrics_destroy(metrics);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    if (status == 0)
+        vd_log_info("stopped", "%s", "");
+    return status;
+}

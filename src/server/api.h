@@ -1,0 +1,57 @@
+/*
+ * api.h — what every HTTP handler gets: the shared server context (vd_api)
+ * and one request/response exchange (vd_call).
+ */
+#ifndef VD_API_H
+#define VD_API_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
+#include "db/database.h"
+#include "server/metrics.h"
+#include "server/request.h"
+#include "server/routes.h"
+#include "vectord/error.h"
+
+/* Shared by all HTTP threads; the pointers are borrowed from main(). */
+typedef struct vd_api {
+    vd_database *db;
+    vd_metrics *metrics;
+    vd_limits limits;
+    const char *simd; /* name of the active distance kernels */
+    _Atomic bool ready;
+} vd_api;
+
+typedef const char *(*vd_arg_cb)(void *conn, const char *name);
+
+typedef struct vd_call {
+    vd_api *api;
+    const char *collection; /* path parameter {c}, or NULL */
+    const char *point_id;   /* path parameter {id}, or NULL */
+    cJSON *body;            /* parsed body (owned by the HTTP layer), or NULL */
+    vd_arg_cb arg;          /* query-string lookup */
+    void *conn;
+    /* Filled by the handler on success: */
+    int status;            /* default 200 */
+    cJSON *result;         /* owned; wrapped as {"result": …, "time_ms": …} */
+    char *text;            /* owned raw reply instead of JSON (metrics) */
+    size_t text_len;
+    const char *content_type;
+    /* Filled on failure: */
+    vd_errmsg em;
+} vd_call;
+
+typedef int (*vd_handler_fn)(vd_call *call);
+
+/* The handler of each route (indexed by vd_route). */
+extern const vd_handler_fn vd_handlers[VD_N_ROUTES];
+
+/* Looks up the call's collection: a new reference, or an error naming it. */
+int vd_call_collection(vd_call *call, vd_collection **out);
+/* Parses a "true"/"false" query argument. */
+int vd_call_bool_arg(vd_call *call, const char *name, bool def, bool *out);
+
+#endif

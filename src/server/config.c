@@ -1,0 +1,297 @@
+/* config.c — see config.h. */
+#include "server/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/log.h"
+#include "vectord/distance.h"
+
+typedef enum setting_type { SET_STR, SET_UINT } setting_type;
+
+typedef struct setting {
+    const char *section;
+    const char *name;
+    setting_type type;
+    size_t offset;
+    size_t size; /* for strings: buffer size */
+    const char *def;
+    uint64_t min, max;
+    const char *help;
+} setting;
+
+#define STR(sec, name, def, help) \
+    {sec, #name, SET_STR, offsetof(vd_config, name), sizeof(((vd_config *)0)->name), def, 0, 0, help}
+#define UINT(sec, name, def, lo, hi, help) \
+    {sec, #name, SET_UINT, offsetof(vd_config, name), 0, #def, lo, hi, help}
+
+static const setting settings[] = {
+    STR("server", listen, "127.0.0.1:6480", "HOST:PORT to listen on (port 0 = any free port)"),
+    STR("server", log_level, "info", "debug | info | warn | error"),
+    UINT("server", http_threads, 0, 0, 256, "HTTP event-loop threads (epoll each); 0 = one per core"),
+    UINT("server", worker_threads, 0, 0, 256, "worker pool for shard fan-out; 0 = one per core"),
+    UINT("server", max_connections, 1024, 1, 1000000, "concurrent HTTP connections"),
+    UINT("server", connection_timeout_s, 60, 1, 86400, "idle connection timeout in seconds"),
+    STR("storage", data_dir, "./data", "data directory (created if missing, locked while running)"),
+    UINT("limits", max_body_bytes, 67108864, 1024, 4294967295ULL, "largest request body in bytes"),
+    UINT("limits", max_batch_points, 4096, 1, 1000000, "points in one upsert or delete request"),
+    UINT("limits", max_batch_searches, 256, 1, 100000, "searches in one search/batch request"),
+    UINT("limits", max_k, 1000, 1, 100000, "largest k of a search"),
+    UINT("limits", max_dim, 4096, 1, 65536, "largest vector dimension of a collection"),
+    UINT("limits", max_collections, 1000, 1, 1000000, "collections per server"),
+    UINT("limits", max_filter_depth, 8, 1, 64, "nesting depth of filter groups"),
+    UINT("index", default_shards, 2, 1, 64, "shards of a collection created without \"shards\""),
+    STR("index", simd, "auto", "distance kernels: auto | avx512 | avx2 | scalar"),
+};
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+static const setting *find_setting(const char *section, const char *name)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (strcmp(settings[i].name, name) == 0 &&
+            (!section || strcmp(settings[i].section, section) == 0))
+            return &settings[i];
+    return NULL;
+}
+
+static int set_value(vd_config *cfg, const setting *s, const char *value, const char *origin,
+                     vd_errmsg *em)
+{
+    char *field = (char *)cfg + s->offset;
+    if (s->type == SET_STR) {
+        if (strlen(value) >= s->size)
+            return vd_fail(em, VD_E_INVALID_REQUEST, "%s: %s is longer than %zu bytes", origin,
+                           s->name, s->size - 1);
+        strcpy(field, value);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    if (!*value || *value == '-')
+        goto bad;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (errno || *end || v < s->min || v > s->max)
+        goto bad;
+    *(uint64_t *)(void *)field = v;
+    return 0;
+bad:
+    return vd_fail(em, VD_E_INVALID_REQUEST, "%s: %s must be an integer from %llu to %llu, got '%s'",
+                   origin, s->name, (unsigned long long)s->min, (unsigned long long)s->max, value);
+}
+
+typedef struct file_ctx {
+    vd_config *cfg;
+    vd_errmsg *em;
+    int rc;
+} file_ctx;
+
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+    file_ctx *fc = user;
+    if (fc->rc)
+        return 0;
+    const setting *s = find_setting(section, name);
+    if (!s) {
+        fc->rc = vd_fail(fc->em, VD_E_INVALID_REQUEST, "%s: unknown setting [%s] %s",
+                         fc->cfg->config_file, section, name);
+        return 0;
+    }
+    char origin[1100];
+    snprintf(origin, sizeof origin, "%s [%s]", fc->cfg->config_file, section);
+    fc->rc = set_value(fc->cfg, s, value, origin, fc->em);
+    return fc->rc == 0;
+}
+
+static int validate(vd_config *cfg, vd_errmsg *em)
+{
+    vd_log_level lvl;
+    int isa;
+    if (vd_log_level_parse(cfg->log_level, &lvl) != 0)
+        return vd_fail(em, VD_E_INVALID_REQUEST,
+                       "log_level must be debug, info, warn or error, got '%s'", cfg->log_level);
+    if (vd_isa_parse(cfg->simd, &isa) != 0)
+        return vd_fail(em, VD_E_INVALID_REQUEST,
+                       "simd must be auto, avx512, avx2 or scalar, got '%s'", cfg->simd);
+    const char *colon = strrchr(cfg->listen, ':');
+    if (!colon || colon == cfg->listen || (size_t)(colon - cfg->listen) >= sizeof cfg->host)
+        goto bad_listen;
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (errno || !colon[1] || *end || port > 65535)
+        goto bad_listen;
+    memcpy(cfg->host, cfg->listen, (size_t)(colon - cfg->listen));
+    cfg->host[colon - cfg->listen] = 0;
+    cfg->port = (uint16_t)port;
+    if (!cfg->data_dir[0])
+        return vd_fail(em, VD_E_INVALID_REQUEST, "data_dir must not be empty");
+    return 0;
+bad_listen:
+    return vd_fail(em, VD_E_INVALID_REQUEST, "listen must be HOST:PORT (IPv4), got '%s'",
+                   cfg->listen);
+}
+
+/* Value of --name=value or --name value at argv[*i]; NULL if the flag is not name. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (a[n] != 0)
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = true;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int vd_config_load(vd_config *cfg, int argc, char **argv, char **envp, vd_config_action *action,
+                   vd_errmsg *em)
+{
+    int rc;
+    memset(cfg, 0, sizeof *cfg);
+    *action = VD_CONFIG_RUN;
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if ((rc = set_value(cfg, &settings[i], settings[i].def, "default", em)))
+            return rc;
+
+    /* The config file's path comes from the flags, else the environment. */
+    const char *file = NULL;
+    for (char **e = envp; e && *e; e++)
+        if (strncmp(*e, "VECTORD_CONFIG=", 15) == 0)
+            file = *e + 15;
+    for (int i = 1; i < argc; i++) {
+        bool missing = false;
+        const char *v = flag_value(argc, argv, &i, "--config", &missing);
+        if (v)
+            file = v;
+    }
+    if (file && *file) {
+        snprintf(cfg->config_file, sizeof cfg->config_file, "%s", file);
+        file_ctx fc = {cfg, em, 0};
+        int line = ini_parse(file, on_ini, &fc);
+        if (fc.rc)
+            return fc.rc;
+        if (line < 0)
+            return vd_fail(em, VD_E_INVALID_REQUEST, "cannot read config file '%s'", file);
+        if (line > 0)
+            return vd_fail(em, VD_E_INVALID_REQUEST, "config file '%s': syntax error on line %d",
+                           file, line);
+    }
+
+    for (char **e = envp; e && *e; e++) {
+        if (strncmp(*e, "VECTORD_", 8) != 0)
+            continue;
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        char name[64];
+        size_t n = (size_t)(eq - (*e + 8));
+        if (n == 0 || n >= sizeof name)
+            continue;
+        for (size_t k = 0; k < n; k++)
+            name[k] = (char)((*e)[8 + k] >= 'A' && (*e)[8 + k] <= 'Z' ? (*e)[8 + k] + 32 : (*e)[8 + k]);
+        name[n] = 0;
+        const setting *s = find_setting(NULL, name);
+        if (!s)
+            continue; /* VECTORD_CONFIG and settings of later releases */
+        char origin[80];
+        snprintf(origin, sizeof origin, "environment %.*s", (int)(eq - *e), *e);
+        if ((rc = set_value(cfg, s, eq + 1, origin, em)))
+            return rc;
+    }
+
+    static const struct {
+        const char *flag, *setting;
+    } shortcuts[] = {
+        {"--listen", "listen"},
+        {"--data-dir", "data_dir"},
+        {"--log-level", "log_level"},
+    };
+    for (int i = 1; i < argc; i++) {
+        bool missing = false, used = false;
+        const char *v;
+        if (flag_value(argc, argv, &i, "--config", &missing) || missing) {
+            if (missing)
+                return vd_fail(em, VD_E_INVALID_REQUEST, "--config needs a value");
+            continue;
+        }
+        for (size_t k = 0; k < sizeof shortcuts / sizeof shortcuts[0] && !used; k++) {
+            v = flag_value(argc, argv, &i, shortcuts[k].flag, &missing);
+            if (missing)
+                return vd_fail(em, VD_E_INVALID_REQUEST, "%s needs a value", shortcuts[k].flag);
+            if (v) {
+                used = true;
+                if ((rc = set_value(cfg, find_setting(NULL, shortcuts[k].setting), v,
+                                    shortcuts[k].flag, em)))
+                    return rc;
+            }
+        }
+        if (used)
+            continue;
+        v = flag_value(argc, argv, &i, "--set", &missing);
+        if (missing)
+            return vd_fail(em, VD_E_INVALID_REQUEST, "--set needs NAME=VALUE");
+        if (v) {
+            const char *eq = strchr(v, '=');
+            char name[64];
+            if (!eq || (size_t)(eq - v) >= sizeof name)
+                return vd_fail(em, VD_E_INVALID_REQUEST, "--set needs NAME=VALUE, got '%s'", v);
+            memcpy(name, v, (size_t)(eq - v));
+            name[eq - v] = 0;
+            const setting *s = find_setting(NULL, name);
+            if (!s)
+                return vd_fail(em, VD_E_INVALID_REQUEST, "--set: unknown setting '%s'", name);
+            if ((rc = set_value(cfg, s, eq + 1, "--set", em)))
+                return rc;
+            continue;
+        }
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            *action = VD_CONFIG_HELP;
+        else if (strcmp(argv[i], "--version") == 0)
+            *action = VD_CONFIG_VERSION;
+        else if (strcmp(argv[i], "--print-config") == 0)
+            *action = VD_CONFIG_PRINT;
+        else
+            return vd_fail(em, VD_E_INVALID_REQUEST, "unknown argument '%s' (see --help)", argv[i]);
+    }
+    return validate(cfg, em);
+}
+
+void vd_config_print(const vd_config *cfg, FILE *out)
+{
+    const char *section = "";
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const setting *s = &settings[i];
+        if (strcmp(section, s->section) != 0) {
+            fprintf(out, "%s[%s]\n", i ? "\n" : "", s->section);
+            section = s->section;
+        }
+        const char *field = (const char *)cfg + s->offset;
+        if (s->type == SET_STR)
+            fprintf(out, "%s = %s\n", s->name, field);
+        else
+            fprintf(out, "%s = %llu\n", s->name,
+                    (unsigned long long)*(const uint64_t *)(const void *)field);
+    }
+}
+
+void vd_config_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: vectord [--listen HOST:PORT] [--data-dir DIR] [--config FILE]\n"
+            "               [--log-level LEVEL] [--set NAME=VALUE]... [--print-config]\n"
+            "               [--help] [--version]\n\n"
+            "Settings (flag --set NAME=VALUE > env VECTORD_NAME > config file > default):\n");
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        fprintf(out, "  [%s] %-22s default %-16s %s\n", settings[i].section, settings[i].name,
+                settings[i].def, settings[i].help);
+}

@@ -1,0 +1,56 @@
+/*
+ * config.h — vectord's settings and where they come from.
+ *
+ * Precedence: command-line flags > VECTORD_* environment variables > the
+ * config file (--config / VECTORD_CONFIG, INI format parsed by inih) >
+ * built-in defaults. One table in config.c lists every setting with its
+ * section, default, range and help text; the file parser, the environment
+ * reader, --set, --print-config and docs/CONFIG.md all follow it.
+ */
+#ifndef VD_CONFIG_H
+#define VD_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vectord/error.h"
+
+typedef struct vd_config {
+    char listen[128];
+    char data_dir[1024];
+    char log_level[16];
+    char simd[16];
+    uint64_t http_threads;
+    uint64_t worker_threads;
+    uint64_t max_connections;
+    uint64_t connection_timeout_s;
+    uint64_t max_body_bytes;
+    uint64_t max_batch_points;
+    uint64_t max_batch_searches;
+    uint64_t max_k;
+    uint64_t max_dim;
+    uint64_t max_collections;
+    uint64_t max_filter_depth;
+    uint64_t default_shards;
+    /* derived from listen */
+    char host[96];
+    uint16_t port;
+    char config_file[1024];
+} vd_config;
+
+typedef enum vd_config_action {
+    VD_CONFIG_RUN = 0,
+    VD_CONFIG_HELP,
+    VD_CONFIG_VERSION,
+    VD_CONFIG_PRINT,
+} vd_config_action;
+
+/* Fills cfg from defaults, file, environment (envp, NULL-terminated) and argv.
+ * Returns 0 or VD_E_INVALID_REQUEST with em naming the bad setting. */
+int vd_config_load(vd_config *cfg, int argc, char **argv, char **envp, vd_config_action *action,
+                   vd_errmsg *em);
+/* Writes the effective configuration in config-file format. */
+void vd_config_print(const vd_config *cfg, FILE *out);
+void vd_config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * handlers.c — the route → handler table, probes, metrics, and helpers shared
+ * by the handler files (handlers_collections.c, handlers_points.c,
+ * handlers_search.c).
+ */
+#include <string.h>
+
+#include "server/api.h"
+#include "server/handlers.h"
+
+int vd_call_collection(vd_call *call, vd_collection **out)
+{
+    int rc = vd_database_get(call->api->db, call->collection, out);
+    if (rc)
+        return vd_fail(&call->em, rc, "collection '%.64s' does not exist", call->collection);
+    return 0;
+}
+
+int vd_call_bool_arg(vd_call *call, const char *name, bool def, bool *out)
+{
+    const char *v = call->arg(call->conn, name);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "") == 0)
+        *out = true;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+        *out = false;
+    else
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                       "query parameter %s must be true or false, got '%.32s'", name, v);
+    return 0;
+}
+
+static int h_healthz(vd_call *call)
+{
+    call->result = cJSON_CreateObject();
+    cJSON_AddStringToObject(call->result, "status", "ok");
+    return 0;
+}
+
+static int h_readyz(vd_call *call)
+{
+    if (!atomic_load(&call->api->ready))
+        return vd_fail(&call->em, VD_E_NOT_READY, "server is starting or shutting down");
+    call->result = cJSON_CreateObject();
+    cJSON_AddStringToObject(call->result, "status", "ready");
+    return 0;
+}
+
+static int h_metrics(vd_call *call)
+{
+    int rc = vd_metrics_render(call->api->metrics, call->api->db, call->api->simd, &call->text,
+                               &call->text_len);
+    if (rc)
+        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "cannot render metrics");
+    call->content_type = "text/plain; version=0.0.4";
+    return 0;
+}
+
+const vd_handler_fn vd_handlers[VD_N_ROUTES] = {
+    [VD_ROUTE_HEALTHZ] = h_healthz,
+    [VD_ROUTE_READYZ] = h_readyz,
+    [VD_ROUTE_METRICS] = h_metrics,
+    [VD_ROUTE_COLLECTIONS_LIST] = vd_h_collections_list,
+    [VD_ROUTE_COLLECTION_CREATE] = vd_h_collection_create,
+    [VD_ROUTE_COLLECTION_INFO] = vd_h_collection_info,
+    [VD_ROUTE_COLLECTION_DELETE] = vd_h_collection_delete,
+    [VD_ROUTE_POINTS_UPSERT] = vd_h_points_upsert,
+    [VD_ROUTE_POINTS_DELETE] = vd_h_points_delete,
+    [VD_ROUTE_POINT_GET] = vd_h_point_get,
+    [VD_ROUTE_SEARCH] = vd_h_search,
+    [VD_ROUTE_SEARCH_BATCH] = vd_h_search_batch,
+    [VD_ROUTE_PINDEX_CREATE] = vd_h_pindex_create,
+};

@@ -1,0 +1,18 @@
+/* handlers.h — the API handlers, one per route (see routes.h). */
+#ifndef VD_HANDLERS_H
+#define VD_HANDLERS_H
+
+#include "server/api.h"
+
+int vd_h_collections_list(vd_call *call);
+int vd_h_collection_create(vd_call *call);
+int vd_h_collection_info(vd_call *call);
+int vd_h_collection_delete(vd_call *call);
+int vd_h_pindex_create(vd_call *call);
+int vd_h_points_upsert(vd_call *call);
+int vd_h_points_delete(vd_call *call);
+int vd_h_point_get(vd_call *call);
+int vd_h_search(vd_call *call);
+int vd_h_search_batch(vd_call *call);
+
+#endif

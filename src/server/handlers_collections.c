@@ -1,0 +1,94 @@
+/* handlers_collections.c — collection lifecycle and payload indexes. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "server/handlers.h"
+#include "server/response.h"
+
+static int require_body(vd_call *call, const char *example)
+{
+    if (call->body)
+        return 0;
+    return vd_fail(&call->em, VD_E_INVALID_REQUEST, "request body must be a JSON object such as %s",
+                   example);
+}
+
+int vd_h_collections_list(vd_call *call)
+{
+    vd_collection **colls;
+    size_t n;
+    if (vd_database_list(call->api->db, &colls, &n))
+        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        const vd_collection_config *cfg = vd_collection_config_of(colls[i]);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", cfg->name);
+        cJSON_AddNumberToObject(o, "dim", cfg->dim);
+        cJSON_AddStringToObject(o, "metric", vd_metric_name(cfg->metric));
+        cJSON_AddItemToArray(arr, o);
+        vd_collection_unref(colls[i]);
+    }
+    free(colls);
+    call->result = cJSON_CreateObject();
+    cJSON_AddItemToObject(call->result, "collections", arr);
+    return 0;
+}
+
+int vd_h_collection_create(vd_call *call)
+{
+    vd_collection_config cfg;
+    int rc = require_body(call, "{\"dim\":1536,\"metric\":\"cosine\"}");
+    if (!rc)
+        rc = vd_req_collection(call->body, call->collection, &call->api->limits, &cfg, &call->em);
+    if (!rc)
+        rc = vd_database_create_collection(call->api->db, &cfg, &call->em);
+    if (rc)
+        return rc;
+    vd_collection *c;
+    if ((rc = vd_call_collection(call, &c)))
+        return rc;
+    call->result = vd_resp_collection(c);
+    vd_collection_unref(c);
+    return 0;
+}
+
+int vd_h_collection_info(vd_call *call)
+{
+    vd_collection *c;
+    int rc = vd_call_collection(call, &c);
+    if (rc)
+        return rc;
+    call->result = vd_resp_collection(c);
+    vd_collection_unref(c);
+    return call->result ? 0 : vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+}
+
+int vd_h_collection_delete(vd_call *call)
+{
+    int rc = vd_database_drop(call->api->db, call->collection);
+    if (rc)
+        return vd_fail(&call->em, rc, "collection '%.64s' does not exist", call->collection);
+    call->result = cJSON_CreateObject();
+    cJSON_AddBoolToObject(call->result, "deleted", 1);
+    return 0;
+}
+
+int vd_h_pindex_create(vd_call *call)
+{
+    const char *field;
+    vd_pindex_type type;
+    vd_collection *c;
+    int rc = require_body(call, "{\"field\":\"userId\",\"type\":\"keyword\"}");
+    if (!rc)
+        rc = vd_req_pindex(call->body, &field, &type, &call->em);
+    if (rc || (rc = vd_call_collection(call, &c)))
+        return rc;
+    rc = vd_collection_add_pindex(c, field, type, &call->em);
+    if (rc == -ENOMEM)
+        rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory while building the index");
+    if (!rc)
+        call->result = vd_resp_collection(c);
+    vd_collection_unref(c);
+    return rc;
+}

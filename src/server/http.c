@@ -1,0 +1,388 @@
+/*
+ * http.c — see http.h.
+ *
+ * A request moves through libmicrohttpd's access handler in three kinds of
+ * calls: the first (headers only: early 413/415 checks), zero or more with
+ * body bytes (appended to a bounded buffer), and a last one with no bytes,
+ * where the route is matched, the body parsed and the handler called. The
+ * per-request state lives in req_ctx and is freed by the completion callback.
+ */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+#include "util/strbuf.h"
+
+struct vd_http {
+    struct MHD_Daemon *daemon;
+    vd_api *api;
+    uint64_t max_body;
+};
+
+typedef struct req_ctx {
+    struct timespec start;
+    vd_strbuf body;
+    bool responded; /* an early error was queued; ignore the rest */
+} req_ctx;
+
+typedef struct route_def {
+    vd_route id;
+    const char *method;
+    const char *pattern;
+} route_def;
+
+static const route_def routes[] = {
+#define VD_ROUTE_DEF(id, method, path, label) {VD_ROUTE_##id, method, path},
+    VD_ROUTES(VD_ROUTE_DEF)
+#undef VD_ROUTE_DEF
+};
+#define N_ROUTE_DEFS (sizeof routes / sizeof routes[0])
+
+static bool route_has_body(vd_route r)
+{
+    return r == VD_ROUTE_COLLECTION_CREATE || r == VD_ROUTE_POINTS_UPSERT ||
+           r == VD_ROUTE_POINTS_DELETE || r == VD_ROUTE_SEARCH || r == VD_ROUTE_SEARCH_BATCH ||
+           r == VD_ROUTE_PINDEX_CREATE;
+}
+
+static double elapsed_s(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+static enum MHD_Result send_raw(struct MHD_Connection *conn, int status, char *data, size_t len,
+                                const char *content_type, const char *allow)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, int status, cJSON *doc)
+{
+    char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
+    cJSON_Delete(doc);
+    if (!text) {
+        static const char oom[] =
+            "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"cannot render the response\"}}";
+        text = strdup(oom);
+        status = 503;
+        if (!text)
+            return MHD_NO;
+    }
+    size_t len = strlen(text);
+    return send_raw(conn, status, text, len, "application/json", NULL);
+}
+
+static enum MHD_Result send_error(vd_http *h, struct MHD_Connection *conn, req_ctx *rc,
+                                  vd_route route, int err, const char *message, const char *allow)
+{
+    int status = vd_err_status(err);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(doc, "error");
+    cJSON_AddStringToObject(e, "code", vd_err_code(err));
+    cJSON_AddStringToObject(e, "message", message && *message ? message : vd_err_message(err));
+    char *text = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    rc->responded = true;
+    vd_metrics_observe(h->api->metrics, route, status, elapsed_s(&rc->start));
+    if (!text)
+        return MHD_NO;
+    return send_raw(conn, status, text, strlen(text), "application/json", allow);
+}
+
+static const char *arg_lookup(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* Matches path against pattern; on success path params point into buf (a
+ * writable copy of path). */
+static bool match(const char *pattern, char *buf, const char **coll, const char **id)
+{
+    const char *p = pattern;
+    char *s = buf;
+    *coll = *id = NULL;
+    while (*p) {
+        if (strncmp(p, "{c}", 3) == 0) {
+            char *end = strchr(s, '/');
+            if (s == end || !*s)
+                return false;
+            *coll = s;
+            p += 3;
+            if (end) {
+                if (*p != '/')
+                    return false;
+                *end = 0;
+                s = end + 1;
+                p++;
+            } else {
+                s += strlen(s);
+            }
+            continue;
+        }
+        if (strncmp(p, "{id}", 4) == 0) {
+            if (!*s)
+                return false;
+            *id = s; /* the rest of the path: ids may contain '/' */
+            return true;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    return *s == 0;
+}
+
+static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx *rc,
+                                const char *url, const char *method)
+{
+    size_t len = strlen(url);
+    char *path = malloc(len + 1), *buf = malloc(len + 1);
+    vd_call call = {.api = h->api, .arg = arg_lookup, .conn = conn, .status = 200};
+    vd_route route = VD_ROUTE_NONE;
+    char allow[64] = "";
+    enum MHD_Result result;
+    if (!path || !buf) {
+        free(path);
+        free(buf);
+        return send_error(h, conn, rc, route, VD_E_OUT_OF_MEMORY, NULL, NULL);
+    }
+    memcpy(path, url, len + 1);
+    if (len > 1 && path[len - 1] == '/')
+        path[len - 1] = 0; /* "/collections/" is "/collections" */
+    for (size_t i = 0; i < N_ROUTE_DEFS; i++) {
+        const char *coll, *id;
+        strcpy(buf, path);
+        if (!match(routes[i].pattern, buf, &coll, &id))
+            continue;
+        if (strcmp(routes[i].method, method) != 0) {
+            if (!strstr(allow, routes[i].method))
+                snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+                         *allow ? ", " : "", routes[i].method);
+            continue;
+        }
+        route = routes[i].id;
+        /* Keep the params: re-split into `path`, which outlives the handler. */
+        match(routes[i].pattern, path, &call.collection, &call.point_id);
+        break;
+    }
+    free(buf);
+    if (route == VD_ROUTE_NONE) {
+        char msg[300];
+        if (*allow) {
+            snprintf(msg, sizeof msg, "method %.16s is not allowed on %.200s; allowed: %s", method,
+                     url, allow);
+            result = send_error(h, conn, rc, route, VD_E_METHOD_NOT_ALLOWED, msg, allow);
+        } else {
+            snprintf(msg, sizeof msg, "no route for %.16s %.200s (see docs/API.md)", method, url);
+            result = send_error(h, conn, rc, route, VD_E_NOT_FOUND, msg, NULL);
+        }
+        free(path);
+        return result;
+    }
+    if (route_has_body(route) && rc->body.len > 0) {
+        const char *end = NULL;
+        /* len + 1: the buffer is NUL-terminated and cJSON must see that NUL to
+         * reject trailing bytes after the document. */
+        call.body = cJSON_ParseWithLengthOpts(rc->body.data, rc->body.len + 1, &end, 1);
+        if (!call.body) {
+            char msg[160];
+            size_t at = end && end >= rc->body.data ? (size_t)(end - rc->body.data) : 0;
+            snprintf(msg, sizeof msg, "request body is not valid JSON (error at byte %zu of %zu)",
+                     at, rc->body.len);
+            result = send_error(h, conn, rc, route, VD_E_MALFORMED_JSON, msg, NULL);
+            free(path);
+            return result;
+        }
+    }
+    int err = vd_handlers[route](&call);
+    if (err) {
+        cJSON_Delete(call.result);
+        free(call.text);
+        result = send_error(h, conn, rc, route, err, call.em.text, NULL);
+    } else if (call.text) {
+        vd_metrics_observe(h->api->metrics, route, call.status, elapsed_s(&rc->start));
+        result = send_raw(conn, call.status, call.text, call.text_len,
+                          call.content_type ? call.content_type : "text/plain", NULL);
+    } else {
+        double secs = elapsed_s(&rc->start);
+        vd_metrics_observe(h->api->metrics, route, call.status, secs);
+        cJSON *doc = cJSON_CreateObject();
+        if (doc) {
+            cJSON_AddItemToObject(doc, "result", call.result ? call.result : cJSON_CreateNull());
+            cJSON_AddNumberToObject(doc, "time_ms", (double)(long long)(secs * 1e6) / 1e3);
+        } else {
+            cJSON_Delete(call.result);
+        }
+        result = send_json(conn, call.status, doc);
+    }
+    cJSON_Delete(call.body);
+    free(path);
+    return result;
+}
+
+static bool content_type_ok(struct MHD_Connection *conn)
+{
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!ct || !*ct)
+        return true;
+    static const char *const ok[] = {"application/json", "application/x-www-form-urlencoded"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(ok[i]);
+        if (strncasecmp(ct, ok[i], n) == 0 && (ct[n] == 0 || ct[n] == ';' || ct[n] == ' '))
+            return true;
+    }
+    return false;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    vd_http *h = cls;
+    req_ctx *rc = *con_cls;
+    if (!rc) {
+        rc = calloc(1, sizeof *rc);
+        if (!rc)
+            return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &rc->start);
+        vd_strbuf_init(&rc->body, h->max_body);
+        *con_cls = rc;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > h->max_body) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "request body of %.20s bytes exceeds %llu (setting max_body_bytes)",
+                     cl, (unsigned long long)h->max_body);
+            return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_BODY_TOO_LARGE, msg, NULL);
+        }
+        if ((strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) && !content_type_ok(conn)) {
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "content type '%.80s' is not supported; send application/json",
+                     MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_TYPE));
+            return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_UNSUPPORTED_MEDIA_TYPE, msg, NULL);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rc->responded)
+            return MHD_YES;
+        if (!vd_strbuf_append(&rc->body, upload_data, n)) {
+            char msg[120];
+            snprintf(msg, sizeof msg, "request body exceeds %llu bytes (setting max_body_bytes)",
+                     (unsigned long long)h->max_body);
+            return send_error(h, conn, rc, VD_ROUTE_NONE,
+                              rc->body.len + n > h->max_body ? VD_E_BODY_TOO_LARGE
+                                                             : VD_E_OUT_OF_MEMORY,
+                              msg, NULL);
+        }
+        return MHD_YES;
+    }
+    if (rc->responded)
+        return MHD_YES;
+    rc->responded = true;
+    enum MHD_Result r = dispatch(h, conn, rc, url, method);
+    vd_log_debug("request", "method=%s path=\"%.200s\" body_bytes=%zu ms=%.3f", method, url,
+                 rc->body.len, elapsed_s(&rc->start) * 1e3);
+    vd_strbuf_free(&rc->body); /* the body is no longer needed once answered */
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn, (void)toe;
+    req_ctx *rc = *con_cls;
+    if (!rc)
+        return;
+    vd_strbuf_free(&rc->body);
+    free(rc);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
+    for (char *p = msg; *p; p++)
+        if (*p == '"')
+            *p = '\'';
+    vd_log_warn("http", "detail=\"%s\"", msg);
+}
+
+int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *port, vd_errmsg *em)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(cfg->port)};
+    if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
+        struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+        if (getaddrinfo(cfg->host, NULL, &hints, &ai) != 0 || !ai) {
+            return vd_fail(em, VD_E_INVALID_REQUEST, "cannot resolve listen host '%s'", cfg->host);
+        }
+        addr.sin_addr = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+        freeaddrinfo(ai);
+    }
+    vd_http *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    h->api = api;
+    h->max_body = cfg->max_body_bytes;
+    unsigned threads = (unsigned)cfg->http_threads;
+    if (!threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 1;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    h->daemon = MHD_start_daemon(
+        flags, cfg->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_END);
+    if (!h->daemon) {
+        free(h);
+        return vd_fail(em, VD_E_INTERNAL, "cannot listen on %s (address in use or not permitted?)",
+                       cfg->listen);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    *port = info ? info->port : cfg->port;
+    *out = h;
+    return 0;
+}
+
+void vd_http_stop(vd_http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}

@@ -1,0 +1,22 @@
+/*
+ * http.h — the HTTP server: libmicrohttpd with one epoll event loop per
+ * thread (no thread per connection), keep-alive, bounded bodies, routing and
+ * the JSON envelope. Handlers run on the event-loop threads and fan heavy work
+ * out to the worker pool.
+ */
+#ifndef VD_HTTP_H
+#define VD_HTTP_H
+
+#include <stdint.h>
+
+#include "server/api.h"
+#include "server/config.h"
+
+typedef struct vd_http vd_http;
+
+/* Starts listening; *port receives the bound port (useful with port 0). */
+int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *port, vd_errmsg *em);
+/* Stops accepting, closes connections, joins the threads. NULL is a no-op. */
+void vd_http_stop(vd_http *h);
+
+#endif

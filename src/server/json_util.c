@@ -1,0 +1,165 @@
+/* json_util.c — see json_util.h. */
+#include "server/json_util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *type_name(const cJSON *j)
+{
+    if (!j)
+        return "nothing";
+    if (cJSON_IsNull(j))
+        return "null";
+    if (cJSON_IsBool(j))
+        return "a boolean";
+    if (cJSON_IsNumber(j))
+        return "a number";
+    if (cJSON_IsString(j))
+        return "a string";
+    if (cJSON_IsArray(j))
+        return "an array";
+    return "an object";
+}
+
+const char *vd_json_path(char *buf, size_t cap, const char *where, const char *name)
+{
+    snprintf(buf, cap, "%s%s%s", where, *where ? "." : "", name);
+    return buf;
+}
+
+int vd_json_object(const cJSON *obj, const char *where, vd_errmsg *em)
+{
+    if (cJSON_IsObject(obj))
+        return 0;
+    return vd_fail(em, VD_E_INVALID_REQUEST, "%s must be a JSON object, got %s",
+                   *where ? where : "request body", type_name(obj));
+}
+
+int vd_json_no_unknown(const cJSON *obj, const char *where, const char *const *allowed,
+                       vd_errmsg *em)
+{
+    for (const cJSON *f = obj->child; f; f = f->next) {
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strcmp(*a, f->string) == 0;
+        if (!ok) {
+            char path[256], list[512] = "";
+            for (const char *const *a = allowed; *a; a++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                         a == allowed ? "" : ", ", *a);
+            return vd_fail(em, VD_E_UNKNOWN_FIELD, "unknown field '%s' (known: %s)",
+                           vd_json_path(path, sizeof path, where, f->string), list);
+        }
+    }
+    return 0;
+}
+
+int vd_json_uint(const cJSON *obj, const char *name, const char *where, bool required, uint64_t def,
+                 uint64_t min, uint64_t max, uint64_t *out, vd_errmsg *em)
+{
+    char path[256];
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!v || cJSON_IsNull(v)) {
+        if (required)
+            return vd_fail(em, VD_E_INVALID_REQUEST, "missing field '%s'",
+                           vd_json_path(path, sizeof path, where, name));
+        *out = def;
+        return 0;
+    }
+    vd_json_path(path, sizeof path, where, name);
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || !isfinite(v->valuedouble))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "%s must be an integer, got %s", path,
+                       cJSON_IsNumber(v) ? "a fraction" : type_name(v));
+    double d = v->valuedouble;
+    if (d < (double)min || d > (double)max)
+        return vd_fail(em, VD_E_OUT_OF_RANGE, "%s must be between %llu and %llu, got %.17g", path,
+                       (unsigned long long)min, (unsigned long long)max, d);
+    *out = (uint64_t)d;
+    return 0;
+}
+
+int vd_json_bool(const cJSON *obj, const char *name, const char *where, bool def, bool *out,
+                 vd_errmsg *em)
+{
+    char path[256];
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!v || cJSON_IsNull(v)) {
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsBool(v))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "%s must be true or false, got %s",
+                       vd_json_path(path, sizeof path, where, name), type_name(v));
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+int vd_json_number(const cJSON *obj, const char *name, const char *where, bool *present,
+                   double *out, vd_errmsg *em)
+{
+    char path[256];
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    *present = v && !cJSON_IsNull(v);
+    if (!*present)
+        return 0;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "%s must be a finite number, got %s",
+                       vd_json_path(path, sizeof path, where, name), type_name(v));
+    *out = v->valuedouble;
+    return 0;
+}
+
+int vd_json_vector(const cJSON *arr, const char *path, const char *collection, uint32_t dim,
+                   float *out, vd_errmsg *em)
+{
+    if (!arr)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "missing field '%s'", path);
+    if (!cJSON_IsArray(arr))
+        return vd_fail(em, VD_E_INVALID_VECTOR, "%s must be an array of numbers, got %s", path,
+                       type_name(arr));
+    uint32_t i = 0;
+    for (const cJSON *v = arr->child; v; v = v->next, i++) {
+        if (i >= dim) {
+            int n = cJSON_GetArraySize(arr);
+            return vd_fail(em, VD_E_DIMENSION_MISMATCH,
+                           "%s has %d values; collection '%s' expects %u", path, n, collection, dim);
+        }
+        if (!cJSON_IsNumber(v))
+            return vd_fail(em, VD_E_INVALID_VECTOR, "%s[%u] must be a number, got %s", path, i,
+                           type_name(v));
+        float f = (float)v->valuedouble;
+        if (!isfinite(f))
+            return vd_fail(em, VD_E_INVALID_VECTOR,
+                           "%s[%u] is not a finite float32 value (NaN, Inf or beyond ±3.4e38)", path,
+                           i);
+        out[i] = f;
+    }
+    if (i != dim)
+        return vd_fail(em, VD_E_DIMENSION_MISMATCH, "%s has %u values; collection '%s' expects %u",
+                       path, i, collection, dim);
+    return 0;
+}
+
+int vd_json_id(const cJSON *item, const char *path, vd_point_id *out, vd_errmsg *em)
+{
+    if (cJSON_IsString(item)) {
+        size_t len = strlen(item->valuestring);
+        if (len == 0 || len > VD_ID_MAX_LEN)
+            return vd_fail(em, VD_E_INVALID_ID, "%s must be 1 to %d bytes long, got %zu", path,
+                           VD_ID_MAX_LEN, len);
+        *out = (vd_point_id){.kind = VD_ID_STR, .len = (uint32_t)len, .str = item->valuestring};
+        return 0;
+    }
+    if (cJSON_IsNumber(item)) {
+        double d = item->valuedouble;
+        if (d < 0 || d != floor(d) || d > (double)VD_ID_MAX_INT)
+            return vd_fail(em, VD_E_INVALID_ID,
+                           "%s must be an unsigned integer up to %llu or a string, got %.17g", path,
+                           (unsigned long long)VD_ID_MAX_INT, d);
+        *out = (vd_point_id){.kind = VD_ID_INT, .num = (uint64_t)d};
+        return 0;
+    }
+    return vd_fail(em, VD_E_INVALID_ID, "%s must be a string or an unsigned integer, got %s", path,
+                   type_name(item));
+}

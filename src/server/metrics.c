@@ -1,0 +1,186 @@
+/* metrics.c — see metrics.h. */
+#include "server/metrics.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/strbuf.h"
+
+static const char *const route_labels[VD_N_ROUTES] = {
+#define VD_ROUTE_LABEL(id, method, path, label) label,
+    VD_ROUTES(VD_ROUTE_LABEL)
+#undef VD_ROUTE_LABEL
+    "unmatched",
+};
+
+/* Statuses counted individually; anything else lands in "other". */
+static const int statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503};
+#define N_STATUS (sizeof statuses / sizeof statuses[0] + 1)
+
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                 0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+#define N_BUCKETS (sizeof buckets / sizeof buckets[0])
+
+typedef struct route_metrics {
+    _Atomic uint64_t by_status[N_STATUS];
+    _Atomic uint64_t hist[N_BUCKETS + 1]; /* non-cumulative; last = +Inf */
+    _Atomic uint64_t sum_us;
+} route_metrics;
+
+struct vd_metrics {
+    route_metrics routes[VD_N_ROUTES];
+    struct timespec started;
+};
+
+int vd_metrics_create(vd_metrics **out)
+{
+    vd_metrics *m = calloc(1, sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    clock_gettime(CLOCK_MONOTONIC, &m->started);
+    *out = m;
+    return 0;
+}
+
+void vd_metrics_destroy(vd_metrics *m) { free(m); }
+
+void vd_metrics_observe(vd_metrics *m, vd_route route, int status, double seconds)
+{
+    if ((unsigned)route >= VD_N_ROUTES)
+        route = VD_ROUTE_NONE;
+    route_metrics *r = &m->routes[route];
+    size_t si = N_STATUS - 1;
+    for (size_t i = 0; i < N_STATUS - 1; i++)
+        if (statuses[i] == status)
+            si = i;
+    atomic_fetch_add_explicit(&r->by_status[si], 1, memory_order_relaxed);
+    size_t b = 0;
+    while (b < N_BUCKETS && seconds > buckets[b])
+        b++;
+    atomic_fetch_add_explicit(&r->hist[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
+}
+
+static uint64_t load(_Atomic uint64_t *x) { return atomic_load_explicit(x, memory_order_relaxed); }
+
+static void render_requests(vd_metrics *m, vd_strbuf *b)
+{
+    vd_strbuf_printf(b, "# HELP vectord_http_requests_total HTTP requests by route and status.\n"
+                        "# TYPE vectord_http_requests_total counter\n");
+    for (int r = 0; r < VD_N_ROUTES; r++) {
+        for (size_t s = 0; s < N_STATUS; s++) {
+            uint64_t n = load(&m->routes[r].by_status[s]);
+            if (!n)
+                continue;
+            if (s < N_STATUS - 1)
+                vd_strbuf_printf(b, "vectord_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                                 route_labels[r], statuses[s], (unsigned long long)n);
+            else
+                vd_strbuf_printf(b, "vectord_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                                 route_labels[r], (unsigned long long)n);
+        }
+    }
+    vd_strbuf_printf(b, "# HELP vectord_http_request_duration_seconds Request latency by route.\n"
+                        "# TYPE vectord_http_request_duration_seconds histogram\n");
+    for (int r = 0; r < VD_N_ROUTES; r++) {
+        uint64_t cum = 0;
+        for (size_t i = 0; i <= N_BUCKETS; i++) {
+            cum += load(&m->routes[r].hist[i]);
+            if (i < N_BUCKETS)
+                vd_strbuf_printf(b,
+                                 "vectord_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                                 route_labels[r], buckets[i], (unsigned long long)cum);
+            else
+                vd_strbuf_printf(b,
+                                 "vectord_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+                                 route_labels[r], (unsigned long long)cum);
+        }
+        vd_strbuf_printf(b, "vectord_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
+                         route_labels[r], (double)load(&m->routes[r].sum_us) / 1e6);
+        vd_strbuf_printf(b, "vectord_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                         route_labels[r], (unsigned long long)cum);
+    }
+}
+
+static int render_collections(vd_database *db, vd_strbuf *b)
+{
+    vd_collection **colls;
+    size_t n;
+    int rc = vd_database_list(db, &colls, &n);
+    if (rc)
+        return rc;
+    vd_strbuf_printf(b, "# HELP vectord_collections Collections.\n# TYPE vectord_collections gauge\n"
+                        "vectord_collections %zu\n",
+                     n);
+    vd_strbuf_printf(b, "# HELP vectord_collection_points Points per collection.\n"
+                        "# TYPE vectord_collection_points gauge\n");
+    vd_collection_stats *st = calloc(n ? n : 1, sizeof *st);
+    for (size_t i = 0; i < n && st; i++) {
+        if (vd_collection_stats_get(colls[i], &st[i]) == 0)
+            vd_strbuf_printf(b, "vectord_collection_points{collection=\"%s\"} %zu\n",
+                             vd_collection_config_of(colls[i])->name, st[i].n_points);
+    }
+    vd_strbuf_printf(b, "# HELP vectord_collection_memory_bytes Memory per collection and part.\n"
+                        "# TYPE vectord_collection_memory_bytes gauge\n");
+    for (size_t i = 0; i < n && st; i++) {
+        const char *name = vd_collection_config_of(colls[i])->name;
+        const vd_shard_stats *t = &st[i].total;
+        const struct {
+            const char *part;
+            size_t bytes;
+        } parts[] = {{"vectors", t->vector_bytes},
+                     {"ids", t->id_bytes},
+                     {"payload", t->payload_bytes},
+                     {"payload_index", t->payload_index_bytes},
+                     {"index", t->index_bytes}};
+        for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
+            vd_strbuf_printf(b, "vectord_collection_memory_bytes{collection=\"%s\",part=\"%s\"} %zu\n",
+                             name, parts[p].part, parts[p].bytes);
+        free(st[i].shards);
+    }
+    free(st);
+    for (size_t i = 0; i < n; i++)
+        vd_collection_unref(colls[i]);
+    free(colls);
+    return 0;
+}
+
+int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **text, size_t *len)
+{
+    vd_strbuf b;
+    vd_strbuf_init(&b, 0);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double up = (double)(now.tv_sec - m->started.tv_sec) +
+                (double)(now.tv_nsec - m->started.tv_nsec) / 1e9;
+    vd_strbuf_printf(&b, "# HELP vectord_build_info Build and run-time facts.\n"
+                         "# TYPE vectord_build_info gauge\n"
+                         "vectord_build_info{version=\"%s\",simd=\"%s\"} 1\n"
+                         "# HELP vectord_uptime_seconds Seconds since start.\n"
+                         "# TYPE vectord_uptime_seconds gauge\nvectord_uptime_seconds %.3f\n",
+                     VECTORD_VERSION, simd, up);
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    vd_strbuf_printf(&b, "# HELP vectord_process_resident_memory_bytes Resident set size.\n"
+                         "# TYPE vectord_process_resident_memory_bytes gauge\n"
+                         "vectord_process_resident_memory_bytes %lld\n",
+                     (long long)resident * sysconf(_SC_PAGESIZE));
+    render_requests(m, &b);
+    int rc = render_collections(db, &b);
+    if (rc || b.failed) {
+        vd_strbuf_free(&b);
+        return rc ? rc : -ENOMEM;
+    }
+    *text = vd_strbuf_take(&b, len);
+    return 0;
+}

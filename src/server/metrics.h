@@ -1,0 +1,23 @@
+/*
+ * metrics.h — Prometheus metrics: request counts by route and status,
+ * latency histograms by route, and gauges read at scrape time (points and
+ * memory per collection, process memory). Counters are relaxed atomics:
+ * observing a request takes no lock.
+ */
+#ifndef VD_METRICS_H
+#define VD_METRICS_H
+
+#include <stddef.h>
+
+#include "db/database.h"
+#include "server/routes.h"
+
+typedef struct vd_metrics vd_metrics;
+
+int vd_metrics_create(vd_metrics **out);
+void vd_metrics_destroy(vd_metrics *m);
+void vd_metrics_observe(vd_metrics *m, vd_route route, int status, double seconds);
+/* Renders the text exposition format; malloc'd into *text. 0 or -ENOMEM. */
+int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **text, size_t *len);
+
+#endif

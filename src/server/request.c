@@ -1,0 +1,371 @@
+/* request.c — see request.h. */
+#include "server/request.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/json_util.h"
+#include "vectord/distance.h"
+
+int vd_req_collection(const cJSON *body, const char *name, const vd_limits *lim,
+                      vd_collection_config *out, vd_errmsg *em)
+{
+    static const char *const allowed[] = {"dim", "metric", "shards", "index", "quantization",
+                                          "payload_indexes", NULL};
+    int rc;
+    uint64_t v;
+    memset(out, 0, sizeof *out);
+    if (!vd_collection_name_valid(name))
+        return vd_fail(em, VD_E_INVALID_NAME,
+                       "collection name must be 1 to %d characters of A-Z a-z 0-9 _ -",
+                       VD_NAME_MAX_LEN);
+    snprintf(out->name, sizeof out->name, "%s", name);
+    if ((rc = vd_json_object(body, "", em)) || (rc = vd_json_no_unknown(body, "", allowed, em)))
+        return rc;
+    if ((rc = vd_json_uint(body, "dim", "", true, 0, 1, lim->max_dim, &v, em)))
+        return rc;
+    out->dim = (uint32_t)v;
+    const cJSON *metric = cJSON_GetObjectItemCaseSensitive(body, "metric");
+    out->metric = VD_METRIC_COSINE;
+    if (metric && (!cJSON_IsString(metric) || vd_metric_parse(metric->valuestring, &out->metric)))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "metric must be \"cosine\", \"dot\" or \"l2\"");
+    if ((rc = vd_json_uint(body, "shards", "", false, lim->default_shards, VD_SHARDS_MIN,
+                           VD_SHARDS_MAX, &v, em)))
+        return rc;
+    out->n_shards = (uint32_t)v;
+
+    snprintf(out->index_type, sizeof out->index_type, "flat");
+    const cJSON *index = cJSON_GetObjectItemCaseSensitive(body, "index");
+    if (index) {
+        static const char *const idx_allowed[] = {"type", NULL};
+        if ((rc = vd_json_object(index, "index", em)))
+            return rc;
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(index, "type");
+        if (!cJSON_IsString(type))
+            return vd_fail(em, VD_E_INVALID_REQUEST,
+                           "index.type must be a string: \"flat\" (\"hnsw\" and \"ivf\" are not "
+                           "available yet)");
+        if (strcmp(type->valuestring, "hnsw") == 0 || strcmp(type->valuestring, "ivf") == 0)
+            return vd_fail(em, VD_E_UNSUPPORTED_INDEX,
+                           "index type '%s' is not available in this version of vectord; use "
+                           "{\"type\":\"flat\"} (exact search)",
+                           type->valuestring);
+        if (strcmp(type->valuestring, "flat") != 0)
+            return vd_fail(em, VD_E_UNSUPPORTED_INDEX,
+                           "unknown index type '%.64s'; known: flat (hnsw, ivf planned)",
+                           type->valuestring);
+        if ((rc = vd_json_no_unknown(index, "index", idx_allowed, em)))
+            return rc;
+    }
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "quantization");
+    if (q && !(cJSON_IsString(q) && strcmp(q->valuestring, "none") == 0))
+        return vd_fail(em, VD_E_UNSUPPORTED_INDEX,
+                       "quantization must be \"none\" in this version (fp16 and sq8 are planned)");
+
+    const cJSON *pidx = cJSON_GetObjectItemCaseSensitive(body, "payload_indexes");
+    if (pidx) {
+        if (!cJSON_IsObject(pidx))
+            return vd_fail(em, VD_E_INVALID_REQUEST,
+                           "payload_indexes must be an object such as "
+                           "{\"userId\":\"keyword\",\"createdAt\":\"numeric\"}");
+        for (const cJSON *f = pidx->child; f; f = f->next) {
+            vd_pindex_type t;
+            if (!cJSON_IsString(f) || vd_pindex_type_parse(f->valuestring, &t))
+                return vd_fail(em, VD_E_INVALID_REQUEST,
+                               "payload_indexes.%.100s must be \"keyword\" or \"numeric\"",
+                               f->string);
+            vd_key_path kp;
+            if (vd_key_path_parse(&kp, f->string) != 0)
+                return vd_fail(em, VD_E_INVALID_REQUEST,
+                               "payload_indexes key '%.100s' must be a non-empty dotted path",
+                               f->string);
+            vd_key_path_free(&kp);
+            if (out->n_pindexes == VD_PINDEX_MAX)
+                return vd_fail(em, VD_E_LIMIT_REACHED, "at most %d payload indexes",
+                               VD_PINDEX_MAX);
+            out->pindexes[out->n_pindexes++] = (vd_pindex_spec){f->string, t};
+        }
+    }
+    return 0;
+}
+
+void vd_upsert_req_free(vd_upsert_req *r)
+{
+    for (size_t i = 0; r->points && i < r->n; i++)
+        cJSON_Delete(r->points[i].payload);
+    free(r->points);
+    free(r->vectors);
+    *r = (vd_upsert_req){0};
+}
+
+static int parse_point(cJSON *p, size_t i, const vd_collection_config *c, vd_point_in *out,
+                       float *vec, vd_errmsg *em)
+{
+    static const char *const allowed[] = {"id", "vector", "payload", "version", NULL};
+    char where[64], path[96];
+    int rc;
+    snprintf(where, sizeof where, "points[%zu]", i);
+    if ((rc = vd_json_object(p, where, em)) || (rc = vd_json_no_unknown(p, where, allowed, em)))
+        return rc;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(p, "id");
+    if (!id)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "missing field '%s.id'", where);
+    if ((rc = vd_json_id(id, vd_json_path(path, sizeof path, where, "id"), &out->id, em)))
+        return rc;
+    if ((rc = vd_json_vector(cJSON_GetObjectItemCaseSensitive(p, "vector"),
+                             vd_json_path(path, sizeof path, where, "vector"), c->name, c->dim, vec,
+                             em)))
+        return rc;
+    if (c->metric == VD_METRIC_COSINE && vd_normalize(vec, c->dim) == 0.0f)
+        return vd_fail(em, VD_E_INVALID_VECTOR,
+                       "%s.vector has zero length; cosine needs a non-zero vector", where);
+    out->vector = vec;
+    uint64_t version;
+    out->has_version = cJSON_GetObjectItemCaseSensitive(p, "version") != NULL &&
+                       !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(p, "version"));
+    if ((rc = vd_json_uint(p, "version", where, false, 0, 0, VD_ID_MAX_INT, &version, em)))
+        return rc;
+    out->version = version;
+    cJSON *payload = cJSON_GetObjectItemCaseSensitive(p, "payload");
+    if (payload && !cJSON_IsNull(payload) && !cJSON_IsObject(payload))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "%s.payload must be a JSON object", where);
+    return 0;
+}
+
+int vd_req_upsert(cJSON *body, const vd_collection_config *c, const vd_limits *lim,
+                  vd_upsert_req *out, vd_errmsg *em)
+{
+    static const char *const allowed[] = {"points", NULL};
+    int rc;
+    *out = (vd_upsert_req){0};
+    if ((rc = vd_json_object(body, "", em)) || (rc = vd_json_no_unknown(body, "", allowed, em)))
+        return rc;
+    cJSON *points = cJSON_GetObjectItemCaseSensitive(body, "points");
+    if (!cJSON_IsArray(points))
+        return vd_fail(em, VD_E_INVALID_REQUEST,
+                       "points must be an array of {\"id\",\"vector\",\"payload\",\"version\"}");
+    size_t n = (size_t)cJSON_GetArraySize(points);
+    if (n == 0)
+        return vd_fail(em, VD_E_EMPTY_BATCH, "points is empty; send at least one point");
+    if (n > lim->max_batch_points)
+        return vd_fail(em, VD_E_BATCH_TOO_LARGE,
+                       "points has %zu entries; at most %u per request (setting max_batch_points)",
+                       n, lim->max_batch_points);
+    out->points = calloc(n, sizeof *out->points);
+    out->vectors = malloc(n * c->dim * sizeof(float));
+    if (!out->points || !out->vectors) {
+        vd_upsert_req_free(out);
+        return vd_fail(em, VD_E_OUT_OF_MEMORY, "cannot allocate %zu points", n);
+    }
+    size_t i = 0;
+    for (cJSON *p = points->child; p; p = p->next, i++) {
+        if ((rc = parse_point(p, i, c, &out->points[i], out->vectors + i * c->dim, em))) {
+            vd_upsert_req_free(out);
+            return rc;
+        }
+    }
+    /* All valid: only now take the payloads out of the body. */
+    i = 0;
+    for (cJSON *p = points->child; p; p = p->next, i++) {
+        cJSON *payload = cJSON_DetachItemFromObjectCaseSensitive(p, "payload");
+        if (cJSON_IsNull(payload)) {
+            cJSON_Delete(payload);
+            payload = NULL;
+        }
+        out->points[i].payload = payload;
+    }
+    out->n = n;
+    return 0;
+}
+
+void vd_search_parsed_free(vd_search_parsed *s)
+{
+    free(s->vector);
+    vd_filter_destroy(s->filter);
+    *s = (vd_search_parsed){0};
+}
+
+int vd_req_search(const cJSON *obj, const char *where, const vd_collection_config *c,
+                  const vd_limits *lim, vd_search_parsed *out, vd_errmsg *em)
+{
+    static const char *const allowed[] = {"vector", "k", "limit", "filter", "with_payload",
+                                          "with_vector", "score_threshold", "ef", "nprobe",
+                                          "exact", NULL};
+    char path[128];
+    int rc;
+    uint64_t v;
+    *out = (vd_search_parsed){0};
+    vd_search_req *r = &out->req;
+    if ((rc = vd_json_object(obj, where, em)) || (rc = vd_json_no_unknown(obj, where, allowed, em)))
+        return rc;
+    if (cJSON_GetObjectItemCaseSensitive(obj, "k") && cJSON_GetObjectItemCaseSensitive(obj, "limit"))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "give either k or limit, not both");
+    const char *kname = cJSON_GetObjectItemCaseSensitive(obj, "limit") ? "limit" : "k";
+    if ((rc = vd_json_uint(obj, kname, where, false, VD_K_DEFAULT, 1, lim->max_k, &v, em)))
+        goto fail;
+    r->k = (uint32_t)v;
+    if ((rc = vd_json_uint(obj, "ef", where, false, 0, 1, VD_EF_MAX, &v, em)))
+        goto fail;
+    r->ef = (uint32_t)v;
+    if ((rc = vd_json_uint(obj, "nprobe", where, false, 0, 1, 65536, &v, em)))
+        goto fail;
+    if ((rc = vd_json_bool(obj, "with_payload", where, true, &r->with_payload, em)) ||
+        (rc = vd_json_bool(obj, "with_vector", where, false, &r->with_vector, em)) ||
+        (rc = vd_json_bool(obj, "exact", where, false, &r->exact, em)))
+        goto fail;
+    double thr;
+    if ((rc = vd_json_number(obj, "score_threshold", where, &r->has_threshold, &thr, em)))
+        goto fail;
+    r->score_threshold = (float)thr;
+    out->vector = malloc(c->dim * sizeof(float));
+    if (!out->vector) {
+        rc = vd_fail(em, VD_E_OUT_OF_MEMORY, "out of memory");
+        goto fail;
+    }
+    if ((rc = vd_json_vector(cJSON_GetObjectItemCaseSensitive(obj, "vector"),
+                             vd_json_path(path, sizeof path, where, "vector"), c->name, c->dim,
+                             out->vector, em)))
+        goto fail;
+    if (c->metric == VD_METRIC_COSINE && vd_normalize(out->vector, c->dim) == 0.0f) {
+        rc = vd_fail(em, VD_E_INVALID_VECTOR,
+                     "%s has zero length; cosine needs a non-zero query vector", path);
+        goto fail;
+    }
+    r->vector = out->vector;
+    const cJSON *filter = cJSON_GetObjectItemCaseSensitive(obj, "filter");
+    if (filter && !cJSON_IsNull(filter)) {
+        if ((rc = vd_filter_parse(filter, lim->max_filter_depth, &out->filter, em)))
+            goto fail;
+        r->filter = out->filter;
+    }
+    return 0;
+fail:
+    vd_search_parsed_free(out);
+    return rc;
+}
+
+int vd_req_search_batch(const cJSON *body, const vd_collection_config *c, const vd_limits *lim,
+                        vd_search_parsed **out, size_t *n, vd_errmsg *em)
+{
+    static const char *const allowed[] = {"searches", NULL};
+    int rc;
+    *out = NULL;
+    *n = 0;
+    if ((rc = vd_json_object(body, "", em)) || (rc = vd_json_no_unknown(body, "", allowed, em)))
+        return rc;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "searches");
+    if (!cJSON_IsArray(arr))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "searches must be an array of search requests");
+    size_t count = (size_t)cJSON_GetArraySize(arr);
+    if (count == 0)
+        return vd_fail(em, VD_E_EMPTY_BATCH, "searches is empty");
+    if (count > lim->max_batch_searches)
+        return vd_fail(em, VD_E_BATCH_TOO_LARGE,
+                       "searches has %zu entries; at most %u (setting max_batch_searches)", count,
+                       lim->max_batch_searches);
+    vd_search_parsed *s = calloc(count, sizeof *s);
+    if (!s)
+        return vd_fail(em, VD_E_OUT_OF_MEMORY, "out of memory");
+    size_t i = 0;
+    for (const cJSON *e = arr->child; e; e = e->next, i++) {
+        char where[48];
+        snprintf(where, sizeof where, "searches[%zu]", i);
+        if ((rc = vd_req_search(e, where, c, lim, &s[i], em))) {
+            for (size_t j = 0; j < i; j++)
+                vd_search_parsed_free(&s[j]);
+            free(s);
+            return rc;
+        }
+    }
+    *out = s;
+    *n = count;
+    return 0;
+}
+
+void vd_delete_req_free(vd_delete_req *r)
+{
+    free(r->ids);
+    vd_filter_destroy(r->filter);
+    *r = (vd_delete_req){0};
+}
+
+int vd_req_delete(const cJSON *body, const vd_limits *lim, vd_delete_req *out, vd_errmsg *em)
+{
+    static const char *const allowed[] = {"ids", "filter", NULL};
+    int rc;
+    *out = (vd_delete_req){0};
+    if ((rc = vd_json_object(body, "", em)) || (rc = vd_json_no_unknown(body, "", allowed, em)))
+        return rc;
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(body, "ids");
+    const cJSON *filter = cJSON_GetObjectItemCaseSensitive(body, "filter");
+    if (!ids == !filter)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "give exactly one of \"ids\" or \"filter\"");
+    if (filter)
+        return vd_filter_parse(filter, lim->max_filter_depth, &out->filter, em);
+    if (!cJSON_IsArray(ids))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "ids must be an array of point ids");
+    size_t n = (size_t)cJSON_GetArraySize(ids);
+    if (n == 0)
+        return vd_fail(em, VD_E_EMPTY_BATCH, "ids is empty");
+    if (n > lim->max_batch_points)
+        return vd_fail(em, VD_E_BATCH_TOO_LARGE,
+                       "ids has %zu entries; at most %u per request (setting max_batch_points)", n,
+                       lim->max_batch_points);
+    out->ids = calloc(n, sizeof *out->ids);
+    if (!out->ids)
+        return vd_fail(em, VD_E_OUT_OF_MEMORY, "out of memory");
+    size_t i = 0;
+    for (const cJSON *e = ids->child; e; e = e->next, i++) {
+        char path[32];
+        snprintf(path, sizeof path, "ids[%zu]", i);
+        if ((rc = vd_json_id(e, path, &out->ids[i], em))) {
+            vd_delete_req_free(out);
+            return rc;
+        }
+    }
+    out->n_ids = n;
+    return 0;
+}
+
+int vd_req_pindex(const cJSON *body, const char **field, vd_pindex_type *type, vd_errmsg *em)
+{
+    static const char *const allowed[] = {"field", "type", NULL};
+    int rc;
+    if ((rc = vd_json_object(body, "", em)) || (rc = vd_json_no_unknown(body, "", allowed, em)))
+        return rc;
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(body, "field");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "type");
+    vd_key_path kp;
+    if (!cJSON_IsString(f) || vd_key_path_parse(&kp, f->valuestring) != 0)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "field must be a non-empty (dotted) payload key");
+    vd_key_path_free(&kp);
+    if (!cJSON_IsString(t) || vd_pindex_type_parse(t->valuestring, type) != 0)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "type must be \"keyword\" or \"numeric\"");
+    *field = f->valuestring;
+    return 0;
+}
+
+int vd_req_path_id(const char *text, const char *id_type, vd_point_id *out, vd_errmsg *em)
+{
+    size_t len = strlen(text);
+    bool digits = len > 0 && len <= 16 && (text[0] != '0' || len == 1);
+    for (size_t i = 0; digits && i < len; i++)
+        digits = text[i] >= '0' && text[i] <= '9';
+    if (id_type && strcmp(id_type, "string") != 0 && strcmp(id_type, "int") != 0)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "id_type must be \"string\" or \"int\"");
+    bool as_int = id_type ? strcmp(id_type, "int") == 0 : digits;
+    if (as_int) {
+        unsigned long long v = digits ? strtoull(text, NULL, 10) : VD_ID_MAX_INT + 1;
+        if (!digits || v > VD_ID_MAX_INT)
+            return vd_fail(em, VD_E_INVALID_ID, "point id '%.64s' is not an integer up to %llu",
+                           text, (unsigned long long)VD_ID_MAX_INT);
+        *out = (vd_point_id){.kind = VD_ID_INT, .num = v};
+        return 0;
+    }
+    if (len == 0 || len > VD_ID_MAX_LEN)
+        return vd_fail(em, VD_E_INVALID_ID, "point id must be 1 to %d bytes long", VD_ID_MAX_LEN);
+    *out = (vd_point_id){.kind = VD_ID_STR, .len = (uint32_t)len, .str = text};
+    return 0;
+}

@@ -1,0 +1,109 @@
+/* response.c — see response.h. */
+#include "server/response.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* A float as the double that prints in its shortest round-trip form (9
+ * significant digits), so replies say 0.995037198 rather than the 17 digits
+ * of the float's exact binary value. */
+static double float_for_json(float f)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.9g", (double)f);
+    return strtod(buf, NULL);
+}
+
+static cJSON *float_array(const float *v, uint32_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (uint32_t i = 0; arr && i < n; i++) {
+        cJSON *x = cJSON_CreateNumber(float_for_json(v[i]));
+        if (!x) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        cJSON_AddItemToArray(arr, x);
+    }
+    return arr;
+}
+
+cJSON *vd_resp_id(const vd_point_id *id)
+{
+    if (id->kind == VD_ID_INT)
+        return cJSON_CreateNumber((double)id->num);
+    return cJSON_CreateString(id->str);
+}
+
+cJSON *vd_resp_point(vd_point_out *p, bool with_score, bool with_payload)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddItemToObject(o, "id", vd_resp_id(&p->id));
+    if (with_score)
+        cJSON_AddNumberToObject(o, "score", float_for_json(p->score));
+    cJSON_AddNumberToObject(o, "version", (double)p->version);
+    if (with_payload) {
+        cJSON_AddItemToObject(o, "payload", p->payload ? p->payload : cJSON_CreateObject());
+        p->payload = NULL;
+    }
+    if (p->vector) {
+        cJSON *v = float_array(p->vector, p->dim);
+        if (!v) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+        cJSON_AddItemToObject(o, "vector", v);
+    }
+    return o;
+}
+
+static void add_size(cJSON *o, const char *name, size_t v) { cJSON_AddNumberToObject(o, name, (double)v); }
+
+cJSON *vd_resp_collection(vd_collection *c)
+{
+    const vd_collection_config *cfg = vd_collection_config_of(c);
+    vd_collection_stats st;
+    if (vd_collection_stats_get(c, &st) != 0)
+        return NULL;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", cfg->name);
+    add_size(o, "dim", cfg->dim);
+    cJSON_AddStringToObject(o, "metric", vd_metric_name(cfg->metric));
+    cJSON_AddStringToObject(o, "score_order", cfg->metric == VD_METRIC_L2 ? "lower_is_better"
+                                                                          : "higher_is_better");
+    add_size(o, "shards", cfg->n_shards);
+    cJSON *idx = cJSON_AddObjectToObject(o, "index");
+    cJSON_AddStringToObject(idx, "type", cfg->index_type);
+    cJSON_AddStringToObject(o, "quantization", "none");
+    cJSON *pi = cJSON_AddObjectToObject(o, "payload_indexes");
+    vd_pindex_spec specs[VD_PINDEX_MAX];
+    size_t n_specs = vd_collection_pindexes(c, specs, VD_PINDEX_MAX);
+    for (size_t i = 0; i < n_specs; i++)
+        cJSON_AddStringToObject(pi, specs[i].field, vd_pindex_type_name(specs[i].type));
+    add_size(o, "points_count", st.n_points);
+    cJSON_AddStringToObject(o, "status", "ready");
+    cJSON *mem = cJSON_AddObjectToObject(o, "memory_bytes");
+    add_size(mem, "total", st.memory_bytes);
+    add_size(mem, "vectors", st.total.vector_bytes);
+    add_size(mem, "ids", st.total.id_bytes);
+    add_size(mem, "payload", st.total.payload_bytes);
+    add_size(mem, "payload_index", st.total.payload_index_bytes);
+    add_size(mem, "index", st.total.index_bytes);
+    add_size(o, "memory_bytes_per_point",
+             st.n_points ? st.memory_bytes / st.n_points : 0);
+    cJSON *shards = cJSON_AddArrayToObject(o, "shards_info");
+    for (uint32_t s = 0; s < cfg->n_shards; s++) {
+        cJSON *so = cJSON_CreateObject();
+        add_size(so, "points", st.shards[s].n_points);
+        add_size(so, "slots", st.shards[s].n_slots);
+        add_size(so, "free_slots", st.shards[s].n_free);
+        add_size(so, "memory_bytes", st.shards[s].vector_bytes + st.shards[s].id_bytes +
+                                         st.shards[s].payload_bytes +
+                                         st.shards[s].payload_index_bytes + st.shards[s].index_bytes);
+        cJSON_AddItemToArray(shards, so);
+    }
+    free(st.shards);
+    return o;
+}

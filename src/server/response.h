@@ -1,0 +1,19 @@
+/*
+ * response.h — JSON renderings of stored objects for API replies.
+ */
+#ifndef VD_RESPONSE_H
+#define VD_RESPONSE_H
+
+#include <cjson/cJSON.h>
+
+#include "db/collection.h"
+#include "db/point.h"
+
+cJSON *vd_resp_id(const vd_point_id *id);
+/* {"id", ["score"], "version", "payload", ["vector"]}; moves p->payload into
+ * the result. NULL on ENOMEM. */
+cJSON *vd_resp_point(vd_point_out *p, bool with_score, bool with_payload);
+/* Collection info: config, counts, memory, per-shard stats. */
+cJSON *vd_resp_collection(vd_collection *c);
+
+#endif

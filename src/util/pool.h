@@ -1,0 +1,23 @@
+/*
+ * pool.h — a small worker pool for fan-out (shards of a search, index builds).
+ *
+ * vd_pool_run() splits a job into n_tasks indexed tasks; the pool's threads and
+ * the calling thread claim task indices until all are done, and the call
+ * returns when every task has finished. Because the caller works too, a job
+ * never waits for a free worker and nested use cannot deadlock.
+ */
+#ifndef VD_POOL_H
+#define VD_POOL_H
+
+#include <stddef.h>
+
+typedef struct vd_pool vd_pool;
+typedef void (*vd_pool_task_cb)(void *ctx, size_t task);
+
+/* n_threads background workers (0 = run everything on the caller). */
+int vd_pool_create(vd_pool **out, unsigned n_threads);
+void vd_pool_destroy(vd_pool *pool);
+void vd_pool_run(vd_pool *pool, size_t n_tasks, vd_pool_task_cb fn, void *ctx);
+unsigned vd_pool_threads(const vd_pool *pool);
+
+#endif
