@@ -1,0 +1,196 @@
+/* Collections: sharded search equals single-shard search; concurrent readers
+ * and writers stay consistent. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "db/collection.h"
+#include "db/database.h"
+#include "vectord/distance.h"
+
+enum { D = 16 };
+
+static vd_collection *make(vd_pool *pool, uint32_t shards, vd_metric m)
+{
+    vd_collection_config cfg = {.dim = D, .metric = m, .n_shards = shards};
+    snprintf(cfg.name, sizeof cfg.name, "c%u", shards);
+    snprintf(cfg.index_type, sizeof cfg.index_type, "flat");
+    vd_collection *c;
+    cr_assert_eq(vd_collection_create(&c, &cfg, pool), 0);
+    return c;
+}
+
+static void rand_vec(float *v, unsigned *seed)
+{
+    for (int d = 0; d < D; d++)
+        v[d] = (float)rand_r(seed) / RAND_MAX - 0.5f;
+}
+
+Test(collection, sharded_search_equals_single_shard)
+{
+    vd_distance_init(-1);
+    vd_pool *pool;
+    cr_assert_eq(vd_pool_create(&pool, 2), 0);
+    for (int m = 0; m < 3; m++) {
+        vd_collection *one = make(pool, 1, (vd_metric)m), *many = make(pool, 7, (vd_metric)m);
+        enum { N = 2000 };
+        static float vecs[N][D];
+        unsigned seed = 11;
+        vd_point_in pts[N];
+        for (int i = 0; i < N; i++) {
+            rand_vec(vecs[i], &seed);
+            pts[i] = (vd_point_in){.id = {.kind = VD_ID_INT, .num = (uint64_t)i}, .vector = vecs[i]};
+        }
+        vd_upsert_counts c1 = {0}, c2 = {0};
+        cr_assert_eq(vd_collection_upsert(one, pts, N, &c1), 0);
+        cr_assert_eq(vd_collection_upsert(many, pts, N, &c2), 0);
+        cr_assert_eq(c2.inserted, N);
+        float q[D];
+        rand_vec(q, &seed);
+        vd_search_req req = {.vector = q, .k = 25};
+        vd_point_out *a, *b;
+        size_t na, nb;
+        cr_assert_eq(vd_collection_search(one, &req, &a, &na), 0);
+        cr_assert_eq(vd_collection_search(many, &req, &b, &nb), 0);
+        cr_assert_eq(na, 25);
+        cr_assert_eq(nb, 25);
+        for (size_t i = 0; i < na; i++) {
+            cr_assert_float_eq(a[i].score, b[i].score, 1e-6, "metric %d rank %zu", m, i);
+            if (i + 1 < na && a[i].key != a[i + 1].key)
+                cr_assert_eq(a[i].id.num, b[i].id.num);
+            vd_point_out_free(&a[i]);
+            vd_point_out_free(&b[i]);
+        }
+        free(a);
+        free(b);
+        vd_collection_stats st;
+        cr_assert_eq(vd_collection_stats_get(many, &st), 0);
+        cr_assert_eq(st.n_points, N);
+        for (int s = 0; s < 7; s++)
+            cr_assert(st.shards[s].n_points > 0, "every shard gets points");
+        free(st.shards);
+        vd_collection_unref(one);
+        vd_collection_unref(many);
+    }
+    vd_pool_destroy(pool);
+}
+
+/* ---- concurrency ---- */
+
+typedef struct stress {
+    vd_collection *c;
+    _Atomic int stop;
+    _Atomic long searches, bad;
+} stress;
+
+static void *writer(void *arg)
+{
+    stress *st = arg;
+    unsigned seed = (unsigned)(uintptr_t)pthread_self();
+    float v[D];
+    for (int round = 0; round < 300; round++) {
+        vd_point_in p[10];
+        for (int i = 0; i < 10; i++) {
+            rand_vec(v, &seed);
+            p[i] = (vd_point_in){.id = {.kind = VD_ID_INT, .num = (uint64_t)(rand_r(&seed) % 500)},
+                                 .vector = v,
+                                 .payload = cJSON_Parse("{\"alive\":true}")};
+        }
+        vd_upsert_counts c = {0};
+        vd_collection_upsert(st->c, p, 10, &c);
+        vd_point_id del = {.kind = VD_ID_INT, .num = (uint64_t)(rand_r(&seed) % 500)};
+        size_t n = 0;
+        vd_collection_delete_ids(st->c, &del, 1, &n);
+    }
+    return NULL;
+}
+
+static void *reader(void *arg)
+{
+    stress *st = arg;
+    unsigned seed = 99;
+    float q[D];
+    while (!atomic_load(&st->stop)) {
+        rand_vec(q, &seed);
+        vd_search_req req = {.vector = q, .k = 10, .with_payload = true};
+        vd_point_out *hits;
+        size_t n;
+        if (vd_collection_search(st->c, &req, &hits, &n) != 0) {
+            atomic_fetch_add(&st->bad, 1);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            /* every hit is a whole point: a payload written with it, a sane id */
+            if (hits[i].id.num >= 500 || !cJSON_IsTrue(cJSON_GetObjectItem(hits[i].payload, "alive")))
+                atomic_fetch_add(&st->bad, 1);
+            if (i && hits[i].key < hits[i - 1].key)
+                atomic_fetch_add(&st->bad, 1);
+            vd_point_out_free(&hits[i]);
+        }
+        free(hits);
+        atomic_fetch_add(&st->searches, 1);
+    }
+    return NULL;
+}
+
+Test(collection, concurrent_writers_and_readers)
+{
+    vd_distance_init(-1);
+    vd_pool *pool;
+    cr_assert_eq(vd_pool_create(&pool, 2), 0);
+    stress st = {.c = make(pool, 4, VD_METRIC_L2)};
+    pthread_t w[3], r[3];
+    for (int i = 0; i < 3; i++) {
+        pthread_create(&w[i], NULL, writer, &st);
+        pthread_create(&r[i], NULL, reader, &st);
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(w[i], NULL);
+    atomic_store(&st.stop, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(r[i], NULL);
+    cr_assert_eq(atomic_load(&st.bad), 0);
+    cr_assert(atomic_load(&st.searches) > 0);
+    vd_collection_stats s;
+    cr_assert_eq(vd_collection_stats_get(st.c, &s), 0);
+    cr_assert(s.n_points <= 500);
+    free(s.shards);
+    vd_collection_unref(st.c);
+    vd_pool_destroy(pool);
+}
+
+Test(collection, database_registry)
+{
+    vd_database *db;
+    cr_assert_eq(vd_database_create(&db, NULL, 2), 0);
+    vd_collection_config cfg = {.dim = 4, .n_shards = 1};
+    snprintf(cfg.index_type, sizeof cfg.index_type, "flat");
+    snprintf(cfg.name, sizeof cfg.name, "b");
+    cr_assert_eq(vd_database_create_collection(db, &cfg, NULL), 0);
+    vd_errmsg em;
+    cr_assert_eq(vd_database_create_collection(db, &cfg, &em), VD_E_COLLECTION_EXISTS);
+    snprintf(cfg.name, sizeof cfg.name, "a");
+    cr_assert_eq(vd_database_create_collection(db, &cfg, NULL), 0);
+    snprintf(cfg.name, sizeof cfg.name, "c");
+    cr_assert_eq(vd_database_create_collection(db, &cfg, &em), VD_E_LIMIT_REACHED);
+    vd_collection **all;
+    size_t n;
+    cr_assert_eq(vd_database_list(db, &all, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(vd_collection_config_of(all[0])->name, "a");
+    /* A held reference outlives a drop. */
+    cr_assert_eq(vd_database_drop(db, "a"), 0);
+    cr_assert_str_eq(vd_collection_config_of(all[0])->name, "a");
+    for (size_t i = 0; i < n; i++)
+        vd_collection_unref(all[i]);
+    free(all);
+    vd_collection *c;
+    cr_assert_eq(vd_database_get(db, "a", &c), VD_E_COLLECTION_NOT_FOUND);
+    cr_assert_eq(vd_database_drop(db, "a"), VD_E_COLLECTION_NOT_FOUND);
+    cr_assert(vd_collection_name_valid("mem_1-x"));
+    cr_assert_not(vd_collection_name_valid("a/b"));
+    cr_assert_not(vd_collection_name_valid(""));
+    vd_database_destroy(db);
+}

@@ -1,0 +1,182 @@
+/* Filter language: parse errors, single-payload semantics, and bitmap
+ * evaluation with and without payload indexes against a payload scan. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "db/filter.h"
+#include "util/bitset.h"
+
+static vd_filter *parse_ok(const char *text)
+{
+    cJSON *j = cJSON_Parse(text);
+    cr_assert(j, "bad test JSON: %s", text);
+    vd_filter *f = NULL;
+    vd_errmsg em = {{0}};
+    int rc = vd_filter_parse(j, 8, &f, &em);
+    cr_assert_eq(rc, 0, "%s: %s", text, em.text);
+    cJSON_Delete(j);
+    return f;
+}
+
+static void parse_fails(const char *text, const char *needle)
+{
+    cJSON *j = cJSON_Parse(text);
+    cr_assert(j);
+    vd_filter *f = NULL;
+    vd_errmsg em = {{0}};
+    cr_assert_eq(vd_filter_parse(j, 3, &f, &em), VD_E_INVALID_FILTER, "%s parsed", text);
+    cr_assert_null(f);
+    cr_assert(strstr(em.text, needle), "message '%s' lacks '%s'", em.text, needle);
+    cJSON_Delete(j);
+}
+
+Test(filter, parse_errors_name_the_problem)
+{
+    parse_fails("[]", "filter must be an object");
+    parse_fails("{\"musts\":[]}", "unknown field 'musts'");
+    parse_fails("{\"must\":{}}", "filter.must must be an array");
+    parse_fails("{\"must\":[{\"key\":\"a\"}]}", "exactly one of \"match\" or \"range\"");
+    parse_fails("{\"must\":[{\"key\":\"\",\"match\":{\"value\":1}}]}", "non-empty string");
+    parse_fails("{\"must\":[{\"key\":\"a..b\",\"match\":{\"value\":1}}]}", "empty part");
+    parse_fails("{\"must\":[{\"key\":\"a\",\"match\":{\"value\":1.5}}]}",
+                "filter.must[0].match.value must be a string, an integer or a boolean");
+    parse_fails("{\"must\":[{\"key\":\"a\",\"match\":{\"any\":[]}}]}", "non-empty array");
+    parse_fails("{\"must\":[{\"key\":\"a\",\"match\":{\"value\":1,\"any\":[1]}}]}", "exactly one");
+    parse_fails("{\"must\":[{\"key\":\"a\",\"range\":{}}]}", "at least one");
+    parse_fails("{\"must\":[{\"key\":\"a\",\"range\":{\"gte\":\"1\"}}]}", "range.gte must be a finite number");
+    parse_fails("{\"must\":[{\"key\":\"a\",\"range\":{\"from\":1}}]}", "unknown field 'from'");
+    parse_fails("{\"must\":[{\"must\":[{\"must\":[{\"must\":[]}]}]}]}", "deeper than 3");
+    parse_fails("{\"should\":[1]}", "filter.should[0] must be an object");
+}
+
+Test(filter, semantics_on_one_payload)
+{
+    cJSON *p = cJSON_Parse("{\"userId\":\"u1\",\"n\":5,\"tags\":[\"a\",\"b\"],\"flag\":true,"
+                           "\"meta\":{\"lang\":\"en\",\"score\":0.5}}");
+    struct {
+        const char *filter;
+        bool match;
+    } cases[] = {
+        {"{}", true},
+        {"{\"must\":[{\"key\":\"userId\",\"match\":{\"value\":\"u1\"}}]}", true},
+        {"{\"must\":[{\"key\":\"userId\",\"match\":{\"value\":\"u2\"}}]}", false},
+        {"{\"must\":[{\"key\":\"n\",\"match\":{\"value\":5}}]}", true},
+        {"{\"must\":[{\"key\":\"n\",\"match\":{\"value\":\"5\"}}]}", false},
+        {"{\"must\":[{\"key\":\"flag\",\"match\":{\"value\":true}}]}", true},
+        {"{\"must\":[{\"key\":\"tags\",\"match\":{\"value\":\"b\"}}]}", true},
+        {"{\"must\":[{\"key\":\"tags\",\"match\":{\"any\":[\"x\",\"a\"]}}]}", true},
+        {"{\"must\":[{\"key\":\"meta.lang\",\"match\":{\"value\":\"en\"}}]}", true},
+        {"{\"must\":[{\"key\":\"meta.score\",\"range\":{\"gt\":0.4,\"lte\":0.5}}]}", true},
+        {"{\"must\":[{\"key\":\"meta.score\",\"range\":{\"gt\":0.5}}]}", false},
+        {"{\"must\":[{\"key\":\"missing\",\"range\":{\"gt\":0}}]}", false},
+        {"{\"must_not\":[{\"key\":\"missing\",\"match\":{\"value\":1}}]}", true},
+        {"{\"should\":[{\"key\":\"n\",\"range\":{\"lt\":0}},{\"key\":\"n\",\"range\":{\"gte\":5}}]}", true},
+        {"{\"should\":[{\"key\":\"n\",\"range\":{\"lt\":0}}]}", false},
+        {"{\"must\":[{\"should\":[{\"key\":\"userId\",\"match\":{\"value\":\"zz\"}},"
+         "{\"must_not\":[{\"key\":\"flag\",\"match\":{\"value\":false}}]}]}]}",
+         true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vd_filter *f = parse_ok(cases[i].filter);
+        cr_assert_eq(vd_filter_match(f, p), cases[i].match, "%s", cases[i].filter);
+        vd_filter_destroy(f);
+    }
+    vd_filter *f = parse_ok("{\"must\":[{\"key\":\"n\",\"range\":{\"gte\":0}}]}");
+    cr_assert_not(vd_filter_match(f, NULL), "a point without payload matches no condition");
+    vd_filter_destroy(f);
+    cJSON_Delete(p);
+}
+
+/* ---- bitmap evaluation over a synthetic shard ---- */
+
+enum { N = 3000 };
+static cJSON *payloads[N];
+
+static const cJSON *payload_of(const void *ctx, uint32_t slot)
+{
+    (void)ctx;
+    return payloads[slot];
+}
+
+static void make_payloads(void)
+{
+    srand(7);
+    for (int i = 0; i < N; i++) {
+        char buf[256];
+        int user = rand() % 50, kind = rand() % 4, n = rand() % 1000;
+        if (i % 97 == 0) {
+            payloads[i] = NULL;
+            continue;
+        }
+        snprintf(buf, sizeof buf,
+                 "{\"userId\":\"u%d\",\"type\":\"t%d\",\"n\":%d,\"tags\":[%d,%d],\"m\":{\"x\":%d}}",
+                 user, kind, n, n % 5, n % 7, n % 3);
+        payloads[i] = cJSON_Parse(buf);
+    }
+}
+
+static void check_filter(const char *text, vd_pindex **idx, size_t n_idx, const uint64_t *alive)
+{
+    vd_filter *f = parse_ok(text);
+    size_t nw = vd_bitset_words(N);
+    uint64_t *out = calloc(nw, 8);
+    vd_filter_source src = {N, alive, payload_of, NULL, idx, n_idx};
+    cr_assert_eq(vd_filter_eval(f, &src, out), 0);
+    size_t matches = 0;
+    for (uint32_t s = 0; s < N; s++) {
+        bool want = vd_bit_test(alive, s) && vd_filter_match(f, payloads[s]);
+        cr_assert_eq(vd_bit_test(out, s), want, "%s slot %u (%zu indexes)", text, s, n_idx);
+        matches += want;
+    }
+    cr_log_info("%s: %zu matches", text, matches);
+    free(out);
+    vd_filter_destroy(f);
+}
+
+Test(filter, bitmap_eval_equals_scan_with_and_without_indexes)
+{
+    make_payloads();
+    size_t nw = vd_bitset_words(N);
+    uint64_t *alive = calloc(nw, 8);
+    for (uint32_t s = 0; s < N; s++)
+        if (s % 11 != 3) /* some slots are free */
+            vd_bit_set(alive, s);
+    vd_pindex *idx[4];
+    cr_assert_eq(vd_pindex_create(&idx[0], "userId", VD_PINDEX_KEYWORD), 0);
+    cr_assert_eq(vd_pindex_create(&idx[1], "n", VD_PINDEX_NUMERIC), 0);
+    cr_assert_eq(vd_pindex_create(&idx[2], "tags", VD_PINDEX_KEYWORD), 0);
+    cr_assert_eq(vd_pindex_create(&idx[3], "tags", VD_PINDEX_NUMERIC), 0);
+    for (uint32_t s = 0; s < N; s++)
+        for (int k = 0; k < 4; k++)
+            cr_assert_eq(vd_pindex_add(idx[k], s, payloads[s]), 0);
+    const char *filters[] = {
+        "{}",
+        "{\"must\":[{\"key\":\"userId\",\"match\":{\"value\":\"u3\"}}]}",
+        "{\"must\":[{\"key\":\"userId\",\"match\":{\"any\":[\"u3\",\"u9\",\"nobody\"]}},"
+        "{\"key\":\"n\",\"range\":{\"gte\":100,\"lt\":600}}]}",
+        "{\"must\":[{\"key\":\"type\",\"match\":{\"value\":\"t1\"}}],"
+        "\"must_not\":[{\"key\":\"userId\",\"match\":{\"value\":\"u1\"}}]}",
+        "{\"should\":[{\"key\":\"tags\",\"match\":{\"value\":3}},{\"key\":\"m.x\",\"match\":{\"value\":2}}]}",
+        "{\"must\":[{\"key\":\"tags\",\"range\":{\"gt\":5}}]}",
+        "{\"must\":[{\"should\":[{\"key\":\"n\",\"range\":{\"lt\":10}},"
+        "{\"must\":[{\"key\":\"type\",\"match\":{\"value\":\"t2\"}},{\"key\":\"n\",\"range\":{\"gt\":990}}]}]}]}",
+    };
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
+        check_filter(filters[i], idx, 0, alive);
+        check_filter(filters[i], idx, 4, alive);
+    }
+    /* Index maintenance: remove some points from the indexes and the alive set. */
+    for (uint32_t s = 0; s < N; s += 5) {
+        for (int k = 0; k < 4; k++)
+            vd_pindex_remove(idx[k], s, payloads[s]);
+        vd_bit_clear(alive, s);
+    }
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++)
+        check_filter(filters[i], idx, 4, alive);
+    for (int k = 0; k < 4; k++)
+        vd_pindex_destroy(idx[k]);
+    for (int i = 0; i < N; i++)
+        cJSON_Delete(payloads[i]);
+    free(alive);
+}

@@ -1,0 +1,143 @@
+/* Shard store: upsert/update/delete, version guard, slot reuse, search order. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "db/shard.h"
+#include "vectord/distance.h"
+
+static vd_point_in point(uint64_t id, float *vec, const char *payload, int64_t version)
+{
+    vd_point_in p = {.id = {.kind = VD_ID_INT, .num = id}, .vector = vec};
+    p.payload = payload ? cJSON_Parse(payload) : NULL;
+    p.has_version = version >= 0;
+    p.version = version >= 0 ? (uint64_t)version : 0;
+    return p;
+}
+
+Test(shard, upsert_get_update_delete_and_version_guard)
+{
+    vd_shard *s;
+    cr_assert_eq(vd_shard_create(&s, 2, VD_METRIC_L2, NULL, 0), 0);
+    float v1[2] = {1, 0}, v2[2] = {0, 1};
+    vd_point_in pts[2] = {point(1, v1, "{\"a\":1}", 10), point(2, v2, NULL, -1)};
+    vd_upsert_counts c = {0};
+    cr_assert_eq(vd_shard_upsert(s, pts, 2, &c), 0);
+    cr_assert_eq(c.inserted, 2);
+    cr_assert_null(pts[0].payload, "the shard takes the payload");
+
+    vd_point_out out;
+    vd_point_id id1 = {.kind = VD_ID_INT, .num = 1};
+    cr_assert_eq(vd_shard_get(s, &id1, true, &out), 0);
+    cr_assert_eq(out.version, 10);
+    cr_assert_eq(cJSON_GetObjectItem(out.payload, "a")->valueint, 1);
+    cr_assert_float_eq(out.vector[0], 1.0f, 0);
+    vd_point_out_free(&out);
+
+    /* A stale write is skipped, an equal or newer one applies. */
+    float v3[2] = {5, 5};
+    vd_point_in stale = point(1, v3, "{\"a\":2}", 9);
+    memset(&c, 0, sizeof c);
+    cr_assert_eq(vd_shard_upsert(s, &stale, 1, &c), 0);
+    cr_assert_eq(c.stale, 1);
+    vd_point_in newer = point(1, v3, "{\"a\":3}", 10);
+    cr_assert_eq(vd_shard_upsert(s, &newer, 1, &c), 0);
+    cr_assert_eq(c.updated, 1);
+    cr_assert_eq(vd_shard_get(s, &id1, true, &out), 0);
+    cr_assert_eq(cJSON_GetObjectItem(out.payload, "a")->valueint, 3);
+    cr_assert_float_eq(out.vector[0], 5.0f, 0);
+    vd_point_out_free(&out);
+
+    size_t deleted = 0;
+    cr_assert_eq(vd_shard_delete_ids(s, &id1, 1, &deleted), 0);
+    cr_assert_eq(deleted, 1);
+    cr_assert_eq(vd_shard_get(s, &id1, false, &out), VD_E_POINT_NOT_FOUND);
+    cr_assert_eq(vd_shard_delete_ids(s, &id1, 1, &deleted), 0);
+    cr_assert_eq(deleted, 1, "deleting a missing id is not an error");
+
+    /* The freed slot is reused. */
+    vd_shard_stats st;
+    vd_shard_stats_get(s, &st);
+    cr_assert_eq(st.n_points, 1);
+    cr_assert_eq(st.n_free, 1);
+    vd_point_in again = point(3, v1, NULL, -1);
+    cr_assert_eq(vd_shard_upsert(s, &again, 1, &c), 0);
+    vd_shard_stats_get(s, &st);
+    cr_assert_eq(st.n_slots, 2);
+    cr_assert_eq(st.n_free, 0);
+    vd_shard_destroy(s);
+}
+
+Test(shard, search_matches_brute_force_with_filter_and_threshold)
+{
+    enum { N = 500, D = 24, K = 7 };
+    vd_distance_init(-1);
+    vd_pindex_spec spec = {"g", VD_PINDEX_KEYWORD};
+    vd_shard *s;
+    cr_assert_eq(vd_shard_create(&s, D, VD_METRIC_DOT, &spec, 1), 0);
+    static float vecs[N][D];
+    srand(3);
+    vd_point_in pts[N];
+    for (int i = 0; i < N; i++) {
+        for (int d = 0; d < D; d++)
+            vecs[i][d] = (float)rand() / RAND_MAX - 0.5f;
+        char buf[32];
+        snprintf(buf, sizeof buf, "{\"g\":\"g%d\"}", i % 3);
+        pts[i] = point((uint64_t)i, vecs[i], buf, -1);
+    }
+    vd_upsert_counts c = {0};
+    cr_assert_eq(vd_shard_upsert(s, pts, N, &c), 0);
+    float q[D];
+    for (int d = 0; d < D; d++)
+        q[d] = (float)rand() / RAND_MAX - 0.5f;
+
+    cJSON *fj = cJSON_Parse("{\"must\":[{\"key\":\"g\",\"match\":{\"value\":\"g1\"}}]}");
+    vd_filter *f;
+    cr_assert_eq(vd_filter_parse(fj, 4, &f, NULL), 0);
+    cJSON_Delete(fj);
+    for (int filtered = 0; filtered < 2; filtered++) {
+        /* brute force: best K by dot among allowed points */
+        int best[K];
+        float best_s[K];
+        for (int k = 0; k < K; k++) {
+            best[k] = -1;
+            best_s[k] = -1e30f;
+        }
+        for (int i = 0; i < N; i++) {
+            if (filtered && i % 3 != 1)
+                continue;
+            float sc = vd_dist_dot_f32_scalar(q, vecs[i], D);
+            for (int k = 0; k < K; k++) {
+                if (sc > best_s[k]) {
+                    memmove(best + k + 1, best + k, (K - k - 1) * sizeof *best);
+                    memmove(best_s + k + 1, best_s + k, (K - k - 1) * sizeof *best_s);
+                    best[k] = i;
+                    best_s[k] = sc;
+                    break;
+                }
+            }
+        }
+        vd_search_req req = {.vector = q, .k = K, .filter = filtered ? f : NULL, .with_payload = true};
+        vd_point_out out[K];
+        size_t n;
+        cr_assert_eq(vd_shard_search(s, &req, out, &n), 0);
+        cr_assert_eq(n, K);
+        for (int k = 0; k < K; k++) {
+            cr_assert_eq(out[k].id.num, (uint64_t)best[k]);
+            cr_assert_float_eq(out[k].score, best_s[k], 1e-5);
+            vd_point_out_free(&out[k]);
+        }
+        /* score_threshold keeps only scores >= threshold */
+        req.has_threshold = true;
+        req.score_threshold = best_s[2];
+        cr_assert_eq(vd_shard_search(s, &req, out, &n), 0);
+        cr_assert_eq(n, 3);
+        for (size_t k = 0; k < n; k++)
+            vd_point_out_free(&out[k]);
+    }
+    size_t deleted = 0;
+    cr_assert_eq(vd_shard_delete_filter(s, f, &deleted), 0);
+    cr_assert_eq(deleted, 167);
+    vd_filter_destroy(f);
+    vd_shard_destroy(s);
+}
