@@ -30,7 +30,9 @@ struct vd_http {
 typedef struct req_ctx {
     struct timespec start;
     vd_strbuf body;
-    bool responded; /* an early error was queued; ignore the rest */
+    bool responded;   /* an early error was queued; ignore the rest */
+    bool too_large;   /* the body outgrew max_body_bytes: drain it, then answer 413 */
+    uint64_t drained; /* bytes read and dropped after too_large */
 } req_ctx;
 
 typedef struct route_def {
@@ -292,16 +294,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         if (rc->responded)
             return MHD_YES;
+        if (rc->too_large) {
+            /* libmicrohttpd cannot answer before the upload ends, so a body
+             * that outgrew the limit (chunked, no Content-Length) is drained
+             * and dropped; past twice the limit plus 1 MiB the connection is cut. */
+            rc->drained += n;
+            return rc->drained > 2 * h->max_body + (1u << 20) ? MHD_NO : MHD_YES;
+        }
         if (!vd_strbuf_append(&rc->body, upload_data, n)) {
-            char msg[120];
-            snprintf(msg, sizeof msg, "request body exceeds %llu bytes (setting max_body_bytes)",
-                     (unsigned long long)h->max_body);
-            return send_error(h, conn, rc, VD_ROUTE_NONE,
-                              rc->body.len + n > h->max_body ? VD_E_BODY_TOO_LARGE
-                                                             : VD_E_OUT_OF_MEMORY,
-                              msg, NULL);
+            if (rc->body.len + n <= h->max_body)
+                return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_OUT_OF_MEMORY,
+                                  "out of memory reading the request body", NULL);
+            rc->too_large = true;
+            rc->drained = rc->body.len + n;
+            vd_strbuf_free(&rc->body);
         }
         return MHD_YES;
+    }
+    if (rc->too_large) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "request body exceeds %llu bytes (setting max_body_bytes)",
+                 (unsigned long long)h->max_body);
+        return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_BODY_TOO_LARGE, msg, NULL);
     }
     if (rc->responded)
         return MHD_YES;

@@ -1,0 +1,177 @@
+"""Every documented error: its status, its stable code, a message naming the
+problem; and the server keeps serving after each, and after garbage."""
+import json
+import random
+import socket
+
+import pytest
+
+from conftest import Server
+
+
+@pytest.fixture
+def coll(client):
+    client.ok("PUT", "/collections/m", {"dim": 3, "metric": "cosine"})
+    client.ok("PUT", "/collections/m/points", {"points": [{"id": 1, "vector": [1, 2, 3]}]})
+    return client
+
+
+def test_request_errors(coll):
+    c = coll
+    e = c.error("POST", "/collections/m/search", '{"vector":[1,2,', 400, "malformed_json")
+    assert "not valid JSON" in e["message"]
+    c.error("POST", "/collections/m/search", '{"vector":[1,2,3]} trailing', 400, "malformed_json")
+    c.error("POST", "/collections/m/search", '{"vector":[NaN,1,2]}', 400, "malformed_json")
+    e = c.error("POST", "/collections/m/search", {"vector": [1, 2]}, 400, "dimension_mismatch")
+    assert e["message"] == "vector has 2 values; collection 'm' expects 3"
+    e = c.error("PUT", "/collections/m/points", {"points": [{"id": 1, "vector": [1, 2, 3]},
+                                                             {"id": 2, "vector": [1, 2, 3, 4]}]},
+                400, "dimension_mismatch")
+    assert "points[1].vector has 4 values" in e["message"]
+    c.error("PUT", "/collections/m/points", '{"points":[{"id":1,"vector":[1,2,1e999]}]}', 400, "invalid_vector")
+    c.error("PUT", "/collections/m/points", {"points": [{"id": 1, "vector": [1, "x", 3]}]}, 400, "invalid_vector")
+    c.error("PUT", "/collections/m/points", {"points": [{"id": 1, "vector": [0, 0, 0]}]}, 400, "invalid_vector")
+    c.error("PUT", "/collections/m/points", {"points": []}, 400, "empty_batch")
+    c.error("PUT", "/collections/m/points", {"points": [{"id": i, "vector": [1, 1, 1]} for i in range(4097)]},
+            413, "batch_too_large")
+    c.error("PUT", "/collections/m/points", {"points": [{"id": -1, "vector": [1, 1, 1]}]}, 400, "invalid_id")
+    c.error("PUT", "/collections/m/points", {"points": [{"id": "x" * 257, "vector": [1, 1, 1]}]}, 400, "invalid_id")
+    c.error("PUT", "/collections/m/points", {"points": [{"id": 1, "vector": [1, 1, 1], "payload": 5}]},
+            400, "invalid_request")
+    c.error("PUT", "/collections/m/points", {"points": [{"id": 1, "vector": [1, 1, 1], "colour": 5}]},
+            400, "unknown_field")
+    c.error("PUT", "/collections/m/points", None, 400, "invalid_request")
+    c.error("POST", "/collections/m/search", {"vector": [1, 1, 1], "k": 0}, 400, "out_of_range")
+    c.error("POST", "/collections/m/search", {"vector": [1, 1, 1], "k": 1001}, 400, "out_of_range")
+    c.error("POST", "/collections/m/search", {"vector": [1, 1, 1], "k": "ten"}, 400, "invalid_request")
+    c.error("POST", "/collections/m/search", {"vector": [1, 1, 1], "filter": {"must": [{"key": "a"}]}},
+            400, "invalid_filter")
+    c.error("POST", "/collections/m/search", {"vector": [1, 1, 1], "filter": {"must": [{"must": [{"must": [
+        {"must": [{"must": [{"must": [{"must": [{"must": [{"must": []}]}]}]}]}]}]}]}]}}, 400, "invalid_filter")
+    c.error("POST", "/collections/m/search", [1, 2, 3], 400, "invalid_request")
+    c.error("POST", "/collections/m/search/batch", {"searches": []}, 400, "empty_batch")
+    e = c.error("POST", "/collections/m/search/batch",
+                {"searches": [{"vector": [1, 1, 1]}, {"vector": [1]}]}, 400, "dimension_mismatch")
+    assert "searches[1].vector" in e["message"]
+    c.error("POST", "/collections/m/points/delete", {"ids": []}, 400, "empty_batch")
+    c.error("POST", "/collections/m/points/delete", {}, 400, "invalid_request")
+    c.error("POST", "/collections/m/points/delete", {"filter": {"must": 1}}, 400, "invalid_filter")
+    c.error("GET", "/collections/m/points/1?with_vector=maybe", status=400, code="invalid_request")
+    c.error("PUT", "/collections/m/payload_indexes", {"field": "a", "type": "geo"}, 400, "invalid_request")
+
+
+def test_collection_errors(client):
+    c = client
+    c.error("PUT", "/collections/bad.name", {"dim": 3}, 400, "invalid_name")
+    c.error("PUT", "/collections/" + "a" * 65, {"dim": 3}, 400, "invalid_name")
+    c.error("PUT", "/collections/x", {"dim": 0}, 400, "out_of_range")
+    c.error("PUT", "/collections/x", {"dim": 4097}, 400, "out_of_range")
+    c.error("PUT", "/collections/x", {"dim": 3, "metric": "hamming"}, 400, "invalid_request")
+    c.error("PUT", "/collections/x", {"dim": 3, "shards": 0}, 400, "out_of_range")
+    e = c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "hnsw", "m": 16}}, 400, "unsupported_index")
+    assert "hnsw" in e["message"]
+    c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "ivf"}}, 400, "unsupported_index")
+    c.error("PUT", "/collections/x", {"dim": 3, "quantization": "fp16"}, 400, "unsupported_index")
+    c.error("PUT", "/collections/x", None, 400, "invalid_request")
+    c.error("PUT", "/collections/x", {"dim": 3, "dims": 3}, 400, "unknown_field")
+    c.error("GET", "/collections/nope", status=404, code="collection_not_found")
+    c.error("POST", "/collections/nope/search", {"vector": [1]}, 404, "collection_not_found")
+    c.error("PUT", "/collections/nope/points", {"points": []}, 404, "collection_not_found")
+    c.error("GET", "/collections/nope/points/1", status=404, code="collection_not_found")
+
+
+def test_routing_and_transport_errors(client):
+    c = client
+    c.error("GET", "/nowhere", status=404, code="not_found")
+    c.error("GET", "/collections/a/b/c/d", status=404, code="not_found")
+    status, body, resp = c.request("DELETE", "/collections/m/search", raw=True)
+    assert status == 405 and resp.getheader("Allow") == "POST"
+    assert json.loads(body)["error"]["code"] == "method_not_allowed"
+    c.error("POST", "/collections", {}, 405, "method_not_allowed")
+    c.error("PUT", "/collections/x", '{"dim":3}', 415, "unsupported_media_type",
+            headers={"Content-Type": "text/plain"})
+    # curl -d sends x-www-form-urlencoded: accepted as JSON
+    c.request("PUT", "/collections/x", '{"dim":3}',
+              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert c.ok("GET", "/collections/x")["dim"] == 3
+
+
+def test_body_limit():
+    s = Server(args=["--set", "max_body_bytes=2048"])
+    try:
+        c = s.client
+        c.ok("PUT", "/collections/m", {"dim": 3})
+        big = json.dumps({"points": [{"id": i, "vector": [1, 2, 3]} for i in range(200)]})
+        e = c.error("PUT", "/collections/m/points", big, 413, "body_too_large")
+        assert "2048" in e["message"]
+        # chunked upload without Content-Length is cut off too
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        sock.sendall(b"PUT /collections/m/points HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                     b"Content-Type: application/json\r\n\r\n")
+        chunk = b"[" * 1000
+        reply = b""
+        try:
+            for _ in range(10):
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                reply += data
+                if b"}}" in reply:
+                    break
+        except (ConnectionResetError, socket.timeout):
+            pass
+        sock.close()
+        assert b" 413 " in reply.split(b"\r\n")[0], reply[:200]
+        assert b"body_too_large" in reply
+        assert c.ok("GET", "/healthz")["status"] == "ok"
+    finally:
+        s.stop()
+
+
+def test_garbage_never_kills_the_server(server):
+    """Random and hostile bodies on every route: always a JSON answer, never a crash."""
+    c = server.client
+    c.ok("PUT", "/collections/m", {"dim": 3, "payload_indexes": {"a": "keyword", "b": "numeric"}})
+    rng = random.Random(1234)
+    routes = [("PUT", "/collections/g"), ("PUT", "/collections/m/points"),
+              ("POST", "/collections/m/search"), ("POST", "/collections/m/search/batch"),
+              ("POST", "/collections/m/points/delete"), ("PUT", "/collections/m/payload_indexes")]
+    pieces = ['{', '}', '[', ']', '"', ':', ',', 'null', 'true', '1e999', '-0', '"points"', '"vector"',
+              '"filter"', '"must"', '"key"', '"match"', '"range"', '"id"', '"k"', '[1,2,3]', '\\u0000',
+              '"\\ud800"', '9007199254740993', '"searches"', '"any"', '{"must":[', '"gte"']
+    for i in range(400):
+        method, path = rng.choice(routes)
+        if i % 3 == 0:
+            body = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+        else:
+            body = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 40))).encode()
+        status, raw, resp = c.request(method, path, body, raw=True)
+        assert status in (200, 400, 404, 409, 413), (status, raw)
+        doc = json.loads(raw)
+        assert ("result" in doc) != ("error" in doc)
+    # structurally valid but adversarial documents
+    deep = "[" * 5000 + "]" * 5000
+    c.error("POST", "/collections/m/search", deep, 400)
+    c.error("POST", "/collections/m/search", {"vector": [1, 1, 1], "filter": {
+        "should": [{"key": "a", "match": {"any": list(range(1025))}}]}}, 400, "invalid_filter")
+    assert c.ok("GET", "/healthz")["status"] == "ok"
+
+
+def test_malformed_http_on_raw_sockets(server):
+    for junk in [b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"\x00\xff" * 100 + b"\r\n\r\n",
+                 b"POST /collections/m/search HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+                 b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\n\r\n"]:
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        try:
+            s.sendall(junk)
+            s.recv(4096)
+        except (ConnectionResetError, BrokenPipeError, socket.timeout):
+            pass
+        s.close()
+    assert server.client.ok("GET", "/healthz")["status"] == "ok"
