@@ -78,6 +78,20 @@ static enum MHD_Result send_raw(struct MHD_Connection *conn, int status, char *d
     return r;
 }
 
+/* Appends '\n' to a malloc'd JSON text (so curl output ends its line); returns
+ * the length. On ENOMEM the text is sent without it. */
+static size_t terminate_line(char **text)
+{
+    size_t len = strlen(*text);
+    char *t = realloc(*text, len + 2);
+    if (!t)
+        return len;
+    t[len] = '\n';
+    t[len + 1] = 0;
+    *text = t;
+    return len + 1;
+}
+
 static enum MHD_Result send_json(struct MHD_Connection *conn, int status, cJSON *doc)
 {
     char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
@@ -90,8 +104,7 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, int status, cJSON 
         if (!text)
             return MHD_NO;
     }
-    size_t len = strlen(text);
-    return send_raw(conn, status, text, len, "application/json", NULL);
+    return send_raw(conn, status, text, terminate_line(&text), "application/json", NULL);
 }
 
 static enum MHD_Result send_error(vd_http *h, struct MHD_Connection *conn, req_ctx *rc,
@@ -108,7 +121,7 @@ static enum MHD_Result send_error(vd_http *h, struct MHD_Connection *conn, req_c
     vd_metrics_observe(h->api->metrics, route, status, elapsed_s(&rc->start));
     if (!text)
         return MHD_NO;
-    return send_raw(conn, status, text, strlen(text), "application/json", allow);
+    return send_raw(conn, status, text, terminate_line(&text), "application/json", allow);
 }
 
 static const char *arg_lookup(void *conn, const char *name)
