@@ -115,6 +115,15 @@ static void upsert_task(void *ctx, size_t shard)
         j->rc[shard] = vd_shard_upsert(j->c->shards[shard], j->sorted + a, b - a, &j->counts[shard]);
 }
 
+/* Frees the payloads a failed batch still owns. */
+static void drop_payloads(vd_point_in *pts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cJSON_Delete(pts[i].payload);
+        pts[i].payload = NULL;
+    }
+}
+
 int vd_collection_upsert(vd_collection *c, vd_point_in *pts, size_t n, vd_upsert_counts *counts)
 {
     uint32_t ns = c->cfg.n_shards;
@@ -124,12 +133,10 @@ int vd_collection_upsert(vd_collection *c, vd_point_in *pts, size_t n, vd_upsert
     j.counts = calloc(ns, sizeof *j.counts);
     j.rc = calloc(ns, sizeof *j.rc);
     uint32_t *dest = malloc(n * sizeof *dest);
+    size_t *fill = calloc(ns, sizeof *fill);
     int rc = 0;
-    if (!j.sorted || !j.start || !j.counts || !j.rc || !dest) {
-        for (size_t i = 0; i < n; i++) {
-            cJSON_Delete(pts[i].payload);
-            pts[i].payload = NULL;
-        }
+    if (!j.sorted || !j.start || !j.counts || !j.rc || !dest || !fill) {
+        drop_payloads(pts, n);
         rc = -ENOMEM;
         goto done;
     }
@@ -141,20 +148,10 @@ int vd_collection_upsert(vd_collection *c, vd_point_in *pts, size_t n, vd_upsert
     }
     for (uint32_t s = 0; s < ns; s++)
         j.start[s + 1] += j.start[s];
-    size_t *fill = calloc(ns, sizeof *fill);
-    if (!fill) {
-        rc = -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-            cJSON_Delete(pts[i].payload);
-            pts[i].payload = NULL;
-        }
-        goto done;
-    }
     for (size_t i = 0; i < n; i++) {
         j.sorted[j.start[dest[i]] + fill[dest[i]]++] = pts[i];
         pts[i].payload = NULL; /* moved into sorted */
     }
-    free(fill);
     vd_pool_run(c->pool, ns, upsert_task, &j);
     for (uint32_t s = 0; s < ns; s++) {
         counts->inserted += j.counts[s].inserted;
@@ -164,6 +161,7 @@ int vd_collection_upsert(vd_collection *c, vd_point_in *pts, size_t n, vd_upsert
             rc = j.rc[s];
     }
 done:
+    free(fill);
     free(dest);
     free(j.sorted);
     free(j.start);

@@ -227,17 +227,20 @@ fail_slot:
     return -ENOMEM;
 }
 
-static int reserve_free_list(vd_shard *s)
+/* Grows the free list so that `extra` more slots fit. */
+static int reserve_free(vd_shard *s, size_t extra)
 {
-    /* A failed insert returns its slot to the free list; make room for it first. */
-    if (s->n_free < s->free_cap)
+    size_t need = (size_t)s->n_free + extra;
+    if (need <= s->free_cap)
         return 0;
-    uint32_t cap = s->free_cap ? s->free_cap * 2 : 16;
+    size_t cap = s->free_cap ? s->free_cap : 16;
+    while (cap < need)
+        cap *= 2;
     uint32_t *f = realloc(s->free_slots, cap * sizeof *f);
     if (!f)
         return -ENOMEM;
     s->free_slots = f;
-    s->free_cap = cap;
+    s->free_cap = (uint32_t)cap;
     return 0;
 }
 
@@ -265,7 +268,8 @@ int vd_shard_upsert(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *c
             rc = update_point(s, slot, p);
             counts->updated += rc == 0;
         } else {
-            rc = reserve_free_list(s);
+            /* A failed insert hands its slot back to the free list: make room first. */
+            rc = reserve_free(s, 1);
             if (!rc)
                 rc = insert_point(s, h, p);
             else {
@@ -338,23 +342,6 @@ static void delete_slot(vd_shard *s, uint32_t slot, uint64_t hash)
     vd_bit_clear(s->alive, slot);
     s->n_alive--;
     s->free_slots[s->n_free++] = slot;
-}
-
-/* Grows the free list so that `extra` more slots fit. */
-static int reserve_free(vd_shard *s, size_t extra)
-{
-    size_t need = (size_t)s->n_free + extra;
-    if (need <= s->free_cap)
-        return 0;
-    size_t cap = s->free_cap ? s->free_cap : 16;
-    while (cap < need)
-        cap *= 2;
-    uint32_t *f = realloc(s->free_slots, cap * sizeof *f);
-    if (!f)
-        return -ENOMEM;
-    s->free_slots = f;
-    s->free_cap = (uint32_t)cap;
-    return 0;
 }
 
 int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n_deleted)
