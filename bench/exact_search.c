@@ -167,7 +167,6 @@ int main(int argc, char **argv)
         size_t n = strtoul(tok, NULL, 10);
         vd_collection_config cfg = {.dim = (uint32_t)dim, .metric = VD_METRIC_COSINE, .n_shards = shards};
         snprintf(cfg.name, sizeof cfg.name, "bench");
-        snprintf(cfg.index_type, sizeof cfg.index_type, "flat");
         vd_collection *c;
         if (vd_collection_create(&c, &cfg, pool) != 0)
             return 1;

@@ -10,6 +10,7 @@
 #ifndef VECTORD_INDEX_H
 #define VECTORD_INDEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,12 +36,18 @@ typedef struct vd_index_query {
 typedef struct vd_index_stats {
     size_t memory_bytes; /* index structures beyond the shard's vectors */
     uint64_t distance_computations;
+    uint64_t searches_exact; /* searches answered by scanning the allowed slots */
+    uint64_t searches_graph; /* searches answered by graph traversal */
+    size_t n_nodes;          /* slots the structure holds, tombstones included */
 } vd_index_stats;
 
 typedef struct vd_index vd_index;
 
 typedef struct vd_index_ops {
     const char *type; /* "flat", "hnsw", … */
+    /* true: a removed slot stays in the structure as a tombstone, so the shard
+     * must not reuse it, and an update moves the point to a fresh slot. */
+    bool keeps_slots;
     int (*insert)(vd_index *idx, const vd_vector_view *v, uint32_t slot);
     void (*remove)(vd_index *idx, uint32_t slot);
     /* Fills out (capacity k) with the best allowed hits. 0 or -ENOMEM. */
@@ -53,6 +60,8 @@ struct vd_index {
     const vd_index_ops *ops;
 };
 
+/* Exact scan of the allowed slots into out; returns distances computed. */
+uint64_t vd_index_scan(const vd_vector_view *v, const vd_index_query *q, vd_topk *out);
 /* Key ("lower is better") of a stored vector against a query. */
 float vd_index_key(vd_metric metric, const float *query, const float *vec, uint32_t dim);
 /* Maps a key back to the API score (similarity for cosine/dot, distance for l2). */
@@ -60,7 +69,35 @@ float vd_score_from_key(vd_metric metric, float key);
 /* Maps an API score threshold to the largest key allowed. */
 float vd_key_from_score(vd_metric metric, float score);
 
+typedef enum vd_index_type { VD_INDEX_FLAT = 0, VD_INDEX_HNSW = 1 } vd_index_type;
+
+/* HNSW parameters: DEFAULT/MIN/MAX triplets (validated at the API). */
+#define VD_HNSW_DEFAULT_M 16
+#define VD_HNSW_MIN_M 4
+#define VD_HNSW_MAX_M 128
+#define VD_HNSW_DEFAULT_EF_CONSTRUCTION 200
+#define VD_HNSW_MIN_EF_CONSTRUCTION 8
+#define VD_HNSW_MAX_EF_CONSTRUCTION 4096
+#define VD_HNSW_DEFAULT_EF_SEARCH 64
+#define VD_HNSW_MIN_EF_SEARCH 1
+#define VD_HNSW_MAX_EF_SEARCH 100000
+
+typedef struct vd_index_params {
+    vd_index_type type;
+    uint32_t m;               /* HNSW: links per node on levels > 0 (2m on level 0) */
+    uint32_t ef_construction; /* HNSW: candidate list size while inserting */
+    uint32_t ef_search;       /* HNSW: default search breadth */
+} vd_index_params;
+
+const char *vd_index_type_name(vd_index_type t);
+/* Fills params with the defaults of type. */
+void vd_index_params_default(vd_index_params *p, vd_index_type type);
+/* Creates an index of p->type; seed makes HNSW level draws reproducible. */
+int vd_index_create(const vd_index_params *p, uint64_t seed, vd_index **out);
+
 /* The exhaustive index: no structure, a scan of allowed slots. */
 int vd_flat_create(vd_index **out);
+/* Hierarchical navigable small world graph (Malkov & Yashunin, 2016/2018). */
+int vd_hnsw_create(const vd_index_params *p, uint64_t seed, vd_index **out);
 
 #endif

@@ -63,8 +63,8 @@ int vd_collection_create(vd_collection **out, const vd_collection_config *cfg, v
         goto fail;
     }
     for (uint32_t i = 0; i < cfg->n_shards; i++)
-        if ((rc = vd_shard_create(&c->shards[i], cfg->dim, cfg->metric, c->cfg.pindexes,
-                                  c->cfg.n_pindexes)))
+        if ((rc = vd_shard_create(&c->shards[i], cfg->dim, cfg->metric, &cfg->index, 1000003u * i + 7,
+                                  c->cfg.pindexes, c->cfg.n_pindexes)))
             goto fail;
     *out = c;
     return 0;
@@ -316,6 +316,10 @@ int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st)
         t->payload_bytes += x->payload_bytes;
         t->payload_index_bytes += x->payload_index_bytes;
         t->index_bytes += x->index_bytes;
+        t->n_tombstones += x->n_tombstones;
+        t->searches_exact += x->searches_exact;
+        t->searches_graph += x->searches_graph;
+        t->distance_computations += x->distance_computations;
     }
     st->n_points = t->n_points;
     st->memory_bytes = t->vector_bytes + t->id_bytes + t->payload_bytes + t->payload_index_bytes +

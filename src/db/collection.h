@@ -19,6 +19,7 @@
 #include "db/shard.h"
 #include "util/pool.h"
 #include "vectord/error.h"
+#include "vectord/index.h"
 #include "vectord/types.h"
 
 #define VD_NAME_MAX_LEN 64
@@ -32,7 +33,7 @@ typedef struct vd_collection_config {
     uint32_t dim;
     vd_metric metric;
     uint32_t n_shards;
-    char index_type[16]; /* "flat" */
+    vd_index_params index; /* zeroed = flat */
     vd_pindex_spec pindexes[VD_PINDEX_MAX]; /* field strings owned by the config copy */
     size_t n_pindexes;
 } vd_collection_config;

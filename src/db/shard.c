@@ -31,6 +31,7 @@ struct vd_shard {
     slot_meta *meta; /* cap */
     uint64_t *alive; /* vd_bitset_words(cap) */
     uint32_t n_slots, cap, n_alive;
+    uint32_t n_tombstones; /* dead slots kept by an index with keeps_slots */
     uint32_t *free_slots;
     uint32_t n_free, free_cap;
     vd_idmap idmap;
@@ -50,8 +51,8 @@ static const cJSON *payload_of(const void *ctx, uint32_t slot)
     return ((const vd_shard *)ctx)->meta[slot].payload;
 }
 
-int vd_shard_create(vd_shard **out, uint32_t dim, vd_metric metric, const vd_pindex_spec *specs,
-                    size_t n_specs)
+int vd_shard_create(vd_shard **out, uint32_t dim, vd_metric metric, const vd_index_params *index,
+                    uint64_t seed, const vd_pindex_spec *specs, size_t n_specs)
 {
     vd_shard *s = calloc(1, sizeof *s);
     if (!s)
@@ -60,7 +61,7 @@ int vd_shard_create(vd_shard **out, uint32_t dim, vd_metric metric, const vd_pin
     s->dim = dim;
     s->metric = metric;
     vd_idmap_init(&s->idmap, id_of, s);
-    int rc = vd_flat_create(&s->index);
+    int rc = vd_index_create(index, seed, &s->index);
     for (size_t i = 0; rc == 0 && i < n_specs; i++)
         rc = vd_shard_add_pindex(s, &specs[i]);
     if (rc) {
@@ -223,8 +224,25 @@ fail_data:
     release_slot_data(s, slot);
 fail_slot:
     *m = (slot_meta){0};
-    s->free_slots[s->n_free++] = slot; /* room was reserved by the caller */
+    if (s->index->ops->keeps_slots)
+        s->n_tombstones++; /* the index may hold part of the slot: never reuse it */
+    else
+        s->free_slots[s->n_free++] = slot; /* room was reserved by the caller */
     return -ENOMEM;
+}
+
+static void delete_slot(vd_shard *s, uint32_t slot, uint64_t hash)
+{
+    s->index->ops->remove(s->index, slot);
+    unindex_payload(s, slot);
+    vd_idmap_remove(&s->idmap, &s->meta[slot].id, hash);
+    release_slot_data(s, slot);
+    vd_bit_clear(s->alive, slot);
+    s->n_alive--;
+    if (s->index->ops->keeps_slots)
+        s->n_tombstones++;
+    else
+        s->free_slots[s->n_free++] = slot;
 }
 
 /* Grows the free list so that `extra` more slots fit. */
@@ -265,7 +283,13 @@ int vd_shard_upsert(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *c
                 counts->stale++;
                 continue;
             }
-            rc = update_point(s, slot, p);
+            if (s->index->ops->keeps_slots) {
+                /* The index cannot move a node: tombstone it, insert afresh. */
+                delete_slot(s, slot, h);
+                rc = insert_point(s, h, p);
+            } else {
+                rc = update_point(s, slot, p);
+            }
             counts->updated += rc == 0;
         } else {
             /* A failed insert hands its slot back to the free list: make room first. */
@@ -333,16 +357,6 @@ int vd_shard_get(vd_shard *s, const vd_point_id *id, bool with_vector, vd_point_
     return rc;
 }
 
-static void delete_slot(vd_shard *s, uint32_t slot, uint64_t hash)
-{
-    s->index->ops->remove(s->index, slot);
-    unindex_payload(s, slot);
-    vd_idmap_remove(&s->idmap, &s->meta[slot].id, hash);
-    release_slot_data(s, slot);
-    vd_bit_clear(s->alive, slot);
-    s->n_alive--;
-    s->free_slots[s->n_free++] = slot;
-}
 
 int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n_deleted)
 {
@@ -479,6 +493,10 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
         .n_points = s->n_alive,
         .n_slots = s->n_slots,
         .n_free = s->n_free,
+        .n_tombstones = s->n_tombstones,
+        .searches_exact = is.searches_exact,
+        .searches_graph = is.searches_graph,
+        .distance_computations = is.distance_computations,
         .vector_bytes = (size_t)s->cap * s->dim * sizeof(float),
         .id_bytes = s->id_bytes + (size_t)s->cap * sizeof(slot_meta) + vd_idmap_bytes(&s->idmap) +
                     vd_bitset_words(s->cap) * 8 + s->free_cap * sizeof(uint32_t),

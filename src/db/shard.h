@@ -17,6 +17,7 @@
 #include "db/payload_index.h"
 #include "db/point.h"
 #include "vectord/error.h"
+#include "vectord/index.h"
 #include "vectord/types.h"
 
 typedef struct vd_shard vd_shard;
@@ -30,15 +31,18 @@ typedef struct vd_shard_stats {
     size_t n_points;
     size_t n_slots;
     size_t n_free;
+    size_t n_tombstones; /* deleted slots the index still holds (not reusable yet) */
     size_t vector_bytes;
     size_t id_bytes;
     size_t payload_bytes;
     size_t payload_index_bytes;
     size_t index_bytes;
+    uint64_t searches_exact, searches_graph, distance_computations;
 } vd_shard_stats;
 
-int vd_shard_create(vd_shard **out, uint32_t dim, vd_metric metric, const vd_pindex_spec *specs,
-                    size_t n_specs);
+/* index is copied; seed makes the index reproducible (HNSW levels). */
+int vd_shard_create(vd_shard **out, uint32_t dim, vd_metric metric, const vd_index_params *index,
+                    uint64_t seed, const vd_pindex_spec *specs, size_t n_specs);
 void vd_shard_destroy(vd_shard *s);
 
 /* Applies pts in order; takes every payload (pts[i].payload is NULL after).

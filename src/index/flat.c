@@ -1,7 +1,8 @@
 /*
- * flat.c — the exact index: every query scans the allowed slots with the
- * dispatched distance kernel. It keeps no state beyond a counter of distance
- * computations (atomic: searches run concurrently under the shard read lock).
+ * flat.c — the exact index (every query scans the allowed slots with the
+ * dispatched distance kernel), the exact scan other indexes fall back to, and
+ * the index factory. Flat keeps no state beyond counters (atomic: searches run
+ * concurrently under the shard read lock).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -14,6 +15,7 @@
 typedef struct flat_index {
     vd_index base;
     _Atomic uint64_t n_distances;
+    _Atomic uint64_t n_searches;
 } flat_index;
 
 float vd_index_key(vd_metric metric, const float *query, const float *vec, uint32_t dim)
@@ -41,6 +43,38 @@ static int flat_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
                        vd_topk *out)
 {
     flat_index *f = (flat_index *)idx;
+    uint64_t n = vd_index_scan(v, q, out);
+    atomic_fetch_add_explicit(&f->n_distances, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&f->n_searches, 1, memory_order_relaxed);
+    return 0;
+}
+
+static void flat_stats(const vd_index *idx, vd_index_stats *out)
+{
+    const flat_index *f = (const flat_index *)idx;
+    *out = (vd_index_stats){
+        .memory_bytes = sizeof *f,
+        .distance_computations = atomic_load_explicit(&f->n_distances, memory_order_relaxed),
+        .searches_exact = atomic_load_explicit(&f->n_searches, memory_order_relaxed),
+    };
+}
+
+static void flat_destroy(vd_index *idx) { free(idx); }
+
+static const vd_index_ops flat_ops = {
+    .type = "flat",
+    .keeps_slots = false,
+    .insert = flat_insert,
+    .remove = flat_remove,
+    .search = flat_search,
+    .stats = flat_stats,
+    .destroy = flat_destroy,
+};
+
+/* Scans the allowed slots of v into out (shared with indexes that fall back
+ * to an exact scan). Returns the number of distances computed. */
+uint64_t vd_index_scan(const vd_vector_view *v, const vd_index_query *q, vd_topk *out)
+{
     const vd_distance_table *d = vd_distance();
     vd_dist_fn fn = v->metric == VD_METRIC_L2 ? d->l2sq : d->dot;
     float sign = v->metric == VD_METRIC_L2 ? 1.0f : -1.0f;
@@ -53,27 +87,27 @@ static int flat_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
         if (key <= q->max_key && key < vd_topk_bound(out))
             vd_topk_push(out, key, (uint32_t)s);
     }
-    atomic_fetch_add_explicit(&f->n_distances, n, memory_order_relaxed);
-    return 0;
+    return n;
 }
 
-static void flat_stats(const vd_index *idx, vd_index_stats *out)
+const char *vd_index_type_name(vd_index_type t) { return t == VD_INDEX_HNSW ? "hnsw" : "flat"; }
+
+void vd_index_params_default(vd_index_params *p, vd_index_type type)
 {
-    const flat_index *f = (const flat_index *)idx;
-    out->memory_bytes = sizeof *f;
-    out->distance_computations = atomic_load_explicit(&f->n_distances, memory_order_relaxed);
+    *p = (vd_index_params){
+        .type = type,
+        .m = VD_HNSW_DEFAULT_M,
+        .ef_construction = VD_HNSW_DEFAULT_EF_CONSTRUCTION,
+        .ef_search = VD_HNSW_DEFAULT_EF_SEARCH,
+    };
 }
 
-static void flat_destroy(vd_index *idx) { free(idx); }
-
-static const vd_index_ops flat_ops = {
-    .type = "flat",
-    .insert = flat_insert,
-    .remove = flat_remove,
-    .search = flat_search,
-    .stats = flat_stats,
-    .destroy = flat_destroy,
-};
+int vd_index_create(const vd_index_params *p, uint64_t seed, vd_index **out)
+{
+    if (p->type == VD_INDEX_HNSW)
+        return vd_hnsw_create(p, seed, out);
+    return vd_flat_create(out);
+}
 
 int vd_flat_create(vd_index **out)
 {

@@ -9,6 +9,47 @@
 #include "server/json_util.h"
 #include "vectord/distance.h"
 
+static int parse_index(const cJSON *index, vd_index_params *out, vd_errmsg *em)
+{
+    static const char *const flat_fields[] = {"type", NULL};
+    static const char *const hnsw_fields[] = {"type", "m", "ef_construction", "ef_search", NULL};
+    int rc;
+    uint64_t v;
+    if ((rc = vd_json_object(index, "index", em)))
+        return rc;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(index, "type");
+    if (!cJSON_IsString(type))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "index.type must be \"flat\" or \"hnsw\"");
+    if (strcmp(type->valuestring, "flat") == 0) {
+        vd_index_params_default(out, VD_INDEX_FLAT);
+        return vd_json_no_unknown(index, "index", flat_fields, em);
+    }
+    if (strcmp(type->valuestring, "ivf") == 0)
+        return vd_fail(em, VD_E_UNSUPPORTED_INDEX,
+                       "index type 'ivf' is not available in this version of vectord; use "
+                       "\"flat\" (exact) or \"hnsw\"");
+    if (strcmp(type->valuestring, "hnsw") != 0)
+        return vd_fail(em, VD_E_UNSUPPORTED_INDEX, "unknown index type '%.64s'; known: flat, hnsw",
+                       type->valuestring);
+    vd_index_params_default(out, VD_INDEX_HNSW);
+    if ((rc = vd_json_no_unknown(index, "index", hnsw_fields, em)))
+        return rc;
+    if ((rc = vd_json_uint(index, "m", "index", false, VD_HNSW_DEFAULT_M, VD_HNSW_MIN_M,
+                           VD_HNSW_MAX_M, &v, em)))
+        return rc;
+    out->m = (uint32_t)v;
+    if ((rc = vd_json_uint(index, "ef_construction", "index", false,
+                           VD_HNSW_DEFAULT_EF_CONSTRUCTION, VD_HNSW_MIN_EF_CONSTRUCTION,
+                           VD_HNSW_MAX_EF_CONSTRUCTION, &v, em)))
+        return rc;
+    out->ef_construction = (uint32_t)v;
+    if ((rc = vd_json_uint(index, "ef_search", "index", false, VD_HNSW_DEFAULT_EF_SEARCH,
+                           VD_HNSW_MIN_EF_SEARCH, VD_HNSW_MAX_EF_SEARCH, &v, em)))
+        return rc;
+    out->ef_search = (uint32_t)v;
+    return 0;
+}
+
 int vd_req_collection(const cJSON *body, const char *name, const vd_limits *lim,
                       vd_collection_config *out, vd_errmsg *em)
 {
@@ -36,29 +77,10 @@ int vd_req_collection(const cJSON *body, const char *name, const vd_limits *lim,
         return rc;
     out->n_shards = (uint32_t)v;
 
-    snprintf(out->index_type, sizeof out->index_type, "flat");
+    vd_index_params_default(&out->index, VD_INDEX_FLAT);
     const cJSON *index = cJSON_GetObjectItemCaseSensitive(body, "index");
-    if (index) {
-        static const char *const idx_allowed[] = {"type", NULL};
-        if ((rc = vd_json_object(index, "index", em)))
-            return rc;
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(index, "type");
-        if (!cJSON_IsString(type))
-            return vd_fail(em, VD_E_INVALID_REQUEST,
-                           "index.type must be a string: \"flat\" (\"hnsw\" and \"ivf\" are not "
-                           "available yet)");
-        if (strcmp(type->valuestring, "hnsw") == 0 || strcmp(type->valuestring, "ivf") == 0)
-            return vd_fail(em, VD_E_UNSUPPORTED_INDEX,
-                           "index type '%s' is not available in this version of vectord; use "
-                           "{\"type\":\"flat\"} (exact search)",
-                           type->valuestring);
-        if (strcmp(type->valuestring, "flat") != 0)
-            return vd_fail(em, VD_E_UNSUPPORTED_INDEX,
-                           "unknown index type '%.64s'; known: flat (hnsw, ivf planned)",
-                           type->valuestring);
-        if ((rc = vd_json_no_unknown(index, "index", idx_allowed, em)))
-            return rc;
-    }
+    if (index && (rc = parse_index(index, &out->index, em)))
+        return rc;
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "quantization");
     if (q && !(cJSON_IsString(q) && strcmp(q->valuestring, "none") == 0))
         return vd_fail(em, VD_E_UNSUPPORTED_INDEX,
@@ -206,7 +228,8 @@ int vd_req_search(const cJSON *obj, const char *where, const vd_collection_confi
     if ((rc = vd_json_uint(obj, kname, where, false, VD_K_DEFAULT, 1, lim->max_k, &v, em)))
         goto fail;
     r->k = (uint32_t)v;
-    if ((rc = vd_json_uint(obj, "ef", where, false, 0, 1, VD_EF_MAX, &v, em)))
+    if ((rc = vd_json_uint(obj, "ef", where, false, 0, VD_HNSW_MIN_EF_SEARCH, VD_HNSW_MAX_EF_SEARCH,
+                           &v, em)))
         goto fail;
     r->ef = (uint32_t)v;
     if ((rc = vd_json_uint(obj, "nprobe", where, false, 0, 1, 65536, &v, em)))

@@ -26,7 +26,6 @@ typedef struct vd_limits {
 } vd_limits;
 
 #define VD_K_DEFAULT 10
-#define VD_EF_MAX 100000
 
 /* PUT /collections/{name}. Field strings of out->pindexes borrow from body. */
 int vd_req_collection(const cJSON *body, const char *name, const vd_limits *lim,

@@ -75,7 +75,12 @@ cJSON *vd_resp_collection(vd_collection *c)
                                                                           : "higher_is_better");
     add_size(o, "shards", cfg->n_shards);
     cJSON *idx = cJSON_AddObjectToObject(o, "index");
-    cJSON_AddStringToObject(idx, "type", cfg->index_type);
+    cJSON_AddStringToObject(idx, "type", vd_index_type_name(cfg->index.type));
+    if (cfg->index.type == VD_INDEX_HNSW) {
+        add_size(idx, "m", cfg->index.m);
+        add_size(idx, "ef_construction", cfg->index.ef_construction);
+        add_size(idx, "ef_search", cfg->index.ef_search);
+    }
     cJSON_AddStringToObject(o, "quantization", "none");
     cJSON *pi = cJSON_AddObjectToObject(o, "payload_indexes");
     vd_pindex_spec specs[VD_PINDEX_MAX];
@@ -83,6 +88,7 @@ cJSON *vd_resp_collection(vd_collection *c)
     for (size_t i = 0; i < n_specs; i++)
         cJSON_AddStringToObject(pi, specs[i].field, vd_pindex_type_name(specs[i].type));
     add_size(o, "points_count", st.n_points);
+    add_size(o, "deleted_pending", st.total.n_tombstones);
     cJSON_AddStringToObject(o, "status", "ready");
     cJSON *mem = cJSON_AddObjectToObject(o, "memory_bytes");
     add_size(mem, "total", st.memory_bytes);
@@ -91,6 +97,10 @@ cJSON *vd_resp_collection(vd_collection *c)
     add_size(mem, "payload", st.total.payload_bytes);
     add_size(mem, "payload_index", st.total.payload_index_bytes);
     add_size(mem, "index", st.total.index_bytes);
+    cJSON *searches = cJSON_AddObjectToObject(o, "searches");
+    add_size(searches, "exact", st.total.searches_exact);
+    add_size(searches, "graph", st.total.searches_graph);
+    add_size(searches, "distance_computations", st.total.distance_computations);
     add_size(o, "memory_bytes_per_point",
              st.n_points ? st.memory_bytes / st.n_points : 0);
     cJSON *shards = cJSON_AddArrayToObject(o, "shards_info");

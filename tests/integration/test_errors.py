@@ -68,8 +68,13 @@ def test_collection_errors(client):
     c.error("PUT", "/collections/x", {"dim": 4097}, 400, "out_of_range")
     c.error("PUT", "/collections/x", {"dim": 3, "metric": "hamming"}, 400, "invalid_request")
     c.error("PUT", "/collections/x", {"dim": 3, "shards": 0}, 400, "out_of_range")
-    e = c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "hnsw", "m": 16}}, 400, "unsupported_index")
-    assert "hnsw" in e["message"]
+    e = c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "hnsw", "m": 3}}, 400, "out_of_range")
+    assert "index.m must be between 4 and 128" in e["message"]
+    c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "hnsw", "ef_construction": 5000}}, 400,
+            "out_of_range")
+    c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "hnsw", "M": 16}}, 400, "unknown_field")
+    c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "flat", "m": 16}}, 400, "unknown_field")
+    c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "annoy"}}, 400, "unsupported_index")
     c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "ivf"}}, 400, "unsupported_index")
     c.error("PUT", "/collections/x", {"dim": 3, "quantization": "fp16"}, 400, "unsupported_index")
     c.error("PUT", "/collections/x", None, 400, "invalid_request")

@@ -16,7 +16,6 @@ static vd_collection *make(vd_pool *pool, uint32_t shards, vd_metric m)
 {
     vd_collection_config cfg = {.dim = D, .metric = m, .n_shards = shards};
     snprintf(cfg.name, sizeof cfg.name, "c%u", shards);
-    snprintf(cfg.index_type, sizeof cfg.index_type, "flat");
     vd_collection *c;
     cr_assert_eq(vd_collection_create(&c, &cfg, pool), 0);
     return c;
@@ -166,7 +165,6 @@ Test(collection, database_registry)
     vd_database *db;
     cr_assert_eq(vd_database_create(&db, NULL, 2), 0);
     vd_collection_config cfg = {.dim = 4, .n_shards = 1};
-    snprintf(cfg.index_type, sizeof cfg.index_type, "flat");
     snprintf(cfg.name, sizeof cfg.name, "b");
     cr_assert_eq(vd_database_create_collection(db, &cfg, NULL), 0);
     vd_errmsg em;

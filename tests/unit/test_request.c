@@ -124,7 +124,10 @@ Test(request, collection_validation)
     cr_assert_eq(coll_rc("m", "{\"dim\":65}"), VD_E_OUT_OF_RANGE);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"metric\":\"manhattan\"}"), VD_E_INVALID_REQUEST);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"shards\":65}"), VD_E_OUT_OF_RANGE);
-    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"hnsw\"}}"), VD_E_UNSUPPORTED_INDEX);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"hnsw\"}}"), 0);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"hnsw\",\"m\":16,\"ef_construction\":100,\"ef_search\":40}}"), 0);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"hnsw\",\"m\":200}}"), VD_E_OUT_OF_RANGE);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\"}}"), VD_E_UNSUPPORTED_INDEX);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"annoy\"}}"), VD_E_UNSUPPORTED_INDEX);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"quantization\":\"sq8\"}"), VD_E_UNSUPPORTED_INDEX);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"payload_indexes\":{\"x\":\"geo\"}}"), VD_E_INVALID_REQUEST);
