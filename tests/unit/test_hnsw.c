@@ -1,0 +1,332 @@
+/*
+ * HNSW quality gates (fixed seeds, synthetic clustered data generated here):
+ * recall@10 against the exact (flat) collection on the same points, for every
+ * metric, after churn (30% deleted + new points) and after updating 30% of
+ * vectors; filtered recall and result counts at 0.1% … 50% selectivity; and
+ * concurrent searches with writers.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "db/collection.h"
+#include "vectord/distance.h"
+
+enum { N = 20000, D = 96, CLUSTERS = 64, Q = 200, K = 10 };
+
+static uint64_t rng = 12345;
+static double urand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return ((double)(rng >> 11) + 0.5) / 9007199254740992.0;
+}
+static float gauss(void) { return (float)(sqrt(-2 * log(urand())) * cos(6.283185307179586 * urand())); }
+
+static float centers[CLUSTERS][D];
+
+static void clustered(float *v)
+{
+    const float *c = centers[(int)(urand() * CLUSTERS) % CLUSTERS];
+    for (int d = 0; d < D; d++)
+        v[d] = c[d] + 0.8f * gauss();
+}
+
+typedef struct pair {
+    vd_collection *exact, *graph;
+    vd_pool *pool;
+} pair;
+
+static vd_collection *make(vd_pool *pool, vd_metric m, vd_index_type t, const vd_pindex_spec *pi,
+                           size_t n_pi)
+{
+    vd_collection_config cfg = {.dim = D, .metric = m, .n_shards = 2};
+    snprintf(cfg.name, sizeof cfg.name, "c");
+    vd_index_params_default(&cfg.index, t);
+    for (size_t i = 0; i < n_pi; i++)
+        cfg.pindexes[i] = pi[i];
+    cfg.n_pindexes = n_pi;
+    vd_collection *c;
+    cr_assert_eq(vd_collection_create(&c, &cfg, pool), 0);
+    return c;
+}
+
+static void upsert_both(pair *p, uint64_t first_id, size_t n, vd_metric m, bool with_group)
+{
+    float *vecs = malloc(n * D * sizeof(float));
+    vd_point_in *pts = calloc(n, sizeof *pts);
+    for (size_t i = 0; i < n; i++) {
+        clustered(vecs + i * D);
+        if (m == VD_METRIC_COSINE)
+            vd_normalize(vecs + i * D, D);
+        pts[i] = (vd_point_in){.id = {.kind = VD_ID_INT, .num = first_id + i}, .vector = vecs + i * D};
+    }
+    for (int which = 0; which < 2; which++) {
+        for (size_t i = 0; i < n; i++) {
+            if (with_group) {
+                /* group g holds ids with id % 1000 < g-threshold: selectivities 0.1% … 50% */
+                uint64_t r = (first_id + i) % 1000;
+                char buf[96];
+                snprintf(buf, sizeof buf, "{\"s0_1\":%s,\"s1\":%s,\"s10\":%s,\"s50\":%s}",
+                         r < 1 ? "true" : "false", r < 10 ? "true" : "false",
+                         r < 100 ? "true" : "false", r < 500 ? "true" : "false");
+                pts[i].payload = cJSON_Parse(buf);
+            }
+        }
+        vd_upsert_counts c = {0};
+        cr_assert_eq(vd_collection_upsert(which ? p->graph : p->exact, pts, n, &c), 0);
+    }
+    free(vecs);
+    free(pts);
+}
+
+/* Mean recall@K of graph against exact over Q queries; also checks result counts. */
+static double recall(pair *p, vd_metric m, const vd_filter *f, size_t expect_n)
+{
+    double total = 0;
+    float q[D];
+    for (int i = 0; i < Q; i++) {
+        clustered(q);
+        if (m == VD_METRIC_COSINE)
+            vd_normalize(q, D);
+        vd_search_req req = {.vector = q, .k = K, .filter = f};
+        vd_point_out *a, *b;
+        size_t na, nb;
+        cr_assert_eq(vd_collection_search(p->exact, &req, &a, &na), 0);
+        cr_assert_eq(vd_collection_search(p->graph, &req, &b, &nb), 0);
+        cr_assert_eq(na, expect_n);
+        cr_assert_eq(nb, expect_n, "graph search returned %zu of min(k, matches) = %zu", nb, expect_n);
+        size_t hit = 0;
+        for (size_t x = 0; x < nb; x++)
+            for (size_t y = 0; y < na; y++)
+                if (b[x].id.num == a[y].id.num)
+                    hit++;
+        total += expect_n ? (double)hit / (double)expect_n : 1.0;
+        for (size_t x = 0; x < na; x++)
+            vd_point_out_free(&a[x]);
+        for (size_t x = 0; x < nb; x++)
+            vd_point_out_free(&b[x]);
+        free(a);
+        free(b);
+    }
+    return total / Q;
+}
+
+static void setup_pair(pair *p, vd_metric m, const vd_pindex_spec *pi, size_t n_pi)
+{
+    vd_distance_init(-1);
+    rng = 12345 + (uint64_t)m;
+    for (int c = 0; c < CLUSTERS; c++)
+        for (int d = 0; d < D; d++)
+            centers[c][d] = gauss();
+    cr_assert_eq(vd_pool_create(&p->pool, 1), 0);
+    p->exact = make(p->pool, m, VD_INDEX_FLAT, pi, n_pi);
+    p->graph = make(p->pool, m, VD_INDEX_HNSW, pi, n_pi);
+}
+
+static void teardown_pair(pair *p)
+{
+    vd_collection_unref(p->exact);
+    vd_collection_unref(p->graph);
+    vd_pool_destroy(p->pool);
+}
+
+static void delete_both(pair *p, const vd_point_id *ids, size_t n)
+{
+    size_t d1 = 0, d2 = 0;
+    cr_assert_eq(vd_collection_delete_ids(p->exact, ids, n, &d1), 0);
+    cr_assert_eq(vd_collection_delete_ids(p->graph, ids, n, &d2), 0);
+    cr_assert_eq(d1, d2);
+}
+
+static void gates_for_metric(vd_metric m)
+{
+    pair p;
+    setup_pair(&p, m, NULL, 0);
+    upsert_both(&p, 0, N, m, false);
+    vd_collection_stats before, after;
+    cr_assert_eq(vd_collection_stats_get(p.graph, &before), 0);
+    double r = recall(&p, m, NULL, K);
+    cr_assert_eq(vd_collection_stats_get(p.graph, &after), 0);
+    double per_search = (double)(after.total.distance_computations - before.total.distance_computations) /
+                        (double)(after.total.searches_graph - before.total.searches_graph);
+    free(before.shards);
+    free(after.shards);
+    cr_log_info("%s: recall@10 %.4f after build, %.0f distances per shard search (of %d points)",
+                vd_metric_name(m), r, per_search, N / 2);
+    cr_assert_lt(per_search, N / 4, "the graph search must not degenerate into a scan");
+    cr_assert_geq(r, 0.95, "%s recall after build %.4f", vd_metric_name(m), r);
+
+    /* churn: delete 30% and insert as many new points */
+    vd_point_id *ids = calloc(N, sizeof *ids);
+    size_t nd = 0;
+    for (uint64_t i = 0; i < N; i++)
+        if (i % 10 < 3)
+            ids[nd++] = (vd_point_id){.kind = VD_ID_INT, .num = i};
+    delete_both(&p, ids, nd);
+    upsert_both(&p, N, nd, m, false);
+    r = recall(&p, m, NULL, K);
+    cr_log_info("%s: recall@10 %.4f after deleting 30%% and inserting 30%%", vd_metric_name(m), r);
+    cr_assert_geq(r, 0.95, "%s recall after churn %.4f", vd_metric_name(m), r);
+
+    /* updates: new vectors for 30% of the live points (same ids) */
+    upsert_both(&p, 0, 0, m, false);
+    float *vecs = malloc(nd * D * sizeof(float));
+    vd_point_in *pts = calloc(nd, sizeof *pts);
+    for (size_t i = 0; i < nd; i++) {
+        clustered(vecs + i * D);
+        if (m == VD_METRIC_COSINE)
+            vd_normalize(vecs + i * D, D);
+        pts[i] = (vd_point_in){.id = {.kind = VD_ID_INT, .num = N + i}, .vector = vecs + i * D};
+    }
+    vd_upsert_counts c1 = {0}, c2 = {0};
+    cr_assert_eq(vd_collection_upsert(p.exact, pts, nd, &c1), 0);
+    cr_assert_eq(vd_collection_upsert(p.graph, pts, nd, &c2), 0);
+    cr_assert_eq(c2.updated, nd);
+    r = recall(&p, m, NULL, K);
+    cr_log_info("%s: recall@10 %.4f after updating 30%%", vd_metric_name(m), r);
+    cr_assert_geq(r, 0.95, "%s recall after updates %.4f", vd_metric_name(m), r);
+    vd_collection_stats st;
+    cr_assert_eq(vd_collection_stats_get(p.graph, &st), 0);
+    cr_assert_eq(st.n_points, N);
+    cr_assert(st.total.searches_graph > 0);
+    free(st.shards);
+    free(vecs);
+    free(pts);
+    free(ids);
+    teardown_pair(&p);
+}
+
+Test(hnsw, recall_cosine, .timeout = 600) { gates_for_metric(VD_METRIC_COSINE); }
+Test(hnsw, recall_dot, .timeout = 600) { gates_for_metric(VD_METRIC_DOT); }
+Test(hnsw, recall_l2, .timeout = 600) { gates_for_metric(VD_METRIC_L2); }
+
+Test(hnsw, filtered_recall_and_counts, .timeout = 600)
+{
+    const vd_pindex_spec pi[] = {{"s0_1", VD_PINDEX_KEYWORD}, {"s1", VD_PINDEX_KEYWORD},
+                                 {"s10", VD_PINDEX_KEYWORD}, {"s50", VD_PINDEX_KEYWORD}};
+    pair p;
+    setup_pair(&p, VD_METRIC_L2, pi, 4);
+    upsert_both(&p, 0, N, VD_METRIC_L2, true);
+    const struct {
+        const char *key;
+        size_t matches;
+    } sel[] = {{"s0_1", N / 1000}, {"s1", N / 100}, {"s10", N / 10}, {"s50", N / 2}};
+    for (size_t i = 0; i < 4; i++) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "{\"must\":[{\"key\":\"%s\",\"match\":{\"value\":true}}]}", sel[i].key);
+        cJSON *j = cJSON_Parse(buf);
+        vd_filter *f;
+        cr_assert_eq(vd_filter_parse(j, 4, &f, NULL), 0);
+        cJSON_Delete(j);
+        size_t expect = sel[i].matches < K ? sel[i].matches : K;
+        double r = recall(&p, VD_METRIC_L2, f, expect);
+        cr_log_info("filter %s (%zu matches): recall@10 %.4f", sel[i].key, sel[i].matches, r);
+        cr_assert_geq(r, 0.95, "filter %s recall %.4f", sel[i].key, r);
+        vd_filter_destroy(f);
+    }
+    vd_collection_stats st;
+    cr_assert_eq(vd_collection_stats_get(p.graph, &st), 0);
+    cr_log_info("plans: %llu exact, %llu graph", (unsigned long long)st.total.searches_exact,
+                (unsigned long long)st.total.searches_graph);
+    cr_assert(st.total.searches_exact > 0, "selective filters use the exact plan");
+    cr_assert(st.total.searches_graph > 0, "broad filters use the graph");
+    free(st.shards);
+    teardown_pair(&p);
+}
+
+/* ---- concurrency: searches never see deleted or half-written points ---- */
+
+typedef struct stress {
+    vd_collection *c;
+    _Atomic int stop;
+    _Atomic long bad, searches;
+} stress;
+
+static void *churn(void *arg)
+{
+    stress *st = arg;
+    unsigned seed = 7;
+    float v[D];
+    for (int round = 0; round < 400; round++) {
+        for (int d = 0; d < D; d++)
+            v[d] = (float)rand_r(&seed) / RAND_MAX;
+        uint64_t id = (uint64_t)(rand_r(&seed) % 3000);
+        vd_point_in p = {.id = {.kind = VD_ID_INT, .num = id}, .vector = v,
+                         .payload = cJSON_Parse("{\"ok\":true}")};
+        vd_upsert_counts c = {0};
+        vd_collection_upsert(st->c, &p, 1, &c);
+        vd_point_id del = {.kind = VD_ID_INT, .num = (uint64_t)(rand_r(&seed) % 3000)};
+        size_t n = 0;
+        vd_collection_delete_ids(st->c, &del, 1, &n);
+        /* the deleted id must be gone from every later search */
+        vd_search_req req = {.vector = v, .k = 20, .with_payload = true};
+        vd_point_out *hits;
+        size_t nh;
+        if (vd_collection_search(st->c, &req, &hits, &nh) == 0) {
+            for (size_t i = 0; i < nh; i++) {
+                if (hits[i].id.num == del.num)
+                    atomic_fetch_add(&st->bad, 1);
+                vd_point_out_free(&hits[i]);
+            }
+            free(hits);
+        }
+    }
+    return NULL;
+}
+
+static void *searcher(void *arg)
+{
+    stress *st = arg;
+    unsigned seed = 99;
+    float q[D];
+    while (!atomic_load(&st->stop)) {
+        for (int d = 0; d < D; d++)
+            q[d] = (float)rand_r(&seed) / RAND_MAX;
+        vd_search_req req = {.vector = q, .k = 10, .with_payload = true};
+        vd_point_out *hits;
+        size_t n;
+        if (vd_collection_search(st->c, &req, &hits, &n) != 0) {
+            atomic_fetch_add(&st->bad, 1);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            vd_point_out one;
+            if (!cJSON_IsTrue(cJSON_GetObjectItem(hits[i].payload, "ok")))
+                atomic_fetch_add(&st->bad, 1);
+            /* every result id exists (or was deleted after the search returned) */
+            if (vd_collection_get(st->c, &hits[i].id, false, &one) == 0)
+                vd_point_out_free(&one);
+            vd_point_out_free(&hits[i]);
+        }
+        free(hits);
+        atomic_fetch_add(&st->searches, 1);
+    }
+    return NULL;
+}
+
+Test(hnsw, concurrent_searches_and_writes, .timeout = 600)
+{
+    vd_distance_init(-1);
+    vd_pool *pool;
+    cr_assert_eq(vd_pool_create(&pool, 2), 0);
+    stress st = {.c = make(pool, VD_METRIC_L2, VD_INDEX_HNSW, NULL, 0)};
+    pthread_t w[2], r[3];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&w[i], NULL, churn, &st);
+    for (int i = 0; i < 3; i++)
+        pthread_create(&r[i], NULL, searcher, &st);
+    for (int i = 0; i < 2; i++)
+        pthread_join(w[i], NULL);
+    atomic_store(&st.stop, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(r[i], NULL);
+    cr_assert_eq(atomic_load(&st.bad), 0);
+    cr_assert(atomic_load(&st.searches) > 0);
+    vd_collection_unref(st.c);
+    vd_pool_destroy(pool);
+}
