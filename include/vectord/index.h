@@ -3,9 +3,17 @@
  *
  * A shard owns its vectors (one float32 array, `dim` floats per slot) and tells
  * its index about slots that gain or lose a vector; the index answers k-NN
- * queries over a set of allowed slots. All calls happen under the shard's lock:
- * insert/remove under the write lock, search/stats under the read lock, so an
- * index needs no locking of its own unless it does background work.
+ * queries over a set of allowed slots.
+ *
+ * Locking contract (the shard's rwlock):
+ *  - reserve, remove, release: under the write lock;
+ *  - search, stats: under the read lock, concurrently with each other;
+ *  - insert: under the write lock, or, when the index sets concurrent_insert,
+ *    under the read lock, concurrently with searches and other inserts (such an
+ *    index synchronises its own structure; HNSW locks one node at a time);
+ *  - repair: under the read lock, concurrently with searches and inserts, one
+ *    repair per index at a time.
+ * Vectors, and the dead bitmap, never change while the read lock is held.
  */
 #ifndef VECTORD_INDEX_H
 #define VECTORD_INDEX_H
@@ -23,6 +31,7 @@ typedef struct vd_vector_view {
     uint32_t dim;
     uint32_t n_slots;
     vd_metric metric;
+    const uint64_t *dead; /* tombstoned slots (keeps_slots indexes), or NULL */
 } vd_vector_view;
 
 typedef struct vd_index_query {
@@ -48,8 +57,16 @@ typedef struct vd_index_ops {
     /* true: a removed slot stays in the structure as a tombstone, so the shard
      * must not reuse it, and an update moves the point to a fresh slot. */
     bool keeps_slots;
+    bool concurrent_insert;
+    /* Makes room for slots < n_slots, so insert never grows shared arrays. */
+    int (*reserve)(vd_index *idx, uint32_t n_slots);
     int (*insert)(vd_index *idx, const vd_vector_view *v, uint32_t slot);
     void (*remove)(vd_index *idx, uint32_t slot);
+    /* keeps_slots indexes: rewires the structure so that no live node leads
+     * to a slot of v->dead any more; afterwards those slots may be released. */
+    int (*repair)(vd_index *idx, const vd_vector_view *v);
+    /* Forgets a repaired tombstone; the shard may then reuse the slot. */
+    void (*release)(vd_index *idx, uint32_t slot);
     /* Fills out (capacity k) with the best allowed hits. 0 or -ENOMEM. */
     int (*search)(vd_index *idx, const vd_vector_view *v, const vd_index_query *q, vd_topk *out);
     void (*stats)(const vd_index *idx, vd_index_stats *out);

@@ -64,7 +64,7 @@ int vd_collection_create(vd_collection **out, const vd_collection_config *cfg, v
     }
     for (uint32_t i = 0; i < cfg->n_shards; i++)
         if ((rc = vd_shard_create(&c->shards[i], cfg->dim, cfg->metric, &cfg->index, 1000003u * i + 7,
-                                  c->cfg.pindexes, c->cfg.n_pindexes)))
+                                  pool, c->cfg.pindexes, c->cfg.n_pindexes)))
             goto fail;
     *out = c;
     return 0;
@@ -298,6 +298,19 @@ done:
     return rc;
 }
 
+int vd_collection_compact(vd_collection *c, double min_ratio, size_t *n_released)
+{
+    *n_released = 0;
+    for (uint32_t s = 0; s < c->cfg.n_shards; s++) {
+        size_t n = 0;
+        int rc = vd_shard_compact(c->shards[s], min_ratio, &n);
+        *n_released += n;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st)
 {
     *st = (vd_collection_stats){0};
@@ -317,6 +330,7 @@ int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st)
         t->payload_index_bytes += x->payload_index_bytes;
         t->index_bytes += x->index_bytes;
         t->n_tombstones += x->n_tombstones;
+        t->n_compactions += x->n_compactions;
         t->searches_exact += x->searches_exact;
         t->searches_graph += x->searches_graph;
         t->distance_computations += x->distance_computations;

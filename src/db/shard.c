@@ -29,7 +29,8 @@ struct vd_shard {
     vd_metric metric;
     float *vecs;     /* cap * dim */
     slot_meta *meta; /* cap */
-    uint64_t *alive; /* vd_bitset_words(cap) */
+    uint64_t *alive; /* vd_bitset_words(cap): searchable points */
+    uint64_t *dead;  /* vd_bitset_words(cap): tombstones awaiting compaction */
     uint32_t n_slots, cap, n_alive;
     uint32_t n_tombstones; /* dead slots kept by an index with keeps_slots */
     uint32_t *free_slots;
@@ -38,7 +39,10 @@ struct vd_shard {
     vd_pindex **pindexes;
     size_t n_pindexes;
     vd_index *index;
+    vd_pool *pool; /* borrowed: parallel graph inserts */
     size_t id_bytes, payload_bytes;
+    uint64_t n_compactions;
+    pthread_mutex_t compact_lock; /* one compaction at a time; not held with `lock` waiting */
 };
 
 static const vd_point_id *id_of(void *ctx, uint32_t slot)
@@ -52,12 +56,14 @@ static const cJSON *payload_of(const void *ctx, uint32_t slot)
 }
 
 int vd_shard_create(vd_shard **out, uint32_t dim, vd_metric metric, const vd_index_params *index,
-                    uint64_t seed, const vd_pindex_spec *specs, size_t n_specs)
+                    uint64_t seed, vd_pool *pool, const vd_pindex_spec *specs, size_t n_specs)
 {
     vd_shard *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
     pthread_rwlock_init(&s->lock, NULL);
+    pthread_mutex_init(&s->compact_lock, NULL);
+    s->pool = pool;
     s->dim = dim;
     s->metric = metric;
     vd_idmap_init(&s->idmap, id_of, s);
@@ -101,14 +107,16 @@ void vd_shard_destroy(vd_shard *s)
     free(s->vecs);
     free(s->meta);
     free(s->alive);
+    free(s->dead);
     free(s->free_slots);
+    pthread_mutex_destroy(&s->compact_lock);
     pthread_rwlock_destroy(&s->lock);
     free(s);
 }
 
 static vd_vector_view view_of(const vd_shard *s)
 {
-    return (vd_vector_view){s->vecs, s->dim, s->n_slots, s->metric};
+    return (vd_vector_view){s->vecs, s->dim, s->n_slots, s->metric, s->dead};
 }
 
 /* Makes room for `extra` more slots beyond n_slots. */
@@ -139,6 +147,11 @@ static int reserve(vd_shard *s, size_t extra)
         return -ENOMEM;
     memset(a + old_w, 0, (new_w - old_w) * sizeof *a);
     s->alive = a;
+    uint64_t *d = realloc(s->dead, new_w * sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    memset(d + old_w, 0, (new_w - old_w) * sizeof *d);
+    s->dead = d;
     s->cap = (uint32_t)cap;
     return 0;
 }
@@ -172,9 +185,10 @@ static void set_payload(vd_shard *s, uint32_t slot, cJSON *payload)
     s->payload_bytes += m->payload_bytes;
 }
 
+/* Replaces the vector and payload of a live slot in place (indexes that do
+ * not keep slots only). */
 static int update_point(vd_shard *s, uint32_t slot, vd_point_in *p)
 {
-    vd_vector_view v;
     s->index->ops->remove(s->index, slot);
     unindex_payload(s, slot);
     memcpy(s->vecs + (size_t)slot * s->dim, p->vector, s->dim * sizeof(float));
@@ -182,13 +196,17 @@ static int update_point(vd_shard *s, uint32_t slot, vd_point_in *p)
     p->payload = NULL;
     s->meta[slot].version = p->has_version ? p->version : 0;
     int rc = index_payload(s, slot);
-    v = view_of(s);
+    vd_vector_view v = view_of(s);
     if (!rc)
         rc = s->index->ops->insert(s->index, &v, slot);
     return rc;
 }
 
-static int insert_point(vd_shard *s, uint64_t hash, vd_point_in *p)
+/* Takes a slot and stores the point's data in it: id, vector, version,
+ * payload, id map, payload indexes. The slot is not alive and not in the
+ * vector index yet. The caller reserved room for one more slot and one more
+ * free-list entry. */
+static int store_point(vd_shard *s, uint64_t hash, vd_point_in *p, uint32_t *out)
 {
     uint32_t slot = s->n_free ? s->free_slots[--s->n_free] : s->n_slots++;
     slot_meta *m = &s->meta[slot];
@@ -210,39 +228,43 @@ static int insert_point(vd_shard *s, uint64_t hash, vd_point_in *p)
         goto fail_data;
     if (index_payload(s, slot) != 0)
         goto fail_map;
-    vd_vector_view v = view_of(s);
-    if (s->index->ops->insert(s->index, &v, slot) != 0)
-        goto fail_pindex;
-    vd_bit_set(s->alive, slot);
-    s->n_alive++;
+    *out = slot;
     return 0;
-fail_pindex:
-    unindex_payload(s, slot);
 fail_map:
     vd_idmap_remove(&s->idmap, &m->id, hash);
 fail_data:
     release_slot_data(s, slot);
 fail_slot:
     *m = (slot_meta){0};
-    if (s->index->ops->keeps_slots)
-        s->n_tombstones++; /* the index may hold part of the slot: never reuse it */
-    else
-        s->free_slots[s->n_free++] = slot; /* room was reserved by the caller */
+    s->free_slots[s->n_free++] = slot; /* the vector index never saw it */
     return -ENOMEM;
 }
 
-static void delete_slot(vd_shard *s, uint32_t slot, uint64_t hash)
+static void activate(vd_shard *s, uint32_t slot)
+{
+    vd_bit_set(s->alive, slot);
+    s->n_alive++;
+}
+
+/* Takes a stored slot (alive or still pending) out of the shard. With an index
+ * that keeps slots it becomes a tombstone until compaction; otherwise it goes
+ * straight to the free list (room reserved by the caller). */
+static void kill_slot(vd_shard *s, uint32_t slot, uint64_t hash)
 {
     s->index->ops->remove(s->index, slot);
     unindex_payload(s, slot);
     vd_idmap_remove(&s->idmap, &s->meta[slot].id, hash);
     release_slot_data(s, slot);
-    vd_bit_clear(s->alive, slot);
-    s->n_alive--;
-    if (s->index->ops->keeps_slots)
+    if (vd_bit_test(s->alive, slot)) {
+        vd_bit_clear(s->alive, slot);
+        s->n_alive--;
+    }
+    if (s->index->ops->keeps_slots) {
+        vd_bit_set(s->dead, slot);
         s->n_tombstones++;
-    else
+    } else {
         s->free_slots[s->n_free++] = slot;
+    }
 }
 
 /* Grows the free list so that `extra` more slots fit. */
@@ -262,49 +284,119 @@ static int reserve_free(vd_shard *s, size_t extra)
     return 0;
 }
 
+static void drop_payload(vd_point_in *p)
+{
+    cJSON_Delete(p->payload);
+    p->payload = NULL;
+}
+
+/* Graph insertion of the pending slots, run under the read lock. */
+typedef struct insert_job {
+    vd_shard *s;
+    const vd_vector_view *v;
+    const uint32_t *slots;
+    int *rc;
+} insert_job;
+
+static void insert_task(void *ctx, size_t i)
+{
+    insert_job *j = ctx;
+    uint32_t slot = j->slots[i];
+    /* A later write may already have replaced the point (dead bit, set under
+     * the write lock, is stable while we hold the read lock). */
+    if (!vd_bit_test(j->s->dead, slot))
+        j->rc[i] = j->s->index->ops->insert(j->s->index, j->v, slot);
+}
+
 int vd_shard_upsert(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *counts)
 {
-    int rc = 0;
+    bool deferred = s->index->ops->keeps_slots; /* index work outside the write lock */
+    uint32_t *pending = deferred ? malloc(n * sizeof *pending) : NULL;
+    int *pending_rc = deferred ? calloc(n, sizeof *pending_rc) : NULL;
+    size_t n_pending = 0;
+    int rc = (deferred && (!pending || !pending_rc)) ? -ENOMEM : 0;
+
+    /* Phase 1, write lock: version checks, storage, tombstones of replaced
+     * points. With a flat index this is the whole job. */
     pthread_rwlock_wrlock(&s->lock);
-    rc = reserve(s, n);
+    if (!rc)
+        rc = reserve(s, n);
+    if (!rc)
+        rc = s->index->ops->reserve(s->index, s->cap);
+    if (!rc)
+        rc = reserve_free(s, 2 * n + 1); /* a failed store and a kill per point */
     for (size_t i = 0; i < n; i++) {
         vd_point_in *p = &pts[i];
         if (rc) {
-            cJSON_Delete(p->payload);
-            p->payload = NULL;
+            drop_payload(p);
             continue;
         }
         uint64_t h = vd_id_hash(&p->id);
         uint32_t slot;
-        if (vd_idmap_find(&s->idmap, &p->id, h, &slot)) {
-            if (p->has_version && p->version < s->meta[slot].version) {
-                cJSON_Delete(p->payload);
-                p->payload = NULL;
-                counts->stale++;
+        bool exists = vd_idmap_find(&s->idmap, &p->id, h, &slot);
+        if (exists && p->has_version && p->version < s->meta[slot].version) {
+            drop_payload(p);
+            counts->stale++;
+            continue;
+        }
+        if (exists && !deferred) {
+            rc = update_point(s, slot, p);
+            counts->updated += rc == 0;
+            continue;
+        }
+        if (exists)
+            kill_slot(s, slot, h); /* the graph cannot move a node: replace it */
+        if ((rc = store_point(s, h, p, &slot)))
+            continue;
+        if (deferred) {
+            pending[n_pending++] = slot;
+        } else {
+            vd_vector_view v = view_of(s);
+            if ((rc = s->index->ops->insert(s->index, &v, slot))) {
+                kill_slot(s, slot, h);
                 continue;
             }
-            if (s->index->ops->keeps_slots) {
-                /* The index cannot move a node: tombstone it, insert afresh. */
-                delete_slot(s, slot, h);
-                rc = insert_point(s, h, p);
-            } else {
-                rc = update_point(s, slot, p);
-            }
-            counts->updated += rc == 0;
-        } else {
-            /* A failed insert hands its slot back to the free list: make room first. */
-            rc = reserve_free(s, 1);
-            if (!rc)
-                rc = insert_point(s, h, p);
-            else {
-                cJSON_Delete(p->payload);
-                p->payload = NULL;
-            }
-            counts->inserted += rc == 0;
+            activate(s, slot);
         }
+        if (exists)
+            counts->updated++;
+        else
+            counts->inserted++;
     }
     pthread_rwlock_unlock(&s->lock);
-    return rc;
+    if (!n_pending)
+        goto done;
+
+    /* Phase 2, read lock: graph insertion beside searches, in parallel. */
+    pthread_rwlock_rdlock(&s->lock);
+    vd_vector_view v = view_of(s);
+    insert_job job = {s, &v, pending, pending_rc};
+    if (s->index->ops->concurrent_insert)
+        vd_pool_run(s->pool, n_pending, insert_task, &job);
+    else
+        for (size_t i = 0; i < n_pending; i++)
+            insert_task(&job, i);
+    pthread_rwlock_unlock(&s->lock);
+
+    /* Phase 3, write lock: make the new points visible. */
+    pthread_rwlock_wrlock(&s->lock);
+    for (size_t i = 0; i < n_pending; i++) {
+        uint32_t slot = pending[i];
+        if (vd_bit_test(s->dead, slot))
+            continue; /* replaced or deleted meanwhile */
+        if (pending_rc[i]) {
+            if (!rc)
+                rc = pending_rc[i];
+            kill_slot(s, slot, vd_id_hash(&s->meta[slot].id));
+            continue;
+        }
+        activate(s, slot);
+    }
+    pthread_rwlock_unlock(&s->lock);
+done:
+    free(pending);
+    free(pending_rc);
+    return rc < 0 && rc != -ENOMEM ? -ENOMEM : rc;
 }
 
 static int fill_out(const vd_shard *s, uint32_t slot, bool with_payload, bool with_vector,
@@ -351,7 +443,8 @@ int vd_shard_get(vd_shard *s, const vd_point_id *id, bool with_vector, vd_point_
     uint32_t slot;
     int rc = VD_E_POINT_NOT_FOUND;
     pthread_rwlock_rdlock(&s->lock);
-    if (vd_idmap_find(&s->idmap, id, vd_id_hash(id), &slot))
+    /* A point still being indexed (not alive yet) is not visible. */
+    if (vd_idmap_find(&s->idmap, id, vd_id_hash(id), &slot) && vd_bit_test(s->alive, slot))
         rc = fill_out(s, slot, true, with_vector, out);
     pthread_rwlock_unlock(&s->lock);
     return rc;
@@ -365,8 +458,8 @@ int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n
     for (size_t i = 0; rc == 0 && i < n; i++) {
         uint64_t h = vd_id_hash(&ids[i]);
         uint32_t slot;
-        if (vd_idmap_find(&s->idmap, &ids[i], h, &slot)) {
-            delete_slot(s, slot, h);
+        if (vd_idmap_find(&s->idmap, &ids[i], h, &slot) && vd_bit_test(s->alive, slot)) {
+            kill_slot(s, slot, h);
             (*n_deleted)++;
         }
     }
@@ -400,7 +493,7 @@ int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted)
         rc = reserve_free(s, vd_bitset_count(match, nw));
     for (size_t i = rc ? SIZE_MAX : vd_bitset_next(match, nw, 0); i != SIZE_MAX;
          i = vd_bitset_next(match, nw, i + 1)) {
-        delete_slot(s, (uint32_t)i, vd_id_hash(&s->meta[i].id));
+        kill_slot(s, (uint32_t)i, vd_id_hash(&s->meta[i].id));
         (*n_deleted)++;
     }
     pthread_rwlock_unlock(&s->lock);
@@ -484,6 +577,58 @@ done:
     return rc;
 }
 
+int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released)
+{
+    *n_released = 0;
+    if (!s->index->ops->keeps_slots)
+        return 0;
+    if (pthread_mutex_trylock(&s->compact_lock) != 0)
+        return 0; /* another compaction runs */
+    int rc = 0;
+    uint32_t *dead = NULL;
+    size_t n_dead = 0;
+
+    /* Repair under the read lock: searches and inserts go on meanwhile, and
+     * the set of tombstones cannot change (deletes need the write lock). */
+    pthread_rwlock_rdlock(&s->lock);
+    size_t nodes = (size_t)s->n_alive + s->n_tombstones;
+    bool due = s->n_tombstones > 0 && (double)s->n_tombstones >= min_ratio * (double)nodes;
+    if (due) {
+        size_t nw = vd_bitset_words(s->n_slots);
+        dead = malloc(vd_bitset_count(s->dead, nw) * sizeof *dead + 4);
+        if (!dead)
+            rc = -ENOMEM;
+        for (size_t i = rc ? SIZE_MAX : vd_bitset_next(s->dead, nw, 0); i != SIZE_MAX;
+             i = vd_bitset_next(s->dead, nw, i + 1))
+            dead[n_dead++] = (uint32_t)i;
+        if (!rc) {
+            vd_vector_view v = view_of(s);
+            rc = s->index->ops->repair(s->index, &v);
+        }
+    }
+    pthread_rwlock_unlock(&s->lock);
+
+    /* Release under the write lock: the repaired tombstones become free slots. */
+    if (due && !rc) {
+        pthread_rwlock_wrlock(&s->lock);
+        rc = reserve_free(s, n_dead);
+        for (size_t i = 0; !rc && i < n_dead; i++) {
+            s->index->ops->release(s->index, dead[i]);
+            vd_bit_clear(s->dead, dead[i]);
+            s->free_slots[s->n_free++] = dead[i];
+            s->n_tombstones--;
+        }
+        if (!rc) {
+            *n_released = n_dead;
+            s->n_compactions++;
+        }
+        pthread_rwlock_unlock(&s->lock);
+    }
+    free(dead);
+    pthread_mutex_unlock(&s->compact_lock);
+    return rc;
+}
+
 void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
 {
     vd_index_stats is = {0};
@@ -494,12 +639,13 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
         .n_slots = s->n_slots,
         .n_free = s->n_free,
         .n_tombstones = s->n_tombstones,
+        .n_compactions = s->n_compactions,
         .searches_exact = is.searches_exact,
         .searches_graph = is.searches_graph,
         .distance_computations = is.distance_computations,
         .vector_bytes = (size_t)s->cap * s->dim * sizeof(float),
         .id_bytes = s->id_bytes + (size_t)s->cap * sizeof(slot_meta) + vd_idmap_bytes(&s->idmap) +
-                    vd_bitset_words(s->cap) * 8 + s->free_cap * sizeof(uint32_t),
+                    vd_bitset_words(s->cap) * 16 + s->free_cap * sizeof(uint32_t),
         .payload_bytes = s->payload_bytes,
         .index_bytes = is.memory_bytes,
     };

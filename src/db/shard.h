@@ -5,7 +5,11 @@
  * payload, and an alive bit. Deleted slots go on a free list and are reused.
  * Locking: one rwlock per shard guards every field. Writers (upsert, delete,
  * index changes) take it exclusively once per batch; readers (get, search,
- * stats) share it, so searches on one shard run in parallel.
+ * stats) share it, so searches on one shard run in parallel. With an index
+ * that inserts concurrently (HNSW), an upsert stores its points under the
+ * write lock, inserts them into the graph under the read lock (beside
+ * searches, in parallel on the worker pool), and makes them visible under the
+ * write lock again; compaction likewise repairs under the read lock.
  */
 #ifndef VD_SHARD_H
 #define VD_SHARD_H
@@ -16,6 +20,7 @@
 #include "db/filter.h"
 #include "db/payload_index.h"
 #include "db/point.h"
+#include "util/pool.h"
 #include "vectord/error.h"
 #include "vectord/index.h"
 #include "vectord/types.h"
@@ -32,6 +37,7 @@ typedef struct vd_shard_stats {
     size_t n_slots;
     size_t n_free;
     size_t n_tombstones; /* deleted slots the index still holds (not reusable yet) */
+    uint64_t n_compactions;
     size_t vector_bytes;
     size_t id_bytes;
     size_t payload_bytes;
@@ -42,7 +48,7 @@ typedef struct vd_shard_stats {
 
 /* index is copied; seed makes the index reproducible (HNSW levels). */
 int vd_shard_create(vd_shard **out, uint32_t dim, vd_metric metric, const vd_index_params *index,
-                    uint64_t seed, const vd_pindex_spec *specs, size_t n_specs);
+                    uint64_t seed, vd_pool *pool, const vd_pindex_spec *specs, size_t n_specs);
 void vd_shard_destroy(vd_shard *s);
 
 /* Applies pts in order; takes every payload (pts[i].payload is NULL after).
@@ -54,6 +60,10 @@ int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n
 int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted);
 /* Best min(k, matches) points, best first, into out[0..*n_out). */
 int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, size_t *n_out);
+/* With an index that keeps slots (HNSW): when tombstones make up at least
+ * min_ratio of the index's nodes, repairs the index around them (beside
+ * searches and writes) and then frees their slots. *n_released counts them. */
+int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released);
 /* Adds a payload index and fills it from the stored points. */
 int vd_shard_add_pindex(vd_shard *s, const vd_pindex_spec *spec);
 void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st);

@@ -39,6 +39,12 @@ static int flat_insert(vd_index *idx, const vd_vector_view *v, uint32_t slot)
 
 static void flat_remove(vd_index *idx, uint32_t slot) { (void)idx, (void)slot; }
 
+static int flat_reserve(vd_index *idx, uint32_t n_slots)
+{
+    (void)idx, (void)n_slots;
+    return 0;
+}
+
 static int flat_search(vd_index *idx, const vd_vector_view *v, const vd_index_query *q,
                        vd_topk *out)
 {
@@ -64,6 +70,8 @@ static void flat_destroy(vd_index *idx) { free(idx); }
 static const vd_index_ops flat_ops = {
     .type = "flat",
     .keeps_slots = false,
+    .concurrent_insert = true,
+    .reserve = flat_reserve,
     .insert = flat_insert,
     .remove = flat_remove,
     .search = flat_search,

@@ -9,28 +9,38 @@
  * Layout: graph nodes are the shard's slots (uint32_t), so the graph holds no
  * pointers into vector storage and stays relocatable. Level-0 links of all
  * nodes sit in one contiguous array, (1 + m0) words per slot: a count, then up
- * to m0 = 2m neighbour slots. Levels above 0 (a few percent of nodes) live in
- * one allocation per node, (1 + m) words per level.
+ * to m0 = 2m neighbour slots. Levels above 0 (about 1/m of the nodes) live in
+ * one allocation per node, (1 + m) words per level. A node's level is a
+ * function of (seed, slot), so builds are reproducible whatever the order.
  *
- * Deletes are tombstones: the shard clears the slot's alive bit and the node
- * stays in the graph, still navigable, never returned (searches only collect
- * allowed slots). The index declares keeps_slots, so the shard never reuses a
- * tombstoned slot and an update inserts a fresh node.
+ * Concurrency: inserts run under the shard's read lock, beside searches and
+ * other inserts (a batch is inserted in parallel on the worker pool). Every
+ * node has a one-byte spinlock guarding its link lists: readers copy a list
+ * under it, writers change it under it, and nobody holds two at once. The
+ * entry point and top level are one atomic word; changing them takes
+ * `top_lock`, which an insert that raises the top level holds throughout (as
+ * hnswlib does). Arrays only grow in reserve(), under the write lock.
  *
- * Filtered search (the planner in hnsw_search): with the allowed set A (alive
- * ∩ filter) of size a among n graph nodes, a graph search that only collects
- * allowed nodes costs about ef·m0·n/a distance computations (it must visit
- * n/a nodes per allowed hit), an exact scan costs a. The scan wins when
- * a² < ef·m0·n, and always when a ≤ ef; otherwise the traversal keeps going
- * until it holds ef allowed nodes, which widens the search as selectivity
- * drops (the stopping rule of hnswlib's filtered search).
+ * Deletes are tombstones: the shard sets the slot's bit in v->dead, and the
+ * node stays, still a stepping stone for searches but never a result (searches
+ * only collect allowed slots) and never chosen as a new neighbour. repair()
+ * later rewires every live node that links to a tombstone (its new candidates:
+ * its live neighbours and the live neighbours of its dead ones, put through the
+ * heuristic again), after which release() forgets the tombstones and the shard
+ * reuses their slots. That keeps recall from decaying under churn and gives
+ * the memory back.
  *
- * Locking: the shard's rwlock. insert/remove run under the write lock and use
- * the index's own scratch; search runs under the read lock, concurrently with
- * other searches, with per-call scratch and atomic counters only.
+ * Filtered search (the planner in hnsw_search): with a allowed slots (alive ∩
+ * filter) among n graph nodes, a graph search that collects only allowed nodes
+ * costs about ef·m0·n/a distances (it passes n/a nodes per allowed hit); an
+ * exact scan costs a. The scan is chosen when a² < ef·m0·n, and always when
+ * a ≤ ef; otherwise the traversal runs until it holds ef allowed nodes, which
+ * widens the search as selectivity drops (hnswlib's filtered stopping rule).
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,49 +50,94 @@
 #include "vectord/index.h"
 
 #define NONE UINT32_MAX
+#define MAX_LEVEL 30
 
 typedef struct hnsw {
     vd_index base;
     uint32_t m, m0, efc, ef_search;
     double ml; /* level multiplier 1/ln(m) */
-    uint64_t rng;
-    uint32_t cap;      /* slots the arrays below cover */
-    uint32_t *links0;  /* cap * (1 + m0) */
-    uint32_t **upper;  /* cap; upper[s] = level(s) * (1 + m) words, or NULL */
-    int8_t *levels;    /* cap; -1 = slot not in the graph */
-    uint32_t entry;    /* entry point, NONE when empty */
-    int max_level;
-    size_t n_nodes, upper_bytes;
-    /* insert scratch (writer only): visit marks by epoch, no clearing */
-    uint32_t *visit_epoch;
-    uint32_t epoch;
+    uint64_t seed;
+    uint32_t cap;          /* slots the arrays below cover; grows in reserve() only */
+    uint32_t *links0;      /* cap * (1 + m0) */
+    uint32_t **upper;      /* cap; upper[s] = level(s) * (1 + m) words, or NULL */
+    _Atomic int8_t *levels; /* cap; -1 = slot not in the graph (release-stored last) */
+    _Atomic uint8_t *locks; /* cap; per-node spinlock over its link lists */
+    pthread_mutex_t top_lock; /* serialises changes of `top` */
+    _Atomic uint64_t top;     /* entry << 8 | (max level + 1); 0 = empty graph */
+    pthread_mutex_t repair_lock; /* one repair at a time */
+    _Atomic size_t n_nodes;
+    _Atomic size_t upper_bytes;
     _Atomic uint64_t n_distances, n_exact, n_graph;
 } hnsw;
 
-/* ---- small heaps over vd_hit ------------------------------------------- */
+/* ---- node locks ---------------------------------------------------------- */
+
+static inline void node_lock(hnsw *h, uint32_t s)
+{
+    while (atomic_exchange_explicit(&h->locks[s], 1, memory_order_acquire))
+        sched_yield();
+}
+
+static inline void node_unlock(hnsw *h, uint32_t s)
+{
+    atomic_store_explicit(&h->locks[s], 0, memory_order_release);
+}
+
+static inline uint32_t *links_of(const hnsw *h, uint32_t slot, int level)
+{
+    if (level == 0)
+        return h->links0 + (size_t)slot * (1 + h->m0);
+    return h->upper[slot] + (size_t)(level - 1) * (1 + h->m);
+}
+
+static inline int level_of(const hnsw *h, uint32_t slot)
+{
+    return atomic_load_explicit(&h->levels[slot], memory_order_acquire);
+}
+
+static inline uint32_t cap_of(const hnsw *h, int level) { return level == 0 ? h->m0 : h->m; }
+
+/* Copies the links of slot at level into buf (room for m0); returns the count. */
+static uint32_t read_links(hnsw *h, uint32_t slot, int level, uint32_t *buf)
+{
+    node_lock(h, slot);
+    const uint32_t *l = links_of(h, slot, level);
+    uint32_t n = l[0];
+    memcpy(buf, l + 1, n * sizeof *buf);
+    node_unlock(h, slot);
+    return n;
+}
+
+static inline void top_get(const hnsw *h, uint32_t *entry, int *level)
+{
+    uint64_t t = atomic_load_explicit(&h->top, memory_order_acquire);
+    *entry = t ? (uint32_t)(t >> 8) : NONE;
+    *level = (int)(t & 0xff) - 1;
+}
+
+static inline void top_set(hnsw *h, uint32_t entry, int level)
+{
+    atomic_store_explicit(&h->top, ((uint64_t)entry << 8) | (uint64_t)(level + 1),
+                          memory_order_release);
+}
+
+/* ---- small min-heap over vd_hit: the candidate queue C of Algorithm 2 ---- */
 
 typedef struct heap {
     vd_hit *a;
     uint32_t n, cap;
 } heap;
 
-static int heap_reserve(heap *h, uint32_t cap)
+static int heap_push(heap *h, float key, uint32_t slot)
 {
-    if (cap <= h->cap)
-        return 0;
-    vd_hit *a = realloc(h->a, cap * sizeof *a);
-    if (!a)
-        return -ENOMEM;
-    h->a = a;
-    h->cap = cap;
-    return 0;
-}
-
-/* Min-heap on key: the candidate queue C of Algorithm 2. */
-static int minheap_push(heap *h, float key, uint32_t slot)
-{
-    if (h->n == h->cap && heap_reserve(h, h->cap ? h->cap * 2 : 64))
-        return -ENOMEM;
+    if (h->n == h->cap) {
+        uint32_t cap = h->cap ? h->cap * 2 : 64;
+        vd_hit *a = realloc(h->a, cap * sizeof *a);
+        if (!a)
+            return -ENOMEM;
+        h->a = a;
+        h->cap = cap;
+    }
     uint32_t i = h->n++;
     while (i > 0) {
         uint32_t p = (i - 1) / 2;
@@ -95,7 +150,7 @@ static int minheap_push(heap *h, float key, uint32_t slot)
     return 0;
 }
 
-static vd_hit minheap_pop(heap *h)
+static vd_hit heap_pop(heap *h)
 {
     vd_hit top = h->a[0], last = h->a[--h->n];
     uint32_t i = 0;
@@ -118,28 +173,200 @@ static vd_hit minheap_pop(heap *h)
     return top;
 }
 
-/* ---- graph access --------------------------------------------------------- */
+/* ---- per-call scratch ----------------------------------------------------- */
 
-static inline uint32_t *links_of(const hnsw *h, uint32_t slot, int level)
+typedef struct scratch {
+    uint64_t *visited; /* bit per slot */
+    heap cand;
+    vd_hit *w;        /* ef entries */
+    vd_hit *pool;     /* m0 + 1 entries, for shrinking a neighbour's list */
+    uint32_t *links;  /* m0 entries: a copied link list */
+    uint32_t *kept;   /* m0 + 1 entries */
+    uint32_t *cands;  /* repair: 2-hop candidates, m0 * (m0 + 1) entries */
+} scratch;
+
+static void scratch_free(scratch *s)
 {
-    if (level == 0)
-        return h->links0 + (size_t)slot * (1 + h->m0);
-    return h->upper[slot] + (size_t)(level - 1) * (1 + h->m);
+    free(s->visited);
+    free(s->cand.a);
+    free(s->w);
+    free(s->pool);
+    free(s->links);
+    free(s->kept);
+    free(s->cands);
 }
 
-static inline uint32_t cap_of(const hnsw *h, int level) { return level == 0 ? h->m0 : h->m; }
+static int scratch_init(scratch *s, const hnsw *h, uint32_t ef, bool for_repair)
+{
+    *s = (scratch){0};
+    s->visited = malloc(vd_bitset_words(h->cap) * 8 + 8);
+    s->w = malloc(ef * sizeof *s->w);
+    s->pool = malloc(((size_t)h->m0 + 1) * (h->m0 + 1) * sizeof *s->pool);
+    s->links = malloc(((size_t)h->m0 + 1) * sizeof *s->links);
+    s->kept = malloc(((size_t)h->m0 + 1) * sizeof *s->kept);
+    if (for_repair)
+        s->cands = malloc(((size_t)h->m0 + 1) * (h->m0 + 1) * sizeof *s->cands);
+    if (!s->visited || !s->w || !s->pool || !s->links || !s->kept || (for_repair && !s->cands)) {
+        scratch_free(s);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- distances ------------------------------------------------------------- */
+
+static inline const float *vec(const vd_vector_view *v, uint32_t slot)
+{
+    return v->vecs + (size_t)slot * v->dim;
+}
 
 static inline float dist(const vd_vector_view *v, const float *q, uint32_t slot)
 {
-    return vd_index_key(v->metric, q, v->vecs + (size_t)slot * v->dim, v->dim);
+    return vd_index_key(v->metric, q, vec(v, slot), v->dim);
 }
 
-static int ensure_cap(hnsw *h, uint32_t slot)
+static inline bool is_dead(const vd_vector_view *v, uint32_t slot)
 {
-    if (slot < h->cap)
+    return v->dead && slot < v->n_slots && vd_bit_test(v->dead, slot);
+}
+
+/* ---- Algorithm 2: SEARCH-LAYER ---------------------------------------------- */
+
+/* Greedy walk to the nearest node of one upper level (ef = 1). */
+static void greedy(hnsw *h, const vd_vector_view *v, const float *q, int level, uint32_t *ep,
+                   float *d_ep, uint32_t *buf, uint64_t *n_dist)
+{
+    bool moved = true;
+    while (moved) {
+        moved = false;
+        uint32_t n = read_links(h, *ep, level, buf);
+        for (uint32_t i = 0; i < n; i++) {
+            float d = dist(v, q, buf[i]);
+            (*n_dist)++;
+            if (d < *d_ep) {
+                *d_ep = d;
+                *ep = buf[i];
+                moved = true;
+            }
+        }
+    }
+}
+
+/* The ef nearest nodes to q on `level` reachable from ep, into w. When
+ * `allowed` is set, every node is traversed but only allowed ones enter w, and
+ * the walk goes on until w holds ef of them (filtered search). */
+static int search_layer(hnsw *h, const vd_vector_view *v, const float *q, uint32_t ep, float d_ep,
+                        uint32_t ef, int level, const uint64_t *allowed, scratch *s, vd_topk *w,
+                        uint64_t *n_dist)
+{
+    memset(s->visited, 0, vd_bitset_words(h->cap) * 8);
+    s->cand.n = 0;
+    vd_bit_set(s->visited, ep);
+    if (heap_push(&s->cand, d_ep, ep))
+        return -ENOMEM;
+    if (!allowed || (ep < v->n_slots && vd_bit_test(allowed, ep)))
+        vd_topk_push(w, d_ep, ep);
+    while (s->cand.n) {
+        vd_hit c = heap_pop(&s->cand);
+        if (w->n == ef && c.key > vd_topk_bound(w))
+            break;
+        uint32_t n = read_links(h, c.slot, level, s->links);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t e = s->links[i];
+            if (vd_bit_test(s->visited, e))
+                continue;
+            vd_bit_set(s->visited, e);
+            float d = dist(v, q, e);
+            (*n_dist)++;
+            if (w->n < ef || d < vd_topk_bound(w)) {
+                if (heap_push(&s->cand, d, e))
+                    return -ENOMEM;
+                if (!allowed || (e < v->n_slots && vd_bit_test(allowed, e)))
+                    vd_topk_push(w, d, e);
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- Algorithm 4: SELECT-NEIGHBORS-HEURISTIC -------------------------------- */
+
+/* Keeps at most `max` of the n candidates (sorted nearest first by key, their
+ * distance to the base point), skipping tombstones: a candidate is kept only
+ * if it is nearer to the base than to every candidate kept before it. */
+static uint32_t select_heuristic(const vd_vector_view *v, const vd_hit *cands, uint32_t n,
+                                 uint32_t max, uint32_t *out, uint64_t *n_dist)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n && kept < max; i++) {
+        if (is_dead(v, cands[i].slot))
+            continue;
+        const float *ci = vec(v, cands[i].slot);
+        bool good = true;
+        for (uint32_t j = 0; j < kept && good; j++) {
+            good = dist(v, ci, out[j]) >= cands[i].key;
+            (*n_dist)++;
+        }
+        if (good)
+            out[kept++] = cands[i].slot;
+    }
+    return kept;
+}
+
+/* Adds `slot` to the links of n at level; when the list is full it is rebuilt
+ * with the heuristic over its members plus slot (Algorithm 1, "shrink"). */
+static void link_back(hnsw *h, const vd_vector_view *v, uint32_t n, uint32_t slot, int level,
+                      scratch *s, uint64_t *n_dist)
+{
+    uint32_t cap = cap_of(h, level);
+    node_lock(h, n);
+    uint32_t *l = links_of(h, n, level);
+    for (uint32_t i = 1; i <= l[0]; i++) {
+        if (l[i] == slot) {
+            node_unlock(h, n);
+            return;
+        }
+    }
+    if (l[0] < cap) {
+        l[++l[0]] = slot;
+        node_unlock(h, n);
+        return;
+    }
+    const float *nv = vec(v, n);
+    uint32_t c = 0;
+    for (uint32_t i = 1; i <= l[0]; i++)
+        s->pool[c++] = (vd_hit){dist(v, nv, l[i]), l[i]};
+    s->pool[c++] = (vd_hit){dist(v, nv, slot), slot};
+    *n_dist += c;
+    vd_hits_sort(s->pool, c);
+    uint32_t k = select_heuristic(v, s->pool, c, cap, s->kept, n_dist);
+    memcpy(l + 1, s->kept, k * sizeof *s->kept);
+    l[0] = k;
+    node_unlock(h, n);
+}
+
+/* ---- Algorithm 1: INSERT ------------------------------------------------------ */
+
+static int level_for(const hnsw *h, uint32_t slot)
+{
+    uint64_t x = h->seed ^ ((uint64_t)slot * 0x9E3779B97F4A7C15ULL);
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    double u = ((double)(x >> 11) + 0.5) / 9007199254740992.0;
+    int level = (int)(-log(u) * h->ml);
+    return level > MAX_LEVEL ? MAX_LEVEL : level;
+}
+
+static int hnsw_reserve(vd_index *idx, uint32_t n_slots)
+{
+    hnsw *h = (hnsw *)idx;
+    if (n_slots <= h->cap)
         return 0;
     size_t cap = h->cap ? h->cap : 1024;
-    while (cap <= slot)
+    while (cap < n_slots)
         cap *= 2;
     uint32_t *l0 = realloc(h->links0, cap * (1 + h->m0) * sizeof *l0);
     if (!l0)
@@ -149,213 +376,101 @@ static int ensure_cap(hnsw *h, uint32_t slot)
     if (!up)
         return -ENOMEM;
     h->upper = up;
-    int8_t *lv = realloc(h->levels, cap);
+    _Atomic int8_t *lv = realloc((void *)h->levels, cap * sizeof *lv);
     if (!lv)
         return -ENOMEM;
     h->levels = lv;
-    uint32_t *ve = realloc(h->visit_epoch, cap * sizeof *ve);
-    if (!ve)
+    _Atomic uint8_t *lk = realloc((void *)h->locks, cap * sizeof *lk);
+    if (!lk)
         return -ENOMEM;
-    h->visit_epoch = ve;
+    h->locks = lk;
     for (size_t s = h->cap; s < cap; s++) {
         up[s] = NULL;
-        lv[s] = -1;
-        ve[s] = 0;
+        atomic_init(&lv[s], -1);
+        atomic_init(&lk[s], 0);
+        l0[s * (1 + h->m0)] = 0;
     }
     h->cap = (uint32_t)cap;
     return 0;
 }
 
-static int random_level(hnsw *h)
-{
-    /* xorshift64*; the seed makes builds reproducible for tests */
-    h->rng ^= h->rng >> 12;
-    h->rng ^= h->rng << 25;
-    h->rng ^= h->rng >> 27;
-    uint64_t r = h->rng * 0x2545F4914F6CDD1DULL;
-    double u = ((double)(r >> 11) + 0.5) / 9007199254740992.0;
-    int level = (int)(-log(u) * h->ml);
-    return level > 30 ? 30 : level;
-}
-
-/* ---- Algorithm 2: SEARCH-LAYER (construction: no filter) -------------------- */
-
-/* Greedy walk to the nearest node of one upper level (ef = 1). */
-static void greedy(hnsw *h, const vd_vector_view *v, const float *q, int level, uint32_t *ep,
-                   float *d_ep, uint64_t *n_dist)
-{
-    bool moved = true;
-    while (moved) {
-        moved = false;
-        const uint32_t *l = links_of(h, *ep, level);
-        for (uint32_t i = 1; i <= l[0]; i++) {
-            float d = dist(v, q, l[i]);
-            (*n_dist)++;
-            if (d < *d_ep) {
-                *d_ep = d;
-                *ep = l[i];
-                moved = true;
-            }
-        }
-    }
-}
-
-/* W ← the ef nearest nodes to q on `level` reachable from ep, using the
- * writer's epoch-marked visited set. */
-static int search_layer_build(hnsw *h, const vd_vector_view *v, const float *q, uint32_t ep,
-                              float d_ep, uint32_t ef, int level, heap *cand, vd_topk *w)
-{
-    if (++h->epoch == 0) { /* wrapped: clear the marks once every 2^32 inserts */
-        memset(h->visit_epoch, 0, h->cap * sizeof *h->visit_epoch);
-        h->epoch = 1;
-    }
-    uint64_t n_dist = 0;
-    cand->n = 0;
-    h->visit_epoch[ep] = h->epoch;
-    if (minheap_push(cand, d_ep, ep))
-        return -ENOMEM;
-    vd_topk_push(w, d_ep, ep);
-    while (cand->n) {
-        vd_hit c = minheap_pop(cand);
-        if (c.key > vd_topk_bound(w))
-            break;
-        const uint32_t *l = links_of(h, c.slot, level);
-        for (uint32_t i = 1; i <= l[0]; i++) {
-            uint32_t e = l[i];
-            if (h->visit_epoch[e] == h->epoch)
-                continue;
-            h->visit_epoch[e] = h->epoch;
-            float d = dist(v, q, e);
-            n_dist++;
-            if (w->n < ef || d < vd_topk_bound(w)) {
-                if (minheap_push(cand, d, e))
-                    return -ENOMEM;
-                vd_topk_push(w, d, e);
-            }
-        }
-    }
-    atomic_fetch_add_explicit(&h->n_distances, n_dist, memory_order_relaxed);
-    return 0;
-}
-
-/* ---- Algorithm 4: SELECT-NEIGHBORS-HEURISTIC -------------------------------- */
-
-/* Keeps at most `max` of the n candidates (sorted nearest first by key, their
- * distance to the base point): a candidate is kept only if it is nearer to the
- * base than to every candidate kept before it. Writes the kept slots to out. */
-static uint32_t select_heuristic(const vd_vector_view *v, const vd_hit *cands, uint32_t n,
-                                 uint32_t max, uint32_t *out)
-{
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < n && kept < max; i++) {
-        const float *ci = v->vecs + (size_t)cands[i].slot * v->dim;
-        bool good = true;
-        for (uint32_t j = 0; j < kept && good; j++)
-            good = dist(v, ci, out[j]) >= cands[i].key;
-        if (good)
-            out[kept++] = cands[i].slot;
-    }
-    return kept;
-}
-
-/* Adds `slot` to the links of n at level, shrinking them with the heuristic
- * when full (the second half of Algorithm 1's connection step). */
-static int link_back(hnsw *h, const vd_vector_view *v, uint32_t n, uint32_t slot, int level,
-                     vd_hit *scratch, uint32_t *kept)
-{
-    uint32_t *l = links_of(h, n, level), cap = cap_of(h, level);
-    for (uint32_t i = 1; i <= l[0]; i++)
-        if (l[i] == slot)
-            return 0;
-    if (l[0] < cap) {
-        l[++l[0]] = slot;
-        return 0;
-    }
-    const float *nv = v->vecs + (size_t)n * v->dim;
-    uint32_t c = 0;
-    for (uint32_t i = 1; i <= l[0]; i++)
-        scratch[c++] = (vd_hit){dist(v, nv, l[i]), l[i]};
-    scratch[c++] = (vd_hit){dist(v, nv, slot), slot};
-    vd_hits_sort(scratch, c);
-    uint32_t k = select_heuristic(v, scratch, c, cap, kept);
-    memcpy(l + 1, kept, k * sizeof *kept);
-    l[0] = k;
-    return 0;
-}
-
-/* ---- Algorithm 1: INSERT ------------------------------------------------------ */
-
 static int hnsw_insert(vd_index *idx, const vd_vector_view *v, uint32_t slot)
 {
     hnsw *h = (hnsw *)idx;
-    int rc = ensure_cap(h, slot);
-    if (rc)
-        return rc;
-    if (h->levels[slot] >= 0)
-        return -EEXIST; /* keeps_slots: the shard never re-inserts a slot */
-    int level = random_level(h);
+    if (slot >= h->cap)
+        return -ERANGE; /* the shard reserves first */
+    if (level_of(h, slot) >= 0)
+        return -EEXIST; /* keeps_slots: a slot is inserted once until released */
+    int level = level_for(h, slot);
     if (level > 0) {
-        h->upper[slot] = calloc((size_t)level * (1 + h->m), sizeof(uint32_t));
+        size_t bytes = (size_t)level * (1 + h->m) * sizeof(uint32_t);
+        h->upper[slot] = calloc(1, bytes);
         if (!h->upper[slot])
             return -ENOMEM;
-        h->upper_bytes += (size_t)level * (1 + h->m) * sizeof(uint32_t);
+        atomic_fetch_add(&h->upper_bytes, bytes);
     }
     links_of(h, slot, 0)[0] = 0;
-    h->levels[slot] = (int8_t)level;
-    h->n_nodes++;
-    if (h->entry == NONE) {
-        h->entry = slot;
-        h->max_level = level;
+    atomic_store_explicit(&h->levels[slot], (int8_t)level, memory_order_release);
+    atomic_fetch_add(&h->n_nodes, 1);
+
+    uint32_t ep;
+    int top_level;
+    pthread_mutex_lock(&h->top_lock);
+    top_get(h, &ep, &top_level);
+    if (ep == NONE) {
+        top_set(h, slot, level);
+        pthread_mutex_unlock(&h->top_lock);
         return 0;
     }
-    const float *q = v->vecs + (size_t)slot * v->dim;
-    uint32_t ep = h->entry;
-    float d_ep = dist(v, q, ep);
-    uint64_t n_dist = 1;
-    for (int l = h->max_level; l > level; l--)
-        greedy(h, v, q, l, &ep, &d_ep, &n_dist);
-    atomic_fetch_add_explicit(&h->n_distances, n_dist, memory_order_relaxed);
+    bool raises_top = level > top_level;
+    if (!raises_top)
+        pthread_mutex_unlock(&h->top_lock);
 
-    uint32_t ef = h->efc;
-    heap cand = {0};
-    vd_hit *wbuf = malloc(ef * sizeof *wbuf);
-    vd_hit *scratch = malloc((h->m0 + 1) * sizeof *scratch);
-    uint32_t *kept = malloc((h->m0 + 1) * sizeof *kept);
-    if (!wbuf || !scratch || !kept || heap_reserve(&cand, ef * 2)) {
-        rc = -ENOMEM;
+    scratch s;
+    int rc = scratch_init(&s, h, h->efc, false);
+    uint64_t n_dist = 1;
+    if (rc)
         goto done;
-    }
-    for (int l = level < h->max_level ? level : h->max_level; l >= 0; l--) {
+    const float *q = vec(v, slot);
+    float d_ep = dist(v, q, ep);
+    for (int l = top_level; l > level; l--)
+        greedy(h, v, q, l, &ep, &d_ep, s.links, &n_dist);
+    for (int l = level < top_level ? level : top_level; l >= 0; l--) {
         vd_topk w;
-        vd_topk_init(&w, wbuf, ef);
-        if ((rc = search_layer_build(h, v, q, ep, d_ep, ef, l, &cand, &w)))
+        vd_topk_init(&w, s.w, h->efc);
+        if ((rc = search_layer(h, v, q, ep, d_ep, h->efc, l, NULL, &s, &w, &n_dist)))
             goto done;
         vd_topk_sort(&w);
         /* The new node takes m neighbours on every level (as hnswlib does);
          * level-0 lists may grow to m0 through links from later nodes. */
+        uint32_t k = select_heuristic(v, w.hits, w.n, h->m, s.kept, &n_dist);
+        node_lock(h, slot);
         uint32_t *mine = links_of(h, slot, l);
-        mine[0] = select_heuristic(v, w.hits, w.n, h->m, mine + 1);
-        for (uint32_t i = 1; i <= mine[0]; i++)
-            if ((rc = link_back(h, v, mine[i], slot, l, scratch, kept)))
-                goto done;
+        memcpy(mine + 1, s.kept, k * sizeof *s.kept);
+        mine[0] = k;
+        node_unlock(h, slot);
+        uint32_t kept[VD_HNSW_MAX_M];
+        memcpy(kept, s.kept, k * sizeof *s.kept); /* link_back reuses s.kept */
+        for (uint32_t i = 0; i < k; i++)
+            link_back(h, v, kept[i], slot, l, &s, &n_dist);
         ep = w.hits[0].slot;
         d_ep = w.hits[0].key;
     }
-    if (level > h->max_level) {
-        h->max_level = level;
-        h->entry = slot;
-    }
 done:
-    free(cand.a);
-    free(wbuf);
-    free(scratch);
-    free(kept);
+    if (raises_top) {
+        if (!rc)
+            top_set(h, slot, level);
+        pthread_mutex_unlock(&h->top_lock);
+    }
+    atomic_fetch_add_explicit(&h->n_distances, n_dist, memory_order_relaxed);
+    scratch_free(&s);
     return rc;
 }
 
 static void hnsw_remove(vd_index *idx, uint32_t slot)
 {
-    /* A tombstone: the shard's alive bit is the record; the node stays. */
+    /* A tombstone: the shard's dead bit is the record; repair() and release()
+     * take the node out later. */
     (void)idx, (void)slot;
 }
 
@@ -365,87 +480,170 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
                        vd_topk *out)
 {
     hnsw *h = (hnsw *)idx;
-    size_t nw = vd_bitset_words(v->n_slots);
-    size_t allowed = vd_bitset_count(q->allowed, nw);
+    size_t allowed = vd_bitset_count(q->allowed, vd_bitset_words(v->n_slots));
     uint32_t ef = q->ef ? q->ef : h->ef_search;
     if (ef < out->k)
         ef = out->k;
     if (allowed == 0)
         return 0;
-    double graph_cost = (double)ef * h->m0 * (double)h->n_nodes;
-    if (q->exact || h->entry == NONE || allowed <= ef || (double)allowed * (double)allowed < graph_cost) {
+    uint32_t ep;
+    int top_level;
+    top_get(h, &ep, &top_level);
+    double graph_cost = (double)ef * h->m0 * (double)atomic_load(&h->n_nodes);
+    if (q->exact || ep == NONE || allowed <= ef || (double)allowed * (double)allowed < graph_cost) {
         uint64_t n = vd_index_scan(v, q, out);
         atomic_fetch_add_explicit(&h->n_distances, n, memory_order_relaxed);
         atomic_fetch_add_explicit(&h->n_exact, 1, memory_order_relaxed);
         return 0;
     }
     atomic_fetch_add_explicit(&h->n_graph, 1, memory_order_relaxed);
-    uint64_t *visited = calloc(vd_bitset_words(h->cap), 8);
-    vd_hit *wbuf = malloc(ef * sizeof *wbuf);
-    heap cand = {0};
-    int rc = 0;
-    if (!visited || !wbuf || heap_reserve(&cand, ef * 2)) {
-        rc = -ENOMEM;
-        goto done;
-    }
-    uint32_t ep = h->entry;
-    float d_ep = dist(v, q->vector, ep);
+    scratch s;
     uint64_t n_dist = 1;
-    for (int l = h->max_level; l > 0; l--)
-        greedy(h, v, q->vector, l, &ep, &d_ep, &n_dist);
-
-    /* Level 0: traverse every node (tombstones and filtered-out nodes are
-     * still stepping stones), collect only allowed ones in w, and stop when
-     * the nearest candidate is farther than the worst of ef allowed hits. */
+    int rc = scratch_init(&s, h, ef, false);
+    if (rc)
+        return rc;
+    float d_ep = dist(v, q->vector, ep);
+    for (int l = top_level; l > 0; l--)
+        greedy(h, v, q->vector, l, &ep, &d_ep, s.links, &n_dist);
     vd_topk w;
-    vd_topk_init(&w, wbuf, ef);
-    vd_bit_set(visited, ep);
-    if ((rc = minheap_push(&cand, d_ep, ep)))
-        goto done;
-    if (ep < v->n_slots && vd_bit_test(q->allowed, ep))
-        vd_topk_push(&w, d_ep, ep);
-    while (cand.n) {
-        vd_hit c = minheap_pop(&cand);
-        if (w.n == ef && c.key > vd_topk_bound(&w))
-            break;
-        const uint32_t *l = links_of(h, c.slot, 0);
-        for (uint32_t i = 1; i <= l[0]; i++) {
-            uint32_t e = l[i];
-            if (vd_bit_test(visited, e))
-                continue;
-            vd_bit_set(visited, e);
-            float d = dist(v, q->vector, e);
-            n_dist++;
-            if (w.n < ef || d < vd_topk_bound(&w)) {
-                if ((rc = minheap_push(&cand, d, e)))
-                    goto done;
-                if (e < v->n_slots && vd_bit_test(q->allowed, e))
-                    vd_topk_push(&w, d, e);
-            }
-        }
-    }
-    for (uint32_t i = 0; i < w.n; i++)
+    vd_topk_init(&w, s.w, ef);
+    rc = search_layer(h, v, q->vector, ep, d_ep, ef, 0, q->allowed, &s, &w, &n_dist);
+    for (uint32_t i = 0; !rc && i < w.n; i++)
         if (w.hits[i].key <= q->max_key)
             vd_topk_push(out, w.hits[i].key, w.hits[i].slot);
-done:
     atomic_fetch_add_explicit(&h->n_distances, n_dist, memory_order_relaxed);
-    free(cand.a);
-    free(wbuf);
-    free(visited);
+    scratch_free(&s);
     return rc;
+}
+
+/* ---- repair and release ------------------------------------------------------ */
+
+/* Rebuilds the list of node at level if it holds a tombstone. */
+static void repair_node(hnsw *h, const vd_vector_view *v, uint32_t node, int level, scratch *s,
+                        uint64_t *n_dist)
+{
+    uint32_t n = read_links(h, node, level, s->links);
+    bool has_dead = false;
+    for (uint32_t i = 0; i < n && !has_dead; i++)
+        has_dead = is_dead(v, s->links[i]);
+    if (!has_dead)
+        return;
+    /* Candidates: live neighbours, and the live neighbours of dead ones. */
+    uint32_t nc = 0;
+    uint32_t *hop = s->kept;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t e = s->links[i];
+        if (!is_dead(v, e)) {
+            s->cands[nc++] = e;
+            continue;
+        }
+        if (level_of(h, e) < level)
+            continue;
+        uint32_t m = read_links(h, e, level, hop);
+        for (uint32_t j = 0; j < m; j++)
+            if (hop[j] != node && !is_dead(v, hop[j]))
+                s->cands[nc++] = hop[j];
+    }
+    const float *nv = vec(v, node);
+    uint32_t np = 0;
+    for (uint32_t i = 0; i < nc; i++) {
+        bool dup = false;
+        for (uint32_t j = 0; j < np && !dup; j++)
+            dup = s->pool[j].slot == s->cands[i];
+        if (!dup)
+            s->pool[np++] = (vd_hit){dist(v, nv, s->cands[i]), s->cands[i]};
+    }
+    *n_dist += np;
+    vd_hits_sort(s->pool, np);
+    uint32_t k = select_heuristic(v, s->pool, np, cap_of(h, level), s->kept, n_dist);
+    node_lock(h, node);
+    uint32_t *l = links_of(h, node, level);
+    /* Keep links that inserts added meanwhile, as far as room allows. */
+    for (uint32_t i = 1; i <= l[0] && k < cap_of(h, level); i++) {
+        bool known = is_dead(v, l[i]);
+        for (uint32_t j = 0; j < n && !known; j++)
+            known = s->links[j] == l[i];
+        for (uint32_t j = 0; j < k && !known; j++)
+            known = s->kept[j] == l[i];
+        if (!known)
+            s->kept[k++] = l[i];
+    }
+    memcpy(l + 1, s->kept, k * sizeof *s->kept);
+    l[0] = k;
+    node_unlock(h, node);
+}
+
+static int hnsw_repair(vd_index *idx, const vd_vector_view *v)
+{
+    hnsw *h = (hnsw *)idx;
+    scratch s;
+    int rc = scratch_init(&s, h, 1, true);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&h->repair_lock);
+    uint64_t n_dist = 0;
+    uint32_t limit = v->n_slots < h->cap ? v->n_slots : h->cap;
+    for (uint32_t node = 0; node < limit; node++) {
+        int node_level = level_of(h, node);
+        if (node_level < 0 || is_dead(v, node))
+            continue;
+        for (int l = node_level; l >= 0; l--)
+            repair_node(h, v, node, l, &s, &n_dist);
+    }
+    /* A dead entry point is replaced by the live node with the highest level. */
+    pthread_mutex_lock(&h->top_lock);
+    uint32_t ep;
+    int top_level;
+    top_get(h, &ep, &top_level);
+    if (ep != NONE && is_dead(v, ep)) {
+        uint32_t best = NONE;
+        int best_level = -1;
+        for (uint32_t node = 0; node < limit; node++) {
+            int node_level = level_of(h, node);
+            if (node_level > best_level && !is_dead(v, node)) {
+                best = node;
+                best_level = node_level;
+            }
+        }
+        if (best == NONE)
+            atomic_store(&h->top, 0);
+        else
+            top_set(h, best, best_level);
+    }
+    pthread_mutex_unlock(&h->top_lock);
+    pthread_mutex_unlock(&h->repair_lock);
+    atomic_fetch_add_explicit(&h->n_distances, n_dist, memory_order_relaxed);
+    scratch_free(&s);
+    return 0;
+}
+
+static void hnsw_release(vd_index *idx, uint32_t slot)
+{
+    hnsw *h = (hnsw *)idx;
+    int level = slot < h->cap ? level_of(h, slot) : -1;
+    if (level < 0)
+        return;
+    if (h->upper[slot]) {
+        atomic_fetch_sub(&h->upper_bytes, (size_t)level * (1 + h->m) * sizeof(uint32_t));
+        free(h->upper[slot]);
+        h->upper[slot] = NULL;
+    }
+    links_of(h, slot, 0)[0] = 0;
+    atomic_store_explicit(&h->levels[slot], -1, memory_order_release);
+    atomic_fetch_sub(&h->n_nodes, 1);
 }
 
 static void hnsw_stats(const vd_index *idx, vd_index_stats *out)
 {
     const hnsw *h = (const hnsw *)idx;
     *out = (vd_index_stats){
-        .memory_bytes = sizeof *h + (size_t)h->cap * ((1 + h->m0) * sizeof(uint32_t) +
-                                                      sizeof(uint32_t *) + 1 + sizeof(uint32_t)) +
-                        h->upper_bytes,
+        .memory_bytes = sizeof *h +
+                        (size_t)h->cap * ((1 + h->m0) * sizeof(uint32_t) + sizeof(uint32_t *) + 2) +
+                        atomic_load(&h->upper_bytes),
         .distance_computations = atomic_load_explicit(&h->n_distances, memory_order_relaxed),
         .searches_exact = atomic_load_explicit(&h->n_exact, memory_order_relaxed),
         .searches_graph = atomic_load_explicit(&h->n_graph, memory_order_relaxed),
-        .n_nodes = h->n_nodes,
+        .n_nodes = atomic_load(&h->n_nodes),
     };
 }
 
@@ -456,23 +654,31 @@ static void hnsw_destroy(vd_index *idx)
         free(h->upper[s]);
     free(h->upper);
     free(h->links0);
-    free(h->levels);
-    free(h->visit_epoch);
+    free((void *)h->levels);
+    free((void *)h->locks);
+    pthread_mutex_destroy(&h->top_lock);
+    pthread_mutex_destroy(&h->repair_lock);
     free(h);
 }
 
 static const vd_index_ops hnsw_ops = {
     .type = "hnsw",
     .keeps_slots = true,
+    .concurrent_insert = true,
+    .reserve = hnsw_reserve,
     .insert = hnsw_insert,
     .remove = hnsw_remove,
     .search = hnsw_search,
+    .repair = hnsw_repair,
+    .release = hnsw_release,
     .stats = hnsw_stats,
     .destroy = hnsw_destroy,
 };
 
 int vd_hnsw_create(const vd_index_params *p, uint64_t seed, vd_index **out)
 {
+    if (p->m < VD_HNSW_MIN_M || p->m > VD_HNSW_MAX_M)
+        return -EINVAL;
     hnsw *h = calloc(1, sizeof *h);
     if (!h)
         return -ENOMEM;
@@ -482,8 +688,9 @@ int vd_hnsw_create(const vd_index_params *p, uint64_t seed, vd_index **out)
     h->efc = p->ef_construction > p->m ? p->ef_construction : p->m;
     h->ef_search = p->ef_search;
     h->ml = 1.0 / log((double)p->m);
-    h->rng = seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL;
-    h->entry = NONE;
+    h->seed = seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL;
+    pthread_mutex_init(&h->top_lock, NULL);
+    pthread_mutex_init(&h->repair_lock, NULL);
     *out = &h->base;
     return 0;
 }

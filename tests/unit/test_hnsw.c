@@ -194,6 +194,30 @@ static void gates_for_metric(vd_metric m)
     cr_assert_eq(vd_collection_stats_get(p.graph, &st), 0);
     cr_assert_eq(st.n_points, N);
     cr_assert(st.total.searches_graph > 0);
+    cr_assert_eq(st.total.n_tombstones, 2 * nd, "deleted and updated points wait as tombstones");
+    size_t slots_before = st.total.n_slots;
+    free(st.shards);
+
+    /* compaction: repair around the tombstones, then free their slots */
+    size_t released;
+    cr_assert_eq(vd_collection_compact(p.graph, 0.0, &released), 0);
+    cr_assert_eq(released, 2 * nd);
+    r = recall(&p, m, NULL, K);
+    cr_log_info("%s: recall@10 %.4f after compaction", vd_metric_name(m), r);
+    cr_assert_geq(r, 0.95, "%s recall after compaction %.4f", vd_metric_name(m), r);
+    /* another 30% churn (the points of the first) reuses the freed slots */
+    for (size_t i = 0; i < nd; i++)
+        ids[i] = (vd_point_id){.kind = VD_ID_INT, .num = N + i};
+    delete_both(&p, ids, nd);
+    upsert_both(&p, 2 * N, nd, m, false);
+    cr_assert_eq(vd_collection_compact(p.graph, 0.0, &released), 0);
+    r = recall(&p, m, NULL, K);
+    cr_log_info("%s: recall@10 %.4f after a second churn and compaction", vd_metric_name(m), r);
+    cr_assert_geq(r, 0.95);
+    cr_assert_eq(vd_collection_stats_get(p.graph, &st), 0);
+    cr_assert_eq(st.total.n_tombstones, 0);
+    cr_assert_leq(st.total.n_slots, slots_before, "slots are reused after compaction");
+    cr_assert_eq(st.n_points, N);
     free(st.shards);
     free(vecs);
     free(pts);
@@ -279,6 +303,17 @@ static void *churn(void *arg)
     return NULL;
 }
 
+static void *compactor(void *arg)
+{
+    stress *st = arg;
+    while (!atomic_load(&st->stop)) {
+        size_t released;
+        if (vd_collection_compact(st->c, 0.0, &released) != 0)
+            atomic_fetch_add(&st->bad, 1);
+    }
+    return NULL;
+}
+
 static void *searcher(void *arg)
 {
     stress *st = arg;
@@ -315,16 +350,18 @@ Test(hnsw, concurrent_searches_and_writes, .timeout = 600)
     vd_pool *pool;
     cr_assert_eq(vd_pool_create(&pool, 2), 0);
     stress st = {.c = make(pool, VD_METRIC_L2, VD_INDEX_HNSW, NULL, 0)};
-    pthread_t w[2], r[3];
+    pthread_t w[2], r[3], comp;
     for (int i = 0; i < 2; i++)
         pthread_create(&w[i], NULL, churn, &st);
     for (int i = 0; i < 3; i++)
         pthread_create(&r[i], NULL, searcher, &st);
+    pthread_create(&comp, NULL, compactor, &st);
     for (int i = 0; i < 2; i++)
         pthread_join(w[i], NULL);
     atomic_store(&st.stop, 1);
     for (int i = 0; i < 3; i++)
         pthread_join(r[i], NULL);
+    pthread_join(comp, NULL);
     cr_assert_eq(atomic_load(&st.bad), 0);
     cr_assert(atomic_load(&st.searches) > 0);
     vd_collection_unref(st.c);
