@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "db/database.h"
+#include "db/maintenance.h"
 #include "server/api.h"
 #include "server/config.h"
 #include "server/http.h"
@@ -69,6 +70,7 @@ int main(int argc, char **argv)
     vd_database *db = NULL;
     vd_metrics *metrics = NULL;
     vd_http *http = NULL;
+    vd_maintenance *maint = NULL;
 
     if (vd_config_load(&cfg, argc, argv, environ, &action, &em) != 0) {
         fprintf(stderr, "vectord: %s\n", em.text);
@@ -115,7 +117,9 @@ int main(int argc, char **argv)
      * one thread fewer than the cores it should use. */
     if (vd_pool_create(&pool, workers > 1 ? workers - 1 : 0) != 0 ||
         vd_database_create(&db, pool, cfg.max_collections) != 0 ||
-        vd_metrics_create(&metrics) != 0) {
+        vd_metrics_create(&metrics) != 0 ||
+        vd_maintenance_start(&maint, db, cfg.compact_interval_ms,
+                             (double)cfg.compact_min_deleted_pct / 100.0) != 0) {
         vd_log_error("out of memory at start-up", "%s", "");
         goto out;
     }
@@ -152,6 +156,7 @@ int main(int argc, char **argv)
     status = 0;
 out:
     vd_http_stop(http);
+    vd_maintenance_stop(maint);
     vd_database_destroy(db);
     vd_pool_destroy(pool);
     vd_metrics_destroy(metrics);

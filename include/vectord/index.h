@@ -40,6 +40,7 @@ typedef struct vd_index_query {
     float max_key;          /* only hits with key <= max_key (score_threshold) */
     uint32_t ef;            /* search breadth, 0 = index default (HNSW) */
     int exact;              /* force an exhaustive scan */
+    _Atomic uint64_t *n_distances; /* if set, distances this search computed are added */
 } vd_index_query;
 
 typedef struct vd_index_stats {

@@ -518,6 +518,7 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
                                       : __builtin_inff(),
         .ef = req->ef,
         .exact = req->exact,
+        .n_distances = req->n_distances,
     };
     if (req->filter) {
         matching = malloc(nw * 8 + 8);

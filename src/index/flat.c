@@ -52,6 +52,8 @@ static int flat_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
     uint64_t n = vd_index_scan(v, q, out);
     atomic_fetch_add_explicit(&f->n_distances, n, memory_order_relaxed);
     atomic_fetch_add_explicit(&f->n_searches, 1, memory_order_relaxed);
+    if (q->n_distances)
+        atomic_fetch_add_explicit(q->n_distances, n, memory_order_relaxed);
     return 0;
 }
 

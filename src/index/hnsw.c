@@ -494,6 +494,8 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
         uint64_t n = vd_index_scan(v, q, out);
         atomic_fetch_add_explicit(&h->n_distances, n, memory_order_relaxed);
         atomic_fetch_add_explicit(&h->n_exact, 1, memory_order_relaxed);
+        if (q->n_distances)
+            atomic_fetch_add_explicit(q->n_distances, n, memory_order_relaxed);
         return 0;
     }
     atomic_fetch_add_explicit(&h->n_graph, 1, memory_order_relaxed);
@@ -512,6 +514,8 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
         if (w.hits[i].key <= q->max_key)
             vd_topk_push(out, w.hits[i].key, w.hits[i].slot);
     atomic_fetch_add_explicit(&h->n_distances, n_dist, memory_order_relaxed);
+    if (q->n_distances)
+        atomic_fetch_add_explicit(q->n_distances, n_dist, memory_order_relaxed);
     scratch_free(&s);
     return rc;
 }

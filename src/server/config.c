@@ -46,6 +46,10 @@ static const setting settings[] = {
     UINT("limits", max_filter_depth, 8, 1, 64, "nesting depth of filter groups"),
     UINT("index", default_shards, 2, 1, 64, "shards of a collection created without \"shards\""),
     STR("index", simd, "auto", "distance kernels: auto | avx512 | avx2 | scalar"),
+    UINT("index", compact_interval_ms, 1000, 0, 86400000,
+         "how often to look for indexes to compact, in ms; 0 = never"),
+    UINT("index", compact_min_deleted_pct, 10, 0, 100,
+         "compact a shard's HNSW graph when deleted points are this % of its nodes"),
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 

@@ -32,6 +32,8 @@ typedef struct vd_config {
     uint64_t max_collections;
     uint64_t max_filter_depth;
     uint64_t default_shards;
+    uint64_t compact_interval_ms;
+    uint64_t compact_min_deleted_pct;
     /* derived from listen */
     char host[96];
     uint16_t port;

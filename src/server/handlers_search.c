@@ -1,4 +1,5 @@
 /* handlers_search.c — k-NN search, single and batched. */
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "server/handlers.h"
@@ -9,7 +10,12 @@ static int run_search(vd_call *call, vd_collection *c, const vd_search_parsed *s
 {
     vd_point_out *hits;
     size_t n;
-    int rc = vd_collection_search(c, &s->req, &hits, &n);
+    _Atomic uint64_t distances = 0;
+    vd_search_req req = s->req;
+    req.n_distances = &distances;
+    int rc = vd_collection_search(c, &req, &hits, &n);
+    if (!rc)
+        vd_metrics_observe_search(call->api->metrics, atomic_load(&distances));
     if (rc)
         return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory during search");
     cJSON *arr = cJSON_CreateArray();

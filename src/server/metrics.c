@@ -32,8 +32,13 @@ typedef struct route_metrics {
     _Atomic uint64_t sum_us;
 } route_metrics;
 
+static const double work_buckets[] = {100, 300, 1000, 3000, 10000, 30000, 100000, 300000, 1000000};
+#define N_WORK (sizeof work_buckets / sizeof work_buckets[0])
+
 struct vd_metrics {
     route_metrics routes[VD_N_ROUTES];
+    _Atomic uint64_t work_hist[N_WORK + 1]; /* distance computations per search */
+    _Atomic uint64_t work_sum;
     struct timespec started;
 };
 
@@ -64,6 +69,15 @@ void vd_metrics_observe(vd_metrics *m, vd_route route, int status, double second
         b++;
     atomic_fetch_add_explicit(&r->hist[b], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&r->sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
+}
+
+void vd_metrics_observe_search(vd_metrics *m, uint64_t distances)
+{
+    size_t b = 0;
+    while (b < N_WORK && (double)distances > work_buckets[b])
+        b++;
+    atomic_fetch_add_explicit(&m->work_hist[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->work_sum, distances, memory_order_relaxed);
 }
 
 static uint64_t load(_Atomic uint64_t *x) { return atomic_load_explicit(x, memory_order_relaxed); }
@@ -107,6 +121,25 @@ static void render_requests(vd_metrics *m, vd_strbuf *b)
     }
 }
 
+static void render_work(vd_metrics *m, vd_strbuf *b)
+{
+    vd_strbuf_printf(b, "# HELP vectord_search_distance_computations Distance computations per "
+                        "search (all shards).\n# TYPE vectord_search_distance_computations histogram\n");
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= N_WORK; i++) {
+        cum += load(&m->work_hist[i]);
+        if (i < N_WORK)
+            vd_strbuf_printf(b, "vectord_search_distance_computations_bucket{le=\"%g\"} %llu\n",
+                             work_buckets[i], (unsigned long long)cum);
+        else
+            vd_strbuf_printf(b, "vectord_search_distance_computations_bucket{le=\"+Inf\"} %llu\n",
+                             (unsigned long long)cum);
+    }
+    vd_strbuf_printf(b, "vectord_search_distance_computations_sum %llu\n"
+                        "vectord_search_distance_computations_count %llu\n",
+                     (unsigned long long)load(&m->work_sum), (unsigned long long)cum);
+}
+
 static int render_collections(vd_database *db, vd_strbuf *b)
 {
     vd_collection **colls;
@@ -141,6 +174,27 @@ static int render_collections(vd_database *db, vd_strbuf *b)
         for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
             vd_strbuf_printf(b, "vectord_collection_memory_bytes{collection=\"%s\",part=\"%s\"} %zu\n",
                              name, parts[p].part, parts[p].bytes);
+    }
+    vd_strbuf_printf(b, "# HELP vectord_collection_searches_total Shard searches by plan (exact "
+                        "scan or graph traversal).\n# TYPE vectord_collection_searches_total counter\n");
+    for (size_t i = 0; i < n && st; i++) {
+        const char *name = vd_collection_config_of(colls[i])->name;
+        vd_strbuf_printf(b, "vectord_collection_searches_total{collection=\"%s\",plan=\"exact\"} %llu\n"
+                            "vectord_collection_searches_total{collection=\"%s\",plan=\"graph\"} %llu\n",
+                         name, (unsigned long long)st[i].total.searches_exact, name,
+                         (unsigned long long)st[i].total.searches_graph);
+    }
+    vd_strbuf_printf(b, "# HELP vectord_collection_deleted_pending Deleted points an index still "
+                        "holds until compaction.\n# TYPE vectord_collection_deleted_pending gauge\n");
+    for (size_t i = 0; i < n && st; i++)
+        vd_strbuf_printf(b, "vectord_collection_deleted_pending{collection=\"%s\"} %zu\n",
+                         vd_collection_config_of(colls[i])->name, st[i].total.n_tombstones);
+    vd_strbuf_printf(b, "# HELP vectord_collection_compactions_total Index compactions.\n"
+                        "# TYPE vectord_collection_compactions_total counter\n");
+    for (size_t i = 0; i < n && st; i++) {
+        vd_strbuf_printf(b, "vectord_collection_compactions_total{collection=\"%s\"} %llu\n",
+                         vd_collection_config_of(colls[i])->name,
+                         (unsigned long long)st[i].total.n_compactions);
         free(st[i].shards);
     }
     free(st);
@@ -176,6 +230,7 @@ int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **t
                          "vectord_process_resident_memory_bytes %lld\n",
                      (long long)resident * sysconf(_SC_PAGESIZE));
     render_requests(m, &b);
+    render_work(m, &b);
     int rc = render_collections(db, &b);
     if (rc || b.failed) {
         vd_strbuf_free(&b);

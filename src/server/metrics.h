@@ -8,6 +8,7 @@
 #define VD_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "db/database.h"
 #include "server/routes.h"
@@ -17,6 +18,8 @@ typedef struct vd_metrics vd_metrics;
 int vd_metrics_create(vd_metrics **out);
 void vd_metrics_destroy(vd_metrics *m);
 void vd_metrics_observe(vd_metrics *m, vd_route route, int status, double seconds);
+/* Records the distance computations one search needed (all shards). */
+void vd_metrics_observe_search(vd_metrics *m, uint64_t distances);
 /* Renders the text exposition format; malloc'd into *text. 0 or -ENOMEM. */
 int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **text, size_t *len);
 
