@@ -34,8 +34,11 @@
  * filter) among n graph nodes, a graph search that collects only allowed nodes
  * costs about ef·m0·n/a distances (it passes n/a nodes per allowed hit); an
  * exact scan costs a. The scan is chosen when a² < ef·m0·n, and always when
- * a ≤ ef; otherwise the traversal runs until it holds ef allowed nodes, which
- * widens the search as selectivity drops (hnswlib's filtered stopping rule).
+ * a ≤ ef. Otherwise the traversal steps over every node but keeps only
+ * allowed ones, and runs until it holds max(k, ef·a/n) of them. Since about
+ * one node in n/a is allowed, the walk then spans about ef nodes, as an
+ * unfiltered search with the same ef does, and it widens by itself as the
+ * selectivity drops (allowed nodes grow sparse along the way).
  */
 #include <errno.h>
 #include <math.h>
@@ -225,6 +228,17 @@ static inline float dist(const vd_vector_view *v, const float *q, uint32_t slot)
     return vd_index_key(v->metric, q, vec(v, slot), v->dim);
 }
 
+/* Prefetches the first cache lines of a vector (the hardware prefetcher
+ * follows the rest of the sequential read). */
+static inline void prefetch_vector(const vd_vector_view *v, uint32_t slot)
+{
+    const char *p = (const char *)vec(v, slot);
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + 64);
+    __builtin_prefetch(p + 128);
+    __builtin_prefetch(p + 192);
+}
+
 static inline bool is_dead(const vd_vector_view *v, uint32_t slot)
 {
     return v->dead && slot < v->n_slots && vd_bit_test(v->dead, slot);
@@ -271,8 +285,13 @@ static int search_layer(hnsw *h, const vd_vector_view *v, const float *q, uint32
         if (w->n == ef && c.key > vd_topk_bound(w))
             break;
         uint32_t n = read_links(h, c.slot, level, s->links);
+        if (n)
+            prefetch_vector(v, s->links[0]);
         for (uint32_t i = 0; i < n; i++) {
             uint32_t e = s->links[i];
+            /* Load the next neighbour's vector while this one is measured. */
+            if (i + 1 < n)
+                prefetch_vector(v, s->links[i + 1]);
             if (vd_bit_test(s->visited, e))
                 continue;
             vd_bit_set(s->visited, e);
@@ -507,9 +526,15 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
     float d_ep = dist(v, q->vector, ep);
     for (int l = top_level; l > 0; l--)
         greedy(h, v, q->vector, l, &ep, &d_ep, s.links, &n_dist);
+    /* w holds only allowed nodes; a walk that keeps ef·sel of them spans
+     * about ef nodes in all, the breadth an unfiltered search with ef has. */
+    double sel = (double)allowed / (double)atomic_load(&h->n_nodes);
+    uint32_t ef_allowed = (uint32_t)ceil((double)ef * (sel < 1.0 ? sel : 1.0));
+    if (ef_allowed < out->k)
+        ef_allowed = out->k;
     vd_topk w;
-    vd_topk_init(&w, s.w, ef);
-    rc = search_layer(h, v, q->vector, ep, d_ep, ef, 0, q->allowed, &s, &w, &n_dist);
+    vd_topk_init(&w, s.w, ef_allowed);
+    rc = search_layer(h, v, q->vector, ep, d_ep, ef_allowed, 0, q->allowed, &s, &w, &n_dist);
     for (uint32_t i = 0; !rc && i < w.n; i++)
         if (w.hits[i].key <= q->max_key)
             vd_topk_push(out, w.hits[i].key, w.hits[i].slot);

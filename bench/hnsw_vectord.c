@@ -1,0 +1,191 @@
+/*
+ * hnsw_vectord.c — vectord's HNSW in-process, for bench/compare-hnsw.
+ *
+ *   bench_hnsw_vectord DATA_DIR [--m 16] [--efc 200] [--threads 2] [--ef 16,32,64,128,256]
+ *
+ * Builds one single-shard cosine collection over DATA_DIR/base.fvecs (made by
+ * bench/datagen.py) through the same collection code the server runs, with a
+ * numeric payload index on g = id % 100, then answers DATA_DIR/query.fvecs on
+ * one thread for each ef, unfiltered and with the filters g < 1, 10, 50.
+ * Prints one JSON object per line (build, then one per search setting).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db/collection.h"
+#include "vectord/distance.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Reads an fvecs/ivecs file: rows of (int32 d, d × 4 bytes). */
+static void *read_vecs(const char *dir, const char *name, size_t *n, size_t *d)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s (run bench/datagen.py)\n", path);
+        exit(1);
+    }
+    int32_t dim;
+    if (fread(&dim, 4, 1, f) != 1)
+        exit(1);
+    fseek(f, 0, SEEK_END);
+    long bytes = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *d = (size_t)dim;
+    *n = (size_t)bytes / (4 * (size_t)(dim + 1));
+    char *out = malloc(*n * *d * 4), *row = malloc(4 * (size_t)(dim + 1));
+    for (size_t i = 0; i < *n; i++) {
+        if (fread(row, 4, (size_t)dim + 1, f) != (size_t)dim + 1)
+            exit(1);
+        memcpy(out + i * *d * 4, row + 4, *d * 4);
+    }
+    free(row);
+    fclose(f);
+    return out;
+}
+
+static long rss_bytes(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s DATA_DIR [--m M] [--efc EFC] [--threads T] [--ef LIST]\n", argv[0]);
+        return 2;
+    }
+    const char *dir = argv[1];
+    unsigned m = 16, efc = 200, threads = 2;
+    char efs[256] = "16,32,64,128,256";
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--m"))
+            m = (unsigned)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--efc"))
+            efc = (unsigned)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads"))
+            threads = (unsigned)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--ef"))
+            snprintf(efs, sizeof efs, "%s", argv[i + 1]);
+    }
+    vd_distance_init(-1);
+    size_t n, dim, nq, qd, ng, k;
+    float *base = read_vecs(dir, "base.fvecs", &n, &dim);
+    float *queries = read_vecs(dir, "query.fvecs", &nq, &qd);
+    const char *gt_names[] = {"gt.ivecs", "gt_f1.ivecs", "gt_f10.ivecs", "gt_f50.ivecs"};
+    const int filter_pct[] = {100, 1, 10, 50};
+    int32_t *gt[4];
+    for (int f = 0; f < 4; f++)
+        gt[f] = read_vecs(dir, gt_names[f], &ng, &k);
+
+    vd_pool *pool;
+    vd_pool_create(&pool, threads > 1 ? threads - 1 : 0);
+    vd_collection_config cfg = {.dim = (uint32_t)dim, .metric = VD_METRIC_COSINE, .n_shards = 1};
+    snprintf(cfg.name, sizeof cfg.name, "bench");
+    vd_index_params_default(&cfg.index, VD_INDEX_HNSW);
+    cfg.index.m = m;
+    cfg.index.ef_construction = efc;
+    cfg.pindexes[0] = (vd_pindex_spec){"g", VD_PINDEX_NUMERIC};
+    cfg.n_pindexes = 1;
+    vd_collection *c;
+    if (vd_collection_create(&c, &cfg, pool) != 0)
+        return 1;
+
+    long rss0 = rss_bytes();
+    double t0 = now_s();
+    enum { BATCH = 1000 };
+    vd_point_in pts[BATCH];
+    for (size_t start = 0; start < n; start += BATCH) {
+        size_t cnt = n - start < BATCH ? n - start : BATCH;
+        for (size_t i = 0; i < cnt; i++) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "{\"g\":%zu}", (start + i) % 100);
+            pts[i] = (vd_point_in){.id = {.kind = VD_ID_INT, .num = start + i},
+                                   .vector = base + (start + i) * dim,
+                                   .payload = cJSON_Parse(buf)};
+        }
+        vd_upsert_counts counts = {0};
+        if (vd_collection_upsert(c, pts, cnt, &counts) != 0)
+            return 1;
+    }
+    double build_s = now_s() - t0;
+    vd_collection_stats st;
+    vd_collection_stats_get(c, &st);
+    printf("{\"system\":\"vectord\",\"phase\":\"build\",\"n\":%zu,\"dim\":%zu,\"m\":%u,\"efc\":%u,"
+           "\"threads\":%u,\"seconds\":%.3f,\"vectors_per_s\":%.1f,\"index_bytes_per_vector\":%.1f,"
+           "\"rss_bytes_per_vector\":%.1f}\n",
+           n, dim, m, efc, threads, build_s, (double)n / build_s,
+           (double)st.total.index_bytes / (double)n, (double)(rss_bytes() - rss0) / (double)n);
+    free(st.shards);
+    fflush(stdout);
+
+    double *lat = malloc(nq * sizeof *lat);
+    for (char *tok = strtok(efs, ","); tok; tok = strtok(NULL, ",")) {
+        unsigned ef = (unsigned)atoi(tok);
+        for (int f = 0; f < 4; f++) {
+            vd_filter *filter = NULL;
+            if (filter_pct[f] < 100) {
+                char buf[96];
+                snprintf(buf, sizeof buf, "{\"must\":[{\"key\":\"g\",\"range\":{\"lt\":%d}}]}",
+                         filter_pct[f]);
+                cJSON *j = cJSON_Parse(buf);
+                vd_filter_parse(j, 4, &filter, NULL);
+                cJSON_Delete(j);
+            }
+            double hits = 0, total = 0;
+            double tq = now_s();
+            for (size_t q = 0; q < nq; q++) {
+                vd_search_req req = {.vector = queries + q * dim, .k = (uint32_t)k, .ef = ef,
+                                     .filter = filter};
+                vd_point_out *out;
+                size_t no;
+                double t = now_s();
+                vd_collection_search(c, &req, &out, &no);
+                lat[q] = (now_s() - t) * 1e3;
+                for (size_t i = 0; i < no; i++) {
+                    for (size_t j = 0; j < k; j++)
+                        if ((int64_t)out[i].id.num == gt[f][q * k + j])
+                            hits++;
+                    vd_point_out_free(&out[i]);
+                }
+                free(out);
+                total += (double)k;
+            }
+            double wall = now_s() - tq;
+            qsort(lat, nq, sizeof *lat, cmp_double);
+            printf("{\"system\":\"vectord\",\"phase\":\"search\",\"ef\":%u,\"filter_pct\":%d,"
+                   "\"recall\":%.4f,\"qps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+                   ef, filter_pct[f], hits / total, (double)nq / wall, lat[nq / 2],
+                   lat[(nq * 99) / 100]);
+            fflush(stdout);
+            vd_filter_destroy(filter);
+        }
+    }
+    vd_collection_unref(c);
+    vd_pool_destroy(pool);
+    return 0;
+}
