@@ -31,10 +31,12 @@
  * the memory back.
  *
  * Filtered search (the planner in hnsw_search): with a allowed slots (alive ∩
- * filter) among n graph nodes, a graph search that collects only allowed nodes
- * costs about ef·m0·n/a distances (it passes n/a nodes per allowed hit); an
- * exact scan costs a. The scan is chosen when a² < ef·m0·n, and always when
- * a ≤ ef. Otherwise the traversal steps over every node but keeps only
+ * filter) among n graph nodes, a graph walk must span max(ef, k·n/a) nodes to
+ * meet k allowed ones; at about 10 distances per node spanned, each ~3× the
+ * cost of a sequential one, it costs 30·max(ef, k·n/a) scan-equivalent
+ * distances, against a for an exact scan of the allowed slots. The scan is
+ * chosen when it is cheaper (always when a ≤ ef, or when the search says
+ * exact). Otherwise the traversal steps over every node but keeps only
  * allowed ones, and runs until it holds max(k, ef·a/n) of them. Since about
  * one node in n/a is allowed, the walk then spans about ef nodes, as an
  * unfiltered search with the same ef does, and it widens by itself as the
@@ -54,6 +56,10 @@
 
 #define NONE UINT32_MAX
 #define MAX_LEVEL 30
+/* Scan-equivalent distance computations per node a graph walk spans,
+ * calibrated on bench/compare-hnsw (100k × 1536): about 10 distances per
+ * node spanned, each about 3× the cost of a sequential-scan distance. */
+#define VD_HNSW_PLAN_GRAPH_FACTOR 30.0
 
 typedef struct hnsw {
     vd_index base;
@@ -199,17 +205,28 @@ static void scratch_free(scratch *s)
     free(s->cands);
 }
 
-static int scratch_init(scratch *s, const hnsw *h, uint32_t ef, bool for_repair)
+typedef enum scratch_use { FOR_SEARCH, FOR_INSERT, FOR_REPAIR } scratch_use;
+
+static int scratch_init(scratch *s, const hnsw *h, uint32_t ef, scratch_use use)
 {
     *s = (scratch){0};
+    size_t row = (size_t)h->m0 + 1;
     s->visited = malloc(vd_bitset_words(h->cap) * 8 + 8);
     s->w = malloc(ef * sizeof *s->w);
-    s->pool = malloc(((size_t)h->m0 + 1) * (h->m0 + 1) * sizeof *s->pool);
-    s->links = malloc(((size_t)h->m0 + 1) * sizeof *s->links);
-    s->kept = malloc(((size_t)h->m0 + 1) * sizeof *s->kept);
-    if (for_repair)
-        s->cands = malloc(((size_t)h->m0 + 1) * (h->m0 + 1) * sizeof *s->cands);
-    if (!s->visited || !s->w || !s->pool || !s->links || !s->kept || (for_repair && !s->cands)) {
+    s->links = malloc(row * sizeof *s->links);
+    bool ok = s->visited && s->w && s->links;
+    if (use != FOR_SEARCH) {
+        /* shrinking a list needs m0 + 1 candidates; a repair m0 · (m0 + 1) */
+        size_t pool = use == FOR_REPAIR ? row * row : row;
+        s->pool = malloc(pool * sizeof *s->pool);
+        s->kept = malloc(row * sizeof *s->kept);
+        ok = ok && s->pool && s->kept;
+    }
+    if (use == FOR_REPAIR) {
+        s->cands = malloc(row * row * sizeof *s->cands);
+        ok = ok && s->cands;
+    }
+    if (!ok) {
         scratch_free(s);
         return -ENOMEM;
     }
@@ -446,7 +463,7 @@ static int hnsw_insert(vd_index *idx, const vd_vector_view *v, uint32_t slot)
         pthread_mutex_unlock(&h->top_lock);
 
     scratch s;
-    int rc = scratch_init(&s, h, h->efc, false);
+    int rc = scratch_init(&s, h, h->efc, FOR_INSERT);
     uint64_t n_dist = 1;
     if (rc)
         goto done;
@@ -508,8 +525,13 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
     uint32_t ep;
     int top_level;
     top_get(h, &ep, &top_level);
-    double graph_cost = (double)ef * h->m0 * (double)atomic_load(&h->n_nodes);
-    if (q->exact || ep == NONE || allowed <= ef || (double)allowed * (double)allowed < graph_cost) {
+    /* Graph cost in scan-equivalent distances: the walk spans max(ef, k·n/a)
+     * nodes, computes about 10 distances per node spanned, and each is ~3×
+     * dearer than one of a sequential scan (random access); see the header. */
+    size_t n_nodes = atomic_load(&h->n_nodes);
+    double span = (double)out->k * (double)n_nodes / (double)allowed;
+    double graph_cost = VD_HNSW_PLAN_GRAPH_FACTOR * (span > ef ? span : (double)ef);
+    if (q->exact || ep == NONE || allowed <= ef || (double)allowed <= graph_cost) {
         uint64_t n = vd_index_scan(v, q, out);
         atomic_fetch_add_explicit(&h->n_distances, n, memory_order_relaxed);
         atomic_fetch_add_explicit(&h->n_exact, 1, memory_order_relaxed);
@@ -520,7 +542,7 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
     atomic_fetch_add_explicit(&h->n_graph, 1, memory_order_relaxed);
     scratch s;
     uint64_t n_dist = 1;
-    int rc = scratch_init(&s, h, ef, false);
+    int rc = scratch_init(&s, h, ef, FOR_SEARCH);
     if (rc)
         return rc;
     float d_ep = dist(v, q->vector, ep);
@@ -606,7 +628,7 @@ static int hnsw_repair(vd_index *idx, const vd_vector_view *v)
 {
     hnsw *h = (hnsw *)idx;
     scratch s;
-    int rc = scratch_init(&s, h, 1, true);
+    int rc = scratch_init(&s, h, 1, FOR_REPAIR);
     if (rc)
         return rc;
     pthread_mutex_lock(&h->repair_lock);
