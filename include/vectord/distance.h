@@ -42,8 +42,11 @@ int vd_isa_parse(const char *name, int *out);
 /* Fills the table for the best supported ISA, capped at `max_isa` (pass -1
  * for no cap). Returns the table; it is immutable afterwards. */
 const vd_distance_table *vd_distance_init(int max_isa);
-/* The table filled by vd_distance_init (the scalar table before that). */
-const vd_distance_table *vd_distance(void);
+/* The table filled by vd_distance_init (the scalar table before that). It is
+ * the one process-wide dispatch table: written once before threads start,
+ * read-only afterwards, and read inline on the hot path. */
+extern const vd_distance_table *vd_distance_active;
+static inline const vd_distance_table *vd_distance(void) { return vd_distance_active; }
 /* A table for one ISA, for tests and benchmarks; NULL if unsupported. */
 const vd_distance_table *vd_distance_for(vd_isa isa);
 

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vectord/distance.h"
 #include "vectord/topk.h"
 #include "vectord/types.h"
 
@@ -81,7 +82,12 @@ struct vd_index {
 /* Exact scan of the allowed slots into out; returns distances computed. */
 uint64_t vd_index_scan(const vd_vector_view *v, const vd_index_query *q, vd_topk *out);
 /* Key ("lower is better") of a stored vector against a query. */
-float vd_index_key(vd_metric metric, const float *query, const float *vec, uint32_t dim);
+static inline float vd_index_key(vd_metric metric, const float *query, const float *vec,
+                                 uint32_t dim)
+{
+    const vd_distance_table *d = vd_distance();
+    return metric == VD_METRIC_L2 ? d->l2sq(query, vec, dim) : -d->dot(query, vec, dim);
+}
 /* Maps a key back to the API score (similarity for cosine/dot, distance for l2). */
 float vd_score_from_key(vd_metric metric, float key);
 /* Maps an API score threshold to the largest key allowed. */

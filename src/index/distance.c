@@ -98,7 +98,7 @@ static const vd_distance_table tables[] = {
 };
 
 /* Written only by vd_distance_init() before threads start. */
-static const vd_distance_table *active = &tables[VD_ISA_SCALAR];
+const vd_distance_table *vd_distance_active = &tables[VD_ISA_SCALAR];
 
 const vd_distance_table *vd_distance_for(vd_isa isa)
 {
@@ -112,14 +112,12 @@ const vd_distance_table *vd_distance_init(int max_isa)
     int top = (max_isa < 0 || max_isa > VD_ISA_AVX512) ? VD_ISA_AVX512 : max_isa;
     for (int isa = top; isa >= VD_ISA_SCALAR; isa--) {
         if (vd_isa_supported((vd_isa)isa)) {
-            active = &tables[isa];
+            vd_distance_active = &tables[isa];
             break;
         }
     }
-    return active;
+    return vd_distance_active;
 }
-
-const vd_distance_table *vd_distance(void) { return active; }
 
 float vd_normalize(float *v, size_t dim)
 {

@@ -18,12 +18,6 @@ typedef struct flat_index {
     _Atomic uint64_t n_searches;
 } flat_index;
 
-float vd_index_key(vd_metric metric, const float *query, const float *vec, uint32_t dim)
-{
-    const vd_distance_table *d = vd_distance();
-    return metric == VD_METRIC_L2 ? d->l2sq(query, vec, dim) : -d->dot(query, vec, dim);
-}
-
 float vd_score_from_key(vd_metric metric, float key) { return metric == VD_METRIC_L2 ? key : -key; }
 
 float vd_key_from_score(vd_metric metric, float score)

@@ -302,16 +302,21 @@ static int search_layer(hnsw *h, const vd_vector_view *v, const float *q, uint32
         if (w->n == ef && c.key > vd_topk_bound(w))
             break;
         uint32_t n = read_links(h, c.slot, level, s->links);
-        if (n)
-            prefetch_vector(v, s->links[0]);
+        /* Keep only unvisited neighbours, and start loading the head of each
+         * vector now; the next vector's body is fetched while one is measured. */
+        uint32_t fresh = 0;
         for (uint32_t i = 0; i < n; i++) {
             uint32_t e = s->links[i];
-            /* Load the next neighbour's vector while this one is measured. */
-            if (i + 1 < n)
-                prefetch_vector(v, s->links[i + 1]);
             if (vd_bit_test(s->visited, e))
                 continue;
             vd_bit_set(s->visited, e);
+            __builtin_prefetch(vec(v, e));
+            s->links[fresh++] = e;
+        }
+        for (uint32_t i = 0; i < fresh; i++) {
+            uint32_t e = s->links[i];
+            if (i + 1 < fresh)
+                prefetch_vector(v, s->links[i + 1]);
             float d = dist(v, q, e);
             (*n_dist)++;
             if (w->n < ef || d < vd_topk_bound(w)) {
