@@ -331,6 +331,7 @@ int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st)
         t->index_bytes += x->index_bytes;
         t->n_tombstones += x->n_tombstones;
         t->n_compactions += x->n_compactions;
+        t->compacting = t->compacting || x->compacting;
         t->searches_exact += x->searches_exact;
         t->searches_graph += x->searches_graph;
         t->distance_computations += x->distance_computations;

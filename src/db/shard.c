@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,7 @@ struct vd_shard {
     vd_pool *pool; /* borrowed: parallel graph inserts */
     size_t id_bytes, payload_bytes;
     uint64_t n_compactions;
+    _Atomic bool compacting; /* a compaction is running (for status reports) */
     pthread_mutex_t compact_lock; /* one compaction at a time; not held with `lock` waiting */
 };
 
@@ -585,6 +587,7 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released)
         return 0;
     if (pthread_mutex_trylock(&s->compact_lock) != 0)
         return 0; /* another compaction runs */
+    atomic_store(&s->compacting, true);
     int rc = 0;
     uint32_t *dead = NULL;
     size_t n_dead = 0;
@@ -626,6 +629,7 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released)
         pthread_rwlock_unlock(&s->lock);
     }
     free(dead);
+    atomic_store(&s->compacting, false);
     pthread_mutex_unlock(&s->compact_lock);
     return rc;
 }
@@ -641,6 +645,7 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
         .n_free = s->n_free,
         .n_tombstones = s->n_tombstones,
         .n_compactions = s->n_compactions,
+        .compacting = atomic_load(&s->compacting),
         .searches_exact = is.searches_exact,
         .searches_graph = is.searches_graph,
         .distance_computations = is.distance_computations,

@@ -38,6 +38,7 @@ typedef struct vd_shard_stats {
     size_t n_free;
     size_t n_tombstones; /* deleted slots the index still holds (not reusable yet) */
     uint64_t n_compactions;
+    bool compacting;
     size_t vector_bytes;
     size_t id_bytes;
     size_t payload_bytes;

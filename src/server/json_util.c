@@ -3,7 +3,10 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "util/base64.h"
 
 static const char *type_name(const cJSON *j)
 {
@@ -139,6 +142,51 @@ int vd_json_vector(const cJSON *arr, const char *path, const char *collection, u
         return vd_fail(em, VD_E_DIMENSION_MISMATCH, "%s has %u values; collection '%s' expects %u",
                        path, i, collection, dim);
     return 0;
+}
+
+int vd_json_vector_field(const cJSON *obj, const char *where, const char *collection, uint32_t dim,
+                         float *out, vd_errmsg *em)
+{
+    char path[160];
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, "vector");
+    const cJSON *b64 = cJSON_GetObjectItemCaseSensitive(obj, "vector_b64");
+    if (arr && b64)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "give either %s or %s, not both",
+                       vd_json_path(path, sizeof path, where, "vector"), "vector_b64");
+    if (!b64)
+        return vd_json_vector(arr, vd_json_path(path, sizeof path, where, "vector"), collection,
+                              dim, out, em);
+    vd_json_path(path, sizeof path, where, "vector_b64");
+    if (!cJSON_IsString(b64))
+        return vd_fail(em, VD_E_INVALID_VECTOR,
+                       "%s must be a base64 string of little-endian float32 values, got %s", path,
+                       type_name(b64));
+    size_t len = strlen(b64->valuestring);
+    size_t bytes = vd_base64_decoded_len(b64->valuestring, len);
+    if (bytes == SIZE_MAX)
+        return vd_fail(em, VD_E_INVALID_VECTOR, "%s is not valid base64 (length %zu)", path, len);
+    if (bytes != (size_t)dim * 4)
+        return vd_fail(em, VD_E_DIMENSION_MISMATCH,
+                       "%s holds %zu bytes (%zu float32 values); collection '%s' expects %u values",
+                       path, bytes, bytes / 4, collection, dim);
+    uint8_t *raw = malloc(bytes + 3);
+    if (!raw)
+        return vd_fail(em, VD_E_OUT_OF_MEMORY, "out of memory decoding %s", path);
+    if (vd_base64_decode(b64->valuestring, len, raw) != 0) {
+        free(raw);
+        return vd_fail(em, VD_E_INVALID_VECTOR, "%s is not valid base64", path);
+    }
+    int rc = 0;
+    for (uint32_t i = 0; i < dim && !rc; i++) {
+        /* explicit little-endian decode */
+        uint32_t u = (uint32_t)raw[4 * i] | (uint32_t)raw[4 * i + 1] << 8 |
+                     (uint32_t)raw[4 * i + 2] << 16 | (uint32_t)raw[4 * i + 3] << 24;
+        memcpy(&out[i], &u, 4);
+        if (!isfinite(out[i]))
+            rc = vd_fail(em, VD_E_INVALID_VECTOR, "%s value %u is NaN or infinite", path, i);
+    }
+    free(raw);
+    return rc;
 }
 
 int vd_json_id(const cJSON *item, const char *path, vd_point_id *out, vd_errmsg *em)

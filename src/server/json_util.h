@@ -33,6 +33,10 @@ int vd_json_number(const cJSON *obj, const char *name, const char *where, bool *
 /* Array of exactly dim finite float32 values into out. */
 int vd_json_vector(const cJSON *arr, const char *path, const char *collection, uint32_t dim,
                    float *out, vd_errmsg *em);
+/* The vector of obj: "vector" (array of numbers) or "vector_b64" (base64 of
+ * dim little-endian float32), exactly one of them. where names obj. */
+int vd_json_vector_field(const cJSON *obj, const char *where, const char *collection, uint32_t dim,
+                         float *out, vd_errmsg *em);
 /* A point id: unsigned integer <= 2^53-1 or a 1..256-byte string (borrowed from item). */
 int vd_json_id(const cJSON *item, const char *path, vd_point_id *out, vd_errmsg *em);
 

@@ -125,7 +125,7 @@ void vd_upsert_req_free(vd_upsert_req *r)
 static int parse_point(cJSON *p, size_t i, const vd_collection_config *c, vd_point_in *out,
                        float *vec, vd_errmsg *em)
 {
-    static const char *const allowed[] = {"id", "vector", "payload", "version", NULL};
+    static const char *const allowed[] = {"id", "vector", "vector_b64", "payload", "version", NULL};
     char where[64], path[96];
     int rc;
     snprintf(where, sizeof where, "points[%zu]", i);
@@ -136,9 +136,7 @@ static int parse_point(cJSON *p, size_t i, const vd_collection_config *c, vd_poi
         return vd_fail(em, VD_E_INVALID_REQUEST, "missing field '%s.id'", where);
     if ((rc = vd_json_id(id, vd_json_path(path, sizeof path, where, "id"), &out->id, em)))
         return rc;
-    if ((rc = vd_json_vector(cJSON_GetObjectItemCaseSensitive(p, "vector"),
-                             vd_json_path(path, sizeof path, where, "vector"), c->name, c->dim, vec,
-                             em)))
+    if ((rc = vd_json_vector_field(p, where, c->name, c->dim, vec, em)))
         return rc;
     if (c->metric == VD_METRIC_COSINE && vd_normalize(vec, c->dim) == 0.0f)
         return vd_fail(em, VD_E_INVALID_VECTOR,
@@ -212,7 +210,7 @@ void vd_search_parsed_free(vd_search_parsed *s)
 int vd_req_search(const cJSON *obj, const char *where, const vd_collection_config *c,
                   const vd_limits *lim, vd_search_parsed *out, vd_errmsg *em)
 {
-    static const char *const allowed[] = {"vector", "k", "limit", "filter", "with_payload",
+    static const char *const allowed[] = {"vector", "vector_b64", "k", "limit", "filter", "with_payload",
                                           "with_vector", "score_threshold", "ef", "nprobe",
                                           "exact", NULL};
     char path[128];
@@ -247,10 +245,9 @@ int vd_req_search(const cJSON *obj, const char *where, const vd_collection_confi
         rc = vd_fail(em, VD_E_OUT_OF_MEMORY, "out of memory");
         goto fail;
     }
-    if ((rc = vd_json_vector(cJSON_GetObjectItemCaseSensitive(obj, "vector"),
-                             vd_json_path(path, sizeof path, where, "vector"), c->name, c->dim,
-                             out->vector, em)))
+    if ((rc = vd_json_vector_field(obj, where, c->name, c->dim, out->vector, em)))
         goto fail;
+    vd_json_path(path, sizeof path, where, "vector");
     if (c->metric == VD_METRIC_COSINE && vd_normalize(out->vector, c->dim) == 0.0f) {
         rc = vd_fail(em, VD_E_INVALID_VECTOR,
                      "%s has zero length; cosine needs a non-zero query vector", path);

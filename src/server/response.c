@@ -89,7 +89,9 @@ cJSON *vd_resp_collection(vd_collection *c)
         cJSON_AddStringToObject(pi, specs[i].field, vd_pindex_type_name(specs[i].type));
     add_size(o, "points_count", st.n_points);
     add_size(o, "deleted_pending", st.total.n_tombstones);
-    cJSON_AddStringToObject(o, "status", "ready");
+    /* Upserts answer once their points are searchable, so there is no
+     * "indexing" state; "compacting" means a graph is being repaired. */
+    cJSON_AddStringToObject(o, "status", st.total.compacting ? "compacting" : "ready");
     cJSON *mem = cJSON_AddObjectToObject(o, "memory_bytes");
     add_size(mem, "total", st.memory_bytes);
     add_size(mem, "vectors", st.total.vector_bytes);

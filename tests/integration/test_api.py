@@ -294,3 +294,21 @@ def test_every_kernel_path_end_to_end(simd):
             assert_same_results(hits, list(range(n)), ref_idx, ref_scores)
     finally:
         s.stop()
+
+
+def test_vector_b64_for_bulk_loads(client):
+    import base64
+    n, dim = 300, 24
+    base = make_data(n, dim, seed=31)
+    client.ok("PUT", "/collections/b", {"dim": dim, "metric": "l2"})
+    pts = [{"id": i, "vector_b64": base64.b64encode(base[i].astype("<f4").tobytes()).decode()}
+           for i in range(n)]
+    assert client.ok("PUT", "/collections/b/points", {"points": pts})["inserted"] == n
+    got = client.ok("GET", "/collections/b/points/7?with_vector=true")["vector"]
+    assert np.array_equal(np.array(got, dtype=np.float32), base[7]), "9 digits round-trip a float32"
+    q = make_data(1, dim, seed=32)[0]
+    hits = client.ok("POST", "/collections/b/search",
+                     {"vector_b64": base64.b64encode(q.astype("<f4").tobytes()).decode(), "k": 5})
+    ref_idx, ref_scores = reference("l2", base, q, 5)
+    assert_same_results(hits, list(range(n)), ref_idx, ref_scores)
+    client.error("POST", "/collections/b/search", {"vector_b64": "AAAA"}, 400, "dimension_mismatch")

@@ -160,3 +160,37 @@ Test(request, delete_and_path_ids)
     cr_assert_eq(vd_req_path_id("abc", "int", &id, NULL), VD_E_INVALID_ID);
     cr_assert_eq(vd_req_path_id("9007199254740992", NULL, &id, NULL), VD_E_INVALID_ID);
 }
+
+Test(request, vector_b64)
+{
+    /* [1.0, -2.0, 0.5] as little-endian float32, base64 */
+    const char *ok = "{\"points\":[{\"id\":1,\"vector_b64\":\"AACAPwAAAMAAAAA/\"}]}";
+    cJSON *j = cJSON_Parse(ok);
+    vd_collection_config c = coll(VD_METRIC_L2);
+    vd_upsert_req r;
+    vd_errmsg em = {{0}};
+    cr_assert_eq(vd_req_upsert(j, &c, &lim, &r, &em), 0, "%s", em.text);
+    cr_assert_float_eq(r.points[0].vector[0], 1.0f, 0);
+    cr_assert_float_eq(r.points[0].vector[1], -2.0f, 0);
+    cr_assert_float_eq(r.points[0].vector[2], 0.5f, 0);
+    vd_upsert_req_free(&r);
+    cJSON_Delete(j);
+    struct {
+        const char *body;
+        int code;
+        const char *needle;
+    } bad[] = {
+        {"{\"points\":[{\"id\":1,\"vector_b64\":\"AACAPwAAAMA=\"}]}", VD_E_DIMENSION_MISMATCH, "holds 8 bytes"},
+        {"{\"points\":[{\"id\":1,\"vector_b64\":\"AACAPwAAAMAAAAA\"}]}", VD_E_INVALID_VECTOR, "not valid base64"},
+        {"{\"points\":[{\"id\":1,\"vector_b64\":\"AACAPwAAAMAAAA!/\"}]}", VD_E_INVALID_VECTOR, "not valid base64"},
+        {"{\"points\":[{\"id\":1,\"vector_b64\":\"AADAfwAAAMAAAAA/\"}]}", VD_E_INVALID_VECTOR, "NaN or infinite"},
+        {"{\"points\":[{\"id\":1,\"vector_b64\":5}]}", VD_E_INVALID_VECTOR, "base64 string"},
+        {"{\"points\":[{\"id\":1,\"vector\":[1,2,3],\"vector_b64\":\"AACAPwAAAMAAAAA/\"}]}", VD_E_INVALID_REQUEST, "not both"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        j = cJSON_Parse(bad[i].body);
+        cr_assert_eq(vd_req_upsert(j, &c, &lim, &r, &em), bad[i].code, "%s -> %s", bad[i].body, em.text);
+        cr_assert(strstr(em.text, bad[i].needle), "'%s' lacks '%s'", em.text, bad[i].needle);
+        cJSON_Delete(j);
+    }
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/python3
+"""vectord's HNSW over HTTP: load a data set through the API, then measure
+single-client search latency and recall for several ef values.
+
+  bench/http_search.py [--data bench/data/100000-1536] [--ef 16,24,32,48,64]
+                       [--shards 2] [--m 16] [--efc 200] [--queries 300]
+                       [--vectord build/vectord]
+
+The data set comes from bench/datagen.py (bench/compare-hnsw makes and caches
+it). The script starts its own vectord on a free loopback port with a scratch
+data directory. It loads the points in batches of 500 with "vector_b64", then
+sends every query as a JSON array, the way MemoryService sends them, on one
+keep-alive connection. Latency is client-side: send to last byte received,
+JSON encoding of the body excluded. Prints markdown tables. Measures, asserts nothing.
+"""
+import argparse
+import base64
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def read_vecs(path, dtype):
+    raw = np.fromfile(path, dtype=dtype)
+    d = raw[:1].view(np.int32)[0]
+    return raw.reshape(-1, d + 1)[:, 1:].copy()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.path.join(HERE, "data", "100000-1536"))
+    ap.add_argument("--ef", default="16,24,32,48,64")
+    ap.add_argument("--shards", type=int, default=2)
+    ap.add_argument("--m", type=int, default=16)
+    ap.add_argument("--efc", type=int, default=200)
+    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--vectord", default=os.path.join(ROOT, "build", "vectord"))
+    a = ap.parse_args()
+
+    base = read_vecs(os.path.join(a.data, "base.fvecs"), np.float32)
+    queries = read_vecs(os.path.join(a.data, "query.fvecs"), np.float32)[:a.queries]
+    gt = read_vecs(os.path.join(a.data, "gt.ivecs"), np.int32)[:a.queries]
+    n, dim = base.shape
+
+    tmp = tempfile.mkdtemp(prefix="vectord-bench-")
+    log = open(os.path.join(tmp, "vectord.log"), "w+")
+    proc = subprocess.Popen([a.vectord, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(tmp, "data")],
+                            stdout=log, stderr=log)
+    try:
+        port = None
+        for _ in range(500):
+            log.flush()
+            with open(log.name) as f:
+                m = re.search(r"addr=127\.0\.0\.1:(\d+)", f.read())
+            if m:
+                port = int(m.group(1))
+                break
+            time.sleep(0.02)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+
+        def call(method, path, body=None):
+            conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            data = r.read()
+            if r.status != 200:
+                raise RuntimeError(f"{method} {path}: {r.status} {data[:300]!r}")
+            return data
+
+        call("PUT", "/collections/bench", json.dumps({
+            "dim": dim, "metric": "cosine", "shards": a.shards,
+            "index": {"type": "hnsw", "m": a.m, "ef_construction": a.efc}}))
+        t0 = time.time()
+        for s in range(0, n, 500):
+            pts = [{"id": i, "vector_b64": base64.b64encode(base[i].astype("<f4").tobytes()).decode()}
+                   for i in range(s, min(n, s + 500))]
+            call("PUT", "/collections/bench/points", json.dumps({"points": pts}))
+        load_s = time.time() - t0
+        info = json.loads(call("GET", "/collections/bench"))["result"]
+        metrics = call("GET", "/metrics").decode()
+        rss = int(re.search(r"vectord_process_resident_memory_bytes (\d+)", metrics).group(1))
+
+        bodies = {}
+        rows = []
+        for ef in [int(x) for x in a.ef.split(",")]:
+            lat, hits = [], 0
+            for qi, q in enumerate(queries):
+                key = (qi, ef)
+                if key not in bodies:
+                    bodies[key] = json.dumps({"vector": [float(x) for x in q], "k": 10, "ef": ef,
+                                              "with_payload": False})
+                t = time.perf_counter()
+                res = json.loads(call("POST", "/collections/bench/search", bodies[key]))["result"]
+                lat.append((time.perf_counter() - t) * 1e3)
+                hits += len({h["id"] for h in res} & set(gt[qi][:10].tolist()))
+            lat.sort()
+            rows.append((ef, hits / (10 * len(queries)), len(lat) / (sum(lat) / 1e3),
+                         lat[len(lat) // 2], lat[int(len(lat) * 0.99)]))
+        print(f"## vectord HNSW over HTTP — {n} x {dim}, cosine, M={a.m}, ef_construction={a.efc}, "
+              f"{a.shards} shards, 1 client, keep-alive\n")
+        print(f"Load through the API (batches of 500, vector_b64): {load_s:.1f} s, {n / load_s:.0f} vectors/s. "
+              f"Resident memory {rss / n:.0f} bytes per vector (process RSS / points); collection "
+              f"memory {info['memory_bytes_per_point']} bytes per point "
+              f"(vectors {info['memory_bytes']['vectors'] / n:.0f}, index {info['memory_bytes']['index'] / n:.0f}).\n")
+        print("| ef | recall@10 | QPS (1 client) | p50 ms | p99 ms |\n|---:|---:|---:|---:|---:|")
+        for ef, rec, qps, p50, p99 in rows:
+            print(f"| {ef} | {rec:.4f} | {qps:.0f} | {p50:.3f} | {p99:.3f} |")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
