@@ -96,10 +96,9 @@ void vd_shard_destroy(vd_shard *s)
 {
     if (!s)
         return;
-    size_t nw = vd_bitset_words(s->n_slots);
-    for (size_t i = vd_bitset_next(s->alive, nw, 0); i != SIZE_MAX;
-         i = vd_bitset_next(s->alive, nw, i + 1))
-        release_slot_data(s, (uint32_t)i);
+    for (uint32_t i = 0; i < s->n_slots; i++)
+        if (s->meta[i].id.kind != 0)
+            release_slot_data(s, i);
     for (size_t i = 0; i < s->n_pindexes; i++)
         vd_pindex_destroy(s->pindexes[i]);
     free(s->pindexes);
@@ -566,10 +565,11 @@ int vd_shard_add_pindex(vd_shard *s, const vd_pindex_spec *spec)
         goto done;
     }
     s->pindexes = arr;
-    size_t nw = vd_bitset_words(s->n_slots);
-    for (size_t i = vd_bitset_next(s->alive, nw, 0); rc == 0 && i != SIZE_MAX;
-         i = vd_bitset_next(s->alive, nw, i + 1))
-        rc = vd_pindex_add(idx, (uint32_t)i, s->meta[i].payload);
+    /* Every stored point, including those an upsert is still inserting into
+     * the graph (not alive yet): their slots hold an id. */
+    for (uint32_t i = 0; rc == 0 && i < s->n_slots; i++)
+        if (s->meta[i].id.kind != 0)
+            rc = vd_pindex_add(idx, i, s->meta[i].payload);
     if (!rc) {
         s->pindexes[s->n_pindexes++] = idx;
         idx = NULL;
