@@ -74,6 +74,8 @@ typedef struct hnsw {
     pthread_mutex_t top_lock; /* serialises changes of `top` */
     _Atomic uint64_t top;     /* entry << 8 | (max level + 1); 0 = empty graph */
     pthread_mutex_t repair_lock; /* one repair at a time */
+    pthread_mutex_t scratch_lock; /* guards scratch_pool */
+    struct scratch *scratch_pool; /* idle scratches (see scratch_get) */
     _Atomic size_t n_nodes;
     _Atomic size_t upper_bytes;
     _Atomic uint64_t n_distances, n_exact, n_graph;
@@ -182,56 +184,106 @@ static vd_hit heap_pop(heap *h)
     return top;
 }
 
-/* ---- per-call scratch ----------------------------------------------------- */
+/* ---- reusable scratch --------------------------------------------------------
+ *
+ * Searches and inserts take a scratch from the index's pool and give it back,
+ * so the hot path allocates only when the pool is empty or a buffer must grow.
+ * The visited set is a bitmap (cleared per walk: 12.5 KB at 100k slots). It
+ * measured faster than hnswlib-style 16-bit epoch tags, which need no clear
+ * but spread a walk's random accesses over 16× more cache lines. */
 
 typedef struct scratch {
-    uint64_t *visited; /* bit per slot */
+    uint64_t *visit; /* bitmap over visit_cap slots */
+    uint32_t visit_cap;
     heap cand;
-    vd_hit *w;        /* ef entries */
-    vd_hit *pool;     /* m0 + 1 entries, for shrinking a neighbour's list */
-    uint32_t *links;  /* m0 entries: a copied link list */
-    uint32_t *kept;   /* m0 + 1 entries */
-    uint32_t *cands;  /* repair: 2-hop candidates, m0 * (m0 + 1) entries */
+    vd_hit *w; /* w_cap entries: the result set W */
+    uint32_t w_cap;
+    vd_hit *pool;    /* shrinking a list: m0 + 1; repair: (m0 + 1)² */
+    uint32_t *links; /* m0 + 1: a copied link list */
+    uint32_t *kept;  /* m0 + 1 */
+    uint32_t *cands; /* repair: (m0 + 1)² two-hop candidates */
+    struct scratch *next; /* in the pool */
 } scratch;
+
+typedef enum scratch_use { FOR_SEARCH, FOR_INSERT, FOR_REPAIR } scratch_use;
 
 static void scratch_free(scratch *s)
 {
-    free(s->visited);
+    if (!s)
+        return;
+    free(s->visit);
     free(s->cand.a);
     free(s->w);
     free(s->pool);
     free(s->links);
     free(s->kept);
     free(s->cands);
+    free(s);
 }
 
-typedef enum scratch_use { FOR_SEARCH, FOR_INSERT, FOR_REPAIR } scratch_use;
-
-static int scratch_init(scratch *s, const hnsw *h, uint32_t ef, scratch_use use)
+/* A scratch sized for h's slots, a result set of ef and the given use. */
+static scratch *scratch_get(hnsw *h, uint32_t ef, scratch_use use)
 {
-    *s = (scratch){0};
+    pthread_mutex_lock(&h->scratch_lock);
+    scratch *s = h->scratch_pool;
+    if (s)
+        h->scratch_pool = s->next;
+    pthread_mutex_unlock(&h->scratch_lock);
     size_t row = (size_t)h->m0 + 1;
-    s->visited = malloc(vd_bitset_words(h->cap) * 8 + 8);
-    s->w = malloc(ef * sizeof *s->w);
-    s->links = malloc(row * sizeof *s->links);
-    bool ok = s->visited && s->w && s->links;
-    if (use != FOR_SEARCH) {
-        /* shrinking a list needs m0 + 1 candidates; a repair m0 · (m0 + 1) */
-        size_t pool = use == FOR_REPAIR ? row * row : row;
-        s->pool = malloc(pool * sizeof *s->pool);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s)
+            return NULL;
+        s->links = malloc(row * sizeof *s->links);
         s->kept = malloc(row * sizeof *s->kept);
-        ok = ok && s->pool && s->kept;
+        s->pool = malloc(row * sizeof *s->pool);
+        if (!s->links || !s->kept || !s->pool)
+            goto fail;
     }
-    if (use == FOR_REPAIR) {
+    if (s->visit_cap < h->cap) { /* the index grew since this scratch was made */
+        uint64_t *v = realloc(s->visit, vd_bitset_words(h->cap) * sizeof *v);
+        if (!v)
+            goto fail;
+        s->visit = v;
+        s->visit_cap = h->cap;
+    }
+    if (s->w_cap < ef) {
+        vd_hit *w = realloc(s->w, ef * sizeof *w);
+        if (!w)
+            goto fail;
+        s->w = w;
+        s->w_cap = ef;
+    }
+    if (use == FOR_REPAIR && !s->cands) {
+        vd_hit *pool = realloc(s->pool, row * row * sizeof *pool);
+        if (!pool)
+            goto fail;
+        s->pool = pool;
         s->cands = malloc(row * row * sizeof *s->cands);
-        ok = ok && s->cands;
+        if (!s->cands)
+            goto fail;
     }
-    if (!ok) {
-        scratch_free(s);
-        return -ENOMEM;
-    }
-    return 0;
+    return s;
+fail:
+    scratch_free(s);
+    return NULL;
 }
+
+static void scratch_put(hnsw *h, scratch *s)
+{
+    pthread_mutex_lock(&h->scratch_lock);
+    s->next = h->scratch_pool;
+    h->scratch_pool = s;
+    pthread_mutex_unlock(&h->scratch_lock);
+}
+
+static inline void visit_begin(scratch *s)
+{
+    memset(s->visit, 0, vd_bitset_words(s->visit_cap) * sizeof *s->visit);
+}
+
+static inline bool visited(const scratch *s, uint32_t slot) { return vd_bit_test(s->visit, slot); }
+static inline void visit(scratch *s, uint32_t slot) { vd_bit_set(s->visit, slot); }
 
 /* ---- distances ------------------------------------------------------------- */
 
@@ -290,9 +342,9 @@ static int search_layer(hnsw *h, const vd_vector_view *v, const float *q, uint32
                         uint32_t ef, int level, const uint64_t *allowed, scratch *s, vd_topk *w,
                         uint64_t *n_dist)
 {
-    memset(s->visited, 0, vd_bitset_words(h->cap) * 8);
+    visit_begin(s);
     s->cand.n = 0;
-    vd_bit_set(s->visited, ep);
+    visit(s, ep);
     if (heap_push(&s->cand, d_ep, ep))
         return -ENOMEM;
     if (!allowed || (ep < v->n_slots && vd_bit_test(allowed, ep)))
@@ -307,9 +359,9 @@ static int search_layer(hnsw *h, const vd_vector_view *v, const float *q, uint32
         uint32_t fresh = 0;
         for (uint32_t i = 0; i < n; i++) {
             uint32_t e = s->links[i];
-            if (vd_bit_test(s->visited, e))
+            if (visited(s, e))
                 continue;
-            vd_bit_set(s->visited, e);
+            visit(s, e);
             __builtin_prefetch(vec(v, e));
             s->links[fresh++] = e;
         }
@@ -467,33 +519,33 @@ static int hnsw_insert(vd_index *idx, const vd_vector_view *v, uint32_t slot)
     if (!raises_top)
         pthread_mutex_unlock(&h->top_lock);
 
-    scratch s;
-    int rc = scratch_init(&s, h, h->efc, FOR_INSERT);
+    scratch *s = scratch_get(h, h->efc, FOR_INSERT);
     uint64_t n_dist = 1;
+    int rc = s ? 0 : -ENOMEM;
     if (rc)
         goto done;
     const float *q = vec(v, slot);
     float d_ep = dist(v, q, ep);
     for (int l = top_level; l > level; l--)
-        greedy(h, v, q, l, &ep, &d_ep, s.links, &n_dist);
+        greedy(h, v, q, l, &ep, &d_ep, s->links, &n_dist);
     for (int l = level < top_level ? level : top_level; l >= 0; l--) {
         vd_topk w;
-        vd_topk_init(&w, s.w, h->efc);
-        if ((rc = search_layer(h, v, q, ep, d_ep, h->efc, l, NULL, &s, &w, &n_dist)))
+        vd_topk_init(&w, s->w, h->efc);
+        if ((rc = search_layer(h, v, q, ep, d_ep, h->efc, l, NULL, s, &w, &n_dist)))
             goto done;
         vd_topk_sort(&w);
         /* The new node takes m neighbours on every level (as hnswlib does);
          * level-0 lists may grow to m0 through links from later nodes. */
-        uint32_t k = select_heuristic(v, w.hits, w.n, h->m, s.kept, &n_dist);
+        uint32_t k = select_heuristic(v, w.hits, w.n, h->m, s->kept, &n_dist);
         node_lock(h, slot);
         uint32_t *mine = links_of(h, slot, l);
-        memcpy(mine + 1, s.kept, k * sizeof *s.kept);
+        memcpy(mine + 1, s->kept, k * sizeof *s->kept);
         mine[0] = k;
         node_unlock(h, slot);
         uint32_t kept[VD_HNSW_MAX_M];
-        memcpy(kept, s.kept, k * sizeof *s.kept); /* link_back reuses s.kept */
+        memcpy(kept, s->kept, k * sizeof *s->kept); /* link_back reuses s->kept */
         for (uint32_t i = 0; i < k; i++)
-            link_back(h, v, kept[i], slot, l, &s, &n_dist);
+            link_back(h, v, kept[i], slot, l, s, &n_dist);
         ep = w.hits[0].slot;
         d_ep = w.hits[0].key;
     }
@@ -504,7 +556,8 @@ done:
         pthread_mutex_unlock(&h->top_lock);
     }
     atomic_fetch_add_explicit(&h->n_distances, n_dist, memory_order_relaxed);
-    scratch_free(&s);
+    if (s)
+        scratch_put(h, s);
     return rc;
 }
 
@@ -545,14 +598,13 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
         return 0;
     }
     atomic_fetch_add_explicit(&h->n_graph, 1, memory_order_relaxed);
-    scratch s;
     uint64_t n_dist = 1;
-    int rc = scratch_init(&s, h, ef, FOR_SEARCH);
-    if (rc)
-        return rc;
+    scratch *s = scratch_get(h, ef, FOR_SEARCH);
+    if (!s)
+        return -ENOMEM;
     float d_ep = dist(v, q->vector, ep);
     for (int l = top_level; l > 0; l--)
-        greedy(h, v, q->vector, l, &ep, &d_ep, s.links, &n_dist);
+        greedy(h, v, q->vector, l, &ep, &d_ep, s->links, &n_dist);
     /* w holds only allowed nodes; a walk that keeps ef·sel of them spans
      * about ef nodes in all, the breadth an unfiltered search with ef has. */
     double sel = (double)allowed / (double)atomic_load(&h->n_nodes);
@@ -560,15 +612,15 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
     if (ef_allowed < out->k)
         ef_allowed = out->k;
     vd_topk w;
-    vd_topk_init(&w, s.w, ef_allowed);
-    rc = search_layer(h, v, q->vector, ep, d_ep, ef_allowed, 0, q->allowed, &s, &w, &n_dist);
+    vd_topk_init(&w, s->w, ef_allowed);
+    int rc = search_layer(h, v, q->vector, ep, d_ep, ef_allowed, 0, q->allowed, s, &w, &n_dist);
     for (uint32_t i = 0; !rc && i < w.n; i++)
         if (w.hits[i].key <= q->max_key)
             vd_topk_push(out, w.hits[i].key, w.hits[i].slot);
     atomic_fetch_add_explicit(&h->n_distances, n_dist, memory_order_relaxed);
     if (q->n_distances)
         atomic_fetch_add_explicit(q->n_distances, n_dist, memory_order_relaxed);
-    scratch_free(&s);
+    scratch_put(h, s);
     return rc;
 }
 
@@ -632,10 +684,9 @@ static void repair_node(hnsw *h, const vd_vector_view *v, uint32_t node, int lev
 static int hnsw_repair(vd_index *idx, const vd_vector_view *v)
 {
     hnsw *h = (hnsw *)idx;
-    scratch s;
-    int rc = scratch_init(&s, h, 1, FOR_REPAIR);
-    if (rc)
-        return rc;
+    scratch *s = scratch_get(h, 1, FOR_REPAIR);
+    if (!s)
+        return -ENOMEM;
     pthread_mutex_lock(&h->repair_lock);
     uint64_t n_dist = 0;
     uint32_t limit = v->n_slots < h->cap ? v->n_slots : h->cap;
@@ -644,7 +695,7 @@ static int hnsw_repair(vd_index *idx, const vd_vector_view *v)
         if (node_level < 0 || is_dead(v, node))
             continue;
         for (int l = node_level; l >= 0; l--)
-            repair_node(h, v, node, l, &s, &n_dist);
+            repair_node(h, v, node, l, s, &n_dist);
     }
     /* A dead entry point is replaced by the live node with the highest level. */
     pthread_mutex_lock(&h->top_lock);
@@ -669,7 +720,7 @@ static int hnsw_repair(vd_index *idx, const vd_vector_view *v)
     pthread_mutex_unlock(&h->top_lock);
     pthread_mutex_unlock(&h->repair_lock);
     atomic_fetch_add_explicit(&h->n_distances, n_dist, memory_order_relaxed);
-    scratch_free(&s);
+    scratch_put(h, s);
     return 0;
 }
 
@@ -714,6 +765,12 @@ static void hnsw_destroy(vd_index *idx)
     free((void *)h->locks);
     pthread_mutex_destroy(&h->top_lock);
     pthread_mutex_destroy(&h->repair_lock);
+    while (h->scratch_pool) {
+        scratch *next = h->scratch_pool->next;
+        scratch_free(h->scratch_pool);
+        h->scratch_pool = next;
+    }
+    pthread_mutex_destroy(&h->scratch_lock);
     free(h);
 }
 
@@ -747,6 +804,7 @@ int vd_hnsw_create(const vd_index_params *p, uint64_t seed, vd_index **out)
     h->seed = seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL;
     pthread_mutex_init(&h->top_lock, NULL);
     pthread_mutex_init(&h->repair_lock, NULL);
+    pthread_mutex_init(&h->scratch_lock, NULL);
     *out = &h->base;
     return 0;
 }
