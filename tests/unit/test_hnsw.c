@@ -268,33 +268,42 @@ Test(hnsw, filtered_recall_and_counts, .timeout = 600)
 typedef struct stress {
     vd_collection *c;
     _Atomic int stop;
-    _Atomic long bad, searches;
+    _Atomic long searches;
+    _Atomic long deleted_seen, search_errors, bad_payloads, compact_errors; /* must stay 0 */
 } stress;
+
+typedef struct churn_arg {
+    stress *st;
+    unsigned seed;
+    uint64_t first_id; /* each writer owns ids first_id .. first_id + 2999 */
+} churn_arg;
 
 static void *churn(void *arg)
 {
-    stress *st = arg;
-    unsigned seed = 7;
+    churn_arg *ca = arg;
+    stress *st = ca->st;
+    unsigned seed = ca->seed;
     float v[D];
     for (int round = 0; round < 400; round++) {
         for (int d = 0; d < D; d++)
             v[d] = (float)rand_r(&seed) / RAND_MAX;
-        uint64_t id = (uint64_t)(rand_r(&seed) % 3000);
+        uint64_t id = ca->first_id + (uint64_t)(rand_r(&seed) % 3000);
         vd_point_in p = {.id = {.kind = VD_ID_INT, .num = id}, .vector = v,
                          .payload = cJSON_Parse("{\"ok\":true}")};
         vd_upsert_counts c = {0};
         vd_collection_upsert(st->c, &p, 1, &c);
-        vd_point_id del = {.kind = VD_ID_INT, .num = (uint64_t)(rand_r(&seed) % 3000)};
+        vd_point_id del = {.kind = VD_ID_INT, .num = ca->first_id + (uint64_t)(rand_r(&seed) % 3000)};
         size_t n = 0;
         vd_collection_delete_ids(st->c, &del, 1, &n);
-        /* the deleted id must be gone from every later search */
+        /* No one else writes our ids: the deleted one must be gone from
+         * every later search. */
         vd_search_req req = {.vector = v, .k = 20, .with_payload = true};
         vd_point_out *hits;
         size_t nh;
         if (vd_collection_search(st->c, &req, &hits, &nh) == 0) {
             for (size_t i = 0; i < nh; i++) {
                 if (hits[i].id.num == del.num)
-                    atomic_fetch_add(&st->bad, 1);
+                    atomic_fetch_add(&st->deleted_seen, 1);
                 vd_point_out_free(&hits[i]);
             }
             free(hits);
@@ -309,7 +318,7 @@ static void *compactor(void *arg)
     while (!atomic_load(&st->stop)) {
         size_t released;
         if (vd_collection_compact(st->c, 0.0, &released) != 0)
-            atomic_fetch_add(&st->bad, 1);
+            atomic_fetch_add(&st->compact_errors, 1);
     }
     return NULL;
 }
@@ -326,13 +335,13 @@ static void *searcher(void *arg)
         vd_point_out *hits;
         size_t n;
         if (vd_collection_search(st->c, &req, &hits, &n) != 0) {
-            atomic_fetch_add(&st->bad, 1);
+            atomic_fetch_add(&st->search_errors, 1);
             continue;
         }
         for (size_t i = 0; i < n; i++) {
             vd_point_out one;
             if (!cJSON_IsTrue(cJSON_GetObjectItem(hits[i].payload, "ok")))
-                atomic_fetch_add(&st->bad, 1);
+                atomic_fetch_add(&st->bad_payloads, 1);
             /* every result id exists (or was deleted after the search returned) */
             if (vd_collection_get(st->c, &hits[i].id, false, &one) == 0)
                 vd_point_out_free(&one);
@@ -351,8 +360,9 @@ Test(hnsw, concurrent_searches_and_writes, .timeout = 600)
     cr_assert_eq(vd_pool_create(&pool, 2), 0);
     stress st = {.c = make(pool, VD_METRIC_L2, VD_INDEX_HNSW, NULL, 0)};
     pthread_t w[2], r[3], comp;
+    churn_arg ca[2] = {{&st, 7, 0}, {&st, 11, 100000}};
     for (int i = 0; i < 2; i++)
-        pthread_create(&w[i], NULL, churn, &st);
+        pthread_create(&w[i], NULL, churn, &ca[i]);
     for (int i = 0; i < 3; i++)
         pthread_create(&r[i], NULL, searcher, &st);
     pthread_create(&comp, NULL, compactor, &st);
@@ -362,7 +372,11 @@ Test(hnsw, concurrent_searches_and_writes, .timeout = 600)
     for (int i = 0; i < 3; i++)
         pthread_join(r[i], NULL);
     pthread_join(comp, NULL);
-    cr_assert_eq(atomic_load(&st.bad), 0);
+    long seen = atomic_load(&st.deleted_seen), serr = atomic_load(&st.search_errors),
+         bp = atomic_load(&st.bad_payloads), cerr = atomic_load(&st.compact_errors);
+    cr_assert(seen == 0 && serr == 0 && bp == 0 && cerr == 0,
+              "deleted ids seen %ld, search errors %ld, bad payloads %ld, compaction errors %ld",
+              seen, serr, bp, cerr);
     cr_assert(atomic_load(&st.searches) > 0);
     vd_collection_unref(st.c);
     vd_pool_destroy(pool);
