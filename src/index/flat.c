@@ -1,7 +1,7 @@
 /*
- * flat.c — the exact index (every query scans the allowed slots with the
- * dispatched distance kernel), the exact scan other indexes fall back to, and
- * the index factory. Flat keeps no state beyond counters (atomic: searches run
+ * flat.c — the exact index: every query scans the allowed slots with the
+ * dispatched distance kernel (vd_index_scan, which other indexes use as their
+ * exact plan too). Flat keeps no state beyond counters (atomic: searches run
  * concurrently under the shard read lock).
  */
 #include <errno.h>
@@ -17,13 +17,6 @@ typedef struct flat_index {
     _Atomic uint64_t n_distances;
     _Atomic uint64_t n_searches;
 } flat_index;
-
-float vd_score_from_key(vd_metric metric, float key) { return metric == VD_METRIC_L2 ? key : -key; }
-
-float vd_key_from_score(vd_metric metric, float score)
-{
-    return metric == VD_METRIC_L2 ? score : -score;
-}
 
 static int flat_insert(vd_index *idx, const vd_vector_view *v, uint32_t slot)
 {
@@ -92,25 +85,6 @@ uint64_t vd_index_scan(const vd_vector_view *v, const vd_index_query *q, vd_topk
             vd_topk_push(out, key, (uint32_t)s);
     }
     return n;
-}
-
-const char *vd_index_type_name(vd_index_type t) { return t == VD_INDEX_HNSW ? "hnsw" : "flat"; }
-
-void vd_index_params_default(vd_index_params *p, vd_index_type type)
-{
-    *p = (vd_index_params){
-        .type = type,
-        .m = VD_HNSW_DEFAULT_M,
-        .ef_construction = VD_HNSW_DEFAULT_EF_CONSTRUCTION,
-        .ef_search = VD_HNSW_DEFAULT_EF_SEARCH,
-    };
-}
-
-int vd_index_create(const vd_index_params *p, uint64_t seed, vd_index **out)
-{
-    if (p->type == VD_INDEX_HNSW)
-        return vd_hnsw_create(p, seed, out);
-    return vd_flat_create(out);
 }
 
 int vd_flat_create(vd_index **out)
