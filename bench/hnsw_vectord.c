@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "db/collection.h"
+#include "util/procstat.h"
 #include "vectord/distance.h"
 
 static double now_s(void)
@@ -53,18 +54,6 @@ static void *read_vecs(const char *dir, const char *name, size_t *n, size_t *d)
     free(row);
     fclose(f);
     return out;
-}
-
-static long rss_bytes(void)
-{
-    long pages = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return resident * sysconf(_SC_PAGESIZE);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -115,7 +104,7 @@ int main(int argc, char **argv)
     if (vd_collection_create(&c, &cfg, pool) != 0)
         return 1;
 
-    long rss0 = rss_bytes();
+    long rss0 = vd_process_rss_bytes();
     double t0 = now_s();
     enum { BATCH = 1000 };
     vd_point_in pts[BATCH];
@@ -139,7 +128,7 @@ int main(int argc, char **argv)
            "\"threads\":%u,\"seconds\":%.3f,\"vectors_per_s\":%.1f,\"index_bytes_per_vector\":%.1f,"
            "\"rss_bytes_per_vector\":%.1f}\n",
            n, dim, m, efc, threads, build_s, (double)n / build_s,
-           (double)st.total.index_bytes / (double)n, (double)(rss_bytes() - rss0) / (double)n);
+           (double)st.total.index_bytes / (double)n, (double)(vd_process_rss_bytes() - rss0) / (double)n);
     free(st.shards);
     fflush(stdout);
 

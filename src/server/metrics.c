@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/procstat.h"
 #include "util/strbuf.h"
 
 static const char *const route_labels[VD_N_ROUTES] = {
@@ -218,17 +219,10 @@ int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **t
                          "# HELP vectord_uptime_seconds Seconds since start.\n"
                          "# TYPE vectord_uptime_seconds gauge\nvectord_uptime_seconds %.3f\n",
                      VECTORD_VERSION, simd, up);
-    long pages = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
     vd_strbuf_printf(&b, "# HELP vectord_process_resident_memory_bytes Resident set size.\n"
                          "# TYPE vectord_process_resident_memory_bytes gauge\n"
-                         "vectord_process_resident_memory_bytes %lld\n",
-                     (long long)resident * sysconf(_SC_PAGESIZE));
+                         "vectord_process_resident_memory_bytes %ld\n",
+                     vd_process_rss_bytes());
     render_requests(m, &b);
     render_work(m, &b);
     int rc = render_collections(db, &b);
