@@ -38,6 +38,7 @@ typedef struct vd_vector_view {
 typedef struct vd_index_query {
     const float *vector;    /* normalised already for cosine */
     const uint64_t *allowed; /* bitmap of slots that may be returned (alive ∩ filter) */
+    size_t n_allowed;        /* bits set in allowed, or SIZE_MAX if not counted */
     float max_key;          /* only hits with key <= max_key (score_threshold) */
     uint32_t ef;            /* search breadth, 0 = index default (HNSW) */
     int exact;              /* force an exhaustive scan */

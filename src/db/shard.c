@@ -515,6 +515,7 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
     vd_index_query q = {
         .vector = req->vector,
         .allowed = s->alive,
+        .n_allowed = s->n_alive,
         .max_key = req->has_threshold ? vd_key_from_score(s->metric, req->score_threshold)
                                       : __builtin_inff(),
         .ef = req->ef,
@@ -531,6 +532,7 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
         if ((rc = vd_filter_eval(req->filter, &src, matching)))
             goto done;
         q.allowed = matching;
+        q.n_allowed = SIZE_MAX;
     }
     vd_topk top;
     vd_topk_init(&top, hits, req->k);

@@ -108,10 +108,17 @@ static inline int level_of(const hnsw *h, uint32_t slot)
 
 static inline uint32_t cap_of(const hnsw *h, int level) { return level == 0 ? h->m0 : h->m; }
 
-/* Copies the links of slot at level into buf (room for m0); returns the count. */
+/* Copies the links of slot at level into buf (room for m0); returns the count.
+ * A slot that is not (or no longer) on that level has none: a link can
+ * outlive its target's release by compaction when an insert raced the repair,
+ * and the slot may since hold a new node with fewer levels. */
 static uint32_t read_links(hnsw *h, uint32_t slot, int level, uint32_t *buf)
 {
     node_lock(h, slot);
+    if (level_of(h, slot) < level) {
+        node_unlock(h, slot);
+        return 0;
+    }
     const uint32_t *l = links_of(h, slot, level);
     uint32_t n = l[0];
     memcpy(buf, l + 1, n * sizeof *buf);
@@ -413,6 +420,10 @@ static void link_back(hnsw *h, const vd_vector_view *v, uint32_t n, uint32_t slo
 {
     uint32_t cap = cap_of(h, level);
     node_lock(h, n);
+    if (level_of(h, n) < level) { /* see read_links */
+        node_unlock(h, n);
+        return;
+    }
     uint32_t *l = links_of(h, n, level);
     for (uint32_t i = 1; i <= l[0]; i++) {
         if (l[i] == slot) {
@@ -574,7 +585,8 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
                        vd_topk *out)
 {
     hnsw *h = (hnsw *)idx;
-    size_t allowed = vd_bitset_count(q->allowed, vd_bitset_words(v->n_slots));
+    size_t allowed = q->n_allowed != SIZE_MAX ? q->n_allowed
+                                              : vd_bitset_count(q->allowed, vd_bitset_words(v->n_slots));
     uint32_t ef = q->ef ? q->ef : h->ef_search;
     if (ef < out->k)
         ef = out->k;
