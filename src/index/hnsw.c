@@ -360,6 +360,9 @@ static int search_layer(hnsw *h, const vd_vector_view *v, const float *q, uint32
         vd_hit c = heap_pop(&s->cand);
         if (w->n == ef && c.key > vd_topk_bound(w))
             break;
+        /* The next candidate's level-0 list will be read soon: start its load. */
+        if (level == 0 && s->cand.n)
+            __builtin_prefetch(h->links0 + (size_t)s->cand.a[0].slot * (1 + h->m0));
         uint32_t n = read_links(h, c.slot, level, s->links);
         /* Keep only unvisited neighbours, and start loading the head of each
          * vector now; the next vector's body is fetched while one is measured. */
