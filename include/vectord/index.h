@@ -12,7 +12,8 @@
  *    under the read lock, concurrently with searches and other inserts (such an
  *    index synchronises its own structure; HNSW locks one node at a time);
  *  - repair: under the read lock, concurrently with searches and inserts, one
- *    repair per index at a time.
+ *    repair per index at a time; the shard repairs in chunks of nodes and
+ *    takes the read lock per chunk, so writers are never held off for long.
  * Vectors, and the dead bitmap, never change while the read lock is held.
  */
 #ifndef VECTORD_INDEX_H
@@ -65,9 +66,11 @@ typedef struct vd_index_ops {
     int (*reserve)(vd_index *idx, uint32_t n_slots);
     int (*insert)(vd_index *idx, const vd_vector_view *v, uint32_t slot);
     void (*remove)(vd_index *idx, uint32_t slot);
-    /* keeps_slots indexes: rewires the structure so that no live node leads
-     * to a slot of v->dead any more; afterwards those slots may be released. */
-    int (*repair)(vd_index *idx, const vd_vector_view *v);
+    /* keeps_slots indexes: rewires the live nodes among slots [first, first +
+     * count) so that none leads to a slot of v->dead any more; the call whose
+     * range reaches v->n_slots also moves a dead entry point. When all ranges
+     * are done, the dead slots of the first call may be released. */
+    int (*repair)(vd_index *idx, const vd_vector_view *v, uint32_t first, uint32_t count);
     /* Forgets a repaired tombstone; the shard may then reuse the slot. */
     void (*release)(vd_index *idx, uint32_t slot);
     /* Fills out (capacity k) with the best allowed hits. 0 or -ENOMEM. */

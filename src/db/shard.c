@@ -582,6 +582,9 @@ done:
     return rc;
 }
 
+/* Graph nodes repaired per hold of the read lock. */
+#define VD_COMPACT_CHUNK 8192u
+
 int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released)
 {
     *n_released = 0;
@@ -594,8 +597,7 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released)
     uint32_t *dead = NULL;
     size_t n_dead = 0;
 
-    /* Repair under the read lock: searches and inserts go on meanwhile, and
-     * the set of tombstones cannot change (deletes need the write lock). */
+    /* Note the tombstones to release, under the read lock. */
     pthread_rwlock_rdlock(&s->lock);
     size_t nodes = (size_t)s->n_alive + s->n_tombstones;
     bool due = s->n_tombstones > 0 && (double)s->n_tombstones >= min_ratio * (double)nodes;
@@ -607,12 +609,23 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released)
         for (size_t i = rc ? SIZE_MAX : vd_bitset_next(s->dead, nw, 0); i != SIZE_MAX;
              i = vd_bitset_next(s->dead, nw, i + 1))
             dead[n_dead++] = (uint32_t)i;
-        if (!rc) {
-            vd_vector_view v = view_of(s);
-            rc = s->index->ops->repair(s->index, &v);
-        }
     }
     pthread_rwlock_unlock(&s->lock);
+
+    /* Repair in chunks, each under the read lock: searches and inserts go on,
+     * and a waiting writer gets in between chunks. Tombstones made meanwhile
+     * are repaired around too, but released only by a later compaction; no
+     * insert links to a tombstone, so the noted ones stay unreachable. */
+    for (uint32_t first = 0; due && !rc;) {
+        pthread_rwlock_rdlock(&s->lock);
+        vd_vector_view v = view_of(s);
+        uint32_t n_slots = s->n_slots;
+        rc = s->index->ops->repair(s->index, &v, first, VD_COMPACT_CHUNK);
+        pthread_rwlock_unlock(&s->lock);
+        if (n_slots - first <= VD_COMPACT_CHUNK)
+            break;
+        first += VD_COMPACT_CHUNK;
+    }
 
     /* Release under the write lock: the repaired tombstones become free slots. */
     if (due && !rc) {

@@ -696,7 +696,7 @@ static void repair_node(hnsw *h, const vd_vector_view *v, uint32_t node, int lev
     node_unlock(h, node);
 }
 
-static int hnsw_repair(vd_index *idx, const vd_vector_view *v)
+static int hnsw_repair(vd_index *idx, const vd_vector_view *v, uint32_t first, uint32_t count)
 {
     hnsw *h = (hnsw *)idx;
     scratch *s = scratch_get(h, 1, FOR_REPAIR);
@@ -705,14 +705,22 @@ static int hnsw_repair(vd_index *idx, const vd_vector_view *v)
     pthread_mutex_lock(&h->repair_lock);
     uint64_t n_dist = 0;
     uint32_t limit = v->n_slots < h->cap ? v->n_slots : h->cap;
-    for (uint32_t node = 0; node < limit; node++) {
+    uint32_t end = count > limit - (first < limit ? first : limit) ? limit : first + count;
+    for (uint32_t node = first; node < end; node++) {
         int node_level = level_of(h, node);
         if (node_level < 0 || is_dead(v, node))
             continue;
         for (int l = node_level; l >= 0; l--)
             repair_node(h, v, node, l, s, &n_dist);
     }
-    /* A dead entry point is replaced by the live node with the highest level. */
+    if (end < limit) {
+        pthread_mutex_unlock(&h->repair_lock);
+        atomic_fetch_add_explicit(&h->n_distances, n_dist, memory_order_relaxed);
+        scratch_put(h, s);
+        return 0;
+    }
+    /* Last range: a dead entry point is replaced by the live node with the
+     * highest level. */
     pthread_mutex_lock(&h->top_lock);
     uint32_t ep;
     int top_level;
