@@ -21,6 +21,7 @@
 #include "server/metrics.h"
 #include "util/log.h"
 #include "util/pool.h"
+#include "vectord/crc32c.h"
 #include "vectord/distance.h"
 
 extern char **environ;
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
     int isa;
     vd_isa_parse(cfg.simd, &isa);
     const vd_distance_table *dist = vd_distance_init(isa);
+    vd_crc32c_init(true);
     if (isa >= 0 && (int)dist->isa != isa)
         vd_log_warn("simd not supported by this cpu, using the best available",
                     "requested=%s using=%s", cfg.simd, vd_isa_name(dist->isa));
