@@ -29,6 +29,10 @@ int vd_wal_header_decode(const uint8_t *in, size_t len, uint64_t *salt, vd_errms
 size_t vd_wal_record_encode(uint8_t *out, uint64_t salt, uint64_t lsn, uint8_t type,
                             const void *body, uint32_t len);
 
+/* Recomputes the checksums of a run of encoded records for salt: records are
+ * queued before the writer knows which segment they land in. */
+void vd_wal_records_seal(uint8_t *buf, size_t len, uint64_t salt);
+
 typedef struct vd_wal_record {
     uint64_t lsn;
     uint8_t type;

@@ -111,6 +111,15 @@ size_t vd_wal_record_encode(uint8_t *out, uint64_t salt, uint64_t lsn, uint8_t t
     return VD_WAL_RECORD_HEADER_LEN + (size_t)len;
 }
 
+void vd_wal_records_seal(uint8_t *buf, size_t len, uint64_t salt)
+{
+    for (size_t off = 0; off + VD_WAL_RECORD_HEADER_LEN <= len;) {
+        uint32_t n = get32(buf + off);
+        put32(buf + off + 4, record_crc(salt, buf + off, n));
+        off += VD_WAL_RECORD_HEADER_LEN + (size_t)n;
+    }
+}
+
 /* Whether a valid record starts at off (checksum and reserved bytes). */
 static int record_at(const uint8_t *seg, size_t len, size_t off, uint64_t salt, uint32_t *body_len)
 {

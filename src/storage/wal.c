@@ -1,0 +1,294 @@
+/*
+ * wal.c — the WAL writer (wal.h). Segment and record bytes: wal_format.c.
+ *
+ * Writers encode their record into the shared queue under `lock` and get the
+ * next LSN; the writer thread swaps the queue out, writes it with one pwrite
+ * at the end of the current segment, fdatasyncs once (fsync=always), and then
+ * reports every record of the group through its callback. The queue and the
+ * writer's buffers are swapped, never copied, so appending costs one memcpy
+ * of the record. Segment files are named wal-<first LSN, 16 hex digits>.log.
+ */
+#include "vectord/wal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vectord/wal_format.h"
+
+typedef struct pending {
+    uint64_t lsn;
+    vd_wal_done_cb cb;
+    void *ctx;
+} pending;
+
+typedef struct batch {
+    uint8_t *buf;
+    size_t len, cap;
+    pending *items;
+    size_t n, items_cap;
+} batch;
+
+struct vd_wal {
+    vd_vfs *vfs; /* borrowed */
+    char *dir;
+    vd_wal_options opt;
+    pthread_mutex_t lock; /* guards queue, next_lsn, stopping, read_only, st */
+    pthread_cond_t work;  /* the writer waits here for records */
+    pthread_cond_t done;  /* vd_wal_append waits here for its record */
+    batch queue;
+    uint64_t next_lsn;
+    bool stopping;
+    vd_wal_stats st;
+    /* writer thread only */
+    batch spare;
+    int fd;
+    uint64_t seg_off, salt;
+    pthread_t thread;
+};
+
+static uint64_t new_salt(void)
+{
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 17);
+    }
+    return s;
+}
+
+/* Creates segment wal-<first_lsn>.log with its header, durable with its name. */
+static int open_segment(vd_wal *w, uint64_t first_lsn, vd_errmsg *em)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/wal-%016llx.log", w->dir, (unsigned long long)first_lsn);
+    uint8_t hdr[VD_WAL_SEGMENT_HEADER_LEN];
+    w->salt = new_salt();
+    vd_wal_header_encode(hdr, w->salt);
+    size_t n;
+    int fd, rc = w->vfs->ops->open(w->vfs, path, O_RDWR | O_CREAT | O_EXCL, 0640, &fd);
+    if (rc)
+        return vd_fail(em, rc, "cannot create WAL segment %s: %s", path, strerror(-rc));
+    if ((rc = w->vfs->ops->pwrite(w->vfs, fd, hdr, sizeof hdr, 0, &n)) ||
+        (rc = w->vfs->ops->fdatasync(w->vfs, fd)) || (rc = w->vfs->ops->sync_dir(w->vfs, w->dir))) {
+        w->vfs->ops->close(w->vfs, fd);
+        return vd_fail(em, rc, "cannot initialise WAL segment %s: %s", path, strerror(-rc));
+    }
+    w->fd = fd;
+    w->seg_off = sizeof hdr;
+    return 0;
+}
+
+/* Writes one group; 0 or -errno. A failed write is cut off again. */
+static int write_group(vd_wal *w, const batch *b)
+{
+    int rc;
+    if (w->seg_off > VD_WAL_SEGMENT_HEADER_LEN && w->seg_off + b->len > w->opt.segment_bytes) {
+        /* Roll: the old segment is complete (every group was synced). */
+        int old = w->fd;
+        if ((rc = open_segment(w, b->items[0].lsn, NULL)))
+            return rc;
+        w->vfs->ops->close(w->vfs, old);
+    }
+    vd_wal_records_seal(b->buf, b->len, w->salt);
+    size_t n = 0;
+    rc = w->vfs->ops->pwrite(w->vfs, w->fd, b->buf, b->len, w->seg_off, &n);
+    if (rc) {
+        if (n)
+            w->vfs->ops->ftruncate(w->vfs, w->fd, w->seg_off);
+        return rc;
+    }
+    if (w->opt.fsync == VD_FSYNC_ALWAYS) {
+        if ((rc = w->vfs->ops->fdatasync(w->vfs, w->fd)))
+            return rc; /* never retried: the WAL turns read-only */
+    }
+    w->seg_off += b->len;
+    return 0;
+}
+
+static void *writer_main(void *arg)
+{
+    vd_wal *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->queue.n && !w->stopping)
+            pthread_cond_wait(&w->work, &w->lock);
+        if (!w->queue.n)
+            break; /* stopping, nothing left */
+        batch b = w->queue;
+        w->queue = w->spare;
+        w->queue.len = w->queue.n = 0;
+        pthread_mutex_unlock(&w->lock);
+
+        int rc = write_group(w, &b);
+        for (size_t i = 0; i < b.n; i++)
+            if (b.items[i].cb)
+                b.items[i].cb(b.items[i].ctx, b.items[i].lsn, rc);
+
+        pthread_mutex_lock(&w->lock);
+        w->st.groups++;
+        if (rc) {
+            w->st.failed_groups++;
+            if (rc != -ENOSPC && !w->st.read_only_error)
+                w->st.read_only_error = rc;
+        } else {
+            w->st.fsyncs += w->opt.fsync == VD_FSYNC_ALWAYS;
+            w->st.records += b.n;
+            w->st.bytes += b.len;
+            w->st.durable_lsn = b.items[b.n - 1].lsn;
+        }
+        w->spare = b;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int vd_wal_open(vd_wal **out, vd_vfs *vfs, const char *dir, uint64_t first_lsn,
+                const vd_wal_options *opt, vd_errmsg *em)
+{
+    vd_wal *w = calloc(1, sizeof *w);
+    if (!w || !(w->dir = strdup(dir))) {
+        free(w);
+        return vd_fail(em, -ENOMEM, "out of memory");
+    }
+    w->vfs = vfs;
+    w->opt = *opt;
+    if (w->opt.segment_bytes < 4096)
+        w->opt.segment_bytes = 4096;
+    w->next_lsn = first_lsn ? first_lsn : 1;
+    w->st.next_lsn = w->next_lsn;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->done, NULL);
+    int rc = open_segment(w, w->next_lsn, em);
+    if (!rc && pthread_create(&w->thread, NULL, writer_main, w) != 0)
+        rc = vd_fail(em, -EAGAIN, "cannot start the WAL writer thread");
+    if (rc) {
+        if (w->fd > 0)
+            vfs->ops->close(vfs, w->fd);
+        pthread_cond_destroy(&w->done);
+        pthread_cond_destroy(&w->work);
+        pthread_mutex_destroy(&w->lock);
+        free(w->dir);
+        free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+static void batch_free(batch *b)
+{
+    free(b->buf);
+    free(b->items);
+}
+
+void vd_wal_close(vd_wal *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    w->vfs->ops->close(w->vfs, w->fd);
+    batch_free(&w->queue);
+    batch_free(&w->spare);
+    pthread_cond_destroy(&w->done);
+    pthread_cond_destroy(&w->work);
+    pthread_mutex_destroy(&w->lock);
+    free(w->dir);
+    free(w);
+}
+
+static int reserve(batch *b, size_t bytes)
+{
+    if (b->len + bytes > b->cap) {
+        size_t cap = b->cap ? b->cap : 64 * 1024;
+        while (cap < b->len + bytes)
+            cap *= 2;
+        uint8_t *nb = realloc(b->buf, cap);
+        if (!nb)
+            return -ENOMEM;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    if (b->n == b->items_cap) {
+        size_t cap = b->items_cap ? b->items_cap * 2 : 256;
+        pending *ni = realloc(b->items, cap * sizeof *ni);
+        if (!ni)
+            return -ENOMEM;
+        b->items = ni;
+        b->items_cap = cap;
+    }
+    return 0;
+}
+
+int vd_wal_append_async(vd_wal *w, uint8_t type, const void *body, uint32_t len,
+                        vd_wal_done_cb cb, void *ctx, uint64_t *lsn)
+{
+    if (len > VD_WAL_MAX_BODY)
+        return -EMSGSIZE;
+    pthread_mutex_lock(&w->lock);
+    int rc = w->st.read_only_error ? -EROFS : w->stopping ? -ESHUTDOWN : 0;
+    if (!rc)
+        rc = reserve(&w->queue, VD_WAL_RECORD_HEADER_LEN + (size_t)len);
+    if (!rc) {
+        uint64_t l = w->next_lsn++;
+        /* checksummed by the writer once it knows the segment's salt */
+        w->queue.len += vd_wal_record_encode(w->queue.buf + w->queue.len, 0, l, type, body, len);
+        w->queue.items[w->queue.n++] = (pending){l, cb, ctx};
+        w->st.next_lsn = w->next_lsn;
+        if (lsn)
+            *lsn = l;
+        pthread_cond_signal(&w->work);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+typedef struct ticket {
+    vd_wal *w;
+    bool done;
+    int err;
+} ticket;
+
+static void ticket_done(void *ctx, uint64_t lsn, int err)
+{
+    (void)lsn;
+    ticket *t = ctx;
+    pthread_mutex_lock(&t->w->lock);
+    t->done = true;
+    t->err = err;
+    pthread_cond_broadcast(&t->w->done);
+    pthread_mutex_unlock(&t->w->lock);
+}
+
+int vd_wal_append(vd_wal *w, uint8_t type, const void *body, uint32_t len, uint64_t *lsn)
+{
+    ticket t = {.w = w};
+    int rc = vd_wal_append_async(w, type, body, len, ticket_done, &t, lsn);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&w->lock);
+    while (!t.done)
+        pthread_cond_wait(&w->done, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+    return t.err;
+}
+
+void vd_wal_stats_get(vd_wal *w, vd_wal_stats *st)
+{
+    pthread_mutex_lock(&w->lock);
+    *st = w->st;
+    pthread_mutex_unlock(&w->lock);
+}
