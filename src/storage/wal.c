@@ -129,10 +129,9 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->lock);
 
         int rc = write_group(w, &b);
-        for (size_t i = 0; i < b.n; i++)
-            if (b.items[i].cb)
-                b.items[i].cb(b.items[i].ctx, b.items[i].lsn, rc);
 
+        /* Publish the group's outcome before telling its writers, so that a
+         * writer who has its answer also sees it in the stats and state. */
         pthread_mutex_lock(&w->lock);
         w->st.groups++;
         if (rc) {
@@ -145,6 +144,11 @@ static void *writer_main(void *arg)
             w->st.bytes += b.len;
             w->st.durable_lsn = b.items[b.n - 1].lsn;
         }
+        pthread_mutex_unlock(&w->lock);
+        for (size_t i = 0; i < b.n; i++)
+            if (b.items[i].cb)
+                b.items[i].cb(b.items[i].ctx, b.items[i].lsn, rc);
+        pthread_mutex_lock(&w->lock);
         w->spare = b;
     }
     pthread_mutex_unlock(&w->lock);
