@@ -20,16 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "db/collection.h"
 #include "util/pool.h"
 #include "vectord/distance.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 static float frand(void)
@@ -97,12 +91,6 @@ static double kernel_gbs(vd_dist_fn fn, const float *vecs, size_t n, size_t dim,
 }
 
 /* ---- 3. exact search ----------------------------------------------------- */
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv)
 {

@@ -16,16 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "db/collection.h"
 #include "util/procstat.h"
 #include "vectord/distance.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Reads an fvecs/ivecs file: rows of (int32 d, d × 4 bytes). */
 static void *read_vecs(const char *dir, const char *name, size_t *n, size_t *d)
@@ -54,12 +48,6 @@ static void *read_vecs(const char *dir, const char *name, size_t *n, size_t *d)
     free(row);
     fclose(f);
     return out;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)

@@ -186,16 +186,22 @@ static void set_payload(vd_shard *s, uint32_t slot, cJSON *payload)
     s->payload_bytes += m->payload_bytes;
 }
 
+/* Writes the point's vector, version and payload into slot (taking the payload). */
+static void write_point(vd_shard *s, uint32_t slot, vd_point_in *p)
+{
+    memcpy(s->vecs + (size_t)slot * s->dim, p->vector, s->dim * sizeof(float));
+    s->meta[slot].version = p->has_version ? p->version : 0;
+    set_payload(s, slot, p->payload);
+    p->payload = NULL;
+}
+
 /* Replaces the vector and payload of a live slot in place (indexes that do
  * not keep slots only). */
 static int update_point(vd_shard *s, uint32_t slot, vd_point_in *p)
 {
     s->index->ops->remove(s->index, slot);
     unindex_payload(s, slot);
-    memcpy(s->vecs + (size_t)slot * s->dim, p->vector, s->dim * sizeof(float));
-    set_payload(s, slot, p->payload);
-    p->payload = NULL;
-    s->meta[slot].version = p->has_version ? p->version : 0;
+    write_point(s, slot, p);
     int rc = index_payload(s, slot);
     vd_vector_view v = view_of(s);
     if (!rc)
@@ -221,10 +227,7 @@ static int store_point(vd_shard *s, uint64_t hash, vd_point_in *p, uint32_t *out
         m->id.str = copy;
         s->id_bytes += p->id.len;
     }
-    memcpy(s->vecs + (size_t)slot * s->dim, p->vector, s->dim * sizeof(float));
-    m->version = p->has_version ? p->version : 0;
-    set_payload(s, slot, p->payload);
-    p->payload = NULL;
+    write_point(s, slot, p);
     if (vd_idmap_insert(&s->idmap, hash, slot) != 0)
         goto fail_data;
     if (index_payload(s, slot) != 0)

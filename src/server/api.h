@@ -51,6 +51,8 @@ extern const vd_handler_fn vd_handlers[VD_N_ROUTES];
 
 /* Looks up the call's collection: a new reference, or an error naming it. */
 int vd_call_collection(vd_call *call, vd_collection **out);
+/* VD_E_INVALID_REQUEST "request body must be <shape>" when the call has no body. */
+int vd_call_require_body(vd_call *call, const char *shape);
 /* Parses a "true"/"false" query argument. */
 int vd_call_bool_arg(vd_call *call, const char *name, bool def, bool *out);
 

@@ -16,6 +16,13 @@ int vd_call_collection(vd_call *call, vd_collection **out)
     return 0;
 }
 
+int vd_call_require_body(vd_call *call, const char *shape)
+{
+    if (call->body)
+        return 0;
+    return vd_fail(&call->em, VD_E_INVALID_REQUEST, "request body must be %s", shape);
+}
+
 int vd_call_bool_arg(vd_call *call, const char *name, bool def, bool *out)
 {
     const char *v = call->arg(call->conn, name);

@@ -5,14 +5,6 @@
 #include "server/handlers.h"
 #include "server/response.h"
 
-static int require_body(vd_call *call, const char *example)
-{
-    if (call->body)
-        return 0;
-    return vd_fail(&call->em, VD_E_INVALID_REQUEST, "request body must be a JSON object such as %s",
-                   example);
-}
-
 int vd_h_collections_list(vd_call *call)
 {
     vd_collection **colls;
@@ -38,7 +30,7 @@ int vd_h_collections_list(vd_call *call)
 int vd_h_collection_create(vd_call *call)
 {
     vd_collection_config cfg;
-    int rc = require_body(call, "{\"dim\":1536,\"metric\":\"cosine\"}");
+    int rc = vd_call_require_body(call, "a JSON object such as {\"dim\":1536,\"metric\":\"cosine\"}");
     if (!rc)
         rc = vd_req_collection(call->body, call->collection, &call->api->limits, &cfg, &call->em);
     if (!rc)
@@ -79,7 +71,7 @@ int vd_h_pindex_create(vd_call *call)
     const char *field;
     vd_pindex_type type;
     vd_collection *c;
-    int rc = require_body(call, "{\"field\":\"userId\",\"type\":\"keyword\"}");
+    int rc = vd_call_require_body(call, "a JSON object such as {\"field\":\"userId\",\"type\":\"keyword\"}");
     if (!rc)
         rc = vd_req_pindex(call->body, &field, &type, &call->em);
     if (rc || (rc = vd_call_collection(call, &c)))

@@ -19,10 +19,8 @@ int vd_h_points_upsert(vd_call *call)
     int rc = parse_wait(call);
     if (rc || (rc = vd_call_collection(call, &c)))
         return rc;
-    if (!call->body)
-        rc = vd_fail(&call->em, VD_E_INVALID_REQUEST,
-                     "request body must be {\"points\":[{\"id\":…,\"vector\":[…]}]}");
-    else
+    rc = vd_call_require_body(call, "{\"points\":[{\"id\":…,\"vector\":[…]}]}");
+    if (!rc)
         rc = vd_req_upsert(call->body, vd_collection_config_of(c), &call->api->limits, &req,
                            &call->em);
     if (rc) {
@@ -75,10 +73,8 @@ int vd_h_points_delete(vd_call *call)
     int rc = parse_wait(call);
     if (rc || (rc = vd_call_collection(call, &c)))
         return rc;
-    if (!call->body)
-        rc = vd_fail(&call->em, VD_E_INVALID_REQUEST,
-                     "request body must be {\"ids\":[…]} or {\"filter\":{…}}");
-    else
+    rc = vd_call_require_body(call, "{\"ids\":[…]} or {\"filter\":{…}}");
+    if (!rc)
         rc = vd_req_delete(call->body, &call->api->limits, &req, &call->em);
     if (rc) {
         vd_collection_unref(c);

@@ -36,18 +36,11 @@ static int run_search(vd_call *call, vd_collection *c, const vd_search_parsed *s
     return 0;
 }
 
-static int require_body(vd_call *call)
-{
-    return call->body ? 0
-                      : vd_fail(&call->em, VD_E_INVALID_REQUEST,
-                                "request body must be a JSON object with \"vector\"");
-}
-
 int vd_h_search(vd_call *call)
 {
     vd_collection *c;
     vd_search_parsed s;
-    int rc = require_body(call);
+    int rc = vd_call_require_body(call, "a JSON object with \"vector\"");
     if (rc || (rc = vd_call_collection(call, &c)))
         return rc;
     rc = vd_req_search(call->body, "", vd_collection_config_of(c), &call->api->limits, &s,
@@ -65,7 +58,7 @@ int vd_h_search_batch(vd_call *call)
     vd_collection *c;
     vd_search_parsed *s;
     size_t n;
-    int rc = require_body(call);
+    int rc = vd_call_require_body(call, "a JSON object with \"vector\"");
     if (rc || (rc = vd_call_collection(call, &c)))
         return rc;
     rc = vd_req_search_batch(call->body, vd_collection_config_of(c), &call->api->limits, &s, &n,

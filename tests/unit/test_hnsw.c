@@ -55,16 +55,22 @@ static vd_collection *make(vd_pool *pool, vd_metric m, vd_index_type t, const vd
     return c;
 }
 
-static void upsert_both(pair *p, uint64_t first_id, size_t n, vd_metric m, bool with_group)
+/* n clustered points with ids first_id…, vectors in vecs (n * D floats). */
+static void make_points(vd_point_in *pts, float *vecs, uint64_t first_id, size_t n, vd_metric m)
 {
-    float *vecs = malloc(n * D * sizeof(float));
-    vd_point_in *pts = calloc(n, sizeof *pts);
     for (size_t i = 0; i < n; i++) {
         clustered(vecs + i * D);
         if (m == VD_METRIC_COSINE)
             vd_normalize(vecs + i * D, D);
         pts[i] = (vd_point_in){.id = {.kind = VD_ID_INT, .num = first_id + i}, .vector = vecs + i * D};
     }
+}
+
+static void upsert_both(pair *p, uint64_t first_id, size_t n, vd_metric m, bool with_group)
+{
+    float *vecs = malloc(n * D * sizeof(float));
+    vd_point_in *pts = calloc(n, sizeof *pts);
+    make_points(pts, vecs, first_id, n, m);
     for (int which = 0; which < 2; which++) {
         for (size_t i = 0; i < n; i++) {
             if (with_group) {
@@ -174,15 +180,9 @@ static void gates_for_metric(vd_metric m)
     cr_assert_geq(r, 0.95, "%s recall after churn %.4f", vd_metric_name(m), r);
 
     /* updates: new vectors for 30% of the live points (same ids) */
-    upsert_both(&p, 0, 0, m, false);
     float *vecs = malloc(nd * D * sizeof(float));
     vd_point_in *pts = calloc(nd, sizeof *pts);
-    for (size_t i = 0; i < nd; i++) {
-        clustered(vecs + i * D);
-        if (m == VD_METRIC_COSINE)
-            vd_normalize(vecs + i * D, D);
-        pts[i] = (vd_point_in){.id = {.kind = VD_ID_INT, .num = N + i}, .vector = vecs + i * D};
-    }
+    make_points(pts, vecs, N, nd, m);
     vd_upsert_counts c1 = {0}, c2 = {0};
     cr_assert_eq(vd_collection_upsert(p.exact, pts, nd, &c1), 0);
     cr_assert_eq(vd_collection_upsert(p.graph, pts, nd, &c2), 0);
