@@ -15,6 +15,7 @@
 
 #include "db/database.h"
 #include "db/maintenance.h"
+#include "db/store.h"
 #include "server/api.h"
 #include "server/config.h"
 #include "server/http.h"
@@ -72,6 +73,7 @@ int main(int argc, char **argv)
     vd_metrics *metrics = NULL;
     vd_http *http = NULL;
     vd_maintenance *maint = NULL;
+    vd_store *store = NULL;
 
     if (vd_config_load(&cfg, argc, argv, environ, &action, &em) != 0) {
         fprintf(stderr, "vectord: %s\n", em.text);
@@ -144,12 +146,40 @@ int main(int argc, char **argv)
         vd_log_error("cannot start http server", "error=\"%s\"", em.text);
         goto out;
     }
-    atomic_store(&api.ready, true);
     vd_log_info("listening", "addr=%s:%u data_dir=\"%s\" simd=%s http_threads=%llu workers=%u "
                 "version=%s",
                 cfg.host, port, cfg.data_dir, vd_isa_name(dist->isa),
                 (unsigned long long)(cfg.http_threads ? cfg.http_threads : cores()), workers,
                 VECTORD_VERSION);
+
+
+    /* Recovery runs with the HTTP server up, so probes see /healthz live and
+     * /readyz not ready; other routes answer 503 not_ready meanwhile. */
+    vd_recovery_report rep;
+    vd_store_options so = {
+        .data_dir = cfg.data_dir,
+        .fsync = strcmp(cfg.wal_fsync, "always") == 0  ? VD_FSYNC_ALWAYS
+                 : strcmp(cfg.wal_fsync, "batch") == 0 ? VD_FSYNC_BATCH
+                                                        : VD_FSYNC_NONE,
+        .batch_ms = (uint32_t)cfg.wal_batch_ms,
+        .segment_bytes = cfg.wal_segment_bytes,
+        .wal_io = cfg.wal_io,
+        .accept_data_loss = cfg.accept_data_loss != 0,
+    };
+    if (vd_store_open(&store, db, &so, &rep, &em) != 0) {
+        vd_log_error("recovery failed, not starting", "error=\"%s\"", em.text);
+        goto out;
+    }
+    vd_metrics_set_recovery(metrics, &rep);
+    api.journal = vd_store_journal(store);
+    vd_metrics_set_store(metrics, store);
+    atomic_store(&api.ready, true);
+    vd_log_info("ready", "recovery_s=%.3f snapshots=%zu wal_segments=%zu wal_records=%llu "
+                "wal_bytes=%llu truncated_bytes=%llu next_lsn=%llu wal_io=%s wal_fsync=%s",
+                rep.snapshot_seconds + rep.replay_seconds, rep.snapshots, rep.segments,
+                (unsigned long long)rep.records, (unsigned long long)rep.bytes,
+                (unsigned long long)rep.truncated_bytes, (unsigned long long)rep.next_lsn,
+                vd_store_wal_io(store), cfg.wal_fsync);
 
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -157,8 +187,9 @@ int main(int argc, char **argv)
     vd_log_info("shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     status = 0;
 out:
-    vd_http_stop(http);
+    vd_http_stop(http); /* parked writes finish first: the WAL is still open */
     vd_maintenance_stop(maint);
+    vd_store_close(store);
     vd_database_destroy(db);
     vd_pool_destroy(pool);
     vd_metrics_destroy(metrics);

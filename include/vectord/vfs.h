@@ -31,6 +31,9 @@ typedef struct vd_vfs_ops {
     int (*unlink)(vd_vfs *vfs, const char *path);
     /* fsync of a directory, after a rename or a new file in it. */
     int (*sync_dir)(vd_vfs *vfs, const char *dir);
+    /* Optional (NULL = pwrite, then fdatasync): both at once. */
+    int (*write_sync)(vd_vfs *vfs, int fd, const void *buf, size_t len, uint64_t off,
+                      size_t *written);
 } vd_vfs_ops;
 
 struct vd_vfs {
@@ -39,6 +42,15 @@ struct vd_vfs {
 
 /* The real file system (a static instance; never destroyed). */
 vd_vfs *vd_vfs_posix(void);
+
+/* The real file system with writes and fdatasyncs on io_uring (vfs_uring.c).
+ * -errno when io_uring cannot be used here (old kernel, seccomp); the caller
+ * then falls back to vd_vfs_posix(). */
+int vd_vfs_uring_create(vd_vfs **out);
+void vd_vfs_uring_destroy(vd_vfs *v);
+
+/* Reads a whole file into *data (malloc'd). 0 or -errno. */
+int vd_vfs_read_file(vd_vfs *vfs, const char *path, uint8_t **data, size_t *len);
 
 typedef enum vd_fault_kind {
     VD_FAULT_NONE = 0,

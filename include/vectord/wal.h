@@ -20,17 +20,28 @@
 typedef enum vd_fsync_policy {
     VD_FSYNC_ALWAYS = 0, /* a record is acknowledged after its group's fdatasync */
     VD_FSYNC_NONE = 1,   /* acknowledged after the write; the OS flushes when it likes */
+    VD_FSYNC_BATCH = 2,  /* acknowledged after the write; fdatasync within batch_ms */
 } vd_fsync_policy;
 
 typedef struct vd_wal_options {
     uint64_t segment_bytes; /* roll to a new segment past this size */
     vd_fsync_policy fsync;
+    uint32_t batch_ms; /* VD_FSYNC_BATCH: the longest written bytes stay unsynced */
 } vd_wal_options;
+
+/* Group sizes: bucket i counts groups of at most 2^i records (last: more). */
+#define VD_WAL_GROUP_BUCKETS 12
+/* Sync latency (write + fdatasync of a group): upper bounds in seconds. */
+#define VD_WAL_SYNC_BUCKETS 12
+extern const double vd_wal_sync_bounds[VD_WAL_SYNC_BUCKETS]; /* last = +Inf */
 
 typedef struct vd_wal_stats {
     uint64_t records, bytes, groups, fsyncs, failed_groups;
     uint64_t next_lsn, durable_lsn;
     int read_only_error; /* 0, or the -errno that made the WAL read-only */
+    uint64_t group_hist[VD_WAL_GROUP_BUCKETS];
+    uint64_t sync_hist[VD_WAL_SYNC_BUCKETS];
+    double sync_seconds; /* total */
 } vd_wal_stats;
 
 typedef struct vd_wal vd_wal;
@@ -53,5 +64,14 @@ int vd_wal_append_async(vd_wal *w, uint8_t type, const void *body, uint32_t len,
 int vd_wal_append(vd_wal *w, uint8_t type, const void *body, uint32_t len, uint64_t *lsn);
 
 void vd_wal_stats_get(vd_wal *w, vd_wal_stats *st);
+
+/* The segments in dir (wal-<first LSN>.log), sorted by first LSN: *firsts is
+ * malloc'd (free it). 0 or -errno. */
+int vd_wal_list_segments(const char *dir, uint64_t **firsts, size_t *n);
+/* Path of the segment that starts at first_lsn. */
+void vd_wal_segment_path(char *out, size_t cap, const char *dir, uint64_t first_lsn);
+/* Removes the segments (never the one being written) whose records all have
+ * LSNs <= lsn: a checkpoint holds them. *removed counts them. */
+int vd_wal_remove_through(vd_wal *w, uint64_t lsn, size_t *removed);
 
 #endif

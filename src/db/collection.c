@@ -12,7 +12,10 @@ struct vd_collection {
     vd_shard **shards;
     vd_pool *pool; /* borrowed */
     _Atomic long refs;
+    vd_write_order order;
 };
+
+vd_write_order *vd_collection_write_order(vd_collection *c) { return &c->order; }
 
 bool vd_collection_name_valid(const char *name)
 {
@@ -35,6 +38,8 @@ static void destroy(vd_collection *c)
     for (size_t i = 0; i < c->cfg.n_pindexes; i++)
         free((char *)c->cfg.pindexes[i].field);
     pthread_mutex_destroy(&c->pindex_lock);
+    pthread_mutex_destroy(&c->order.log_lock);
+    pthread_mutex_destroy(&c->order.apply_lock);
     free(c);
 }
 
@@ -48,6 +53,9 @@ int vd_collection_create(vd_collection **out, const vd_collection_config *cfg, v
     c->pool = pool;
     atomic_init(&c->refs, 1);
     pthread_mutex_init(&c->pindex_lock, NULL);
+    pthread_mutex_init(&c->order.log_lock, NULL);
+    pthread_mutex_init(&c->order.apply_lock, NULL);
+    c->order.applied_lsn = c->order.last_logged = cfg->incarnation;
     int rc = 0;
     for (size_t i = 0; i < cfg->n_pindexes; i++) {
         char *f = strdup(cfg->pindexes[i].field);
@@ -99,20 +107,40 @@ static uint32_t shard_of(const vd_collection *c, const vd_point_id *id)
 
 /* ---- writes: group a batch by shard, then apply the groups in parallel --- */
 
+struct vd_collection_staged {
+    vd_point_in *sorted;          /* points grouped by shard, batch order kept inside a group */
+    size_t *start;                /* n_shards + 1 offsets into sorted */
+    vd_upsert_counts *counts;     /* per shard */
+    vd_shard_staged **shard_st;   /* per shard */
+    int *rc;                      /* per shard */
+    uint64_t lsn;
+};
+
 typedef struct upsert_job {
     vd_collection *c;
-    vd_point_in *sorted;   /* points grouped by shard, batch order kept inside a group */
-    size_t *start;         /* n_shards + 1 offsets into sorted */
-    vd_upsert_counts *counts; /* per shard */
-    int *rc;               /* per shard */
+    vd_collection_staged *st;
 } upsert_job;
 
-static void upsert_task(void *ctx, size_t shard)
+static void stage_task(void *ctx, size_t shard)
 {
     upsert_job *j = ctx;
-    size_t a = j->start[shard], b = j->start[shard + 1];
-    if (a < b)
-        j->rc[shard] = vd_shard_upsert(j->c->shards[shard], j->sorted + a, b - a, &j->counts[shard]);
+    vd_collection_staged *st = j->st;
+    size_t a = st->start[shard], b = st->start[shard + 1];
+    vd_shard *s = j->c->shards[shard];
+    if (a < b && !vd_shard_covers(s, st->lsn))
+        st->rc[shard] = vd_shard_upsert_stage(s, st->sorted + a, b - a, &st->counts[shard],
+                                              &st->shard_st[shard]);
+}
+
+static void finish_task(void *ctx, size_t shard)
+{
+    upsert_job *j = ctx;
+    vd_collection_staged *st = j->st;
+    if (st->shard_st[shard]) {
+        int rc = vd_shard_upsert_finish(j->c->shards[shard], st->shard_st[shard]);
+        if (!st->rc[shard])
+            st->rc[shard] = rc;
+    }
 }
 
 /* Frees the payloads a failed batch still owns. */
@@ -124,50 +152,92 @@ static void drop_payloads(vd_point_in *pts, size_t n)
     }
 }
 
-int vd_collection_upsert(vd_collection *c, vd_point_in *pts, size_t n, vd_upsert_counts *counts)
+static void staged_free(vd_collection_staged *st)
+{
+    if (!st)
+        return;
+    free(st->sorted);
+    free(st->start);
+    free(st->counts);
+    free(st->shard_st);
+    free(st->rc);
+    free(st);
+}
+
+int vd_collection_upsert_stage(vd_collection *c, vd_point_in *pts, size_t n, uint64_t lsn,
+                               vd_upsert_counts *counts, vd_collection_staged **out)
 {
     uint32_t ns = c->cfg.n_shards;
-    upsert_job j = {.c = c};
-    j.sorted = malloc(n * sizeof *j.sorted);
-    j.start = calloc(ns + 1, sizeof *j.start);
-    j.counts = calloc(ns, sizeof *j.counts);
-    j.rc = calloc(ns, sizeof *j.rc);
-    uint32_t *dest = malloc(n * sizeof *dest);
+    vd_collection_staged *st = calloc(1, sizeof *st);
+    uint32_t *dest = malloc((n ? n : 1) * sizeof *dest);
     size_t *fill = calloc(ns, sizeof *fill);
-    int rc = 0;
-    if (!j.sorted || !j.start || !j.counts || !j.rc || !dest || !fill) {
+    if (st) {
+        st->lsn = lsn;
+        st->sorted = malloc((n ? n : 1) * sizeof *st->sorted);
+        st->start = calloc(ns + 1, sizeof *st->start);
+        st->counts = calloc(ns, sizeof *st->counts);
+        st->shard_st = calloc(ns, sizeof *st->shard_st);
+        st->rc = calloc(ns, sizeof *st->rc);
+    }
+    *out = NULL;
+    if (!st || !st->sorted || !st->start || !st->counts || !st->shard_st || !st->rc || !dest ||
+        !fill) {
         drop_payloads(pts, n);
-        rc = -ENOMEM;
-        goto done;
+        staged_free(st);
+        free(dest);
+        free(fill);
+        return -ENOMEM;
     }
     /* Counting sort by shard keeps the batch order within each shard, so the
      * last write of a duplicated id wins. */
     for (size_t i = 0; i < n; i++) {
         dest[i] = shard_of(c, &pts[i].id);
-        j.start[dest[i] + 1]++;
+        st->start[dest[i] + 1]++;
     }
     for (uint32_t s = 0; s < ns; s++)
-        j.start[s + 1] += j.start[s];
+        st->start[s + 1] += st->start[s];
     for (size_t i = 0; i < n; i++) {
-        j.sorted[j.start[dest[i]] + fill[dest[i]]++] = pts[i];
+        st->sorted[st->start[dest[i]] + fill[dest[i]]++] = pts[i];
         pts[i].payload = NULL; /* moved into sorted */
     }
-    vd_pool_run(c->pool, ns, upsert_task, &j);
-    for (uint32_t s = 0; s < ns; s++) {
-        counts->inserted += j.counts[s].inserted;
-        counts->updated += j.counts[s].updated;
-        counts->stale += j.counts[s].stale;
-        if (j.rc[s] && !rc)
-            rc = j.rc[s];
-    }
-done:
     free(fill);
     free(dest);
-    free(j.sorted);
-    free(j.start);
-    free(j.counts);
-    free(j.rc);
+    upsert_job j = {c, st};
+    vd_pool_run(c->pool, ns, stage_task, &j);
+    int rc = 0;
+    for (uint32_t s = 0; s < ns; s++) {
+        counts->inserted += st->counts[s].inserted;
+        counts->updated += st->counts[s].updated;
+        counts->stale += st->counts[s].stale;
+        if (st->rc[s] && !rc)
+            rc = st->rc[s];
+    }
+    /* Points of shards the snapshot covers were skipped: free their payloads. */
+    drop_payloads(st->sorted, n);
+    *out = st;
     return rc;
+}
+
+int vd_collection_upsert_finish(vd_collection *c, vd_collection_staged *st)
+{
+    if (!st)
+        return -ENOMEM;
+    upsert_job j = {c, st};
+    vd_pool_run(c->pool, c->cfg.n_shards, finish_task, &j);
+    int rc = 0;
+    for (uint32_t s = 0; s < c->cfg.n_shards; s++)
+        if (st->rc[s] && !rc)
+            rc = st->rc[s];
+    staged_free(st);
+    return rc;
+}
+
+int vd_collection_upsert(vd_collection *c, vd_point_in *pts, size_t n, vd_upsert_counts *counts)
+{
+    vd_collection_staged *st;
+    int rc = vd_collection_upsert_stage(c, pts, n, 0, counts, &st);
+    int rc2 = vd_collection_upsert_finish(c, st);
+    return rc ? rc : rc2;
 }
 
 int vd_collection_get(vd_collection *c, const vd_point_id *id, bool with_vector, vd_point_out *out)
@@ -175,20 +245,27 @@ int vd_collection_get(vd_collection *c, const vd_point_id *id, bool with_vector,
     return vd_shard_get(c->shards[shard_of(c, id)], id, with_vector, out);
 }
 
-int vd_collection_delete_ids(vd_collection *c, const vd_point_id *ids, size_t n, size_t *n_deleted)
+int vd_collection_delete_ids(vd_collection *c, const vd_point_id *ids, size_t n, uint64_t lsn,
+                             size_t *n_deleted)
 {
     /* Deletes are cheap; one id at a time keeps each shard lock short. */
     for (size_t i = 0; i < n; i++) {
-        int rc = vd_shard_delete_ids(c->shards[shard_of(c, &ids[i])], &ids[i], 1, n_deleted);
+        vd_shard *s = c->shards[shard_of(c, &ids[i])];
+        if (vd_shard_covers(s, lsn))
+            continue;
+        int rc = vd_shard_delete_ids(s, &ids[i], 1, n_deleted);
         if (rc)
             return rc;
     }
     return 0;
 }
 
-int vd_collection_delete_filter(vd_collection *c, const vd_filter *f, size_t *n_deleted)
+int vd_collection_delete_filter(vd_collection *c, const vd_filter *f, uint64_t lsn,
+                                size_t *n_deleted)
 {
     for (uint32_t s = 0; s < c->cfg.n_shards; s++) {
+        if (vd_shard_covers(c->shards[s], lsn))
+            continue;
         int rc = vd_shard_delete_filter(c->shards[s], f, n_deleted);
         if (rc)
             return rc;
@@ -262,23 +339,34 @@ done:
     return rc;
 }
 
+static int check_pindex(vd_collection *c, const char *field, vd_pindex_type type, vd_errmsg *em)
+{
+    for (size_t i = 0; i < c->cfg.n_pindexes; i++)
+        if (strcmp(c->cfg.pindexes[i].field, field) == 0 && c->cfg.pindexes[i].type == type)
+            return vd_fail(em, VD_E_COLLECTION_EXISTS, "payload index '%s' (%s) already exists",
+                           field, vd_pindex_type_name(type));
+    if (c->cfg.n_pindexes == VD_PINDEX_MAX)
+        return vd_fail(em, VD_E_LIMIT_REACHED, "a collection has at most %d payload indexes",
+                       VD_PINDEX_MAX);
+    return 0;
+}
+
+int vd_collection_check_pindex(vd_collection *c, const char *field, vd_pindex_type type,
+                               vd_errmsg *em)
+{
+    pthread_mutex_lock(&c->pindex_lock);
+    int rc = check_pindex(c, field, type, em);
+    pthread_mutex_unlock(&c->pindex_lock);
+    return rc;
+}
+
 int vd_collection_add_pindex(vd_collection *c, const char *field, vd_pindex_type type,
                              vd_errmsg *em)
 {
     pthread_mutex_lock(&c->pindex_lock);
-    int rc = 0;
-    for (size_t i = 0; i < c->cfg.n_pindexes; i++) {
-        if (strcmp(c->cfg.pindexes[i].field, field) == 0 && c->cfg.pindexes[i].type == type) {
-            rc = vd_fail(em, VD_E_COLLECTION_EXISTS, "payload index '%s' (%s) already exists",
-                         field, vd_pindex_type_name(type));
-            goto done;
-        }
-    }
-    if (c->cfg.n_pindexes == VD_PINDEX_MAX) {
-        rc = vd_fail(em, VD_E_LIMIT_REACHED, "a collection has at most %d payload indexes",
-                     VD_PINDEX_MAX);
+    int rc = check_pindex(c, field, type, em);
+    if (rc)
         goto done;
-    }
     vd_pindex_spec spec = {strdup(field), type};
     if (!spec.field) {
         rc = -ENOMEM;

@@ -11,6 +11,7 @@
 #ifndef VD_COLLECTION_H
 #define VD_COLLECTION_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,9 +37,24 @@ typedef struct vd_collection_config {
     vd_index_params index; /* zeroed = flat */
     vd_pindex_spec pindexes[VD_PINDEX_MAX]; /* field strings owned by the config copy */
     size_t n_pindexes;
+    uint64_t incarnation; /* LSN of the create record in the WAL (0 = not logged) */
 } vd_collection_config;
 
 typedef struct vd_collection vd_collection;
+
+/* How a collection's logged writes keep their log order when applied
+ * (db/journal.c drives it): a write takes its LSN and joins `queue` under
+ * log_lock; once durable, writes are staged one at a time under apply_lock,
+ * strictly in queue (= LSN) order, by whichever waiting writer gets there. */
+struct vd_commit;
+typedef struct vd_write_order {
+    pthread_mutex_t log_lock;
+    struct vd_commit *head, *tail; /* logged, not staged yet (log_lock) */
+    uint64_t last_logged;          /* LSN of the newest write logged (log_lock) */
+    bool dropped;                  /* a drop is logged: no more writes (log_lock) */
+    pthread_mutex_t apply_lock;
+    uint64_t applied_lsn; /* LSN of the newest write staged (apply_lock) */
+} vd_write_order;
 
 typedef struct vd_collection_stats {
     size_t n_points;
@@ -62,9 +78,20 @@ const vd_collection_config *vd_collection_config_of(const vd_collection *c);
 size_t vd_collection_pindexes(vd_collection *c, vd_pindex_spec *out, size_t cap);
 
 int vd_collection_upsert(vd_collection *c, vd_point_in *pts, size_t n, vd_upsert_counts *counts);
+/* The upsert in two steps (see vd_shard_upsert_stage): the stage decides and
+ * stores, in the order writes are logged; the finish indexes and publishes.
+ * lsn is the write's WAL position: shards whose snapshot already holds it are
+ * skipped (recovery); 0 = not logged. finish always runs and frees *st. */
+typedef struct vd_collection_staged vd_collection_staged;
+int vd_collection_upsert_stage(vd_collection *c, vd_point_in *pts, size_t n, uint64_t lsn,
+                               vd_upsert_counts *counts, vd_collection_staged **st);
+int vd_collection_upsert_finish(vd_collection *c, vd_collection_staged *st);
 int vd_collection_get(vd_collection *c, const vd_point_id *id, bool with_vector, vd_point_out *out);
-int vd_collection_delete_ids(vd_collection *c, const vd_point_id *ids, size_t n, size_t *n_deleted);
-int vd_collection_delete_filter(vd_collection *c, const vd_filter *f, size_t *n_deleted);
+/* lsn as for vd_collection_upsert_stage. */
+int vd_collection_delete_ids(vd_collection *c, const vd_point_id *ids, size_t n, uint64_t lsn,
+                             size_t *n_deleted);
+int vd_collection_delete_filter(vd_collection *c, const vd_filter *f, uint64_t lsn,
+                                size_t *n_deleted);
 /* Best min(k, matches) points, best first. *out is malloc'd (free each with
  * vd_point_out_free, then free(*out)). */
 int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_out **out,
@@ -75,5 +102,9 @@ int vd_collection_add_pindex(vd_collection *c, const char *field, vd_pindex_type
 /* Compacts every shard whose tombstones reach min_ratio (0 = any). */
 int vd_collection_compact(vd_collection *c, double min_ratio, size_t *n_released);
 int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st);
+vd_write_order *vd_collection_write_order(vd_collection *c);
+/* VD_E_COLLECTION_EXISTS or VD_E_LIMIT_REACHED if add_pindex would refuse. */
+int vd_collection_check_pindex(vd_collection *c, const char *field, vd_pindex_type type,
+                               vd_errmsg *em);
 
 #endif

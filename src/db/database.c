@@ -87,6 +87,17 @@ int vd_database_create_collection(vd_database *db, const vd_collection_config *c
     return rc;
 }
 
+int vd_database_check_room(vd_database *db, vd_errmsg *em)
+{
+    pthread_rwlock_rdlock(&db->lock);
+    bool full = db->n_colls >= db->max_collections;
+    pthread_rwlock_unlock(&db->lock);
+    if (full)
+        return vd_fail(em, VD_E_LIMIT_REACHED, "at most %zu collections (setting max_collections)",
+                       db->max_collections);
+    return 0;
+}
+
 int vd_database_get(vd_database *db, const char *name, vd_collection **out)
 {
     pthread_rwlock_rdlock(&db->lock);

@@ -22,6 +22,8 @@ void vd_database_destroy(vd_database *db);
 
 /* VD_E_COLLECTION_EXISTS, VD_E_LIMIT_REACHED or -ENOMEM on failure. */
 int vd_database_create_collection(vd_database *db, const vd_collection_config *cfg, vd_errmsg *em);
+/* VD_E_LIMIT_REACHED if one more collection would exceed max_collections. */
+int vd_database_check_room(vd_database *db, vd_errmsg *em);
 /* A new reference (release with vd_collection_unref), or VD_E_COLLECTION_NOT_FOUND. */
 int vd_database_get(vd_database *db, const char *name, vd_collection **out);
 int vd_database_drop(vd_database *db, const char *name);

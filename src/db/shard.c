@@ -34,6 +34,8 @@ struct vd_shard {
     uint64_t *dead;  /* vd_bitset_words(cap): tombstones awaiting compaction */
     uint32_t n_slots, cap, n_alive;
     uint32_t n_tombstones; /* dead slots kept by an index with keeps_slots */
+    uint32_t n_staged;     /* stored slots an upsert has still to insert into the graph */
+    uint64_t snapshot_lsn; /* the last WAL record the loaded snapshot holds (0 = none) */
     uint32_t *free_slots;
     uint32_t n_free, free_cap;
     vd_idmap idmap;
@@ -312,16 +314,26 @@ static void insert_task(void *ctx, size_t i)
         j->rc[i] = j->s->index->ops->insert(j->s->index, j->v, slot);
 }
 
-int vd_shard_upsert(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *counts)
+struct vd_shard_staged {
+    uint32_t *pending; /* slots stored by the stage, to insert into the graph */
+    int *pending_rc;
+    size_t n_pending;
+    int rc;
+};
+
+int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *counts,
+                          vd_shard_staged **out)
 {
     bool deferred = s->index->ops->keeps_slots; /* index work outside the write lock */
-    uint32_t *pending = deferred ? malloc(n * sizeof *pending) : NULL;
-    int *pending_rc = deferred ? calloc(n, sizeof *pending_rc) : NULL;
-    size_t n_pending = 0;
-    int rc = (deferred && (!pending || !pending_rc)) ? -ENOMEM : 0;
+    vd_shard_staged *st = calloc(1, sizeof *st);
+    if (st && deferred) {
+        st->pending = malloc(n * sizeof *st->pending);
+        st->pending_rc = calloc(n, sizeof *st->pending_rc);
+    }
+    int rc = (!st || (deferred && (!st->pending || !st->pending_rc))) ? -ENOMEM : 0;
 
-    /* Phase 1, write lock: version checks, storage, tombstones of replaced
-     * points. With a flat index this is the whole job. */
+    /* Write lock: version checks, storage, tombstones of replaced points.
+     * With a flat index this is the whole job. */
     pthread_rwlock_wrlock(&s->lock);
     if (!rc)
         rc = reserve(s, n);
@@ -353,7 +365,8 @@ int vd_shard_upsert(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *c
         if ((rc = store_point(s, h, p, &slot)))
             continue;
         if (deferred) {
-            pending[n_pending++] = slot;
+            st->pending[st->n_pending++] = slot;
+            s->n_staged++;
         } else {
             vd_vector_view v = view_of(s);
             if ((rc = s->index->ops->insert(s->index, &v, slot))) {
@@ -368,39 +381,58 @@ int vd_shard_upsert(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *c
             counts->inserted++;
     }
     pthread_rwlock_unlock(&s->lock);
-    if (!n_pending)
-        goto done;
-
-    /* Phase 2, read lock: graph insertion beside searches, in parallel. */
-    pthread_rwlock_rdlock(&s->lock);
-    vd_vector_view v = view_of(s);
-    insert_job job = {s, &v, pending, pending_rc};
-    if (s->index->ops->concurrent_insert)
-        vd_pool_run(s->pool, n_pending, insert_task, &job);
-    else
-        for (size_t i = 0; i < n_pending; i++)
-            insert_task(&job, i);
-    pthread_rwlock_unlock(&s->lock);
-
-    /* Phase 3, write lock: make the new points visible. */
-    pthread_rwlock_wrlock(&s->lock);
-    for (size_t i = 0; i < n_pending; i++) {
-        uint32_t slot = pending[i];
-        if (vd_bit_test(s->dead, slot))
-            continue; /* replaced or deleted meanwhile */
-        if (pending_rc[i]) {
-            if (!rc)
-                rc = pending_rc[i];
-            kill_slot(s, slot, vd_id_hash(&s->meta[slot].id));
-            continue;
-        }
-        activate(s, slot);
-    }
-    pthread_rwlock_unlock(&s->lock);
-done:
-    free(pending);
-    free(pending_rc);
+    if (st)
+        st->rc = rc;
+    *out = st;
     return rc < 0 && rc != -ENOMEM ? -ENOMEM : rc;
+}
+
+int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st)
+{
+    if (!st)
+        return -ENOMEM;
+    int rc = st->rc;
+    if (st->n_pending) {
+        /* Read lock: graph insertion beside searches, in parallel. */
+        pthread_rwlock_rdlock(&s->lock);
+        vd_vector_view v = view_of(s);
+        insert_job job = {s, &v, st->pending, st->pending_rc};
+        if (s->index->ops->concurrent_insert)
+            vd_pool_run(s->pool, st->n_pending, insert_task, &job);
+        else
+            for (size_t i = 0; i < st->n_pending; i++)
+                insert_task(&job, i);
+        pthread_rwlock_unlock(&s->lock);
+
+        /* Write lock: make the new points visible. */
+        pthread_rwlock_wrlock(&s->lock);
+        for (size_t i = 0; i < st->n_pending; i++) {
+            uint32_t slot = st->pending[i];
+            s->n_staged--;
+            if (vd_bit_test(s->dead, slot))
+                continue; /* replaced or deleted meanwhile */
+            if (st->pending_rc[i]) {
+                if (!rc)
+                    rc = st->pending_rc[i];
+                kill_slot(s, slot, vd_id_hash(&s->meta[slot].id));
+                continue;
+            }
+            activate(s, slot);
+        }
+        pthread_rwlock_unlock(&s->lock);
+    }
+    free(st->pending);
+    free(st->pending_rc);
+    free(st);
+    return rc < 0 && rc != -ENOMEM ? -ENOMEM : rc;
+}
+
+int vd_shard_upsert(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *counts)
+{
+    vd_shard_staged *st;
+    int rc = vd_shard_upsert_stage(s, pts, n, counts, &st);
+    int rc2 = vd_shard_upsert_finish(s, st);
+    return rc ? rc : rc2;
 }
 
 static int fill_out(const vd_shard *s, uint32_t slot, bool with_payload, bool with_vector,
@@ -677,3 +709,5 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
         st->payload_index_bytes += vd_pindex_bytes(s->pindexes[i]);
     pthread_rwlock_unlock(&s->lock);
 }
+
+bool vd_shard_covers(const vd_shard *s, uint64_t lsn) { return lsn && lsn <= s->snapshot_lsn; }

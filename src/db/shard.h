@@ -55,6 +55,16 @@ void vd_shard_destroy(vd_shard *s);
 /* Applies pts in order; takes every payload (pts[i].payload is NULL after).
  * 0, or -ENOMEM with the points before the failing one applied. */
 int vd_shard_upsert(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *counts);
+
+/* The same in two steps, for writers that must apply in log order: the stage
+ * (under the write lock) decides every point's fate, stores the points and
+ * fills counts; the finish inserts them into the graph and makes them
+ * visible. Stages of later writes may run before this finish. finish always
+ * runs (it frees *st), even when the stage failed, and returns the outcome. */
+typedef struct vd_shard_staged vd_shard_staged;
+int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *counts,
+                          vd_shard_staged **st);
+int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st);
 /* VD_E_POINT_NOT_FOUND if absent. */
 int vd_shard_get(vd_shard *s, const vd_point_id *id, bool with_vector, vd_point_out *out);
 int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n_deleted);
@@ -68,5 +78,9 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released);
 /* Adds a payload index and fills it from the stored points. */
 int vd_shard_add_pindex(vd_shard *s, const vd_pindex_spec *spec);
 void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st);
+
+/* True if the shard was loaded from a snapshot that already holds the write
+ * logged at lsn (recovery skips it); false for lsn 0. */
+bool vd_shard_covers(const vd_shard *s, uint64_t lsn);
 
 #endif

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "db/database.h"
+#include "db/journal.h"
 #include "server/metrics.h"
 #include "server/request.h"
 #include "server/routes.h"
@@ -19,6 +20,7 @@
 /* Shared by all HTTP threads; the pointers are borrowed from main(). */
 typedef struct vd_api {
     vd_database *db;
+    vd_journal *journal; /* every change goes through it */
     vd_metrics *metrics;
     vd_limits limits;
     const char *simd; /* name of the active distance kernels */
@@ -27,7 +29,8 @@ typedef struct vd_api {
 
 typedef const char *(*vd_arg_cb)(void *conn, const char *name);
 
-typedef struct vd_call {
+typedef struct vd_call vd_call;
+struct vd_call {
     vd_api *api;
     const char *collection; /* path parameter {c}, or NULL */
     const char *point_id;   /* path parameter {id}, or NULL */
@@ -42,7 +45,19 @@ typedef struct vd_call {
     const char *content_type;
     /* Filled on failure: */
     vd_errmsg em;
-} vd_call;
+    /* A handler that must wait (for its WAL record to be durable) sets resume
+     * and pending and returns VD_CALL_SUSPENDED: the HTTP layer parks the
+     * connection, without a thread, until vd_call_wake(call); then resume
+     * runs on an HTTP thread and completes the call like a handler would. */
+    int (*resume)(vd_call *call);
+    void *pending; /* the handler's state across the wait; resume frees it */
+    void *http;    /* the HTTP layer's request state */
+};
+
+#define VD_CALL_SUSPENDED 1
+
+/* Wakes a suspended call; from any thread, exactly once per suspension. */
+void vd_call_wake(vd_call *call);
 
 typedef int (*vd_handler_fn)(vd_call *call);
 

@@ -37,6 +37,18 @@ static const setting settings[] = {
     UINT("server", max_connections, 1024, 1, 1000000, "concurrent HTTP connections"),
     UINT("server", connection_timeout_s, 60, 1, 86400, "idle connection timeout in seconds"),
     STR("storage", data_dir, "./data", "data directory (created if missing, locked while running)"),
+    STR("storage", wal_fsync, "always",
+        "always: answer a write once fdatasync'ed (group commit) | batch: answer once written, "
+        "fdatasync at least every wal_batch_ms | none: never fdatasync (the OS flushes)"),
+    UINT("storage", wal_batch_ms, 10, 1, 60000, "with wal_fsync=batch: the longest a write stays unsynced, in ms"),
+    STR("storage", wal_io, "auto", "auto (io_uring, else pwrite) | io_uring | pwrite"),
+    UINT("storage", wal_segment_bytes, 67108864, 65536, 4294967295ULL, "WAL segment size before a new one starts"),
+    UINT("storage", checkpoint_interval_s, 300, 0, 604800,
+         "snapshot changed collections this often, in seconds; 0 = only on demand and at shutdown"),
+    UINT("storage", checkpoint_wal_bytes, 1073741824, 0, 1099511627776ULL,
+         "also snapshot once this many WAL bytes were written since the last checkpoint; 0 = off"),
+    UINT("storage", accept_data_loss, 0, 0, 1,
+         "1 = start even if the WAL or a snapshot is corrupt, dropping what cannot be read"),
     UINT("limits", max_body_bytes, 67108864, 1024, 4294967295ULL, "largest request body in bytes"),
     UINT("limits", max_batch_points, 4096, 1, 1000000, "points in one upsert or delete request"),
     UINT("limits", max_batch_searches, 256, 1, 100000, "searches in one search/batch request"),
@@ -117,6 +129,13 @@ static int validate(vd_config *cfg, vd_errmsg *em)
     if (vd_log_level_parse(cfg->log_level, &lvl) != 0)
         return vd_fail(em, VD_E_INVALID_REQUEST,
                        "log_level must be debug, info, warn or error, got '%s'", cfg->log_level);
+    if (strcmp(cfg->wal_fsync, "always") && strcmp(cfg->wal_fsync, "batch") &&
+        strcmp(cfg->wal_fsync, "none"))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "wal_fsync must be always, batch or none, got '%s'",
+                       cfg->wal_fsync);
+    if (strcmp(cfg->wal_io, "auto") && strcmp(cfg->wal_io, "io_uring") && strcmp(cfg->wal_io, "pwrite"))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "wal_io must be auto, io_uring or pwrite, got '%s'",
+                       cfg->wal_io);
     if (vd_isa_parse(cfg->simd, &isa) != 0)
         return vd_fail(em, VD_E_INVALID_REQUEST,
                        "simd must be auto, avx512, avx2 or scalar, got '%s'", cfg->simd);
@@ -223,6 +242,10 @@ int vd_config_load(vd_config *cfg, int argc, char **argv, char **envp, vd_config
     for (int i = 1; i < argc; i++) {
         bool missing = false, used = false;
         const char *v;
+        if (strcmp(argv[i], "--accept-data-loss") == 0) {
+            cfg->accept_data_loss = 1;
+            continue;
+        }
         if (flag_value(argc, argv, &i, "--config", &missing) || missing) {
             if (missing)
                 return vd_fail(em, VD_E_INVALID_REQUEST, "--config needs a value");
@@ -293,6 +316,7 @@ void vd_config_usage(FILE *out)
     fprintf(out,
             "usage: vectord [--listen HOST:PORT] [--data-dir DIR] [--config FILE]\n"
             "               [--log-level LEVEL] [--set NAME=VALUE]... [--print-config]\n"
+            "               [--accept-data-loss]\n"
             "               [--help] [--version]\n\n"
             "Settings (flag --set NAME=VALUE > env VECTORD_NAME > config file > default):\n");
     for (size_t i = 0; i < N_SETTINGS; i++)

@@ -20,6 +20,13 @@ typedef struct vd_config {
     char data_dir[1024];
     char log_level[16];
     char simd[16];
+    char wal_fsync[16];
+    char wal_io[16];
+    uint64_t wal_batch_ms;
+    uint64_t wal_segment_bytes;
+    uint64_t checkpoint_interval_s;
+    uint64_t checkpoint_wal_bytes;
+    uint64_t accept_data_loss;
     uint64_t http_threads;
     uint64_t worker_threads;
     uint64_t max_connections;

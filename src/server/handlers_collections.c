@@ -34,7 +34,11 @@ int vd_h_collection_create(vd_call *call)
     if (!rc)
         rc = vd_req_collection(call->body, call->collection, &call->api->limits, &cfg, &call->em);
     if (!rc)
-        rc = vd_database_create_collection(call->api->db, &cfg, &call->em);
+        rc = vd_journal_ddl(call->api->journal,
+                            &(vd_mutation){.type = VD_MUT_CREATE_COLLECTION,
+                                           .collection = cfg.name,
+                                           .cfg = &cfg},
+                            &call->em);
     if (rc)
         return rc;
     vd_collection *c;
@@ -58,9 +62,15 @@ int vd_h_collection_info(vd_call *call)
 
 int vd_h_collection_delete(vd_call *call)
 {
-    int rc = vd_database_drop(call->api->db, call->collection);
+    if (!vd_collection_name_valid(call->collection))
+        return vd_fail(&call->em, VD_E_COLLECTION_NOT_FOUND, "collection '%.64s' does not exist",
+                       call->collection);
+    int rc = vd_journal_ddl(call->api->journal,
+                            &(vd_mutation){.type = VD_MUT_DROP_COLLECTION,
+                                           .collection = call->collection},
+                            &call->em);
     if (rc)
-        return vd_fail(&call->em, rc, "collection '%.64s' does not exist", call->collection);
+        return rc;
     call->result = cJSON_CreateObject();
     cJSON_AddBoolToObject(call->result, "deleted", 1);
     return 0;
@@ -76,7 +86,12 @@ int vd_h_pindex_create(vd_call *call)
         rc = vd_req_pindex(call->body, &field, &type, &call->em);
     if (rc || (rc = vd_call_collection(call, &c)))
         return rc;
-    rc = vd_collection_add_pindex(c, field, type, &call->em);
+    rc = vd_journal_ddl(call->api->journal,
+                        &(vd_mutation){.type = VD_MUT_ADD_PINDEX,
+                                       .collection = vd_collection_config_of(c)->name,
+                                       .field = field,
+                                       .pindex_type = type},
+                        &call->em);
     if (rc == -ENOMEM)
         rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory while building the index");
     if (!rc)

@@ -1,46 +1,95 @@
 /* handlers_points.c — upsert, get and delete of points. */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "server/handlers.h"
 #include "server/response.h"
 
-/* ?wait=true|false is accepted on writes. Both answer after the write is
- * applied in memory (there is no WAL yet, see docs/API.md). */
+/* A logged write waiting for its WAL record: the state kept across the
+ * connection's suspension. */
+typedef struct pending_write {
+    vd_collection *c;
+    vd_mutation m;
+    vd_commit *cm;
+    vd_upsert_req upsert;
+    vd_delete_req del;
+    char *filter_json;
+} pending_write;
+
+static void pending_free(pending_write *p)
+{
+    if (!p)
+        return;
+    vd_upsert_req_free(&p->upsert);
+    vd_delete_req_free(&p->del);
+    free(p->filter_json);
+    vd_collection_unref(p->c);
+    free(p);
+}
+
+static void wake_call(void *ctx) { vd_call_wake(ctx); }
+
+/* ?wait=true|false is accepted on writes; both answer once the write is
+ * durable and applied (see docs/API.md). */
 static int parse_wait(vd_call *call)
 {
     bool wait;
     return vd_call_bool_arg(call, "wait", true, &wait);
 }
 
-int vd_h_points_upsert(vd_call *call)
+/* Logs p->m and suspends the call until it is durable; resume completes it. */
+static int submit(vd_call *call, pending_write *p, int (*resume)(vd_call *))
 {
-    vd_collection *c;
-    vd_upsert_req req;
-    int rc = parse_wait(call);
-    if (rc || (rc = vd_call_collection(call, &c)))
-        return rc;
-    rc = vd_call_require_body(call, "{\"points\":[{\"id\":…,\"vector\":[…]}]}");
-    if (!rc)
-        rc = vd_req_upsert(call->body, vd_collection_config_of(c), &call->api->limits, &req,
-                           &call->em);
+    const vd_collection_config *cfg = vd_collection_config_of(p->c);
+    p->m.collection = cfg->name;
+    p->m.incarnation = cfg->incarnation;
+    int rc = vd_journal_submit(call->api->journal, p->c, &p->m, wake_call, call, &p->cm, &call->em);
     if (rc) {
-        vd_collection_unref(c);
+        pending_free(p);
         return rc;
     }
-    vd_upsert_counts counts = {0};
-    rc = vd_collection_upsert(c, req.points, req.n, &counts);
-    vd_upsert_req_free(&req);
-    vd_collection_unref(c);
+    call->pending = p;
+    call->resume = resume;
+    return VD_CALL_SUSPENDED;
+}
+
+static int upsert_resume(vd_call *call)
+{
+    pending_write *p = call->pending;
+    vd_mutation_outcome out = {0};
+    int rc = vd_commit_complete(p->cm, &out, &call->em);
+    pending_free(p);
     if (rc)
-        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY,
-                       "out of memory after %zu of the points were applied",
-                       counts.inserted + counts.updated);
+        return rc;
     call->result = cJSON_CreateObject();
     cJSON_AddStringToObject(call->result, "status", "completed");
-    cJSON_AddNumberToObject(call->result, "inserted", (double)counts.inserted);
-    cJSON_AddNumberToObject(call->result, "updated", (double)counts.updated);
-    cJSON_AddNumberToObject(call->result, "skipped_stale", (double)counts.stale);
+    cJSON_AddNumberToObject(call->result, "inserted", (double)out.counts.inserted);
+    cJSON_AddNumberToObject(call->result, "updated", (double)out.counts.updated);
+    cJSON_AddNumberToObject(call->result, "skipped_stale", (double)out.counts.stale);
     return 0;
+}
+
+int vd_h_points_upsert(vd_call *call)
+{
+    int rc = parse_wait(call);
+    if (rc || (rc = vd_call_require_body(call, "{\"points\":[{\"id\":…,\"vector\":[…]}]}")))
+        return rc;
+    pending_write *p = calloc(1, sizeof *p);
+    if (!p)
+        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+    if ((rc = vd_call_collection(call, &p->c)) ||
+        (rc = vd_req_upsert(call->body, vd_collection_config_of(p->c), &call->api->limits,
+                            &p->upsert, &call->em))) {
+        pending_free(p);
+        return rc;
+    }
+    p->m = (vd_mutation){
+        .type = VD_MUT_UPSERT,
+        .points = p->upsert.points,
+        .n_points = p->upsert.n,
+        .dim = vd_collection_config_of(p->c)->dim,
+    };
+    return submit(call, p, upsert_resume);
 }
 
 int vd_h_point_get(vd_call *call)
@@ -66,30 +115,43 @@ int vd_h_point_get(vd_call *call)
     return call->result ? 0 : vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
 }
 
-int vd_h_points_delete(vd_call *call)
+static int delete_resume(vd_call *call)
 {
-    vd_collection *c;
-    vd_delete_req req;
-    int rc = parse_wait(call);
-    if (rc || (rc = vd_call_collection(call, &c)))
-        return rc;
-    rc = vd_call_require_body(call, "{\"ids\":[…]} or {\"filter\":{…}}");
-    if (!rc)
-        rc = vd_req_delete(call->body, &call->api->limits, &req, &call->em);
-    if (rc) {
-        vd_collection_unref(c);
-        return rc;
-    }
-    size_t deleted = 0;
-    rc = req.filter ? vd_collection_delete_filter(c, req.filter, &deleted)
-                    : vd_collection_delete_ids(c, req.ids, req.n_ids, &deleted);
-    vd_delete_req_free(&req);
-    vd_collection_unref(c);
+    pending_write *p = call->pending;
+    vd_mutation_outcome out = {0};
+    int rc = vd_commit_complete(p->cm, &out, &call->em);
+    pending_free(p);
     if (rc)
-        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory after deleting %zu points",
-                       deleted);
+        return rc;
     call->result = cJSON_CreateObject();
     cJSON_AddStringToObject(call->result, "status", "completed");
-    cJSON_AddNumberToObject(call->result, "deleted", (double)deleted);
+    cJSON_AddNumberToObject(call->result, "deleted", (double)out.deleted);
     return 0;
+}
+
+int vd_h_points_delete(vd_call *call)
+{
+    int rc = parse_wait(call);
+    if (rc || (rc = vd_call_require_body(call, "{\"ids\":[…]} or {\"filter\":{…}}")))
+        return rc;
+    pending_write *p = calloc(1, sizeof *p);
+    if (!p)
+        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+    if ((rc = vd_call_collection(call, &p->c)) ||
+        (rc = vd_req_delete(call->body, &call->api->limits, &p->del, &call->em))) {
+        pending_free(p);
+        return rc;
+    }
+    if (p->del.filter) {
+        p->filter_json = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(call->body, "filter"));
+        if (!p->filter_json) {
+            pending_free(p);
+            return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+        }
+        p->m = (vd_mutation){.type = VD_MUT_DELETE_FILTER, .filter = p->del.filter,
+                             .filter_json = p->filter_json};
+    } else {
+        p->m = (vd_mutation){.type = VD_MUT_DELETE_IDS, .ids = p->del.ids, .n_ids = p->del.n_ids};
+    }
+    return submit(call, p, delete_resume);
 }

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -25,7 +26,12 @@ struct vd_http {
     struct MHD_Daemon *daemon;
     vd_api *api;
     uint64_t max_body;
+    _Atomic long suspended; /* connections parked by a VD_CALL_SUSPENDED handler */
 };
+
+/* A suspended call's wake-up, which may come before the connection is
+ * parked: whichever of the two comes second resumes the connection. */
+enum { WAKE_PENDING = 0, WAKE_ARMED = 1, WAKE_WOKEN = 2 };
 
 typedef struct req_ctx {
     struct timespec start;
@@ -33,6 +39,13 @@ typedef struct req_ctx {
     bool responded;   /* an early error was queued; ignore the rest */
     bool too_large;   /* the body outgrew max_body_bytes: drain it, then answer 413 */
     uint64_t drained; /* bytes read and dropped after too_large */
+    /* across a suspension: */
+    bool suspended;
+    _Atomic int wake;
+    struct MHD_Connection *conn;
+    vd_call call;
+    vd_route route;
+    char *path; /* the call's path parameters point into it */
 } req_ctx;
 
 typedef struct route_def {
@@ -168,6 +181,47 @@ static bool match(const char *pattern, char *buf, const char **coll, const char 
     return *s == 0;
 }
 
+/* Sends the outcome of the call in rc (a handler's or a resume's). */
+static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *rc, int err)
+{
+    vd_call *call = &rc->call;
+    vd_route route = rc->route;
+    enum MHD_Result result;
+    if (err) {
+        cJSON_Delete(call->result);
+        free(call->text);
+        result = send_error(h, conn, rc, route, err, call->em.text, NULL);
+    } else if (call->text) {
+        vd_metrics_observe(h->api->metrics, route, call->status, elapsed_s(&rc->start));
+        result = send_raw(conn, call->status, call->text, call->text_len,
+                          call->content_type ? call->content_type : "text/plain", NULL);
+    } else {
+        double secs = elapsed_s(&rc->start);
+        vd_metrics_observe(h->api->metrics, route, call->status, secs);
+        cJSON *doc = cJSON_CreateObject();
+        if (doc) {
+            cJSON_AddItemToObject(doc, "result", call->result ? call->result : cJSON_CreateNull());
+            cJSON_AddNumberToObject(doc, "time_ms", (double)(long long)(secs * 1e6) / 1e3);
+        } else {
+            cJSON_Delete(call->result);
+        }
+        result = send_json(conn, call->status, doc);
+    }
+    call->result = NULL;
+    call->text = NULL;
+    cJSON_Delete(call->body);
+    call->body = NULL;
+    free(rc->path);
+    rc->path = NULL;
+    return result;
+}
+
+/* Routes that work before recovery has finished (and during shutdown). */
+static bool route_always_served(vd_route r)
+{
+    return r == VD_ROUTE_HEALTHZ || r == VD_ROUTE_READYZ || r == VD_ROUTE_METRICS;
+}
+
 static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx *rc,
                                 const char *url, const char *method)
 {
@@ -215,6 +269,11 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
         free(path);
         return result;
     }
+    if (!route_always_served(route) && !atomic_load(&h->api->ready)) {
+        free(path);
+        return send_error(h, conn, rc, route, VD_E_NOT_READY,
+                          "vectord is recovering its data or shutting down; see /readyz", NULL);
+    }
     if (route_has_body(route) && rc->body.len > 0) {
         const char *end = NULL;
         /* len + 1: the buffer is NUL-terminated and cJSON must see that NUL to
@@ -230,30 +289,29 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
             return result;
         }
     }
-    int err = vd_handlers[route](&call);
-    if (err) {
-        cJSON_Delete(call.result);
-        free(call.text);
-        result = send_error(h, conn, rc, route, err, call.em.text, NULL);
-    } else if (call.text) {
-        vd_metrics_observe(h->api->metrics, route, call.status, elapsed_s(&rc->start));
-        result = send_raw(conn, call.status, call.text, call.text_len,
-                          call.content_type ? call.content_type : "text/plain", NULL);
-    } else {
-        double secs = elapsed_s(&rc->start);
-        vd_metrics_observe(h->api->metrics, route, call.status, secs);
-        cJSON *doc = cJSON_CreateObject();
-        if (doc) {
-            cJSON_AddItemToObject(doc, "result", call.result ? call.result : cJSON_CreateNull());
-            cJSON_AddNumberToObject(doc, "time_ms", (double)(long long)(secs * 1e6) / 1e3);
-        } else {
-            cJSON_Delete(call.result);
-        }
-        result = send_json(conn, call.status, doc);
+    rc->call = call;
+    rc->route = route;
+    rc->path = path;
+    rc->conn = conn;
+    rc->call.http = rc;
+    int err = vd_handlers[route](&rc->call);
+    if (err == VD_CALL_SUSPENDED) {
+        atomic_fetch_add(&h->suspended, 1);
+        rc->suspended = true;
+        MHD_suspend_connection(conn);
+        int expected = WAKE_PENDING;
+        if (!atomic_compare_exchange_strong(&rc->wake, &expected, WAKE_ARMED))
+            MHD_resume_connection(conn); /* woken already */
+        return MHD_YES;
     }
-    cJSON_Delete(call.body);
-    free(path);
-    return result;
+    return answer(h, conn, rc, err);
+}
+
+void vd_call_wake(vd_call *call)
+{
+    req_ctx *rc = call->http;
+    if (atomic_exchange(&rc->wake, WAKE_WOKEN) == WAKE_ARMED)
+        MHD_resume_connection(rc->conn);
 }
 
 static bool content_type_ok(struct MHD_Connection *conn)
@@ -330,6 +388,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                  (unsigned long long)h->max_body);
         return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_BODY_TOO_LARGE, msg, NULL);
     }
+    if (rc->suspended) {
+        /* Resumed: the handler's wait is over. */
+        rc->suspended = false;
+        atomic_fetch_sub(&h->suspended, 1);
+        return answer(h, conn, rc, rc->call.resume(&rc->call));
+    }
     if (rc->responded)
         return MHD_YES;
     rc->responded = true;
@@ -349,6 +413,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!rc)
         return;
     vd_strbuf_free(&rc->body);
+    cJSON_Delete(rc->call.body);
+    free(rc->path);
     free(rc);
     *con_cls = NULL;
 }
@@ -388,7 +454,7 @@ int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *po
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned)n : 1;
     }
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     h->daemon = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -411,6 +477,11 @@ void vd_http_stop(vd_http *h)
 {
     if (!h)
         return;
+    /* Stop accepting, then let parked writes finish (the WAL writer wakes
+     * them) before the daemon goes: a suspended connection must not be cut. */
+    MHD_quiesce_daemon(h->daemon);
+    for (int i = 0; i < 60000 && atomic_load(&h->suspended) > 0; i++)
+        usleep(1000);
     MHD_stop_daemon(h->daemon);
     free(h);
 }

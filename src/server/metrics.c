@@ -41,7 +41,79 @@ struct vd_metrics {
     _Atomic uint64_t work_hist[N_WORK + 1]; /* distance computations per search */
     _Atomic uint64_t work_sum;
     struct timespec started;
+    _Atomic(vd_store *) store;
+    vd_recovery_report recovery; /* written before the server is ready */
 };
+
+void vd_metrics_set_store(vd_metrics *m, vd_store *store) { atomic_store(&m->store, store); }
+
+void vd_metrics_set_recovery(vd_metrics *m, const vd_recovery_report *rep) { m->recovery = *rep; }
+
+static void render_storage(vd_metrics *m, vd_strbuf *b)
+{
+    const vd_recovery_report *r = &m->recovery;
+    vd_strbuf_printf(b,
+                     "# HELP vectord_recovery_seconds Time the last start-up spent recovering.\n"
+                     "# TYPE vectord_recovery_seconds gauge\n"
+                     "vectord_recovery_seconds{phase=\"snapshots\"} %.6f\n"
+                     "vectord_recovery_seconds{phase=\"wal_replay\"} %.6f\n"
+                     "# HELP vectord_recovery_wal_records WAL records replayed at start-up.\n"
+                     "# TYPE vectord_recovery_wal_records gauge\nvectord_recovery_wal_records %llu\n"
+                     "# HELP vectord_recovery_truncated_bytes Torn WAL bytes cut off at start-up.\n"
+                     "# TYPE vectord_recovery_truncated_bytes gauge\n"
+                     "vectord_recovery_truncated_bytes %llu\n",
+                     r->snapshot_seconds, r->replay_seconds, (unsigned long long)r->records,
+                     (unsigned long long)r->truncated_bytes);
+    vd_store *store = atomic_load(&m->store);
+    if (!store)
+        return;
+    vd_wal_stats st;
+    vd_wal_stats_get(vd_store_wal(store), &st);
+    vd_strbuf_printf(b,
+                     "# HELP vectord_wal_records_total Records logged (durable under wal_fsync=always).\n"
+                     "# TYPE vectord_wal_records_total counter\nvectord_wal_records_total %llu\n"
+                     "# HELP vectord_wal_bytes_total WAL bytes written.\n"
+                     "# TYPE vectord_wal_bytes_total counter\nvectord_wal_bytes_total %llu\n"
+                     "# HELP vectord_wal_fsyncs_total fdatasync calls on WAL segments.\n"
+                     "# TYPE vectord_wal_fsyncs_total counter\nvectord_wal_fsyncs_total %llu\n"
+                     "# HELP vectord_wal_failed_groups_total Groups whose write or fsync failed.\n"
+                     "# TYPE vectord_wal_failed_groups_total counter\n"
+                     "vectord_wal_failed_groups_total %llu\n"
+                     "# HELP vectord_wal_read_only 1 once an I/O error made the WAL read-only.\n"
+                     "# TYPE vectord_wal_read_only gauge\nvectord_wal_read_only %d\n"
+                     "# HELP vectord_wal_durable_lsn LSN of the newest logged record.\n"
+                     "# TYPE vectord_wal_durable_lsn gauge\nvectord_wal_durable_lsn %llu\n",
+                     (unsigned long long)st.records, (unsigned long long)st.bytes,
+                     (unsigned long long)st.fsyncs, (unsigned long long)st.failed_groups,
+                     st.read_only_error != 0, (unsigned long long)st.durable_lsn);
+    vd_strbuf_printf(b, "# HELP vectord_wal_group_records Records per group commit.\n"
+                        "# TYPE vectord_wal_group_records histogram\n");
+    uint64_t cum = 0;
+    for (unsigned i = 0; i < VD_WAL_GROUP_BUCKETS; i++) {
+        cum += st.group_hist[i];
+        if (i + 1 < VD_WAL_GROUP_BUCKETS)
+            vd_strbuf_printf(b, "vectord_wal_group_records_bucket{le=\"%u\"} %llu\n", 1u << i,
+                             (unsigned long long)cum);
+    }
+    vd_strbuf_printf(b,
+                     "vectord_wal_group_records_bucket{le=\"+Inf\"} %llu\n"
+                     "vectord_wal_group_records_sum %llu\nvectord_wal_group_records_count %llu\n",
+                     (unsigned long long)cum, (unsigned long long)st.records,
+                     (unsigned long long)cum);
+    vd_strbuf_printf(b, "# HELP vectord_wal_sync_seconds Write + fdatasync time of a group.\n"
+                        "# TYPE vectord_wal_sync_seconds histogram\n");
+    cum = 0;
+    for (unsigned i = 0; i < VD_WAL_SYNC_BUCKETS; i++) {
+        cum += st.sync_hist[i];
+        if (i + 1 < VD_WAL_SYNC_BUCKETS)
+            vd_strbuf_printf(b, "vectord_wal_sync_seconds_bucket{le=\"%g\"} %llu\n",
+                             vd_wal_sync_bounds[i], (unsigned long long)cum);
+    }
+    vd_strbuf_printf(b,
+                     "vectord_wal_sync_seconds_bucket{le=\"+Inf\"} %llu\n"
+                     "vectord_wal_sync_seconds_sum %.6f\nvectord_wal_sync_seconds_count %llu\n",
+                     (unsigned long long)cum, st.sync_seconds, (unsigned long long)cum);
+}
 
 int vd_metrics_create(vd_metrics **out)
 {
@@ -225,6 +297,7 @@ int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **t
                      vd_process_rss_bytes());
     render_requests(m, &b);
     render_work(m, &b);
+    render_storage(m, &b);
     int rc = render_collections(db, &b);
     if (rc || b.failed) {
         vd_strbuf_free(&b);

@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "db/database.h"
+#include "db/recovery.h"
+#include "db/store.h"
 #include "server/routes.h"
 
 typedef struct vd_metrics vd_metrics;
@@ -20,6 +22,9 @@ void vd_metrics_destroy(vd_metrics *m);
 void vd_metrics_observe(vd_metrics *m, vd_route route, int status, double seconds);
 /* Records the distance computations one search needed (all shards). */
 void vd_metrics_observe_search(vd_metrics *m, uint64_t distances);
+/* The store whose WAL and checkpoints are reported (borrowed; set once). */
+void vd_metrics_set_store(vd_metrics *m, vd_store *store);
+void vd_metrics_set_recovery(vd_metrics *m, const vd_recovery_report *rep);
 /* Renders the text exposition format; malloc'd into *text. 0 or -ENOMEM. */
 int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **text, size_t *len);
 

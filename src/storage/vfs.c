@@ -105,7 +105,7 @@ static int px_sync_dir(vd_vfs *vfs, const char *dir)
 
 static const vd_vfs_ops posix_ops = {
     px_open, px_pwrite, px_pread, px_fdatasync, px_ftruncate, px_close, px_rename, px_unlink,
-    px_sync_dir,
+    px_sync_dir, NULL,
 };
 
 static vd_vfs posix_vfs = {&posix_ops};
@@ -316,7 +316,7 @@ static int ft_sync_dir(vd_vfs *v, const char *dir)
 
 static const vd_vfs_ops faulty_ops = {
     ft_open, ft_pwrite, ft_pread, ft_fdatasync, ft_ftruncate, ft_close, ft_rename, ft_unlink,
-    ft_sync_dir,
+    ft_sync_dir, NULL,
 };
 
 int vd_vfs_faulty_create(vd_vfs_faulty **out, vd_vfs *base, vd_fault_kind kind, uint64_t at_op,
@@ -348,3 +348,40 @@ void vd_vfs_faulty_destroy(vd_vfs_faulty *f)
 vd_vfs *vd_vfs_faulty_vfs(vd_vfs_faulty *f) { return &f->vfs; }
 uint64_t vd_vfs_faulty_ops(const vd_vfs_faulty *f) { return f->ops; }
 int vd_vfs_faulty_has_crashed(const vd_vfs_faulty *f) { return f->crashed; }
+
+/* ---- helpers over any vfs ---------------------------------------------------- */
+
+int vd_vfs_read_file(vd_vfs *vfs, const char *path, uint8_t **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    int fd, rc = vfs->ops->open(vfs, path, O_RDONLY, 0, &fd);
+    if (rc)
+        return rc;
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            uint8_t *nb = realloc(buf, cap * 2);
+            if (!nb)
+                break;
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = 0;
+        if ((rc = vfs->ops->pread(vfs, fd, buf + n, cap - n, n, &got)))
+            break;
+        n += got;
+        if (n < cap) {
+            *data = buf;
+            *len = n;
+            buf = NULL;
+            break;
+        }
+    }
+    if (!rc && !*data)
+        rc = -ENOMEM;
+    free(buf);
+    vfs->ops->close(vfs, fd);
+    return rc;
+}

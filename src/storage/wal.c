@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,12 +48,75 @@ struct vd_wal {
     uint64_t next_lsn;
     bool stopping;
     vd_wal_stats st;
+    uint64_t cur_first_lsn; /* first LSN of the segment being written */
     /* writer thread only */
+    bool unsynced; /* VD_FSYNC_BATCH: written bytes await their fdatasync */
+    struct timespec unsynced_since;
     batch spare;
     int fd;
     uint64_t seg_off, salt;
     pthread_t thread;
 };
+
+const double vd_wal_sync_bounds[VD_WAL_SYNC_BUCKETS] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0, __builtin_inf()};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void vd_wal_segment_path(char *out, size_t cap, const char *dir, uint64_t first_lsn)
+{
+    snprintf(out, cap, "%s/wal-%016llx.log", dir, (unsigned long long)first_lsn);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int vd_wal_list_segments(const char *dir, uint64_t **firsts, size_t *n)
+{
+    *firsts = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    size_t cap = 0;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        unsigned long long lsn;
+        char tail[8];
+        if (strlen(e->d_name) != 24 || sscanf(e->d_name, "wal-%16llx%7s", &lsn, tail) != 2 ||
+            strcmp(tail, ".log") != 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint64_t *nf = realloc(*firsts, cap * sizeof *nf);
+            if (!nf) {
+                rc = -ENOMEM;
+                break;
+            }
+            *firsts = nf;
+        }
+        (*firsts)[(*n)++] = lsn;
+    }
+    closedir(d);
+    if (rc) {
+        free(*firsts);
+        *firsts = NULL;
+        *n = 0;
+        return rc;
+    }
+    if (*n)
+        qsort(*firsts, *n, sizeof **firsts, cmp_u64);
+    return 0;
+}
 
 static uint64_t new_salt(void)
 {
@@ -69,7 +133,7 @@ static uint64_t new_salt(void)
 static int open_segment(vd_wal *w, uint64_t first_lsn, vd_errmsg *em)
 {
     char path[1100];
-    snprintf(path, sizeof path, "%s/wal-%016llx.log", w->dir, (unsigned long long)first_lsn);
+    vd_wal_segment_path(path, sizeof path, w->dir, first_lsn);
     uint8_t hdr[VD_WAL_SEGMENT_HEADER_LEN];
     w->salt = new_salt();
     vd_wal_header_encode(hdr, w->salt);
@@ -84,15 +148,39 @@ static int open_segment(vd_wal *w, uint64_t first_lsn, vd_errmsg *em)
     }
     w->fd = fd;
     w->seg_off = sizeof hdr;
+    pthread_mutex_lock(&w->lock);
+    w->cur_first_lsn = first_lsn;
+    pthread_mutex_unlock(&w->lock);
     return 0;
 }
 
-/* Writes one group; 0 or -errno. A failed write is cut off again. */
-static int write_group(vd_wal *w, const batch *b)
+/* fdatasync of the current segment when batch_ms has passed (or now). */
+static int sync_unsynced(vd_wal *w, bool now)
+{
+    if (!w->unsynced)
+        return 0;
+    if (!now) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double age = (double)(t.tv_sec - w->unsynced_since.tv_sec) +
+                     (double)(t.tv_nsec - w->unsynced_since.tv_nsec) / 1e9;
+        if (age * 1000.0 < w->opt.batch_ms)
+            return 0;
+    }
+    w->unsynced = false;
+    return w->vfs->ops->fdatasync(w->vfs, w->fd); /* never retried: read-only on failure */
+}
+
+/* Writes one group; 0 or -errno. A failed write is cut off again. *synced
+ * tells whether an fdatasync ran; *secs how long the write and sync took. */
+static int write_group(vd_wal *w, const batch *b, bool *synced, double *secs)
 {
     int rc;
+    *synced = false;
     if (w->seg_off > VD_WAL_SEGMENT_HEADER_LEN && w->seg_off + b->len > w->opt.segment_bytes) {
-        /* Roll: the old segment is complete (every group was synced). */
+        /* Roll: the old segment must be complete and synced first. */
+        if ((rc = sync_unsynced(w, true)))
+            return rc;
         int old = w->fd;
         if ((rc = open_segment(w, b->items[0].lsn, NULL)))
             return rc;
@@ -100,18 +188,81 @@ static int write_group(vd_wal *w, const batch *b)
     }
     vd_wal_records_seal(b->buf, b->len, w->salt);
     size_t n = 0;
-    rc = w->vfs->ops->pwrite(w->vfs, w->fd, b->buf, b->len, w->seg_off, &n);
+    double t0 = now_s();
+    bool sync = w->opt.fsync == VD_FSYNC_ALWAYS;
+    if (sync && w->vfs->ops->write_sync) {
+        rc = w->vfs->ops->write_sync(w->vfs, w->fd, b->buf, b->len, w->seg_off, &n);
+        if (rc && n == b->len)
+            return rc; /* written, but the fdatasync failed: read-only */
+    } else {
+        rc = w->vfs->ops->pwrite(w->vfs, w->fd, b->buf, b->len, w->seg_off, &n);
+        if (!rc && sync)
+            if ((rc = w->vfs->ops->fdatasync(w->vfs, w->fd)))
+                return rc; /* never retried: the WAL turns read-only */
+    }
     if (rc) {
         if (n)
             w->vfs->ops->ftruncate(w->vfs, w->fd, w->seg_off);
         return rc;
     }
-    if (w->opt.fsync == VD_FSYNC_ALWAYS) {
-        if ((rc = w->vfs->ops->fdatasync(w->vfs, w->fd)))
-            return rc; /* never retried: the WAL turns read-only */
-    }
+    *synced = sync;
     w->seg_off += b->len;
+    if (w->opt.fsync == VD_FSYNC_BATCH) {
+        if (!w->unsynced)
+            clock_gettime(CLOCK_MONOTONIC, &w->unsynced_since);
+        w->unsynced = true;
+        if ((rc = sync_unsynced(w, false)))
+            return rc;
+        *synced = !w->unsynced;
+    }
+    *secs = now_s() - t0;
     return 0;
+}
+
+static void count_group(vd_wal_stats *st, size_t n, bool synced, double secs)
+{
+    unsigned g = 0;
+    while (g + 1 < VD_WAL_GROUP_BUCKETS && n > (1u << g))
+        g++;
+    st->group_hist[g]++;
+    if (!synced)
+        return;
+    unsigned b = 0;
+    while (secs > vd_wal_sync_bounds[b])
+        b++;
+    st->sync_hist[b]++;
+    st->sync_seconds += secs;
+    st->fsyncs++;
+}
+
+/* VD_FSYNC_BATCH: a timed wait so unsynced bytes are synced within batch_ms. */
+static void wait_for_work(vd_wal *w)
+{
+    if (!w->unsynced) {
+        pthread_cond_wait(&w->work, &w->lock);
+        return;
+    }
+    struct timespec until = w->unsynced_since;
+    until.tv_nsec += (long)(w->opt.batch_ms % 1000) * 1000000L;
+    until.tv_sec += (time_t)(w->opt.batch_ms / 1000) + until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    if (pthread_cond_timedwait(&w->work, &w->lock, &until) == ETIMEDOUT && !w->queue.n) {
+        pthread_mutex_unlock(&w->lock);
+        double t0 = now_s();
+        int rc = sync_unsynced(w, true);
+        double secs = now_s() - t0;
+        pthread_mutex_lock(&w->lock);
+        if (rc && !w->st.read_only_error)
+            w->st.read_only_error = rc;
+        if (!rc) {
+            unsigned b = 0;
+            while (secs > vd_wal_sync_bounds[b])
+                b++;
+            w->st.sync_hist[b]++;
+            w->st.sync_seconds += secs;
+            w->st.fsyncs++;
+        }
+    }
 }
 
 static void *writer_main(void *arg)
@@ -120,7 +271,7 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (!w->queue.n && !w->stopping)
-            pthread_cond_wait(&w->work, &w->lock);
+            wait_for_work(w);
         if (!w->queue.n)
             break; /* stopping, nothing left */
         batch b = w->queue;
@@ -128,7 +279,9 @@ static void *writer_main(void *arg)
         w->queue.len = w->queue.n = 0;
         pthread_mutex_unlock(&w->lock);
 
-        int rc = write_group(w, &b);
+        bool synced = false;
+        double secs = 0;
+        int rc = w->st.read_only_error ? -EROFS : write_group(w, &b, &synced, &secs);
 
         /* Publish the group's outcome before telling its writers, so that a
          * writer who has its answer also sees it in the stats and state. */
@@ -139,7 +292,7 @@ static void *writer_main(void *arg)
             if (rc != -ENOSPC && !w->st.read_only_error)
                 w->st.read_only_error = rc;
         } else {
-            w->st.fsyncs += w->opt.fsync == VD_FSYNC_ALWAYS;
+            count_group(&w->st, b.n, synced, secs);
             w->st.records += b.n;
             w->st.bytes += b.len;
             w->st.durable_lsn = b.items[b.n - 1].lsn;
@@ -170,7 +323,11 @@ int vd_wal_open(vd_wal **out, vd_vfs *vfs, const char *dir, uint64_t first_lsn,
     w->next_lsn = first_lsn ? first_lsn : 1;
     w->st.next_lsn = w->next_lsn;
     pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->work, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wait_for_work's deadline */
+    pthread_cond_init(&w->work, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&w->done, NULL);
     int rc = open_segment(w, w->next_lsn, em);
     if (!rc && pthread_create(&w->thread, NULL, writer_main, w) != 0)
@@ -204,6 +361,8 @@ void vd_wal_close(vd_wal *w)
     pthread_cond_signal(&w->work);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
+    if (sync_unsynced(w, true) == 0 && w->opt.fsync == VD_FSYNC_NONE)
+        w->vfs->ops->fdatasync(w->vfs, w->fd); /* a clean stop leaves nothing unsynced */
     w->vfs->ops->close(w->vfs, w->fd);
     batch_free(&w->queue);
     batch_free(&w->spare);
@@ -295,4 +454,30 @@ void vd_wal_stats_get(vd_wal *w, vd_wal_stats *st)
     pthread_mutex_lock(&w->lock);
     *st = w->st;
     pthread_mutex_unlock(&w->lock);
+}
+
+int vd_wal_remove_through(vd_wal *w, uint64_t lsn, size_t *removed)
+{
+    *removed = 0;
+    uint64_t *firsts;
+    size_t n;
+    int rc = vd_wal_list_segments(w->dir, &firsts, &n);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&w->lock);
+    uint64_t current = w->cur_first_lsn;
+    pthread_mutex_unlock(&w->lock);
+    /* Segment i holds LSNs [firsts[i], firsts[i + 1]). */
+    for (size_t i = 0; i + 1 < n && !rc; i++) {
+        if (firsts[i] >= current || firsts[i + 1] - 1 > lsn)
+            break;
+        char path[1100];
+        vd_wal_segment_path(path, sizeof path, w->dir, firsts[i]);
+        if (!(rc = w->vfs->ops->unlink(w->vfs, path)))
+            (*removed)++;
+    }
+    free(firsts);
+    if (*removed && !rc)
+        rc = w->vfs->ops->sync_dir(w->vfs, w->dir);
+    return rc;
 }

@@ -85,7 +85,7 @@ class Server:
         while time.time() < deadline:
             text = self.logs()
             m = re.search(r'msg="listening" addr=127\.0\.0\.1:(\d+)', text)
-            if m:
+            if m and 'msg="ready"' in text:
                 return int(m.group(1))
             if self.proc.poll() is not None:
                 raise RuntimeError("vectord exited early:\n" + text)

@@ -101,7 +101,7 @@ static void *writer(void *arg)
         vd_collection_upsert(st->c, p, 10, &c);
         vd_point_id del = {.kind = VD_ID_INT, .num = (uint64_t)(rand_r(&seed) % 500)};
         size_t n = 0;
-        vd_collection_delete_ids(st->c, &del, 1, &n);
+        vd_collection_delete_ids(st->c, &del, 1, 0, &n);
     }
     return NULL;
 }

@@ -144,8 +144,8 @@ static void teardown_pair(pair *p)
 static void delete_both(pair *p, const vd_point_id *ids, size_t n)
 {
     size_t d1 = 0, d2 = 0;
-    cr_assert_eq(vd_collection_delete_ids(p->exact, ids, n, &d1), 0);
-    cr_assert_eq(vd_collection_delete_ids(p->graph, ids, n, &d2), 0);
+    cr_assert_eq(vd_collection_delete_ids(p->exact, ids, n, 0, &d1), 0);
+    cr_assert_eq(vd_collection_delete_ids(p->graph, ids, n, 0, &d2), 0);
     cr_assert_eq(d1, d2);
 }
 
@@ -294,7 +294,7 @@ static void *churn(void *arg)
         vd_collection_upsert(st->c, &p, 1, &c);
         vd_point_id del = {.kind = VD_ID_INT, .num = ca->first_id + (uint64_t)(rand_r(&seed) % 3000)};
         size_t n = 0;
-        vd_collection_delete_ids(st->c, &del, 1, &n);
+        vd_collection_delete_ids(st->c, &del, 1, 0, &n);
         /* No one else writes our ids: the deleted one must be gone from
          * every later search. */
         vd_search_req req = {.vector = v, .k = 20, .with_payload = true};

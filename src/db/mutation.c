@@ -1,0 +1,379 @@
+/*
+ * mutation.c — see mutation.h.
+ *
+ * Record bodies (all integers little-endian; `name` = u8 length + bytes):
+ *
+ *   CREATE_COLLECTION  name, u32 dim, u8 metric, u32 n_shards,
+ *                      u8 index type, u32 m, u32 ef_construction, u32 ef_search,
+ *                      u8 n_pindexes, n × (u8 type, u16 length, field bytes)
+ *                      (the collection's incarnation is the record's LSN)
+ *   DROP_COLLECTION    name, u64 incarnation
+ *   ADD_PINDEX         name, u64 incarnation, u8 type, u16 length, field bytes
+ *   UPSERT             name, u64 incarnation, u32 dim, u32 n, n × point:
+ *                        id: u8 kind (1 integer: u64 | 2 string: u16 length + bytes)
+ *                        u8 has_version, [u64 version]
+ *                        dim × f32 (as stored: cosine vectors already normalised)
+ *                        u32 payload length, payload JSON text (length 0 = none)
+ *   DELETE_IDS         name, u64 incarnation, u32 n, n × id
+ *   DELETE_FILTER      name, u64 incarnation, u32 length, filter JSON text
+ *
+ * Enum values (metric, index type, payload-index type) are written as they
+ * are numbered in the headers; those numbers are therefore frozen.
+ */
+#include "db/mutation.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bytes.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "record bodies copy floats as LE bytes");
+
+/* Replayed filters were validated when logged; this only bounds recursion. */
+#define REPLAY_FILTER_DEPTH 64
+
+bool vd_mutation_is_ddl(vd_mutation_type t)
+{
+    return t == VD_MUT_CREATE_COLLECTION || t == VD_MUT_DROP_COLLECTION || t == VD_MUT_ADD_PINDEX;
+}
+
+static void put_name(vd_strbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+    vd_put_u8(b, (uint8_t)n);
+    vd_put_bytes(b, s, n);
+}
+
+static void put_id(vd_strbuf *b, const vd_point_id *id)
+{
+    vd_put_u8(b, (uint8_t)id->kind);
+    if (id->kind == VD_ID_INT) {
+        vd_put_u64(b, id->num);
+    } else {
+        vd_put_u16(b, (uint16_t)id->len);
+        vd_put_bytes(b, id->str, id->len);
+    }
+}
+
+static void put_point(vd_strbuf *b, const vd_point_in *p, uint32_t dim)
+{
+    put_id(b, &p->id);
+    vd_put_u8(b, p->has_version);
+    if (p->has_version)
+        vd_put_u64(b, p->version);
+    vd_put_bytes(b, p->vector, dim * sizeof(float));
+    char *json = p->payload ? cJSON_PrintUnformatted(p->payload) : NULL;
+    if (p->payload && !json) {
+        b->failed = true;
+        return;
+    }
+    size_t n = json ? strlen(json) : 0;
+    vd_put_u32(b, (uint32_t)n);
+    vd_put_bytes(b, json, n);
+    free(json);
+}
+
+void vd_mutation_encode(const vd_mutation *m, vd_strbuf *b)
+{
+    put_name(b, m->collection);
+    if (m->type != VD_MUT_CREATE_COLLECTION)
+        vd_put_u64(b, m->incarnation);
+    switch (m->type) {
+    case VD_MUT_CREATE_COLLECTION: {
+        const vd_collection_config *c = m->cfg;
+        vd_put_u32(b, c->dim);
+        vd_put_u8(b, (uint8_t)c->metric);
+        vd_put_u32(b, c->n_shards);
+        vd_put_u8(b, (uint8_t)c->index.type);
+        vd_put_u32(b, c->index.m);
+        vd_put_u32(b, c->index.ef_construction);
+        vd_put_u32(b, c->index.ef_search);
+        vd_put_u8(b, (uint8_t)c->n_pindexes);
+        for (size_t i = 0; i < c->n_pindexes; i++) {
+            vd_put_u8(b, (uint8_t)c->pindexes[i].type);
+            vd_put_u16(b, (uint16_t)strlen(c->pindexes[i].field));
+            vd_put_bytes(b, c->pindexes[i].field, strlen(c->pindexes[i].field));
+        }
+        break;
+    }
+    case VD_MUT_DROP_COLLECTION:
+        break;
+    case VD_MUT_ADD_PINDEX:
+        vd_put_u8(b, (uint8_t)m->pindex_type);
+        vd_put_u16(b, (uint16_t)strlen(m->field));
+        vd_put_bytes(b, m->field, strlen(m->field));
+        break;
+    case VD_MUT_UPSERT:
+        vd_put_u32(b, m->dim);
+        vd_put_u32(b, (uint32_t)m->n_points);
+        for (size_t i = 0; i < m->n_points && !b->failed; i++)
+            put_point(b, &m->points[i], m->dim);
+        break;
+    case VD_MUT_DELETE_IDS:
+        vd_put_u32(b, (uint32_t)m->n_ids);
+        for (size_t i = 0; i < m->n_ids; i++)
+            put_id(b, &m->ids[i]);
+        break;
+    case VD_MUT_DELETE_FILTER:
+        vd_put_u32(b, (uint32_t)strlen(m->filter_json));
+        vd_put_bytes(b, m->filter_json, strlen(m->filter_json));
+        break;
+    }
+}
+
+/* ---- decoding ------------------------------------------------------------ */
+
+static char *get_string(vd_reader *r, size_t n)
+{
+    const uint8_t *p = vd_get_bytes(r, n);
+    char *s = p ? malloc(n + 1) : NULL;
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = 0;
+    }
+    return s;
+}
+
+static bool get_id(vd_reader *r, vd_point_id *id)
+{
+    uint8_t kind = vd_get_u8(r);
+    *id = (vd_point_id){.kind = kind};
+    if (kind == VD_ID_INT) {
+        id->num = vd_get_u64(r);
+        return !r->bad;
+    }
+    if (kind != VD_ID_STR)
+        return false;
+    id->len = vd_get_u16(r);
+    id->str = (const char *)vd_get_bytes(r, id->len);
+    return !r->bad && id->len > 0;
+}
+
+static int bad(vd_errmsg *em, const char *what)
+{
+    return vd_fail(em, VD_E_INVALID_REQUEST, "record body is malformed (%s)", what);
+}
+
+static int decode_upsert(vd_reader *r, vd_mutation_decoded *d, vd_errmsg *em)
+{
+    uint32_t dim = vd_get_u32(r), n = vd_get_u32(r);
+    /* Each point takes at least 4 (id) + 1 + 4 * dim + 4 bytes: bound n first. */
+    if (r->bad || dim == 0 || (uint64_t)n * (9 + 4 * (uint64_t)dim) > vd_reader_left(r))
+        return bad(em, "point count");
+    d->points = calloc(n ? n : 1, sizeof *d->points);
+    d->vectors = malloc((size_t)n * dim * sizeof(float) + 1);
+    if (!d->points || !d->vectors)
+        return vd_fail(em, -ENOMEM, "out of memory decoding an upsert of %u points", n);
+    d->m.points = d->points;
+    d->m.dim = dim;
+    for (uint32_t i = 0; i < n; i++) {
+        vd_point_in *p = &d->points[i];
+        if (!get_id(r, &p->id))
+            return bad(em, "point id");
+        p->has_version = vd_get_u8(r) != 0;
+        if (p->has_version)
+            p->version = vd_get_u64(r);
+        p->vector = d->vectors + (size_t)i * dim;
+        vd_get_copy(r, p->vector, dim * sizeof(float));
+        uint32_t plen = vd_get_u32(r);
+        const uint8_t *json = vd_get_bytes(r, plen);
+        d->m.n_points = i + 1; /* the payloads parsed so far are freed with d */
+        if (r->bad)
+            return bad(em, "point");
+        if (plen && !(p->payload = cJSON_ParseWithLength((const char *)json, plen)))
+            return bad(em, "payload JSON");
+    }
+    return 0;
+}
+
+int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutation_decoded *d,
+                       vd_errmsg *em)
+{
+    *d = (vd_mutation_decoded){0};
+    vd_reader r = vd_reader_of(body, len);
+    d->m.type = (vd_mutation_type)type;
+    uint8_t nlen = vd_get_u8(&r);
+    vd_get_copy(&r, d->name, nlen <= VD_NAME_MAX_LEN ? nlen : 0);
+    if (nlen == 0 || nlen > VD_NAME_MAX_LEN || r.bad)
+        return bad(em, "collection name");
+    d->m.collection = d->name;
+    if (type != VD_MUT_CREATE_COLLECTION)
+        d->m.incarnation = vd_get_u64(&r);
+    int rc = 0;
+    switch (type) {
+    case VD_MUT_CREATE_COLLECTION: {
+        vd_collection_config *c = &d->cfg;
+        memcpy(c->name, d->name, sizeof c->name);
+        c->dim = vd_get_u32(&r);
+        c->metric = (vd_metric)vd_get_u8(&r);
+        c->n_shards = vd_get_u32(&r);
+        c->index.type = (vd_index_type)vd_get_u8(&r);
+        c->index.m = vd_get_u32(&r);
+        c->index.ef_construction = vd_get_u32(&r);
+        c->index.ef_search = vd_get_u32(&r);
+        uint8_t np = vd_get_u8(&r);
+        if (np > VD_PINDEX_MAX || c->n_shards < VD_SHARDS_MIN || c->n_shards > VD_SHARDS_MAX ||
+            c->dim == 0 || c->metric > VD_METRIC_L2 || c->index.type > VD_INDEX_HNSW)
+            return bad(em, "collection settings");
+        for (uint8_t i = 0; i < np && !r.bad; i++) {
+            c->pindexes[i].type = (vd_pindex_type)vd_get_u8(&r);
+            c->pindexes[i].field = get_string(&r, vd_get_u16(&r));
+            c->n_pindexes = i + 1u;
+            if (!c->pindexes[i].field)
+                return bad(em, "payload index field");
+        }
+        d->m.cfg = c;
+        break;
+    }
+    case VD_MUT_DROP_COLLECTION:
+        break;
+    case VD_MUT_ADD_PINDEX:
+        d->m.pindex_type = (vd_pindex_type)vd_get_u8(&r);
+        if (!(d->field = get_string(&r, vd_get_u16(&r))))
+            return bad(em, "payload index field");
+        d->m.field = d->field;
+        break;
+    case VD_MUT_UPSERT:
+        rc = decode_upsert(&r, d, em);
+        break;
+    case VD_MUT_DELETE_IDS: {
+        uint32_t n = vd_get_u32(&r);
+        if (r.bad || (uint64_t)n * 4 > vd_reader_left(&r))
+            return bad(em, "id count");
+        if (!(d->ids = calloc(n ? n : 1, sizeof *d->ids)))
+            return vd_fail(em, -ENOMEM, "out of memory decoding a delete of %u ids", n);
+        for (uint32_t i = 0; i < n; i++)
+            if (!get_id(&r, &d->ids[i]))
+                return bad(em, "point id");
+        d->m.ids = d->ids;
+        d->m.n_ids = n;
+        break;
+    }
+    case VD_MUT_DELETE_FILTER:
+        if (!(d->filter_json = get_string(&r, vd_get_u32(&r))))
+            return bad(em, "filter text");
+        if (!(d->filter_doc = cJSON_Parse(d->filter_json)))
+            return bad(em, "filter JSON");
+        if ((rc = vd_filter_parse(d->filter_doc, REPLAY_FILTER_DEPTH, &d->filter, em)))
+            return rc;
+        d->m.filter = d->filter;
+        d->m.filter_json = d->filter_json;
+        break;
+    default:
+        return vd_fail(em, VD_E_INVALID_REQUEST, "unknown record type %u", type);
+    }
+    if (!rc && (r.bad || vd_reader_left(&r) != 0))
+        return bad(em, r.bad ? "truncated" : "trailing bytes");
+    return rc;
+}
+
+void vd_mutation_decoded_free(vd_mutation_decoded *d)
+{
+    for (size_t i = 0; i < d->cfg.n_pindexes; i++)
+        free((char *)d->cfg.pindexes[i].field);
+    for (size_t i = 0; d->points && i < d->m.n_points; i++)
+        cJSON_Delete(d->points[i].payload);
+    free(d->points);
+    free(d->vectors);
+    free(d->ids);
+    free(d->field);
+    vd_filter_destroy(d->filter);
+    cJSON_Delete(d->filter_doc);
+    free(d->filter_json);
+    *d = (vd_mutation_decoded){0};
+}
+
+/* ---- applying ------------------------------------------------------------ */
+
+/* The collection a mutation names, if it is still the incarnation it names. */
+static vd_collection *lookup(vd_database *db, const vd_mutation *m)
+{
+    vd_collection *c;
+    if (vd_database_get(db, m->collection, &c) != 0)
+        return NULL;
+    if (vd_collection_config_of(c)->incarnation != m->incarnation) {
+        vd_collection_unref(c);
+        return NULL;
+    }
+    return c;
+}
+
+int vd_mutation_apply_ddl(vd_database *db, const vd_mutation *m, uint64_t lsn, bool replay,
+                          vd_errmsg *em)
+{
+    int rc = 0;
+    vd_collection *c = NULL;
+    switch (m->type) {
+    case VD_MUT_CREATE_COLLECTION: {
+        vd_collection_config cfg = *m->cfg;
+        cfg.incarnation = lsn;
+        rc = vd_database_create_collection(db, &cfg, em);
+        if (replay && rc == VD_E_COLLECTION_EXISTS && (c = lookup(db, &(vd_mutation){
+                                                                         .collection = cfg.name,
+                                                                         .incarnation = lsn})))
+            rc = 0; /* a snapshot holds it */
+        break;
+    }
+    case VD_MUT_DROP_COLLECTION:
+        if ((c = lookup(db, m)))
+            rc = vd_database_drop(db, m->collection);
+        else if (!replay)
+            rc = vd_fail(em, VD_E_COLLECTION_NOT_FOUND, "collection '%s' does not exist",
+                         m->collection);
+        break;
+    case VD_MUT_ADD_PINDEX:
+        if (!(c = lookup(db, m))) {
+            if (!replay)
+                rc = vd_fail(em, VD_E_COLLECTION_NOT_FOUND, "collection '%s' does not exist",
+                             m->collection);
+            break;
+        }
+        rc = vd_collection_add_pindex(c, m->field, m->pindex_type, em);
+        if (replay && rc == VD_E_COLLECTION_EXISTS)
+            rc = 0; /* a snapshot holds it */
+        break;
+    default:
+        rc = vd_fail(em, VD_E_INTERNAL, "record type %d is not a collection change", m->type);
+    }
+    vd_collection_unref(c);
+    return rc;
+}
+
+int vd_mutation_stage(vd_collection *c, const vd_mutation *m, uint64_t lsn,
+                      vd_mutation_outcome *out, vd_collection_staged **staged)
+{
+    *staged = NULL;
+    switch (m->type) {
+    case VD_MUT_UPSERT:
+        if (m->dim != vd_collection_config_of(c)->dim)
+            return VD_E_DIMENSION_MISMATCH;
+        return vd_collection_upsert_stage(c, m->points, m->n_points, lsn, &out->counts, staged);
+    case VD_MUT_DELETE_IDS:
+        return vd_collection_delete_ids(c, m->ids, m->n_ids, lsn, &out->deleted);
+    case VD_MUT_DELETE_FILTER:
+        return vd_collection_delete_filter(c, m->filter, lsn, &out->deleted);
+    default:
+        return VD_E_INTERNAL;
+    }
+}
+
+int vd_mutation_finish(vd_collection *c, vd_collection_staged *staged)
+{
+    return staged ? vd_collection_upsert_finish(c, staged) : 0;
+}
+
+int vd_mutation_apply_data(vd_database *db, vd_collection *c, const vd_mutation *m, uint64_t lsn,
+                           vd_mutation_outcome *out)
+{
+    vd_collection *own = c ? NULL : lookup(db, m);
+    if (!c && !(c = own)) {
+        out->skipped = true;
+        return 0;
+    }
+    vd_collection_staged *st;
+    int rc = vd_mutation_stage(c, m, lsn, out, &st);
+    int rc2 = vd_mutation_finish(c, st);
+    vd_collection_unref(own);
+    return rc ? rc : rc2;
+}

@@ -1,0 +1,194 @@
+/* recovery.c — see recovery.h. */
+#include "db/recovery.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db/mutation.h"
+#include "util/log.h"
+#include "vectord/wal.h"
+#include "vectord/wal_format.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct replay_ctx {
+    vd_database *db;
+    const char *path;
+    uint64_t last_lsn;
+    uint64_t records;
+    int rc;
+    vd_errmsg *em;
+} replay_ctx;
+
+static int replay_record(void *arg, const vd_wal_record *r)
+{
+    replay_ctx *x = arg;
+    vd_mutation_decoded d;
+    vd_errmsg em = {{0}};
+    int rc = vd_mutation_decode(r->type, r->body, r->len, &d, &em);
+    if (!rc) {
+        if (vd_mutation_is_ddl(d.m.type)) {
+            rc = vd_mutation_apply_ddl(x->db, &d.m, r->lsn, true, &em);
+        } else {
+            vd_mutation_outcome out = {0};
+            rc = vd_mutation_apply_data(x->db, NULL, &d.m, r->lsn, &out);
+        }
+    }
+    vd_mutation_decoded_free(&d);
+    if (rc) {
+        /* The record's checksum held, so its bytes are what was written:
+         * failing to apply it is a bug or a lack of memory, never skipped. */
+        x->rc = vd_fail(x->em, rc == -ENOMEM ? -ENOMEM : VD_E_INTERNAL,
+                        "cannot replay WAL record LSN %llu (type %u) at offset %llu of %s: %s",
+                        (unsigned long long)r->lsn, r->type, (unsigned long long)r->offset,
+                        x->path, em.text[0] ? em.text : strerror(rc < 0 ? -rc : EINVAL));
+        return 1;
+    }
+    x->last_lsn = r->lsn;
+    x->records++;
+    return 0;
+}
+
+/* Renames path to path.discarded (accept_data_loss keeps the bytes aside). */
+static void discard(vd_vfs *vfs, const char *path)
+{
+    char to[1200];
+    snprintf(to, sizeof to, "%s.discarded", path);
+    int rc = vfs->ops->rename(vfs, path, to);
+    vd_log_warn("discarded unreadable file", "file=\"%s\" renamed_to=\"%s\" rc=%d", path, to, rc);
+}
+
+static int cut(vd_vfs *vfs, const char *path, uint64_t at)
+{
+    int fd, rc = vfs->ops->open(vfs, path, O_RDWR, 0, &fd);
+    if (rc)
+        return rc;
+    if (!(rc = vfs->ops->ftruncate(vfs, fd, at)))
+        rc = vfs->ops->fdatasync(vfs, fd);
+    vfs->ops->close(vfs, fd);
+    return rc;
+}
+
+int vd_recover_wal(vd_database *db, vd_vfs *vfs, const char *wal_dir, bool accept_data_loss,
+                   vd_recovery_report *rep, vd_errmsg *em)
+{
+    double t0 = now_s();
+    uint64_t *firsts;
+    size_t n;
+    int rc = vd_wal_list_segments(wal_dir, &firsts, &n);
+    if (rc == -ENOENT) {
+        rep->next_lsn = rep->next_lsn ? rep->next_lsn : 1;
+        return 0;
+    }
+    if (rc)
+        return vd_fail(em, rc, "cannot list WAL directory %s: %s", wal_dir, strerror(-rc));
+    replay_ctx x = {.db = db, .em = em};
+    uint64_t next = rep->next_lsn ? rep->next_lsn : 1;
+    bool stop = false; /* accept_data_loss cut the log: later segments are discarded */
+    for (size_t i = 0; i < n && !rc; i++) {
+        char path[1100];
+        vd_wal_segment_path(path, sizeof path, wal_dir, firsts[i]);
+        if (stop) {
+            discard(vfs, path);
+            continue;
+        }
+        bool last = i + 1 == n;
+        uint8_t *seg;
+        size_t len;
+        if ((rc = vd_vfs_read_file(vfs, path, &seg, &len))) {
+            rc = vd_fail(em, rc, "cannot read WAL segment %s: %s", path, strerror(-rc));
+            break;
+        }
+        rep->segments++;
+        rep->bytes += len;
+        if (firsts[i] < next && (i > 0 || x.last_lsn)) {
+            free(seg);
+            rc = vd_fail(em, VD_E_INTERNAL,
+                         "WAL segment %s starts at LSN %llu, before the end of the previous one",
+                         path, (unsigned long long)firsts[i]);
+            break;
+        }
+        if (last && len < VD_WAL_SEGMENT_HEADER_LEN) {
+            /* Created, but the crash came before its header was synced. */
+            free(seg);
+            vd_log_warn("removing a WAL segment cut short while being created", "file=\"%s\" bytes=%zu",
+                        path, len);
+            rep->truncated_bytes += len;
+            if ((rc = vfs->ops->unlink(vfs, path)))
+                rc = vd_fail(em, rc, "cannot remove %s: %s", path, strerror(-rc));
+            if (firsts[i] > next)
+                next = firsts[i];
+            break;
+        }
+        vd_wal_scan_result res;
+        vd_errmsg hem = {{0}};
+        x.path = path;
+        int src = vd_wal_scan(seg, len, replay_record, &x, &res, &hem);
+        free(seg);
+        if (x.rc) {
+            rc = x.rc;
+            break;
+        }
+        if (src) {
+            if (!accept_data_loss) {
+                rc = vd_fail(em, VD_E_INTERNAL,
+                             "WAL segment %s has a bad header (%s); refusing to start "
+                             "(--accept-data-loss discards it and every later segment)",
+                             path, hem.text);
+                break;
+            }
+            discard(vfs, path);
+            stop = true;
+            continue;
+        }
+        if (x.last_lsn + 1 > next)
+            next = x.last_lsn + 1;
+        if (firsts[i] > next)
+            next = firsts[i]; /* an empty segment still reserves its first LSN */
+        bool corrupt = res.status == VD_WAL_CORRUPT || (res.status == VD_WAL_TORN && !last);
+        if (corrupt && !accept_data_loss) {
+            rc = vd_fail(em, VD_E_INTERNAL,
+                         "WAL segment %s is corrupt at offset %llu (%s); refusing to start "
+                         "(--accept-data-loss cuts the log there and loses what follows)",
+                         path, (unsigned long long)res.bad_offset,
+                         res.status == VD_WAL_CORRUPT ? "valid records follow the bad one"
+                                                      : "a torn record before the last segment");
+            break;
+        }
+        if (last && res.n_records == 0 && !corrupt) {
+            /* No record in it (maybe a torn one): the writer starts this
+             * LSN's segment afresh. */
+            rep->truncated_bytes += len - VD_WAL_SEGMENT_HEADER_LEN;
+            if ((rc = vfs->ops->unlink(vfs, path)))
+                rc = vd_fail(em, rc, "cannot remove %s: %s", path, strerror(-rc));
+            break;
+        }
+        if (res.status != VD_WAL_CLEAN) {
+            vd_log_warn(corrupt ? "cutting the WAL at a corrupt record (accept_data_loss)"
+                                : "cutting a torn write off the end of the WAL",
+                        "file=\"%s\" offset=%llu bytes=%llu", path,
+                        (unsigned long long)res.valid_end,
+                        (unsigned long long)(len - res.valid_end));
+            rep->truncated_bytes += len - res.valid_end;
+            if ((rc = cut(vfs, path, res.valid_end))) {
+                rc = vd_fail(em, rc, "cannot truncate %s: %s", path, strerror(-rc));
+                break;
+            }
+            stop = corrupt;
+        }
+    }
+    free(firsts);
+    rep->records += x.records;
+    rep->next_lsn = next;
+    rep->replay_seconds += now_s() - t0;
+    return rc;
+}

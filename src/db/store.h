@@ -1,0 +1,44 @@
+/*
+ * store.h — the durable side of a database: the data directory's WAL and
+ * snapshots, recovery at open, the journal every change goes through, and
+ * (checkpoint.c) the snapshots that let old WAL segments go.
+ *
+ * Layout of the data directory:
+ *   wal/wal-<first LSN, 16 hex>.log      WAL segments (storage/wal_format.c)
+ *   snapshots/…                           per-collection snapshots (checkpoint.c)
+ */
+#ifndef VD_STORE_H
+#define VD_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/database.h"
+#include "db/journal.h"
+#include "db/recovery.h"
+#include "vectord/error.h"
+#include "vectord/wal.h"
+
+typedef struct vd_store_options {
+    const char *data_dir;
+    vd_fsync_policy fsync;
+    uint32_t batch_ms;
+    uint64_t segment_bytes;
+    const char *wal_io; /* "auto" | "io_uring" | "pwrite" */
+    bool accept_data_loss;
+} vd_store_options;
+
+typedef struct vd_store vd_store;
+
+/* Recovers db from the data directory, then opens the WAL for new writes. */
+int vd_store_open(vd_store **out, vd_database *db, const vd_store_options *opt,
+                  vd_recovery_report *rep, vd_errmsg *em);
+/* Closes the WAL (what is queued is written first). */
+void vd_store_close(vd_store *s);
+
+vd_journal *vd_store_journal(vd_store *s);
+vd_wal *vd_store_wal(vd_store *s);
+/* "io_uring" or "pwrite": how the WAL writes. */
+const char *vd_store_wal_io(const vd_store *s);
+
+#endif
