@@ -165,6 +165,8 @@ int main(int argc, char **argv)
         .segment_bytes = cfg.wal_segment_bytes,
         .wal_io = cfg.wal_io,
         .accept_data_loss = cfg.accept_data_loss != 0,
+        .checkpoint_interval_s = cfg.checkpoint_interval_s,
+        .checkpoint_wal_bytes = cfg.checkpoint_wal_bytes,
     };
     if (vd_store_open(&store, db, &so, &rep, &em) != 0) {
         vd_log_error("recovery failed, not starting", "error=\"%s\"", em.text);
@@ -172,6 +174,7 @@ int main(int argc, char **argv)
     }
     vd_metrics_set_recovery(metrics, &rep);
     api.journal = vd_store_journal(store);
+    api.store = store;
     vd_metrics_set_store(metrics, store);
     atomic_store(&api.ready, true);
     vd_log_info("ready", "recovery_s=%.3f snapshots=%zu wal_segments=%zu wal_records=%llu "
@@ -189,7 +192,7 @@ int main(int argc, char **argv)
 out:
     vd_http_stop(http); /* parked writes finish first: the WAL is still open */
     vd_maintenance_stop(maint);
-    vd_store_close(store);
+    vd_store_close(store, status == 0);
     vd_database_destroy(db);
     vd_pool_destroy(pool);
     vd_metrics_destroy(metrics);

@@ -55,6 +55,8 @@ typedef struct vd_index_stats {
 } vd_index_stats;
 
 typedef struct vd_index vd_index;
+struct vd_strbuf;
+struct vd_reader;
 
 typedef struct vd_index_ops {
     const char *type; /* "flat", "hnsw", … */
@@ -76,6 +78,11 @@ typedef struct vd_index_ops {
     /* Fills out (capacity k) with the best allowed hits. 0 or -ENOMEM. */
     int (*search)(vd_index *idx, const vd_vector_view *v, const vd_index_query *q, vd_topk *out);
     void (*stats)(const vd_index *idx, vd_index_stats *out);
+    /* Optional, both or neither: the structure over slots [0, n_slots) as
+     * snapshot bytes (under the write lock), and back into an empty index.
+     * Without them, a loaded shard inserts its live slots again. */
+    int (*save)(const vd_index *idx, uint32_t n_slots, struct vd_strbuf *out);
+    int (*load)(vd_index *idx, uint32_t n_slots, struct vd_reader *r);
     void (*destroy)(vd_index *idx);
 } vd_index_ops;
 

@@ -17,6 +17,8 @@ struct vd_collection {
 
 vd_write_order *vd_collection_write_order(vd_collection *c) { return &c->order; }
 
+vd_shard *vd_collection_shard(vd_collection *c, uint32_t i) { return c->shards[i]; }
+
 bool vd_collection_name_valid(const char *name)
 {
     size_t n = 0;

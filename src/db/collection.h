@@ -54,6 +54,9 @@ typedef struct vd_write_order {
     bool dropped;                  /* a drop is logged: no more writes (log_lock) */
     pthread_mutex_t apply_lock;
     uint64_t applied_lsn; /* LSN of the newest write staged (apply_lock) */
+    /* Every write up to this LSN is in the collection's snapshot files (the
+     * least of its shards'); 0 = no complete snapshot. log_lock. */
+    uint64_t snapshot_lsn;
 } vd_write_order;
 
 typedef struct vd_collection_stats {
@@ -103,6 +106,7 @@ int vd_collection_add_pindex(vd_collection *c, const char *field, vd_pindex_type
 int vd_collection_compact(vd_collection *c, double min_ratio, size_t *n_released);
 int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st);
 vd_write_order *vd_collection_write_order(vd_collection *c);
+vd_shard *vd_collection_shard(vd_collection *c, uint32_t i);
 /* VD_E_COLLECTION_EXISTS or VD_E_LIMIT_REACHED if add_pindex would refuse. */
 int vd_collection_check_pindex(vd_collection *c, const char *field, vd_pindex_type type,
                                vd_errmsg *em);

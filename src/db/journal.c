@@ -131,27 +131,42 @@ int vd_journal_submit(vd_journal *j, vd_collection *c, const vd_mutation *m,
     return 0;
 }
 
-int vd_commit_complete(vd_commit *cm, vd_mutation_outcome *out, vd_errmsg *em)
+/* Stages, in LSN order, the queued writes of a collection up to `until`
+ * (a commit: through it; NULL: those logged before lsn). They are all
+ * settled: the WAL reports records in LSN order, and the caller's is. */
+static void stage_queued(vd_collection *c, vd_commit *until, uint64_t lsn)
 {
-    vd_write_order *o = vd_collection_write_order(cm->c);
-    /* Stage every earlier write of the collection, then this one. They are
-     * all settled: the WAL reports records in LSN order, and ours is. */
+    vd_write_order *o = vd_collection_write_order(c);
     pthread_mutex_lock(&o->apply_lock);
-    while (!cm->staged) {
+    for (;;) {
+        if (until ? until->staged : false)
+            break;
         pthread_mutex_lock(&o->log_lock);
         vd_commit *head = o->head;
-        o->head = head->next;
-        if (!o->head)
-            o->tail = NULL;
+        if (head && (until || head->lsn < lsn)) {
+            o->head = head->next;
+            if (!o->head)
+                o->tail = NULL;
+        } else {
+            head = NULL;
+        }
         pthread_mutex_unlock(&o->log_lock);
+        if (!head)
+            break;
         if (atomic_load(&head->wal_err) == 0) {
-            head->stage_rc = vd_mutation_stage(cm->c, head->m, head->lsn, &head->out, &head->st);
+            head->stage_rc = vd_mutation_stage(c, head->m, head->lsn, &head->out, &head->st);
             o->applied_lsn = head->lsn;
         }
         head->staged = true;
     }
+    if (!until && lsn > o->applied_lsn)
+        o->applied_lsn = lsn;
     pthread_mutex_unlock(&o->apply_lock);
+}
 
+int vd_commit_complete(vd_commit *cm, vd_mutation_outcome *out, vd_errmsg *em)
+{
+    stage_queued(cm->c, cm, 0);
     int err = atomic_load(&cm->wal_err), rc;
     if (err) {
         rc = vd_journal_wal_error(err, em);
@@ -221,8 +236,20 @@ int vd_journal_ddl(vd_journal *j, const vd_mutation *m, vd_errmsg *em)
     }
     if (!rc)
         rc = vd_mutation_apply_ddl(j->db, &mm, lsn, false, em);
+    if (!rc && mm.type == VD_MUT_ADD_PINDEX) {
+        /* The index change is a write of the collection like the others:
+         * its snapshot must be redone to hold it. */
+        stage_queued(c, NULL, lsn);
+        pthread_mutex_lock(&o->log_lock);
+        if (lsn > o->last_logged)
+            o->last_logged = lsn;
+        pthread_mutex_unlock(&o->log_lock);
+    }
     vd_strbuf_free(&body);
     vd_collection_unref(c);
     pthread_mutex_unlock(&j->ddl_lock);
     return rc;
 }
+
+void vd_journal_lock_ddl(vd_journal *j) { pthread_mutex_lock(&j->ddl_lock); }
+void vd_journal_unlock_ddl(vd_journal *j) { pthread_mutex_unlock(&j->ddl_lock); }

@@ -41,6 +41,10 @@ int vd_commit_complete(vd_commit *cm, vd_mutation_outcome *out, vd_errmsg *em);
 /* Validates, logs and applies a collection change, waiting for durability. */
 int vd_journal_ddl(vd_journal *j, const vd_mutation *m, vd_errmsg *em);
 
+/* Holds off collection changes (a checkpoint must see a fixed set). */
+void vd_journal_lock_ddl(vd_journal *j);
+void vd_journal_unlock_ddl(vd_journal *j);
+
 /* The API error for a WAL failure (-ENOSPC, -EROFS, -EIO, …). */
 int vd_journal_wal_error(int err, vd_errmsg *em);
 

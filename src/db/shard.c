@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "db/idmap.h"
+#include "util/bytes.h"
 #include "util/bitset.h"
 #include "vectord/index.h"
 
@@ -711,3 +712,169 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
 }
 
 bool vd_shard_covers(const vd_shard *s, uint64_t lsn) { return lsn && lsn <= s->snapshot_lsn; }
+
+/* ---- snapshots --------------------------------------------------------------
+ * Shard image: u32 dim, u8 metric, u32 n_slots, alive and dead bitsets
+ * (u64 words), u32 n_free + free slots, per slot (u8 id kind: 0 = no point,
+ * 1 = integer u64, 2 = string u16 length + bytes; then u64 version, u32
+ * payload length + JSON), the vectors of all slots, then the index's own
+ * image (vd_index_ops.save). Slots that hold a point but are not alive yet
+ * (an upsert between its stage and its finish) are finished at load. */
+
+int vd_shard_save(vd_shard *s, pthread_mutex_t *unlock_when_locked, vd_strbuf *out)
+{
+    pthread_rwlock_wrlock(&s->lock);
+    if (unlock_when_locked)
+        pthread_mutex_unlock(unlock_when_locked);
+    size_t nw = vd_bitset_words(s->n_slots);
+    vd_put_u32(out, s->dim);
+    vd_put_u8(out, (uint8_t)s->metric);
+    vd_put_u32(out, s->n_slots);
+    vd_put_bytes(out, s->alive, nw * 8);
+    vd_put_bytes(out, s->dead, nw * 8);
+    vd_put_u32(out, s->n_free);
+    vd_put_bytes(out, s->free_slots, (size_t)s->n_free * 4);
+    int rc = 0;
+    for (uint32_t i = 0; i < s->n_slots && !rc; i++) {
+        const slot_meta *m = &s->meta[i];
+        vd_put_u8(out, (uint8_t)m->id.kind);
+        if (m->id.kind == 0)
+            continue;
+        if (m->id.kind == VD_ID_INT) {
+            vd_put_u64(out, m->id.num);
+        } else {
+            vd_put_u16(out, (uint16_t)m->id.len);
+            vd_put_bytes(out, m->id.str, m->id.len);
+        }
+        vd_put_u64(out, m->version);
+        char *json = m->payload ? cJSON_PrintUnformatted(m->payload) : NULL;
+        if (m->payload && !json)
+            rc = -ENOMEM;
+        size_t n = json ? strlen(json) : 0;
+        vd_put_u32(out, (uint32_t)n);
+        vd_put_bytes(out, json, n);
+        free(json);
+    }
+    vd_put_bytes(out, s->vecs, (size_t)s->n_slots * s->dim * sizeof(float));
+    vd_put_u8(out, s->index->ops->save != NULL);
+    if (!rc && s->index->ops->save)
+        rc = s->index->ops->save(s->index, s->n_slots, out);
+    pthread_rwlock_unlock(&s->lock);
+    return rc ? rc : out->failed ? -ENOMEM : 0;
+}
+
+/* Reads the per-slot records into an empty shard (write lock held). */
+static int load_slots(vd_shard *s, vd_reader *r)
+{
+    for (uint32_t i = 0; i < s->n_slots; i++) {
+        slot_meta *m = &s->meta[i];
+        uint8_t kind = vd_get_u8(r);
+        if (kind == 0)
+            continue;
+        vd_point_id id = {.kind = kind};
+        if (kind == VD_ID_INT) {
+            id.num = vd_get_u64(r);
+        } else if (kind == VD_ID_STR) {
+            id.len = vd_get_u16(r);
+            const uint8_t *p = vd_get_bytes(r, id.len);
+            char *copy = p ? malloc(id.len + 1u) : NULL;
+            if (!copy)
+                return r->bad ? -EINVAL : -ENOMEM;
+            memcpy(copy, p, id.len);
+            copy[id.len] = 0;
+            id.str = copy;
+            s->id_bytes += id.len;
+        } else {
+            return -EINVAL;
+        }
+        m->id = id;
+        m->version = vd_get_u64(r);
+        uint32_t plen = vd_get_u32(r);
+        const uint8_t *json = vd_get_bytes(r, plen);
+        if (r->bad)
+            return -EINVAL;
+        cJSON *payload = NULL;
+        if (plen && !(payload = cJSON_ParseWithLength((const char *)json, plen)))
+            return -EINVAL;
+        set_payload(s, i, payload);
+        uint64_t h = vd_id_hash(&m->id);
+        uint32_t other;
+        if (vd_idmap_find(&s->idmap, &m->id, h, &other))
+            return -EINVAL; /* one id, two slots */
+        int rc = vd_idmap_insert(&s->idmap, h, i);
+        if (!rc)
+            rc = index_payload(s, i);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn)
+{
+    vd_reader r = vd_reader_of(data, len);
+    uint32_t dim = vd_get_u32(&r);
+    vd_metric metric = (vd_metric)vd_get_u8(&r);
+    uint32_t n_slots = vd_get_u32(&r);
+    if (r.bad || dim != s->dim || metric != s->metric || n_slots > UINT32_MAX / 2)
+        return -EINVAL;
+    pthread_rwlock_wrlock(&s->lock);
+    int rc = s->n_slots ? -EBUSY : reserve(s, n_slots);
+    size_t nw = vd_bitset_words(n_slots);
+    if (!rc) {
+        s->n_slots = n_slots;
+        vd_get_copy(&r, s->alive, nw * 8);
+        vd_get_copy(&r, s->dead, nw * 8);
+        uint32_t n_free = vd_get_u32(&r);
+        if (r.bad || n_free > n_slots)
+            rc = -EINVAL;
+        if (!rc)
+            rc = reserve_free(s, (size_t)n_free + 1);
+        if (!rc) {
+            vd_get_copy(&r, s->free_slots, (size_t)n_free * 4);
+            s->n_free = n_free;
+            for (uint32_t i = 0; i < n_free; i++)
+                if (s->free_slots[i] >= n_slots)
+                    rc = -EINVAL;
+        }
+    }
+    if (!rc)
+        rc = load_slots(s, &r);
+    if (!rc) {
+        vd_get_copy(&r, s->vecs, (size_t)n_slots * dim * sizeof(float));
+        rc = s->index->ops->reserve(s->index, s->cap);
+    }
+    bool has_image = vd_get_u8(&r) != 0;
+    if (!rc && has_image != (s->index->ops->load != NULL))
+        rc = -EINVAL;
+    if (!rc && has_image)
+        rc = s->index->ops->load(s->index, n_slots, &r);
+    if (!rc && (r.bad || vd_reader_left(&r) != 0))
+        rc = -EINVAL;
+    /* Count, check, and (re)insert: every point is in the index and alive;
+     * the staged ones (no alive bit yet) are finished here. */
+    vd_vector_view v = view_of(s);
+    for (uint32_t i = 0; !rc && i < n_slots; i++) {
+        bool has_point = s->meta[i].id.kind != 0, alive = vd_bit_test(s->alive, i);
+        bool dead = vd_bit_test(s->dead, i);
+        if ((alive && !has_point) || (dead && (has_point || !s->index->ops->keeps_slots))) {
+            rc = -EINVAL;
+            break;
+        }
+        s->n_tombstones += dead;
+        if (!has_point)
+            continue;
+        if (!has_image || !alive) {
+            rc = s->index->ops->insert(s->index, &v, i);
+            if (rc == -EEXIST)
+                rc = 0; /* the graph had it already */
+        }
+        if (!alive)
+            vd_bit_set(s->alive, i);
+        s->n_alive++;
+    }
+    if (!rc)
+        s->snapshot_lsn = lsn;
+    pthread_rwlock_unlock(&s->lock);
+    return rc;
+}

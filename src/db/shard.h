@@ -20,7 +20,10 @@
 #include "db/filter.h"
 #include "db/payload_index.h"
 #include "db/point.h"
+#include <pthread.h>
+
 #include "util/pool.h"
+#include "util/strbuf.h"
 #include "vectord/error.h"
 #include "vectord/index.h"
 #include "vectord/types.h"
@@ -78,6 +81,14 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released);
 /* Adds a payload index and fills it from the stored points. */
 int vd_shard_add_pindex(vd_shard *s, const vd_pindex_spec *spec);
 void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st);
+
+/* Appends the shard's snapshot image to out (see shard.c). Takes the write
+ * lock, then unlocks unlock_when_locked (if not NULL): the caller holds it
+ * while it notes which WAL position the image reflects. */
+int vd_shard_save(vd_shard *s, pthread_mutex_t *unlock_when_locked, vd_strbuf *out);
+/* Loads an image into a new, empty shard; lsn is the WAL position it
+ * reflects (vd_shard_covers). -EINVAL if the image is inconsistent. */
+int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn);
 
 /* True if the shard was loaded from a snapshot that already holds the write
  * logged at lsn (recovery skips it); false for lsn 0. */

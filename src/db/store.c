@@ -2,10 +2,12 @@
 #include "db/store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "util/log.h"
 
@@ -15,8 +17,23 @@ struct vd_store {
     vd_vfs *vfs;     /* what the WAL writes through */
     vd_wal *wal;
     vd_journal *journal;
-    char wal_dir[1100];
+    char wal_dir[1100], snap_dir[1100];
+    vd_store_options opt;
+    /* checkpoints */
+    pthread_mutex_t ck_lock; /* one checkpoint at a time; guards the fields below */
+    pthread_cond_t ck_wake;
+    bool ck_stop, ck_started;
+    pthread_t ck_thread;
+    uint64_t ck_wal_bytes; /* WAL bytes at the last checkpoint */
+    vd_checkpoint_stats ck;
 };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static int make_dir(const char *path, vd_errmsg *em)
 {
@@ -44,6 +61,21 @@ static int choose_io(vd_store *s, const char *wal_io, vd_errmsg *em)
     return 0;
 }
 
+static int recover(vd_store *s, vd_recovery_report *rep, vd_errmsg *em)
+{
+    double t0 = now_s();
+    uint64_t max_lsn = 0;
+    int rc = vd_snapshots_load(s->db, vd_vfs_posix(), s->snap_dir, s->opt.accept_data_loss,
+                               &rep->snapshots, &max_lsn, em);
+    rep->snapshot_seconds = now_s() - t0;
+    if (rc)
+        return rc;
+    rep->next_lsn = max_lsn + 1;
+    return vd_recover_wal(s->db, vd_vfs_posix(), s->wal_dir, s->opt.accept_data_loss, rep, em);
+}
+
+static void *checkpointer_main(void *arg);
+
 int vd_store_open(vd_store **out, vd_database *db, const vd_store_options *opt,
                   vd_recovery_report *rep, vd_errmsg *em)
 {
@@ -51,35 +83,135 @@ int vd_store_open(vd_store **out, vd_database *db, const vd_store_options *opt,
     if (!s)
         return vd_fail(em, -ENOMEM, "out of memory");
     s->db = db;
+    s->opt = *opt;
+    pthread_mutex_init(&s->ck_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->ck_wake, &ca);
+    pthread_condattr_destroy(&ca);
     snprintf(s->wal_dir, sizeof s->wal_dir, "%s/wal", opt->data_dir);
+    snprintf(s->snap_dir, sizeof s->snap_dir, "%s/snapshots", opt->data_dir);
     *rep = (vd_recovery_report){0};
     int rc = make_dir(s->wal_dir, em);
     if (!rc)
+        rc = make_dir(s->snap_dir, em);
+    if (!rc)
         rc = choose_io(s, opt->wal_io, em);
     if (!rc)
-        rc = vd_recover_wal(db, vd_vfs_posix(), s->wal_dir, opt->accept_data_loss, rep, em);
+        rc = recover(s, rep, em);
     vd_wal_options wo = {.segment_bytes = opt->segment_bytes, .fsync = opt->fsync,
                          .batch_ms = opt->batch_ms};
     if (!rc)
         rc = vd_wal_open(&s->wal, s->vfs, s->wal_dir, rep->next_lsn, &wo, em);
     if (!rc && vd_journal_create(&s->journal, db, s->wal) != 0)
         rc = vd_fail(em, -ENOMEM, "out of memory");
+    if (!rc && (opt->checkpoint_interval_s || opt->checkpoint_wal_bytes)) {
+        if (pthread_create(&s->ck_thread, NULL, checkpointer_main, s) != 0)
+            rc = vd_fail(em, -EAGAIN, "cannot start the checkpoint thread");
+        else
+            s->ck_started = true;
+    }
     if (rc) {
-        vd_store_close(s);
+        vd_store_close(s, false);
         return rc;
     }
     *out = s;
     return 0;
 }
 
-void vd_store_close(vd_store *s)
+int vd_store_checkpoint(vd_store *s, const char *only, const char *reason,
+                        vd_checkpoint_result *res, vd_errmsg *em)
+{
+    pthread_mutex_lock(&s->ck_lock);
+    vd_wal_stats ws;
+    vd_wal_stats_get(s->wal, &ws);
+    vd_journal_lock_ddl(s->journal);
+    int rc = vd_checkpoint(s->db, s->wal, vd_vfs_posix(), s->snap_dir, only, res, em);
+    vd_journal_unlock_ddl(s->journal);
+    if (rc) {
+        s->ck.failures++;
+        vd_log_error("checkpoint failed", "reason=%s error=\"%s\"", reason, em->text);
+    } else {
+        s->ck.runs++;
+        s->ck.last_seconds = res->seconds;
+        s->ck.total_seconds += res->seconds;
+        s->ck.bytes += res->bytes;
+        s->ck.segments_removed += res->segments_removed;
+        if (!only)
+            s->ck_wal_bytes = ws.bytes;
+        vd_log_info("checkpoint", "reason=%s collections=%zu shards=%zu bytes=%llu "
+                    "wal_segments_removed=%zu covered_lsn=%llu seconds=%.3f",
+                    reason, res->collections, res->shards, (unsigned long long)res->bytes,
+                    res->segments_removed, (unsigned long long)res->covered_lsn, res->seconds);
+    }
+    pthread_mutex_unlock(&s->ck_lock);
+    return rc;
+}
+
+/* Checkpoints every checkpoint_interval_s, or sooner once checkpoint_wal_bytes
+ * of WAL have been written since the last one. */
+static void *checkpointer_main(void *arg)
+{
+    vd_store *s = arg;
+    double last = now_s();
+    pthread_mutex_lock(&s->ck_lock);
+    while (!s->ck_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&s->ck_wake, &s->ck_lock, &until);
+        if (s->ck_stop)
+            break;
+        vd_wal_stats ws;
+        vd_wal_stats_get(s->wal, &ws);
+        const char *reason = NULL;
+        if (s->opt.checkpoint_wal_bytes && ws.bytes - s->ck_wal_bytes >= s->opt.checkpoint_wal_bytes)
+            reason = "wal_bytes";
+        else if (s->opt.checkpoint_interval_s && now_s() - last >= (double)s->opt.checkpoint_interval_s)
+            reason = "interval";
+        if (!reason)
+            continue;
+        pthread_mutex_unlock(&s->ck_lock);
+        vd_checkpoint_result res;
+        vd_errmsg em = {{0}};
+        vd_store_checkpoint(s, NULL, reason, &res, &em);
+        last = now_s();
+        pthread_mutex_lock(&s->ck_lock);
+    }
+    pthread_mutex_unlock(&s->ck_lock);
+    return NULL;
+}
+
+void vd_store_close(vd_store *s, bool checkpoint)
 {
     if (!s)
         return;
+    if (s->ck_started) {
+        pthread_mutex_lock(&s->ck_lock);
+        s->ck_stop = true;
+        pthread_cond_signal(&s->ck_wake);
+        pthread_mutex_unlock(&s->ck_lock);
+        pthread_join(s->ck_thread, NULL);
+    }
+    if (checkpoint && s->wal && s->journal) {
+        vd_checkpoint_result res;
+        vd_errmsg em = {{0}};
+        vd_store_checkpoint(s, NULL, "shutdown", &res, &em);
+    }
     vd_wal_close(s->wal);
     vd_journal_destroy(s->journal);
     vd_vfs_uring_destroy(s->uring);
+    pthread_cond_destroy(&s->ck_wake);
+    pthread_mutex_destroy(&s->ck_lock);
     free(s);
+}
+
+void vd_store_checkpoint_stats(vd_store *s, vd_checkpoint_stats *out)
+{
+    pthread_mutex_lock(&s->ck_lock);
+    *out = s->ck;
+    pthread_mutex_unlock(&s->ck_lock);
 }
 
 vd_journal *vd_store_journal(vd_store *s) { return s->journal; }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "db/checkpoint.h"
 #include "db/database.h"
 #include "db/journal.h"
 #include "db/recovery.h"
@@ -26,15 +27,28 @@ typedef struct vd_store_options {
     uint64_t segment_bytes;
     const char *wal_io; /* "auto" | "io_uring" | "pwrite" */
     bool accept_data_loss;
+    uint64_t checkpoint_interval_s; /* 0 = no periodic checkpoint */
+    uint64_t checkpoint_wal_bytes;  /* 0 = no size trigger */
 } vd_store_options;
+
+typedef struct vd_checkpoint_stats {
+    uint64_t runs, failures, bytes, segments_removed;
+    double last_seconds, total_seconds;
+} vd_checkpoint_stats;
 
 typedef struct vd_store vd_store;
 
 /* Recovers db from the data directory, then opens the WAL for new writes. */
 int vd_store_open(vd_store **out, vd_database *db, const vd_store_options *opt,
                   vd_recovery_report *rep, vd_errmsg *em);
-/* Closes the WAL (what is queued is written first). */
-void vd_store_close(vd_store *s);
+/* Stops the checkpointer, checkpoints (if asked: a clean shutdown, no
+ * writes in flight), and closes the WAL (what is queued is written first). */
+void vd_store_close(vd_store *s, bool checkpoint);
+
+/* A checkpoint now: every changed collection, or only the one named. */
+int vd_store_checkpoint(vd_store *s, const char *only, const char *reason,
+                        vd_checkpoint_result *res, vd_errmsg *em);
+void vd_store_checkpoint_stats(vd_store *s, vd_checkpoint_stats *out);
 
 vd_journal *vd_store_journal(vd_store *s);
 vd_wal *vd_store_wal(vd_store *s);

@@ -51,6 +51,7 @@
 #include <string.h>
 
 #include "util/bitset.h"
+#include "util/bytes.h"
 #include "vectord/distance.h"
 #include "vectord/index.h"
 
@@ -797,7 +798,71 @@ static void hnsw_destroy(vd_index *idx)
     free(h);
 }
 
+/* Snapshot image (under the shard's write lock: no insert or repair runs):
+ * u32 entry, i32 top level, then per slot below n_slots: i8 level and, if in
+ * the graph, for levels 0..level: u32 count + count × u32 neighbour. */
+static int hnsw_save(const vd_index *idx, uint32_t n_slots, struct vd_strbuf *out)
+{
+    const hnsw *h = (const hnsw *)idx;
+    uint32_t entry;
+    int top;
+    top_get(h, &entry, &top);
+    vd_put_u32(out, entry);
+    vd_put_u32(out, (uint32_t)top);
+    for (uint32_t s = 0; s < n_slots; s++) {
+        int level = s < h->cap ? level_of(h, s) : -1;
+        vd_put_u8(out, (uint8_t)(int8_t)level);
+        for (int l = 0; l <= level; l++) {
+            const uint32_t *links = links_of(h, s, l);
+            vd_put_bytes(out, links, (1 + (size_t)links[0]) * sizeof(uint32_t));
+        }
+    }
+    return out->failed ? -ENOMEM : 0;
+}
+
+static int hnsw_load(vd_index *idx, uint32_t n_slots, struct vd_reader *r)
+{
+    hnsw *h = (hnsw *)idx;
+    int rc = hnsw_reserve(idx, n_slots);
+    if (rc)
+        return rc;
+    uint32_t entry = vd_get_u32(r);
+    int top = (int)vd_get_u32(r);
+    size_t nodes = 0;
+    for (uint32_t s = 0; s < n_slots && !r->bad; s++) {
+        int level = (int8_t)vd_get_u8(r);
+        if (level < -1 || level > MAX_LEVEL)
+            return -EINVAL;
+        if (level > 0) {
+            size_t words = (size_t)level * (1 + h->m);
+            if (!(h->upper[s] = calloc(words, sizeof(uint32_t))))
+                return -ENOMEM;
+            atomic_fetch_add(&h->upper_bytes, words * sizeof(uint32_t));
+        }
+        for (int l = 0; l <= level && !r->bad; l++) {
+            uint32_t *links = links_of(h, s, l), n = vd_get_u32(r);
+            if (n > cap_of(h, l))
+                return -EINVAL;
+            links[0] = n;
+            vd_get_copy(r, links + 1, n * sizeof(uint32_t));
+            for (uint32_t i = 1; i <= n; i++)
+                if (links[i] >= n_slots)
+                    return -EINVAL;
+        }
+        atomic_store_explicit(&h->levels[s], (int8_t)level, memory_order_relaxed);
+        nodes += level >= 0;
+    }
+    if (r->bad || (top >= 0 && (entry >= n_slots || level_of(h, entry) < top)))
+        return -EINVAL;
+    if (top >= 0)
+        top_set(h, entry, top);
+    atomic_store(&h->n_nodes, nodes);
+    return 0;
+}
+
 static const vd_index_ops hnsw_ops = {
+    .save = hnsw_save,
+    .load = hnsw_load,
     .type = "hnsw",
     .keeps_slots = true,
     .concurrent_insert = true,

@@ -12,6 +12,7 @@
 
 #include "db/database.h"
 #include "db/journal.h"
+#include "db/store.h"
 #include "server/metrics.h"
 #include "server/request.h"
 #include "server/routes.h"
@@ -21,6 +22,7 @@
 typedef struct vd_api {
     vd_database *db;
     vd_journal *journal; /* every change goes through it */
+    vd_store *store;     /* WAL and snapshots */
     vd_metrics *metrics;
     vd_limits limits;
     const char *simd; /* name of the active distance kernels */

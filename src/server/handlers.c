@@ -80,4 +80,6 @@ const vd_handler_fn vd_handlers[VD_N_ROUTES] = {
     [VD_ROUTE_SEARCH] = vd_h_search,
     [VD_ROUTE_SEARCH_BATCH] = vd_h_search_batch,
     [VD_ROUTE_PINDEX_CREATE] = vd_h_pindex_create,
+    [VD_ROUTE_COLLECTION_SNAPSHOT] = vd_h_collection_snapshot,
+    [VD_ROUTE_CHECKPOINT] = vd_h_checkpoint,
 };

@@ -99,3 +99,39 @@ int vd_h_pindex_create(vd_call *call)
     vd_collection_unref(c);
     return rc;
 }
+
+static cJSON *checkpoint_json(const vd_checkpoint_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "collections", (double)r->collections);
+    cJSON_AddNumberToObject(o, "shards", (double)r->shards);
+    cJSON_AddNumberToObject(o, "bytes", (double)r->bytes);
+    cJSON_AddNumberToObject(o, "wal_segments_removed", (double)r->segments_removed);
+    cJSON_AddNumberToObject(o, "covered_lsn", (double)r->covered_lsn);
+    cJSON_AddNumberToObject(o, "seconds", r->seconds);
+    return o;
+}
+
+/* Both answer once the snapshot files are durable. */
+static int checkpoint(vd_call *call, const char *only)
+{
+    vd_checkpoint_result res;
+    int rc = vd_store_checkpoint(call->api->store, only, only ? "request_collection" : "request",
+                                 &res, &call->em);
+    if (rc == VD_E_COLLECTION_NOT_FOUND)
+        return rc;
+    if (rc)
+        return vd_fail(&call->em, VD_E_SNAPSHOT_FAILED, "%s", call->em.text);
+    call->result = checkpoint_json(&res);
+    return 0;
+}
+
+int vd_h_collection_snapshot(vd_call *call)
+{
+    if (!vd_collection_name_valid(call->collection))
+        return vd_fail(&call->em, VD_E_COLLECTION_NOT_FOUND, "collection '%.64s' does not exist",
+                       call->collection);
+    return checkpoint(call, call->collection);
+}
+
+int vd_h_checkpoint(vd_call *call) { return checkpoint(call, NULL); }

@@ -96,6 +96,16 @@ class Server:
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
+    def kill(self):
+        """SIGKILL: a crash. Returns the log; the data dir stays for a restart."""
+        self.client.close()
+        self.proc.kill()
+        self.proc.wait(timeout=60)
+        self.log.close()
+        logs = self.logs()
+        self.tmp.cleanup()
+        return logs
+
     def stop(self, expect_code=0):
         self.client.close()
         if self.proc.poll() is None:

@@ -1,0 +1,57 @@
+/*
+ * snapshot.h — the container of snapshot files: a header naming what the
+ * file holds and the WAL position it reflects, the body, and a trailer with
+ * the body length and a CRC32C over header and body. Files are written to a
+ * temporary name, fdatasync'ed, renamed into place and the directory
+ * fsync'ed, so a reader sees an old complete file or a new complete one.
+ *
+ *   offset  size  field
+ *   0       8     magic "VECTDSNP"
+ *   8       4     format version (VD_SNAPSHOT_FORMAT_VERSION)
+ *   12      4     kind (VD_SNAP_*)
+ *   16      8     LSN: the last WAL record the body reflects
+ *   24      …     body
+ *   end-16  8     body length
+ *   end-8   4     CRC32C (Castagnoli) of header + body
+ *   end-4   4     magic "SEND"
+ */
+#ifndef VECTORD_SNAPSHOT_H
+#define VECTORD_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vectord/error.h"
+#include "vectord/vfs.h"
+
+#define VD_SNAPSHOT_FORMAT_VERSION 1
+#define VD_SNAPSHOT_HEADER_LEN 24
+#define VD_SNAPSHOT_TRAILER_LEN 16
+
+typedef enum vd_snapshot_kind {
+    VD_SNAP_COLLECTION = 1, /* a collection's settings (the CREATE record body) + incarnation */
+    VD_SNAP_SHARD = 2,      /* one shard's points and index */
+} vd_snapshot_kind;
+
+struct vd_strbuf;
+
+/* Starts a snapshot image in out (the header). */
+void vd_snapshot_begin(struct vd_strbuf *out, vd_snapshot_kind kind, uint64_t lsn);
+/* Adds the trailer and writes the image to dir/name atomically (temp file,
+ * fdatasync, rename, directory fsync). 0 or -errno (em says which step). */
+int vd_snapshot_commit(struct vd_strbuf *img, vd_vfs *vfs, const char *dir, const char *name,
+                       vd_errmsg *em);
+
+typedef struct vd_snapshot_view {
+    vd_snapshot_kind kind;
+    uint32_t version;
+    uint64_t lsn;
+    const uint8_t *body; /* borrowed from the file image */
+    size_t body_len;
+} vd_snapshot_view;
+
+/* Checks a whole file image; VD_E_INVALID_REQUEST with em naming the byte
+ * offset of what is wrong (magic, version, length, checksum). */
+int vd_snapshot_open(const uint8_t *img, size_t len, vd_snapshot_view *out, vd_errmsg *em);
+
+#endif

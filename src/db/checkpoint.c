@@ -1,0 +1,390 @@
+/* checkpoint.c — see checkpoint.h. */
+#include "db/checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db/mutation.h"
+#include "util/bytes.h"
+#include "util/log.h"
+#include "vectord/snapshot.h"
+
+#define META_FILE "collection.snap"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void coll_dir(char *out, size_t cap, const char *root, uint64_t incarnation)
+{
+    snprintf(out, cap, "%s/c%016" PRIx64, root, incarnation);
+}
+
+static int ensure_dir(vd_vfs *vfs, const char *dir, const char *parent, vd_errmsg *em)
+{
+    if (mkdir(dir, 0750) == 0)
+        return parent ? vfs->ops->sync_dir(vfs, parent) : 0;
+    if (errno == EEXIST)
+        return 0;
+    return vd_fail(em, -errno, "cannot create %s: %s", dir, strerror(errno));
+}
+
+/* The collection file: its CREATE record body (current payload indexes
+ * included) followed by u64 incarnation. */
+static void encode_meta(vd_collection *c, vd_strbuf *img)
+{
+    vd_collection_config cfg = *vd_collection_config_of(c);
+    cfg.n_pindexes = vd_collection_pindexes(c, cfg.pindexes, VD_PINDEX_MAX);
+    vd_mutation m = {.type = VD_MUT_CREATE_COLLECTION, .collection = cfg.name, .cfg = &cfg};
+    vd_mutation_encode(&m, img);
+    vd_put_u64(img, cfg.incarnation);
+}
+
+int vd_snapshot_collection(vd_vfs *vfs, const char *snap_root, vd_collection *c,
+                           vd_checkpoint_result *res, vd_errmsg *em)
+{
+    const vd_collection_config *cfg = vd_collection_config_of(c);
+    vd_write_order *o = vd_collection_write_order(c);
+    char dir[1200];
+    coll_dir(dir, sizeof dir, snap_root, cfg->incarnation);
+    int rc = ensure_dir(vfs, snap_root, NULL, em);
+    if (!rc)
+        rc = ensure_dir(vfs, dir, snap_root, em);
+    vd_strbuf img;
+    vd_strbuf_init(&img, 0);
+    if (!rc) {
+        vd_snapshot_begin(&img, VD_SNAP_COLLECTION, cfg->incarnation);
+        encode_meta(c, &img);
+        res->bytes += img.len;
+        rc = vd_snapshot_commit(&img, vfs, dir, META_FILE, em);
+    }
+    uint64_t least = UINT64_MAX;
+    for (uint32_t i = 0; !rc && i < cfg->n_shards; i++) {
+        img.len = 0;
+        img.failed = false;
+        /* The shard image and its LSN must agree: hold the ordered apply
+         * until the shard's write lock is ours (vd_shard_save drops it). */
+        pthread_mutex_lock(&o->apply_lock);
+        uint64_t lsn = o->applied_lsn;
+        vd_snapshot_begin(&img, VD_SNAP_SHARD, lsn);
+        if ((rc = vd_shard_save(vd_collection_shard(c, i), &o->apply_lock, &img))) {
+            rc = vd_fail(em, rc, "cannot copy shard %u of '%s': %s", i, cfg->name, strerror(-rc));
+            break;
+        }
+        char name[32];
+        snprintf(name, sizeof name, "shard-%u.snap", i);
+        res->bytes += img.len;
+        if ((rc = vd_snapshot_commit(&img, vfs, dir, name, em)))
+            break;
+        res->shards++;
+        if (lsn < least)
+            least = lsn;
+    }
+    vd_strbuf_free(&img);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&o->log_lock);
+    o->snapshot_lsn = least;
+    pthread_mutex_unlock(&o->log_lock);
+    res->collections++;
+    return 0;
+}
+
+/* Removes a collection's snapshot directory: the collection file first, so
+ * an interrupted removal never leaves a loadable half. */
+static int remove_coll_dir(vd_vfs *vfs, const char *root, const char *name)
+{
+    char dir[1200], path[1300];
+    snprintf(dir, sizeof dir, "%s/%s", root, name);
+    snprintf(path, sizeof path, "%s/" META_FILE, dir);
+    int rc = vfs->ops->unlink(vfs, path);
+    if (rc && rc != -ENOENT)
+        return rc;
+    if ((rc = vfs->ops->sync_dir(vfs, dir)))
+        return rc;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        vfs->ops->unlink(vfs, path);
+    }
+    closedir(d);
+    if (rmdir(dir) != 0)
+        return -errno;
+    return vfs->ops->sync_dir(vfs, root);
+}
+
+static bool parse_coll_dir(const char *name, uint64_t *incarnation)
+{
+    char *end;
+    if (name[0] != 'c' || strlen(name) != 17)
+        return false;
+    *incarnation = strtoull(name + 1, &end, 16);
+    return *end == 0;
+}
+
+static int remove_orphans(vd_vfs *vfs, const char *root, vd_collection **colls, size_t n,
+                          size_t *removed, vd_errmsg *em)
+{
+    DIR *d = opendir(root);
+    if (!d)
+        return errno == ENOENT ? 0 : vd_fail(em, -errno, "cannot list %s", root);
+    int rc = 0;
+    struct dirent *e;
+    while (!rc && (e = readdir(d))) {
+        uint64_t inc;
+        if (!parse_coll_dir(e->d_name, &inc))
+            continue;
+        bool live = false;
+        for (size_t i = 0; i < n && !live; i++)
+            live = vd_collection_config_of(colls[i])->incarnation == inc;
+        if (live)
+            continue;
+        if ((rc = remove_coll_dir(vfs, root, e->d_name)))
+            rc = vd_fail(em, rc, "cannot remove %s/%s: %s", root, e->d_name, strerror(-rc));
+        else
+            (*removed)++;
+    }
+    closedir(d);
+    return rc;
+}
+
+int vd_checkpoint(vd_database *db, vd_wal *wal, vd_vfs *vfs, const char *snap_root,
+                  const char *only, vd_checkpoint_result *res, vd_errmsg *em)
+{
+    double t0 = now_s();
+    *res = (vd_checkpoint_result){0};
+    vd_wal_stats ws;
+    vd_wal_stats_get(wal, &ws);
+    uint64_t covered = ws.next_lsn - 1; /* later records are not written yet */
+    vd_collection **colls;
+    size_t n;
+    if (vd_database_list(db, &colls, &n))
+        return vd_fail(em, -ENOMEM, "out of memory");
+    int rc = 0;
+    bool found = !only;
+    for (size_t i = 0; i < n && !rc; i++) {
+        vd_write_order *o = vd_collection_write_order(colls[i]);
+        bool named = only && strcmp(vd_collection_config_of(colls[i])->name, only) == 0;
+        found |= named;
+        pthread_mutex_lock(&o->log_lock);
+        bool dirty = o->last_logged > o->snapshot_lsn || !o->snapshot_lsn;
+        pthread_mutex_unlock(&o->log_lock);
+        if (named || (!only && dirty))
+            rc = vd_snapshot_collection(vfs, snap_root, colls[i], res, em);
+    }
+    if (!rc && !found)
+        rc = vd_fail(em, VD_E_COLLECTION_NOT_FOUND, "collection '%s' does not exist", only);
+    /* What the WAL must keep: the writes of each collection after its
+     * snapshot. A collection with none (all writes in its snapshot) keeps
+     * nothing back. */
+    for (size_t i = 0; i < n && !rc; i++) {
+        vd_write_order *o = vd_collection_write_order(colls[i]);
+        pthread_mutex_lock(&o->log_lock);
+        if (o->last_logged > o->snapshot_lsn && o->snapshot_lsn < covered)
+            covered = o->snapshot_lsn;
+        pthread_mutex_unlock(&o->log_lock);
+    }
+    /* Dropped collections' files go before the log records of their drop. */
+    if (!rc)
+        rc = remove_orphans(vfs, snap_root, colls, n, &res->orphans_removed, em);
+    if (!rc && covered > 0 && (rc = vd_wal_remove_through(wal, covered, &res->segments_removed)))
+        rc = vd_fail(em, rc, "cannot remove old WAL segments: %s", strerror(-rc));
+    for (size_t i = 0; i < n; i++)
+        vd_collection_unref(colls[i]);
+    free(colls);
+    res->covered_lsn = covered;
+    res->seconds = now_s() - t0;
+    return rc;
+}
+
+/* ---- loading ------------------------------------------------------------- */
+
+static void discard(vd_vfs *vfs, const char *path)
+{
+    char to[1300];
+    snprintf(to, sizeof to, "%s.discarded", path);
+    int rc = vfs->ops->rename(vfs, path, to);
+    vd_log_warn("discarded unreadable snapshot", "file=\"%s\" renamed_to=\"%s\" rc=%d", path, to,
+                rc);
+}
+
+/* Reads and checks one snapshot file. */
+static int read_snapshot(vd_vfs *vfs, const char *path, vd_snapshot_kind kind, uint8_t **img,
+                         vd_snapshot_view *v, vd_errmsg *em)
+{
+    size_t len;
+    int rc = vd_vfs_read_file(vfs, path, img, &len);
+    if (rc)
+        return vd_fail(em, rc, "cannot read snapshot %s: %s", path, strerror(-rc));
+    vd_errmsg why = {{0}};
+    if ((rc = vd_snapshot_open(*img, len, v, &why)) == 0 && v->kind != kind)
+        rc = vd_fail(&why, VD_E_INVALID_REQUEST, "kind %u at offset 12, expected %u", v->kind,
+                     kind);
+    if (rc)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "snapshot %s is unreadable: %s", path, why.text);
+    return 0;
+}
+
+/* Creates the collection of one snapshot directory and loads its shards. */
+static int load_collection(vd_database *db, vd_vfs *vfs, const char *dir, bool accept,
+                           size_t *n_files, uint64_t *max_lsn, vd_errmsg *em)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/" META_FILE, dir);
+    uint8_t *img = NULL;
+    vd_snapshot_view v;
+    int rc = read_snapshot(vfs, path, VD_SNAP_COLLECTION, &img, &v, em);
+    vd_mutation_decoded d = {0};
+    vd_errmsg why = {{0}};
+    if (!rc && (v.body_len < 8 ||
+                vd_mutation_decode(VD_MUT_CREATE_COLLECTION, v.body, v.body_len - 8, &d, &why)))
+        rc = vd_fail(em, VD_E_INVALID_REQUEST, "snapshot %s is unreadable: %s", path,
+                     why.text[0] ? why.text : "too short");
+    if (rc) {
+        free(img);
+        vd_mutation_decoded_free(&d);
+        if (!accept)
+            return rc;
+        vd_log_error("skipping a collection whose snapshot is unreadable", "error=\"%s\"", em->text);
+        discard(vfs, path);
+        return 0;
+    }
+    vd_reader r = vd_reader_of(v.body + v.body_len - 8, 8);
+    d.cfg.incarnation = vd_get_u64(&r);
+    free(img);
+    if (d.cfg.incarnation > *max_lsn)
+        *max_lsn = d.cfg.incarnation;
+    /* A name held by an older incarnation: that one was dropped (its drop
+     * is in the WAL, its files not cleaned yet). The newer wins. */
+    vd_collection *old;
+    if (vd_database_get(db, d.cfg.name, &old) == 0) {
+        bool older = vd_collection_config_of(old)->incarnation < d.cfg.incarnation;
+        vd_collection_unref(old);
+        if (!older) {
+            vd_mutation_decoded_free(&d);
+            return 0;
+        }
+        vd_database_drop(db, d.cfg.name);
+    }
+    char name[VD_NAME_MAX_LEN + 1];
+    memcpy(name, d.cfg.name, sizeof name);
+    uint32_t n_shards = d.cfg.n_shards;
+    uint64_t incarnation = d.cfg.incarnation;
+    rc = vd_database_create_collection(db, &d.cfg, em);
+    vd_mutation_decoded_free(&d);
+    vd_collection *c;
+    if (rc || (rc = vd_database_get(db, name, &c)))
+        return rc;
+    (*n_files)++;
+    uint64_t least = UINT64_MAX, most = incarnation;
+    for (uint32_t i = 0; i < n_shards && !rc; i++) {
+        snprintf(path, sizeof path, "%s/shard-%u.snap", dir, i);
+        if (access(path, F_OK) != 0) {
+            least = 0; /* never written: the WAL since the create has it all */
+            continue;
+        }
+        if (!(rc = read_snapshot(vfs, path, VD_SNAP_SHARD, &img, &v, em))) {
+            int lrc = vd_shard_load(vd_collection_shard(c, i), v.body, v.body_len, v.lsn);
+            if (lrc)
+                rc = vd_fail(em, lrc == -ENOMEM ? -ENOMEM : VD_E_INVALID_REQUEST,
+                             "snapshot %s cannot be loaded: %s", path,
+                             lrc == -ENOMEM ? "out of memory" : "its contents are inconsistent");
+            least = v.lsn < least ? v.lsn : least;
+            most = v.lsn > most ? v.lsn : most;
+            (*n_files)++;
+        }
+        free(img);
+        img = NULL;
+    }
+    if (rc && accept && rc != -ENOMEM) {
+        /* The collection is dropped whole, not kept with a hole in it. */
+        vd_log_error("dropping a collection whose snapshot is unreadable", "error=\"%s\"", em->text);
+        vd_collection_unref(c);
+        vd_database_drop(db, name);
+        snprintf(path, sizeof path, "%s/" META_FILE, dir);
+        discard(vfs, path);
+        return 0;
+    }
+    if (!rc) {
+        vd_write_order *o = vd_collection_write_order(c);
+        o->snapshot_lsn = least;
+        o->applied_lsn = o->last_logged = most;
+        if (most > *max_lsn)
+            *max_lsn = most;
+    }
+    vd_collection_unref(c);
+    return rc;
+}
+
+int vd_snapshots_load(vd_database *db, vd_vfs *vfs, const char *snap_root, bool accept_data_loss,
+                      size_t *n_files, uint64_t *max_lsn, vd_errmsg *em)
+{
+    DIR *d = opendir(snap_root);
+    if (!d)
+        return errno == ENOENT ? 0 : vd_fail(em, -errno, "cannot list %s: %s", snap_root,
+                                              strerror(errno));
+    /* Load in incarnation order, so that of two directories with one name
+     * the newer wins (see load_collection). */
+    uint64_t *incs = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        uint64_t inc;
+        if (!parse_coll_dir(e->d_name, &inc))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            uint64_t *ni = realloc(incs, cap * sizeof *ni);
+            if (!ni) {
+                rc = vd_fail(em, -ENOMEM, "out of memory");
+                break;
+            }
+            incs = ni;
+        }
+        incs[n++] = inc;
+    }
+    closedir(d);
+    for (size_t i = 1; i < n; i++) /* insertion sort: collections are few */
+        for (size_t j = i; j > 0 && incs[j - 1] > incs[j]; j--) {
+            uint64_t t = incs[j];
+            incs[j] = incs[j - 1];
+            incs[j - 1] = t;
+        }
+    for (size_t i = 0; i < n && !rc; i++) {
+        char dir[1200], tmp[1300];
+        coll_dir(dir, sizeof dir, snap_root, incs[i]);
+        /* Leftovers of a checkpoint cut short. */
+        DIR *cd = opendir(dir);
+        while (cd && (e = readdir(cd))) {
+            size_t l = strlen(e->d_name);
+            if (l > 4 && strcmp(e->d_name + l - 4, ".tmp") == 0) {
+                snprintf(tmp, sizeof tmp, "%s/%s", dir, e->d_name);
+                vfs->ops->unlink(vfs, tmp);
+            }
+        }
+        if (cd)
+            closedir(cd);
+        snprintf(tmp, sizeof tmp, "%s/" META_FILE, dir);
+        if (access(tmp, F_OK) != 0)
+            continue; /* removal of a dropped collection was cut short */
+        rc = load_collection(db, vfs, dir, accept_data_loss, n_files, max_lsn, em);
+    }
+    free(incs);
+    return rc;
+}

@@ -1,0 +1,54 @@
+/*
+ * checkpoint.h — snapshots of collections, and the checkpoint that writes
+ * them and then removes the WAL segments they make unnecessary.
+ *
+ * Layout under the data directory:
+ *   snapshots/c<incarnation, 16 hex>/collection.snap   settings + payload indexes
+ *   snapshots/c<incarnation, 16 hex>/shard-<i>.snap    points, versions, index graph
+ * (the incarnation is the LSN of the collection's create record, so a
+ * dropped and re-created name never shares a directory). Each shard file
+ * records the LSN of the last write it holds: replay skips older records
+ * for that shard. A shard is copied into memory under its write lock (the
+ * collection's ordered apply waits meanwhile), then written to disk while
+ * writes go on; so a checkpoint needs up to one shard's size of extra RAM.
+ */
+#ifndef VD_CHECKPOINT_H
+#define VD_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/collection.h"
+#include "db/database.h"
+#include "vectord/error.h"
+#include "vectord/vfs.h"
+#include "vectord/wal.h"
+
+typedef struct vd_checkpoint_result {
+    size_t collections; /* snapshotted */
+    size_t shards;
+    uint64_t bytes;
+    size_t segments_removed;
+    size_t orphans_removed; /* snapshot directories of dropped collections */
+    uint64_t covered_lsn;   /* every WAL record up to here is in snapshots */
+    double seconds;
+} vd_checkpoint_result;
+
+/* Writes the snapshot files of c into snap_root. */
+int vd_snapshot_collection(vd_vfs *vfs, const char *snap_root, vd_collection *c,
+                           vd_checkpoint_result *res, vd_errmsg *em);
+
+/* Snapshots every collection changed since its last snapshot (or only the
+ * one named, always), removes the snapshot directories of dropped
+ * collections, then the WAL segments the snapshots cover. The caller holds
+ * the journal's DDL lock (no collection appears or goes meanwhile). */
+int vd_checkpoint(vd_database *db, vd_wal *wal, vd_vfs *vfs, const char *snap_root,
+                  const char *only, vd_checkpoint_result *res, vd_errmsg *em);
+
+/* Loads every collection snapshot under snap_root into db (recovery). With
+ * accept_data_loss an unreadable file is renamed *.discarded and skipped;
+ * otherwise it fails the start. *max_lsn is raised to the highest LSN seen. */
+int vd_snapshots_load(vd_database *db, vd_vfs *vfs, const char *snap_root, bool accept_data_loss,
+                      size_t *n_files, uint64_t *max_lsn, vd_errmsg *em);
+
+#endif
