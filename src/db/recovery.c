@@ -140,17 +140,18 @@ int vd_recover_wal(vd_database *db, vd_vfs *vfs, const char *wal_dir, bool accep
                          path, (unsigned long long)firsts[i]);
             break;
         }
-        if (last && len < VD_WAL_SEGMENT_HEADER_LEN) {
-            /* Created, but the crash came before its header was synced. */
+        if (len < VD_WAL_SEGMENT_HEADER_LEN) {
+            /* Created, but its header never got written (a crash, or a
+             * failed roll whose clean-up failed too): it holds nothing. */
             free(seg);
             vd_log_warn("removing a WAL segment cut short while being created", "file=\"%s\" bytes=%zu",
                         path, len);
             rep->truncated_bytes += len;
             if ((rc = vfs->ops->unlink(vfs, path)))
                 rc = vd_fail(em, rc, "cannot remove %s: %s", path, strerror(-rc));
-            if (firsts[i] > next)
+            if (last && firsts[i] > next)
                 next = firsts[i];
-            break;
+            continue;
         }
         vd_wal_scan_result res;
         vd_errmsg hem = {{0}};

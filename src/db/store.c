@@ -15,6 +15,7 @@ struct vd_store {
     vd_database *db; /* borrowed */
     vd_vfs *uring;   /* owned, or NULL when the WAL uses pwrite */
     vd_vfs *vfs;     /* what the WAL writes through */
+    vd_vfs *fs;      /* what snapshots and recovery use */
     vd_wal *wal;
     vd_journal *journal;
     char wal_dir[1100], snap_dir[1100];
@@ -45,7 +46,9 @@ static int make_dir(const char *path, vd_errmsg *em)
 /* io_uring unless configured off or unavailable (e.g. a seccomp profile). */
 static int choose_io(vd_store *s, const char *wal_io, vd_errmsg *em)
 {
-    s->vfs = vd_vfs_posix();
+    s->fs = s->vfs = s->opt.vfs ? s->opt.vfs : vd_vfs_posix();
+    if (s->opt.vfs)
+        return 0;
     if (strcmp(wal_io, "pwrite") == 0)
         return 0;
     int rc = vd_vfs_uring_create(&s->uring);
@@ -65,13 +68,13 @@ static int recover(vd_store *s, vd_recovery_report *rep, vd_errmsg *em)
 {
     double t0 = now_s();
     uint64_t max_lsn = 0;
-    int rc = vd_snapshots_load(s->db, vd_vfs_posix(), s->snap_dir, s->opt.accept_data_loss,
+    int rc = vd_snapshots_load(s->db, s->fs, s->snap_dir, s->opt.accept_data_loss,
                                &rep->snapshots, &max_lsn, em);
     rep->snapshot_seconds = now_s() - t0;
     if (rc)
         return rc;
     rep->next_lsn = max_lsn + 1;
-    return vd_recover_wal(s->db, vd_vfs_posix(), s->wal_dir, s->opt.accept_data_loss, rep, em);
+    return vd_recover_wal(s->db, s->fs, s->wal_dir, s->opt.accept_data_loss, rep, em);
 }
 
 static void *checkpointer_main(void *arg);
@@ -127,7 +130,7 @@ int vd_store_checkpoint(vd_store *s, const char *only, const char *reason,
     vd_wal_stats ws;
     vd_wal_stats_get(s->wal, &ws);
     vd_journal_lock_ddl(s->journal);
-    int rc = vd_checkpoint(s->db, s->wal, vd_vfs_posix(), s->snap_dir, only, res, em);
+    int rc = vd_checkpoint(s->db, s->wal, s->fs, s->snap_dir, only, res, em);
     vd_journal_unlock_ddl(s->journal);
     if (rc) {
         s->ck.failures++;

@@ -29,6 +29,7 @@ typedef struct vd_store_options {
     bool accept_data_loss;
     uint64_t checkpoint_interval_s; /* 0 = no periodic checkpoint */
     uint64_t checkpoint_wal_bytes;  /* 0 = no size trigger */
+    vd_vfs *vfs; /* tests: all file I/O through this one (wal_io is then ignored) */
 } vd_store_options;
 
 typedef struct vd_checkpoint_stats {

@@ -209,6 +209,8 @@ static int ft_open(vd_vfs *v, const char *path, int flags, int mode, int *fd)
         *t = (tracked){.path = copy, .size = end > 0 ? (uint64_t)end : 0};
         t->synced = t->size;
     }
+    if (flags & O_TRUNC)
+        t->size = t->synced = 0;
     t->fd = *fd;
     return 0;
 }
@@ -288,6 +290,15 @@ static int ft_rename(vd_vfs *v, const char *from, const char *to)
     if (g)
         return g;
     int rc = f->inner->ops->rename(f->inner, from, to);
+    /* The file that had the name `to` is gone: stop tracking it. */
+    for (size_t i = 0; !rc && i < f->n_files;) {
+        if (strcmp(f->files[i].path, to) == 0) {
+            free(f->files[i].path);
+            f->files[i] = f->files[--f->n_files];
+        } else {
+            i++;
+        }
+    }
     for (size_t i = 0; !rc && i < f->n_files; i++) {
         if (strcmp(f->files[i].path, from) == 0) {
             char *copy = strdup(to);

@@ -135,8 +135,8 @@ static int open_segment(vd_wal *w, uint64_t first_lsn, vd_errmsg *em)
     char path[1100];
     vd_wal_segment_path(path, sizeof path, w->dir, first_lsn);
     uint8_t hdr[VD_WAL_SEGMENT_HEADER_LEN];
-    w->salt = new_salt();
-    vd_wal_header_encode(hdr, w->salt);
+    uint64_t salt = new_salt(); /* the writer's state changes only on success */
+    vd_wal_header_encode(hdr, salt);
     size_t n;
     int fd, rc = w->vfs->ops->open(w->vfs, path, O_RDWR | O_CREAT | O_EXCL, 0640, &fd);
     if (rc)
@@ -144,9 +144,11 @@ static int open_segment(vd_wal *w, uint64_t first_lsn, vd_errmsg *em)
     if ((rc = w->vfs->ops->pwrite(w->vfs, fd, hdr, sizeof hdr, 0, &n)) ||
         (rc = w->vfs->ops->fdatasync(w->vfs, fd)) || (rc = w->vfs->ops->sync_dir(w->vfs, w->dir))) {
         w->vfs->ops->close(w->vfs, fd);
+        w->vfs->ops->unlink(w->vfs, path); /* a later roll creates it again */
         return vd_fail(em, rc, "cannot initialise WAL segment %s: %s", path, strerror(-rc));
     }
     w->fd = fd;
+    w->salt = salt;
     w->seg_off = sizeof hdr;
     pthread_mutex_lock(&w->lock);
     w->cur_first_lsn = first_lsn;
