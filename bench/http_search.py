@@ -61,8 +61,9 @@ def main():
         for _ in range(500):
             log.flush()
             with open(log.name) as f:
-                m = re.search(r"addr=127\.0\.0\.1:(\d+)", f.read())
-            if m:
+                text = f.read()
+            m = re.search(r"addr=127\.0\.0\.1:(\d+)", text)
+            if m and 'msg="ready"' in text:
                 port = int(m.group(1))
                 break
             time.sleep(0.02)

@@ -39,7 +39,11 @@ static inline void vd_put_u64(vd_strbuf *b, uint64_t v)
 }
 
 /* Raw bytes (floats go as their in-memory little-endian image). */
-static inline void vd_put_bytes(vd_strbuf *b, const void *p, size_t n) { vd_strbuf_append(b, p, n); }
+static inline void vd_put_bytes(vd_strbuf *b, const void *p, size_t n)
+{
+    if (n) /* p may be NULL when n is 0 */
+        vd_strbuf_append(b, p, n);
+}
 
 typedef struct vd_reader {
     const uint8_t *p, *end;
