@@ -103,6 +103,7 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* past a file-size limit, writes fail with EFBIG: a WAL error */
 
     int isa;
     vd_isa_parse(cfg.simd, &isa);

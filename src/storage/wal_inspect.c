@@ -10,19 +10,24 @@
 typedef struct listing {
     FILE *out;
     bool list;
+    vd_wal_describe_fn describe;
 } listing;
 
 static int print_record(void *ctx, const vd_wal_record *r)
 {
     listing *l = ctx;
-    if (l->list)
-        fprintf(l->out, "  lsn=%" PRIu64 " type=%u offset=%" PRIu64 " body_bytes=%u\n", r->lsn,
-                r->type, r->offset, r->len);
+    if (!l->list)
+        return 0;
+    char text[300] = "";
+    if (l->describe)
+        l->describe(r, text, sizeof text);
+    fprintf(l->out, "  lsn=%" PRIu64 " type=%u offset=%" PRIu64 " body_bytes=%u%s%s\n", r->lsn,
+            r->type, r->offset, r->len, *text ? " " : "", text);
     return 0;
 }
 
-int vd_wal_inspect(vd_vfs *vfs, const char *path, bool list_records, FILE *out,
-                   vd_wal_scan_result *res, vd_errmsg *em)
+int vd_wal_inspect(vd_vfs *vfs, const char *path, bool list_records, vd_wal_describe_fn describe,
+                   FILE *out, vd_wal_scan_result *res, vd_errmsg *em)
 {
     int fd, rc = vfs->ops->open(vfs, path, O_RDONLY, 0, &fd);
     if (rc)
@@ -47,7 +52,7 @@ int vd_wal_inspect(vd_vfs *vfs, const char *path, bool list_records, FILE *out,
                        strerror(rc ? -rc : ENOMEM));
     }
     vd_errmsg hdr_em = {{0}};
-    listing l = {out, list_records};
+    listing l = {out, list_records, describe};
     rc = vd_wal_scan(img, len, print_record, &l, res, &hdr_em);
     if (rc) {
         free(img);

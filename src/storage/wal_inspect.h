@@ -12,9 +12,13 @@
 #include "vectord/vfs.h"
 #include "vectord/wal_format.h"
 
+/* Optional: a one-line description of a record's body for the listing. */
+typedef void (*vd_wal_describe_fn)(const vd_wal_record *r, char *out, size_t cap);
+
 /* Returns 0 and fills *res, or an error (unreadable file, bad header) with
- * em naming the file. Writes its report to out. */
-int vd_wal_inspect(vd_vfs *vfs, const char *path, bool list_records, FILE *out,
-                   vd_wal_scan_result *res, vd_errmsg *em);
+ * em naming the file. Writes its report to out; with list_records, one line
+ * per record (plus describe's text, if given). */
+int vd_wal_inspect(vd_vfs *vfs, const char *path, bool list_records, vd_wal_describe_fn describe,
+                   FILE *out, vd_wal_scan_result *res, vd_errmsg *em);
 
 #endif

@@ -68,7 +68,7 @@ class Client:
 
 
 class Server:
-    def __init__(self, args=(), env=None, data_dir=None):
+    def __init__(self, args=(), env=None, data_dir=None, preexec=None):
         self.tmp = tempfile.TemporaryDirectory(prefix="vectord-it-")
         self.data_dir = data_dir or os.path.join(self.tmp.name, "data")
         self.log_path = os.path.join(self.tmp.name, "vectord.log")
@@ -76,7 +76,8 @@ class Server:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("VECTORD_")}
         full_env.update(env or {})
         cmd = [BIN, "--listen", "127.0.0.1:0", "--data-dir", self.data_dir, *args]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=full_env)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=full_env,
+                                     preexec_fn=preexec)
         self.port = self._wait_port()
         self.client = Client(self.port)
 

@@ -1,0 +1,125 @@
+"""Recovery refuses what it cannot trust and says where: a corrupt WAL record
+followed by valid ones, a snapshot with a bad checksum. --accept-data-loss
+starts anyway. A torn tail is cut off and logged. An I/O error on the WAL
+(here: a file-size limit, EFBIG) turns writes into 503 wal_read_only while
+reads go on. vectord-inspect reads snapshot files too."""
+import glob
+import os
+import re
+import resource
+import subprocess
+import tempfile
+
+from conftest import BIN, Server
+
+INSPECT = os.environ.get("VECTORD_INSPECT_BIN",
+                         os.path.join(os.path.dirname(__file__), "../../build/vectord-inspect"))
+
+
+def start_fails(data_dir, *args):
+    r = subprocess.run([BIN, "--listen", "127.0.0.1:0", "--data-dir", data_dir, *args],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    return r.stdout + r.stderr
+
+
+def fill(data_dir, n=30, checkpoint=False):
+    s = Server(data_dir=data_dir)
+    c = s.client
+    c.ok("PUT", "/collections/c", {"dim": 4, "metric": "l2"})
+    for i in range(n):
+        c.ok("PUT", "/collections/c/points", {"points": [{"id": i, "vector": [i, 1, 2, 3], "payload": {"i": i}}]})
+    if checkpoint:
+        c.ok("POST", "/admin/checkpoint")
+    s.kill()
+
+
+def test_corrupt_wal_record_refuses_start_naming_file_and_offset():
+    with tempfile.TemporaryDirectory() as d:
+        data = os.path.join(d, "data")
+        fill(data)
+        seg = sorted(glob.glob(os.path.join(data, "wal", "wal-*.log")))[0]
+        raw = bytearray(open(seg, "rb").read())
+        raw[200] ^= 0xFF  # inside an early record; valid ones follow
+        open(seg, "wb").write(bytes(raw))
+        out = start_fails(data)
+        assert "refusing to start" in out and os.path.basename(seg) in out
+        assert re.search(r"corrupt at offset \d+", out), out
+        s = Server(data_dir=data, args=["--accept-data-loss"])
+        try:
+            assert "cutting the WAL at a corrupt record" in s.logs()
+            n = s.client.ok("GET", "/collections/c")["points_count"]
+            assert 0 < n < 30  # the records before the bad one survive
+        finally:
+            s.stop()
+
+
+def test_torn_tail_is_cut_and_logged():
+    with tempfile.TemporaryDirectory() as d:
+        data = os.path.join(d, "data")
+        fill(data)
+        seg = sorted(glob.glob(os.path.join(data, "wal", "wal-*.log")))[0]
+        with open(seg, "ab") as f:
+            f.write(b"\x40\x00\x00\x00partial record")
+        s = Server(data_dir=data)
+        try:
+            assert "cutting a torn write off the end of the WAL" in s.logs()
+            assert s.client.ok("GET", "/collections/c")["points_count"] == 30
+        finally:
+            s.stop()
+
+
+def test_bad_snapshot_checksum_refuses_start():
+    with tempfile.TemporaryDirectory() as d:
+        data = os.path.join(d, "data")
+        fill(data, checkpoint=True)
+        shard = sorted(glob.glob(os.path.join(data, "snapshots", "c*", "shard-*.snap")))[-1]
+        r = subprocess.run([INSPECT, shard], capture_output=True, text=True)
+        assert r.returncode == 0 and "kind shard" in r.stdout and "verdict: clean" in r.stdout
+        raw = bytearray(open(shard, "rb").read())
+        raw[40] ^= 0x01
+        open(shard, "wb").write(bytes(raw))
+        r = subprocess.run([INSPECT, shard], capture_output=True, text=True)
+        assert r.returncode == 2 and "checksum mismatch" in r.stdout
+        out = start_fails(data)
+        assert os.path.basename(shard) in out and "checksum mismatch" in out, out
+        s = Server(data_dir=data, args=["--accept-data-loss"])
+        try:
+            assert "dropping a collection whose snapshot is unreadable" in s.logs()
+        finally:
+            s.stop()
+
+
+def test_wal_io_error_makes_writes_503_and_reads_go_on():
+    with tempfile.TemporaryDirectory() as d:
+        data = os.path.join(d, "data")
+        s = Server(data_dir=data)
+        s.client.ok("PUT", "/collections/c", {"dim": 4, "metric": "l2"})
+        s.client.ok("PUT", "/collections/c/points", {"points": [{"id": 1, "vector": [1, 2, 3, 4]}]})
+        s.stop()
+        # Restart under a 48 KiB file-size limit: the WAL segment outgrows it.
+        limit = 48 * 1024
+        s = Server(data_dir=data, preexec=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+        try:
+            c = s.client
+            big = {"points": [{"id": i, "vector": [1, 2, 3, 4], "payload": {"pad": "x" * 900}}
+                              for i in range(100, 110)]}
+            codes = []
+            for _ in range(20):
+                st, doc = c.request("PUT", "/collections/c/points", big)
+                codes.append(st)
+                if st != 200:
+                    assert st == 503 and doc["error"]["code"] == "wal_read_only", doc
+                    assert "read-only" in doc["error"]["message"]
+                    break
+            assert codes[-1] == 503, codes
+            # Later writes are refused too; reads answer.
+            c.error("PUT", "/collections/c/points", {"points": [{"id": 5, "vector": [1, 1, 1, 1]}]},
+                    status=503, code="wal_read_only")
+            assert c.ok("GET", "/collections/c/points/1")["id"] == 1
+            hits = c.ok("POST", "/collections/c/search", {"vector": [1, 2, 3, 4], "k": 1})
+            assert len(hits) == 1 and hits[0]["score"] == 0
+            metrics = c.request("GET", "/metrics")[1]
+            assert "vectord_wal_read_only 1" in metrics
+        finally:
+            s.stop()
