@@ -505,5 +505,7 @@ static int eval(const vd_cond *c, const vd_filter_source *src, const uint64_t *c
 
 int vd_filter_eval(const vd_filter *f, const vd_filter_source *src, uint64_t *out)
 {
+    if (src->n_slots == 0)
+        return 0; /* an empty shard (its bitsets are not even allocated) matches nothing */
     return eval(&f->root, src, src->alive, out);
 }
