@@ -82,7 +82,7 @@ class Vectord:
 
 
 def wal_table(a, tmp):
-    load = os.path.join(ROOT, "build", "bench", "bench_wal_load")
+    load = os.path.join(os.path.dirname(os.path.abspath(a.vectord)), "bench", "bench_wal_load")
     print(f"### Acknowledged single-point upserts ({a.dim} floats, {a.seconds:g} s per row, "
           f"load average {os.getloadavg()[0]:.2f})\n")
     print("| fsync | index | clients | upserts/s | p50 ms | p99 ms | avg group | fsyncs/s |")
@@ -109,7 +109,8 @@ def wal_table(a, tmp):
             print(f"| {policy} | {'hnsw' if coll == 'graph' else 'flat'} | {clients} | {rate:,.0f} | "
                   f"{float(m['p50_ms']):.2f} | {float(m['p99_ms']):.2f} | "
                   f"{rec / grp if grp else 0:.1f} | {fs / float(m['seconds']):,.0f} |")
-        print(f"\nwal_io: {re.search(r'wal_io=(\w+)', v.ready_line).group(1)}")
+        io = re.search(r"wal_io=(\w+)", v.ready_line).group(1)
+        print(f"| {policy} | (wal_io: {io}) | | | | | | |")
         v.stop()
     c1, cn = a.clients[0], a.clients[-1]
     for policy in ("always", "batch"):
