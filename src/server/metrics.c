@@ -86,6 +86,22 @@ static void render_storage(vd_metrics *m, vd_strbuf *b)
                      (unsigned long long)st.records, (unsigned long long)st.bytes,
                      (unsigned long long)st.fsyncs, (unsigned long long)st.failed_groups,
                      st.read_only_error != 0, (unsigned long long)st.durable_lsn);
+    vd_checkpoint_stats ck;
+    vd_store_checkpoint_stats(store, &ck);
+    vd_strbuf_printf(b,
+                     "# HELP vectord_checkpoints_total Checkpoints and snapshots, by result.\n"
+                     "# TYPE vectord_checkpoints_total counter\n"
+                     "vectord_checkpoints_total{result=\"ok\"} %llu\n"
+                     "vectord_checkpoints_total{result=\"error\"} %llu\n"
+                     "# HELP vectord_checkpoint_seconds Duration of the last checkpoint.\n"
+                     "# TYPE vectord_checkpoint_seconds gauge\nvectord_checkpoint_seconds %.6f\n"
+                     "# HELP vectord_checkpoint_seconds_total Time spent in checkpoints.\n"
+                     "# TYPE vectord_checkpoint_seconds_total counter\n"
+                     "vectord_checkpoint_seconds_total %.6f\n"
+                     "# HELP vectord_checkpoint_bytes_total Snapshot bytes written.\n"
+                     "# TYPE vectord_checkpoint_bytes_total counter\nvectord_checkpoint_bytes_total %llu\n",
+                     (unsigned long long)ck.runs, (unsigned long long)ck.failures, ck.last_seconds,
+                     ck.total_seconds, (unsigned long long)ck.bytes);
     vd_strbuf_printf(b, "# HELP vectord_wal_group_records Records per group commit.\n"
                         "# TYPE vectord_wal_group_records histogram\n");
     uint64_t cum = 0;

@@ -134,11 +134,20 @@ def test_snapshot_then_crash_keeps_the_graph():
         assert res["collections"] == 1 and res["shards"] == 2 and res["bytes"] > 0
         res = s.client.ok("POST", "/admin/checkpoint")
         assert res["wal_segments_removed"] >= 0
+        metrics = s.client.request("GET", "/metrics")[1]
+        assert re.search(r'^vectord_checkpoints_total\{result="ok"\} [2-9]', metrics, re.M)
+        assert re.search(r"^vectord_checkpoint_bytes_total [1-9]", metrics, re.M)
+        groups = re.search(r"^vectord_wal_group_records_count (\d+)", metrics, re.M)
+        records = re.search(r"^vectord_wal_records_total (\d+)", metrics, re.M)
+        assert 0 < int(groups.group(1)) <= int(records.group(1))
+        assert re.search(r"^vectord_wal_fsyncs_total [1-9]", metrics, re.M)
         before = strip_times(state(s.client))
         s.kill()
         s = Server(data_dir=os.path.join(d, "data"))
         try:
             assert strip_times(state(s.client)) == before
+            metrics = s.client.request("GET", "/metrics")[1]
+            assert re.search(r'^vectord_recovery_seconds\{phase="snapshots"\} [\d.]+$', metrics, re.M)
         finally:
             s.stop()
 
