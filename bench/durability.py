@@ -4,7 +4,8 @@ and recovery time from snapshot + WAL against rebuilding the index.
 
   bench/durability.py [--dim 1536] [--seconds 5] [--clients 1,16,64]
                       [--data bench/data/100000-1536] [--tail 5000]
-                      [--skip-recovery] [--vectord build/vectord]
+                      [--wal-io auto|io_uring|pwrite] [--skip-recovery] [--skip-wal]
+                      [--vectord build/vectord]
 
 Part 1 starts vectord (scratch data dir) once per fsync policy (always,
 batch) and runs bench_wal_load with 1, 16 and 64 clients, each sending
@@ -90,7 +91,7 @@ def wal_table(a, tmp):
     rates = {}
     for policy in ("always", "batch"):
         d = os.path.join(tmp, f"wal-{policy}")
-        v = Vectord(a.vectord, d, ["--set", f"wal_fsync={policy}"])
+        v = Vectord(a.vectord, d, ["--set", f"wal_fsync={policy}", "--set", f"wal_io={a.wal_io}"])
         v.call("PUT", "/collections/flat", json.dumps({"dim": a.dim, "metric": "cosine"}))
         v.call("PUT", "/collections/graph", json.dumps({"dim": a.dim, "metric": "cosine",
                                                         "index": {"type": "hnsw"}}))
@@ -182,6 +183,7 @@ def main():
     ap.add_argument("--clients", default="1,16,64")
     ap.add_argument("--data", default=os.path.join(HERE, "data", "100000-1536"))
     ap.add_argument("--tail", type=int, default=5000)
+    ap.add_argument("--wal-io", default="auto", help="auto | io_uring | pwrite")
     ap.add_argument("--skip-recovery", action="store_true")
     ap.add_argument("--skip-wal", action="store_true")
     ap.add_argument("--vectord", default=os.path.join(ROOT, "build", "vectord"))

@@ -5,15 +5,8 @@
  * temporary name, fdatasync'ed, renamed into place and the directory
  * fsync'ed, so a reader sees an old complete file or a new complete one.
  *
- *   offset  size  field
- *   0       8     magic "VECTDSNP"
- *   8       4     format version (VD_SNAPSHOT_FORMAT_VERSION)
- *   12      4     kind (VD_SNAP_*)
- *   16      8     LSN: the last WAL record the body reflects
- *   24      …     body
- *   end-16  8     body length
- *   end-8   4     CRC32C (Castagnoli) of header + body
- *   end-4   4     magic "SEND"
+ * Byte layout (container and bodies): the table at the top of
+ * src/storage/snapshot.c.
  */
 #ifndef VECTORD_SNAPSHOT_H
 #define VECTORD_SNAPSHOT_H

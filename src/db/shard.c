@@ -714,12 +714,9 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
 bool vd_shard_covers(const vd_shard *s, uint64_t lsn) { return lsn && lsn <= s->snapshot_lsn; }
 
 /* ---- snapshots --------------------------------------------------------------
- * Shard image: u32 dim, u8 metric, u32 n_slots, alive and dead bitsets
- * (u64 words), u32 n_free + free slots, per slot (u8 id kind: 0 = no point,
- * 1 = integer u64, 2 = string u16 length + bytes; then u64 version, u32
- * payload length + JSON), the vectors of all slots, then the index's own
- * image (vd_index_ops.save). Slots that hold a point but are not alive yet
- * (an upsert between its stage and its finish) are finished at load. */
+ * The shard image's byte layout is the table at the top of
+ * src/storage/snapshot.c. Slots that hold a point but are not alive yet (an
+ * upsert between its stage and its finish) are finished at load. */
 
 int vd_shard_save(vd_shard *s, pthread_mutex_t *unlock_when_locked, vd_strbuf *out)
 {

@@ -798,9 +798,8 @@ static void hnsw_destroy(vd_index *idx)
     free(h);
 }
 
-/* Snapshot image (under the shard's write lock: no insert or repair runs):
- * u32 entry, i32 top level, then per slot below n_slots: i8 level and, if in
- * the graph, for levels 0..level: u32 count + count × u32 neighbour. */
+/* Snapshot image, under the shard's write lock (no insert or repair runs);
+ * byte layout in the table at the top of src/storage/snapshot.c. */
 static int hnsw_save(const vd_index *idx, uint32_t n_slots, struct vd_strbuf *out)
 {
     const hnsw *h = (const hnsw *)idx;

@@ -45,7 +45,7 @@ static const setting settings[] = {
     UINT("storage", wal_segment_bytes, 67108864, 65536, 4294967295ULL, "WAL segment size before a new one starts"),
     UINT("storage", checkpoint_interval_s, 300, 0, 604800,
          "snapshot changed collections this often, in seconds; 0 = only on demand and at shutdown"),
-    UINT("storage", checkpoint_wal_bytes, 1073741824, 0, 1099511627776ULL,
+    UINT("storage", checkpoint_wal_bytes, 268435456, 0, 1099511627776ULL,
          "also snapshot once this many WAL bytes were written since the last checkpoint; 0 = off"),
     UINT("storage", accept_data_loss, 0, 0, 1,
          "1 = start even if the WAL or a snapshot is corrupt, dropping what cannot be read"),

@@ -1,4 +1,34 @@
-/* snapshot.c — see snapshot.h for the byte layout. */
+/*
+ * snapshot.c — snapshot files (snapshot.h). Byte layout, all integers
+ * little-endian, floats as IEEE-754 binary32 little-endian:
+ *
+ * Container (every snapshot file):
+ *   offset   size  field
+ *   0        8     magic "VECTDSNP"
+ *   8        4     u32 format version (VD_SNAPSHOT_FORMAT_VERSION = 1)
+ *   12       4     u32 kind: 1 collection, 2 shard
+ *   16       8     u64 LSN: the last WAL record the body reflects
+ *   24       B     body (below)
+ *   24+B     8     u64 B
+ *   32+B     4     u32 CRC32C (Castagnoli) of bytes [0, 24+B)
+ *   36+B     4     magic "SEND"
+ *
+ * Body of kind 1, collection.snap (src/db/checkpoint.c): the body of the
+ *   collection's CREATE_COLLECTION WAL record (layout in src/db/mutation.c),
+ *   with its payload indexes as they are now, then u64 incarnation.
+ *
+ * Body of kind 2, shard-<i>.snap (src/db/shard.c vd_shard_save):
+ *   u32 dim | u8 metric | u32 n_slots (S) | alive bitset: ceil(S/64) u64 |
+ *   dead (tombstone) bitset: ceil(S/64) u64 | u32 n_free | n_free × u32 slot |
+ *   S × slot record: u8 id kind (0 = no point; 1 = integer: u64; 2 = string:
+ *       u16 length + bytes), and for a point: u64 version, u32 payload length
+ *       + payload JSON text (0 = none) |
+ *   S × dim × f32 vectors |
+ *   u8 has_index_image | index image (HNSW, src/index/hnsw.c hnsw_save):
+ *       u32 entry slot, i32 top level (-1 = empty graph), then per slot:
+ *       i8 level (-1 = not in the graph) and, for levels 0..level,
+ *       u32 link count + count × u32 neighbour slot.
+ */
 #include "vectord/snapshot.h"
 
 #include <errno.h>
@@ -8,6 +38,9 @@
 
 #include "util/bytes.h"
 #include "vectord/crc32c.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "images copy integers and floats as LE");
+_Static_assert(sizeof(float) == 4, "vectors are stored as binary32");
 
 static const char MAGIC[8] = {'V', 'E', 'C', 'T', 'D', 'S', 'N', 'P'};
 static const char END_MAGIC[4] = {'S', 'E', 'N', 'D'};

@@ -86,6 +86,8 @@ static inline uint64_t vd_get_u64(vd_reader *r) { return vd_get_le(r, 8); }
 /* Copies n bytes into out (zeros if short). */
 static inline void vd_get_copy(vd_reader *r, void *out, size_t n)
 {
+    if (!n)
+        return; /* out may be NULL (an empty shard has no arrays) */
     const uint8_t *p = vd_get_bytes(r, n);
     if (p)
         memcpy(out, p, n);
