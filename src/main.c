@@ -16,6 +16,7 @@
 #include "db/database.h"
 #include "db/maintenance.h"
 #include "db/store.h"
+#include "feed/pg_feed.h"
 #include "server/api.h"
 #include "server/config.h"
 #include "server/http.h"
@@ -74,6 +75,7 @@ int main(int argc, char **argv)
     vd_http *http = NULL;
     vd_maintenance *maint = NULL;
     vd_store *store = NULL;
+    vd_feed *feed = NULL;
 
     if (vd_config_load(&cfg, argc, argv, environ, &action, &em) != 0) {
         fprintf(stderr, "vectord: %s\n", em.text);
@@ -177,6 +179,25 @@ int main(int argc, char **argv)
     api.journal = vd_store_journal(store);
     api.store = store;
     vd_metrics_set_store(metrics, store);
+    if (cfg.feed_dsn[0]) {
+        vd_metric fm;
+        vd_metric_parse(cfg.feed_metric, &fm);
+        vd_feed_config fc = {
+            .name = cfg.feed_name, .dsn = cfg.feed_dsn, .table = cfg.feed_table,
+            .collection = cfg.feed_collection, .id_column = cfg.feed_id_column,
+            .embedding_column = cfg.feed_embedding_column,
+            .version_column = cfg.feed_version_column,
+            .payload_columns = cfg.feed_payload_columns, .dim = (uint32_t)cfg.feed_dim,
+            .metric = fm, .batch_rows = (uint32_t)cfg.feed_batch_rows,
+            .poll_ms = (uint32_t)cfg.feed_poll_ms, .max_lag_s = (uint32_t)cfg.feed_max_lag_s,
+        };
+        if (vd_feed_start(&feed, &fc, db, api.journal, &em) != 0) {
+            vd_log_error("cannot start the feed", "error=\"%s\"", em.text);
+            goto out;
+        }
+        api.feed = feed;
+        vd_metrics_set_feed(metrics, feed);
+    }
     atomic_store(&api.ready, true);
     vd_log_info("ready", "recovery_s=%.3f snapshots=%zu wal_segments=%zu wal_records=%llu "
                 "wal_bytes=%llu truncated_bytes=%llu next_lsn=%llu wal_io=%s wal_fsync=%s",
@@ -191,6 +212,7 @@ int main(int argc, char **argv)
     vd_log_info("shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     status = 0;
 out:
+    vd_feed_stop(feed); /* before the store: it writes through the journal */
     vd_http_stop(http); /* parked writes finish first: the WAL is still open */
     vd_maintenance_stop(maint);
     vd_store_close(store, status == 0);

@@ -24,6 +24,7 @@
 typedef enum vd_snapshot_kind {
     VD_SNAP_COLLECTION = 1, /* a collection's settings (the CREATE record body) + incarnation */
     VD_SNAP_SHARD = 2,      /* one shard's points and index */
+    VD_SNAP_FEEDS = 3,      /* how far each Postgres feed has got */
 } vd_snapshot_kind;
 
 struct vd_strbuf;

@@ -17,6 +17,7 @@
 #include "vectord/snapshot.h"
 
 #define META_FILE "collection.snap"
+#define FEEDS_FILE "feeds.snap"
 
 static double now_s(void)
 {
@@ -99,6 +100,50 @@ int vd_snapshot_collection(vd_vfs *vfs, const char *snap_root, vd_collection *c,
     res->collections++;
     return 0;
 }
+
+/* Writes every feed's state to snap_root/feeds.snap (none: nothing to do). */
+static int snapshot_feeds(vd_database *db, vd_vfs *vfs, const char *snap_root,
+                          vd_checkpoint_result *res, vd_errmsg *em)
+{
+    vd_feed_state *feeds;
+    size_t n;
+    if (vd_database_feed_list(db, &feeds, &n))
+        return vd_fail(em, -ENOMEM, "out of memory");
+    int rc = 0;
+    if (n) {
+        vd_strbuf img, rec;
+        vd_strbuf_init(&img, 0);
+        vd_strbuf_init(&rec, 0);
+        uint64_t newest = 0;
+        for (size_t i = 0; i < n; i++)
+            newest = feeds[i].lsn > newest ? feeds[i].lsn : newest;
+        vd_snapshot_begin(&img, VD_SNAP_FEEDS, newest);
+        vd_put_u32(&img, (uint32_t)n);
+        for (size_t i = 0; i < n; i++) {
+            rec.len = 0;
+            vd_mutation m = {.type = VD_MUT_FEED_STATE, .collection = feeds[i].feed,
+                             .feed = &feeds[i]};
+            vd_mutation_encode(&m, &rec);
+            vd_put_u32(&img, (uint32_t)rec.len);
+            vd_put_bytes(&img, rec.data, rec.len);
+            vd_put_u64(&img, feeds[i].lsn);
+        }
+        res->bytes += img.len;
+        if (rec.failed)
+            rc = vd_fail(em, -ENOMEM, "out of memory");
+        if (!rc)
+            rc = ensure_dir(vfs, snap_root, NULL, em);
+        if (!rc)
+            rc = vd_snapshot_commit(&img, vfs, snap_root, FEEDS_FILE, em);
+        vd_strbuf_free(&img);
+        vd_strbuf_free(&rec);
+    }
+    free(feeds);
+    return rc;
+}
+
+static int load_feeds(vd_database *db, vd_vfs *vfs, const char *snap_root, bool accept,
+                      size_t *n_files, uint64_t *max_lsn, vd_errmsg *em);
 
 /* Removes a collection's snapshot directory: the collection file first, so
  * an interrupted removal never leaves a loadable half. */
@@ -199,6 +244,10 @@ int vd_checkpoint(vd_database *db, vd_wal *wal, vd_vfs *vfs, const char *snap_ro
             covered = o->snapshot_lsn;
         pthread_mutex_unlock(&o->log_lock);
     }
+    /* Feed positions: no feed state is logged meanwhile (the caller holds
+     * the DDL lock, and feed states are logged under it). */
+    if (!rc)
+        rc = snapshot_feeds(db, vfs, snap_root, res, em);
     /* Dropped collections' files go before the log records of their drop. */
     if (!rc)
         rc = remove_orphans(vfs, snap_root, colls, n, &res->orphans_removed, em);
@@ -334,6 +383,9 @@ static int load_collection(vd_database *db, vd_vfs *vfs, const char *dir, bool a
 int vd_snapshots_load(vd_database *db, vd_vfs *vfs, const char *snap_root, bool accept_data_loss,
                       size_t *n_files, uint64_t *max_lsn, vd_errmsg *em)
 {
+    int frc = load_feeds(db, vfs, snap_root, accept_data_loss, n_files, max_lsn, em);
+    if (frc)
+        return frc;
     DIR *d = opendir(snap_root);
     if (!d)
         return errno == ENOENT ? 0 : vd_fail(em, -errno, "cannot list %s: %s", snap_root,
@@ -386,5 +438,47 @@ int vd_snapshots_load(vd_database *db, vd_vfs *vfs, const char *snap_root, bool 
         rc = load_collection(db, vfs, dir, accept_data_loss, n_files, max_lsn, em);
     }
     free(incs);
+    return rc;
+}
+
+static int load_feeds(vd_database *db, vd_vfs *vfs, const char *snap_root, bool accept,
+                      size_t *n_files, uint64_t *max_lsn, vd_errmsg *em)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/" FEEDS_FILE, snap_root);
+    if (access(path, F_OK) != 0)
+        return 0;
+    uint8_t *img = NULL;
+    vd_snapshot_view v;
+    int rc = read_snapshot(vfs, path, VD_SNAP_FEEDS, &img, &v, em);
+    if (!rc) {
+        vd_reader r = vd_reader_of(v.body, v.body_len);
+        uint32_t n = vd_get_u32(&r);
+        for (uint32_t i = 0; i < n && !rc; i++) {
+            uint32_t len = vd_get_u32(&r);
+            const uint8_t *body = vd_get_bytes(&r, len);
+            uint64_t lsn = vd_get_u64(&r);
+            vd_mutation_decoded d;
+            vd_errmsg why = {{0}};
+            if (r.bad || vd_mutation_decode(VD_MUT_FEED_STATE, body, len, &d, &why) != 0) {
+                rc = vd_fail(em, VD_E_INVALID_REQUEST, "snapshot %s is unreadable: feed %u: %s",
+                             path, i, why.text[0] ? why.text : "truncated");
+            } else {
+                d.feed.lsn = lsn;
+                rc = vd_database_feed_set(db, &d.feed);
+                if (lsn > *max_lsn)
+                    *max_lsn = lsn;
+            }
+            vd_mutation_decoded_free(&d);
+        }
+        (*n_files)++;
+    }
+    free(img);
+    if (rc && accept && rc != -ENOMEM) {
+        vd_log_error("ignoring unreadable feed positions: the feeds start over", "error=\"%s\"",
+                     em->text);
+        discard(vfs, path);
+        return 0;
+    }
     return rc;
 }

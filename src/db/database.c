@@ -12,6 +12,9 @@ struct vd_database {
     size_t n_colls;
     size_t max_collections;
     vd_pool *pool; /* borrowed */
+    pthread_mutex_t feed_lock; /* guards feeds */
+    vd_feed_state *feeds;
+    size_t n_feeds;
 };
 
 int vd_database_create(vd_database **out, vd_pool *pool, size_t max_collections)
@@ -25,6 +28,7 @@ int vd_database_create(vd_database **out, vd_pool *pool, size_t max_collections)
         return -ENOMEM;
     }
     pthread_rwlock_init(&db->lock, NULL);
+    pthread_mutex_init(&db->feed_lock, NULL);
     db->pool = pool;
     db->max_collections = max_collections;
     *out = db;
@@ -38,6 +42,8 @@ void vd_database_destroy(vd_database *db)
     for (size_t i = 0; i < db->n_colls; i++)
         vd_collection_unref(db->colls[i]);
     free(db->colls);
+    free(db->feeds);
+    pthread_mutex_destroy(&db->feed_lock);
     pthread_rwlock_destroy(&db->lock);
     free(db);
 }
@@ -141,4 +147,52 @@ int vd_database_list(vd_database *db, vd_collection ***out, size_t *n)
     pthread_rwlock_unlock(&db->lock);
     *out = arr;
     return arr ? 0 : -ENOMEM;
+}
+
+int vd_database_feed_set(vd_database *db, const vd_feed_state *st)
+{
+    pthread_mutex_lock(&db->feed_lock);
+    int rc = 0;
+    size_t i = 0;
+    while (i < db->n_feeds && strcmp(db->feeds[i].feed, st->feed) != 0)
+        i++;
+    if (i == db->n_feeds) {
+        vd_feed_state *nf = realloc(db->feeds, (db->n_feeds + 1) * sizeof *nf);
+        if (!nf) {
+            rc = -ENOMEM;
+            goto done;
+        }
+        db->feeds = nf;
+        db->feeds[db->n_feeds++] = *st;
+    } else if (db->feeds[i].lsn <= st->lsn) {
+        db->feeds[i] = *st;
+    }
+done:
+    pthread_mutex_unlock(&db->feed_lock);
+    return rc;
+}
+
+bool vd_database_feed_get(vd_database *db, const char *feed, vd_feed_state *out)
+{
+    pthread_mutex_lock(&db->feed_lock);
+    bool found = false;
+    for (size_t i = 0; i < db->n_feeds && !found; i++)
+        if (strcmp(db->feeds[i].feed, feed) == 0) {
+            *out = db->feeds[i];
+            found = true;
+        }
+    pthread_mutex_unlock(&db->feed_lock);
+    return found;
+}
+
+int vd_database_feed_list(vd_database *db, vd_feed_state **out, size_t *n)
+{
+    pthread_mutex_lock(&db->feed_lock);
+    *out = malloc((db->n_feeds ? db->n_feeds : 1) * sizeof **out);
+    if (*out) {
+        memcpy(*out, db->feeds, db->n_feeds * sizeof **out);
+        *n = db->n_feeds;
+    }
+    pthread_mutex_unlock(&db->feed_lock);
+    return *out ? 0 : -ENOMEM;
 }

@@ -8,13 +8,28 @@
 #ifndef VD_DATABASE_H
 #define VD_DATABASE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "db/collection.h"
 #include "util/pool.h"
 #include "vectord/error.h"
 
 typedef struct vd_database vd_database;
+
+/* How far a Postgres feed has got (src/feed/): logged in the WAL
+ * (VD_MUT_FEED_STATE), kept here, and written with every checkpoint. */
+#define VD_FEED_NAME_MAX 64
+#define VD_FEED_KEY_MAX 256
+typedef struct vd_feed_state {
+    char feed[VD_FEED_NAME_MAX + 1];
+    bool backfill_started, backfill_done;
+    char backfill_after[VD_FEED_KEY_MAX + 1]; /* last source id copied (keyset), "" = none */
+    uint64_t backfill_rows;
+    uint64_t xid, seq;  /* follow position: outbox rows up to (xid, seq) are applied */
+    uint64_t lsn;       /* WAL record that set this state */
+} vd_feed_state;
 
 /* pool is borrowed; max_collections bounds the registry. */
 int vd_database_create(vd_database **out, vd_pool *pool, size_t max_collections);
@@ -30,5 +45,12 @@ int vd_database_drop(vd_database *db, const char *name);
 /* A snapshot of all collections, sorted by name: an array of new references
  * (unref each, then free the array). */
 int vd_database_list(vd_database *db, vd_collection ***out, size_t *n);
+
+/* Sets a feed's state (a copy) unless the stored one comes from a later LSN. */
+int vd_database_feed_set(vd_database *db, const vd_feed_state *st);
+/* Copies the state of feed into *out; false if there is none. */
+bool vd_database_feed_get(vd_database *db, const char *feed, vd_feed_state *out);
+/* Copies every feed state (malloc'd array, free it). */
+int vd_database_feed_list(vd_database *db, vd_feed_state **out, size_t *n);
 
 #endif

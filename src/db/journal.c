@@ -191,6 +191,8 @@ int vd_commit_complete(vd_commit *cm, vd_mutation_outcome *out, vd_errmsg *em)
 static int validate_ddl(vd_journal *j, const vd_mutation *m, vd_collection **c, vd_errmsg *em)
 {
     *c = NULL;
+    if (m->type == VD_MUT_FEED_STATE)
+        return 0;
     int found = vd_database_get(j->db, m->collection, c) == 0;
     if (m->type == VD_MUT_CREATE_COLLECTION) {
         if (found)
@@ -253,3 +255,37 @@ int vd_journal_ddl(vd_journal *j, const vd_mutation *m, vd_errmsg *em)
 
 void vd_journal_lock_ddl(vd_journal *j) { pthread_mutex_lock(&j->ddl_lock); }
 void vd_journal_unlock_ddl(vd_journal *j) { pthread_mutex_unlock(&j->ddl_lock); }
+
+typedef struct sync_wait {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool done;
+} sync_wait;
+
+static void sync_wake(void *ctx)
+{
+    sync_wait *w = ctx;
+    pthread_mutex_lock(&w->m);
+    w->done = true;
+    pthread_cond_signal(&w->c);
+    pthread_mutex_unlock(&w->m);
+}
+
+int vd_journal_write(vd_journal *j, vd_collection *c, vd_mutation *m, vd_mutation_outcome *out,
+                     vd_errmsg *em)
+{
+    const vd_collection_config *cfg = vd_collection_config_of(c);
+    m->collection = cfg->name;
+    m->incarnation = cfg->incarnation;
+    sync_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    vd_commit *cm;
+    int rc = vd_journal_submit(j, c, m, sync_wake, &w, &cm, em);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&w.m);
+    while (!w.done)
+        pthread_cond_wait(&w.c, &w.m);
+    pthread_mutex_unlock(&w.m);
+    *out = (vd_mutation_outcome){0};
+    return vd_commit_complete(cm, out, em);
+}

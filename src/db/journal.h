@@ -38,7 +38,14 @@ int vd_journal_submit(vd_journal *j, vd_collection *c, const vd_mutation *m,
 /* Applies a woken commit in log order, finishes it and frees it. */
 int vd_commit_complete(vd_commit *cm, vd_mutation_outcome *out, vd_errmsg *em);
 
-/* Validates, logs and applies a collection change, waiting for durability. */
+/* Submits and completes a data mutation on c, waiting on this thread (for
+ * callers with a thread of their own, such as the Postgres feed; HTTP
+ * handlers suspend instead). Fills m's collection name and incarnation. */
+int vd_journal_write(vd_journal *j, vd_collection *c, vd_mutation *m, vd_mutation_outcome *out,
+                     vd_errmsg *em);
+
+/* Validates, logs and applies a collection change (or a feed state),
+ * waiting for durability. */
 int vd_journal_ddl(vd_journal *j, const vd_mutation *m, vd_errmsg *em);
 
 /* Holds off collection changes (a checkpoint must see a fixed set). */

@@ -16,6 +16,9 @@
  *                        u32 payload length, payload JSON text (length 0 = none)
  *   DELETE_IDS         name, u64 incarnation, u32 n, n × id
  *   DELETE_FILTER      name, u64 incarnation, u32 length, filter JSON text
+ *   FEED_STATE         name (of the feed), u64 0, u8 flags (1 backfill started,
+ *                      2 backfill done), u64 backfill rows, u16 length +
+ *                      last backfilled id, u64 outbox xid, u64 outbox seq
  *
  * Enum values (metric, index type, payload-index type) are written as they
  * are numbered in the headers; those numbers are therefore frozen.
@@ -35,7 +38,8 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "record bodies copy fl
 
 bool vd_mutation_is_ddl(vd_mutation_type t)
 {
-    return t == VD_MUT_CREATE_COLLECTION || t == VD_MUT_DROP_COLLECTION || t == VD_MUT_ADD_PINDEX;
+    return t == VD_MUT_CREATE_COLLECTION || t == VD_MUT_DROP_COLLECTION || t == VD_MUT_ADD_PINDEX ||
+           t == VD_MUT_FEED_STATE;
 }
 
 static void put_name(vd_strbuf *b, const char *s)
@@ -119,6 +123,16 @@ void vd_mutation_encode(const vd_mutation *m, vd_strbuf *b)
         vd_put_u32(b, (uint32_t)strlen(m->filter_json));
         vd_put_bytes(b, m->filter_json, strlen(m->filter_json));
         break;
+    case VD_MUT_FEED_STATE: {
+        const vd_feed_state *f = m->feed;
+        vd_put_u8(b, (uint8_t)(f->backfill_started | f->backfill_done << 1));
+        vd_put_u64(b, f->backfill_rows);
+        vd_put_u16(b, (uint16_t)strlen(f->backfill_after));
+        vd_put_bytes(b, f->backfill_after, strlen(f->backfill_after));
+        vd_put_u64(b, f->xid);
+        vd_put_u64(b, f->seq);
+        break;
+    }
     }
 }
 
@@ -260,6 +274,22 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
         d->m.filter = d->filter;
         d->m.filter_json = d->filter_json;
         break;
+    case VD_MUT_FEED_STATE: {
+        vd_feed_state *f = &d->feed;
+        memcpy(f->feed, d->name, sizeof d->name);
+        uint8_t flags = vd_get_u8(&r);
+        f->backfill_started = flags & 1;
+        f->backfill_done = (flags & 2) != 0;
+        f->backfill_rows = vd_get_u64(&r);
+        uint16_t klen = vd_get_u16(&r);
+        if (klen > VD_FEED_KEY_MAX)
+            return bad(em, "backfill key");
+        vd_get_copy(&r, f->backfill_after, klen);
+        f->xid = vd_get_u64(&r);
+        f->seq = vd_get_u64(&r);
+        d->m.feed = f;
+        break;
+    }
     default:
         return vd_fail(em, VD_E_INVALID_REQUEST, "unknown record type %u", type);
     }
@@ -333,6 +363,12 @@ int vd_mutation_apply_ddl(vd_database *db, const vd_mutation *m, uint64_t lsn, b
         if (replay && rc == VD_E_COLLECTION_EXISTS)
             rc = 0; /* a snapshot holds it */
         break;
+    case VD_MUT_FEED_STATE: {
+        vd_feed_state st = *m->feed;
+        st.lsn = lsn;
+        rc = vd_database_feed_set(db, &st);
+        break;
+    }
     default:
         rc = vd_fail(em, VD_E_INTERNAL, "record type %d is not a collection change", m->type);
     }

@@ -25,6 +25,7 @@ typedef enum vd_mutation_type {
     VD_MUT_UPSERT = 4,
     VD_MUT_DELETE_IDS = 5,
     VD_MUT_DELETE_FILTER = 6,
+    VD_MUT_FEED_STATE = 7,
 } vd_mutation_type;
 
 typedef struct vd_mutation {
@@ -41,6 +42,7 @@ typedef struct vd_mutation {
     size_t n_ids;
     const vd_filter *filter;   /* DELETE_FILTER */
     const char *filter_json;   /* DELETE_FILTER: the filter as JSON text (what is logged) */
+    const vd_feed_state *feed; /* FEED_STATE (collection = the feed's name) */
 } vd_mutation;
 
 /* What applying a data mutation did (the API reply counts). */
@@ -65,6 +67,7 @@ typedef struct vd_mutation_decoded {
     cJSON *filter_doc;
     vd_filter *filter;
     char *filter_json;
+    vd_feed_state feed;
 } vd_mutation_decoded;
 
 /* Decodes a record body of type; VD_E_INVALID_REQUEST with em naming what is
@@ -73,7 +76,7 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
                        vd_errmsg *em);
 void vd_mutation_decoded_free(vd_mutation_decoded *d);
 
-/* Applies a create / drop / add-index mutation logged at lsn. With replay, a
+/* Applies a create / drop / add-index / feed-state mutation logged at lsn. With replay, a
  * change the loaded snapshots already hold is not an error. */
 int vd_mutation_apply_ddl(vd_database *db, const vd_mutation *m, uint64_t lsn, bool replay,
                           vd_errmsg *em);

@@ -64,7 +64,8 @@ static int replay_record(void *arg, const vd_wal_record *r)
             rc = vd_mutation_apply_data(x->db, NULL, &d.m, r->lsn, &out);
         }
     }
-    if (!rc && d.m.type != VD_MUT_CREATE_COLLECTION && d.m.type != VD_MUT_DROP_COLLECTION)
+    if (!rc && d.m.type != VD_MUT_CREATE_COLLECTION && d.m.type != VD_MUT_DROP_COLLECTION &&
+        d.m.type != VD_MUT_FEED_STATE)
         note_applied(x->db, &d.m, r->lsn);
     vd_mutation_decoded_free(&d);
     if (rc) {

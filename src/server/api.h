@@ -23,6 +23,7 @@ typedef struct vd_api {
     vd_database *db;
     vd_journal *journal; /* every change goes through it */
     vd_store *store;     /* WAL and snapshots */
+    struct vd_feed *feed; /* the Postgres feed, or NULL */
     vd_metrics *metrics;
     vd_limits limits;
     const char *simd; /* name of the active distance kernels */

@@ -10,6 +10,7 @@
 
 #include "util/log.h"
 #include "vectord/distance.h"
+#include "vectord/types.h"
 
 typedef enum setting_type { SET_STR, SET_UINT } setting_type;
 
@@ -56,6 +57,20 @@ static const setting settings[] = {
     UINT("limits", max_dim, 4096, 1, 65536, "largest vector dimension of a collection"),
     UINT("limits", max_collections, 1000, 1, 1000000, "collections per server"),
     UINT("limits", max_filter_depth, 8, 1, 64, "nesting depth of filter groups"),
+    STR("feed", feed_dsn, "", "PostgreSQL connection string; set = the feed runs (see docs/FEED.md)"),
+    STR("feed", feed_name, "vectord", "this consumer's name in vectord_feed_position (unique per replica)"),
+    STR("feed", feed_table, "Memory", "source table"),
+    STR("feed", feed_collection, "memories", "target collection"),
+    STR("feed", feed_id_column, "id", "id column of the source table"),
+    STR("feed", feed_embedding_column, "embedding", "embedding column: JSON array text or pgvector"),
+    STR("feed", feed_version_column, "updatedAt", "version column (integer or timestamp); empty = none"),
+    STR("feed", feed_payload_columns, "", "comma-separated payload columns; empty = all but the embedding"),
+    UINT("feed", feed_dim, 0, 0, 65536, "dimension for creating the collection when it is missing (0 = do not)"),
+    STR("feed", feed_metric, "cosine", "metric for creating the collection: cosine | dot | l2"),
+    UINT("feed", feed_batch_rows, 500, 1, 100000, "rows per backfill page and per follow round"),
+    UINT("feed", feed_poll_ms, 1000, 10, 600000, "poll the outbox this often when no NOTIFY arrives"),
+    UINT("feed", feed_max_lag_s, 0, 0, 86400,
+         "/readyz fails while the feed is further behind than this (0 = the feed never affects readiness)"),
     UINT("index", default_shards, 2, 1, 64, "shards of a collection created without \"shards\""),
     STR("index", simd, "auto", "distance kernels: auto | avx512 | avx2 | scalar"),
     UINT("index", compact_interval_ms, 1000, 0, 86400000,
@@ -136,6 +151,10 @@ static int validate(vd_config *cfg, vd_errmsg *em)
     if (strcmp(cfg->wal_io, "auto") && strcmp(cfg->wal_io, "io_uring") && strcmp(cfg->wal_io, "pwrite"))
         return vd_fail(em, VD_E_INVALID_REQUEST, "wal_io must be auto, io_uring or pwrite, got '%s'",
                        cfg->wal_io);
+    vd_metric fm;
+    if (vd_metric_parse(cfg->feed_metric, &fm) != 0)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "feed_metric must be cosine, dot or l2, got '%s'",
+                       cfg->feed_metric);
     if (vd_isa_parse(cfg->simd, &isa) != 0)
         return vd_fail(em, VD_E_INVALID_REQUEST,
                        "simd must be auto, avx512, avx2 or scalar, got '%s'", cfg->simd);

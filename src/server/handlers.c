@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "server/api.h"
+#include "feed/pg_feed.h"
 #include "server/handlers.h"
 
 int vd_call_collection(vd_call *call, vd_collection **out)
@@ -51,6 +52,9 @@ static int h_readyz(vd_call *call)
 {
     if (!atomic_load(&call->api->ready))
         return vd_fail(&call->em, VD_E_NOT_READY, "server is starting or shutting down");
+    if (call->api->feed && !vd_feed_ready(call->api->feed))
+        return vd_fail(&call->em, VD_E_NOT_READY,
+                       "the Postgres feed is behind by more than feed_max_lag_s (see GET /feed)");
     call->result = cJSON_CreateObject();
     cJSON_AddStringToObject(call->result, "status", "ready");
     return 0;
@@ -82,4 +86,39 @@ const vd_handler_fn vd_handlers[VD_N_ROUTES] = {
     [VD_ROUTE_PINDEX_CREATE] = vd_h_pindex_create,
     [VD_ROUTE_COLLECTION_SNAPSHOT] = vd_h_collection_snapshot,
     [VD_ROUTE_CHECKPOINT] = vd_h_checkpoint,
+    [VD_ROUTE_FEED] = vd_h_feed,
 };
+
+int vd_h_feed(vd_call *call)
+{
+    vd_feed *f = call->api->feed;
+    if (!f)
+        return vd_fail(&call->em, VD_E_NOT_FOUND, "no feed is configured (setting feed_dsn)");
+    vd_feed_status st;
+    vd_feed_status_get(f, &st);
+    const vd_feed_config *cfg = vd_feed_config_of(f);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", cfg->name);
+    cJSON_AddStringToObject(o, "table", cfg->table);
+    cJSON_AddStringToObject(o, "collection", cfg->collection);
+    cJSON_AddBoolToObject(o, "connected", st.connected);
+    cJSON_AddStringToObject(o, "phase", !st.backfill_done ? "backfill" : "follow");
+    cJSON *bf = cJSON_AddObjectToObject(o, "backfill");
+    cJSON_AddBoolToObject(bf, "done", st.backfill_done);
+    cJSON_AddNumberToObject(bf, "rows", (double)st.backfill_rows);
+    cJSON *pos = cJSON_AddObjectToObject(o, "position");
+    cJSON_AddNumberToObject(pos, "xid", (double)st.xid);
+    cJSON_AddNumberToObject(pos, "seq", (double)st.seq);
+    cJSON *lag = cJSON_AddObjectToObject(o, "lag");
+    cJSON_AddNumberToObject(lag, "rows", (double)st.lag_rows);
+    cJSON_AddNumberToObject(lag, "seconds", st.lag_seconds);
+    cJSON_AddNumberToObject(o, "rows_applied", (double)st.rows_applied);
+    cJSON_AddNumberToObject(o, "rows_rejected", (double)st.rows_rejected);
+    cJSON_AddNumberToObject(o, "reconnects", (double)st.reconnects);
+    if (st.last_error[0])
+        cJSON_AddStringToObject(o, "last_error", st.last_error);
+    else
+        cJSON_AddNullToObject(o, "last_error");
+    call->result = o;
+    return 0;
+}

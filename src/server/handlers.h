@@ -16,5 +16,6 @@ int vd_h_search(vd_call *call);
 int vd_h_search_batch(vd_call *call);
 int vd_h_collection_snapshot(vd_call *call);
 int vd_h_checkpoint(vd_call *call);
+int vd_h_feed(vd_call *call);
 
 #endif

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "feed/pg_feed.h"
 #include "util/procstat.h"
 #include "util/strbuf.h"
 
@@ -42,12 +43,52 @@ struct vd_metrics {
     _Atomic uint64_t work_sum;
     struct timespec started;
     _Atomic(vd_store *) store;
+    _Atomic(vd_feed *) feed;
     vd_recovery_report recovery; /* written before the server is ready */
 };
 
 void vd_metrics_set_store(vd_metrics *m, vd_store *store) { atomic_store(&m->store, store); }
 
 void vd_metrics_set_recovery(vd_metrics *m, const vd_recovery_report *rep) { m->recovery = *rep; }
+
+void vd_metrics_set_feed(vd_metrics *m, vd_feed *feed) { atomic_store(&m->feed, feed); }
+
+static void render_feed(vd_metrics *m, vd_strbuf *b)
+{
+    vd_feed *f = atomic_load(&m->feed);
+    if (!f)
+        return;
+    vd_feed_status st;
+    vd_feed_status_get(f, &st);
+    const char *n = vd_feed_config_of(f)->name;
+    vd_strbuf_printf(b,
+                     "# HELP vectord_feed_connected 1 while the feed is connected to Postgres.\n"
+                     "# TYPE vectord_feed_connected gauge\nvectord_feed_connected{feed=\"%s\"} %d\n"
+                     "# HELP vectord_feed_backfill_done 1 once the backfill has finished.\n"
+                     "# TYPE vectord_feed_backfill_done gauge\nvectord_feed_backfill_done{feed=\"%s\"} %d\n"
+                     "# HELP vectord_feed_backfill_rows_total Rows copied by the backfill.\n"
+                     "# TYPE vectord_feed_backfill_rows_total counter\n"
+                     "vectord_feed_backfill_rows_total{feed=\"%s\"} %llu\n"
+                     "# HELP vectord_feed_rows_applied_total Rows turned into upserts or deletes.\n"
+                     "# TYPE vectord_feed_rows_applied_total counter\n"
+                     "vectord_feed_rows_applied_total{feed=\"%s\"} %llu\n"
+                     "# HELP vectord_feed_rows_rejected_total Bad rows skipped.\n"
+                     "# TYPE vectord_feed_rows_rejected_total counter\n"
+                     "vectord_feed_rows_rejected_total{feed=\"%s\"} %llu\n"
+                     "# HELP vectord_feed_reconnects_total Reconnections to Postgres.\n"
+                     "# TYPE vectord_feed_reconnects_total counter\n"
+                     "vectord_feed_reconnects_total{feed=\"%s\"} %llu\n"
+                     "# HELP vectord_feed_lag_rows Outbox rows not applied yet.\n"
+                     "# TYPE vectord_feed_lag_rows gauge\nvectord_feed_lag_rows{feed=\"%s\"} %llu\n"
+                     "# HELP vectord_feed_lag_seconds Age of the oldest outbox row not applied yet.\n"
+                     "# TYPE vectord_feed_lag_seconds gauge\nvectord_feed_lag_seconds{feed=\"%s\"} %.3f\n"
+                     "# HELP vectord_feed_position_xid Follow position: transaction id.\n"
+                     "# TYPE vectord_feed_position_xid gauge\nvectord_feed_position_xid{feed=\"%s\"} %llu\n",
+                     n, st.connected, n, st.backfill_done, n, (unsigned long long)st.backfill_rows, n,
+                     (unsigned long long)st.rows_applied, n, (unsigned long long)st.rows_rejected, n,
+                     (unsigned long long)st.reconnects, n, (unsigned long long)st.lag_rows, n,
+                     st.lag_seconds, n, (unsigned long long)st.xid);
+}
 
 static void render_storage(vd_metrics *m, vd_strbuf *b)
 {
@@ -314,6 +355,7 @@ int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **t
     render_requests(m, &b);
     render_work(m, &b);
     render_storage(m, &b);
+    render_feed(m, &b);
     int rc = render_collections(db, &b);
     if (rc || b.failed) {
         vd_strbuf_free(&b);

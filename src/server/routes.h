@@ -22,7 +22,8 @@
     X(SEARCH_BATCH, "POST", "/collections/{c}/search/batch", "search_batch")           \
     X(PINDEX_CREATE, "PUT", "/collections/{c}/payload_indexes", "payload_index_create") \
     X(COLLECTION_SNAPSHOT, "POST", "/collections/{c}/snapshot", "collection_snapshot") \
-    X(CHECKPOINT, "POST", "/admin/checkpoint", "checkpoint")
+    X(CHECKPOINT, "POST", "/admin/checkpoint", "checkpoint")                           \
+    X(FEED, "GET", "/feed", "feed")
 
 typedef enum vd_route {
 #define VD_ROUTE_ENUM(id, method, path, label) VD_ROUTE_##id,

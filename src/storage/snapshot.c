@@ -6,7 +6,7 @@
  *   offset   size  field
  *   0        8     magic "VECTDSNP"
  *   8        4     u32 format version (VD_SNAPSHOT_FORMAT_VERSION = 1)
- *   12       4     u32 kind: 1 collection, 2 shard
+ *   12       4     u32 kind: 1 collection, 2 shard, 3 feeds
  *   16       8     u64 LSN: the last WAL record the body reflects
  *   24       B     body (below)
  *   24+B     8     u64 B
@@ -28,6 +28,10 @@
  *       u32 entry slot, i32 top level (-1 = empty graph), then per slot:
  *       i8 level (-1 = not in the graph) and, for levels 0..level,
  *       u32 link count + count × u32 neighbour slot.
+ *
+ * Body of kind 3, snapshots/feeds.snap (src/db/checkpoint.c): u32 n, then n ×
+ *   (u32 length + the body of a FEED_STATE WAL record (src/db/mutation.c),
+ *   u64 LSN of the record that set that state).
  */
 #include "vectord/snapshot.h"
 

@@ -42,40 +42,10 @@ static void remove_dir(void)
     cr_assert_eq(system(cmd), 0);
 }
 
-/* ---- a synchronous writer over the journal -------------------------------- */
-
-typedef struct waiter {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    bool done;
-} waiter;
-
-static void wake(void *ctx)
-{
-    waiter *w = ctx;
-    pthread_mutex_lock(&w->m);
-    w->done = true;
-    pthread_cond_signal(&w->c);
-    pthread_mutex_unlock(&w->m);
-}
-
 static int write_sync(vd_journal *j, vd_collection *c, vd_mutation *m, vd_mutation_outcome *out)
 {
-    waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
-    const vd_collection_config *cfg = vd_collection_config_of(c);
-    m->collection = cfg->name;
-    m->incarnation = cfg->incarnation;
-    vd_commit *cm;
     vd_errmsg em;
-    int rc = vd_journal_submit(j, c, m, wake, &w, &cm, &em);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&w.m);
-    while (!w.done)
-        pthread_cond_wait(&w.c, &w.m);
-    pthread_mutex_unlock(&w.m);
-    *out = (vd_mutation_outcome){0};
-    return vd_commit_complete(cm, out, &em);
+    return vd_journal_write(j, c, m, out, &em);
 }
 
 /* ---- the model: what an acknowledged history says must be there ------------ */

@@ -1,0 +1,707 @@
+/*
+ * pg_feed.c — see pg_feed.h.
+ *
+ * Position. Each outbox row has the id of the transaction that wrote it
+ * (xid8) and a sequence number. A transaction may commit after a later one,
+ * so "seq > last" would skip rows; instead each round reads, in one
+ * statement, the rows of *finished* transactions only — xid below the xmin
+ * of the statement's own snapshot — after the position (xid, seq), in (xid,
+ * seq) order. Every transaction below that xmin has committed or aborted,
+ * so no row can appear behind the position later: each row is consumed
+ * exactly once. Backfill starts by noting that xmin (P0); changes committed
+ * during the backfill have xid >= P0 and are consumed by the follow after.
+ *
+ * Rows are joined with the source table: a present row becomes an upsert of
+ * its current contents with its version; an absent one a delete. Applying a
+ * row twice therefore changes nothing, which is what makes the crash window
+ * between a batch and its logged position harmless.
+ */
+#include "feed/pg_feed.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db/mutation.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+
+#define MAX_BACKOFF_MS 10000
+
+struct vd_feed {
+    vd_feed_config cfg;
+    char *strings[8]; /* owned copies behind cfg's pointers */
+    vd_database *db;  /* borrowed */
+    vd_journal *journal;
+    pthread_t thread;
+    _Atomic bool stop;
+    pthread_mutex_t lock; /* guards st */
+    vd_feed_status st;
+    /* feed thread only */
+    PGconn *conn;
+    bool int_ids;         /* the id column is an integer type */
+    char *id_type;        /* its SQL type, for casts */
+    char *select_cols;    /* id, embedding, version, payload expressions */
+    char *from;           /* quoted table */
+    char *id_quoted;
+    vd_feed_state state;
+    bool caught_up;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void set_error(vd_feed *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(vd_feed *f, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    for (char *p = msg; *p; p++)
+        if (*p == '"' || *p == '\n')
+            *p = ' ';
+    pthread_mutex_lock(&f->lock);
+    snprintf(f->st.last_error, sizeof f->st.last_error, "%s", msg);
+    pthread_mutex_unlock(&f->lock);
+    vd_log_warn("feed error", "feed=%s error=\"%s\"", f->cfg.name, msg);
+}
+
+/* Sleeps up to ms, waking early when the feed stops. */
+static void nap(vd_feed *f, int ms)
+{
+    for (int t = 0; t < ms && !atomic_load(&f->stop); t += 50) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Waits until the connection's socket is ready for `events` (or 100 ms). */
+static int wait_socket(vd_feed *f, short events, int ms)
+{
+    struct pollfd p = {.fd = PQsocket(f->conn), .events = events};
+    if (p.fd < 0)
+        return -1;
+    return poll(&p, 1, ms) < 0 && errno != EINTR ? -1 : 0;
+}
+
+/* ---- libpq, asynchronously -------------------------------------------------- */
+
+static bool connect_async(vd_feed *f)
+{
+    f->conn = PQconnectStart(f->cfg.dsn);
+    if (!f->conn || PQstatus(f->conn) == CONNECTION_BAD)
+        goto fail;
+    double deadline = now_s() + 15;
+    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+    while (ps != PGRES_POLLING_OK) {
+        if (ps == PGRES_POLLING_FAILED || atomic_load(&f->stop) || now_s() > deadline)
+            goto fail;
+        if (wait_socket(f, ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, 100))
+            goto fail;
+        ps = PQconnectPoll(f->conn);
+    }
+    if (PQsetnonblocking(f->conn, 1) != 0)
+        goto fail;
+    return true;
+fail:
+    set_error(f, "cannot connect to postgres: %s",
+              f->conn ? PQerrorMessage(f->conn) : "out of memory");
+    PQfinish(f->conn);
+    f->conn = NULL;
+    return false;
+}
+
+/* Runs one statement; returns its (last) result, or NULL on a connection or
+ * SQL error (recorded). The caller PQclear()s. */
+static PGresult *run(vd_feed *f, const char *sql, int n, const char *const *params)
+{
+    if (!PQsendQueryParams(f->conn, sql, n, NULL, params, NULL, NULL, 0))
+        goto conn_error;
+    int flushed;
+    while ((flushed = PQflush(f->conn)) == 1)
+        if (wait_socket(f, POLLOUT | POLLIN, 100) || atomic_load(&f->stop))
+            goto conn_error;
+    if (flushed < 0)
+        goto conn_error;
+    PGresult *last = NULL, *r;
+    for (;;) {
+        while (PQisBusy(f->conn)) {
+            if (atomic_load(&f->stop) || wait_socket(f, POLLIN, 100) || !PQconsumeInput(f->conn)) {
+                PQclear(last);
+                goto conn_error;
+            }
+        }
+        if (!(r = PQgetResult(f->conn)))
+            break;
+        PQclear(last);
+        last = r;
+    }
+    ExecStatusType s = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
+    if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+        set_error(f, "query failed: %s", last ? PQresultErrorMessage(last) : PQerrorMessage(f->conn));
+        PQclear(last);
+        return NULL;
+    }
+    return last;
+conn_error:
+    set_error(f, "postgres connection: %s", PQerrorMessage(f->conn));
+    return NULL;
+}
+
+static char *quote_ident(vd_feed *f, const char *name)
+{
+    char *q = PQescapeIdentifier(f->conn, name, strlen(name));
+    char *copy = q ? strdup(q) : NULL;
+    PQfreemem(q);
+    return copy;
+}
+
+/* ---- set-up: column types and the select list -------------------------------- */
+
+static char *column_type(vd_feed *f, const char *column)
+{
+    const char *params[2] = {f->from, column};
+    PGresult *r = run(f, "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                         "WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped",
+                      2, params);
+    char *t = NULL;
+    if (r && PQntuples(r) == 1)
+        t = strdup(PQgetvalue(r, 0, 0));
+    else if (r)
+        set_error(f, "table %s has no column \"%s\"", f->from, column);
+    PQclear(r);
+    return t;
+}
+
+static bool prepare(vd_feed *f)
+{
+    free(f->from);
+    free(f->id_quoted);
+    free(f->id_type);
+    free(f->select_cols);
+    f->select_cols = NULL;
+    f->from = quote_ident(f, f->cfg.table);
+    f->id_quoted = quote_ident(f, f->cfg.id_column);
+    char *emb = quote_ident(f, f->cfg.embedding_column);
+    char *ver = *f->cfg.version_column ? quote_ident(f, f->cfg.version_column) : NULL;
+    char *ver_type = NULL;
+    vd_strbuf b;
+    vd_strbuf_init(&b, 0);
+    bool ok = f->from && f->id_quoted && emb && (f->id_type = column_type(f, f->cfg.id_column));
+    if (ok && *f->cfg.version_column)
+        ok = (ver_type = column_type(f, f->cfg.version_column)) != NULL;
+    if (ok && !column_type(f, f->cfg.embedding_column))
+        ok = false;
+    if (ok) {
+        f->int_ids = strcmp(f->id_type, "bigint") == 0 || strcmp(f->id_type, "integer") == 0 ||
+                     strcmp(f->id_type, "smallint") == 0;
+        vd_strbuf_printf(&b, "t.%s::text, t.%s::text, ", f->id_quoted, emb);
+        if (!ver)
+            vd_strbuf_printf(&b, "NULL");
+        else if (strncmp(ver_type, "timestamp", 9) == 0)
+            vd_strbuf_printf(&b, "floor(extract(epoch FROM t.%s) * 1000000)::bigint::text", ver);
+        else
+            vd_strbuf_printf(&b, "t.%s::bigint::text", ver);
+        if (!*f->cfg.payload_columns) {
+            vd_strbuf_printf(&b, ", (to_jsonb(t) - %s)::text", "$emb$");
+        } else {
+            vd_strbuf_printf(&b, ", jsonb_build_object(");
+            char *cols = strdup(f->cfg.payload_columns), *save = NULL;
+            int i = 0;
+            for (char *c = strtok_r(cols, ",", &save); c; c = strtok_r(NULL, ",", &save), i++) {
+                while (*c == ' ')
+                    c++;
+                char *q = quote_ident(f, c), *lit = PQescapeLiteral(f->conn, c, strlen(c));
+                vd_strbuf_printf(&b, "%s%s, t.%s", i ? ", " : "", lit ? lit : "''", q ? q : "\"\"");
+                PQfreemem(lit);
+                free(q);
+            }
+            free(cols);
+            vd_strbuf_printf(&b, ")::text");
+        }
+    }
+    if (ok && !*f->cfg.payload_columns) {
+        /* the embedding column's name as a literal for "jsonb - key" */
+        char *lit = PQescapeLiteral(f->conn, f->cfg.embedding_column, strlen(f->cfg.embedding_column));
+        char *sel = vd_strbuf_take(&b, NULL), *at = strstr(sel, "$emb$");
+        vd_strbuf_init(&b, 0);
+        vd_strbuf_append(&b, sel, (size_t)(at - sel));
+        vd_strbuf_printf(&b, "%s%s", lit, at + 5);
+        PQfreemem(lit);
+        free(sel);
+    }
+    f->select_cols = ok && !b.failed ? vd_strbuf_take(&b, NULL) : NULL;
+    vd_strbuf_free(&b);
+    free(emb);
+    free(ver);
+    free(ver_type);
+    return f->select_cols != NULL;
+}
+
+/* The target collection; created from dim/metric when missing. */
+static vd_collection *target(vd_feed *f)
+{
+    vd_collection *c;
+    if (vd_database_get(f->db, f->cfg.collection, &c) == 0)
+        return c;
+    if (!f->cfg.dim) {
+        set_error(f, "collection '%s' does not exist and feed_dim is 0", f->cfg.collection);
+        return NULL;
+    }
+    vd_collection_config cfg = {.dim = f->cfg.dim, .metric = f->cfg.metric, .n_shards = VD_SHARDS_DEFAULT};
+    snprintf(cfg.name, sizeof cfg.name, "%s", f->cfg.collection);
+    vd_index_params_default(&cfg.index, VD_INDEX_HNSW);
+    vd_errmsg em = {{0}};
+    vd_mutation m = {.type = VD_MUT_CREATE_COLLECTION, .collection = cfg.name, .cfg = &cfg};
+    int rc = vd_journal_ddl(f->journal, &m, &em);
+    if (rc && rc != VD_E_COLLECTION_EXISTS) {
+        set_error(f, "cannot create collection '%s': %s", f->cfg.collection, em.text);
+        return NULL;
+    }
+    vd_log_info("feed created its collection", "feed=%s collection=%s dim=%u", f->cfg.name,
+                f->cfg.collection, f->cfg.dim);
+    return vd_database_get(f->db, f->cfg.collection, &c) == 0 ? c : NULL;
+}
+
+/* ---- applying rows ------------------------------------------------------------ */
+
+typedef struct batch {
+    vd_point_in *pts;
+    float *vecs;
+    vd_point_id *dels;
+    char **ids; /* owned id strings */
+    size_t n_pts, n_dels, n_ids;
+} batch;
+
+static void batch_free(batch *b)
+{
+    for (size_t i = 0; i < b->n_pts; i++)
+        cJSON_Delete(b->pts[i].payload);
+    for (size_t i = 0; i < b->n_ids; i++)
+        free(b->ids[i]);
+    free(b->pts);
+    free(b->vecs);
+    free(b->dels);
+    free(b->ids);
+    *b = (batch){0};
+}
+
+static bool parse_id(vd_feed *f, batch *b, const char *text, vd_point_id *out)
+{
+    if (f->int_ids) {
+        char *end;
+        long long v = strtoll(text, &end, 10);
+        if (*end || v < 0)
+            return false;
+        *out = (vd_point_id){.kind = VD_ID_INT, .num = (uint64_t)v};
+        return true;
+    }
+    size_t len = strlen(text);
+    if (len == 0 || len > VD_ID_MAX_LEN)
+        return false;
+    char *copy = strdup(text);
+    if (!copy)
+        return false;
+    b->ids[b->n_ids++] = copy;
+    *out = (vd_point_id){.kind = VD_ID_STR, .str = copy, .len = (uint32_t)len};
+    return true;
+}
+
+/* Adds the row (id, embedding, version, payload at columns c..c+3) to b as
+ * an upsert; false (counted, logged) if it is malformed. */
+static bool add_row(vd_feed *f, batch *b, PGresult *r, int row, int c, uint32_t dim)
+{
+    const char *id = PQgetvalue(r, row, c);
+    vd_point_in *p = &b->pts[b->n_pts];
+    *p = (vd_point_in){0};
+    const char *why = NULL;
+    cJSON *emb = NULL;
+    if (!parse_id(f, b, id, &p->id))
+        why = "bad id";
+    else if (PQgetisnull(r, row, c + 1) || !(emb = cJSON_Parse(PQgetvalue(r, row, c + 1))) ||
+             !cJSON_IsArray(emb))
+        why = "the embedding is not a JSON or pgvector array";
+    else if ((uint32_t)cJSON_GetArraySize(emb) != dim)
+        why = "the embedding has the wrong dimension";
+    float *v = b->vecs + (size_t)b->n_pts * dim;
+    double norm = 0;
+    uint32_t k = 0;
+    for (cJSON *e = emb ? emb->child : NULL; !why && e; e = e->next, k++) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble == e->valuedouble) ||
+            e->valuedouble > 3.4e38 || e->valuedouble < -3.4e38) {
+            why = "the embedding has a value that is not a finite float";
+            break;
+        }
+        v[k] = (float)e->valuedouble;
+        norm += (double)v[k] * v[k];
+    }
+    cJSON_Delete(emb);
+    if (!why && f->cfg.metric == VD_METRIC_COSINE) {
+        if (norm == 0)
+            why = "a cosine embedding of length zero";
+        else
+            for (uint32_t i = 0; i < dim; i++)
+                v[i] = (float)(v[i] / sqrt(norm));
+    }
+    if (!why && !PQgetisnull(r, row, c + 3) &&
+        !(p->payload = cJSON_Parse(PQgetvalue(r, row, c + 3))))
+        why = "the payload is not JSON";
+    if (why) {
+        cJSON_Delete(p->payload);
+        pthread_mutex_lock(&f->lock);
+        f->st.rows_rejected++;
+        pthread_mutex_unlock(&f->lock);
+        vd_log_warn("feed skipped a bad row", "feed=%s id=\"%.100s\" reason=\"%s\"", f->cfg.name, id, why);
+        return false;
+    }
+    p->vector = v;
+    if (!PQgetisnull(r, row, c + 2)) {
+        p->has_version = true;
+        p->version = strtoull(PQgetvalue(r, row, c + 2), NULL, 10);
+    }
+    b->n_pts++;
+    return true;
+}
+
+/* Logs and applies b's upserts and deletes, then the feed state. */
+static bool apply(vd_feed *f, vd_collection *c, batch *b, const vd_feed_state *next)
+{
+    vd_errmsg em = {{0}};
+    vd_mutation_outcome out;
+    int rc = 0;
+    if (b->n_pts) {
+        vd_mutation m = {.type = VD_MUT_UPSERT, .points = b->pts, .n_points = b->n_pts,
+                         .dim = vd_collection_config_of(c)->dim};
+        rc = vd_journal_write(f->journal, c, &m, &out, &em);
+    }
+    if (!rc && b->n_dels) {
+        vd_mutation m = {.type = VD_MUT_DELETE_IDS, .ids = b->dels, .n_ids = b->n_dels};
+        rc = vd_journal_write(f->journal, c, &m, &out, &em);
+    }
+    if (!rc) {
+        vd_mutation m = {.type = VD_MUT_FEED_STATE, .collection = f->cfg.name, .feed = next};
+        rc = vd_journal_ddl(f->journal, &m, &em);
+    }
+    if (rc) {
+        set_error(f, "cannot apply a batch: %s", em.text);
+        return false;
+    }
+    f->state = *next;
+    pthread_mutex_lock(&f->lock);
+    f->st.rows_applied += b->n_pts + b->n_dels;
+    f->st.backfill_started = next->backfill_started;
+    f->st.backfill_done = next->backfill_done;
+    f->st.backfill_rows = next->backfill_rows;
+    f->st.xid = next->xid;
+    f->st.seq = next->seq;
+    pthread_mutex_unlock(&f->lock);
+    return true;
+}
+
+static bool batch_alloc(batch *b, size_t rows, uint32_t dim)
+{
+    b->pts = calloc(rows ? rows : 1, sizeof *b->pts);
+    b->vecs = malloc((rows ? rows : 1) * dim * sizeof(float));
+    b->dels = calloc(rows ? rows : 1, sizeof *b->dels);
+    b->ids = calloc(rows ? rows : 1, sizeof *b->ids);
+    return b->pts && b->vecs && b->dels && b->ids;
+}
+
+/* ---- backfill and follow -------------------------------------------------------- */
+
+/* One backfill page; 1 = more to do, 0 = done, -1 = error. */
+static int backfill_page(vd_feed *f, vd_collection *c)
+{
+    vd_feed_state next = f->state;
+    if (!next.backfill_started) {
+        /* Changes from here on are the follow's: note where it starts. */
+        PGresult *r = run(f, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text", 0, NULL);
+        if (!r)
+            return -1;
+        next.backfill_started = true;
+        next.xid = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        next.seq = 0;
+        PQclear(r);
+        batch none = {0};
+        if (!apply(f, c, &none, &next))
+            return -1;
+        vd_log_info("feed backfill started", "feed=%s table=%s follow_from_xid=%" PRIu64, f->cfg.name,
+                    f->cfg.table, next.xid);
+        return 1;
+    }
+    char sql[4096], limit[16];
+    snprintf(limit, sizeof limit, "%u", f->cfg.batch_rows);
+    const char *params[2] = {limit, next.backfill_after};
+    bool first = !*next.backfill_after;
+    /* Keyset pagination: each page is its own statement (no long snapshot). */
+    if (first)
+        snprintf(sql, sizeof sql, "SELECT %s FROM %s t ORDER BY t.%s LIMIT $1::int",
+                 f->select_cols, f->from, f->id_quoted);
+    else
+        snprintf(sql, sizeof sql, "SELECT %s FROM %s t WHERE t.%s > $2 ORDER BY t.%s LIMIT $1::int",
+                 f->select_cols, f->from, f->id_quoted, f->id_quoted);
+    PGresult *r = run(f, sql, first ? 1 : 2, params);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    uint32_t dim = vd_collection_config_of(c)->dim;
+    batch b = {0};
+    bool ok = batch_alloc(&b, (size_t)n, dim);
+    for (int i = 0; ok && i < n; i++)
+        add_row(f, &b, r, i, 0, dim);
+    if (n > 0)
+        snprintf(next.backfill_after, sizeof next.backfill_after, "%s", PQgetvalue(r, n - 1, 0));
+    next.backfill_rows += (uint64_t)n;
+    next.backfill_done = n < (int)f->cfg.batch_rows;
+    PQclear(r);
+    ok = ok && apply(f, c, &b, &next);
+    batch_free(&b);
+    if (!ok)
+        return -1;
+    if (next.backfill_done)
+        vd_log_info("feed backfill done", "feed=%s rows=%" PRIu64, f->cfg.name, next.backfill_rows);
+    return next.backfill_done ? 0 : 1;
+}
+
+/* Records in Postgres how far this consumer has applied (for pruning). */
+static void publish_position(vd_feed *f)
+{
+    char xid[32];
+    snprintf(xid, sizeof xid, "%" PRIu64, f->state.xid);
+    const char *params[2] = {f->cfg.name, xid};
+    PGresult *r = run(f,
+                      "INSERT INTO vectord_feed_position (feed, consumed_xid, updated_at) "
+                      "VALUES ($1, $2::xid8, now()) ON CONFLICT (feed) DO UPDATE "
+                      "SET consumed_xid = excluded.consumed_xid, updated_at = now()",
+                      2, params);
+    PQclear(r);
+}
+
+/* One follow round; 1 = a full batch (more may wait), 0 = caught up, -1 = error. */
+static int follow_round(vd_feed *f, vd_collection *c)
+{
+    char sql[4096], xid[32], seq[32], limit[16];
+    snprintf(xid, sizeof xid, "%" PRIu64, f->state.xid);
+    snprintf(seq, sizeof seq, "%" PRIu64, f->state.seq);
+    snprintf(limit, sizeof limit, "%u", f->cfg.batch_rows);
+    const char *params[4] = {xid, seq, limit, f->cfg.table};
+    snprintf(sql, sizeof sql,
+             "SELECT o.xid::text, o.seq::text, o.row_id, (t.%s IS NOT NULL), %s "
+             "FROM vectord_outbox o LEFT JOIN %s t ON t.%s = o.row_id::%s "
+             "WHERE o.source = $4 AND (o.xid, o.seq) > ($1::xid8, $2::bigint) "
+             "AND o.xid < pg_snapshot_xmin(pg_current_snapshot()) "
+             "ORDER BY o.xid, o.seq LIMIT $3::int",
+             f->id_quoted, f->select_cols, f->from, f->id_quoted, f->id_type);
+    PGresult *r = run(f, sql, 4, params);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    uint32_t dim = vd_collection_config_of(c)->dim;
+    batch b = {0};
+    bool ok = batch_alloc(&b, (size_t)n, dim);
+    for (int i = 0; ok && i < n; i++) {
+        if (strcmp(PQgetvalue(r, i, 3), "t") == 0) {
+            add_row(f, &b, r, i, 4, dim);
+        } else if (parse_id(f, &b, PQgetvalue(r, i, 2), &b.dels[b.n_dels])) {
+            b.n_dels++;
+        }
+    }
+    vd_feed_state next = f->state;
+    if (n > 0) {
+        next.xid = strtoull(PQgetvalue(r, n - 1, 0), NULL, 10);
+        next.seq = strtoull(PQgetvalue(r, n - 1, 1), NULL, 10);
+    }
+    PQclear(r);
+    ok = ok && (n == 0 || apply(f, c, &b, &next));
+    batch_free(&b);
+    if (!ok)
+        return -1;
+    if (n > 0)
+        publish_position(f);
+    return n == (int)f->cfg.batch_rows ? 1 : 0;
+}
+
+/* The outbox rows not applied yet, and the age of the oldest. */
+static void measure_lag(vd_feed *f)
+{
+    char xid[32], seq[32];
+    snprintf(xid, sizeof xid, "%" PRIu64, f->state.xid);
+    snprintf(seq, sizeof seq, "%" PRIu64, f->state.seq);
+    const char *params[3] = {xid, seq, f->cfg.table};
+    PGresult *r = run(f,
+                      "SELECT count(*), COALESCE(extract(epoch FROM clock_timestamp() - min(created_at)), 0) "
+                      "FROM vectord_outbox WHERE source = $3 AND (xid, seq) > ($1::xid8, $2::bigint)",
+                      3, params);
+    if (!r)
+        return;
+    pthread_mutex_lock(&f->lock);
+    f->st.lag_rows = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    f->st.lag_seconds = strtod(PQgetvalue(r, 0, 1), NULL);
+    pthread_mutex_unlock(&f->lock);
+    PQclear(r);
+}
+
+/* Waits for a NOTIFY (or poll_ms, or stop). */
+static int wait_notify(vd_feed *f)
+{
+    double until = now_s() + f->cfg.poll_ms / 1000.0;
+    while (!atomic_load(&f->stop) && now_s() < until) {
+        if (wait_socket(f, POLLIN, 100) || !PQconsumeInput(f->conn))
+            return -1;
+        PGnotify *n, *got = NULL;
+        while ((n = PQnotifies(f->conn))) {
+            PQfreemem(got);
+            got = n;
+        }
+        if (got) {
+            PQfreemem(got);
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static void *feed_main(void *arg)
+{
+    vd_feed *f = arg;
+    int backoff = 100;
+    bool was_connected = false;
+    while (!atomic_load(&f->stop)) {
+        if (!f->conn) {
+            if (was_connected) {
+                pthread_mutex_lock(&f->lock);
+                f->st.reconnects++;
+                pthread_mutex_unlock(&f->lock);
+            }
+            if (!connect_async(f) || !prepare(f)) {
+                PQfinish(f->conn);
+                f->conn = NULL;
+                nap(f, backoff);
+                backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
+                continue;
+            }
+            PGresult *r = run(f, "LISTEN vectord_outbox", 0, NULL);
+            PQclear(r);
+            was_connected = true;
+            pthread_mutex_lock(&f->lock);
+            f->st.connected = r != NULL;
+            f->st.last_error[0] = 0;
+            pthread_mutex_unlock(&f->lock);
+            vd_log_info("feed connected", "feed=%s table=%s collection=%s", f->cfg.name,
+                        f->cfg.table, f->cfg.collection);
+            backoff = 100;
+        }
+        vd_collection *c = target(f);
+        int rc = -1;
+        if (c) {
+            rc = !f->state.backfill_done ? backfill_page(f, c) : follow_round(f, c);
+            if (rc == 0 && f->state.backfill_done) {
+                measure_lag(f);
+                f->caught_up = true;
+            }
+        }
+        vd_collection_unref(c);
+        if (rc == 0)
+            rc = wait_notify(f);
+        if (rc < 0 && PQstatus(f->conn) != CONNECTION_OK) {
+            PQfinish(f->conn);
+            f->conn = NULL;
+            pthread_mutex_lock(&f->lock);
+            f->st.connected = false;
+            pthread_mutex_unlock(&f->lock);
+        } else if (rc < 0) {
+            nap(f, backoff); /* an SQL error: retry later */
+            backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
+        }
+    }
+    PQfinish(f->conn);
+    f->conn = NULL;
+    return NULL;
+}
+
+int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_journal *journal,
+                  vd_errmsg *em)
+{
+    vd_feed *f = calloc(1, sizeof *f);
+    if (!f)
+        return vd_fail(em, -ENOMEM, "out of memory");
+    f->cfg = *cfg;
+    const char **fields[] = {&f->cfg.name, &f->cfg.dsn, &f->cfg.table, &f->cfg.collection,
+                             &f->cfg.id_column, &f->cfg.embedding_column, &f->cfg.version_column,
+                             &f->cfg.payload_columns};
+    for (size_t i = 0; i < 8; i++) {
+        f->strings[i] = strdup(*fields[i] ? *fields[i] : "");
+        *fields[i] = f->strings[i];
+    }
+    if (!f->cfg.batch_rows)
+        f->cfg.batch_rows = 500;
+    if (!f->cfg.poll_ms)
+        f->cfg.poll_ms = 1000;
+    f->db = db;
+    f->journal = journal;
+    pthread_mutex_init(&f->lock, NULL);
+    snprintf(f->state.feed, sizeof f->state.feed, "%s", f->cfg.name);
+    vd_database_feed_get(db, f->cfg.name, &f->state); /* resume where the log says */
+    f->st.backfill_started = f->state.backfill_started;
+    f->st.backfill_done = f->state.backfill_done;
+    f->st.backfill_rows = f->state.backfill_rows;
+    f->st.xid = f->state.xid;
+    f->st.seq = f->state.seq;
+    if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {
+        vd_feed_stop(f);
+        return vd_fail(em, -EAGAIN, "cannot start the feed thread");
+    }
+    *out = f;
+    return 0;
+}
+
+void vd_feed_stop(vd_feed *f)
+{
+    if (!f)
+        return;
+    atomic_store(&f->stop, true);
+    if (f->thread)
+        pthread_join(f->thread, NULL);
+    for (size_t i = 0; i < 8; i++)
+        free(f->strings[i]);
+    free(f->from);
+    free(f->id_quoted);
+    free(f->id_type);
+    free(f->select_cols);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+void vd_feed_status_get(vd_feed *f, vd_feed_status *st)
+{
+    pthread_mutex_lock(&f->lock);
+    *st = f->st;
+    pthread_mutex_unlock(&f->lock);
+}
+
+const vd_feed_config *vd_feed_config_of(const vd_feed *f) { return &f->cfg; }
+
+bool vd_feed_ready(vd_feed *f)
+{
+    if (!f->cfg.max_lag_s)
+        return true;
+    pthread_mutex_lock(&f->lock);
+    bool ok = f->st.backfill_done && f->st.connected && f->st.lag_seconds <= f->cfg.max_lag_s;
+    pthread_mutex_unlock(&f->lock);
+    return ok;
+}

@@ -1,0 +1,66 @@
+/*
+ * pg_feed.h — a feed from a PostgreSQL table into a collection: backfill the
+ * existing rows, then follow the changes the triggers of deploy/sql/ put in
+ * the outbox. Postgres stays the record; vectord follows it.
+ *
+ * One thread per feed, talking to Postgres with libpq's asynchronous API
+ * (never on an HTTP thread). Every change goes through the journal like an
+ * HTTP write (logged, then applied), and after each batch the feed's
+ * position is logged too (VD_MUT_FEED_STATE): a restart resumes where the
+ * log says. Rows are read whole from the source table at consumption time
+ * and carry their version, so consuming a row again is harmless and a stale
+ * write never overwrites a newer one.
+ */
+#ifndef VD_PG_FEED_H
+#define VD_PG_FEED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/database.h"
+#include "db/journal.h"
+#include "vectord/error.h"
+#include "vectord/types.h"
+
+typedef struct vd_feed_config {
+    const char *name;             /* this consumer's name (its row in vectord_feed_position) */
+    const char *dsn;              /* libpq connection string */
+    const char *table;            /* source table, e.g. Memory */
+    const char *collection;       /* target collection */
+    const char *id_column;
+    const char *embedding_column; /* JSON array text or pgvector text */
+    const char *version_column;   /* integer or timestamp; "" = none */
+    const char *payload_columns;  /* comma-separated; "" = every column but the embedding */
+    uint32_t dim;                 /* to create the collection if it is missing (0 = do not) */
+    vd_metric metric;
+    uint32_t batch_rows;
+    uint32_t poll_ms; /* fallback poll when no NOTIFY arrives */
+    uint32_t max_lag_s; /* /readyz fails while the oldest unapplied change is older (0 = never) */
+} vd_feed_config;
+
+typedef struct vd_feed_status {
+    bool connected;
+    bool backfill_started, backfill_done;
+    uint64_t backfill_rows;
+    uint64_t xid, seq;          /* follow position */
+    uint64_t rows_applied;      /* rows turned into upserts or deletes */
+    uint64_t rows_rejected;     /* bad rows skipped */
+    uint64_t reconnects;
+    uint64_t lag_rows;          /* outbox rows not applied yet (at the last look) */
+    double lag_seconds;         /* age of the oldest of them */
+    char last_error[256];
+} vd_feed_status;
+
+typedef struct vd_feed vd_feed;
+
+/* Starts the feed thread (it connects, and reconnects, by itself). All
+ * strings of cfg are copied. */
+int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_journal *journal,
+                  vd_errmsg *em);
+void vd_feed_stop(vd_feed *f);
+void vd_feed_status_get(vd_feed *f, vd_feed_status *st);
+const vd_feed_config *vd_feed_config_of(const vd_feed *f);
+/* False while the feed is behind by more than max_lag_s (or has never caught up). */
+bool vd_feed_ready(vd_feed *f);
+
+#endif

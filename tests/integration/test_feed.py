@@ -1,0 +1,272 @@
+"""The Postgres feed against a real PostgreSQL server (tests/integration/pg.py
+starts a throwaway cluster): backfill then follow, out-of-order commits,
+SIGKILL during backfill and follow, a Postgres restart, bad rows.
+
+The collection must match the table exactly: every row present with its
+exact embedding, payload and version (the row's updatedAt in microseconds),
+nothing else present."""
+import os
+import re
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import Server
+
+psycopg2 = pytest.importorskip("psycopg2", reason="python3-psycopg2 is needed for the feed tests")
+from pg import Postgres  # noqa: E402
+
+DIM = 8
+
+TABLE = """
+CREATE TABLE "Memory" (
+    id          text PRIMARY KEY,
+    "userId"    text NOT NULL,
+    content     text,
+    embedding   text,
+    "updatedAt" timestamptz NOT NULL DEFAULT clock_timestamp()
+)"""
+
+
+def emb_sql(expr):
+    # Multiples of 1/8: exact in float32, so vectors compare with ==.
+    return (f"(SELECT json_agg((({expr}) * 7 + k * 3) % 41 / 8.0) FROM generate_series(0, {DIM - 1}) k)::text")
+
+
+@pytest.fixture(scope="module")
+def pg():
+    p = Postgres()
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def db(pg):
+    """A fresh database per test, with the table and deploy/sql/ applied."""
+    name = f"t{os.getpid()}_{int(time.time() * 1000) % 10**9}"
+    admin = pg.connect()
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    dsn = pg.dsn.replace("dbname=postgres", f"dbname={name}")
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    conn.cursor().execute(TABLE)
+    pg.apply_sql_files(conn)
+    pg.apply_sql_files(conn)  # idempotent: applying twice is fine
+    admin.close()
+    yield conn, dsn
+    conn.close()
+    admin = pg.connect()  # a fresh connection: the test may have restarted the server
+    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
+    admin.close()
+
+
+def insert_rows(conn, lo, hi, user_mod=10):
+    conn.cursor().execute(
+        f"""INSERT INTO "Memory" (id, "userId", content, embedding)
+            SELECT 'm' || i, 'u' || (i % {user_mod}), 'memory ' || i, {emb_sql('i')}
+            FROM generate_series({lo}, {hi - 1}) i""")
+
+
+def feed_server(dsn, data_dir, extra=()):
+    args = ["--set", f"feed_dsn={dsn}", "--set", f"feed_dim={DIM}", "--set", "feed_metric=l2",
+            "--set", "feed_poll_ms=200", *extra]
+    return Server(data_dir=data_dir, args=args)
+
+
+def wait_caught_up(client, conn, timeout=120):
+    """Until the feed has backfilled and consumed every outbox row there is now."""
+    cur = conn.cursor()
+    cur.execute("SELECT pg_current_xact_id()::text")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st, doc = client.request("GET", "/feed")
+        if st == 200:
+            f = doc["result"]
+            cur.execute("SELECT count(*) FROM vectord_outbox WHERE (xid, seq) > (%s::xid8, %s)",
+                        (str(int(f["position"]["xid"])), int(f["position"]["seq"])))
+            if f["backfill"]["done"] and cur.fetchone()[0] == 0:
+                return f
+        time.sleep(0.1)
+    raise AssertionError(f"feed did not catch up: {client.request('GET', '/feed')}")
+
+
+def assert_matches_table(client, conn):
+    cur = conn.cursor()
+    cur.execute("""SELECT id, "userId", content, embedding,
+                          floor(extract(epoch FROM "updatedAt") * 1000000)::bigint FROM "Memory" """)
+    rows = cur.fetchall()
+    info = client.ok("GET", "/collections/memories")
+    assert info["points_count"] == len(rows), (info["points_count"], len(rows))
+    import json
+    for rid, user, content, emb, version in rows:
+        st, doc = client.request("GET", f"/collections/memories/points/{rid}?with_vector=true")
+        assert st == 200, (rid, doc)
+        p = doc["result"]
+        assert p["vector"] == [float(x) for x in json.loads(emb)], rid
+        assert p["version"] == version, (rid, p["version"], version)
+        assert p["payload"]["userId"] == user and p["payload"]["content"] == content, p
+        assert "embedding" not in p["payload"]
+
+
+def test_backfill_then_follow_matches_the_table(db):
+    conn, dsn = db
+    insert_rows(conn, 0, 20000)
+    with tempfile.TemporaryDirectory() as d:
+        s = feed_server(dsn, os.path.join(d, "data"))
+        try:
+            c = s.client
+            f = wait_caught_up(c, conn)
+            assert f["backfill"]["rows"] == 20000 and f["rows_rejected"] == 0
+            assert f["connected"] and f["phase"] == "follow"
+            # Follow: inserts, updates (new embedding, newer version), deletes.
+            insert_rows(conn, 20000, 20100)
+            cur = conn.cursor()
+            cur.execute(f"""UPDATE "Memory" SET embedding = {emb_sql('length(id) * 13')},
+                            content = 'edited', "updatedAt" = clock_timestamp()
+                            WHERE id IN ('m1', 'm2', 'm20050')""")
+            cur.execute("""DELETE FROM "Memory" WHERE id IN ('m3', 'm4', 'm20060')""")
+            wait_caught_up(c, conn)
+            assert_matches_table(c, conn)
+            assert c.ok("GET", "/collections/memories/points/m1")["payload"]["content"] == "edited"
+            c.error("GET", "/collections/memories/points/m3", status=404, code="point_not_found")
+            metrics = c.request("GET", "/metrics")[1]
+            assert re.search(r'vectord_feed_backfill_rows_total\{feed="vectord"\} 20000', metrics)
+            assert re.search(r'vectord_feed_connected\{feed="vectord"\} 1', metrics)
+            # The consumer's position is recorded for pruning, and pruning works.
+            cur.execute("SELECT consumed_xid::text FROM vectord_feed_position WHERE feed = 'vectord'")
+            assert cur.fetchone() is not None
+            cur.execute("SELECT vectord_outbox_prune()")
+            assert cur.fetchone()[0] >= 1
+        finally:
+            s.stop()
+
+
+def test_transactions_committing_out_of_order_are_both_applied_once(db):
+    conn, dsn = db
+    with tempfile.TemporaryDirectory() as d:
+        s = feed_server(dsn, os.path.join(d, "data"))
+        try:
+            c = s.client
+            wait_caught_up(c, conn)
+            applied0 = c.ok("GET", "/feed")["rows_applied"]
+            t1 = psycopg2.connect(dsn)  # takes the lower xid and seq, commits last
+            t2 = psycopg2.connect(dsn)
+            cur1, cur2 = t1.cursor(), t2.cursor()
+            cur1.execute(f"""INSERT INTO "Memory" (id, "userId", embedding) VALUES ('early', 'u', {emb_sql('1')})""")
+            cur2.execute(f"""INSERT INTO "Memory" (id, "userId", embedding) VALUES ('late', 'u', {emb_sql('2')})""")
+            t2.commit()
+            time.sleep(1.0)  # several polls while t1 is still open
+            # 'late' waits behind t1: its xid is not below the snapshot xmin yet.
+            st, _ = c.request("GET", "/collections/memories/points/late")
+            assert st == 404
+            t1.commit()
+            wait_caught_up(c, conn)
+            assert c.ok("GET", "/collections/memories/points/early")["id"] == "early"
+            assert c.ok("GET", "/collections/memories/points/late")["id"] == "late"
+            assert c.ok("GET", "/feed")["rows_applied"] - applied0 == 2  # once each
+            t1.close()
+            t2.close()
+        finally:
+            s.stop()
+
+
+def test_sigkill_during_backfill_and_follow_resumes_exactly(db):
+    conn, dsn = db
+    insert_rows(conn, 0, 12000)
+    with tempfile.TemporaryDirectory() as d:
+        data = os.path.join(d, "data")
+        extra = ["--set", "feed_batch_rows=200"]
+        s = feed_server(dsn, data, extra)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            st, doc = s.client.request("GET", "/feed")
+            if st == 200 and doc["result"]["backfill"]["rows"] >= 2000:
+                break
+            time.sleep(0.02)
+        s.kill()  # mid-backfill
+        # Changes while vectord is down, then a restart that resumes the backfill.
+        cur = conn.cursor()
+        cur.execute("""DELETE FROM "Memory" WHERE id IN ('m10', 'm11999')""")
+        s = feed_server(dsn, data, extra)
+        wait_caught_up(s.client, conn)
+        assert re.search(r'msg="ready" .*wal_records=[1-9]', s.logs())
+        # Follow under a steady insert load, killed mid-way.
+        stop = threading.Event()
+
+        def writer():
+            w = psycopg2.connect(dsn)
+            w.autocommit = True
+            i = 40000
+            while not stop.is_set():
+                insert_rows(w, i, i + 20)
+                w.cursor().execute(f"""UPDATE "Memory" SET content = 'u{i}', "updatedAt" = clock_timestamp()
+                                       WHERE id = 'm{i % 12000}'""")
+                i += 20
+            w.close()
+
+        t = threading.Thread(target=writer)
+        t.start()
+        time.sleep(0.6)
+        s.kill()
+        time.sleep(0.2)
+        stop.set()
+        t.join()
+        s = feed_server(dsn, data, extra)
+        try:
+            wait_caught_up(s.client, conn)
+            assert_matches_table(s.client, conn)
+        finally:
+            s.stop()
+
+
+def test_postgres_restart_reconnects_and_catches_up(pg, db):
+    conn, dsn = db
+    insert_rows(conn, 0, 100)
+    with tempfile.TemporaryDirectory() as d:
+        s = feed_server(dsn, os.path.join(d, "data"))
+        try:
+            c = s.client
+            wait_caught_up(c, conn)
+            conn.close()
+            pg.stop()
+            time.sleep(1.0)
+            f = c.ok("GET", "/feed")
+            assert c.ok("GET", "/collections/memories")["points_count"] == 100  # reads go on
+            pg.start()
+            conn2 = pg.connect()
+            conn2.close()
+            conn3 = psycopg2.connect(dsn)
+            conn3.autocommit = True
+            insert_rows(conn3, 100, 150)
+            f = wait_caught_up(c, conn3)
+            assert f["reconnects"] >= 1 and f["connected"]
+            assert_matches_table(c, conn3)
+            conn3.close()
+        finally:
+            s.stop()
+
+
+def test_bad_rows_are_skipped_and_counted(db):
+    conn, dsn = db
+    insert_rows(conn, 0, 50)
+    cur = conn.cursor()
+    cur.execute("""INSERT INTO "Memory" (id, "userId", embedding) VALUES
+                   ('bad-dim', 'u', '[1, 2, 3]'), ('bad-json', 'u', '{not json'),
+                   ('bad-null', 'u', NULL), ('bad-nan', 'u', '[1,2,3,4,5,6,7,"x"]')""")
+    with tempfile.TemporaryDirectory() as d:
+        s = feed_server(dsn, os.path.join(d, "data"))
+        try:
+            c = s.client
+            f = wait_caught_up(c, conn)
+            assert f["rows_rejected"] == 4
+            assert c.ok("GET", "/collections/memories")["points_count"] == 50
+            cur.execute("""UPDATE "Memory" SET embedding = '[0.5]' WHERE id = 'm7'""")  # a bad update
+            insert_rows(conn, 50, 60)
+            f = wait_caught_up(c, conn)
+            assert f["rows_rejected"] == 5
+            assert c.ok("GET", "/collections/memories")["points_count"] == 60
+            assert "feed skipped a bad row" in s.logs() and 'id="bad-dim"' in s.logs()
+        finally:
+            s.stop()
