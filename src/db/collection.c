@@ -19,6 +19,12 @@ vd_write_order *vd_collection_write_order(vd_collection *c) { return &c->order; 
 
 vd_shard *vd_collection_shard(vd_collection *c, uint32_t i) { return c->shards[i]; }
 
+void vd_collection_foreach(vd_collection *c, vd_point_visit_fn cb, void *ctx)
+{
+    for (uint32_t i = 0; i < c->cfg.n_shards; i++)
+        vd_shard_foreach(c->shards[i], cb, ctx);
+}
+
 bool vd_collection_name_valid(const char *name)
 {
     size_t n = 0;

@@ -106,6 +106,8 @@ int vd_collection_add_pindex(vd_collection *c, const char *field, vd_pindex_type
 int vd_collection_compact(vd_collection *c, double min_ratio, size_t *n_released);
 int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st);
 vd_write_order *vd_collection_write_order(vd_collection *c);
+/* Every live point's id and version, shard by shard (vd_shard_foreach). */
+void vd_collection_foreach(vd_collection *c, vd_point_visit_fn cb, void *ctx);
 vd_shard *vd_collection_shard(vd_collection *c, uint32_t i);
 /* VD_E_COLLECTION_EXISTS or VD_E_LIMIT_REACHED if add_pindex would refuse. */
 int vd_collection_check_pindex(vd_collection *c, const char *field, vd_pindex_type type,

@@ -875,3 +875,13 @@ int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn)
     pthread_rwlock_unlock(&s->lock);
     return rc;
 }
+
+void vd_shard_foreach(vd_shard *s, vd_point_visit_fn cb, void *ctx)
+{
+    pthread_rwlock_rdlock(&s->lock);
+    size_t nw = vd_bitset_words(s->n_slots);
+    for (size_t i = s->n_slots ? vd_bitset_next(s->alive, nw, 0) : SIZE_MAX; i != SIZE_MAX;
+         i = vd_bitset_next(s->alive, nw, i + 1))
+        cb(ctx, &s->meta[i].id, s->meta[i].version);
+    pthread_rwlock_unlock(&s->lock);
+}

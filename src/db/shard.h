@@ -82,6 +82,10 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released);
 int vd_shard_add_pindex(vd_shard *s, const vd_pindex_spec *spec);
 void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st);
 
+/* Calls cb for every live point (under the read lock: cb must not write). */
+typedef void (*vd_point_visit_fn)(void *ctx, const vd_point_id *id, uint64_t version);
+void vd_shard_foreach(vd_shard *s, vd_point_visit_fn cb, void *ctx);
+
 /* Appends the shard's snapshot image to out (see shard.c). Takes the write
  * lock, then unlocks unlock_when_locked (if not NULL): the caller holds it
  * while it notes which WAL position the image reflects. */

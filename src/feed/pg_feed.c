@@ -16,7 +16,7 @@
  * row twice therefore changes nothing, which is what makes the crash window
  * between a batch and its logged position harmless.
  */
-#include "feed/pg_feed.h"
+#include "feed/feed_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -37,35 +37,14 @@
 
 #define MAX_BACKOFF_MS 10000
 
-struct vd_feed {
-    vd_feed_config cfg;
-    char *strings[8]; /* owned copies behind cfg's pointers */
-    vd_database *db;  /* borrowed */
-    vd_journal *journal;
-    pthread_t thread;
-    _Atomic bool stop;
-    pthread_mutex_t lock; /* guards st */
-    vd_feed_status st;
-    /* feed thread only */
-    PGconn *conn;
-    bool int_ids;         /* the id column is an integer type */
-    char *id_type;        /* its SQL type, for casts */
-    char *select_cols;    /* id, embedding, version, payload expressions */
-    char *from;           /* quoted table */
-    char *id_quoted;
-    vd_feed_state state;
-    bool caught_up;
-};
-
-static double now_s(void)
+double vd_feed_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void set_error(vd_feed *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(vd_feed *f, const char *fmt, ...)
+void vd_feed_error(vd_feed *f, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
@@ -99,6 +78,46 @@ static int wait_socket(vd_feed *f, short events, int ms)
     return poll(&p, 1, ms) < 0 && errno != EINTR ? -1 : 0;
 }
 
+/* Wakes the waiters whose transaction is applied, whose time is up, or all
+ * (the feed stops). */
+static void wake_waiters(vd_feed *f, bool all)
+{
+    double now = vd_feed_now();
+    vd_feed_waiter *ready = NULL;
+    pthread_mutex_lock(&f->lock);
+    for (vd_feed_waiter **w = &f->waiters; *w;) {
+        vd_feed_waiter *x = *w;
+        x->applied = f->st.applied_below > x->xid;
+        if (all || x->applied || now >= x->deadline) {
+            *w = x->next;
+            x->next = ready;
+            ready = x;
+        } else {
+            w = &x->next;
+        }
+    }
+    pthread_mutex_unlock(&f->lock);
+    while (ready) {
+        vd_feed_waiter *next = ready->next; /* the waiter may be freed once woken */
+        ready->wake(ready->ctx);
+        ready = next;
+    }
+}
+
+int vd_feed_wait(vd_feed *f, vd_feed_waiter *w)
+{
+    pthread_mutex_lock(&f->lock);
+    int queued = 0;
+    w->applied = f->st.applied_below > w->xid;
+    if (!w->applied && !atomic_load(&f->stop)) {
+        w->next = f->waiters;
+        f->waiters = w;
+        queued = 1;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return queued;
+}
+
 /* ---- libpq, asynchronously -------------------------------------------------- */
 
 static bool connect_async(vd_feed *f)
@@ -106,10 +125,10 @@ static bool connect_async(vd_feed *f)
     f->conn = PQconnectStart(f->cfg.dsn);
     if (!f->conn || PQstatus(f->conn) == CONNECTION_BAD)
         goto fail;
-    double deadline = now_s() + 15;
+    double deadline = vd_feed_now() + 15;
     PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
     while (ps != PGRES_POLLING_OK) {
-        if (ps == PGRES_POLLING_FAILED || atomic_load(&f->stop) || now_s() > deadline)
+        if (ps == PGRES_POLLING_FAILED || atomic_load(&f->stop) || vd_feed_now() > deadline)
             goto fail;
         if (wait_socket(f, ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, 100))
             goto fail;
@@ -119,7 +138,7 @@ static bool connect_async(vd_feed *f)
         goto fail;
     return true;
 fail:
-    set_error(f, "cannot connect to postgres: %s",
+    vd_feed_error(f, "cannot connect to postgres: %s",
               f->conn ? PQerrorMessage(f->conn) : "out of memory");
     PQfinish(f->conn);
     f->conn = NULL;
@@ -128,7 +147,7 @@ fail:
 
 /* Runs one statement; returns its (last) result, or NULL on a connection or
  * SQL error (recorded). The caller PQclear()s. */
-static PGresult *run(vd_feed *f, const char *sql, int n, const char *const *params)
+PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *params)
 {
     if (!PQsendQueryParams(f->conn, sql, n, NULL, params, NULL, NULL, 0))
         goto conn_error;
@@ -153,13 +172,13 @@ static PGresult *run(vd_feed *f, const char *sql, int n, const char *const *para
     }
     ExecStatusType s = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
     if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-        set_error(f, "query failed: %s", last ? PQresultErrorMessage(last) : PQerrorMessage(f->conn));
+        vd_feed_error(f, "query failed: %s", last ? PQresultErrorMessage(last) : PQerrorMessage(f->conn));
         PQclear(last);
         return NULL;
     }
     return last;
 conn_error:
-    set_error(f, "postgres connection: %s", PQerrorMessage(f->conn));
+    vd_feed_error(f, "postgres connection: %s", PQerrorMessage(f->conn));
     return NULL;
 }
 
@@ -176,14 +195,14 @@ static char *quote_ident(vd_feed *f, const char *name)
 static char *column_type(vd_feed *f, const char *column)
 {
     const char *params[2] = {f->from, column};
-    PGresult *r = run(f, "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+    PGresult *r = vd_feed_run(f, "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
                          "WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped",
                       2, params);
     char *t = NULL;
     if (r && PQntuples(r) == 1)
         t = strdup(PQgetvalue(r, 0, 0));
     else if (r)
-        set_error(f, "table %s has no column \"%s\"", f->from, column);
+        vd_feed_error(f, "table %s has no column \"%s\"", f->from, column);
     PQclear(r);
     return t;
 }
@@ -211,12 +230,17 @@ static bool prepare(vd_feed *f)
         f->int_ids = strcmp(f->id_type, "bigint") == 0 || strcmp(f->id_type, "integer") == 0 ||
                      strcmp(f->id_type, "smallint") == 0;
         vd_strbuf_printf(&b, "t.%s::text, t.%s::text, ", f->id_quoted, emb);
+        vd_strbuf vx;
+        vd_strbuf_init(&vx, 0);
         if (!ver)
-            vd_strbuf_printf(&b, "NULL");
+            vd_strbuf_printf(&vx, "NULL");
         else if (strncmp(ver_type, "timestamp", 9) == 0)
-            vd_strbuf_printf(&b, "floor(extract(epoch FROM t.%s) * 1000000)::bigint::text", ver);
+            vd_strbuf_printf(&vx, "floor(extract(epoch FROM t.%s) * 1000000)::bigint::text", ver);
         else
-            vd_strbuf_printf(&b, "t.%s::bigint::text", ver);
+            vd_strbuf_printf(&vx, "t.%s::bigint::text", ver);
+        free(f->version_expr);
+        f->version_expr = vd_strbuf_take(&vx, NULL);
+        vd_strbuf_printf(&b, "%s", f->version_expr ? f->version_expr : "NULL");
         if (!*f->cfg.payload_columns) {
             vd_strbuf_printf(&b, ", (to_jsonb(t) - %s)::text", "$emb$");
         } else {
@@ -260,7 +284,7 @@ static vd_collection *target(vd_feed *f)
     if (vd_database_get(f->db, f->cfg.collection, &c) == 0)
         return c;
     if (!f->cfg.dim) {
-        set_error(f, "collection '%s' does not exist and feed_dim is 0", f->cfg.collection);
+        vd_feed_error(f, "collection '%s' does not exist and feed_dim is 0", f->cfg.collection);
         return NULL;
     }
     vd_collection_config cfg = {.dim = f->cfg.dim, .metric = f->cfg.metric, .n_shards = VD_SHARDS_DEFAULT};
@@ -270,7 +294,7 @@ static vd_collection *target(vd_feed *f)
     vd_mutation m = {.type = VD_MUT_CREATE_COLLECTION, .collection = cfg.name, .cfg = &cfg};
     int rc = vd_journal_ddl(f->journal, &m, &em);
     if (rc && rc != VD_E_COLLECTION_EXISTS) {
-        set_error(f, "cannot create collection '%s': %s", f->cfg.collection, em.text);
+        vd_feed_error(f, "cannot create collection '%s': %s", f->cfg.collection, em.text);
         return NULL;
     }
     vd_log_info("feed created its collection", "feed=%s collection=%s dim=%u", f->cfg.name,
@@ -280,15 +304,7 @@ static vd_collection *target(vd_feed *f)
 
 /* ---- applying rows ------------------------------------------------------------ */
 
-typedef struct batch {
-    vd_point_in *pts;
-    float *vecs;
-    vd_point_id *dels;
-    char **ids; /* owned id strings */
-    size_t n_pts, n_dels, n_ids;
-} batch;
-
-static void batch_free(batch *b)
+void vd_feed_batch_free(vd_feed_batch *b)
 {
     for (size_t i = 0; i < b->n_pts; i++)
         cJSON_Delete(b->pts[i].payload);
@@ -298,10 +314,10 @@ static void batch_free(batch *b)
     free(b->vecs);
     free(b->dels);
     free(b->ids);
-    *b = (batch){0};
+    *b = (vd_feed_batch){0};
 }
 
-static bool parse_id(vd_feed *f, batch *b, const char *text, vd_point_id *out)
+bool vd_feed_parse_id(vd_feed *f, vd_feed_batch *b, const char *text, vd_point_id *out)
 {
     if (f->int_ids) {
         char *end;
@@ -324,14 +340,14 @@ static bool parse_id(vd_feed *f, batch *b, const char *text, vd_point_id *out)
 
 /* Adds the row (id, embedding, version, payload at columns c..c+3) to b as
  * an upsert; false (counted, logged) if it is malformed. */
-static bool add_row(vd_feed *f, batch *b, PGresult *r, int row, int c, uint32_t dim)
+bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c, uint32_t dim)
 {
     const char *id = PQgetvalue(r, row, c);
     vd_point_in *p = &b->pts[b->n_pts];
     *p = (vd_point_in){0};
     const char *why = NULL;
     cJSON *emb = NULL;
-    if (!parse_id(f, b, id, &p->id))
+    if (!vd_feed_parse_id(f, b, id, &p->id))
         why = "bad id";
     else if (PQgetisnull(r, row, c + 1) || !(emb = cJSON_Parse(PQgetvalue(r, row, c + 1))) ||
              !cJSON_IsArray(emb))
@@ -379,31 +395,42 @@ static bool add_row(vd_feed *f, batch *b, PGresult *r, int row, int c, uint32_t 
 }
 
 /* Logs and applies b's upserts and deletes, then the feed state. */
-static bool apply(vd_feed *f, vd_collection *c, batch *b, const vd_feed_state *next)
+int vd_feed_write_batch(vd_feed *f, vd_collection *c, vd_feed_batch *b, vd_errmsg *em)
 {
-    vd_errmsg em = {{0}};
     vd_mutation_outcome out;
     int rc = 0;
     if (b->n_pts) {
         vd_mutation m = {.type = VD_MUT_UPSERT, .points = b->pts, .n_points = b->n_pts,
                          .dim = vd_collection_config_of(c)->dim};
-        rc = vd_journal_write(f->journal, c, &m, &out, &em);
+        rc = vd_journal_write(f->journal, c, &m, &out, em);
     }
     if (!rc && b->n_dels) {
         vd_mutation m = {.type = VD_MUT_DELETE_IDS, .ids = b->dels, .n_ids = b->n_dels};
-        rc = vd_journal_write(f->journal, c, &m, &out, &em);
+        rc = vd_journal_write(f->journal, c, &m, &out, em);
     }
+    if (!rc) {
+        pthread_mutex_lock(&f->lock);
+        f->st.rows_applied += b->n_pts + b->n_dels;
+        pthread_mutex_unlock(&f->lock);
+    }
+    return rc;
+}
+
+/* Logs and applies b's upserts and deletes, then the feed state. */
+static bool apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next)
+{
+    vd_errmsg em = {{0}};
+    int rc = vd_feed_write_batch(f, c, b, &em);
     if (!rc) {
         vd_mutation m = {.type = VD_MUT_FEED_STATE, .collection = f->cfg.name, .feed = next};
         rc = vd_journal_ddl(f->journal, &m, &em);
     }
     if (rc) {
-        set_error(f, "cannot apply a batch: %s", em.text);
+        vd_feed_error(f, "cannot apply a batch: %s", em.text);
         return false;
     }
     f->state = *next;
     pthread_mutex_lock(&f->lock);
-    f->st.rows_applied += b->n_pts + b->n_dels;
     f->st.backfill_started = next->backfill_started;
     f->st.backfill_done = next->backfill_done;
     f->st.backfill_rows = next->backfill_rows;
@@ -413,7 +440,7 @@ static bool apply(vd_feed *f, vd_collection *c, batch *b, const vd_feed_state *n
     return true;
 }
 
-static bool batch_alloc(batch *b, size_t rows, uint32_t dim)
+bool vd_feed_batch_alloc(vd_feed_batch *b, size_t rows, uint32_t dim)
 {
     b->pts = calloc(rows ? rows : 1, sizeof *b->pts);
     b->vecs = malloc((rows ? rows : 1) * dim * sizeof(float));
@@ -430,14 +457,14 @@ static int backfill_page(vd_feed *f, vd_collection *c)
     vd_feed_state next = f->state;
     if (!next.backfill_started) {
         /* Changes from here on are the follow's: note where it starts. */
-        PGresult *r = run(f, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text", 0, NULL);
+        PGresult *r = vd_feed_run(f, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text", 0, NULL);
         if (!r)
             return -1;
         next.backfill_started = true;
         next.xid = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
         next.seq = 0;
         PQclear(r);
-        batch none = {0};
+        vd_feed_batch none = {0};
         if (!apply(f, c, &none, &next))
             return -1;
         vd_log_info("feed backfill started", "feed=%s table=%s follow_from_xid=%" PRIu64, f->cfg.name,
@@ -455,22 +482,22 @@ static int backfill_page(vd_feed *f, vd_collection *c)
     else
         snprintf(sql, sizeof sql, "SELECT %s FROM %s t WHERE t.%s > $2 ORDER BY t.%s LIMIT $1::int",
                  f->select_cols, f->from, f->id_quoted, f->id_quoted);
-    PGresult *r = run(f, sql, first ? 1 : 2, params);
+    PGresult *r = vd_feed_run(f, sql, first ? 1 : 2, params);
     if (!r)
         return -1;
     int n = PQntuples(r);
     uint32_t dim = vd_collection_config_of(c)->dim;
-    batch b = {0};
-    bool ok = batch_alloc(&b, (size_t)n, dim);
+    vd_feed_batch b = {0};
+    bool ok = vd_feed_batch_alloc(&b, (size_t)n, dim);
     for (int i = 0; ok && i < n; i++)
-        add_row(f, &b, r, i, 0, dim);
+        vd_feed_add_row(f, &b, r, i, 0, dim);
     if (n > 0)
         snprintf(next.backfill_after, sizeof next.backfill_after, "%s", PQgetvalue(r, n - 1, 0));
     next.backfill_rows += (uint64_t)n;
     next.backfill_done = n < (int)f->cfg.batch_rows;
     PQclear(r);
     ok = ok && apply(f, c, &b, &next);
-    batch_free(&b);
+    vd_feed_batch_free(&b);
     if (!ok)
         return -1;
     if (next.backfill_done)
@@ -484,7 +511,7 @@ static void publish_position(vd_feed *f)
     char xid[32];
     snprintf(xid, sizeof xid, "%" PRIu64, f->state.xid);
     const char *params[2] = {f->cfg.name, xid};
-    PGresult *r = run(f,
+    PGresult *r = vd_feed_run(f,
                       "INSERT INTO vectord_feed_position (feed, consumed_xid, updated_at) "
                       "VALUES ($1, $2::xid8, now()) ON CONFLICT (feed) DO UPDATE "
                       "SET consumed_xid = excluded.consumed_xid, updated_at = now()",
@@ -500,40 +527,56 @@ static int follow_round(vd_feed *f, vd_collection *c)
     snprintf(seq, sizeof seq, "%" PRIu64, f->state.seq);
     snprintf(limit, sizeof limit, "%u", f->cfg.batch_rows);
     const char *params[4] = {xid, seq, limit, f->cfg.table};
+    /* One statement, one snapshot: its xmin (column 0, on every row, and on
+     * the single all-NULL row when there is nothing to consume) bounds the
+     * rows, and tells read-your-writes waiters how far the feed has got. */
     snprintf(sql, sizeof sql,
-             "SELECT o.xid::text, o.seq::text, o.row_id, (t.%s IS NOT NULL), %s "
-             "FROM vectord_outbox o LEFT JOIN %s t ON t.%s = o.row_id::%s "
-             "WHERE o.source = $4 AND (o.xid, o.seq) > ($1::xid8, $2::bigint) "
-             "AND o.xid < pg_snapshot_xmin(pg_current_snapshot()) "
-             "ORDER BY o.xid, o.seq LIMIT $3::int",
+             "WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) "
+             "SELECT s.x::text, r.* FROM s LEFT JOIN LATERAL ("
+             " SELECT o.xid::text AS oxid, o.seq::text AS oseq, o.row_id, (t.%s IS NOT NULL), %s"
+             " FROM vectord_outbox o LEFT JOIN %s t ON t.%s = o.row_id::%s"
+             " WHERE o.source = $4 AND (o.xid, o.seq) > ($1::xid8, $2::bigint) AND o.xid < s.x"
+             " ORDER BY o.xid, o.seq LIMIT $3::int) r ON true",
              f->id_quoted, f->select_cols, f->from, f->id_quoted, f->id_type);
-    PGresult *r = run(f, sql, 4, params);
+    PGresult *r = vd_feed_run(f, sql, 4, params);
     if (!r)
         return -1;
     int n = PQntuples(r);
+    uint64_t xmin = n ? strtoull(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    if (n == 1 && PQgetisnull(r, 0, 1))
+        n = 0; /* nothing to consume */
     uint32_t dim = vd_collection_config_of(c)->dim;
-    batch b = {0};
-    bool ok = batch_alloc(&b, (size_t)n, dim);
+    vd_feed_batch b = {0};
+    bool ok = vd_feed_batch_alloc(&b, (size_t)n, dim);
     for (int i = 0; ok && i < n; i++) {
-        if (strcmp(PQgetvalue(r, i, 3), "t") == 0) {
-            add_row(f, &b, r, i, 4, dim);
-        } else if (parse_id(f, &b, PQgetvalue(r, i, 2), &b.dels[b.n_dels])) {
+        if (strcmp(PQgetvalue(r, i, 4), "t") == 0) {
+            vd_feed_add_row(f, &b, r, i, 5, dim);
+        } else if (vd_feed_parse_id(f, &b, PQgetvalue(r, i, 3), &b.dels[b.n_dels])) {
             b.n_dels++;
         }
     }
     vd_feed_state next = f->state;
     if (n > 0) {
-        next.xid = strtoull(PQgetvalue(r, n - 1, 0), NULL, 10);
-        next.seq = strtoull(PQgetvalue(r, n - 1, 1), NULL, 10);
+        next.xid = strtoull(PQgetvalue(r, n - 1, 1), NULL, 10);
+        next.seq = strtoull(PQgetvalue(r, n - 1, 2), NULL, 10);
     }
     PQclear(r);
     ok = ok && (n == 0 || apply(f, c, &b, &next));
-    batch_free(&b);
+    vd_feed_batch_free(&b);
     if (!ok)
         return -1;
     if (n > 0)
         publish_position(f);
-    return n == (int)f->cfg.batch_rows ? 1 : 0;
+    bool all = n < (int)f->cfg.batch_rows;
+    if (all) {
+        /* Every change of a transaction below xmin is applied now. */
+        pthread_mutex_lock(&f->lock);
+        if (xmin > f->st.applied_below)
+            f->st.applied_below = xmin;
+        pthread_mutex_unlock(&f->lock);
+        wake_waiters(f, false);
+    }
+    return all ? 0 : 1;
 }
 
 /* The outbox rows not applied yet, and the age of the oldest. */
@@ -543,7 +586,7 @@ static void measure_lag(vd_feed *f)
     snprintf(xid, sizeof xid, "%" PRIu64, f->state.xid);
     snprintf(seq, sizeof seq, "%" PRIu64, f->state.seq);
     const char *params[3] = {xid, seq, f->cfg.table};
-    PGresult *r = run(f,
+    PGresult *r = vd_feed_run(f,
                       "SELECT count(*), COALESCE(extract(epoch FROM clock_timestamp() - min(created_at)), 0) "
                       "FROM vectord_outbox WHERE source = $3 AND (xid, seq) > ($1::xid8, $2::bigint)",
                       3, params);
@@ -559,8 +602,8 @@ static void measure_lag(vd_feed *f)
 /* Waits for a NOTIFY (or poll_ms, or stop). */
 static int wait_notify(vd_feed *f)
 {
-    double until = now_s() + f->cfg.poll_ms / 1000.0;
-    while (!atomic_load(&f->stop) && now_s() < until) {
+    double until = vd_feed_now() + f->cfg.poll_ms / 1000.0;
+    while (!atomic_load(&f->stop) && vd_feed_now() < until) {
         if (wait_socket(f, POLLIN, 100) || !PQconsumeInput(f->conn))
             return -1;
         PGnotify *n, *got = NULL;
@@ -572,8 +615,60 @@ static int wait_notify(vd_feed *f)
             PQfreemem(got);
             return 0;
         }
+        wake_waiters(f, false); /* timeouts */
     }
     return 0;
+}
+
+/* Runs the queued reconciliations (between rounds: the feed is not applying
+ * anything meanwhile). */
+static void run_reconciles(vd_feed *f, vd_collection *c)
+{
+    pthread_mutex_lock(&f->lock);
+    vd_feed_reconcile_req *q = f->reconciles;
+    f->reconciles = NULL;
+    pthread_mutex_unlock(&f->lock);
+    while (q) {
+        vd_feed_reconcile_req *next = q->next;
+        vd_feed_reconcile_run(f, c, q);
+        q->wake(q->ctx);
+        q = next;
+    }
+}
+
+/* Fails the queued reconciliations (the feed stops). */
+static void fail_reconciles(vd_feed *f)
+{
+    pthread_mutex_lock(&f->lock);
+    vd_feed_reconcile_req *q = f->reconciles;
+    f->reconciles = NULL;
+    pthread_mutex_unlock(&f->lock);
+    while (q) {
+        vd_feed_reconcile_req *next = q->next;
+        q->rc = VD_E_NOT_READY;
+        snprintf(q->error, sizeof q->error, "the feed stopped before the reconciliation ran");
+        q->wake(q->ctx);
+        q = next;
+    }
+}
+
+void vd_feed_reconcile(vd_feed *f, vd_feed_reconcile_req *req)
+{
+    pthread_mutex_lock(&f->lock);
+    const char *why = atomic_load(&f->stop)   ? "the feed is stopping"
+                      : !f->st.connected      ? "the feed is not connected to Postgres"
+                      : !f->st.backfill_done ? "the backfill is still running"
+                                              : NULL;
+    if (!why) {
+        req->next = f->reconciles;
+        f->reconciles = req;
+    }
+    pthread_mutex_unlock(&f->lock);
+    if (why) {
+        req->rc = VD_E_NOT_READY;
+        snprintf(req->error, sizeof req->error, "%s", why);
+        req->wake(req->ctx);
+    }
 }
 
 static void *feed_main(void *arg)
@@ -595,7 +690,7 @@ static void *feed_main(void *arg)
                 backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
                 continue;
             }
-            PGresult *r = run(f, "LISTEN vectord_outbox", 0, NULL);
+            PGresult *r = vd_feed_run(f, "LISTEN vectord_outbox", 0, NULL);
             PQclear(r);
             was_connected = true;
             pthread_mutex_lock(&f->lock);
@@ -608,6 +703,8 @@ static void *feed_main(void *arg)
         }
         vd_collection *c = target(f);
         int rc = -1;
+        if (c && f->state.backfill_done)
+            run_reconciles(f, c);
         if (c) {
             rc = !f->state.backfill_done ? backfill_page(f, c) : follow_round(f, c);
             if (rc == 0 && f->state.backfill_done) {
@@ -618,6 +715,7 @@ static void *feed_main(void *arg)
         vd_collection_unref(c);
         if (rc == 0)
             rc = wait_notify(f);
+        wake_waiters(f, false);
         if (rc < 0 && PQstatus(f->conn) != CONNECTION_OK) {
             PQfinish(f->conn);
             f->conn = NULL;
@@ -631,6 +729,7 @@ static void *feed_main(void *arg)
     }
     PQfinish(f->conn);
     f->conn = NULL;
+    wake_waiters(f, true);
     return NULL;
 }
 
@@ -677,12 +776,15 @@ void vd_feed_stop(vd_feed *f)
     atomic_store(&f->stop, true);
     if (f->thread)
         pthread_join(f->thread, NULL);
+    wake_waiters(f, true);
+    fail_reconciles(f);
     for (size_t i = 0; i < 8; i++)
         free(f->strings[i]);
     free(f->from);
     free(f->id_quoted);
     free(f->id_type);
     free(f->select_cols);
+    free(f->version_expr);
     pthread_mutex_destroy(&f->lock);
     free(f);
 }

@@ -48,6 +48,7 @@ typedef struct vd_feed_status {
     uint64_t reconnects;
     uint64_t lag_rows;          /* outbox rows not applied yet (at the last look) */
     double lag_seconds;         /* age of the oldest of them */
+    uint64_t applied_below;     /* every change of a transaction with a lower xid is applied */
     char last_error[256];
 } vd_feed_status;
 
@@ -60,6 +61,40 @@ int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_
 void vd_feed_stop(vd_feed *f);
 void vd_feed_status_get(vd_feed *f, vd_feed_status *st);
 const vd_feed_config *vd_feed_config_of(const vd_feed *f);
+/* Read-your-writes: a caller that must see Postgres transaction `xid`
+ * applied. vd_feed_wait returns 0 when it is applied already (w->applied),
+ * or 1 when w is queued: then wake(ctx) runs once, on the feed thread, when
+ * it is applied, at the deadline, or when the feed stops; w->applied tells
+ * which. w must stay valid until then. */
+typedef struct vd_feed_waiter {
+    uint64_t xid;
+    double deadline; /* CLOCK_MONOTONIC seconds */
+    void (*wake)(void *ctx);
+    void *ctx;
+    bool applied;
+    struct vd_feed_waiter *next;
+} vd_feed_waiter;
+int vd_feed_wait(vd_feed *f, vd_feed_waiter *w);
+
+/* Reconciliation: compares the collection with the source table (every id
+ * and its version) and, with repair, makes the collection match it (upserts
+ * of missing and stale rows, deletes of extra points, through the journal).
+ * Queued for the feed thread; wake(ctx) runs there when it is done. */
+#define VD_RECONCILE_EXAMPLES 5
+typedef struct vd_feed_reconcile_req {
+    bool repair;
+    void (*wake)(void *ctx);
+    void *ctx;
+    /* results */
+    int rc; /* 0, or an error (message in error) */
+    char error[256];
+    uint64_t source_rows, points, missing, extra, stale, repaired;
+    char examples[3][VD_RECONCILE_EXAMPLES][VD_ID_MAX_LEN + 1]; /* missing, extra, stale ids */
+    double seconds;
+    struct vd_feed_reconcile_req *next;
+} vd_feed_reconcile_req;
+void vd_feed_reconcile(vd_feed *f, vd_feed_reconcile_req *req);
+
 /* False while the feed is behind by more than max_lag_s (or has never caught up). */
 bool vd_feed_ready(vd_feed *f);
 

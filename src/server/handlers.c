@@ -3,6 +3,7 @@
  * by the handler files (handlers_collections.c, handlers_points.c,
  * handlers_search.c).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/api.h"
@@ -87,6 +88,7 @@ const vd_handler_fn vd_handlers[VD_N_ROUTES] = {
     [VD_ROUTE_COLLECTION_SNAPSHOT] = vd_h_collection_snapshot,
     [VD_ROUTE_CHECKPOINT] = vd_h_checkpoint,
     [VD_ROUTE_FEED] = vd_h_feed,
+    [VD_ROUTE_FEED_RECONCILE] = vd_h_feed_reconcile,
 };
 
 int vd_h_feed(vd_call *call)
@@ -121,4 +123,66 @@ int vd_h_feed(vd_call *call)
         cJSON_AddNullToObject(o, "last_error");
     call->result = o;
     return 0;
+}
+
+static void wake_call(void *ctx) { vd_call_wake(ctx); }
+
+static cJSON *id_array(char ids[][VD_ID_MAX_LEN + 1], uint64_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (uint64_t i = 0; i < n && i < VD_RECONCILE_EXAMPLES; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(ids[i]));
+    return a;
+}
+
+static int reconcile_done(vd_call *call)
+{
+    vd_feed_reconcile_req *req = call->pending;
+    call->pending = NULL;
+    int rc = req->rc;
+    if (rc) {
+        rc = vd_fail(&call->em, rc == VD_E_NOT_READY ? rc : VD_E_INTERNAL, "reconciliation failed: %s",
+                     req->error);
+        free(req);
+        return rc;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "source_rows", (double)req->source_rows);
+    cJSON_AddNumberToObject(o, "collection_points", (double)req->points);
+    cJSON_AddNumberToObject(o, "missing", (double)req->missing);
+    cJSON_AddNumberToObject(o, "extra", (double)req->extra);
+    cJSON_AddNumberToObject(o, "stale", (double)req->stale);
+    cJSON_AddBoolToObject(o, "in_sync", !req->missing && !req->extra && !req->stale);
+    cJSON_AddBoolToObject(o, "repair", req->repair);
+    cJSON_AddNumberToObject(o, "repaired", (double)req->repaired);
+    cJSON *ex = cJSON_AddObjectToObject(o, "examples");
+    cJSON_AddItemToObject(ex, "missing", id_array(req->examples[0], req->missing));
+    cJSON_AddItemToObject(ex, "extra", id_array(req->examples[1], req->extra));
+    cJSON_AddItemToObject(ex, "stale", id_array(req->examples[2], req->stale));
+    cJSON_AddNumberToObject(o, "seconds", req->seconds);
+    free(req);
+    call->result = o;
+    return 0;
+}
+
+/* POST /feed/reconcile[?repair=true]: runs on the feed thread; the request
+ * waits suspended. */
+int vd_h_feed_reconcile(vd_call *call)
+{
+    bool repair;
+    int rc = vd_call_bool_arg(call, "repair", false, &repair);
+    if (rc)
+        return rc;
+    if (!call->api->feed)
+        return vd_fail(&call->em, VD_E_NOT_FOUND, "no feed is configured (setting feed_dsn)");
+    vd_feed_reconcile_req *req = calloc(1, sizeof *req);
+    if (!req)
+        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+    req->repair = repair;
+    req->wake = wake_call;
+    req->ctx = call;
+    call->pending = req;
+    call->resume = reconcile_done;
+    vd_feed_reconcile(call->api->feed, req);
+    return VD_CALL_SUSPENDED;
 }

@@ -17,5 +17,6 @@ int vd_h_search_batch(vd_call *call);
 int vd_h_collection_snapshot(vd_call *call);
 int vd_h_checkpoint(vd_call *call);
 int vd_h_feed(vd_call *call);
+int vd_h_feed_reconcile(vd_call *call);
 
 #endif

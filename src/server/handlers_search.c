@@ -1,7 +1,10 @@
 /* handlers_search.c — k-NN search, single and batched. */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
+#include "feed/pg_feed.h"
 #include "server/handlers.h"
 #include "server/response.h"
 
@@ -36,7 +39,86 @@ static int run_search(vd_call *call, vd_collection *c, const vd_search_parsed *s
     return 0;
 }
 
-int vd_h_search(vd_call *call)
+#define FEED_TIMEOUT_DEFAULT_MS 5000
+#define FEED_TIMEOUT_MAX_MS 60000
+
+typedef struct feed_wait {
+    vd_feed_waiter w;
+    int (*then)(vd_call *call);
+    uint64_t timeout_ms;
+} feed_wait;
+
+static void wake_call(void *ctx) { vd_call_wake(ctx); }
+
+static int parse_u64_arg(vd_call *call, const char *name, uint64_t max, uint64_t *out)
+{
+    const char *v = call->arg(call->conn, name);
+    char *end;
+    if (!v)
+        return 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (!*v || *end || *v == '-' || x > max)
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                       "query parameter %s must be an integer from 0 to %llu, got '%.32s'", name,
+                       (unsigned long long)max, v);
+    *out = x;
+    return 1;
+}
+
+static int after_feed(vd_call *call)
+{
+    feed_wait *fw = call->pending;
+    bool applied = fw->w.applied;
+    uint64_t xid = fw->w.xid, ms = fw->timeout_ms;
+    int (*then)(vd_call *) = fw->then;
+    free(fw);
+    call->pending = NULL;
+    if (!applied)
+        return vd_fail(&call->em, VD_E_FEED_TIMEOUT,
+                       "the Postgres feed has not applied transaction %llu within %llu ms "
+                       "(see GET /feed)",
+                       (unsigned long long)xid, (unsigned long long)ms);
+    return then(call);
+}
+
+/* Read-your-writes: with ?feed_xid=X (a pg_current_xact_id() value), the
+ * request waits, suspended, until the feed has applied every change of
+ * Postgres transactions up to X, for at most ?feed_timeout_ms (default 5 s). */
+static int wait_for_feed(vd_call *call, int (*then)(vd_call *))
+{
+    uint64_t xid, ms = FEED_TIMEOUT_DEFAULT_MS;
+    int rc = parse_u64_arg(call, "feed_xid", UINT64_MAX / 2, &xid);
+    if (rc <= 0)
+        return rc ? rc : then(call);
+    if ((rc = parse_u64_arg(call, "feed_timeout_ms", FEED_TIMEOUT_MAX_MS, &ms)) < 0)
+        return rc;
+    if (!call->api->feed)
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                       "feed_xid needs a Postgres feed (setting feed_dsn)");
+    feed_wait *fw = calloc(1, sizeof *fw);
+    if (!fw)
+        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    fw->w = (vd_feed_waiter){.xid = xid, .wake = wake_call, .ctx = call,
+                             .deadline = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (double)ms / 1e3};
+    fw->then = then;
+    fw->timeout_ms = ms;
+    call->pending = fw;
+    if (!vd_feed_wait(call->api->feed, &fw->w))
+        return after_feed(call); /* applied already */
+    call->resume = after_feed;
+    return VD_CALL_SUSPENDED;
+}
+
+static int search_now(vd_call *call);
+static int search_batch_now(vd_call *call);
+
+int vd_h_search(vd_call *call) { return wait_for_feed(call, search_now); }
+
+int vd_h_search_batch(vd_call *call) { return wait_for_feed(call, search_batch_now); }
+
+static int search_now(vd_call *call)
 {
     vd_collection *c;
     vd_search_parsed s;
@@ -53,7 +135,7 @@ int vd_h_search(vd_call *call)
     return rc;
 }
 
-int vd_h_search_batch(vd_call *call)
+static int search_batch_now(vd_call *call)
 {
     vd_collection *c;
     vd_search_parsed *s;

@@ -23,7 +23,8 @@
     X(PINDEX_CREATE, "PUT", "/collections/{c}/payload_indexes", "payload_index_create") \
     X(COLLECTION_SNAPSHOT, "POST", "/collections/{c}/snapshot", "collection_snapshot") \
     X(CHECKPOINT, "POST", "/admin/checkpoint", "checkpoint")                           \
-    X(FEED, "GET", "/feed", "feed")
+    X(FEED, "GET", "/feed", "feed")                                                     \
+    X(FEED_RECONCILE, "POST", "/feed/reconcile", "feed_reconcile")
 
 typedef enum vd_route {
 #define VD_ROUTE_ENUM(id, method, path, label) VD_ROUTE_##id,

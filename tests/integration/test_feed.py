@@ -270,3 +270,111 @@ def test_bad_rows_are_skipped_and_counted(db):
             assert "feed skipped a bad row" in s.logs() and 'id="bad-dim"' in s.logs()
         finally:
             s.stop()
+
+
+def test_reconciliation_finds_and_repairs_drift(db):
+    conn, dsn = db
+    insert_rows(conn, 0, 300)
+    with tempfile.TemporaryDirectory() as d:
+        s = feed_server(dsn, os.path.join(d, "data"))
+        try:
+            c = s.client
+            wait_caught_up(c, conn)
+            r = c.ok("POST", "/feed/reconcile")
+            assert r["in_sync"] and r["source_rows"] == 300 and r["collection_points"] == 300
+            # Drift behind the feed's back: a point deleted and one added over the
+            # REST API, one rewritten with an older version; a row changed in
+            # Postgres with the trigger disabled (so no outbox row).
+            c.ok("POST", "/collections/memories/points/delete", {"ids": ["m5"]})
+            c.ok("PUT", "/collections/memories/points",
+                 {"points": [{"id": "ghost", "vector": [0.0] * DIM}]})
+            cur = conn.cursor()
+            cur.execute("""ALTER TABLE "Memory" DISABLE TRIGGER vectord_outbox_capture""")
+            cur.execute("""UPDATE "Memory" SET content = 'silent', "updatedAt" = clock_timestamp() WHERE id = 'm9'""")
+            cur.execute("""ALTER TABLE "Memory" ENABLE TRIGGER vectord_outbox_capture""")
+            r = c.ok("POST", "/feed/reconcile")
+            assert (r["missing"], r["extra"], r["stale"], r["repaired"]) == (1, 1, 1, 0), r
+            assert r["examples"] == {"missing": ["m5"], "extra": ["ghost"], "stale": ["m9"]}, r
+            r = c.ok("POST", "/feed/reconcile?repair=true")
+            assert r["repaired"] == 3, r
+            r = c.ok("POST", "/feed/reconcile")
+            assert r["in_sync"], r
+            assert_matches_table(c, conn)
+        finally:
+            s.stop()
+
+
+def test_read_your_writes_waits_for_the_feed(db):
+    conn, dsn = db
+    with tempfile.TemporaryDirectory() as d:
+        s = feed_server(dsn, os.path.join(d, "data"), ["--set", "feed_poll_ms=2000"])
+        try:
+            c = s.client
+            wait_caught_up(c, conn)
+            cur = conn.cursor()
+            cur.execute("BEGIN")
+            cur.execute(f"""INSERT INTO "Memory" (id, "userId", embedding) VALUES ('fresh', 'u1', {emb_sql('5')})""")
+            cur.execute("SELECT pg_current_xact_id()::text")
+            xid = cur.fetchone()[0]
+            cur.execute("COMMIT")
+            body = {"vector": [((5 * 7 + k * 3) % 41) / 8.0 for k in range(DIM)], "k": 1}
+            hits = c.ok("POST", f"/collections/memories/search?feed_xid={xid}&feed_timeout_ms=10000", body)
+            assert hits and hits[0]["id"] == "fresh" and hits[0]["score"] == 0
+            # A transaction the feed cannot have applied (far in the future): 504 after the timeout.
+            c.error("POST", f"/collections/memories/search?feed_xid={int(xid) + 10**9}&feed_timeout_ms=300",
+                    body, status=504, code="feed_timeout")
+            c.error("POST", "/collections/memories/search?feed_xid=abc", body, status=400)
+        finally:
+            s.stop()
+
+
+def test_two_replicas_following_one_outbox_converge(db):
+    conn, dsn = db
+    insert_rows(conn, 0, 500)
+    with tempfile.TemporaryDirectory() as d:
+        a = feed_server(dsn, os.path.join(d, "a"), ["--set", "feed_name=replica-a"])
+        b = feed_server(dsn, os.path.join(d, "b"), ["--set", "feed_name=replica-b"])
+        try:
+            cur = conn.cursor()
+            insert_rows(conn, 500, 700)
+            cur.execute("""DELETE FROM "Memory" WHERE id LIKE 'm1%'""")
+            cur.execute("""UPDATE "Memory" SET content = 'x', "updatedAt" = clock_timestamp() WHERE id LIKE 'm2%'""")
+            wait_caught_up(a.client, conn)
+            wait_caught_up(b.client, conn)
+            for i in range(20):
+                body = {"vector": [((i * 11 + k) % 13) / 4.0 for k in range(DIM)], "k": 10, "exact": True,
+                        "filter": {"must": [{"key": "userId", "match": {"value": f"u{i % 10}"}}]}}
+                assert a.client.ok("POST", "/collections/memories/search", body) == \
+                    b.client.ok("POST", "/collections/memories/search", body)
+            cur.execute("SELECT feed FROM vectord_feed_position ORDER BY feed")
+            assert [r[0] for r in cur.fetchall()] == ["replica-a", "replica-b"]
+            assert_matches_table(a.client, conn)
+            assert_matches_table(b.client, conn)
+        finally:
+            a.stop()
+            b.stop()
+
+
+def test_readyz_reflects_feed_lag(pg, db):
+    conn, dsn = db
+    with tempfile.TemporaryDirectory() as d:
+        s = feed_server(dsn, os.path.join(d, "data"), ["--set", "feed_max_lag_s=1"])
+        try:
+            c = s.client
+            wait_caught_up(c, conn)
+            deadline = time.time() + 10
+            while c.request("GET", "/readyz")[0] != 200 and time.time() < deadline:
+                time.sleep(0.1)
+            assert c.request("GET", "/readyz")[0] == 200
+            conn.close()
+            pg.stop()
+            try:
+                deadline = time.time() + 10
+                while c.request("GET", "/readyz")[0] == 200 and time.time() < deadline:
+                    time.sleep(0.1)
+                st, doc = c.request("GET", "/readyz")
+                assert st == 503 and "feed" in doc["error"]["message"], doc
+            finally:
+                pg.start()
+        finally:
+            s.stop()

@@ -1,0 +1,67 @@
+/*
+ * feed_internal.h — what the files of the feed share (pg_feed.c: the feed
+ * thread, backfill and follow; reconcile.c: comparing and repairing). Not a
+ * public interface.
+ */
+#ifndef VD_FEED_INTERNAL_H
+#define VD_FEED_INTERNAL_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "feed/pg_feed.h"
+
+struct vd_feed {
+    vd_feed_config cfg;
+    vd_feed_waiter *waiters; /* read-your-writes (lock) */
+    vd_feed_reconcile_req *reconciles; /* queued for the feed thread (lock) */
+    char *strings[8]; /* owned copies behind cfg's pointers */
+    vd_database *db;  /* borrowed */
+    vd_journal *journal;
+    pthread_t thread;
+    _Atomic bool stop;
+    pthread_mutex_t lock; /* guards st */
+    vd_feed_status st;
+    /* feed thread only */
+    PGconn *conn;
+    bool int_ids;         /* the id column is an integer type */
+    char *id_type;        /* its SQL type, for casts */
+    char *select_cols;    /* id, embedding, version, payload expressions */
+    char *from;           /* quoted table */
+    char *id_quoted;
+    char *version_expr;   /* the version as text, or NULL (no version column) */
+    vd_feed_state state;
+    bool caught_up;
+};
+
+/* Points and deletes decoded from source rows, ready for the journal. */
+typedef struct vd_feed_batch {
+    vd_point_in *pts;
+    float *vecs;
+    vd_point_id *dels;
+    char **ids; /* owned id strings */
+    size_t n_pts, n_dels, n_ids;
+} vd_feed_batch;
+
+double vd_feed_now(void);
+/* Records (and logs) the feed's last error. */
+void vd_feed_error(vd_feed *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Runs one statement on the feed's connection without blocking on it (libpq's
+ * asynchronous API); its last result, or NULL on an error (recorded). */
+PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *params);
+bool vd_feed_batch_alloc(vd_feed_batch *b, size_t rows, uint32_t dim);
+void vd_feed_batch_free(vd_feed_batch *b);
+/* A source id as a point id (strings are copied into b). */
+bool vd_feed_parse_id(vd_feed *f, vd_feed_batch *b, const char *text, vd_point_id *out);
+/* Row `row` of r, columns c..c+3 (id, embedding, version, payload), as an
+ * upsert in b; false (logged, counted as rejected) if it is malformed. */
+bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c, uint32_t dim);
+
+/* Logs and applies b's upserts and deletes through the journal. */
+int vd_feed_write_batch(vd_feed *f, vd_collection *c, vd_feed_batch *b, vd_errmsg *em);
+
+/* Runs a queued reconciliation (reconcile.c), on the feed thread. */
+void vd_feed_reconcile_run(vd_feed *f, vd_collection *c, vd_feed_reconcile_req *req);
+
+#endif
