@@ -190,7 +190,8 @@ int vd_database_feed_list(vd_database *db, vd_feed_state **out, size_t *n)
     pthread_mutex_lock(&db->feed_lock);
     *out = malloc((db->n_feeds ? db->n_feeds : 1) * sizeof **out);
     if (*out) {
-        memcpy(*out, db->feeds, db->n_feeds * sizeof **out);
+        if (db->n_feeds)
+            memcpy(*out, db->feeds, db->n_feeds * sizeof **out);
         *n = db->n_feeds;
     }
     pthread_mutex_unlock(&db->feed_lock);

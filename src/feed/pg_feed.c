@@ -224,8 +224,9 @@ static bool prepare(vd_feed *f)
     bool ok = f->from && f->id_quoted && emb && (f->id_type = column_type(f, f->cfg.id_column));
     if (ok && *f->cfg.version_column)
         ok = (ver_type = column_type(f, f->cfg.version_column)) != NULL;
-    if (ok && !column_type(f, f->cfg.embedding_column))
-        ok = false;
+    char *emb_type = ok ? column_type(f, f->cfg.embedding_column) : NULL;
+    ok = ok && emb_type;
+    free(emb_type); /* only its existence matters: text, json or vector all print as an array */
     if (ok) {
         f->int_ids = strcmp(f->id_type, "bigint") == 0 || strcmp(f->id_type, "integer") == 0 ||
                      strcmp(f->id_type, "smallint") == 0;

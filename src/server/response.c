@@ -43,7 +43,11 @@ cJSON *vd_resp_point(vd_point_out *p, bool with_score, bool with_payload)
     cJSON_AddItemToObject(o, "id", vd_resp_id(&p->id));
     if (with_score)
         cJSON_AddNumberToObject(o, "score", float_for_json(p->score));
-    cJSON_AddNumberToObject(o, "version", (double)p->version);
+    /* Versions are often microsecond timestamps (~1.8e15): cJSON would print
+     * such doubles in exponent form, so the integer is written as raw text. */
+    char version[24];
+    snprintf(version, sizeof version, "%llu", (unsigned long long)p->version);
+    cJSON_AddRawToObject(o, "version", version);
     if (with_payload) {
         cJSON_AddItemToObject(o, "payload", p->payload ? p->payload : cJSON_CreateObject());
         p->payload = NULL;
