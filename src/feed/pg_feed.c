@@ -452,6 +452,20 @@ bool vd_feed_batch_alloc(vd_feed_batch *b, size_t rows, uint32_t dim)
 
 /* ---- backfill and follow -------------------------------------------------------- */
 
+/* Records in Postgres how far this consumer has applied (for pruning). */
+static void publish_position(vd_feed *f)
+{
+    char xid[32];
+    snprintf(xid, sizeof xid, "%" PRIu64, f->state.xid);
+    const char *params[2] = {f->cfg.name, xid};
+    PGresult *r = vd_feed_run(f,
+                      "INSERT INTO vectord_feed_position (feed, consumed_xid, updated_at) "
+                      "VALUES ($1, $2::xid8, now()) ON CONFLICT (feed) DO UPDATE "
+                      "SET consumed_xid = excluded.consumed_xid, updated_at = now()",
+                      2, params);
+    PQclear(r);
+}
+
 /* One backfill page; 1 = more to do, 0 = done, -1 = error. */
 static int backfill_page(vd_feed *f, vd_collection *c)
 {
@@ -501,23 +515,11 @@ static int backfill_page(vd_feed *f, vd_collection *c)
     vd_feed_batch_free(&b);
     if (!ok)
         return -1;
-    if (next.backfill_done)
+    if (next.backfill_done) {
         vd_log_info("feed backfill done", "feed=%s rows=%" PRIu64, f->cfg.name, next.backfill_rows);
+        publish_position(f);
+    }
     return next.backfill_done ? 0 : 1;
-}
-
-/* Records in Postgres how far this consumer has applied (for pruning). */
-static void publish_position(vd_feed *f)
-{
-    char xid[32];
-    snprintf(xid, sizeof xid, "%" PRIu64, f->state.xid);
-    const char *params[2] = {f->cfg.name, xid};
-    PGresult *r = vd_feed_run(f,
-                      "INSERT INTO vectord_feed_position (feed, consumed_xid, updated_at) "
-                      "VALUES ($1, $2::xid8, now()) ON CONFLICT (feed) DO UPDATE "
-                      "SET consumed_xid = excluded.consumed_xid, updated_at = now()",
-                      2, params);
-    PQclear(r);
 }
 
 /* One follow round; 1 = a full batch (more may wait), 0 = caught up, -1 = error. */

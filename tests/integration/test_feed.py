@@ -351,8 +351,14 @@ def test_two_replicas_following_one_outbox_converge(db):
                 assert len(ra) > 30
                 key = lambda h: (h["score"], str(h["id"]))  # noqa: E731
                 assert sorted(ra, key=key) == sorted(rb, key=key)
-            cur.execute("SELECT feed FROM vectord_feed_position ORDER BY feed")
-            assert [r[0] for r in cur.fetchall()] == ["replica-a", "replica-b"]
+            deadline = time.time() + 10  # each publishes its position after applying
+            while time.time() < deadline:
+                cur.execute("SELECT feed FROM vectord_feed_position ORDER BY feed")
+                feeds = [r[0] for r in cur.fetchall()]
+                if feeds == ["replica-a", "replica-b"]:
+                    break
+                time.sleep(0.05)
+            assert feeds == ["replica-a", "replica-b"]
             assert_matches_table(a.client, conn)
             assert_matches_table(b.client, conn)
         finally:
