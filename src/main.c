@@ -75,7 +75,8 @@ int main(int argc, char **argv)
     vd_http *http = NULL;
     vd_maintenance *maint = NULL;
     vd_store *store = NULL;
-    vd_feed *feed = NULL;
+    vd_feed *feeds[VD_MAX_FEEDS] = {0};
+    size_t n_feeds = 0;
 
     if (vd_config_load(&cfg, argc, argv, environ, &action, &em) != 0) {
         fprintf(stderr, "vectord: %s\n", em.text);
@@ -179,25 +180,28 @@ int main(int argc, char **argv)
     api.journal = vd_store_journal(store);
     api.store = store;
     vd_metrics_set_store(metrics, store);
-    if (cfg.feed_dsn[0]) {
+    for (size_t k = 0; k < cfg.n_feeds; k++) {
+        const vd_feed_settings *fs = &cfg.feeds[k];
+        if (!fs->dsn[0])
+            continue;
         vd_metric fm;
-        vd_metric_parse(cfg.feed_metric, &fm);
+        vd_metric_parse(fs->metric, &fm);
         vd_feed_config fc = {
-            .name = cfg.feed_name, .dsn = cfg.feed_dsn, .table = cfg.feed_table,
-            .collection = cfg.feed_collection, .id_column = cfg.feed_id_column,
-            .embedding_column = cfg.feed_embedding_column,
-            .version_column = cfg.feed_version_column,
-            .payload_columns = cfg.feed_payload_columns, .dim = (uint32_t)cfg.feed_dim,
-            .metric = fm, .batch_rows = (uint32_t)cfg.feed_batch_rows,
-            .poll_ms = (uint32_t)cfg.feed_poll_ms, .max_lag_s = (uint32_t)cfg.feed_max_lag_s,
+            .name = fs->name, .dsn = fs->dsn, .table = fs->table, .collection = fs->collection,
+            .id_column = fs->id_column, .embedding_column = fs->embedding_column,
+            .version_column = fs->version_column, .payload_columns = fs->payload_columns,
+            .dim = (uint32_t)fs->dim, .metric = fm, .batch_rows = (uint32_t)fs->batch_rows,
+            .poll_ms = (uint32_t)fs->poll_ms, .max_lag_s = (uint32_t)fs->max_lag_s,
         };
-        if (vd_feed_start(&feed, &fc, db, api.journal, &em) != 0) {
-            vd_log_error("cannot start the feed", "error=\"%s\"", em.text);
+        if (vd_feed_start(&feeds[n_feeds], &fc, db, api.journal, &em) != 0) {
+            vd_log_error("cannot start the feed", "section=%s error=\"%s\"", fs->section, em.text);
             goto out;
         }
-        api.feed = feed;
-        vd_metrics_set_feed(metrics, feed);
+        n_feeds++;
     }
+    api.feeds = feeds;
+    api.n_feeds = n_feeds;
+    vd_metrics_set_feeds(metrics, feeds, n_feeds);
     atomic_store(&api.ready, true);
     vd_log_info("ready", "recovery_s=%.3f snapshots=%zu wal_segments=%zu wal_records=%llu "
                 "wal_bytes=%llu truncated_bytes=%llu next_lsn=%llu wal_io=%s wal_fsync=%s",
@@ -212,7 +216,8 @@ int main(int argc, char **argv)
     vd_log_info("shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     status = 0;
 out:
-    vd_feed_stop(feed); /* before the store: it writes through the journal */
+    for (size_t k = 0; k < n_feeds; k++)
+        vd_feed_stop(feeds[k]); /* before the store: they write through the journal */
     vd_http_stop(http); /* parked writes finish first: the WAL is still open */
     vd_maintenance_stop(maint);
     vd_store_close(store, status == 0);

@@ -23,7 +23,8 @@ typedef struct vd_api {
     vd_database *db;
     vd_journal *journal; /* every change goes through it */
     vd_store *store;     /* WAL and snapshots */
-    struct vd_feed *feed; /* the Postgres feed, or NULL */
+    struct vd_feed **feeds; /* the Postgres feeds (n_feeds, maybe 0) */
+    size_t n_feeds;
     vd_metrics *metrics;
     vd_limits limits;
     const char *simd; /* name of the active distance kernels */
@@ -71,6 +72,8 @@ extern const vd_handler_fn vd_handlers[VD_N_ROUTES];
 int vd_call_collection(vd_call *call, vd_collection **out);
 /* VD_E_INVALID_REQUEST "request body must be <shape>" when the call has no body. */
 int vd_call_require_body(vd_call *call, const char *shape);
+/* The feed named by ?name= (default: the first), or an error. */
+int vd_call_feed(vd_call *call, struct vd_feed **out);
 /* Parses a "true"/"false" query argument. */
 int vd_call_bool_arg(vd_call *call, const char *name, bool def, bool *out);
 

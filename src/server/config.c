@@ -18,6 +18,7 @@ typedef struct setting {
     const char *section;
     const char *name;
     setting_type type;
+    bool per_feed; /* also in each [feed.NAME] section, at offset + k * sizeof(vd_feed_settings) */
     size_t offset;
     size_t size; /* for strings: buffer size */
     const char *def;
@@ -26,9 +27,14 @@ typedef struct setting {
 } setting;
 
 #define STR(sec, name, def, help) \
-    {sec, #name, SET_STR, offsetof(vd_config, name), sizeof(((vd_config *)0)->name), def, 0, 0, help}
+    {sec, #name, SET_STR, false, offsetof(vd_config, name), sizeof(((vd_config *)0)->name), def, 0, 0, help}
 #define UINT(sec, name, def, lo, hi, help) \
-    {sec, #name, SET_UINT, offsetof(vd_config, name), 0, #def, lo, hi, help}
+    {sec, #name, SET_UINT, false, offsetof(vd_config, name), 0, #def, lo, hi, help}
+#define FEED_STR(field, def, help)                                                              \
+    {"feed", "feed_" #field, SET_STR, true, offsetof(vd_config, feeds[0].field),               \
+     sizeof(((vd_config *)0)->feeds[0].field), def, 0, 0, help}
+#define FEED_UINT(field, def, lo, hi, help) \
+    {"feed", "feed_" #field, SET_UINT, true, offsetof(vd_config, feeds[0].field), 0, #def, lo, hi, help}
 
 static const setting settings[] = {
     STR("server", listen, "127.0.0.1:6480", "HOST:PORT to listen on (port 0 = any free port)"),
@@ -57,20 +63,20 @@ static const setting settings[] = {
     UINT("limits", max_dim, 4096, 1, 65536, "largest vector dimension of a collection"),
     UINT("limits", max_collections, 1000, 1, 1000000, "collections per server"),
     UINT("limits", max_filter_depth, 8, 1, 64, "nesting depth of filter groups"),
-    STR("feed", feed_dsn, "", "PostgreSQL connection string; set = the feed runs (see docs/FEED.md)"),
-    STR("feed", feed_name, "vectord", "this consumer's name in vectord_feed_position (unique per replica)"),
-    STR("feed", feed_table, "Memory", "source table"),
-    STR("feed", feed_collection, "memories", "target collection"),
-    STR("feed", feed_id_column, "id", "id column of the source table"),
-    STR("feed", feed_embedding_column, "embedding", "embedding column: JSON array text or pgvector"),
-    STR("feed", feed_version_column, "updatedAt", "version column (integer or timestamp); empty = none"),
-    STR("feed", feed_payload_columns, "", "comma-separated payload columns; empty = all but the embedding"),
-    UINT("feed", feed_dim, 0, 0, 65536, "dimension for creating the collection when it is missing (0 = do not)"),
-    STR("feed", feed_metric, "cosine", "metric for creating the collection: cosine | dot | l2"),
-    UINT("feed", feed_batch_rows, 500, 1, 100000, "rows per backfill page and per follow round"),
-    UINT("feed", feed_poll_ms, 1000, 10, 600000, "poll the outbox this often when no NOTIFY arrives"),
-    UINT("feed", feed_max_lag_s, 0, 0, 86400,
-         "/readyz fails while the feed is further behind than this (0 = the feed never affects readiness)"),
+    FEED_STR(dsn, "", "PostgreSQL connection string; set = the feed runs (see docs/FEED.md)"),
+    FEED_STR(name, "vectord", "this consumer's name in vectord_feed_position (unique per replica)"),
+    FEED_STR(table, "Memory", "source table"),
+    FEED_STR(collection, "memories", "target collection"),
+    FEED_STR(id_column, "id", "id column of the source table"),
+    FEED_STR(embedding_column, "embedding", "embedding column: JSON array text or pgvector"),
+    FEED_STR(version_column, "updatedAt", "version column (integer or timestamp); empty = none"),
+    FEED_STR(payload_columns, "", "comma-separated payload columns; empty = all but the embedding"),
+    FEED_UINT(dim, 0, 0, 65536, "dimension for creating the collection when it is missing (0 = do not)"),
+    FEED_STR(metric, "cosine", "metric for creating the collection: cosine | dot | l2"),
+    FEED_UINT(batch_rows, 500, 1, 100000, "rows per backfill page and per follow round"),
+    FEED_UINT(poll_ms, 1000, 10, 600000, "poll the outbox this often when no NOTIFY arrives"),
+    FEED_UINT(max_lag_s, 0, 0, 86400,
+              "/readyz fails while the feed is further behind than this (0 = the feed never affects readiness)"),
     UINT("index", default_shards, 2, 1, 64, "shards of a collection created without \"shards\""),
     STR("index", simd, "auto", "distance kernels: auto | avx512 | avx2 | scalar"),
     UINT("index", compact_interval_ms, 1000, 0, 86400000,
@@ -89,10 +95,11 @@ static const setting *find_setting(const char *section, const char *name)
     return NULL;
 }
 
-static int set_value(vd_config *cfg, const setting *s, const char *value, const char *origin,
-                     vd_errmsg *em)
+/* Sets s in cfg, or for a per-feed setting in cfg->feeds[feed]. */
+static int set_feed_value(vd_config *cfg, const setting *s, size_t feed, const char *value,
+                          const char *origin, vd_errmsg *em)
 {
-    char *field = (char *)cfg + s->offset;
+    char *field = (char *)cfg + s->offset + feed * sizeof(vd_feed_settings);
     if (s->type == SET_STR) {
         if (strlen(value) >= s->size)
             return vd_fail(em, VD_E_INVALID_REQUEST, "%s: %s is longer than %zu bytes", origin,
@@ -114,6 +121,42 @@ bad:
                    origin, s->name, (unsigned long long)s->min, (unsigned long long)s->max, value);
 }
 
+static int set_value(vd_config *cfg, const setting *s, const char *value, const char *origin,
+                     vd_errmsg *em)
+{
+    return set_feed_value(cfg, s, 0, value, origin, em);
+}
+
+/* The feed of section "feed.NAME", added (with the defaults, and NAME as its
+ * consumer name) the first time. -1 if there is no room. */
+static int extra_feed(vd_config *cfg, const char *section, vd_errmsg *em)
+{
+    for (size_t k = 1; k < cfg->n_feeds; k++)
+        if (strcmp(cfg->feeds[k].section, section) == 0)
+            return (int)k;
+    const char *name = section + 5;
+    bool ok = *name && strlen(name) <= 64;
+    for (const char *p = name; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             *p == '_' || *p == '-';
+    if (!ok) {
+        vd_fail(em, VD_E_INVALID_REQUEST, "%s: section [%s]: a feed name is 1..64 of [A-Za-z0-9_-]",
+                cfg->config_file, section);
+        return -1;
+    }
+    if (cfg->n_feeds == VD_MAX_FEEDS) {
+        vd_fail(em, VD_E_INVALID_REQUEST, "%s: at most %d feeds", cfg->config_file, VD_MAX_FEEDS);
+        return -1;
+    }
+    size_t k = cfg->n_feeds++;
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (settings[i].per_feed)
+            set_feed_value(cfg, &settings[i], k, settings[i].def, "default", NULL);
+    snprintf(cfg->feeds[k].section, sizeof cfg->feeds[k].section, "%s", section);
+    snprintf(cfg->feeds[k].name, sizeof cfg->feeds[k].name, "%s", name);
+    return (int)k;
+}
+
 typedef struct file_ctx {
     vd_config *cfg;
     vd_errmsg *em;
@@ -125,6 +168,23 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     file_ctx *fc = user;
     if (fc->rc)
         return 0;
+    if (strncmp(section, "feed.", 5) == 0) {
+        const setting *fs = find_setting("feed", name);
+        int k = extra_feed(fc->cfg, section, fc->em);
+        if (k < 0) {
+            fc->rc = VD_E_INVALID_REQUEST;
+            return 0;
+        }
+        if (!fs) {
+            fc->rc = vd_fail(fc->em, VD_E_INVALID_REQUEST, "%s: unknown setting [%s] %s",
+                             fc->cfg->config_file, section, name);
+            return 0;
+        }
+        char origin[1200];
+        snprintf(origin, sizeof origin, "%s [%s]", fc->cfg->config_file, section);
+        fc->rc = set_feed_value(fc->cfg, fs, (size_t)k, value, origin, fc->em);
+        return fc->rc == 0;
+    }
     const setting *s = find_setting(section, name);
     if (!s) {
         fc->rc = vd_fail(fc->em, VD_E_INVALID_REQUEST, "%s: unknown setting [%s] %s",
@@ -151,10 +211,18 @@ static int validate(vd_config *cfg, vd_errmsg *em)
     if (strcmp(cfg->wal_io, "auto") && strcmp(cfg->wal_io, "io_uring") && strcmp(cfg->wal_io, "pwrite"))
         return vd_fail(em, VD_E_INVALID_REQUEST, "wal_io must be auto, io_uring or pwrite, got '%s'",
                        cfg->wal_io);
-    vd_metric fm;
-    if (vd_metric_parse(cfg->feed_metric, &fm) != 0)
-        return vd_fail(em, VD_E_INVALID_REQUEST, "feed_metric must be cosine, dot or l2, got '%s'",
-                       cfg->feed_metric);
+    for (size_t k = 0; k < cfg->n_feeds; k++) {
+        vd_metric fm;
+        if (vd_metric_parse(cfg->feeds[k].metric, &fm) != 0)
+            return vd_fail(em, VD_E_INVALID_REQUEST,
+                           "[%s] feed_metric must be cosine, dot or l2, got '%s'",
+                           cfg->feeds[k].section, cfg->feeds[k].metric);
+        for (size_t j = 0; j < k; j++)
+            if (cfg->feeds[k].dsn[0] && strcmp(cfg->feeds[j].name, cfg->feeds[k].name) == 0)
+                return vd_fail(em, VD_E_INVALID_REQUEST,
+                               "[%s] and [%s] have the same feed_name '%s'", cfg->feeds[j].section,
+                               cfg->feeds[k].section, cfg->feeds[k].name);
+    }
     if (vd_isa_parse(cfg->simd, &isa) != 0)
         return vd_fail(em, VD_E_INVALID_REQUEST,
                        "simd must be auto, avx512, avx2 or scalar, got '%s'", cfg->simd);
@@ -204,6 +272,8 @@ int vd_config_load(vd_config *cfg, int argc, char **argv, char **envp, vd_config
     for (size_t i = 0; i < N_SETTINGS; i++)
         if ((rc = set_value(cfg, &settings[i], settings[i].def, "default", em)))
             return rc;
+    cfg->n_feeds = 1;
+    snprintf(cfg->feeds[0].section, sizeof cfg->feeds[0].section, "feed");
 
     /* The config file's path comes from the flags, else the environment. */
     const char *file = NULL;
@@ -312,6 +382,15 @@ int vd_config_load(vd_config *cfg, int argc, char **argv, char **envp, vd_config
     return validate(cfg, em);
 }
 
+static void print_setting(const vd_config *cfg, const setting *s, size_t feed, FILE *out)
+{
+    const char *field = (const char *)cfg + s->offset + feed * sizeof(vd_feed_settings);
+    if (s->type == SET_STR)
+        fprintf(out, "%s = %s\n", s->name, field);
+    else
+        fprintf(out, "%s = %llu\n", s->name, (unsigned long long)*(const uint64_t *)(const void *)field);
+}
+
 void vd_config_print(const vd_config *cfg, FILE *out)
 {
     const char *section = "";
@@ -321,12 +400,13 @@ void vd_config_print(const vd_config *cfg, FILE *out)
             fprintf(out, "%s[%s]\n", i ? "\n" : "", s->section);
             section = s->section;
         }
-        const char *field = (const char *)cfg + s->offset;
-        if (s->type == SET_STR)
-            fprintf(out, "%s = %s\n", s->name, field);
-        else
-            fprintf(out, "%s = %llu\n", s->name,
-                    (unsigned long long)*(const uint64_t *)(const void *)field);
+        print_setting(cfg, s, 0, out);
+    }
+    for (size_t k = 1; k < cfg->n_feeds; k++) {
+        fprintf(out, "\n[%s]\n", cfg->feeds[k].section);
+        for (size_t i = 0; i < N_SETTINGS; i++)
+            if (settings[i].per_feed)
+                print_setting(cfg, &settings[i], k, out);
     }
 }
 

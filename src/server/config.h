@@ -15,6 +15,25 @@
 
 #include "vectord/error.h"
 
+/* One Postgres feed's settings (docs/FEED.md); a feed runs when dsn is set. */
+#define VD_MAX_FEEDS 8
+typedef struct vd_feed_settings {
+    char section[80]; /* "feed" or "feed.NAME" */
+    char dsn[1024];
+    char name[65];
+    char table[128];
+    char collection[65];
+    char id_column[128];
+    char embedding_column[128];
+    char version_column[128];
+    char payload_columns[1024];
+    char metric[16];
+    uint64_t dim;
+    uint64_t batch_rows;
+    uint64_t poll_ms;
+    uint64_t max_lag_s;
+} vd_feed_settings;
+
 typedef struct vd_config {
     char listen[128];
     char data_dir[1024];
@@ -27,19 +46,10 @@ typedef struct vd_config {
     uint64_t checkpoint_interval_s;
     uint64_t checkpoint_wal_bytes;
     uint64_t accept_data_loss;
-    char feed_dsn[1024];
-    char feed_name[65];
-    char feed_table[128];
-    char feed_collection[65];
-    char feed_id_column[128];
-    char feed_embedding_column[128];
-    char feed_version_column[128];
-    char feed_payload_columns[1024];
-    char feed_metric[16];
-    uint64_t feed_dim;
-    uint64_t feed_batch_rows;
-    uint64_t feed_poll_ms;
-    uint64_t feed_max_lag_s;
+    /* feeds[0] is section [feed] (also VECTORD_FEED_* and --set feed_*);
+     * feeds[1..] come from config-file sections [feed.NAME]. */
+    vd_feed_settings feeds[VD_MAX_FEEDS];
+    size_t n_feeds;
     uint64_t http_threads;
     uint64_t worker_threads;
     uint64_t max_connections;

@@ -53,9 +53,13 @@ static int h_readyz(vd_call *call)
 {
     if (!atomic_load(&call->api->ready))
         return vd_fail(&call->em, VD_E_NOT_READY, "server is starting or shutting down");
-    if (call->api->feed && !vd_feed_ready(call->api->feed))
-        return vd_fail(&call->em, VD_E_NOT_READY,
-                       "the Postgres feed is behind by more than feed_max_lag_s (see GET /feed)");
+    for (size_t k = 0; k < call->api->n_feeds; k++)
+        if (!vd_feed_ready(call->api->feeds[k]))
+            return vd_fail(&call->em, VD_E_NOT_READY,
+                           "the Postgres feed '%s' is behind by more than feed_max_lag_s "
+                           "(see GET /feed?name=%s)",
+                           vd_feed_config_of(call->api->feeds[k])->name,
+                           vd_feed_config_of(call->api->feeds[k])->name);
     call->result = cJSON_CreateObject();
     cJSON_AddStringToObject(call->result, "status", "ready");
     return 0;
@@ -88,14 +92,25 @@ const vd_handler_fn vd_handlers[VD_N_ROUTES] = {
     [VD_ROUTE_COLLECTION_SNAPSHOT] = vd_h_collection_snapshot,
     [VD_ROUTE_CHECKPOINT] = vd_h_checkpoint,
     [VD_ROUTE_FEED] = vd_h_feed,
+    [VD_ROUTE_FEEDS] = vd_h_feeds,
     [VD_ROUTE_FEED_RECONCILE] = vd_h_feed_reconcile,
 };
 
-int vd_h_feed(vd_call *call)
+int vd_call_feed(vd_call *call, vd_feed **out)
 {
-    vd_feed *f = call->api->feed;
-    if (!f)
+    const char *name = call->arg(call->conn, "name");
+    if (!call->api->n_feeds)
         return vd_fail(&call->em, VD_E_NOT_FOUND, "no feed is configured (setting feed_dsn)");
+    for (size_t k = 0; k < call->api->n_feeds; k++)
+        if (!name || strcmp(vd_feed_config_of(call->api->feeds[k])->name, name) == 0) {
+            *out = call->api->feeds[k];
+            return 0;
+        }
+    return vd_fail(&call->em, VD_E_NOT_FOUND, "no feed is named '%.64s' (see GET /feeds)", name);
+}
+
+static cJSON *feed_json(vd_feed *f)
+{
     vd_feed_status st;
     vd_feed_status_get(f, &st);
     const vd_feed_config *cfg = vd_feed_config_of(f);
@@ -121,7 +136,25 @@ int vd_h_feed(vd_call *call)
         cJSON_AddStringToObject(o, "last_error", st.last_error);
     else
         cJSON_AddNullToObject(o, "last_error");
-    call->result = o;
+    return o;
+}
+
+int vd_h_feed(vd_call *call)
+{
+    vd_feed *f;
+    int rc = vd_call_feed(call, &f);
+    if (rc)
+        return rc;
+    call->result = feed_json(f);
+    return 0;
+}
+
+int vd_h_feeds(vd_call *call)
+{
+    call->result = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(call->result, "feeds");
+    for (size_t k = 0; k < call->api->n_feeds; k++)
+        cJSON_AddItemToArray(arr, feed_json(call->api->feeds[k]));
     return 0;
 }
 
@@ -173,8 +206,9 @@ int vd_h_feed_reconcile(vd_call *call)
     int rc = vd_call_bool_arg(call, "repair", false, &repair);
     if (rc)
         return rc;
-    if (!call->api->feed)
-        return vd_fail(&call->em, VD_E_NOT_FOUND, "no feed is configured (setting feed_dsn)");
+    vd_feed *f;
+    if ((rc = vd_call_feed(call, &f)))
+        return rc;
     vd_feed_reconcile_req *req = calloc(1, sizeof *req);
     if (!req)
         return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
@@ -183,6 +217,6 @@ int vd_h_feed_reconcile(vd_call *call)
     req->ctx = call;
     call->pending = req;
     call->resume = reconcile_done;
-    vd_feed_reconcile(call->api->feed, req);
+    vd_feed_reconcile(f, req);
     return VD_CALL_SUSPENDED;
 }

@@ -17,6 +17,7 @@ int vd_h_search_batch(vd_call *call);
 int vd_h_collection_snapshot(vd_call *call);
 int vd_h_checkpoint(vd_call *call);
 int vd_h_feed(vd_call *call);
+int vd_h_feeds(vd_call *call);
 int vd_h_feed_reconcile(vd_call *call);
 
 #endif

@@ -2,6 +2,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "feed/pg_feed.h"
@@ -92,9 +93,15 @@ static int wait_for_feed(vd_call *call, int (*then)(vd_call *))
         return rc ? rc : then(call);
     if ((rc = parse_u64_arg(call, "feed_timeout_ms", FEED_TIMEOUT_MAX_MS, &ms)) < 0)
         return rc;
-    if (!call->api->feed)
+    /* The feed that fills this collection. */
+    vd_feed *feed = NULL;
+    for (size_t k = 0; k < call->api->n_feeds && !feed; k++)
+        if (strcmp(vd_feed_config_of(call->api->feeds[k])->collection, call->collection) == 0)
+            feed = call->api->feeds[k];
+    if (!feed)
         return vd_fail(&call->em, VD_E_INVALID_REQUEST,
-                       "feed_xid needs a Postgres feed (setting feed_dsn)");
+                       "feed_xid needs a Postgres feed into collection '%.64s' (setting feed_dsn)",
+                       call->collection);
     feed_wait *fw = calloc(1, sizeof *fw);
     if (!fw)
         return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
@@ -105,7 +112,7 @@ static int wait_for_feed(vd_call *call, int (*then)(vd_call *))
     fw->then = then;
     fw->timeout_ms = ms;
     call->pending = fw;
-    if (!vd_feed_wait(call->api->feed, &fw->w))
+    if (!vd_feed_wait(feed, &fw->w))
         return after_feed(call); /* applied already */
     call->resume = after_feed;
     return VD_CALL_SUSPENDED;

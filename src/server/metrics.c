@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "feed/pg_feed.h"
+
+#define VD_MAX_FEEDS_REPORTED 16
 #include "util/procstat.h"
 #include "util/strbuf.h"
 
@@ -43,7 +45,8 @@ struct vd_metrics {
     _Atomic uint64_t work_sum;
     struct timespec started;
     _Atomic(vd_store *) store;
-    _Atomic(vd_feed *) feed;
+    vd_feed **feeds; /* set before the server is ready */
+    size_t n_feeds;
     vd_recovery_report recovery; /* written before the server is ready */
 };
 
@@ -51,43 +54,44 @@ void vd_metrics_set_store(vd_metrics *m, vd_store *store) { atomic_store(&m->sto
 
 void vd_metrics_set_recovery(vd_metrics *m, const vd_recovery_report *rep) { m->recovery = *rep; }
 
-void vd_metrics_set_feed(vd_metrics *m, vd_feed *feed) { atomic_store(&m->feed, feed); }
-
-static void render_feed(vd_metrics *m, vd_strbuf *b)
+void vd_metrics_set_feeds(vd_metrics *m, vd_feed **feeds, size_t n)
 {
-    vd_feed *f = atomic_load(&m->feed);
-    if (!f)
-        return;
-    vd_feed_status st;
-    vd_feed_status_get(f, &st);
-    const char *n = vd_feed_config_of(f)->name;
-    vd_strbuf_printf(b,
-                     "# HELP vectord_feed_connected 1 while the feed is connected to Postgres.\n"
-                     "# TYPE vectord_feed_connected gauge\nvectord_feed_connected{feed=\"%s\"} %d\n"
-                     "# HELP vectord_feed_backfill_done 1 once the backfill has finished.\n"
-                     "# TYPE vectord_feed_backfill_done gauge\nvectord_feed_backfill_done{feed=\"%s\"} %d\n"
-                     "# HELP vectord_feed_backfill_rows_total Rows copied by the backfill.\n"
-                     "# TYPE vectord_feed_backfill_rows_total counter\n"
-                     "vectord_feed_backfill_rows_total{feed=\"%s\"} %llu\n"
-                     "# HELP vectord_feed_rows_applied_total Rows turned into upserts or deletes.\n"
-                     "# TYPE vectord_feed_rows_applied_total counter\n"
-                     "vectord_feed_rows_applied_total{feed=\"%s\"} %llu\n"
-                     "# HELP vectord_feed_rows_rejected_total Bad rows skipped.\n"
-                     "# TYPE vectord_feed_rows_rejected_total counter\n"
-                     "vectord_feed_rows_rejected_total{feed=\"%s\"} %llu\n"
-                     "# HELP vectord_feed_reconnects_total Reconnections to Postgres.\n"
-                     "# TYPE vectord_feed_reconnects_total counter\n"
-                     "vectord_feed_reconnects_total{feed=\"%s\"} %llu\n"
-                     "# HELP vectord_feed_lag_rows Outbox rows not applied yet.\n"
-                     "# TYPE vectord_feed_lag_rows gauge\nvectord_feed_lag_rows{feed=\"%s\"} %llu\n"
-                     "# HELP vectord_feed_lag_seconds Age of the oldest outbox row not applied yet.\n"
-                     "# TYPE vectord_feed_lag_seconds gauge\nvectord_feed_lag_seconds{feed=\"%s\"} %.3f\n"
-                     "# HELP vectord_feed_position_xid Follow position: transaction id.\n"
-                     "# TYPE vectord_feed_position_xid gauge\nvectord_feed_position_xid{feed=\"%s\"} %llu\n",
-                     n, st.connected, n, st.backfill_done, n, (unsigned long long)st.backfill_rows, n,
-                     (unsigned long long)st.rows_applied, n, (unsigned long long)st.rows_rejected, n,
-                     (unsigned long long)st.reconnects, n, (unsigned long long)st.lag_rows, n,
-                     st.lag_seconds, n, (unsigned long long)st.xid);
+    m->feeds = feeds;
+    m->n_feeds = n;
+}
+
+/* One metric family per feed field, a sample per feed. */
+static void render_feeds(vd_metrics *m, vd_strbuf *b)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fam[] = {
+        {"vectord_feed_connected", "gauge", "1 while the feed is connected to Postgres."},
+        {"vectord_feed_backfill_done", "gauge", "1 once the backfill has finished."},
+        {"vectord_feed_backfill_rows_total", "counter", "Rows copied by the backfill."},
+        {"vectord_feed_rows_applied_total", "counter", "Rows turned into upserts or deletes."},
+        {"vectord_feed_rows_rejected_total", "counter", "Bad rows skipped."},
+        {"vectord_feed_reconnects_total", "counter", "Reconnections to Postgres."},
+        {"vectord_feed_lag_rows", "gauge", "Outbox rows not applied yet."},
+        {"vectord_feed_lag_seconds", "gauge", "Age of the oldest outbox row not applied yet."},
+        {"vectord_feed_position_xid", "gauge", "Follow position: transaction id."},
+    };
+    vd_feed_status st[VD_MAX_FEEDS_REPORTED];
+    size_t n = m->n_feeds < VD_MAX_FEEDS_REPORTED ? m->n_feeds : VD_MAX_FEEDS_REPORTED;
+    for (size_t k = 0; k < n; k++)
+        vd_feed_status_get(m->feeds[k], &st[k]);
+    for (size_t i = 0; n && i < sizeof fam / sizeof fam[0]; i++) {
+        vd_strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[i].name, fam[i].help, fam[i].name,
+                         fam[i].type);
+        for (size_t k = 0; k < n; k++) {
+            double v[] = {st[k].connected, st[k].backfill_done, (double)st[k].backfill_rows,
+                          (double)st[k].rows_applied, (double)st[k].rows_rejected,
+                          (double)st[k].reconnects, (double)st[k].lag_rows, st[k].lag_seconds,
+                          (double)st[k].xid};
+            vd_strbuf_printf(b, "%s{feed=\"%s\"} %.17g\n", fam[i].name,
+                             vd_feed_config_of(m->feeds[k])->name, v[i]);
+        }
+    }
 }
 
 static void render_storage(vd_metrics *m, vd_strbuf *b)
@@ -355,7 +359,7 @@ int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **t
     render_requests(m, &b);
     render_work(m, &b);
     render_storage(m, &b);
-    render_feed(m, &b);
+    render_feeds(m, &b);
     int rc = render_collections(db, &b);
     if (rc || b.failed) {
         vd_strbuf_free(&b);

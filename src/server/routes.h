@@ -24,6 +24,7 @@
     X(COLLECTION_SNAPSHOT, "POST", "/collections/{c}/snapshot", "collection_snapshot") \
     X(CHECKPOINT, "POST", "/admin/checkpoint", "checkpoint")                           \
     X(FEED, "GET", "/feed", "feed")                                                     \
+    X(FEEDS, "GET", "/feeds", "feeds")                                                  \
     X(FEED_RECONCILE, "POST", "/feed/reconcile", "feed_reconcile")
 
 typedef enum vd_route {

@@ -389,3 +389,50 @@ def test_readyz_reflects_feed_lag(pg, db):
                 pg.start()
         finally:
             s.stop()
+
+
+def test_two_feeds_from_a_config_file(db):
+    """[feed] plus a [feed.NAME] section: two tables into two collections."""
+    conn, dsn = db
+    cur = conn.cursor()
+    cur.execute(TABLE.replace('"Memory"', '"AgentMemory"'))
+    cur.execute("""CREATE TRIGGER vectord_outbox_capture AFTER INSERT OR UPDATE OR DELETE ON "AgentMemory"
+                   FOR EACH ROW EXECUTE FUNCTION vectord_outbox_capture('id')""")
+    insert_rows(conn, 0, 40)
+    cur.execute(f"""INSERT INTO "AgentMemory" (id, "userId", embedding)
+                    SELECT 'a' || i, 'agent', {emb_sql('i')} FROM generate_series(0, 24) i""")
+    with tempfile.TemporaryDirectory() as d:
+        conf = os.path.join(d, "vectord.conf")
+        with open(conf, "w") as f:
+            f.write(f"[feed]\nfeed_dsn = {dsn}\nfeed_dim = {DIM}\nfeed_metric = l2\nfeed_poll_ms = 200\n"
+                    f"[feed.agents]\nfeed_dsn = {dsn}\nfeed_table = AgentMemory\n"
+                    f"feed_collection = agent_memories\nfeed_dim = {DIM}\nfeed_metric = l2\nfeed_poll_ms = 200\n")
+        s = Server(data_dir=os.path.join(d, "data"), args=["--config", conf])
+        try:
+            c = s.client
+            wait_caught_up(c, conn)
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                st, doc = c.request("GET", "/feed?name=agents")
+                if st == 200 and doc["result"]["backfill"]["done"]:
+                    break
+                time.sleep(0.1)
+            cur.execute("""DELETE FROM "AgentMemory" WHERE id = 'a3'""")
+            cur.execute("""DELETE FROM "Memory" WHERE id = 'm3'""")
+            deadline = time.time() + 30
+            while time.time() < deadline and (
+                    c.ok("GET", "/collections/agent_memories")["points_count"] != 24 or
+                    c.ok("GET", "/collections/memories")["points_count"] != 39):
+                time.sleep(0.1)
+            assert c.ok("GET", "/collections/agent_memories")["points_count"] == 24
+            assert c.ok("GET", "/collections/memories")["points_count"] == 39
+            feeds = c.ok("GET", "/feeds")["feeds"]
+            assert sorted(f["name"] for f in feeds) == ["agents", "vectord"]
+            assert c.ok("GET", "/feed?name=agents")["collection"] == "agent_memories"
+            c.error("GET", "/feed?name=nope", status=404)
+            metrics = c.request("GET", "/metrics")[1]
+            assert metrics.count("# TYPE vectord_feed_connected gauge") == 1
+            assert 'vectord_feed_connected{feed="agents"} 1' in metrics
+            assert 'vectord_feed_connected{feed="vectord"} 1' in metrics
+        finally:
+            s.stop()

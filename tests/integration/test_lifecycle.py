@@ -77,3 +77,28 @@ def test_sigint_and_sigterm_shut_down_cleanly():
         for line in logs.splitlines():
             if line.startswith("ts="):
                 assert " level=" in line and " msg=\"" in line, line
+
+
+def test_extra_feed_sections_in_the_config_file():
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        f.write("[feed.agents]\nfeed_table = AgentMemory\nfeed_collection = agent_memories\n")
+        path = f.name
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        f.write("[feed.bad name]\nfeed_table = X\n")
+        bad = f.name
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        f.write("[feed.agents]\nfeed_frobnicate = 1\n")
+        unknown = f.name
+    try:
+        r = run(["--config", path, "--print-config"])
+        assert r.returncode == 0, r.stderr
+        extra = r.stdout.split("[feed.agents]")[1]
+        assert "feed_name = agents" in extra and "feed_table = AgentMemory" in extra
+        assert "feed_collection = agent_memories" in extra and "feed_batch_rows = 500" in extra
+        r = run(["--config", bad, "--print-config"])
+        assert r.returncode == 2 and "feed name" in r.stderr
+        r = run(["--config", unknown, "--print-config"])
+        assert r.returncode == 2 and "feed_frobnicate" in r.stderr
+    finally:
+        for p in (path, bad, unknown):
+            os.unlink(p)
