@@ -623,9 +623,9 @@ static int wait_notify(vd_feed *f)
     return 0;
 }
 
-/* Runs the queued reconciliations (between rounds: the feed is not applying
- * anything meanwhile). */
-static void run_reconciles(vd_feed *f, vd_collection *c)
+/* Runs the queued reconciliations on c (between rounds: the feed is not
+ * applying anything meanwhile), or fails them when c is NULL (the feed stops). */
+static void drain_reconciles(vd_feed *f, vd_collection *c)
 {
     pthread_mutex_lock(&f->lock);
     vd_feed_reconcile_req *q = f->reconciles;
@@ -633,23 +633,12 @@ static void run_reconciles(vd_feed *f, vd_collection *c)
     pthread_mutex_unlock(&f->lock);
     while (q) {
         vd_feed_reconcile_req *next = q->next;
-        vd_feed_reconcile_run(f, c, q);
-        q->wake(q->ctx);
-        q = next;
-    }
-}
-
-/* Fails the queued reconciliations (the feed stops). */
-static void fail_reconciles(vd_feed *f)
-{
-    pthread_mutex_lock(&f->lock);
-    vd_feed_reconcile_req *q = f->reconciles;
-    f->reconciles = NULL;
-    pthread_mutex_unlock(&f->lock);
-    while (q) {
-        vd_feed_reconcile_req *next = q->next;
-        q->rc = VD_E_NOT_READY;
-        snprintf(q->error, sizeof q->error, "the feed stopped before the reconciliation ran");
+        if (c) {
+            vd_feed_reconcile_run(f, c, q);
+        } else {
+            q->rc = VD_E_NOT_READY;
+            snprintf(q->error, sizeof q->error, "the feed stopped before the reconciliation ran");
+        }
         q->wake(q->ctx);
         q = next;
     }
@@ -707,7 +696,7 @@ static void *feed_main(void *arg)
         vd_collection *c = target(f);
         int rc = -1;
         if (c && f->state.backfill_done)
-            run_reconciles(f, c);
+            drain_reconciles(f, c);
         if (c) {
             rc = !f->state.backfill_done ? backfill_page(f, c) : follow_round(f, c);
             if (rc == 0 && f->state.backfill_done) {
@@ -780,7 +769,7 @@ void vd_feed_stop(vd_feed *f)
     if (f->thread)
         pthread_join(f->thread, NULL);
     wake_waiters(f, true);
-    fail_reconciles(f);
+    drain_reconciles(f, NULL);
     for (size_t i = 0; i < 8; i++)
         free(f->strings[i]);
     free(f->from);

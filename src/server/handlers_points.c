@@ -38,7 +38,9 @@ static int parse_wait(vd_call *call)
 }
 
 /* Logs p->m and suspends the call until it is durable; resume completes it. */
-static int submit(vd_call *call, pending_write *p, int (*resume)(vd_call *))
+static int write_resume(vd_call *call);
+
+static int submit(vd_call *call, pending_write *p)
 {
     const vd_collection_config *cfg = vd_collection_config_of(p->c);
     p->m.collection = cfg->name;
@@ -49,23 +51,29 @@ static int submit(vd_call *call, pending_write *p, int (*resume)(vd_call *))
         return rc;
     }
     call->pending = p;
-    call->resume = resume;
+    call->resume = write_resume;
     return VD_CALL_SUSPENDED;
 }
 
-static int upsert_resume(vd_call *call)
+/* Completes a logged write once woken and renders its counts. */
+static int write_resume(vd_call *call)
 {
     pending_write *p = call->pending;
     vd_mutation_outcome out = {0};
+    vd_mutation_type type = p->m.type;
     int rc = vd_commit_complete(p->cm, &out, &call->em);
     pending_free(p);
     if (rc)
         return rc;
     call->result = cJSON_CreateObject();
     cJSON_AddStringToObject(call->result, "status", "completed");
-    cJSON_AddNumberToObject(call->result, "inserted", (double)out.counts.inserted);
-    cJSON_AddNumberToObject(call->result, "updated", (double)out.counts.updated);
-    cJSON_AddNumberToObject(call->result, "skipped_stale", (double)out.counts.stale);
+    if (type == VD_MUT_UPSERT) {
+        cJSON_AddNumberToObject(call->result, "inserted", (double)out.counts.inserted);
+        cJSON_AddNumberToObject(call->result, "updated", (double)out.counts.updated);
+        cJSON_AddNumberToObject(call->result, "skipped_stale", (double)out.counts.stale);
+    } else {
+        cJSON_AddNumberToObject(call->result, "deleted", (double)out.deleted);
+    }
     return 0;
 }
 
@@ -89,7 +97,7 @@ int vd_h_points_upsert(vd_call *call)
         .n_points = p->upsert.n,
         .dim = vd_collection_config_of(p->c)->dim,
     };
-    return submit(call, p, upsert_resume);
+    return submit(call, p);
 }
 
 int vd_h_point_get(vd_call *call)
@@ -113,20 +121,6 @@ int vd_h_point_get(vd_call *call)
     call->result = vd_resp_point(&p, false, true);
     vd_point_out_free(&p);
     return call->result ? 0 : vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
-}
-
-static int delete_resume(vd_call *call)
-{
-    pending_write *p = call->pending;
-    vd_mutation_outcome out = {0};
-    int rc = vd_commit_complete(p->cm, &out, &call->em);
-    pending_free(p);
-    if (rc)
-        return rc;
-    call->result = cJSON_CreateObject();
-    cJSON_AddStringToObject(call->result, "status", "completed");
-    cJSON_AddNumberToObject(call->result, "deleted", (double)out.deleted);
-    return 0;
 }
 
 int vd_h_points_delete(vd_call *call)
@@ -153,5 +147,5 @@ int vd_h_points_delete(vd_call *call)
     } else {
         p->m = (vd_mutation){.type = VD_MUT_DELETE_IDS, .ids = p->del.ids, .n_ids = p->del.n_ids};
     }
-    return submit(call, p, delete_resume);
+    return submit(call, p);
 }

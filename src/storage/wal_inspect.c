@@ -29,28 +29,11 @@ static int print_record(void *ctx, const vd_wal_record *r)
 int vd_wal_inspect(vd_vfs *vfs, const char *path, bool list_records, vd_wal_describe_fn describe,
                    FILE *out, vd_wal_scan_result *res, vd_errmsg *em)
 {
-    int fd, rc = vfs->ops->open(vfs, path, O_RDONLY, 0, &fd);
+    uint8_t *img;
+    size_t len;
+    int rc = vd_vfs_read_file(vfs, path, &img, &len);
     if (rc)
-        return vd_fail(em, rc, "%s: cannot open: %s", path, strerror(-rc));
-    /* Segments are bounded by segment_bytes plus one group; read it whole. */
-    size_t cap = 1 << 20, len = 0, got;
-    uint8_t *img = malloc(cap);
-    while (img && (rc = vfs->ops->pread(vfs, fd, img + len, cap - len, len, &got)) == 0 && got) {
-        len += got;
-        if (len == cap) {
-            uint8_t *bigger = realloc(img, cap * 2);
-            if (!bigger)
-                break;
-            img = bigger;
-            cap *= 2;
-        }
-    }
-    vfs->ops->close(vfs, fd);
-    if (!img || rc) {
-        free(img);
-        return vd_fail(em, rc ? rc : -ENOMEM, "%s: cannot read: %s", path,
-                       strerror(rc ? -rc : ENOMEM));
-    }
+        return vd_fail(em, rc, "%s: cannot read: %s", path, strerror(-rc));
     vd_errmsg hdr_em = {{0}};
     listing l = {out, list_records, describe};
     rc = vd_wal_scan(img, len, print_record, &l, res, &hdr_em);
