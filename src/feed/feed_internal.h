@@ -32,6 +32,8 @@ struct vd_feed {
     char *id_quoted;
     char *version_expr;   /* the version as text, or NULL (no version column) */
     vd_feed_state state;
+    PGresult *prefetch;   /* the backfill page after prefetch_after, read ahead */
+    char prefetch_after[VD_FEED_KEY_MAX + 1];
     bool caught_up;
 };
 

@@ -147,7 +147,8 @@ fail:
 
 /* Runs one statement; returns its (last) result, or NULL on a connection or
  * SQL error (recorded). The caller PQclear()s. */
-PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *params)
+/* Sends a statement without waiting for its result. */
+static bool send_query(vd_feed *f, const char *sql, int n, const char *const *params)
 {
     if (!PQsendQueryParams(f->conn, sql, n, NULL, params, NULL, NULL, 0))
         goto conn_error;
@@ -157,6 +158,15 @@ PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *par
             goto conn_error;
     if (flushed < 0)
         goto conn_error;
+    return true;
+conn_error:
+    vd_feed_error(f, "postgres connection: %s", PQerrorMessage(f->conn));
+    return false;
+}
+
+/* Waits for the result of the statement sent last. */
+static PGresult *collect(vd_feed *f)
+{
     PGresult *last = NULL, *r;
     for (;;) {
         while (PQisBusy(f->conn)) {
@@ -180,6 +190,11 @@ PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *par
 conn_error:
     vd_feed_error(f, "postgres connection: %s", PQerrorMessage(f->conn));
     return NULL;
+}
+
+PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *params)
+{
+    return send_query(f, sql, n, params) ? collect(f) : NULL;
 }
 
 static char *quote_ident(vd_feed *f, const char *name)
@@ -466,6 +481,23 @@ static void publish_position(vd_feed *f)
     PQclear(r);
 }
 
+/* Sends the backfill page after key `after` ("" = the first page). */
+static bool send_backfill_query(vd_feed *f, const char *after)
+{
+    char sql[4096], limit[16];
+    snprintf(limit, sizeof limit, "%u", f->cfg.batch_rows);
+    const char *params[2] = {limit, after};
+    bool first = !*after;
+    /* Keyset pagination: each page is its own statement (no long snapshot). */
+    if (first)
+        snprintf(sql, sizeof sql, "SELECT %s FROM %s t ORDER BY t.%s LIMIT $1::int",
+                 f->select_cols, f->from, f->id_quoted);
+    else
+        snprintf(sql, sizeof sql, "SELECT %s FROM %s t WHERE t.%s > $2 ORDER BY t.%s LIMIT $1::int",
+                 f->select_cols, f->from, f->id_quoted, f->id_quoted);
+    return send_query(f, sql, first ? 1 : 2, params);
+}
+
 /* One backfill page; 1 = more to do, 0 = done, -1 = error. */
 static int backfill_page(vd_feed *f, vd_collection *c)
 {
@@ -486,20 +518,17 @@ static int backfill_page(vd_feed *f, vd_collection *c)
                     f->cfg.table, next.xid);
         return 1;
     }
-    char sql[4096], limit[16];
-    snprintf(limit, sizeof limit, "%u", f->cfg.batch_rows);
-    const char *params[2] = {limit, next.backfill_after};
-    bool first = !*next.backfill_after;
-    /* Keyset pagination: each page is its own statement (no long snapshot). */
-    if (first)
-        snprintf(sql, sizeof sql, "SELECT %s FROM %s t ORDER BY t.%s LIMIT $1::int",
-                 f->select_cols, f->from, f->id_quoted);
-    else
-        snprintf(sql, sizeof sql, "SELECT %s FROM %s t WHERE t.%s > $2 ORDER BY t.%s LIMIT $1::int",
-                 f->select_cols, f->from, f->id_quoted, f->id_quoted);
-    PGresult *r = vd_feed_run(f, sql, first ? 1 : 2, params);
-    if (!r)
-        return -1;
+    /* The page after `after` was asked for while the last page was applied. */
+    PGresult *r = NULL;
+    if (f->prefetch && strcmp(f->prefetch_after, next.backfill_after) == 0) {
+        r = f->prefetch;
+        f->prefetch = NULL;
+    } else {
+        PQclear(f->prefetch);
+        f->prefetch = NULL;
+        if (!send_backfill_query(f, next.backfill_after) || !(r = collect(f)))
+            return -1;
+    }
     int n = PQntuples(r);
     uint32_t dim = vd_collection_config_of(c)->dim;
     vd_feed_batch b = {0};
@@ -511,8 +540,19 @@ static int backfill_page(vd_feed *f, vd_collection *c)
     next.backfill_rows += (uint64_t)n;
     next.backfill_done = n < (int)f->cfg.batch_rows;
     PQclear(r);
+    /* Postgres reads the next page while this one is applied. */
+    bool ahead = ok && !next.backfill_done && send_backfill_query(f, next.backfill_after);
     ok = ok && apply(f, c, &b, &next);
     vd_feed_batch_free(&b);
+    if (ahead) {
+        PGresult *p = collect(f); /* read it even if the apply failed: the connection is free again */
+        if (ok && p) {
+            f->prefetch = p;
+            snprintf(f->prefetch_after, sizeof f->prefetch_after, "%s", next.backfill_after);
+        } else {
+            PQclear(p);
+        }
+    }
     if (!ok)
         return -1;
     if (next.backfill_done) {
@@ -709,6 +749,8 @@ static void *feed_main(void *arg)
             rc = wait_notify(f);
         wake_waiters(f, false);
         if (rc < 0 && PQstatus(f->conn) != CONNECTION_OK) {
+            PQclear(f->prefetch);
+            f->prefetch = NULL;
             PQfinish(f->conn);
             f->conn = NULL;
             pthread_mutex_lock(&f->lock);
@@ -719,6 +761,8 @@ static void *feed_main(void *arg)
             backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
         }
     }
+    PQclear(f->prefetch);
+    f->prefetch = NULL;
     PQfinish(f->conn);
     f->conn = NULL;
     wake_waiters(f, true);

@@ -87,7 +87,7 @@ static int after_feed(vd_call *call)
  * Postgres transactions up to X, for at most ?feed_timeout_ms (default 5 s). */
 static int wait_for_feed(vd_call *call, int (*then)(vd_call *))
 {
-    uint64_t xid, ms = FEED_TIMEOUT_DEFAULT_MS;
+    uint64_t xid = 0, ms = FEED_TIMEOUT_DEFAULT_MS;
     int rc = parse_u64_arg(call, "feed_xid", UINT64_MAX / 2, &xid);
     if (rc <= 0)
         return rc ? rc : then(call);
