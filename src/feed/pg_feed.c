@@ -222,6 +222,69 @@ static char *column_type(vd_feed *f, const char *column)
     return t;
 }
 
+/* jsonb_build_object takes at most 100 arguments: 50 columns. */
+#define MAX_BUILD_COLUMNS 50
+
+/* Appends the payload expression: jsonb_build_object over the payload
+ * columns (the listed ones, or every column but the embedding), so the
+ * embedding is never copied into JSON; past 50 columns, to_jsonb(row)
+ * minus the embedding. */
+static bool append_payload(vd_feed *f, vd_strbuf *b)
+{
+    char *names[MAX_BUILD_COLUMNS + 1];
+    size_t n = 0;
+    bool many = false;
+    if (*f->cfg.payload_columns) {
+        char *cols = strdup(f->cfg.payload_columns), *save = NULL;
+        for (char *c = cols ? strtok_r(cols, ",", &save) : NULL; c; c = strtok_r(NULL, ",", &save)) {
+            while (*c == ' ')
+                c++;
+            if (n == MAX_BUILD_COLUMNS)
+                many = true;
+            else
+                names[n++] = strdup(c);
+        }
+        free(cols);
+    } else {
+        const char *params[2] = {f->from, f->cfg.embedding_column};
+        PGresult *r = vd_feed_run(f, "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass "
+                                     "AND attnum > 0 AND NOT attisdropped AND attname <> $2 ORDER BY attnum",
+                                  2, params);
+        if (!r)
+            return false;
+        many = PQntuples(r) > MAX_BUILD_COLUMNS;
+        for (int i = 0; !many && i < PQntuples(r); i++)
+            names[n++] = strdup(PQgetvalue(r, i, 0));
+        PQclear(r);
+    }
+    if (many && *f->cfg.payload_columns) {
+        vd_feed_error(f, "feed_payload_columns lists more than %d columns", MAX_BUILD_COLUMNS);
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
+        return false;
+    }
+    if (many) {
+        char *lit = PQescapeLiteral(f->conn, f->cfg.embedding_column, strlen(f->cfg.embedding_column));
+        vd_strbuf_printf(b, "(to_jsonb(t) - %s)::text", lit ? lit : "''");
+        PQfreemem(lit);
+    } else {
+        vd_strbuf_printf(b, "jsonb_build_object(");
+        for (size_t i = 0; i < n; i++) {
+            char *q = names[i] ? quote_ident(f, names[i]) : NULL;
+            char *lit = names[i] ? PQescapeLiteral(f->conn, names[i], strlen(names[i])) : NULL;
+            if (!q || !lit)
+                b->failed = true;
+            vd_strbuf_printf(b, "%s%s, t.%s", i ? ", " : "", lit ? lit : "''", q ? q : "\"\"");
+            PQfreemem(lit);
+            free(q);
+        }
+        vd_strbuf_printf(b, ")::text");
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    return !b->failed;
+}
+
 static bool prepare(vd_feed *f)
 {
     free(f->from);
@@ -257,33 +320,8 @@ static bool prepare(vd_feed *f)
         free(f->version_expr);
         f->version_expr = vd_strbuf_take(&vx, NULL);
         vd_strbuf_printf(&b, "%s", f->version_expr ? f->version_expr : "NULL");
-        if (!*f->cfg.payload_columns) {
-            vd_strbuf_printf(&b, ", (to_jsonb(t) - %s)::text", "$emb$");
-        } else {
-            vd_strbuf_printf(&b, ", jsonb_build_object(");
-            char *cols = strdup(f->cfg.payload_columns), *save = NULL;
-            int i = 0;
-            for (char *c = strtok_r(cols, ",", &save); c; c = strtok_r(NULL, ",", &save), i++) {
-                while (*c == ' ')
-                    c++;
-                char *q = quote_ident(f, c), *lit = PQescapeLiteral(f->conn, c, strlen(c));
-                vd_strbuf_printf(&b, "%s%s, t.%s", i ? ", " : "", lit ? lit : "''", q ? q : "\"\"");
-                PQfreemem(lit);
-                free(q);
-            }
-            free(cols);
-            vd_strbuf_printf(&b, ")::text");
-        }
-    }
-    if (ok && !*f->cfg.payload_columns) {
-        /* the embedding column's name as a literal for "jsonb - key" */
-        char *lit = PQescapeLiteral(f->conn, f->cfg.embedding_column, strlen(f->cfg.embedding_column));
-        char *sel = vd_strbuf_take(&b, NULL), *at = strstr(sel, "$emb$");
-        vd_strbuf_init(&b, 0);
-        vd_strbuf_append(&b, sel, (size_t)(at - sel));
-        vd_strbuf_printf(&b, "%s%s", lit, at + 5);
-        PQfreemem(lit);
-        free(sel);
+        vd_strbuf_printf(&b, ", ");
+        ok = append_payload(f, &b);
     }
     f->select_cols = ok && !b.failed ? vd_strbuf_take(&b, NULL) : NULL;
     vd_strbuf_free(&b);

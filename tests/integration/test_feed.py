@@ -406,7 +406,8 @@ def test_two_feeds_from_a_config_file(db):
         with open(conf, "w") as f:
             f.write(f"[feed]\nfeed_dsn = {dsn}\nfeed_dim = {DIM}\nfeed_metric = l2\nfeed_poll_ms = 200\n"
                     f"[feed.agents]\nfeed_dsn = {dsn}\nfeed_table = AgentMemory\n"
-                    f"feed_collection = agent_memories\nfeed_dim = {DIM}\nfeed_metric = l2\nfeed_poll_ms = 200\n")
+                    f"feed_collection = agent_memories\nfeed_dim = {DIM}\nfeed_metric = l2\nfeed_poll_ms = 200\n"
+                    f"feed_payload_columns = userId, content\nfeed_version_column =\n")
         s = Server(data_dir=os.path.join(d, "data"), args=["--config", conf])
         try:
             c = s.client
@@ -429,6 +430,8 @@ def test_two_feeds_from_a_config_file(db):
             feeds = c.ok("GET", "/feeds")["feeds"]
             assert sorted(f["name"] for f in feeds) == ["agents", "vectord"]
             assert c.ok("GET", "/feed?name=agents")["collection"] == "agent_memories"
+            p = c.ok("GET", "/collections/agent_memories/points/a1")
+            assert p["payload"] == {"userId": "agent", "content": None} and p["version"] == 0, p
             c.error("GET", "/feed?name=nope", status=404)
             metrics = c.request("GET", "/metrics")[1]
             assert metrics.count("# TYPE vectord_feed_connected gauge") == 1
