@@ -18,6 +18,7 @@
 #include "db/store.h"
 #include "feed/pg_feed.h"
 #include "server/api.h"
+#include "server/auth.h"
 #include "server/config.h"
 #include "server/http.h"
 #include "server/metrics.h"
@@ -57,6 +58,30 @@ static int lock_data_dir(const char *dir, vd_errmsg *em)
     return fd;
 }
 
+/* SIGHUP: reads the configuration again (file, environment, flags) and
+ * applies what can change while running: the log level and the API keys.
+ * Everything else needs a restart (and is left as it was). */
+static void reload(const vd_config *running, int argc, char **argv, vd_auth *auth)
+{
+    vd_config cfg;
+    vd_config_action action;
+    vd_errmsg em = {{0}};
+    if (vd_config_load(&cfg, argc, argv, environ, &action, &em) != 0) {
+        vd_log_error("SIGHUP: configuration not reloaded", "error=\"%s\"", em.text);
+        return;
+    }
+    vd_log_level level;
+    vd_log_level_parse(cfg.log_level, &level);
+    vd_log_set_level(level);
+    if (vd_auth_reload(auth, &cfg, &em) != 0) {
+        vd_log_error("SIGHUP: API keys not reloaded", "error=\"%s\"", em.text);
+        return;
+    }
+    vd_log_info("SIGHUP: reloaded", "log_level=%s auth=%s restart_needed_for_others=%s",
+                cfg.log_level, vd_auth_enabled(auth) ? "on" : "off",
+                memcmp(cfg.listen, running->listen, sizeof cfg.listen) ? "listen" : "none");
+}
+
 static unsigned cores(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -73,6 +98,7 @@ int main(int argc, char **argv)
     vd_database *db = NULL;
     vd_metrics *metrics = NULL;
     vd_http *http = NULL;
+    vd_auth *auth = NULL;
     vd_maintenance *maint = NULL;
     vd_store *store = NULL;
     vd_feed *feeds[VD_MAX_FEEDS] = {0};
@@ -104,6 +130,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* past a file-size limit, writes fail with EFBIG: a WAL error */
@@ -145,6 +172,11 @@ int main(int argc, char **argv)
             },
         .simd = vd_isa_name(dist->isa),
     };
+    if (vd_auth_create(&auth, &cfg, &em) != 0) {
+        vd_log_error("cannot load the API keys", "error=\"%s\"", em.text);
+        goto out;
+    }
+    api.auth = auth;
     uint16_t port;
     if (vd_http_start(&http, &api, &cfg, &port, &em) != 0) {
         vd_log_error("cannot start http server", "error=\"%s\"", em.text);
@@ -211,7 +243,12 @@ int main(int argc, char **argv)
                 vd_store_wal_io(store), cfg.wal_fsync);
 
     int sig = 0;
-    sigwait(&sigs, &sig);
+    for (;;) {
+        sigwait(&sigs, &sig);
+        if (sig != SIGHUP)
+            break;
+        reload(&cfg, argc, argv, auth);
+    }
     atomic_store(&api.ready, false);
     vd_log_info("shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     status = 0;
@@ -222,6 +259,7 @@ out:
     vd_maintenance_stop(maint);
     vd_store_close(store, status == 0);
     vd_database_destroy(db);
+    vd_auth_destroy(auth);
     vd_pool_destroy(pool);
     vd_metrics_destroy(metrics);
     if (lock_fd >= 0)

@@ -25,6 +25,8 @@
     X(EMPTY_BATCH, "empty_batch", 400, "batch is empty")                         \
     X(UNSUPPORTED_INDEX, "unsupported_index", 400, "index type not supported")   \
     X(INVALID_NAME, "invalid_name", 400, "name is invalid")                      \
+    X(UNAUTHORIZED, "unauthorized", 401, "an API key is required")               \
+    X(FORBIDDEN, "forbidden", 403, "this API key may not do that")               \
     X(NOT_FOUND, "not_found", 404, "no such route")                              \
     X(COLLECTION_NOT_FOUND, "collection_not_found", 404, "collection not found") \
     X(POINT_NOT_FOUND, "point_not_found", 404, "point not found")                \

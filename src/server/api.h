@@ -23,6 +23,7 @@ typedef struct vd_api {
     vd_database *db;
     vd_journal *journal; /* every change goes through it */
     vd_store *store;     /* WAL and snapshots */
+    struct vd_auth *auth; /* API keys */
     struct vd_feed **feeds; /* the Postgres feeds (n_feeds, maybe 0) */
     size_t n_feeds;
     vd_metrics *metrics;

@@ -43,6 +43,12 @@ static const setting settings[] = {
     UINT("server", worker_threads, 0, 0, 256, "worker pool for shard fan-out; 0 = one per core"),
     UINT("server", max_connections, 1024, 1, 1000000, "concurrent HTTP connections"),
     UINT("server", connection_timeout_s, 60, 1, 86400, "idle connection timeout in seconds"),
+    STR("security", api_key, "", "admin API key (every route); set either key to turn auth on"),
+    STR("security", read_api_key, "", "read-only API key (gets, lists, searches)"),
+    STR("security", api_key_file, "", "file holding the admin key (e.g. a mounted Secret), if api_key is empty"),
+    STR("security", read_api_key_file, "", "file holding the read-only key, if read_api_key is empty"),
+    UINT("security", auth_open_probes, 1, 0, 1, "1 = /healthz and /readyz need no key"),
+    UINT("security", auth_open_metrics, 1, 0, 1, "1 = /metrics needs no key"),
     STR("storage", data_dir, "./data", "data directory (created if missing, locked while running)"),
     STR("storage", wal_fsync, "always",
         "always: answer a write once fdatasync'ed (group commit) | batch: answer once written, "

@@ -39,6 +39,12 @@ typedef struct vd_config {
     char data_dir[1024];
     char log_level[16];
     char simd[16];
+    char api_key[513];
+    char read_api_key[513];
+    char api_key_file[1024];
+    char read_api_key_file[1024];
+    uint64_t auth_open_probes;
+    uint64_t auth_open_metrics;
     char wal_fsync[16];
     char wal_io[16];
     uint64_t wal_batch_ms;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/auth.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -84,6 +85,8 @@ static enum MHD_Result send_raw(struct MHD_Connection *conn, int status, char *d
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"vectord\"");
     if (allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, resp);
@@ -268,6 +271,17 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
         }
         free(path);
         return result;
+    }
+    if (h->api->auth) {
+        vd_errmsg aem;
+        int arc = vd_auth_check(h->api->auth, route,
+                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                            MHD_HTTP_HEADER_AUTHORIZATION),
+                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "api-key"), &aem);
+        if (arc) {
+            free(path);
+            return send_error(h, conn, rc, route, arc, aem.text, NULL);
+        }
     }
     if (!route_always_served(route) && !atomic_load(&h->api->ready)) {
         free(path);
