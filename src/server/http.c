@@ -28,6 +28,7 @@ struct vd_http {
     vd_api *api;
     uint64_t max_body;
     _Atomic long suspended; /* connections parked by a VD_CALL_SUSPENDED handler */
+    _Atomic long in_dispatch; /* requests between routing and their answer or suspension */
 };
 
 /* A suspended call's wake-up, which may come before the connection is
@@ -405,13 +406,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rc->suspended) {
         /* Resumed: the handler's wait is over. */
         rc->suspended = false;
+        enum MHD_Result r = answer(h, conn, rc, rc->call.resume(&rc->call));
         atomic_fetch_sub(&h->suspended, 1);
-        return answer(h, conn, rc, rc->call.resume(&rc->call));
+        return r;
     }
     if (rc->responded)
         return MHD_YES;
     rc->responded = true;
+    /* Counted before dispatch reads `ready`: vd_http_stop relies on it. */
+    atomic_fetch_add(&h->in_dispatch, 1);
     enum MHD_Result r = dispatch(h, conn, rc, url, method);
+    atomic_fetch_sub(&h->in_dispatch, 1);
     if (vd_log_get_level() <= VD_LOG_DEBUG) /* skip the clock read when not logging */
         vd_log_debug("request", "method=%s path=\"%.200s\" body_bytes=%zu ms=%.3f", method, url,
                      rc->body.len, elapsed_s(&rc->start) * 1e3);
@@ -491,11 +496,16 @@ void vd_http_stop(vd_http *h)
 {
     if (!h)
         return;
-    /* Stop accepting, then let parked writes finish (the WAL writer wakes
-     * them) before the daemon goes: a suspended connection must not be cut. */
-    MHD_quiesce_daemon(h->daemon);
-    for (int i = 0; i < 60000 && atomic_load(&h->suspended) > 0; i++)
+    /* The caller has cleared api->ready, so no request suspends any more
+     * (dispatch answers 503 first). Wait for those inside a handler or
+     * parked on the WAL: a suspended connection must not be cut, its waker
+     * still holds it. (MHD_quiesce_daemon is not used: in thread-pool epoll
+     * mode it can race a worker and abort in libmicrohttpd 0.9.75.) */
+    for (int i = 0; i < 60000; i++) {
+        if (atomic_load(&h->in_dispatch) == 0 && atomic_load(&h->suspended) == 0)
+            break;
         usleep(1000);
+    }
     MHD_stop_daemon(h->daemon);
     free(h);
 }
