@@ -8,23 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "db/mutation.h"
 #include "util/bytes.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "vectord/snapshot.h"
 
 #define META_FILE "collection.snap"
 #define FEEDS_FILE "feeds.snap"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void coll_dir(char *out, size_t cap, const char *root, uint64_t incarnation)
 {
@@ -211,7 +204,7 @@ static int remove_orphans(vd_vfs *vfs, const char *root, vd_collection **colls, 
 int vd_checkpoint(vd_database *db, vd_wal *wal, vd_vfs *vfs, const char *snap_root,
                   const char *only, vd_checkpoint_result *res, vd_errmsg *em)
 {
-    double t0 = now_s();
+    double t0 = vd_now_s();
     *res = (vd_checkpoint_result){0};
     vd_wal_stats ws;
     vd_wal_stats_get(wal, &ws);
@@ -257,7 +250,7 @@ int vd_checkpoint(vd_database *db, vd_wal *wal, vd_vfs *vfs, const char *snap_ro
         vd_collection_unref(colls[i]);
     free(colls);
     res->covered_lsn = covered;
-    res->seconds = now_s() - t0;
+    res->seconds = vd_now_s() - t0;
     return rc;
 }
 

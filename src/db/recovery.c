@@ -7,19 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "db/mutation.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "vectord/wal.h"
 #include "vectord/wal_format.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 typedef struct replay_ctx {
     vd_database *db;
@@ -105,7 +98,7 @@ static int cut(vd_vfs *vfs, const char *path, uint64_t at)
 int vd_recover_wal(vd_database *db, vd_vfs *vfs, const char *wal_dir, bool accept_data_loss,
                    vd_recovery_report *rep, vd_errmsg *em)
 {
-    double t0 = now_s();
+    double t0 = vd_now_s();
     uint64_t *firsts;
     size_t n;
     int rc = vd_wal_list_segments(wal_dir, &firsts, &n);
@@ -214,6 +207,6 @@ int vd_recover_wal(vd_database *db, vd_vfs *vfs, const char *wal_dir, bool accep
     free(firsts);
     rep->records += x.records;
     rep->next_lsn = next;
-    rep->replay_seconds += now_s() - t0;
+    rep->replay_seconds += vd_now_s() - t0;
     return rc;
 }

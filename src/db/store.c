@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "util/log.h"
+#include "util/clock.h"
 
 struct vd_store {
     vd_database *db; /* borrowed */
@@ -28,13 +29,6 @@ struct vd_store {
     uint64_t ck_wal_bytes; /* WAL bytes at the last checkpoint */
     vd_checkpoint_stats ck;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int make_dir(const char *path, vd_errmsg *em)
 {
@@ -66,11 +60,11 @@ static int choose_io(vd_store *s, const char *wal_io, vd_errmsg *em)
 
 static int recover(vd_store *s, vd_recovery_report *rep, vd_errmsg *em)
 {
-    double t0 = now_s();
+    double t0 = vd_now_s();
     uint64_t max_lsn = 0;
     int rc = vd_snapshots_load(s->db, s->fs, s->snap_dir, s->opt.accept_data_loss,
                                &rep->snapshots, &max_lsn, em);
-    rep->snapshot_seconds = now_s() - t0;
+    rep->snapshot_seconds = vd_now_s() - t0;
     if (rc)
         return rc;
     rep->next_lsn = max_lsn + 1;
@@ -157,7 +151,7 @@ int vd_store_checkpoint(vd_store *s, const char *only, const char *reason,
 static void *checkpointer_main(void *arg)
 {
     vd_store *s = arg;
-    double last = now_s();
+    double last = vd_now_s();
     pthread_mutex_lock(&s->ck_lock);
     while (!s->ck_stop) {
         struct timespec until;
@@ -171,7 +165,7 @@ static void *checkpointer_main(void *arg)
         const char *reason = NULL;
         if (s->opt.checkpoint_wal_bytes && ws.bytes - s->ck_wal_bytes >= s->opt.checkpoint_wal_bytes)
             reason = "wal_bytes";
-        else if (s->opt.checkpoint_interval_s && now_s() - last >= (double)s->opt.checkpoint_interval_s)
+        else if (s->opt.checkpoint_interval_s && vd_now_s() - last >= (double)s->opt.checkpoint_interval_s)
             reason = "interval";
         if (!reason)
             continue;
@@ -179,7 +173,7 @@ static void *checkpointer_main(void *arg)
         vd_checkpoint_result res;
         vd_errmsg em = {{0}};
         vd_store_checkpoint(s, NULL, reason, &res, &em);
-        last = now_s();
+        last = vd_now_s();
         pthread_mutex_lock(&s->ck_lock);
     }
     pthread_mutex_unlock(&s->ck_lock);

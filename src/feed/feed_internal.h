@@ -46,7 +46,6 @@ typedef struct vd_feed_batch {
     size_t n_pts, n_dels, n_ids;
 } vd_feed_batch;
 
-double vd_feed_now(void);
 /* Records (and logs) the feed's last error. */
 void vd_feed_error(vd_feed *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Runs one statement on the feed's connection without blocking on it (libpq's

@@ -32,17 +32,11 @@
 #include <time.h>
 
 #include "db/mutation.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
 #define MAX_BACKOFF_MS 10000
-
-double vd_feed_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void vd_feed_error(vd_feed *f, const char *fmt, ...)
 {
@@ -82,7 +76,7 @@ static int wait_socket(vd_feed *f, short events, int ms)
  * (the feed stops). */
 static void wake_waiters(vd_feed *f, bool all)
 {
-    double now = vd_feed_now();
+    double now = vd_now_s();
     vd_feed_waiter *ready = NULL;
     pthread_mutex_lock(&f->lock);
     for (vd_feed_waiter **w = &f->waiters; *w;) {
@@ -125,10 +119,10 @@ static bool connect_async(vd_feed *f)
     f->conn = PQconnectStart(f->cfg.dsn);
     if (!f->conn || PQstatus(f->conn) == CONNECTION_BAD)
         goto fail;
-    double deadline = vd_feed_now() + 15;
+    double deadline = vd_now_s() + 15;
     PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
     while (ps != PGRES_POLLING_OK) {
-        if (ps == PGRES_POLLING_FAILED || atomic_load(&f->stop) || vd_feed_now() > deadline)
+        if (ps == PGRES_POLLING_FAILED || atomic_load(&f->stop) || vd_now_s() > deadline)
             goto fail;
         if (wait_socket(f, ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, 100))
             goto fail;
@@ -683,8 +677,8 @@ static void measure_lag(vd_feed *f)
 /* Waits for a NOTIFY (or poll_ms, or stop). */
 static int wait_notify(vd_feed *f)
 {
-    double until = vd_feed_now() + f->cfg.poll_ms / 1000.0;
-    while (!atomic_load(&f->stop) && vd_feed_now() < until) {
+    double until = vd_now_s() + f->cfg.poll_ms / 1000.0;
+    while (!atomic_load(&f->stop) && vd_now_s() < until) {
         if (wait_socket(f, POLLIN, 100) || !PQconsumeInput(f->conn))
             return -1;
         PGnotify *n, *got = NULL;

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "feed/feed_internal.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -258,7 +259,7 @@ static int repair_deletes(vd_feed *f, vd_collection *c, id_list *l, uint64_t *do
 
 void vd_feed_reconcile_run(vd_feed *f, vd_collection *c, vd_feed_reconcile_req *req)
 {
-    double t0 = vd_feed_now();
+    double t0 = vd_now_s();
     id_table t = {0};
     visit v = {.t = &t};
     id_list missing = {0};
@@ -299,7 +300,7 @@ done:
     req->rc = rc;
     if (rc)
         snprintf(req->error, sizeof req->error, "%s", em.text);
-    req->seconds = vd_feed_now() - t0;
+    req->seconds = vd_now_s() - t0;
     table_free(&t);
     list_free(&missing);
     list_free(&v.extra);

@@ -61,8 +61,9 @@ struct vd_call {
 
 #define VD_CALL_SUSPENDED 1
 
-/* Wakes a suspended call; from any thread, exactly once per suspension. */
-void vd_call_wake(vd_call *call);
+/* Wakes a suspended call (a vd_call *); from any thread, exactly once per
+ * suspension. Its signature makes it a wake callback as it is. */
+void vd_call_wake(void *call);
 
 typedef int (*vd_handler_fn)(vd_call *call);
 

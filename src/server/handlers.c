@@ -158,8 +158,6 @@ int vd_h_feeds(vd_call *call)
     return 0;
 }
 
-static void wake_call(void *ctx) { vd_call_wake(ctx); }
-
 static cJSON *id_array(char ids[][VD_ID_MAX_LEN + 1], uint64_t n)
 {
     cJSON *a = cJSON_CreateArray();
@@ -213,7 +211,7 @@ int vd_h_feed_reconcile(vd_call *call)
     if (!req)
         return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
     req->repair = repair;
-    req->wake = wake_call;
+    req->wake = vd_call_wake;
     req->ctx = call;
     call->pending = req;
     call->resume = reconcile_done;

@@ -27,8 +27,6 @@ static void pending_free(pending_write *p)
     free(p);
 }
 
-static void wake_call(void *ctx) { vd_call_wake(ctx); }
-
 /* ?wait=true|false is accepted on writes; both answer once the write is
  * durable and applied (see docs/API.md). */
 static int parse_wait(vd_call *call)
@@ -45,7 +43,7 @@ static int submit(vd_call *call, pending_write *p)
     const vd_collection_config *cfg = vd_collection_config_of(p->c);
     p->m.collection = cfg->name;
     p->m.incarnation = cfg->incarnation;
-    int rc = vd_journal_submit(call->api->journal, p->c, &p->m, wake_call, call, &p->cm, &call->em);
+    int rc = vd_journal_submit(call->api->journal, p->c, &p->m, vd_call_wake, call, &p->cm, &call->em);
     if (rc) {
         pending_free(p);
         return rc;

@@ -3,10 +3,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "feed/pg_feed.h"
 #include "server/handlers.h"
+#include "util/clock.h"
 #include "server/response.h"
 
 /* Runs one parsed search and renders its hits as a JSON array. */
@@ -48,8 +48,6 @@ typedef struct feed_wait {
     int (*then)(vd_call *call);
     uint64_t timeout_ms;
 } feed_wait;
-
-static void wake_call(void *ctx) { vd_call_wake(ctx); }
 
 static int parse_u64_arg(vd_call *call, const char *name, uint64_t max, uint64_t *out)
 {
@@ -105,10 +103,8 @@ static int wait_for_feed(vd_call *call, int (*then)(vd_call *))
     feed_wait *fw = calloc(1, sizeof *fw);
     if (!fw)
         return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    fw->w = (vd_feed_waiter){.xid = xid, .wake = wake_call, .ctx = call,
-                             .deadline = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (double)ms / 1e3};
+    fw->w = (vd_feed_waiter){.xid = xid, .wake = vd_call_wake, .ctx = call,
+                             .deadline = vd_now_s() + (double)ms / 1e3};
     fw->then = then;
     fw->timeout_ms = ms;
     call->pending = fw;

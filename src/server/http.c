@@ -322,9 +322,9 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
     return answer(h, conn, rc, err);
 }
 
-void vd_call_wake(vd_call *call)
+void vd_call_wake(void *call)
 {
-    req_ctx *rc = call->http;
+    req_ctx *rc = ((vd_call *)call)->http;
     if (atomic_exchange(&rc->wake, WAKE_WOKEN) == WAKE_ARMED)
         MHD_resume_connection(rc->conn);
 }

@@ -94,6 +94,21 @@ static void render_feeds(vd_metrics *m, vd_strbuf *b)
     }
 }
 
+/* A histogram from non-cumulative bucket counts (the last bound is +Inf). */
+static void render_histogram(vd_strbuf *b, const char *name, const char *help, const double *bounds,
+                             const uint64_t *counts, unsigned n, double sum)
+{
+    vd_strbuf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (unsigned i = 0; i < n; i++) {
+        cum += counts[i];
+        if (i + 1 < n)
+            vd_strbuf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long)cum);
+    }
+    vd_strbuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+                     (unsigned long long)cum, name, sum, name, (unsigned long long)cum);
+}
+
 static void render_storage(vd_metrics *m, vd_strbuf *b)
 {
     const vd_recovery_report *r = &m->recovery;
@@ -147,33 +162,13 @@ static void render_storage(vd_metrics *m, vd_strbuf *b)
                      "# TYPE vectord_checkpoint_bytes_total counter\nvectord_checkpoint_bytes_total %llu\n",
                      (unsigned long long)ck.runs, (unsigned long long)ck.failures, ck.last_seconds,
                      ck.total_seconds, (unsigned long long)ck.bytes);
-    vd_strbuf_printf(b, "# HELP vectord_wal_group_records Records per group commit.\n"
-                        "# TYPE vectord_wal_group_records histogram\n");
-    uint64_t cum = 0;
-    for (unsigned i = 0; i < VD_WAL_GROUP_BUCKETS; i++) {
-        cum += st.group_hist[i];
-        if (i + 1 < VD_WAL_GROUP_BUCKETS)
-            vd_strbuf_printf(b, "vectord_wal_group_records_bucket{le=\"%u\"} %llu\n", 1u << i,
-                             (unsigned long long)cum);
-    }
-    vd_strbuf_printf(b,
-                     "vectord_wal_group_records_bucket{le=\"+Inf\"} %llu\n"
-                     "vectord_wal_group_records_sum %llu\nvectord_wal_group_records_count %llu\n",
-                     (unsigned long long)cum, (unsigned long long)st.records,
-                     (unsigned long long)cum);
-    vd_strbuf_printf(b, "# HELP vectord_wal_sync_seconds Write + fdatasync time of a group.\n"
-                        "# TYPE vectord_wal_sync_seconds histogram\n");
-    cum = 0;
-    for (unsigned i = 0; i < VD_WAL_SYNC_BUCKETS; i++) {
-        cum += st.sync_hist[i];
-        if (i + 1 < VD_WAL_SYNC_BUCKETS)
-            vd_strbuf_printf(b, "vectord_wal_sync_seconds_bucket{le=\"%g\"} %llu\n",
-                             vd_wal_sync_bounds[i], (unsigned long long)cum);
-    }
-    vd_strbuf_printf(b,
-                     "vectord_wal_sync_seconds_bucket{le=\"+Inf\"} %llu\n"
-                     "vectord_wal_sync_seconds_sum %.6f\nvectord_wal_sync_seconds_count %llu\n",
-                     (unsigned long long)cum, st.sync_seconds, (unsigned long long)cum);
+    double group_bounds[VD_WAL_GROUP_BUCKETS];
+    for (unsigned i = 0; i < VD_WAL_GROUP_BUCKETS; i++)
+        group_bounds[i] = i + 1 < VD_WAL_GROUP_BUCKETS ? (double)(1u << i) : __builtin_inf();
+    render_histogram(b, "vectord_wal_group_records", "Records per group commit.", group_bounds,
+                     st.group_hist, VD_WAL_GROUP_BUCKETS, (double)st.records);
+    render_histogram(b, "vectord_wal_sync_seconds", "Write + fdatasync time of a group.",
+                     vd_wal_sync_bounds, st.sync_hist, VD_WAL_SYNC_BUCKETS, st.sync_seconds);
 }
 
 int vd_metrics_create(vd_metrics **out)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "vectord/wal_format.h"
+#include "util/clock.h"
 
 typedef struct pending {
     uint64_t lsn;
@@ -51,7 +52,7 @@ struct vd_wal {
     uint64_t cur_first_lsn; /* first LSN of the segment being written */
     /* writer thread only */
     bool unsynced; /* VD_FSYNC_BATCH: written bytes await their fdatasync */
-    struct timespec unsynced_since;
+    double unsynced_since; /* vd_now_s() of the oldest unsynced write */
     batch spare;
     int fd;
     uint64_t seg_off, salt;
@@ -60,13 +61,6 @@ struct vd_wal {
 
 const double vd_wal_sync_bounds[VD_WAL_SYNC_BUCKETS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0, __builtin_inf()};
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void vd_wal_segment_path(char *out, size_t cap, const char *dir, uint64_t first_lsn)
 {
@@ -162,11 +156,7 @@ static int sync_unsynced(vd_wal *w, bool now)
     if (!w->unsynced)
         return 0;
     if (!now) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        double age = (double)(t.tv_sec - w->unsynced_since.tv_sec) +
-                     (double)(t.tv_nsec - w->unsynced_since.tv_nsec) / 1e9;
-        if (age * 1000.0 < w->opt.batch_ms)
+        if ((vd_now_s() - w->unsynced_since) * 1000.0 < w->opt.batch_ms)
             return 0;
     }
     w->unsynced = false;
@@ -190,7 +180,7 @@ static int write_group(vd_wal *w, const batch *b, bool *synced, double *secs)
     }
     vd_wal_records_seal(b->buf, b->len, w->salt);
     size_t n = 0;
-    double t0 = now_s();
+    double t0 = vd_now_s();
     bool sync = w->opt.fsync == VD_FSYNC_ALWAYS;
     if (sync && w->vfs->ops->write_sync) {
         rc = w->vfs->ops->write_sync(w->vfs, w->fd, b->buf, b->len, w->seg_off, &n);
@@ -211,14 +201,24 @@ static int write_group(vd_wal *w, const batch *b, bool *synced, double *secs)
     w->seg_off += b->len;
     if (w->opt.fsync == VD_FSYNC_BATCH) {
         if (!w->unsynced)
-            clock_gettime(CLOCK_MONOTONIC, &w->unsynced_since);
+            w->unsynced_since = vd_now_s();
         w->unsynced = true;
         if ((rc = sync_unsynced(w, false)))
             return rc;
         *synced = !w->unsynced;
     }
-    *secs = now_s() - t0;
+    *secs = vd_now_s() - t0;
     return 0;
+}
+
+static void count_sync(vd_wal_stats *st, double secs)
+{
+    unsigned b = 0;
+    while (secs > vd_wal_sync_bounds[b])
+        b++;
+    st->sync_hist[b]++;
+    st->sync_seconds += secs;
+    st->fsyncs++;
 }
 
 static void count_group(vd_wal_stats *st, size_t n, bool synced, double secs)
@@ -227,14 +227,8 @@ static void count_group(vd_wal_stats *st, size_t n, bool synced, double secs)
     while (g + 1 < VD_WAL_GROUP_BUCKETS && n > (1u << g))
         g++;
     st->group_hist[g]++;
-    if (!synced)
-        return;
-    unsigned b = 0;
-    while (secs > vd_wal_sync_bounds[b])
-        b++;
-    st->sync_hist[b]++;
-    st->sync_seconds += secs;
-    st->fsyncs++;
+    if (synced)
+        count_sync(st, secs);
 }
 
 /* VD_FSYNC_BATCH: a timed wait so unsynced bytes are synced within batch_ms. */
@@ -244,26 +238,18 @@ static void wait_for_work(vd_wal *w)
         pthread_cond_wait(&w->work, &w->lock);
         return;
     }
-    struct timespec until = w->unsynced_since;
-    until.tv_nsec += (long)(w->opt.batch_ms % 1000) * 1000000L;
-    until.tv_sec += (time_t)(w->opt.batch_ms / 1000) + until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    double due = w->unsynced_since + w->opt.batch_ms / 1000.0; /* on CLOCK_MONOTONIC, as `work` */
+    struct timespec until = {(time_t)due, (long)((due - (double)(time_t)due) * 1e9)};
     if (pthread_cond_timedwait(&w->work, &w->lock, &until) == ETIMEDOUT && !w->queue.n) {
         pthread_mutex_unlock(&w->lock);
-        double t0 = now_s();
+        double t0 = vd_now_s();
         int rc = sync_unsynced(w, true);
-        double secs = now_s() - t0;
+        double secs = vd_now_s() - t0;
         pthread_mutex_lock(&w->lock);
         if (rc && !w->st.read_only_error)
             w->st.read_only_error = rc;
-        if (!rc) {
-            unsigned b = 0;
-            while (secs > vd_wal_sync_bounds[b])
-                b++;
-            w->st.sync_hist[b]++;
-            w->st.sync_seconds += secs;
-            w->st.fsyncs++;
-        }
+        if (!rc)
+            count_sync(&w->st, secs);
     }
 }
 

@@ -26,21 +26,15 @@ static int print_record(void *ctx, const vd_wal_record *r)
     return 0;
 }
 
-int vd_wal_inspect(vd_vfs *vfs, const char *path, bool list_records, vd_wal_describe_fn describe,
-                   FILE *out, vd_wal_scan_result *res, vd_errmsg *em)
+int vd_wal_inspect(const uint8_t *img, size_t len, const char *path, bool list_records,
+                   vd_wal_describe_fn describe, FILE *out, vd_wal_scan_result *res, vd_errmsg *em)
 {
-    uint8_t *img;
-    size_t len;
-    int rc = vd_vfs_read_file(vfs, path, &img, &len);
-    if (rc)
-        return vd_fail(em, rc, "%s: cannot read: %s", path, strerror(-rc));
+    int rc;
     vd_errmsg hdr_em = {{0}};
     listing l = {out, list_records, describe};
     rc = vd_wal_scan(img, len, print_record, &l, res, &hdr_em);
-    if (rc) {
-        free(img);
+    if (rc)
         return vd_fail(em, rc, "%s: %s", path, hdr_em.text);
-    }
     uint64_t salt = 0;
     vd_wal_header_decode(img, len, &salt, NULL);
     fprintf(out, "segment %s: format %d, salt %016" PRIx64 ", %zu bytes, %" PRIu64 " records", path,
@@ -63,6 +57,5 @@ int vd_wal_inspect(vd_vfs *vfs, const char *path, bool list_records, vd_wal_desc
                 res->bad_offset);
         break;
     }
-    free(img);
     return 0;
 }

@@ -15,10 +15,10 @@
 /* Optional: a one-line description of a record's body for the listing. */
 typedef void (*vd_wal_describe_fn)(const vd_wal_record *r, char *out, size_t cap);
 
-/* Returns 0 and fills *res, or an error (unreadable file, bad header) with
- * em naming the file. Writes its report to out; with list_records, one line
- * per record (plus describe's text, if given). */
-int vd_wal_inspect(vd_vfs *vfs, const char *path, bool list_records, vd_wal_describe_fn describe,
-                   FILE *out, vd_wal_scan_result *res, vd_errmsg *em);
+/* Reports on the segment image img (read from path) to out: 0 with *res
+ * filled, or an error (bad header) with em naming the file. With
+ * list_records, one line per record (plus describe's text, if given). */
+int vd_wal_inspect(const uint8_t *img, size_t len, const char *path, bool list_records,
+                   vd_wal_describe_fn describe, FILE *out, vd_wal_scan_result *res, vd_errmsg *em);
 
 #endif

@@ -57,11 +57,11 @@ static void describe(const vd_wal_record *r, char *out, size_t cap)
     vd_mutation_decoded_free(&d);
 }
 
-static int inspect_wal(const char *path, bool list)
+static int inspect_wal(const char *path, const uint8_t *img, size_t len, bool list)
 {
     vd_wal_scan_result res;
     vd_errmsg em = {{0}};
-    if (vd_wal_inspect(vd_vfs_posix(), path, list, describe, stdout, &res, &em) != 0) {
+    if (vd_wal_inspect(img, len, path, list, describe, stdout, &res, &em) != 0) {
         printf("verdict: INVALID: %s\n", em.text);
         return 2;
     }
@@ -138,7 +138,7 @@ int main(int argc, char **argv)
             continue;
         }
         bool snap = len >= 8 && memcmp(img, "VECTDSNP", 8) == 0;
-        int s = snap ? inspect_snapshot(argv[i], img, len) : inspect_wal(argv[i], list);
+        int s = snap ? inspect_snapshot(argv[i], img, len) : inspect_wal(argv[i], img, len, list);
         free(img);
         if (s > status)
             status = s;
