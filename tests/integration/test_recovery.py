@@ -123,3 +123,30 @@ def test_wal_io_error_makes_writes_503_and_reads_go_on():
             assert "vectord_wal_read_only 1" in metrics
         finally:
             s.stop()
+
+
+def test_snapshot_write_error_is_503_and_the_old_snapshot_stays():
+    with tempfile.TemporaryDirectory() as d:
+        data = os.path.join(d, "data")
+        s = Server(data_dir=data)
+        s.client.ok("PUT", "/collections/c", {"dim": 64, "metric": "l2"})
+        s.client.ok("PUT", "/collections/c/points",
+                    {"points": [{"id": i, "vector": [float(i)] * 64} for i in range(800)]})
+        s.stop()  # the shutdown checkpoint writes ~110 KiB per shard
+        # Under a 64 KiB file-size limit the WAL still fits, a new snapshot does not.
+        limit = 64 * 1024
+        s = Server(data_dir=data, preexec=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+        try:
+            c = s.client
+            c.ok("PUT", "/collections/c/points", {"points": [{"id": 1000, "vector": [1.0] * 64}]})
+            err = c.error("POST", "/admin/checkpoint", status=503, code="snapshot_failed")
+            assert "shard" in err["message"] or "snapshot" in err["message"]
+            c.error("POST", "/collections/c/snapshot", status=503, code="snapshot_failed")
+            assert c.ok("GET", "/collections/c")["points_count"] == 801  # serving goes on
+        finally:
+            s.kill()
+        s = Server(data_dir=data)  # the old snapshot plus the WAL: nothing lost
+        try:
+            assert s.client.ok("GET", "/collections/c")["points_count"] == 801
+        finally:
+            s.stop()
