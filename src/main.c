@@ -15,6 +15,7 @@
 
 #include "db/database.h"
 #include "db/maintenance.h"
+#include "db/recall_monitor.h"
 #include "db/store.h"
 #include "feed/pg_feed.h"
 #include "server/api.h"
@@ -100,6 +101,7 @@ int main(int argc, char **argv)
     vd_http *http = NULL;
     vd_auth *auth = NULL;
     vd_maintenance *maint = NULL;
+    vd_recall_monitor *recall = NULL;
     vd_store *store = NULL;
     vd_feed *feeds[VD_MAX_FEEDS] = {0};
     size_t n_feeds = 0;
@@ -154,7 +156,8 @@ int main(int argc, char **argv)
         vd_database_create(&db, pool, cfg.max_collections) != 0 ||
         vd_metrics_create(&metrics) != 0 ||
         vd_maintenance_start(&maint, db, cfg.compact_interval_ms,
-                             (double)cfg.compact_min_deleted_pct / 100.0) != 0) {
+                             (double)cfg.compact_min_deleted_pct / 100.0) != 0 ||
+        vd_recall_monitor_start(&recall, cfg.recall_sample_every) != 0) {
         vd_log_error("out of memory at start-up", "%s", "");
         goto out;
     }
@@ -171,7 +174,9 @@ int main(int argc, char **argv)
                 .default_shards = (uint32_t)cfg.default_shards,
             },
         .simd = vd_isa_name(dist->isa),
+        .recall = recall,
     };
+    vd_metrics_set_recall(metrics, recall);
     if (vd_auth_create(&auth, &cfg, &em) != 0) {
         vd_log_error("cannot load the API keys", "error=\"%s\"", em.text);
         goto out;
@@ -257,6 +262,7 @@ out:
         vd_feed_stop(feeds[k]); /* before the store: they write through the journal */
     vd_http_stop(http); /* parked writes finish first: the WAL is still open */
     vd_maintenance_stop(maint);
+    vd_recall_monitor_stop(recall); /* holds collection references */
     vd_store_close(store, status == 0);
     vd_database_destroy(db);
     vd_auth_destroy(auth);

@@ -13,7 +13,10 @@ struct vd_collection {
     vd_pool *pool; /* borrowed */
     _Atomic long refs;
     vd_write_order order;
+    vd_quality quality;
 };
+
+vd_quality *vd_collection_quality(vd_collection *c) { return &c->quality; }
 
 vd_write_order *vd_collection_write_order(vd_collection *c) { return &c->order; }
 
@@ -46,6 +49,7 @@ static void destroy(vd_collection *c)
     for (size_t i = 0; i < c->cfg.n_pindexes; i++)
         free((char *)c->cfg.pindexes[i].field);
     pthread_mutex_destroy(&c->pindex_lock);
+    vd_quality_destroy(&c->quality);
     pthread_mutex_destroy(&c->order.log_lock);
     pthread_mutex_destroy(&c->order.apply_lock);
     free(c);
@@ -61,6 +65,7 @@ int vd_collection_create(vd_collection **out, const vd_collection_config *cfg, v
     c->pool = pool;
     atomic_init(&c->refs, 1);
     pthread_mutex_init(&c->pindex_lock, NULL);
+    vd_quality_init(&c->quality);
     pthread_mutex_init(&c->order.log_lock, NULL);
     pthread_mutex_init(&c->order.apply_lock, NULL);
     c->order.applied_lsn = c->order.last_logged = cfg->incarnation;
@@ -319,7 +324,11 @@ int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_ou
         rc = -ENOMEM;
         goto done;
     }
-    vd_pool_run(c->pool, ns, search_task, &j);
+    if (req->on_caller)
+        for (uint32_t s = 0; s < ns; s++)
+            search_task(&j, s);
+    else
+        vd_pool_run(c->pool, ns, search_task, &j);
     /* Compact the per-shard runs, sort by key, keep k, free the rest. */
     size_t total = 0;
     for (uint32_t s = 0; s < ns; s++) {

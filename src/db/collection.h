@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "db/point.h"
+#include "db/quality.h"
 #include "db/shard.h"
 #include "util/pool.h"
 #include "vectord/error.h"
@@ -109,6 +110,8 @@ vd_write_order *vd_collection_write_order(vd_collection *c);
 /* Every live point's id and version, shard by shard (vd_shard_foreach). */
 void vd_collection_foreach(vd_collection *c, vd_point_visit_fn cb, void *ctx);
 vd_shard *vd_collection_shard(vd_collection *c, uint32_t i);
+/* The collection's measured result quality (recall monitor, shadow). */
+vd_quality *vd_collection_quality(vd_collection *c);
 /* VD_E_COLLECTION_EXISTS or VD_E_LIMIT_REACHED if add_pindex would refuse. */
 int vd_collection_check_pindex(vd_collection *c, const char *field, vd_pindex_type type,
                                vd_errmsg *em);

@@ -49,6 +49,7 @@ typedef struct vd_search_req {
     bool with_vector;
     uint32_t ef;
     bool exact;
+    bool on_caller; /* search the shards one after another on the calling thread, not the pool */
     _Atomic uint64_t *n_distances; /* optional: distance computations, summed over shards */
 } vd_search_req;
 

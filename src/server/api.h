@@ -25,6 +25,7 @@ typedef struct vd_api {
     vd_store *store;     /* WAL and snapshots */
     struct vd_auth *auth; /* API keys */
     struct vd_feed **feeds; /* the Postgres feeds (n_feeds, maybe 0) */
+    struct vd_recall_monitor *recall; /* samples searches for recall, or NULL */
     size_t n_feeds;
     vd_metrics *metrics;
     vd_limits limits;

@@ -29,6 +29,7 @@ vd_access vd_route_access(vd_route r)
     case VD_ROUTE_POINT_GET:
     case VD_ROUTE_SEARCH:
     case VD_ROUTE_SEARCH_BATCH:
+    case VD_ROUTE_SEARCH_SHADOW:
     case VD_ROUTE_FEED:
     case VD_ROUTE_FEEDS:
         return VD_ACCESS_READ;

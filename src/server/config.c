@@ -89,6 +89,8 @@ static const setting settings[] = {
          "how often to look for indexes to compact, in ms; 0 = never"),
     UINT("index", compact_min_deleted_pct, 10, 0, 100,
          "compact a shard's HNSW graph when deleted points are this % of its nodes"),
+    UINT("quality", recall_sample_every, 1000, 0, 1000000000,
+         "re-run one search in this many exactly, in the background, to measure recall; 0 = off"),
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 

@@ -70,6 +70,7 @@ typedef struct vd_config {
     uint64_t default_shards;
     uint64_t compact_interval_ms;
     uint64_t compact_min_deleted_pct;
+    uint64_t recall_sample_every;
     /* derived from listen */
     char host[96];
     uint16_t port;

@@ -88,6 +88,7 @@ const vd_handler_fn vd_handlers[VD_N_ROUTES] = {
     [VD_ROUTE_POINT_GET] = vd_h_point_get,
     [VD_ROUTE_SEARCH] = vd_h_search,
     [VD_ROUTE_SEARCH_BATCH] = vd_h_search_batch,
+    [VD_ROUTE_SEARCH_SHADOW] = vd_h_search_shadow,
     [VD_ROUTE_PINDEX_CREATE] = vd_h_pindex_create,
     [VD_ROUTE_COLLECTION_SNAPSHOT] = vd_h_collection_snapshot,
     [VD_ROUTE_CHECKPOINT] = vd_h_checkpoint,

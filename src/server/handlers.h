@@ -14,6 +14,7 @@ int vd_h_points_delete(vd_call *call);
 int vd_h_point_get(vd_call *call);
 int vd_h_search(vd_call *call);
 int vd_h_search_batch(vd_call *call);
+int vd_h_search_shadow(vd_call *call);
 int vd_h_collection_snapshot(vd_call *call);
 int vd_h_checkpoint(vd_call *call);
 int vd_h_feed(vd_call *call);

@@ -1,43 +1,69 @@
 /* handlers_search.c — k-NN search, single and batched. */
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/recall_monitor.h"
 #include "feed/pg_feed.h"
 #include "server/handlers.h"
+#include "server/json_util.h"
 #include "util/clock.h"
 #include "server/response.h"
 
-/* Runs one parsed search and renders its hits as a JSON array. */
-static int run_search(vd_call *call, vd_collection *c, const vd_search_parsed *s, cJSON **out)
+/* Runs one parsed search: hits best first (free with free_hits). A sampled
+ * search hands its query to the recall monitor. */
+static int search_hits(vd_call *call, vd_collection *c, vd_search_parsed *s, vd_point_out **hits,
+                       size_t *n)
 {
-    vd_point_out *hits;
-    size_t n;
     _Atomic uint64_t distances = 0;
     vd_search_req req = s->req;
     req.n_distances = &distances;
-    int rc = vd_collection_search(c, &req, &hits, &n);
-    if (!rc)
-        vd_metrics_observe_search(call->api->metrics, atomic_load(&distances));
-    if (rc)
+    if (vd_collection_search(c, &req, hits, n))
         return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory during search");
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++) {
-        cJSON *p = arr ? vd_resp_point(&hits[i], true, s->req.with_payload) : NULL;
-        if (p)
-            cJSON_AddItemToArray(arr, p);
-        else
-            rc = VD_E_OUT_OF_MEMORY;
+    vd_metrics_observe_search(call->api->metrics, atomic_load(&distances));
+    if (vd_recall_monitor_want(call->api->recall))
+        vd_recall_monitor_offer(call->api->recall, c, &s->req, &s->vector, &s->filter, *hits, *n);
+    return 0;
+}
+
+static void free_hits(vd_point_out *hits, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
         vd_point_out_free(&hits[i]);
-    }
     free(hits);
-    if (rc || !arr) {
-        cJSON_Delete(arr);
-        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory rendering results");
+}
+
+/* Renders hits as a JSON array. */
+static int render_hits(vd_call *call, vd_point_out *hits, size_t n, bool with_payload, cJSON **out)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *p = vd_resp_point(&hits[i], true, with_payload);
+        if (!p) {
+            cJSON_Delete(arr);
+            arr = NULL;
+        } else {
+            cJSON_AddItemToArray(arr, p);
+        }
     }
+    if (!arr)
+        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory rendering results");
     *out = arr;
     return 0;
+}
+
+static int run_search(vd_call *call, vd_collection *c, vd_search_parsed *s, cJSON **out)
+{
+    vd_point_out *hits;
+    size_t n;
+    int rc = search_hits(call, c, s, &hits, &n);
+    if (rc)
+        return rc;
+    rc = render_hits(call, hits, n, s->req.with_payload, out);
+    free_hits(hits, n);
+    return rc;
 }
 
 #define FEED_TIMEOUT_DEFAULT_MS 5000
@@ -168,3 +194,140 @@ static int search_batch_now(vd_call *call)
     call->result = all;
     return 0;
 }
+
+/* ---- shadow comparison ---------------------------------------------------
+ * POST /collections/{c}/search/shadow: a search plus the caller's own result
+ * for the same query ("baseline": {"ids": [...], "latency_ms": …}), e.g.
+ * MemoryService's numpy scan during the shadow phase of a cutover. vectord
+ * answers the search and how far the two agree: overlap@k = common ids /
+ * max(|vectord's top k|, |baseline's top k|) (1 when both are empty). The
+ * collection keeps the tally (collection info "quality", metrics). */
+
+typedef struct baseline {
+    vd_point_id *ids; /* strings borrow from the detached "baseline" item */
+    size_t n;
+    double latency_s;
+} baseline;
+
+static int parse_baseline(vd_call *call, const cJSON *item, baseline *out)
+{
+    static const char *const allowed[] = {"ids", "latency_ms", NULL};
+    int rc;
+    *out = (baseline){0};
+    if (!item)
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                       "a shadow search needs \"baseline\": {\"ids\": [...], \"latency_ms\": …}, "
+                       "the ids your own search returned, best first");
+    if ((rc = vd_json_object(item, "baseline", &call->em)) ||
+        (rc = vd_json_no_unknown(item, "baseline", allowed, &call->em)))
+        return rc;
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(item, "ids");
+    if (!cJSON_IsArray(ids))
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST, "baseline.ids must be an array of point ids");
+    size_t n = (size_t)cJSON_GetArraySize(ids);
+    if (n > call->api->limits.max_k)
+        return vd_fail(&call->em, VD_E_BATCH_TOO_LARGE,
+                       "baseline.ids has %zu entries; at most %u (setting max_k)", n,
+                       call->api->limits.max_k);
+    bool has_latency;
+    double ms = 0;
+    if ((rc = vd_json_number(item, "latency_ms", "baseline", &has_latency, &ms, &call->em)))
+        return rc;
+    if (ms < 0)
+        return vd_fail(&call->em, VD_E_OUT_OF_RANGE, "baseline.latency_ms must be >= 0");
+    out->latency_s = ms / 1e3;
+    out->ids = malloc((n ? n : 1) * sizeof *out->ids);
+    if (!out->ids)
+        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+    size_t i = 0;
+    for (const cJSON *e = ids->child; e; e = e->next, i++) {
+        char path[40];
+        snprintf(path, sizeof path, "baseline.ids[%zu]", i);
+        if ((rc = vd_json_id(e, path, &out->ids[i], &call->em))) {
+            free(out->ids);
+            out->ids = NULL;
+            return rc;
+        }
+    }
+    out->n = n;
+    return 0;
+}
+
+/* The ids of a[0..na) that are not in b[0..nb), as a JSON array. */
+static cJSON *ids_not_in(const vd_point_id *a, size_t na, const vd_point_id *b, size_t nb)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < na; i++)
+        if (!vd_ids_common(&a[i], 1, b, nb))
+            cJSON_AddItemToArray(arr, vd_resp_id(&a[i]));
+    return arr;
+}
+
+static int compare_and_render(vd_call *call, vd_collection *c, const baseline *b,
+                              vd_point_out *hits, size_t n, bool with_payload, uint32_t k,
+                              double vectord_s)
+{
+    vd_point_id *mine = malloc((n ? n : 1) * sizeof *mine);
+    if (!mine)
+        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        mine[i] = hits[i].id;
+    size_t nb = b->n < k ? b->n : k;
+    size_t common = vd_ids_common(mine, n, b->ids, nb);
+    size_t expected = n > nb ? n : nb;
+    vd_quality_add_shadow(vd_collection_quality(c), (uint32_t)common, (uint32_t)expected,
+                          b->latency_s, vectord_s);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *sh = cJSON_AddObjectToObject(o, "shadow");
+    cJSON_AddNumberToObject(sh, "k", k);
+    cJSON_AddNumberToObject(sh, "overlap", expected ? (double)common / (double)expected : 1.0);
+    cJSON_AddNumberToObject(sh, "common", (double)common);
+    cJSON_AddNumberToObject(sh, "vectord_count", (double)n);
+    cJSON_AddNumberToObject(sh, "baseline_count", (double)nb);
+    cJSON_AddItemToObject(sh, "missing", ids_not_in(b->ids, nb, mine, n));
+    cJSON_AddItemToObject(sh, "extra", ids_not_in(mine, n, b->ids, nb));
+    cJSON_AddNumberToObject(sh, "latency_ms", vectord_s * 1e3);
+    cJSON_AddNumberToObject(sh, "baseline_latency_ms", b->latency_s * 1e3);
+    free(mine);
+    cJSON *points = NULL;
+    int rc = render_hits(call, hits, n, with_payload, &points);
+    if (rc) {
+        cJSON_Delete(o);
+        return rc;
+    }
+    cJSON_AddItemToObject(o, "points", points);
+    call->result = o;
+    return 0;
+}
+
+static int shadow_now(vd_call *call)
+{
+    vd_collection *c;
+    int rc = vd_call_require_body(call, "a search object with \"baseline\"");
+    if (rc || (rc = vd_call_collection(call, &c)))
+        return rc;
+    cJSON *item = cJSON_IsObject(call->body)
+                      ? cJSON_DetachItemFromObjectCaseSensitive(call->body, "baseline")
+                      : NULL;
+    baseline b;
+    vd_search_parsed s = {0};
+    if (!(rc = parse_baseline(call, item, &b)) &&
+        !(rc = vd_req_search(call->body, "", vd_collection_config_of(c), &call->api->limits, &s,
+                             &call->em))) {
+        vd_point_out *hits;
+        size_t n;
+        double t0 = vd_now_s();
+        if (!(rc = search_hits(call, c, &s, &hits, &n))) {
+            rc = compare_and_render(call, c, &b, hits, n, s.req.with_payload, s.req.k,
+                                    vd_now_s() - t0);
+            free_hits(hits, n);
+        }
+        vd_search_parsed_free(&s);
+    }
+    free(b.ids);
+    cJSON_Delete(item);
+    vd_collection_unref(c);
+    return rc;
+}
+
+int vd_h_search_shadow(vd_call *call) { return wait_for_feed(call, shadow_now); }

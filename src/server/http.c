@@ -66,7 +66,7 @@ static const route_def routes[] = {
 static bool route_has_body(vd_route r)
 {
     return r == VD_ROUTE_COLLECTION_CREATE || r == VD_ROUTE_POINTS_UPSERT ||
-           r == VD_ROUTE_POINTS_DELETE || r == VD_ROUTE_SEARCH || r == VD_ROUTE_SEARCH_BATCH ||
+           r == VD_ROUTE_POINTS_DELETE || r == VD_ROUTE_SEARCH || r == VD_ROUTE_SEARCH_BATCH || r == VD_ROUTE_SEARCH_SHADOW ||
            r == VD_ROUTE_PINDEX_CREATE;
 }
 

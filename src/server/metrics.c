@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db/recall_monitor.h"
 #include "feed/pg_feed.h"
 
 #define VD_MAX_FEEDS_REPORTED 16
@@ -48,7 +49,10 @@ struct vd_metrics {
     vd_feed **feeds; /* set before the server is ready */
     size_t n_feeds;
     vd_recovery_report recovery; /* written before the server is ready */
+    vd_recall_monitor *recall;   /* set before the server is ready */
 };
+
+void vd_metrics_set_recall(vd_metrics *m, vd_recall_monitor *rm) { m->recall = rm; }
 
 void vd_metrics_set_store(vd_metrics *m, vd_store *store) { atomic_store(&m->store, store); }
 
@@ -269,7 +273,66 @@ static void render_work(vd_metrics *m, vd_strbuf *b)
                      (unsigned long long)load(&m->work_sum), (unsigned long long)cum);
 }
 
-static int render_collections(vd_database *db, vd_strbuf *b)
+/* The recall monitor and, per collection, the recall and shadow tallies
+ * (db/quality.h): one family per field, a sample per collection. */
+static void render_quality(vd_metrics *m, vd_collection **colls, size_t n, vd_strbuf *b)
+{
+    vd_recall_monitor_stats rs;
+    vd_recall_monitor_stats_get(m->recall, &rs);
+    vd_strbuf_printf(b,
+                     "# HELP vectord_recall_monitor_sampled_total Searches queued for an exact re-run.\n"
+                     "# TYPE vectord_recall_monitor_sampled_total counter\n"
+                     "vectord_recall_monitor_sampled_total %llu\n"
+                     "# HELP vectord_recall_monitor_dropped_total Samples dropped: the queue was full.\n"
+                     "# TYPE vectord_recall_monitor_dropped_total counter\n"
+                     "vectord_recall_monitor_dropped_total %llu\n"
+                     "# HELP vectord_recall_monitor_queued Samples waiting for their re-run.\n"
+                     "# TYPE vectord_recall_monitor_queued gauge\nvectord_recall_monitor_queued %llu\n",
+                     (unsigned long long)rs.sampled, (unsigned long long)rs.dropped,
+                     (unsigned long long)rs.queued);
+    vd_agreement_stats *q = calloc(2 * (n ? n : 1), sizeof *q);
+    if (!q)
+        return;
+    for (size_t i = 0; i < n; i++)
+        vd_quality_get(vd_collection_quality(colls[i]), &q[2 * i], &q[2 * i + 1]);
+    enum { COMPARED, HITS, EXPECTED, RECENT, SECONDS_A, SECONDS_B };
+    static const struct {
+        int kind; /* 0 = recall, 1 = shadow */
+        int field;
+        const char *name, *type, *help;
+    } fam[] = {
+        {0, COMPARED, "vectord_recall_samples_total", "counter", "Searches re-run exactly by the recall monitor."},
+        {0, HITS, "vectord_recall_hits_total", "counter", "Exact top-k ids the sampled searches had found."},
+        {0, EXPECTED, "vectord_recall_expected_total", "counter", "Exact top-k ids of the sampled searches (recall = hits / expected)."},
+        {0, RECENT, "vectord_recall_recent", "gauge", "Recall@k over the last 256 samples."},
+        {1, COMPARED, "vectord_shadow_comparisons_total", "counter", "Shadow searches compared with a caller's baseline."},
+        {1, HITS, "vectord_shadow_common_total", "counter", "Ids both vectord and the baseline returned."},
+        {1, EXPECTED, "vectord_shadow_expected_total", "counter", "max(vectord's, baseline's) result count (overlap = common / expected)."},
+        {1, RECENT, "vectord_shadow_overlap_recent", "gauge", "Overlap@k over the last 256 shadow comparisons."},
+        {1, SECONDS_A, "vectord_shadow_baseline_seconds_total", "counter", "The baseline's reported search time."},
+        {1, SECONDS_B, "vectord_shadow_vectord_seconds_total", "counter", "vectord's search time in shadow comparisons."},
+    };
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        vd_strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name,
+                         fam[f].type);
+        for (size_t i = 0; i < n; i++) {
+            const vd_agreement_stats *a = &q[2 * i + (size_t)fam[f].kind];
+            const char *name = vd_collection_config_of(colls[i])->name;
+            double v = fam[f].field == COMPARED    ? (double)a->compared
+                       : fam[f].field == HITS      ? (double)a->hits
+                       : fam[f].field == EXPECTED  ? (double)a->expected
+                       : fam[f].field == SECONDS_A ? a->seconds_a
+                       : fam[f].field == SECONDS_B ? a->seconds_b
+                                                   : a->recent;
+            if (fam[f].field == RECENT && a->recent < 0)
+                continue; /* nothing measured yet */
+            vd_strbuf_printf(b, "%s{collection=\"%s\"} %.17g\n", fam[f].name, name, v);
+        }
+    }
+    free(q);
+}
+
+static int render_collections(vd_metrics *m, vd_database *db, vd_strbuf *b)
 {
     vd_collection **colls;
     size_t n;
@@ -327,6 +390,7 @@ static int render_collections(vd_database *db, vd_strbuf *b)
         free(st[i].shards);
     }
     free(st);
+    render_quality(m, colls, n, b);
     for (size_t i = 0; i < n; i++)
         vd_collection_unref(colls[i]);
     free(colls);
@@ -355,7 +419,7 @@ int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **t
     render_work(m, &b);
     render_storage(m, &b);
     render_feeds(m, &b);
-    int rc = render_collections(db, &b);
+    int rc = render_collections(m, db, &b);
     if (rc || b.failed) {
         vd_strbuf_free(&b);
         return rc ? rc : -ENOMEM;

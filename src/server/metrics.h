@@ -27,6 +27,9 @@ void vd_metrics_set_store(vd_metrics *m, vd_store *store);
 struct vd_feed;
 /* The feeds to report (the array is borrowed; set once, before serving). */
 void vd_metrics_set_feeds(vd_metrics *m, struct vd_feed **feeds, size_t n);
+struct vd_recall_monitor;
+/* The recall monitor to report (borrowed, maybe NULL; set once). */
+void vd_metrics_set_recall(vd_metrics *m, struct vd_recall_monitor *rm);
 void vd_metrics_set_recovery(vd_metrics *m, const vd_recovery_report *rep);
 /* Renders the text exposition format; malloc'd into *text. 0 or -ENOMEM. */
 int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **text, size_t *len);

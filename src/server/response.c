@@ -65,6 +65,23 @@ cJSON *vd_resp_point(vd_point_out *p, bool with_score, bool with_payload)
 
 static void add_size(cJSON *o, const char *name, size_t v) { cJSON_AddNumberToObject(o, name, (double)v); }
 
+/* One agreement tally (db/quality.h) as JSON under `name`. */
+static void add_agreement(cJSON *parent, const char *name, const char *rate_name,
+                          const vd_agreement_stats *a)
+{
+    cJSON *o = cJSON_AddObjectToObject(parent, name);
+    add_size(o, "compared", a->compared);
+    if (a->expected)
+        cJSON_AddNumberToObject(o, rate_name, (double)a->hits / (double)a->expected);
+    else
+        cJSON_AddNullToObject(o, rate_name);
+    add_size(o, "recent_compared", a->recent_compared);
+    if (a->recent >= 0)
+        cJSON_AddNumberToObject(o, "recent", a->recent);
+    else
+        cJSON_AddNullToObject(o, "recent");
+}
+
 cJSON *vd_resp_collection(vd_collection *c)
 {
     const vd_collection_config *cfg = vd_collection_config_of(c);
@@ -107,6 +124,16 @@ cJSON *vd_resp_collection(vd_collection *c)
     add_size(searches, "exact", st.total.searches_exact);
     add_size(searches, "graph", st.total.searches_graph);
     add_size(searches, "distance_computations", st.total.distance_computations);
+    vd_agreement_stats recall, shadow;
+    vd_quality_get(vd_collection_quality(c), &recall, &shadow);
+    cJSON *quality = cJSON_AddObjectToObject(o, "quality");
+    add_agreement(quality, "recall", "recall_at_k", &recall);
+    add_agreement(quality, "shadow", "overlap_at_k", &shadow);
+    if (shadow.compared) {
+        cJSON *sh = cJSON_GetObjectItemCaseSensitive(quality, "shadow");
+        cJSON_AddNumberToObject(sh, "baseline_mean_ms", shadow.seconds_a * 1e3 / (double)shadow.compared);
+        cJSON_AddNumberToObject(sh, "vectord_mean_ms", shadow.seconds_b * 1e3 / (double)shadow.compared);
+    }
     add_size(o, "memory_bytes_per_point",
              st.n_points ? st.memory_bytes / st.n_points : 0);
     cJSON *shards = cJSON_AddArrayToObject(o, "shards_info");

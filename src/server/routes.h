@@ -20,6 +20,7 @@
     X(POINT_GET, "GET", "/collections/{c}/points/{id}", "point_get")                   \
     X(SEARCH, "POST", "/collections/{c}/search", "search")                             \
     X(SEARCH_BATCH, "POST", "/collections/{c}/search/batch", "search_batch")           \
+    X(SEARCH_SHADOW, "POST", "/collections/{c}/search/shadow", "search_shadow")        \
     X(PINDEX_CREATE, "PUT", "/collections/{c}/payload_indexes", "payload_index_create") \
     X(COLLECTION_SNAPSHOT, "POST", "/collections/{c}/snapshot", "collection_snapshot") \
     X(CHECKPOINT, "POST", "/admin/checkpoint", "checkpoint")                           \

@@ -1,0 +1,227 @@
+/* recall_monitor.c — see recall_monitor.h. */
+#include "db/recall_monitor.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+/* The re-run thread's nice value. Not SCHED_IDLE: a re-run holds each
+ * shard's read lock while it scans, and a thread that could starve
+ * indefinitely would hold writers back with it. */
+#define MONITOR_NICE 10
+
+typedef struct sample {
+    struct sample *next;
+    vd_collection *c; /* a reference */
+    vd_search_req req;
+    float *vector;
+    vd_filter *filter;
+    vd_point_id *ids; /* string ids point into id_text */
+    char *id_text;
+    size_t n;
+} sample;
+
+struct vd_recall_monitor {
+    uint64_t every;
+    _Atomic uint64_t searches;
+    _Atomic uint64_t sampled, measured, dropped;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    sample *head, *tail;
+    size_t queued;
+    bool stop;
+    pthread_t thread;
+};
+
+static void sample_free(sample *s)
+{
+    vd_collection_unref(s->c);
+    free(s->vector);
+    vd_filter_destroy(s->filter);
+    free(s->ids);
+    free(s->id_text);
+    free(s);
+}
+
+static void measure(vd_recall_monitor *m, sample *s)
+{
+    vd_search_req exact = {.vector = s->vector,
+                           .k = s->req.k,
+                           .filter = s->filter,
+                           .has_threshold = s->req.has_threshold,
+                           .score_threshold = s->req.score_threshold,
+                           .exact = true,
+                           .on_caller = true};
+    vd_point_out *hits;
+    size_t n;
+    if (vd_collection_search(s->c, &exact, &hits, &n) != 0) {
+        vd_log_warn("recall_monitor", "msg=\"exact re-run failed (out of memory); sample skipped\"");
+        return;
+    }
+    vd_point_id *ids = malloc((n ? n : 1) * sizeof *ids);
+    if (ids) {
+        for (size_t i = 0; i < n; i++)
+            ids[i] = hits[i].id;
+        size_t found = vd_ids_common(ids, n, s->ids, s->n);
+        vd_quality_add_recall(vd_collection_quality(s->c), (uint32_t)found, (uint32_t)n);
+        atomic_fetch_add_explicit(&m->measured, 1, memory_order_relaxed);
+    }
+    free(ids);
+    for (size_t i = 0; i < n; i++)
+        vd_point_out_free(&hits[i]);
+    free(hits);
+}
+
+static void *monitor_main(void *arg)
+{
+    vd_recall_monitor *m = arg;
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), MONITOR_NICE) != 0)
+        vd_log_debug("recall_monitor", "msg=\"cannot lower the thread's priority\" errno=%d", errno);
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        while (!m->head && !m->stop)
+            pthread_cond_wait(&m->cond, &m->lock);
+        if (m->stop)
+            break;
+        sample *s = m->head;
+        m->head = s->next;
+        if (!m->head)
+            m->tail = NULL;
+        m->queued--;
+        pthread_mutex_unlock(&m->lock);
+        measure(m, s);
+        sample_free(s);
+        pthread_mutex_lock(&m->lock);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+int vd_recall_monitor_start(vd_recall_monitor **out, uint64_t every)
+{
+    *out = NULL;
+    if (!every)
+        return 0;
+    vd_recall_monitor *m = calloc(1, sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    m->every = every;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    if (pthread_create(&m->thread, NULL, monitor_main, m) != 0) {
+        pthread_mutex_destroy(&m->lock);
+        pthread_cond_destroy(&m->cond);
+        free(m);
+        return -EAGAIN;
+    }
+    *out = m;
+    return 0;
+}
+
+void vd_recall_monitor_stop(vd_recall_monitor *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->lock);
+    m->stop = true;
+    pthread_cond_signal(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(m->thread, NULL);
+    while (m->head) {
+        sample *s = m->head;
+        m->head = s->next;
+        sample_free(s);
+    }
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->cond);
+    free(m);
+}
+
+bool vd_recall_monitor_want(vd_recall_monitor *m)
+{
+    if (!m)
+        return false;
+    uint64_t n = atomic_fetch_add_explicit(&m->searches, 1, memory_order_relaxed);
+    return n % m->every == 0;
+}
+
+/* Copies the hit ids (strings into one buffer). */
+static bool copy_ids(sample *s, const vd_point_out *hits, size_t n)
+{
+    size_t text = 0;
+    for (size_t i = 0; i < n; i++)
+        if (hits[i].id.kind == VD_ID_STR)
+            text += hits[i].id.len;
+    s->ids = malloc((n ? n : 1) * sizeof *s->ids);
+    s->id_text = malloc(text ? text : 1);
+    if (!s->ids || !s->id_text)
+        return false;
+    char *p = s->id_text;
+    for (size_t i = 0; i < n; i++) {
+        s->ids[i] = hits[i].id;
+        if (hits[i].id.kind == VD_ID_STR) {
+            memcpy(p, hits[i].id.str, hits[i].id.len);
+            s->ids[i].str = p;
+            p += hits[i].id.len;
+        }
+    }
+    s->n = n;
+    return true;
+}
+
+void vd_recall_monitor_offer(vd_recall_monitor *m, vd_collection *c, const vd_search_req *req,
+                             float **vector, vd_filter **filter, const vd_point_out *hits,
+                             size_t n)
+{
+    sample *s = calloc(1, sizeof *s);
+    bool queued = false;
+    if (s && copy_ids(s, hits, n)) {
+        pthread_mutex_lock(&m->lock);
+        if (m->queued < VD_RECALL_QUEUE_MAX) {
+            s->req = *req;
+            s->req.n_distances = NULL;
+            s->vector = *vector;
+            s->filter = *filter;
+            *vector = NULL;
+            *filter = NULL;
+            vd_collection_ref(c);
+            s->c = c;
+            if (m->tail)
+                m->tail->next = s;
+            else
+                m->head = s;
+            m->tail = s;
+            m->queued++;
+            queued = true;
+            pthread_cond_signal(&m->cond);
+        }
+        pthread_mutex_unlock(&m->lock);
+    }
+    if (queued) {
+        atomic_fetch_add_explicit(&m->sampled, 1, memory_order_relaxed);
+        return;
+    }
+    if (s)
+        sample_free(s); /* owns nothing of the caller's yet */
+    atomic_fetch_add_explicit(&m->dropped, 1, memory_order_relaxed);
+}
+
+void vd_recall_monitor_stats_get(vd_recall_monitor *m, vd_recall_monitor_stats *out)
+{
+    *out = (vd_recall_monitor_stats){0};
+    if (!m)
+        return;
+    out->sampled = atomic_load_explicit(&m->sampled, memory_order_relaxed);
+    out->measured = atomic_load_explicit(&m->measured, memory_order_relaxed);
+    out->dropped = atomic_load_explicit(&m->dropped, memory_order_relaxed);
+    pthread_mutex_lock(&m->lock);
+    out->queued = m->queued;
+    pthread_mutex_unlock(&m->lock);
+}

@@ -1,0 +1,157 @@
+"""Cutover support: the recall monitor (sampled searches re-run exactly in the
+background, recall@k per collection in collection info and metrics) and the
+shadow comparison (a caller's baseline ids against vectord's, overlap@k)."""
+import re
+import time
+
+import numpy as np
+
+from conftest import Server
+from test_api import upsert_all
+from test_hnsw import clustered
+
+DIM = 48
+
+
+def wait_compared(c, name, want, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        rec = c.ok("GET", f"/collections/{name}")["quality"]["recall"]
+        if rec["compared"] >= want:
+            return rec
+        time.sleep(0.05)
+    raise AssertionError(f"recall monitor measured {rec['compared']} of {want} samples")
+
+
+def test_recall_monitor_exact_and_low_ef():
+    s = Server(args=["--set", "recall_sample_every=1"])
+    try:
+        c = s.client
+        centers = np.random.default_rng(11).standard_normal((16, DIM)).astype(np.float32)
+        base = clustered(3000, 12, centers)
+        queries = clustered(40, 13, centers)
+        ids = list(range(len(base)))
+        c.ok("PUT", "/collections/flat", {"dim": DIM, "metric": "l2"})
+        # A deliberately poor graph: few links, narrow construction.
+        c.ok("PUT", "/collections/rough", {"dim": DIM, "metric": "l2", "index": {
+            "type": "hnsw", "m": 4, "ef_construction": 8}})
+        for name in ("flat", "rough"):
+            upsert_all(c, name, ids, base, None, batch=1000)
+            info = c.ok("GET", f"/collections/{name}")
+            assert info["quality"]["recall"] == {"compared": 0, "recall_at_k": None,
+                                                 "recent_compared": 0, "recent": None}
+        for q in queries:
+            c.ok("POST", "/collections/flat/search", {"vector": q.tolist(), "k": 10})
+            c.ok("POST", "/collections/rough/search", {"vector": q.tolist(), "k": 10, "ef": 1})
+        flat = wait_compared(c, "flat", len(queries))
+        rough = wait_compared(c, "rough", len(queries))
+        assert flat["recall_at_k"] == 1.0 and flat["recent"] == 1.0, flat
+        assert flat["recent_compared"] == len(queries)
+        assert 0.0 < rough["recall_at_k"] < 0.9, rough
+        # Filtered searches are re-run with their filter.
+        c.ok("POST", "/collections/flat/search",
+             {"vector": queries[0].tolist(), "k": 5, "filter": {"must": [
+                 {"key": "missing", "match": {"value": "x"}}]}})
+        flat = wait_compared(c, "flat", len(queries) + 1)
+        assert flat["recall_at_k"] == 1.0
+        _, metrics = c.request("GET", "/metrics")
+        assert re.search(r'vectord_recall_samples_total\{collection="flat"\} %d\b' % (len(queries) + 1), metrics)
+        hits = float(re.search(r'vectord_recall_hits_total\{collection="rough"\} (\S+)', metrics).group(1))
+        expected = float(re.search(r'vectord_recall_expected_total\{collection="rough"\} (\S+)', metrics).group(1))
+        assert expected == 10 * len(queries) and hits / expected == rough["recall_at_k"]
+        assert re.search(r'vectord_recall_recent\{collection="flat"\} 1\b', metrics)
+        assert re.search(r"vectord_recall_monitor_sampled_total %d\b" % (2 * len(queries) + 1), metrics)
+    finally:
+        s.stop()
+
+
+def test_recall_monitor_off_and_sampling_rate():
+    s = Server(args=["--set", "recall_sample_every=4"])
+    try:
+        c = s.client
+        c.ok("PUT", "/collections/a", {"dim": 4, "metric": "dot"})
+        c.ok("PUT", "/collections/a/points", {"points": [
+            {"id": i, "vector": [1, i, 0, 1]} for i in range(20)]})
+        for _ in range(12):
+            c.ok("POST", "/collections/a/search", {"vector": [1, 1, 1, 1], "k": 3})
+        assert wait_compared(c, "a", 3)["compared"] == 3  # one search in four
+    finally:
+        s.stop()
+    s = Server(args=["--set", "recall_sample_every=0"])
+    try:
+        c = s.client
+        c.ok("PUT", "/collections/a", {"dim": 4})
+        c.ok("PUT", "/collections/a/points", {"points": [{"id": 1, "vector": [1, 0, 0, 0]}]})
+        c.ok("POST", "/collections/a/search", {"vector": [1, 0, 0, 0]})
+        time.sleep(0.2)
+        assert c.ok("GET", "/collections/a")["quality"]["recall"]["compared"] == 0
+    finally:
+        s.stop()
+
+
+def test_shadow_comparison(server):
+    c = server.client
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((200, 8)).astype(np.float32)
+    c.ok("PUT", "/collections/m", {"dim": 8, "metric": "cosine"})
+    upsert_all(c, "m", [f"mem-{i}" for i in range(200)], base, None, batch=200)
+    q = base[7].tolist()
+    mine = [h["id"] for h in c.ok("POST", "/collections/m/search", {"vector": q, "k": 10})]
+    # The baseline agrees on 8 of 10 and has two ids vectord did not return.
+    baseline = mine[:8] + ["elsewhere-1", "elsewhere-2"]
+    r = c.ok("POST", "/collections/m/search/shadow",
+             {"vector": q, "k": 10, "with_payload": False,
+              "baseline": {"ids": baseline, "latency_ms": 33.5}})
+    assert [p["id"] for p in r["points"]] == mine
+    sh = r["shadow"]
+    assert sh["k"] == 10 and sh["common"] == 8 and sh["overlap"] == 0.8
+    assert sh["vectord_count"] == 10 and sh["baseline_count"] == 10
+    assert sh["missing"] == ["elsewhere-1", "elsewhere-2"]
+    assert sh["extra"] == mine[8:]
+    assert sh["baseline_latency_ms"] == 33.5 and sh["latency_ms"] >= 0
+    # Full agreement; a baseline longer than k is cut to k; an empty pair agrees.
+    r = c.ok("POST", "/collections/m/search/shadow",
+             {"vector": q, "k": 5, "baseline": {"ids": mine}})
+    assert r["shadow"]["overlap"] == 1.0 and r["shadow"]["baseline_count"] == 5
+    r = c.ok("POST", "/collections/m/search/shadow",
+             {"vector": q, "k": 5, "score_threshold": 2.0, "baseline": {"ids": []}})
+    assert r["points"] == [] and r["shadow"]["overlap"] == 1.0
+    # Fewer results than the baseline count against overlap.
+    r = c.ok("POST", "/collections/m/search/shadow",
+             {"vector": q, "k": 10, "filter": {"must": [{"key": "nope", "match": {"value": 1}}]},
+              "baseline": {"ids": mine[:4]}})
+    assert r["shadow"]["overlap"] == 0.0 and r["shadow"]["missing"] == mine[:4]
+    info = c.ok("GET", "/collections/m")["quality"]["shadow"]
+    assert info["compared"] == 4
+    # common 8+5+0+0 over expected 10+5+0+4
+    assert abs(info["overlap_at_k"] - 13 / 19) < 1e-9
+    assert abs(info["baseline_mean_ms"] - 33.5 / 4) < 1e-6
+    _, metrics = c.request("GET", "/metrics")
+    assert re.search(r'vectord_shadow_comparisons_total\{collection="m"\} 4\b', metrics)
+    assert re.search(r'vectord_shadow_common_total\{collection="m"\} 13\b', metrics)
+    assert re.search(r'vectord_shadow_expected_total\{collection="m"\} 19\b', metrics)
+    assert re.search(r'vectord_shadow_baseline_seconds_total\{collection="m"\} 0.0335', metrics)
+    # Integer ids compare as integers.
+    c.ok("PUT", "/collections/n", {"dim": 2})
+    c.ok("PUT", "/collections/n/points", {"points": [{"id": 1, "vector": [1, 0]}, {"id": 2, "vector": [0, 1]}]})
+    r = c.ok("POST", "/collections/n/search/shadow", {"vector": [1, 0], "k": 1, "baseline": {"ids": [1]}})
+    assert r["shadow"]["overlap"] == 1.0
+
+
+def test_shadow_errors(server):
+    c = server.client
+    c.ok("PUT", "/collections/m", {"dim": 2})
+    path = "/collections/m/search/shadow"
+    c.error("POST", path, {"vector": [1, 0]}, 400, "invalid_request")
+    c.error("POST", path, {"vector": [1, 0], "baseline": [1]}, 400, "invalid_request")
+    c.error("POST", path, {"vector": [1, 0], "baseline": {"ids": 3}}, 400, "invalid_request")
+    c.error("POST", path, {"vector": [1, 0], "baseline": {"ids": [1.5]}}, 400, "invalid_id")
+    c.error("POST", path, {"vector": [1, 0], "baseline": {"ids": [], "extra": 1}}, 400, "unknown_field")
+    c.error("POST", path, {"vector": [1, 0], "baseline": {"ids": [], "latency_ms": -1}}, 400, "out_of_range")
+    c.error("POST", path, {"vector": [1, 0], "baseline": {"ids": [], "latency_ms": "x"}}, 400)
+    c.error("POST", path, {"vector": [1, 0], "baseline": {"ids": list(range(1001))}}, 413, "batch_too_large")
+    c.error("POST", path, {"vector": [1, 0, 0], "baseline": {"ids": []}}, 400, "dimension_mismatch")
+    c.error("POST", path, [1, 2], 400, "invalid_request")
+    c.error("POST", "/collections/none/search/shadow", {"vector": [1, 0], "baseline": {"ids": []}},
+            404, "collection_not_found")
+    assert c.ok("GET", "/collections/m")["quality"]["shadow"]["compared"] == 0
