@@ -188,10 +188,10 @@ int main(int argc, char **argv)
         goto out;
     }
     vd_log_info("listening", "addr=%s:%u data_dir=\"%s\" simd=%s http_threads=%llu workers=%u "
-                "version=%s",
+                "version=%s tls=%s",
                 cfg.host, port, cfg.data_dir, vd_isa_name(dist->isa),
                 (unsigned long long)(cfg.http_threads ? cfg.http_threads : cores()), workers,
-                VECTORD_VERSION);
+                VECTORD_VERSION, vd_http_tls(http) ? "on" : "off");
 
 
     /* Recovery runs with the HTTP server up, so probes see /healthz live and

@@ -39,6 +39,7 @@
     X(LIMIT_REACHED, "limit_reached", 429, "a configured limit was reached")     \
     X(OUT_OF_MEMORY, "out_of_memory", 503, "server is out of memory")            \
     X(NOT_READY, "not_ready", 503, "server is not ready")                        \
+    X(OVERLOADED, "overloaded", 503, "server is overloaded; retry later")        \
     X(WAL_DISK_FULL, "wal_disk_full", 503, "the disk holding the WAL is full")   \
     X(WAL_READ_ONLY, "wal_read_only", 503, "the WAL is read-only after an I/O error") \
     X(SNAPSHOT_FAILED, "snapshot_failed", 503, "the snapshot could not be written")    \

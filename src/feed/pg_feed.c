@@ -54,24 +54,6 @@ void vd_feed_error(vd_feed *f, const char *fmt, ...)
     vd_log_warn("feed error", "feed=%s error=\"%s\"", f->cfg.name, msg);
 }
 
-/* Sleeps up to ms, waking early when the feed stops. */
-static void nap(vd_feed *f, int ms)
-{
-    for (int t = 0; t < ms && !atomic_load(&f->stop); t += 50) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
-
-/* Waits until the connection's socket is ready for `events` (or 100 ms). */
-static int wait_socket(vd_feed *f, short events, int ms)
-{
-    struct pollfd p = {.fd = PQsocket(f->conn), .events = events};
-    if (p.fd < 0)
-        return -1;
-    return poll(&p, 1, ms) < 0 && errno != EINTR ? -1 : 0;
-}
-
 /* Wakes the waiters whose transaction is applied, whose time is up, or all
  * (the feed stops). */
 static void wake_waiters(vd_feed *f, bool all)
@@ -96,6 +78,27 @@ static void wake_waiters(vd_feed *f, bool all)
         ready->wake(ready->ctx);
         ready = next;
     }
+}
+
+/* Sleeps up to ms, waking early when the feed stops. */
+static void nap(vd_feed *f, int ms)
+{
+    for (int t = 0; t < ms && !atomic_load(&f->stop); t += 50) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+        wake_waiters(f, false); /* read-your-writes timeouts run while disconnected too */
+    }
+}
+
+/* Waits until the connection's socket is ready for `events` (or 100 ms). */
+static int wait_socket(vd_feed *f, short events, int ms)
+{
+    struct pollfd p = {.fd = PQsocket(f->conn), .events = events};
+    if (p.fd < 0)
+        return -1;
+    int rc = poll(&p, 1, ms) < 0 && errno != EINTR ? -1 : 0;
+    wake_waiters(f, false); /* timeouts run during long queries and connects too */
+    return rc;
 }
 
 int vd_feed_wait(vd_feed *f, vd_feed_waiter *w)

@@ -60,6 +60,10 @@ typedef struct vd_config {
     uint64_t worker_threads;
     uint64_t max_connections;
     uint64_t connection_timeout_s;
+    uint64_t max_waiting_requests;
+    uint64_t max_inflight_body_bytes;
+    char tls_cert_file[1024];
+    char tls_key_file[1024];
     uint64_t max_body_bytes;
     uint64_t max_batch_points;
     uint64_t max_batch_searches;

@@ -27,8 +27,14 @@ struct vd_http {
     struct MHD_Daemon *daemon;
     vd_api *api;
     uint64_t max_body;
-    _Atomic long suspended; /* connections parked by a VD_CALL_SUSPENDED handler */
-    _Atomic long in_dispatch; /* requests between routing and their answer or suspension */
+    /* Overload limits (docs/OPERATIONS.md "Limits and overload"): past them a
+     * request gets 503 overloaded with Retry-After instead of a queue. */
+    uint64_t max_connections;  /* open connections served normally */
+    uint64_t max_waiting;      /* requests parked on the WAL or the feed */
+    uint64_t max_body_total;   /* request body bytes held in memory, all requests */
+    vd_http_load *load;        /* counters, shared with /metrics */
+    _Atomic long in_dispatch;  /* requests between routing and their answer or suspension */
+    char *tls_cert, *tls_key;  /* PEM texts; libmicrohttpd reads them while it runs */
 };
 
 /* A suspended call's wake-up, which may come before the connection is
@@ -40,7 +46,10 @@ typedef struct req_ctx {
     vd_strbuf body;
     bool responded;   /* an early error was queued; ignore the rest */
     bool too_large;   /* the body outgrew max_body_bytes: drain it, then answer 413 */
-    uint64_t drained; /* bytes read and dropped after too_large */
+    bool over_budget; /* bodies in memory outgrew max_inflight_body_bytes: drain, then 503 */
+    bool close_after; /* close the connection after the answer */
+    uint64_t drained; /* bytes read and dropped after too_large or over_budget */
+    uint64_t counted; /* this body's bytes in load->body_bytes */
     /* across a suspension: */
     bool suspended;
     _Atomic int wake;
@@ -78,7 +87,7 @@ static double elapsed_s(const struct timespec *start)
 }
 
 static enum MHD_Result send_raw(struct MHD_Connection *conn, int status, char *data, size_t len,
-                                const char *content_type, const char *allow)
+                                const char *content_type, const char *allow, bool close)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -90,6 +99,11 @@ static enum MHD_Result send_raw(struct MHD_Connection *conn, int status, char *d
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"vectord\"");
     if (allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    /* Every 503 (overloaded, not ready, disk full) is worth retrying. */
+    if (status == 503)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -121,7 +135,7 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, int status, cJSON 
         if (!text)
             return MHD_NO;
     }
-    return send_raw(conn, status, text, terminate_line(&text), "application/json", NULL);
+    return send_raw(conn, status, text, terminate_line(&text), "application/json", NULL, false);
 }
 
 static enum MHD_Result send_error(vd_http *h, struct MHD_Connection *conn, req_ctx *rc,
@@ -138,7 +152,24 @@ static enum MHD_Result send_error(vd_http *h, struct MHD_Connection *conn, req_c
     vd_metrics_observe(h->api->metrics, route, status, elapsed_s(&rc->start));
     if (!text)
         return MHD_NO;
-    return send_raw(conn, status, text, terminate_line(&text), "application/json", allow);
+    return send_raw(conn, status, text, terminate_line(&text), "application/json", allow,
+                    rc->close_after);
+}
+
+/* 503 overloaded for one of the limits, counted by reason. */
+static enum MHD_Result send_overloaded(vd_http *h, struct MHD_Connection *conn, req_ctx *rc,
+                                       vd_route route, vd_overload_reason why, const char *message)
+{
+    atomic_fetch_add_explicit(&h->load->overloaded[why], 1, memory_order_relaxed);
+    return send_error(h, conn, rc, route, VD_E_OVERLOADED, message, NULL);
+}
+
+/* Frees the request body and gives its bytes back to the in-memory budget. */
+static void release_body(vd_http *h, req_ctx *rc)
+{
+    vd_strbuf_free(&rc->body);
+    atomic_fetch_sub_explicit(&h->load->body_bytes, rc->counted, memory_order_relaxed);
+    rc->counted = 0;
 }
 
 static const char *arg_lookup(void *conn, const char *name)
@@ -198,7 +229,7 @@ static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *
     } else if (call->text) {
         vd_metrics_observe(h->api->metrics, route, call->status, elapsed_s(&rc->start));
         result = send_raw(conn, call->status, call->text, call->text_len,
-                          call->content_type ? call->content_type : "text/plain", NULL);
+                          call->content_type ? call->content_type : "text/plain", NULL, false);
     } else {
         double secs = elapsed_s(&rc->start);
         vd_metrics_observe(h->api->metrics, route, call->status, secs);
@@ -224,6 +255,15 @@ static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *
 static bool route_always_served(vd_route r)
 {
     return r == VD_ROUTE_HEALTHZ || r == VD_ROUTE_READYZ || r == VD_ROUTE_METRICS;
+}
+
+/* Requests that may park (VD_CALL_SUSPENDED) until the WAL or the feed
+ * catches up: writes, and searches that wait for a feed transaction. */
+static bool may_wait(vd_route r, struct MHD_Connection *conn)
+{
+    if (r == VD_ROUTE_SEARCH || r == VD_ROUTE_SEARCH_BATCH || r == VD_ROUTE_SEARCH_SHADOW)
+        return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "feed_xid") != NULL;
+    return vd_route_access(r) == VD_ACCESS_WRITE;
 }
 
 static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx *rc,
@@ -289,6 +329,16 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
         return send_error(h, conn, rc, route, VD_E_NOT_READY,
                           "vectord is recovering its data or shutting down; see /readyz", NULL);
     }
+    if (may_wait(route, conn) &&
+        (uint64_t)atomic_load_explicit(&h->load->waiting, memory_order_relaxed) >= h->max_waiting) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "%llu requests are already waiting for the disk or the feed (setting "
+                 "max_waiting_requests); retry later",
+                 (unsigned long long)h->max_waiting);
+        free(path);
+        return send_overloaded(h, conn, rc, route, VD_OVERLOAD_WAITING, msg);
+    }
     if (route_has_body(route) && rc->body.len > 0) {
         const char *end = NULL;
         /* len + 1: the buffer is NUL-terminated and cJSON must see that NUL to
@@ -311,7 +361,7 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
     rc->call.http = rc;
     int err = vd_handlers[route](&rc->call);
     if (err == VD_CALL_SUSPENDED) {
-        atomic_fetch_add(&h->suspended, 1);
+        atomic_fetch_add(&h->load->waiting, 1);
         rc->suspended = true;
         MHD_suspend_connection(conn);
         int expected = WAKE_PENDING;
@@ -343,6 +393,14 @@ static bool content_type_ok(struct MHD_Connection *conn)
     return false;
 }
 
+/* Probes are answered even past max_connections: a kubelet must not restart
+ * a busy pod. */
+static bool is_probe_path(const char *url)
+{
+    return strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
+           strcmp(url, "/metrics") == 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -357,9 +415,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         clock_gettime(CLOCK_MONOTONIC, &rc->start);
         vd_strbuf_init(&rc->body, h->max_body);
         *con_cls = rc;
+        if ((uint64_t)atomic_load_explicit(&h->load->connections, memory_order_relaxed) >
+                h->max_connections &&
+            !is_probe_path(url)) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "more than %llu connections are open (setting max_connections); retry later",
+                     (unsigned long long)h->max_connections);
+            rc->close_after = true;
+            return send_overloaded(h, conn, rc, VD_ROUTE_NONE, VD_OVERLOAD_CONNECTIONS, msg);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > h->max_body) {
+        uint64_t announced = cl ? strtoull(cl, NULL, 10) : 0;
+        if (announced <= h->max_body &&
+            atomic_load_explicit(&h->load->body_bytes, memory_order_relaxed) + announced >
+                h->max_body_total)
+            return send_overloaded(h, conn, rc, VD_ROUTE_NONE, VD_OVERLOAD_BODY_BYTES,
+                                   "request bodies in memory are at their limit (setting "
+                                   "max_inflight_body_bytes); retry later");
+        if (cl && announced > h->max_body) {
             char msg[160];
             snprintf(msg, sizeof msg, "request body of %.20s bytes exceeds %llu (setting max_body_bytes)",
                      cl, (unsigned long long)h->max_body);
@@ -380,23 +455,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         if (rc->responded)
             return MHD_YES;
-        if (rc->too_large) {
+        if (rc->too_large || rc->over_budget) {
             /* libmicrohttpd cannot answer before the upload ends, so a body
-             * that outgrew the limit (chunked, no Content-Length) is drained
+             * that outgrew a limit (chunked, no Content-Length) is drained
              * and dropped; past twice the limit plus 1 MiB the connection is cut. */
             rc->drained += n;
             return rc->drained > 2 * h->max_body + (1u << 20) ? MHD_NO : MHD_YES;
         }
+        if (atomic_fetch_add_explicit(&h->load->body_bytes, n, memory_order_relaxed) + n >
+            h->max_body_total) {
+            atomic_fetch_sub_explicit(&h->load->body_bytes, n, memory_order_relaxed);
+            rc->over_budget = true;
+            rc->drained = rc->body.len + n;
+            release_body(h, rc);
+            return MHD_YES;
+        }
+        rc->counted += n;
         if (!vd_strbuf_append(&rc->body, upload_data, n)) {
             if (rc->body.len + n <= h->max_body)
                 return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_OUT_OF_MEMORY,
                                   "out of memory reading the request body", NULL);
             rc->too_large = true;
             rc->drained = rc->body.len + n;
-            vd_strbuf_free(&rc->body);
+            release_body(h, rc);
         }
         return MHD_YES;
     }
+    if (rc->over_budget)
+        return send_overloaded(h, conn, rc, VD_ROUTE_NONE, VD_OVERLOAD_BODY_BYTES,
+                               "request bodies in memory are at their limit (setting "
+                               "max_inflight_body_bytes); retry later");
     if (rc->too_large) {
         char msg[120];
         snprintf(msg, sizeof msg, "request body exceeds %llu bytes (setting max_body_bytes)",
@@ -407,7 +495,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Resumed: the handler's wait is over. */
         rc->suspended = false;
         enum MHD_Result r = answer(h, conn, rc, rc->call.resume(&rc->call));
-        atomic_fetch_sub(&h->suspended, 1);
+        atomic_fetch_sub(&h->load->waiting, 1);
         return r;
     }
     if (rc->responded)
@@ -420,22 +508,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (vd_log_get_level() <= VD_LOG_DEBUG) /* skip the clock read when not logging */
         vd_log_debug("request", "method=%s path=\"%.200s\" body_bytes=%zu ms=%.3f", method, url,
                      rc->body.len, elapsed_s(&rc->start) * 1e3);
-    vd_strbuf_free(&rc->body); /* the body is no longer needed once answered */
+    release_body(h, rc); /* the body is no longer needed once answered */
     return r;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)conn, (void)toe;
+    (void)conn, (void)toe;
     req_ctx *rc = *con_cls;
     if (!rc)
         return;
-    vd_strbuf_free(&rc->body);
+    release_body(cls, rc);
     cJSON_Delete(rc->call.body);
     free(rc->path);
     free(rc);
     *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)conn, (void)socket_context;
+    vd_http *h = cls;
+    atomic_fetch_add_explicit(&h->load->connections, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1,
+                              memory_order_relaxed);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -450,6 +547,52 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
         if (*p == '"')
             *p = '\'';
     vd_log_warn("http", "detail=\"%s\"", msg);
+}
+
+/* Reads a PEM file (at most 1 MiB) into a NUL-terminated malloc'd text. */
+static int read_pem(const char *path, const char *setting, char **out, vd_errmsg *em)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "%s: cannot read '%s': %s", setting, path,
+                       strerror(errno));
+    char *text = malloc((1u << 20) + 1);
+    size_t n = text ? fread(text, 1, 1u << 20, f) : 0;
+    bool more = text && fgetc(f) != EOF;
+    fclose(f);
+    if (!text)
+        return -ENOMEM;
+    if (!n || more) {
+        free(text);
+        return vd_fail(em, VD_E_INVALID_REQUEST, "%s: '%s' is %s", setting, path,
+                       n ? "larger than 1 MiB" : "empty");
+    }
+    text[n] = 0;
+    *out = text;
+    return 0;
+}
+
+static int load_tls(vd_http *h, const vd_config *cfg, vd_errmsg *em)
+{
+    if (!cfg->tls_cert_file[0] && !cfg->tls_key_file[0])
+        return 0;
+    if (!cfg->tls_cert_file[0] || !cfg->tls_key_file[0])
+        return vd_fail(em, VD_E_INVALID_REQUEST,
+                       "TLS needs both tls_cert_file and tls_key_file (PEM files)");
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return vd_fail(em, VD_E_INVALID_REQUEST,
+                       "this libmicrohttpd was built without TLS; unset tls_cert_file/tls_key_file");
+    int rc = read_pem(cfg->tls_cert_file, "tls_cert_file", &h->tls_cert, em);
+    if (!rc)
+        rc = read_pem(cfg->tls_key_file, "tls_key_file", &h->tls_key, em);
+    return rc;
+}
+
+static void http_free(vd_http *h)
+{
+    free(h->tls_cert);
+    free(h->tls_key);
+    free(h);
 }
 
 int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *port, vd_errmsg *em)
@@ -468,22 +611,48 @@ int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *po
         return -ENOMEM;
     h->api = api;
     h->max_body = cfg->max_body_bytes;
+    h->max_connections = cfg->max_connections;
+    h->max_waiting = cfg->max_waiting_requests;
+    h->max_body_total = cfg->max_inflight_body_bytes;
+    h->load = vd_metrics_http_load(api->metrics);
+    int rc = load_tls(h, cfg, em);
+    if (rc) {
+        http_free(h);
+        return rc;
+    }
     unsigned threads = (unsigned)cfg->http_threads;
     if (!threads) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned)n : 1;
     }
+    /* libmicrohttpd's own cap sits above max_connections, so connections
+     * past it still get a 503 overloaded answer (and probes get served);
+     * only past the reserve are new connections closed unanswered. */
+    uint64_t reserve = cfg->max_connections / 8 > 16 ? cfg->max_connections / 8 : 16;
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, h},
+        {MHD_OPTION_SOCK_ADDR, 0, &addr},
+        {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(cfg->max_connections + reserve), NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->connection_timeout_s, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
+        {h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
+        {h->tls_key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-    h->daemon = MHD_start_daemon(
-        flags, cfg->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_END);
+    if (h->tls_cert)
+        flags |= MHD_USE_TLS;
+    h->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, h, MHD_OPTION_ARRAY,
+                                 opts, MHD_OPTION_END);
     if (!h->daemon) {
-        free(h);
-        return vd_fail(em, VD_E_INTERNAL, "cannot listen on %s (address in use or not permitted?)",
+        bool tls = h->tls_cert != NULL;
+        http_free(h);
+        return vd_fail(em, VD_E_INTERNAL,
+                       tls ? "cannot listen on %s (address in use, not permitted, or the "
+                                     "TLS certificate/key is not valid PEM or does not match?)"
+                                   : "cannot listen on %s (address in use or not permitted?)",
                        cfg->listen);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -491,6 +660,8 @@ int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *po
     *out = h;
     return 0;
 }
+
+bool vd_http_tls(const vd_http *h) { return h && h->tls_cert; }
 
 void vd_http_stop(vd_http *h)
 {
@@ -502,10 +673,10 @@ void vd_http_stop(vd_http *h)
      * still holds it. (MHD_quiesce_daemon is not used: in thread-pool epoll
      * mode it can race a worker and abort in libmicrohttpd 0.9.75.) */
     for (int i = 0; i < 60000; i++) {
-        if (atomic_load(&h->in_dispatch) == 0 && atomic_load(&h->suspended) == 0)
+        if (atomic_load(&h->in_dispatch) == 0 && atomic_load(&h->load->waiting) == 0)
             break;
         usleep(1000);
     }
     MHD_stop_daemon(h->daemon);
-    free(h);
+    http_free(h);
 }

@@ -7,6 +7,7 @@
 #ifndef VD_HTTP_H
 #define VD_HTTP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "server/api.h"
@@ -16,6 +17,8 @@ typedef struct vd_http vd_http;
 
 /* Starts listening; *port receives the bound port (useful with port 0). */
 int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *port, vd_errmsg *em);
+/* True when the server speaks HTTPS (tls_cert_file and tls_key_file set). */
+bool vd_http_tls(const vd_http *h);
 /* Stops accepting, closes connections, joins the threads. NULL is a no-op. */
 void vd_http_stop(vd_http *h);
 

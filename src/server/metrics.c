@@ -50,7 +50,34 @@ struct vd_metrics {
     size_t n_feeds;
     vd_recovery_report recovery; /* written before the server is ready */
     vd_recall_monitor *recall;   /* set before the server is ready */
+    vd_http_load http;
 };
+
+vd_http_load *vd_metrics_http_load(vd_metrics *m) { return &m->http; }
+
+static void render_http_load(vd_metrics *m, vd_strbuf *b)
+{
+    static const char *const reasons[VD_N_OVERLOAD_REASONS] = {"connections", "waiting",
+                                                               "body_bytes"};
+    vd_strbuf_printf(b,
+                     "# HELP vectord_http_connections Open HTTP connections.\n"
+                     "# TYPE vectord_http_connections gauge\nvectord_http_connections %ld\n"
+                     "# HELP vectord_http_waiting_requests Requests parked until the WAL or the "
+                     "feed catches up.\n# TYPE vectord_http_waiting_requests gauge\n"
+                     "vectord_http_waiting_requests %ld\n"
+                     "# HELP vectord_http_body_bytes Request body bytes held in memory.\n"
+                     "# TYPE vectord_http_body_bytes gauge\nvectord_http_body_bytes %llu\n"
+                     "# HELP vectord_http_overloaded_total Requests refused with 503 overloaded, "
+                     "by limit.\n# TYPE vectord_http_overloaded_total counter\n",
+                     atomic_load_explicit(&m->http.connections, memory_order_relaxed),
+                     atomic_load_explicit(&m->http.waiting, memory_order_relaxed),
+                     (unsigned long long)atomic_load_explicit(&m->http.body_bytes,
+                                                              memory_order_relaxed));
+    for (int r = 0; r < VD_N_OVERLOAD_REASONS; r++)
+        vd_strbuf_printf(b, "vectord_http_overloaded_total{limit=\"%s\"} %llu\n", reasons[r],
+                         (unsigned long long)atomic_load_explicit(&m->http.overloaded[r],
+                                                                  memory_order_relaxed));
+}
 
 void vd_metrics_set_recall(vd_metrics *m, vd_recall_monitor *rm) { m->recall = rm; }
 
@@ -416,6 +443,7 @@ int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **t
                          "vectord_process_resident_memory_bytes %ld\n",
                      vd_process_rss_bytes());
     render_requests(m, &b);
+    render_http_load(m, &b);
     render_work(m, &b);
     render_storage(m, &b);
     render_feeds(m, &b);

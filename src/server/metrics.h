@@ -17,6 +17,22 @@
 
 typedef struct vd_metrics vd_metrics;
 
+/* The HTTP layer's load, kept here so /metrics reports it; the HTTP layer
+ * updates the fields directly (relaxed atomics). */
+typedef enum vd_overload_reason {
+    VD_OVERLOAD_CONNECTIONS, /* more than max_connections open */
+    VD_OVERLOAD_WAITING,     /* max_waiting_requests parked on the WAL or the feed */
+    VD_OVERLOAD_BODY_BYTES,  /* request bodies in memory would pass max_inflight_body_bytes */
+    VD_N_OVERLOAD_REASONS
+} vd_overload_reason;
+typedef struct vd_http_load {
+    _Atomic long connections;
+    _Atomic long waiting;
+    _Atomic uint64_t body_bytes;
+    _Atomic uint64_t overloaded[VD_N_OVERLOAD_REASONS];
+} vd_http_load;
+vd_http_load *vd_metrics_http_load(vd_metrics *m);
+
 int vd_metrics_create(vd_metrics **out);
 void vd_metrics_destroy(vd_metrics *m);
 void vd_metrics_observe(vd_metrics *m, vd_route route, int status, double seconds);

@@ -1,0 +1,300 @@
+/**
+ * vector-store.ts — a small typed client for vectord, for MemoryService.
+ *
+ * fetch-based (Node 18+ or a browser), no dependencies. Every call has a
+ * timeout (AbortController); idempotent calls are retried on network errors
+ * and on 503 (overloaded, not_ready, wal_disk_full) with exponential backoff
+ * that honours Retry-After. Errors surface as VectorStoreError with vectord's
+ * stable error code (docs/API.md).
+ */
+
+export type Metric = "cosine" | "dot" | "l2";
+export type PointId = string | number;
+export type Payload = Record<string, unknown>;
+
+/** A filter in vectord's filter language (docs/API.md "Filters"). */
+export interface Filter {
+  must?: Condition[];
+  should?: Condition[];
+  must_not?: Condition[];
+}
+export type Condition =
+  | Filter
+  | { key: string; match: { value: string | number | boolean } | { any: (string | number)[] } }
+  | { key: string; range: { gt?: number; gte?: number; lt?: number; lte?: number } };
+
+export interface CollectionConfig {
+  dim: number;
+  metric?: Metric;
+  shards?: number;
+  index?: { type: "flat" } | { type: "hnsw"; m?: number; ef_construction?: number; ef_search?: number };
+  payload_indexes?: Record<string, "keyword" | "numeric">;
+}
+
+export interface Point {
+  id: PointId;
+  vector: number[];
+  payload?: Payload;
+  version?: number;
+}
+
+export interface Hit {
+  id: PointId;
+  score: number;
+  version: number;
+  payload?: Payload;
+  vector?: number[];
+}
+
+export interface SearchOptions {
+  k?: number;
+  filter?: Filter;
+  withPayload?: boolean;
+  withVector?: boolean;
+  scoreThreshold?: number;
+  ef?: number;
+  exact?: boolean;
+  /** Read-your-writes: wait until the Postgres feed has applied this transaction id. */
+  feedXid?: string | number;
+  feedTimeoutMs?: number;
+}
+
+export interface ShadowResult {
+  points: Hit[];
+  shadow: {
+    k: number;
+    overlap: number;
+    common: number;
+    vectord_count: number;
+    baseline_count: number;
+    missing: PointId[];
+    extra: PointId[];
+    latency_ms: number;
+    baseline_latency_ms: number;
+  };
+}
+
+export interface UpsertResult {
+  inserted: number;
+  updated: number;
+  stale?: number;
+}
+
+export interface VectorStoreOptions {
+  /** e.g. "http://vectord:6480" */
+  baseUrl: string;
+  /** Sent as "Authorization: Bearer <key>". */
+  apiKey?: string;
+  /** Per attempt, in ms (default 2000). */
+  timeoutMs?: number;
+  /** Retries after the first attempt for idempotent calls (default 2). */
+  retries?: number;
+  /** First backoff in ms, doubled per retry (default 50). */
+  backoffMs?: number;
+  fetch?: typeof fetch;
+}
+
+export class VectorStoreError extends Error {
+  constructor(
+    message: string,
+    /** vectord's error code ("collection_not_found", "overloaded", …), or "network" / "timeout". */
+    readonly code: string,
+    /** HTTP status, 0 when no answer came. */
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = "VectorStoreError";
+  }
+}
+
+const RETRYABLE_STATUS = new Set([502, 503, 504]);
+
+export class VectorStore {
+  private readonly base: string;
+  private readonly opts: Required<Omit<VectorStoreOptions, "apiKey" | "fetch">> & {
+    apiKey?: string;
+    fetch: typeof fetch;
+  };
+
+  constructor(options: VectorStoreOptions) {
+    this.base = options.baseUrl.replace(/\/+$/, "");
+    this.opts = {
+      baseUrl: this.base,
+      apiKey: options.apiKey,
+      timeoutMs: options.timeoutMs ?? 2000,
+      retries: options.retries ?? 2,
+      backoffMs: options.backoffMs ?? 50,
+      fetch: options.fetch ?? fetch,
+    };
+  }
+
+  /** true when the process is up (GET /healthz). */
+  async healthy(): Promise<boolean> {
+    try {
+      await this.call("GET", "/healthz", undefined, true);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** true when vectord has recovered and its feeds are within their lag bound. */
+  async ready(): Promise<boolean> {
+    try {
+      await this.call("GET", "/readyz", undefined, false);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async createCollection(name: string, config: CollectionConfig): Promise<unknown> {
+    return this.call("PUT", `/collections/${enc(name)}`, config, false);
+  }
+
+  async collection(name: string): Promise<Record<string, unknown>> {
+    return this.call("GET", `/collections/${enc(name)}`, undefined, true);
+  }
+
+  async dropCollection(name: string): Promise<void> {
+    await this.call("DELETE", `/collections/${enc(name)}`, undefined, true);
+  }
+
+  /** Upserts are idempotent (same id, same data), so they are retried. */
+  async upsert(collection: string, points: Point[]): Promise<UpsertResult> {
+    return this.call("PUT", `/collections/${enc(collection)}/points`, { points }, true);
+  }
+
+  async get(collection: string, id: PointId): Promise<Hit | null> {
+    try {
+      return await this.call("GET", `/collections/${enc(collection)}/points/${enc(String(id))}`,
+        undefined, true);
+    } catch (e) {
+      if (e instanceof VectorStoreError && e.code === "point_not_found") return null;
+      throw e;
+    }
+  }
+
+  async delete(collection: string, ids: PointId[]): Promise<number> {
+    const r = await this.call<{ deleted: number }>("POST",
+      `/collections/${enc(collection)}/points/delete`, { ids }, true);
+    return r.deleted;
+  }
+
+  async deleteWhere(collection: string, filter: Filter): Promise<number> {
+    const r = await this.call<{ deleted: number }>("POST",
+      `/collections/${enc(collection)}/points/delete`, { filter }, true);
+    return r.deleted;
+  }
+
+  async search(collection: string, vector: number[], options: SearchOptions = {}): Promise<Hit[]> {
+    return this.call("POST", `/collections/${enc(collection)}/search${feedQuery(options)}`,
+      searchBody(vector, options), true);
+  }
+
+  /**
+   * The shadow phase: run vectord's search and compare it with the ids the
+   * current implementation returned (best first); vectord records overlap@k.
+   */
+  async shadowSearch(collection: string, vector: number[], baselineIds: PointId[],
+    baselineLatencyMs: number, options: SearchOptions = {}): Promise<ShadowResult> {
+    const body = { ...searchBody(vector, options),
+      baseline: { ids: baselineIds, latency_ms: baselineLatencyMs } };
+    return this.call("POST", `/collections/${enc(collection)}/search/shadow${feedQuery(options)}`,
+      body, true);
+  }
+
+  private async call<T>(method: string, path: string, body: unknown, idempotent: boolean): Promise<T> {
+    const attempts = idempotent ? this.opts.retries + 1 : 1;
+    let last: VectorStoreError | undefined;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0) await sleep(this.delay(attempt, last));
+      try {
+        return await this.once<T>(method, path, body);
+      } catch (e) {
+        if (!(e instanceof VectorStoreError)) throw e;
+        last = e;
+        const retryable = e.status === 0 || RETRYABLE_STATUS.has(e.status);
+        if (!retryable) throw e;
+      }
+    }
+    throw last as VectorStoreError;
+  }
+
+  private retryAfterMs = new WeakMap<VectorStoreError, number>();
+
+  private delay(attempt: number, last: VectorStoreError | undefined): number {
+    const backoff = this.opts.backoffMs * 2 ** (attempt - 1);
+    const hinted = last ? this.retryAfterMs.get(last) : undefined;
+    // Retry-After is in seconds; do not wait longer than one attempt's timeout.
+    return Math.min(Math.max(backoff, hinted ?? 0), this.opts.timeoutMs);
+  }
+
+  private async once<T>(method: string, path: string, body: unknown): Promise<T> {
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), this.opts.timeoutMs);
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (this.opts.apiKey) headers["Authorization"] = `Bearer ${this.opts.apiKey}`;
+    let res: Response;
+    let text: string;
+    try {
+      res = await this.opts.fetch(this.base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: ctl.signal,
+      });
+      text = await res.text();
+    } catch (e) {
+      const aborted = ctl.signal.aborted;
+      throw new VectorStoreError(
+        aborted ? `${method} ${path}: no answer within ${this.opts.timeoutMs} ms`
+          : `${method} ${path}: ${(e as Error).message}`,
+        aborted ? "timeout" : "network", 0);
+    } finally {
+      clearTimeout(timer);
+    }
+    let doc: { result?: T; error?: { code: string; message: string } };
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      throw new VectorStoreError(`${method} ${path}: HTTP ${res.status}, not JSON`, "bad_response",
+        res.status);
+    }
+    if (!res.ok || doc.error) {
+      const err = new VectorStoreError(doc.error?.message ?? `HTTP ${res.status}`,
+        doc.error?.code ?? "http_error", res.status);
+      const ra = Number(res.headers.get("Retry-After"));
+      if (Number.isFinite(ra) && ra > 0) this.retryAfterMs.set(err, ra * 1000);
+      throw err;
+    }
+    return doc.result as T;
+  }
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function searchBody(vector: number[], o: SearchOptions): Record<string, unknown> {
+  const body: Record<string, unknown> = { vector, k: o.k ?? 10 };
+  if (o.filter) body.filter = o.filter;
+  if (o.withPayload !== undefined) body.with_payload = o.withPayload;
+  if (o.withVector !== undefined) body.with_vector = o.withVector;
+  if (o.scoreThreshold !== undefined) body.score_threshold = o.scoreThreshold;
+  if (o.ef !== undefined) body.ef = o.ef;
+  if (o.exact !== undefined) body.exact = o.exact;
+  return body;
+}
+
+function feedQuery(o: SearchOptions): string {
+  if (o.feedXid === undefined) return "";
+  const q = new URLSearchParams({ feed_xid: String(o.feedXid) });
+  if (o.feedTimeoutMs !== undefined) q.set("feed_timeout_ms", String(o.feedTimeoutMs));
+  return `?${q.toString()}`;
+}

@@ -1,0 +1,281 @@
+"""Limits and lifecycle under pressure: the connection cap and idle timeouts
+against many idle connections, 503 overloaded with Retry-After past the
+waiting-request and body-memory limits, HTTPS with a generated certificate,
+and SIGTERM under write load (exit 0, no acknowledged write lost)."""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import Client, Server
+
+
+def raw_request(port, text, timeout=10):
+    """One request on a fresh connection; returns (status, headers text, body)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(text.encode() if isinstance(text, str) else text)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if sep:
+                m = re.search(rb"content-length: *(\d+)", head, re.I)
+                if m and len(body) >= int(m.group(1)):
+                    break
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head else 0
+    return status, head.decode(errors="replace"), body
+
+
+def metric(c, name):
+    _, text = c.request("GET", "/metrics")
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
+    s = Server(args=["--set", "max_connections=8", "--set", "connection_timeout_s=2"])
+    idle = []
+    try:
+        c = s.client
+        c.ok("PUT", "/collections/m", {"dim": 2})
+        # 20 idle connections: 8 served, the rest inside the reserve above
+        # the cap, where a request gets 503 overloaded.
+        for _ in range(20):
+            idle.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
+        deadline = time.time() + 10
+        while time.time() < deadline and metric(c, "vectord_http_connections") < 20:
+            time.sleep(0.05)
+        status, head, body = raw_request(s.port, "GET /collections HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 503, (status, head, body)
+        assert json.loads(body)["error"]["code"] == "overloaded"
+        assert re.search(r"^Retry-After: 1\r?$", head, re.M | re.I), head
+        assert re.search(r"^Connection: close\r?$", head, re.M | re.I), head
+        # Probes are answered past the cap.
+        status, _, body = raw_request(s.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 200, body
+        # 60 more: past the reserve, libmicrohttpd stops accepting and they
+        # wait in the kernel's backlog. Idle connections time out (2 s) in
+        # turn, every one is closed, and the server serves again.
+        for _ in range(60):
+            idle.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
+        deadline = time.time() + 40
+        for sock in idle:
+            sock.settimeout(max(0.1, deadline - time.time()))
+            try:
+                assert sock.recv(1) == b""  # closed by the server
+            except ConnectionResetError:
+                pass
+        fresh = Client(s.port)
+        assert fresh.ok("GET", "/collections") == {"collections": [
+            fresh.ok("GET", "/collections")["collections"][0]]}
+        _, text = fresh.request("GET", "/metrics")
+        assert re.search(r'vectord_http_overloaded_total\{limit="connections"\} [1-9]', text)
+        fresh.close()
+    finally:
+        for sock in idle:
+            sock.close()
+        s.stop()
+
+
+def test_waiting_request_limit_answers_503_instead_of_queueing():
+    # A feed whose Postgres never answers: a search with ?feed_xid waits
+    # (parked) until its timeout, which makes the waiting count deterministic.
+    args = ["--set", "max_waiting_requests=2",
+            "--set", "feed_dsn=host=127.0.0.1 port=1 connect_timeout=1",
+            "--set", "feed_collection=m"]
+    s = Server(args=args)
+    try:
+        c = s.client
+        c.ok("PUT", "/collections/m", {"dim": 2})
+        body = json.dumps({"vector": [1, 0]})
+        path = "/collections/m/search?feed_xid=5&feed_timeout_ms=3000"
+        results = []
+
+        def park():
+            cl = Client(s.port)
+            results.append(cl.request("POST", path, body))
+            cl.close()
+
+        parked = [threading.Thread(target=park) for _ in range(2)]
+        for t in parked:
+            t.start()
+        deadline = time.time() + 10
+        while time.time() < deadline and metric(c, "vectord_http_waiting_requests") < 2:
+            time.sleep(0.02)
+        assert metric(c, "vectord_http_waiting_requests") == 2
+        st, doc, resp = c.request("POST", path, body, raw=True)
+        assert st == 503 and json.loads(doc)["error"]["code"] == "overloaded", doc
+        assert resp.getheader("Retry-After") == "1"
+        assert b"max_waiting_requests" in doc
+        # Writes wait for the WAL too: refused while the two are parked.
+        c.error("PUT", "/collections/m/points", {"points": [{"id": 1, "vector": [1, 1]}]},
+                503, "overloaded")
+        # Plain searches never wait and are served.
+        assert c.ok("POST", "/collections/m/search", {"vector": [1, 0]}) == []
+        for t in parked:
+            t.join(timeout=20)
+        assert [r[0] for r in results] == [504, 504]
+        c.ok("PUT", "/collections/m/points", {"points": [{"id": 1, "vector": [1, 1]}]})
+        _, text = c.request("GET", "/metrics")
+        assert re.search(r'vectord_http_overloaded_total\{limit="waiting"\} 2\b', text)
+    finally:
+        s.stop()
+
+
+def test_body_memory_limit():
+    s = Server(args=["--set", "max_inflight_body_bytes=4096"])
+    try:
+        c = s.client
+        c.ok("PUT", "/collections/m", {"dim": 2})
+        pts = {"points": [{"id": i, "vector": [1, i]} for i in range(300)]}
+        text = json.dumps(pts)
+        assert len(text) > 4096
+        err = c.error("PUT", "/collections/m/points", text, 503, "overloaded")
+        assert "max_inflight_body_bytes" in err["message"]
+        # The same body without Content-Length (chunked) is drained, then refused.
+        req = (f"PUT /collections/m/points HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               f"Transfer-Encoding: chunked\r\n\r\n{len(text):x}\r\n{text}\r\n0\r\n\r\n")
+        status, _, body = raw_request(s.port, req)
+        assert status == 503 and json.loads(body)["error"]["code"] == "overloaded", body
+        # Small bodies pass; nothing stays counted.
+        c.ok("PUT", "/collections/m/points", {"points": [{"id": 1, "vector": [1, 1]}]})
+        assert metric(c, "vectord_http_body_bytes") == 0
+        assert c.ok("GET", "/collections/m")["points_count"] == 1
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def cert():
+    d = tempfile.TemporaryDirectory(prefix="vectord-tls-")
+    crt, key = os.path.join(d.name, "server.crt"), os.path.join(d.name, "server.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", key, "-out", crt], check=True, capture_output=True)
+    yield crt, key
+    d.cleanup()
+
+
+def test_tls_round_trip(cert):
+    crt, key = cert
+    s = Server(args=["--set", f"tls_cert_file={crt}", "--set", f"tls_key_file={key}"])
+    try:
+        ctx = ssl.create_default_context(cafile=crt)
+        conn = http.client.HTTPSConnection("127.0.0.1", s.port, context=ctx, timeout=10)
+
+        def call(method, path, body=None):
+            conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                         headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            return r.status, json.loads(r.read())
+
+        st, doc = call("GET", "/healthz")
+        assert st == 200 and doc["result"] == {"status": "ok"}
+        assert call("PUT", "/collections/t", {"dim": 2})[0] == 200
+        assert call("PUT", "/collections/t/points", {"points": [{"id": 7, "vector": [1, 0]}]})[0] == 200
+        st, doc = call("POST", "/collections/t/search", {"vector": [1, 0], "k": 1})
+        assert st == 200 and doc["result"][0]["id"] == 7
+        st, doc = call("GET", "/collections/none")
+        assert st == 404 and doc["error"]["code"] == "collection_not_found"
+        conn.close()
+        # Plain HTTP on the TLS port gets no answer; the server goes on.
+        status, _, _ = raw_request(s.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
+        assert status != 200
+        # A client that does not trust the certificate fails the handshake.
+        with pytest.raises(ssl.SSLError):
+            bad = http.client.HTTPSConnection("127.0.0.1", s.port, context=ssl.create_default_context(),
+                                              timeout=5)
+            bad.request("GET", "/healthz")
+        assert "tls=on" in s.logs()
+    finally:
+        s.client.close()
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.wait(timeout=60) == 0
+        s.log.close()
+        s.tmp.cleanup()
+
+
+def test_tls_misconfiguration_refuses_to_start(cert):
+    crt, key = cert
+    from conftest import BIN
+    cases = [
+        (["--set", f"tls_cert_file={crt}"], "both tls_cert_file and tls_key_file"),
+        (["--set", f"tls_cert_file={crt}", "--set", "tls_key_file=/nonexistent.key"], "cannot read"),
+        (["--set", f"tls_cert_file={key}", "--set", f"tls_key_file={crt}"], "TLS certificate/key"),
+    ]
+    for args, want in cases:
+        with tempfile.TemporaryDirectory() as d:
+            r = subprocess.run([BIN, "--listen", "127.0.0.1:0", "--data-dir", d, *args],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode != 0 and want in r.stderr + r.stdout, (args, r.stderr)
+
+
+def test_sigterm_under_write_load_exits_0_and_loses_no_acknowledged_write():
+    with tempfile.TemporaryDirectory() as d:
+        data = os.path.join(d, "data")
+        s = Server(data_dir=data)
+        s.client.ok("PUT", "/collections/w", {"dim": 8, "index": {"type": "hnsw"}})
+        acked, lock, stop = set(), threading.Lock(), threading.Event()
+        refused = []
+
+        def writer(w):
+            cl = Client(s.port)
+            i = 0
+            while not stop.is_set():
+                pid = w * 1_000_000 + i
+                try:
+                    st, doc = cl.request("PUT", "/collections/w/points", {"points": [
+                        {"id": pid, "vector": [float(pid % 97), 1, 2, 3, 4, 5, 6, 7]}]})
+                except (OSError, http.client.HTTPException):
+                    return  # the server has gone
+                if st == 200:
+                    with lock:
+                        acked.add(pid)
+                else:
+                    assert st == 503 and doc["error"]["code"] == "not_ready", (st, doc)
+                    refused.append(pid)
+                i += 1
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        t0 = time.time()
+        s.proc.send_signal(signal.SIGTERM)
+        code = s.proc.wait(timeout=60)
+        took = time.time() - t0
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        s.log.close()
+        logs = s.logs()
+        assert code == 0, logs[-3000:]
+        assert took < 30, took  # well inside a Kubernetes grace period
+        assert 'msg="stopped"' in logs
+        assert acked, "no write was acknowledged before SIGTERM"
+        s.tmp.cleanup()
+        s = Server(data_dir=data)
+        try:
+            c = s.client
+            assert c.ok("GET", "/collections/w")["points_count"] >= len(acked)
+            for pid in acked:
+                st, doc = c.request("GET", f"/collections/w/points/{pid}")
+                assert st == 200, f"acknowledged point {pid} lost at shutdown"
+        finally:
+            s.stop()
