@@ -116,3 +116,33 @@ def test_dockerfile_installs_every_runtime_library():
         if pkg not in installed:
             missing.append((soname, pkg))
     assert not missing, f"runtime image lacks {missing}; installed {sorted(installed)}"
+
+
+def test_prometheus_rules_reference_metrics_vectord_exports():
+    """Every vectord_* series in deploy/prometheus/vectord-rules.yml exists in
+    /metrics of a running server (after one search, shadow search and
+    sampled search, so per-collection series are present)."""
+    from conftest import Server
+    with open(os.path.join(DEPLOY, "prometheus", "vectord-rules.yml")) as f:
+        rules = yaml.safe_load(f)
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    recorded = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
+    used = set()
+    for e in exprs:
+        used |= set(re.findall(r"\b(vectord_[a-z_]+)", e))
+        for name in re.findall(r"\b(vectord:[a-z_0-9:]+)", e):
+            assert name in recorded, name
+    s = Server(args=["--set", "recall_sample_every=1", "--set", "feed_dsn=host=127.0.0.1 port=1",
+                     "--set", "feed_collection=m"])
+    try:
+        c = s.client
+        c.ok("PUT", "/collections/m", {"dim": 2})
+        c.ok("PUT", "/collections/m/points", {"points": [{"id": 1, "vector": [1, 0]}]})
+        c.ok("POST", "/collections/m/search", {"vector": [1, 0]})
+        c.ok("POST", "/collections/m/search/shadow", {"vector": [1, 0], "baseline": {"ids": [1]}})
+        _, text = c.request("GET", "/metrics")
+    finally:
+        s.stop()
+    exported = set(re.findall(r"^(vectord_[a-z_]+)", text, re.M))
+    missing = sorted(used - exported)
+    assert not missing, f"rules use metrics vectord does not export: {missing}"
