@@ -40,9 +40,13 @@ def test_recall_monitor_exact_and_low_ef():
             info = c.ok("GET", f"/collections/{name}")
             assert info["quality"]["recall"] == {"compared": 0, "recall_at_k": None,
                                                  "recent_compared": 0, "recent": None}
-        for q in queries:
+        for i, q in enumerate(queries):
             c.ok("POST", "/collections/flat/search", {"vector": q.tolist(), "k": 10})
             c.ok("POST", "/collections/rough/search", {"vector": q.tolist(), "k": 10, "ef": 1})
+            # One at a time: a slow (sanitizer) build must not overflow the
+            # monitor's bounded queue, which would drop a sample.
+            wait_compared(c, "flat", i + 1)
+            wait_compared(c, "rough", i + 1)
         flat = wait_compared(c, "flat", len(queries))
         rough = wait_compared(c, "rough", len(queries))
         assert flat["recall_at_k"] == 1.0 and flat["recent"] == 1.0, flat
