@@ -9,8 +9,16 @@ exact top-k ground truth (cosine) for the unfiltered search and for the filters
   bench/datagen.py OUT_DIR [--n 100000] [--dim 1536] [--queries 500] [--seed 1]
 
 Writes base.fvecs, query.fvecs, gt.ivecs, gt_f1.ivecs, gt_f10.ivecs,
-gt_f50.ivecs (fvecs/ivecs: per row an int32 count then the values), and
-meta.json. Only Debian's python3-numpy is needed.
+gt_f50.ivecs (fvecs/ivecs: per row an int32 count then the values),
+payload.npz, gt_user.ivecs and meta.json. Only Debian's python3-numpy is
+needed.
+
+Payloads model MemoryService's tenancy: point i has g = i % 100 (for the
+selectivity filters), userId drawn from a Zipf distribution (exponent 1.1)
+over n/100 users, so a few users own many memories and most own few; type
+(fact 50%, event 30%, preference 15%, summary 5%) and createdAt (uniform over
+2025). gt_user is the ground truth for "userId = U" where U is the user whose
+share is closest to 1% of the points (meta.json names U and its count).
 """
 import argparse
 import json
@@ -49,15 +57,51 @@ def make(n, dim, n_queries, seed):
     return draw(n), draw(n_queries)
 
 
+TYPES = ("fact", "event", "preference", "summary")
+TYPE_P = (0.5, 0.3, 0.15, 0.05)
+YEAR_2025 = (1735689600, 1767225600)
+
+
+def make_payload(n, seed):
+    """Per-point payload columns (deterministic in n and seed)."""
+    rng = np.random.default_rng(seed + 1000)
+    users = max(100, n // 100)
+    weights = 1.0 / np.arange(1, users + 1) ** 1.1
+    user = rng.choice(users, size=n, p=weights / weights.sum()).astype(np.int32)
+    kind = rng.choice(len(TYPES), size=n, p=TYPE_P).astype(np.int8)
+    created = rng.integers(YEAR_2025[0], YEAR_2025[1], size=n, dtype=np.int64)
+    return {"g": (np.arange(n) % 100).astype(np.int32), "user": user, "type": kind,
+            "created": created}
+
+
+def tenant_of_one_percent(user):
+    """The user whose share of the points is closest to 1%, and its count."""
+    counts = np.bincount(user)
+    u = int(np.argmin(np.abs(counts - 0.01 * len(user))))
+    return u, int(counts[u])
+
+
+def payload_json(cols, i):
+    """Point i's payload as vectord stores it."""
+    return {"g": int(cols["g"][i]), "userId": f"u{int(cols['user'][i])}",
+            "type": TYPES[int(cols["type"][i])], "createdAt": int(cols["created"][i])}
+
+
 def ground_truth(base, queries, k, allowed=None):
-    gt = np.empty((len(queries), k), dtype=np.int32)
+    """Exact top-k by cosine (rows are unit length), best first. With fewer
+    than k allowed points, the rows are padded with -1."""
+    gt = np.full((len(queries), k), -1, dtype=np.int32)
     cand = np.arange(len(base)) if allowed is None else np.nonzero(allowed)[0]
+    kk = min(k, len(cand))
+    if kk == 0:
+        return gt
     sub = base[cand]
     for s in range(0, len(queries), 100):
         scores = queries[s:s + 100] @ sub.T
-        idx = np.argpartition(-scores, k, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(scores, idx, 1), axis=1)
-        gt[s:s + 100] = cand[np.take_along_axis(idx, order, 1)]
+        idx = (np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < len(cand)
+               else np.tile(np.arange(len(cand)), (len(scores), 1)))
+        order = np.argsort(-np.take_along_axis(scores, idx, 1), axis=1, kind="stable")
+        gt[s:s + 100, :kk] = cand[np.take_along_axis(idx, order, 1)]
     return gt
 
 
@@ -78,9 +122,15 @@ def main():
     g = np.arange(a.n) % 100
     for s in FILTERS:
         write_vecs(f"{a.out}/gt_f{s}.ivecs", ground_truth(base, queries, a.k, g < s), "<i4")
+    cols = make_payload(a.n, a.seed)
+    np.savez(f"{a.out}/payload.npz", **cols)
+    user, count = tenant_of_one_percent(cols["user"])
+    write_vecs(f"{a.out}/gt_user.ivecs", ground_truth(base, queries, a.k, cols["user"] == user),
+               "<i4")
     with open(f"{a.out}/meta.json", "w") as f:
         json.dump({"n": a.n, "dim": a.dim, "queries": a.queries, "seed": a.seed, "k": a.k,
-                   "metric": "cosine", "filters": list(FILTERS)}, f)
+                   "metric": "cosine", "filters": list(FILTERS), "tenant": f"u{user}",
+                   "tenant_points": count}, f)
 
 
 if __name__ == "__main__":

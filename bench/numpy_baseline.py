@@ -51,6 +51,30 @@ def crossing(sizes, p50s, budget_ms):
     return int((budget_ms - intercept) / slope)
 
 
+def run_baseline(sizes, dim=1536, n_queries=50, k=10, seed=1, float64_max=300000):
+    """p50/p99 per N (float32, and float64 up to float64_max rows) and the
+    budget crossings; the dict bench/run stores."""
+    sizes = sorted(sizes)
+    rng = np.random.default_rng(seed)
+    big = np.empty((sizes[-1], dim), dtype=np.float32)
+    for s in range(0, sizes[-1], 50000):
+        m = min(50000, sizes[-1] - s)
+        x = rng.standard_normal((m, dim), dtype=np.float32)
+        big[s:s + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    queries = big[rng.integers(0, sizes[-1], n_queries)] + 0.01
+    rows = []
+    for n in sizes:
+        row = {"n": n}
+        row["float32_p50_ms"], row["float32_p99_ms"] = measure(big[:n], queries, k)
+        if n <= float64_max:
+            m64 = big[:n].astype(np.float64)
+            row["float64_p50_ms"], row["float64_p99_ms"] = measure(m64, queries.astype(np.float64), k)
+            del m64
+        rows.append(row)
+    return {"dim": dim, "k": k, "queries": n_queries, "rows": rows,
+            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10000,30000,100000,300000")
@@ -62,37 +86,26 @@ def main():
     ap.add_argument("--json", help="also write the results here")
     a = ap.parse_args()
     sizes = sorted(int(s) for s in a.sizes.split(","))
-    rng = np.random.default_rng(a.seed)
-    big = np.empty((sizes[-1], a.dim), dtype=np.float32)
-    for s in range(0, sizes[-1], 50000):
-        m = min(50000, sizes[-1] - s)
-        x = rng.standard_normal((m, a.dim), dtype=np.float32)
-        big[s:s + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
-    queries = big[rng.integers(0, sizes[-1], a.queries)] + 0.01
-    rows = []
+    result = run_baseline(sizes, a.dim, a.queries, a.k, a.seed)
     print(f"## numpy brute force, single query, {a.dim} dims, k={a.k}, BLAS threads="
           f"{os.environ['OPENBLAS_NUM_THREADS']}, numpy {np.__version__}, {a.queries} queries per point")
     print()
     print("| N | float32 p50 ms | float32 p99 ms | float64 p50 ms | float64 p99 ms |")
     print("|---:|---:|---:|---:|---:|")
-    for n in sizes:
-        m32 = big[:n]
-        p50_32, p99_32 = measure(m32, queries, a.k)
-        m64 = m32.astype(np.float64)
-        p50_64, p99_64 = measure(m64, queries.astype(np.float64), a.k)
-        del m64
-        rows.append({"n": n, "float32_p50_ms": p50_32, "float32_p99_ms": p99_32,
-                     "float64_p50_ms": p50_64, "float64_p99_ms": p99_64})
-        print(f"| {n} | {p50_32:.2f} | {p99_32:.2f} | {p50_64:.2f} | {p99_64:.2f} |", flush=True)
-    result = {"dim": a.dim, "k": a.k, "budget_ms": a.budget_ms, "rows": rows,
-              "numpy": np.__version__, "machine": platform.processor() or platform.machine(),
-              "cores": os.cpu_count()}
+    for r in result["rows"]:
+        f64 = (f"{r['float64_p50_ms']:.2f} | {r['float64_p99_ms']:.2f}" if "float64_p50_ms" in r
+               else "– | –")
+        print(f"| {r['n']} | {r['float32_p50_ms']:.2f} | {r['float32_p99_ms']:.2f} | {f64} |")
     print()
     for dtype in ("float32", "float64"):
-        n = crossing(sizes, [r[f"{dtype}_p50_ms"] for r in rows], a.budget_ms)
+        pts = [(r["n"], r[f"{dtype}_p50_ms"]) for r in result["rows"] if f"{dtype}_p50_ms" in r]
+        n = crossing([p[0] for p in pts], [p[1] for p in pts], a.budget_ms) if len(pts) > 1 else None
         result[f"{dtype}_budget_n"] = n
         print(f"{dtype}: p50 crosses {a.budget_ms:g} ms near N = {n:,}" if n else
               f"{dtype}: no crossing found")
+    result["budget_ms"] = a.budget_ms
+    result["numpy"] = np.__version__
+    result["machine"] = platform.processor() or platform.machine()
     if a.json:
         with open(a.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -1,0 +1,228 @@
+"""Shared pieces of the benchmark suite (bench/run) and of its tests: data
+sets, ground truth, recall, a vectord process, loading points over HTTP,
+request files for the C load generator (bench_load) and running it, and the
+machine facts that go with every result."""
+import base64
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import datagen  # noqa: E402
+
+
+# ---- data sets -------------------------------------------------------------
+
+def read_vecs(path, dtype):
+    raw = np.fromfile(path, dtype=dtype)
+    d = raw[:1].view(np.int32)[0]
+    return raw.reshape(-1, d + 1)[:, 1:].copy()
+
+
+DATASET_FILES = ("base.fvecs", "query.fvecs", "gt.ivecs", "gt_f1.ivecs", "gt_f10.ivecs",
+                 "gt_f50.ivecs", "gt_user.ivecs", "payload.npz", "meta.json")
+
+
+def dataset_dir(n, dim, seed=1, root=None):
+    root = root or os.path.join(HERE, "data")
+    return os.path.join(root, f"{n}-{dim}" + (f"-s{seed}" if seed != 1 else ""))
+
+
+def ensure_dataset(n, dim, queries=500, seed=1, root=None):
+    """Generates (once; cached) the embedding-like data set of bench/datagen.py."""
+    d = dataset_dir(n, dim, seed, root)
+    if all(os.path.exists(os.path.join(d, f)) for f in DATASET_FILES):
+        with open(os.path.join(d, "meta.json")) as f:
+            if json.load(f).get("queries", 0) >= queries:
+                return d
+    subprocess.run([sys.executable, os.path.join(HERE, "datagen.py"), d, "--n", str(n), "--dim",
+                    str(dim), "--queries", str(queries), "--seed", str(seed)], check=True)
+    return d
+
+
+class Dataset:
+    def __init__(self, path, queries=None):
+        self.path = path
+        with open(os.path.join(path, "meta.json")) as f:
+            self.meta = json.load(f)
+        self.base = read_vecs(os.path.join(path, "base.fvecs"), np.float32)
+        self.queries = read_vecs(os.path.join(path, "query.fvecs"), np.float32)[:queries]
+        nq = len(self.queries)
+        self.gt = {"none": read_vecs(os.path.join(path, "gt.ivecs"), np.int32)[:nq]}
+        for s in self.meta["filters"]:
+            self.gt[f"g<{s}"] = read_vecs(os.path.join(path, f"gt_f{s}.ivecs"), np.int32)[:nq]
+        self.gt["tenant"] = read_vecs(os.path.join(path, "gt_user.ivecs"), np.int32)[:nq]
+        self.payload = dict(np.load(os.path.join(path, "payload.npz")))
+        self.n, self.dim = self.base.shape
+
+    def filter_json(self, name):
+        """vectord's filter for a ground-truth name."""
+        if name == "none":
+            return None
+        if name == "tenant":
+            return {"must": [{"key": "userId", "match": {"value": self.meta["tenant"]}}]}
+        s = int(name[2:])
+        return {"must": [{"key": "g", "range": {"lt": s}}]}
+
+    def selectivity(self, name):
+        if name == "none":
+            return 1.0
+        if name == "tenant":
+            return self.meta["tenant_points"] / self.n
+        return int(name[2:]) / 100
+
+
+def recall_at_k(found, truth, k):
+    """Mean recall@k: found and truth are per-query id lists, best first.
+    Per query: common ids among the first k of each / min(k, len(truth))."""
+    total = 0.0
+    for f, t in zip(found, truth):
+        t = [i for i in list(t)[:k] if i >= 0]  # -1 pads rows with fewer than k matches
+        total += len(set(list(f)[:k]) & set(t)) / len(t) if t else 1.0
+    return total / len(truth) if len(truth) else 1.0
+
+
+# ---- vectord ---------------------------------------------------------------
+
+def find_binary(name, build_dirs=("build-release", "build", "build-test")):
+    for b in build_dirs:
+        p = os.path.join(ROOT, b, name)
+        if os.path.exists(p):
+            return p
+    return None
+
+
+class Vectord:
+    """A vectord on a free loopback port with a scratch data directory."""
+
+    def __init__(self, binary, args=()):
+        self.tmp = tempfile.mkdtemp(prefix="vectord-bench-")
+        self.log = open(os.path.join(self.tmp, "vectord.log"), "w+")
+        self.proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir",
+                                      os.path.join(self.tmp, "data"), *args],
+                                     stdout=self.log, stderr=self.log)
+        self.port = None
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            self.log.seek(0)
+            text = self.log.read()
+            m = re.search(r'msg="listening" addr=127\.0\.0\.1:(\d+)', text)
+            if m and 'msg="ready"' in text:
+                self.port = int(m.group(1))
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError("vectord exited:\n" + text)
+            time.sleep(0.02)
+        if not self.port:
+            raise RuntimeError("vectord did not start")
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+
+    def call(self, method, path, body=None):
+        self.conn.request(method, path, body=None if body is None else json.dumps(body),
+                          headers={"Content-Type": "application/json"})
+        r = self.conn.getresponse()
+        doc = json.loads(r.read())
+        if r.status != 200:
+            raise RuntimeError(f"{method} {path}: {r.status} {doc}")
+        return doc["result"]
+
+    def rss_bytes(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            m = re.search(r"VmRSS:\s+(\d+) kB", f.read())
+        return int(m.group(1)) * 1024
+
+    def stop(self):
+        self.conn.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=600)
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def load_points(v, collection, ds, batch=500):
+    """Upserts every point of ds with its payload (vector_b64); returns seconds."""
+    t = time.time()
+    for s in range(0, ds.n, batch):
+        pts = []
+        for i in range(s, min(ds.n, s + batch)):
+            pts.append({"id": i, "vector_b64": base64.b64encode(ds.base[i].tobytes()).decode(),
+                        "payload": datagen.payload_json(ds.payload, i)})
+        v.call("PUT", f"/collections/{collection}/points", {"points": pts})
+    return time.time() - t
+
+
+# ---- the load generator ----------------------------------------------------
+
+def write_search_requests(path, collection, ds, gt_name, k=10, b64=False, **search):
+    """One search per query and the ground truth per line for bench_load
+    --expect. The vector is a JSON array, as MemoryService sends it, or with
+    b64 the "vector_b64" form (little-endian float32, base64)."""
+    flt = ds.filter_json(gt_name)
+    with open(path + ".req", "w") as rf, open(path + ".gt", "w") as gf:
+        for q, t in zip(ds.queries, ds.gt[gt_name]):
+            vec = ({"vector_b64": base64.b64encode(q.astype("<f4").tobytes()).decode()} if b64
+                   else {"vector": [round(float(x), 6) for x in q]})
+            body = {**vec, "k": k, "with_payload": False, **search}
+            if flt:
+                body["filter"] = flt
+            rf.write(f"POST /collections/{collection}/search\t{json.dumps(body)}\n")
+            gf.write(",".join(str(int(i)) for i in t[:k] if i >= 0) + "\n")
+    return path + ".req", path + ".gt"
+
+
+def run_load(binary, port, requests, expect=None, k=10, connections=1, seconds=5.0, rate=None,
+             warmup=1.0):
+    args = [binary, "--port", str(port), "--requests", requests, "--k", str(k), "--connections",
+            str(connections), "--seconds", str(seconds), "--warmup", str(warmup)]
+    if expect:
+        args += ["--expect", expect]
+    if rate:
+        args += ["--rate", str(rate)]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + warmup + 300)
+    if r.returncode != 0:
+        raise RuntimeError(f"bench_load failed: {r.stderr}")
+    return json.loads(r.stdout)
+
+
+# ---- facts -----------------------------------------------------------------
+
+def machine_facts():
+    facts = {"kernel": platform.release(), "python": platform.python_version(),
+             "numpy": np.__version__, "cores": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+        m = re.search(r"model name\s*:\s*(.+)", info)
+        facts["cpu"] = m.group(1).strip() if m else platform.processor()
+        flags = set(re.search(r"flags\s*:\s*(.+)", info).group(1).split())
+        facts["cpu_flags"] = sorted(f for f in flags if f in (
+            "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+            "avx512_fp16", "avx_vnni", "sse4_2"))
+    except (OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            facts["memory_gib"] = round(int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
+                                        / 2**20, 1)
+    except OSError:
+        pass
+    try:
+        with open("/etc/debian_version") as f:
+            facts["debian"] = f.read().strip()
+    except OSError:
+        pass
+    with open("/proc/loadavg") as f:
+        facts["loadavg_at_start"] = f.read().split()[0]
+    return facts
