@@ -75,8 +75,8 @@ static const route_def routes[] = {
 static bool route_has_body(vd_route r)
 {
     return r == VD_ROUTE_COLLECTION_CREATE || r == VD_ROUTE_POINTS_UPSERT ||
-           r == VD_ROUTE_POINTS_DELETE || r == VD_ROUTE_SEARCH || r == VD_ROUTE_SEARCH_BATCH || r == VD_ROUTE_SEARCH_SHADOW ||
-           r == VD_ROUTE_PINDEX_CREATE;
+           r == VD_ROUTE_POINTS_DELETE || r == VD_ROUTE_SEARCH || r == VD_ROUTE_SEARCH_BATCH ||
+           r == VD_ROUTE_SEARCH_SHADOW || r == VD_ROUTE_PINDEX_CREATE;
 }
 
 static double elapsed_s(const struct timespec *start)
@@ -393,9 +393,9 @@ static bool content_type_ok(struct MHD_Connection *conn)
     return false;
 }
 
-/* Probes are answered even past max_connections: a kubelet must not restart
- * a busy pod. */
-static bool is_probe_path(const char *url)
+/* Probes and metrics are answered even past max_connections: a kubelet must
+ * not restart a busy pod, and a busy pod is when metrics matter most. */
+static bool is_monitoring_path(const char *url)
 {
     return strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
            strcmp(url, "/metrics") == 0;
@@ -417,7 +417,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = rc;
         if ((uint64_t)atomic_load_explicit(&h->load->connections, memory_order_relaxed) >
                 h->max_connections &&
-            !is_probe_path(url)) {
+            !is_monitoring_path(url)) {
             char msg[160];
             snprintf(msg, sizeof msg,
                      "more than %llu connections are open (setting max_connections); retry later",
