@@ -58,6 +58,14 @@ async function main(): Promise<void> {
   } catch (e) {
     check(e instanceof VectorStoreError && e.code === "network" && e.status === 0, "network code");
   }
+  // The same search with vectors as JSON arrays gives the same answer.
+  const plain = new VectorStore({ baseUrl, apiKey, base64Vectors: false });
+  const again = await plain.search("memories", [1, 0, 0, 0], { k: 2,
+    filter: { must: [{ key: "userId", match: { value: "u1" } }] } });
+  check(JSON.stringify(again.map((h) => h.id)) === JSON.stringify(hits.map((h) => h.id)), "json vectors");
+  check((await plain.upsert("memories", [{ id: "m4", vector: [0, 0, 1, 0] }])).inserted === 1, "json upsert");
+  check((await vs.search("memories", [0, 0, 1, 0], { k: 1 }))[0].id === "m4", "b64 finds json upsert");
+  check((await vs.delete("memories", ["m4"])) === 1, "delete m4");
   const info = await vs.collection("memories");
   check(info.points_count === 2, "points_count");
   await vs.dropCollection("memories");
