@@ -177,24 +177,6 @@ static void load_requests(shared *sh, const options *o)
     free(text);
 }
 
-static int connect_to(const options *o)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
-    if (fd < 0 || inet_pton(AF_INET, o->host, &a.sin_addr) != 1) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static bool write_all(int fd, const char *p, size_t n)
 {
     while (n) {
@@ -303,7 +285,7 @@ static void *run(void *arg)
     const options *o = sh->o;
     size_t cap = 1 << 16;
     char *buf = malloc(cap);
-    int fd = connect_to(o);
+    int fd = bench_connect(o->host, o->port);
     long mine = w->id; /* closed loop: this connection's request counter */
     for (;;) {
         size_t idx;
@@ -324,7 +306,7 @@ static void *run(void *arg)
         }
         const request *r = &sh->reqs[idx];
         if (fd < 0)
-            fd = connect_to(o);
+            fd = bench_connect(o->host, o->port);
         double sent = now_s();
         char *body = NULL;
         int status = fd >= 0 && write_all(fd, r->wire, r->len) ? read_response(fd, &buf, &cap, &body)

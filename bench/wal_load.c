@@ -37,20 +37,6 @@ typedef struct client {
 
 static _Atomic int go;
 
-static int connect_to(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* Reads one HTTP response; returns its status or -1. */
 static int read_response(int fd, char *buf, size_t cap)
 {
@@ -78,7 +64,7 @@ static int read_response(int fd, char *buf, size_t cap)
 static void *run(void *arg)
 {
     client *c = arg;
-    int fd = connect_to(c->port);
+    int fd = bench_connect("127.0.0.1", c->port);
     if (fd < 0) {
         c->errors++;
         return NULL;
