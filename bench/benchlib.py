@@ -52,8 +52,15 @@ def ensure_dataset(n, dim, queries=500, seed=1, root=None):
 
 
 class Dataset:
+    """A generated data set (bench/datagen.py): cosine, with tenancy payloads
+    and ground truth for the filters."""
+    real = False
+
     def __init__(self, path, queries=None):
         self.path = path
+        self.name = os.path.basename(path)
+        self.metric = "cosine"
+        self.filters = ["tenant", "g<1", "g<10", "g<50"]
         with open(os.path.join(path, "meta.json")) as f:
             self.meta = json.load(f)
         self.base = read_vecs(os.path.join(path, "base.fvecs"), np.float32)
@@ -81,6 +88,39 @@ class Dataset:
         if name == "tenant":
             return self.meta["tenant_points"] / self.n
         return int(name[2:]) / 100
+
+
+class RealDataset:
+    """A real data set fetched by ../shared/data/get-datasets DIR (GloVe-100,
+    Fashion-MNIST-784, MiniLM-384): NAME_base.fvecs, NAME_query.fvecs,
+    NAME_groundtruth.ivecs (exact top 100 by the set's metric) and NAME.json.
+    No payloads, so no filtered searches."""
+    real = True
+
+    def __init__(self, root, name, queries=None):
+        with open(os.path.join(root, f"{name}.json")) as f:
+            self.meta = json.load(f)
+        self.name = name
+        self.path = root
+        self.metric = {"angular": "cosine", "cosine": "cosine", "l2": "l2"}[self.meta["metric"]]
+        self.base = read_vecs(os.path.join(root, f"{name}_base.fvecs"), np.float32)
+        self.queries = read_vecs(os.path.join(root, f"{name}_query.fvecs"), np.float32)[:queries]
+        self.gt = {"none": read_vecs(os.path.join(root, f"{name}_groundtruth.ivecs"),
+                                     np.int32)[:len(self.queries)]}
+        self.payload = None
+        self.filters = []
+        self.n, self.dim = self.base.shape
+
+    def filter_json(self, name):
+        return None
+
+    @staticmethod
+    def available(root):
+        """Names of the sets in root that have queries and ground truth."""
+        if not root or not os.path.isdir(root):
+            return []
+        return sorted(f[:-len("_groundtruth.ivecs")] for f in os.listdir(root)
+                      if f.endswith("_groundtruth.ivecs"))
 
 
 def recall_at_k(found, truth, k):
@@ -157,8 +197,10 @@ def load_points(v, collection, ds, batch=500):
     for s in range(0, ds.n, batch):
         pts = []
         for i in range(s, min(ds.n, s + batch)):
-            pts.append({"id": i, "vector_b64": base64.b64encode(ds.base[i].tobytes()).decode(),
-                        "payload": datagen.payload_json(ds.payload, i)})
+            p = {"id": i, "vector_b64": base64.b64encode(ds.base[i].tobytes()).decode()}
+            if ds.payload is not None:
+                p["payload"] = datagen.payload_json(ds.payload, i)
+            pts.append(p)
         v.call("PUT", f"/collections/{collection}/points", {"points": pts})
     return time.time() - t
 

@@ -65,6 +65,24 @@ def test_recall_at_k():
     assert benchlib.recall_at_k([[]], [[-1, -1]], 2) == 1.0  # nothing to find
 
 
+def test_real_data_set_reader():
+    """RealDataset reads the files ../shared/data/get-datasets writes."""
+    with tempfile.TemporaryDirectory() as d:
+        rng = np.random.default_rng(2)
+        base, q = rng.standard_normal((50, 6)).astype(np.float32), rng.standard_normal((4, 6)).astype(np.float32)
+        gt = np.argsort(((q[:, None, :] - base[None]) ** 2).sum(-1), axis=1)[:, :20].astype(np.int32)
+        datagen.write_vecs(os.path.join(d, "tiny_base.fvecs"), base, "<f4")
+        datagen.write_vecs(os.path.join(d, "tiny_query.fvecs"), q, "<f4")
+        datagen.write_vecs(os.path.join(d, "tiny_groundtruth.ivecs"), gt, "<i4")
+        with open(os.path.join(d, "tiny.json"), "w") as f:
+            json.dump({"metric": "l2", "dim": 6}, f)
+        assert benchlib.RealDataset.available(d) == ["tiny"]
+        ds = benchlib.RealDataset(d, "tiny", queries=3)
+        assert ds.metric == "l2" and (ds.n, ds.dim) == (50, 6) and len(ds.queries) == 3
+        assert np.array_equal(ds.gt["none"], gt[:3]) and ds.filters == [] and ds.payload is None
+    assert benchlib.RealDataset.available("/nonexistent") == []
+
+
 def loader_or_skip():
     if not os.path.exists(LOADER):
         pytest.skip(f"{LOADER} is not built")
@@ -132,7 +150,7 @@ def test_suite_runs_end_to_end_on_a_tiny_data_set():
         r = subprocess.run(
             [sys.executable, os.path.join(ROOT, "bench", "run"), "quick", "--sizes", "400",
              "--queries", "20", "--seconds", "0.2", "--numpy-sizes", "1000,2000",
-             "--only", "numpy,vectord", "--vectord", BIN, "--loader", LOADER, "--out", d,
+             "--only", "numpy,vectord", "--real", "", "--vectord", BIN, "--loader", LOADER, "--out", d,
              "--data-root", os.path.join(d, "data")],
             capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
