@@ -1,4 +1,4 @@
-/* bench_util.h — timing and sorting helpers shared by the C benchmarks. */
+/* bench_util.h — sorting and connection helpers shared by the C benchmarks (timing: util/clock.h). */
 #ifndef VD_BENCH_UTIL_H
 #define VD_BENCH_UTIL_H
 
@@ -10,12 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static inline double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "util/clock.h" /* vd_now_s */
 
 /* qsort comparator for doubles, ascending (latency percentiles). */
 static inline int cmp_double(const void *a, const void *b)

@@ -65,9 +65,9 @@ static double read_bandwidth(vd_pool *pool, unsigned parts)
     bw_job j = {.buf = buf, .words = bytes / 8, .parts = parts};
     double best = 0;
     for (int rep = 0; rep < 5; rep++) {
-        double t = now_s();
+        double t = vd_now_s();
         vd_pool_run(parts > 1 ? pool : NULL, parts, bw_task, &j);
-        double gbs = (double)bytes / (now_s() - t) / 1e9;
+        double gbs = (double)bytes / (vd_now_s() - t) / 1e9;
         if (gbs > best)
             best = gbs;
     }
@@ -81,11 +81,11 @@ static double kernel_gbs(vd_dist_fn fn, const float *vecs, size_t n, size_t dim,
                          size_t passes)
 {
     volatile float sink = 0;
-    double t = now_s();
+    double t = vd_now_s();
     for (size_t p = 0; p < passes; p++)
         for (size_t i = 0; i < n; i++)
             sink += fn(q, vecs + i * dim, dim);
-    double secs = now_s() - t;
+    double secs = vd_now_s() - t;
     (void)sink;
     return (double)passes * (double)n * (double)dim * 4 / secs / 1e9;
 }
@@ -180,9 +180,9 @@ int main(int argc, char **argv)
             vd_search_req req = {.vector = q, .k = 10, .with_payload = true};
             vd_point_out *hits;
             size_t nh;
-            double t = now_s();
+            double t = vd_now_s();
             vd_collection_search(c, &req, &hits, &nh);
-            lat[qi] = (now_s() - t) * 1e3;
+            lat[qi] = (vd_now_s() - t) * 1e3;
             for (size_t h = 0; h < nh; h++)
                 vd_point_out_free(&hits[h]);
             free(hits);

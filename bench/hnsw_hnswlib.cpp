@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <vector>
 
-static double now_s()
+static double vd_now_s()
 {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
     hnswlib::InnerProductSpace space(dim);
     long rss0 = rss_bytes();
     auto *index = new hnswlib::HierarchicalNSW<float>(&space, n, m, efc, 100);
-    double t0 = now_s();
+    double t0 = vd_now_s();
     index->addPoint(&base[0], 0);
     std::vector<std::thread> pool;
     std::atomic<size_t> next(1);
@@ -97,7 +97,7 @@ int main(int argc, char **argv)
         });
     for (auto &t : pool)
         t.join();
-    double build_s = now_s() - t0;
+    double build_s = vd_now_s() - t0;
     printf("{\"system\":\"hnswlib\",\"phase\":\"build\",\"n\":%zu,\"dim\":%zu,\"m\":%zu,\"efc\":%zu,"
            "\"threads\":%zu,\"seconds\":%.3f,\"vectors_per_s\":%.1f,\"index_bytes_per_vector\":%.1f,"
            "\"rss_bytes_per_vector\":%.1f}\n",
@@ -115,9 +115,9 @@ int main(int argc, char **argv)
             size_t fetch = filter_pct[f] < 100 ? std::min(n, k * 100 / filter_pct[f] * 2) : k;
             index->setEf(std::max(ef, fetch));
             double hits = 0;
-            double tq = now_s();
+            double tq = vd_now_s();
             for (size_t q = 0; q < nq; q++) {
-                double t = now_s();
+                double t = vd_now_s();
                 auto res = index->searchKnn(&queries[q * dim], fetch);
                 std::vector<std::pair<float, size_t>> kept;
                 while (!res.empty()) {
@@ -129,13 +129,13 @@ int main(int argc, char **argv)
                 std::sort(kept.begin(), kept.end());
                 if (kept.size() > k)
                     kept.resize(k);
-                lat[q] = (now_s() - t) * 1e3;
+                lat[q] = (vd_now_s() - t) * 1e3;
                 for (auto &p : kept)
                     for (size_t j = 0; j < k; j++)
                         if ((int32_t)p.second == gt[f][q * k + j])
                             hits++;
             }
-            double wall = now_s() - tq;
+            double wall = vd_now_s() - tq;
             std::sort(lat.begin(), lat.end());
             printf("{\"system\":\"hnswlib\",\"phase\":\"search\",\"ef\":%zu,\"filter_pct\":%d,"
                    "\"recall\":%.4f,\"qps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",

@@ -93,7 +93,7 @@ int main(int argc, char **argv)
         return 1;
 
     long rss0 = vd_process_rss_bytes();
-    double t0 = now_s();
+    double t0 = vd_now_s();
     enum { BATCH = 1000 };
     vd_point_in pts[BATCH];
     for (size_t start = 0; start < n; start += BATCH) {
@@ -109,7 +109,7 @@ int main(int argc, char **argv)
         if (vd_collection_upsert(c, pts, cnt, &counts) != 0)
             return 1;
     }
-    double build_s = now_s() - t0;
+    double build_s = vd_now_s() - t0;
     vd_collection_stats st;
     vd_collection_stats_get(c, &st);
     printf("{\"system\":\"vectord\",\"phase\":\"build\",\"n\":%zu,\"dim\":%zu,\"m\":%u,\"efc\":%u,"
@@ -134,15 +134,15 @@ int main(int argc, char **argv)
                 cJSON_Delete(j);
             }
             double hits = 0, total = 0;
-            double tq = now_s();
+            double tq = vd_now_s();
             for (size_t q = 0; q < nq; q++) {
                 vd_search_req req = {.vector = queries + q * dim, .k = (uint32_t)k, .ef = ef,
                                      .filter = filter};
                 vd_point_out *out;
                 size_t no;
-                double t = now_s();
+                double t = vd_now_s();
                 vd_collection_search(c, &req, &out, &no);
-                lat[q] = (now_s() - t) * 1e3;
+                lat[q] = (vd_now_s() - t) * 1e3;
                 for (size_t i = 0; i < no; i++) {
                     for (size_t j = 0; j < k; j++)
                         if ((int64_t)out[i].id.num == gt[f][q * k + j])
@@ -152,7 +152,7 @@ int main(int argc, char **argv)
                 free(out);
                 total += (double)k;
             }
-            double wall = now_s() - tq;
+            double wall = vd_now_s() - tq;
             qsort(lat, nq, sizeof *lat, cmp_double);
             printf("{\"system\":\"vectord\",\"phase\":\"search\",\"ef\":%u,\"filter_pct\":%d,"
                    "\"recall\":%.4f,\"qps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",

@@ -15,25 +15,19 @@ JSON encoding of the body excluded. Prints markdown tables. Measures, asserts no
 """
 import argparse
 import base64
-import http.client
 import json
 import os
-import re
-import shutil
-import subprocess
-import tempfile
+import sys
 import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+from benchlib import read_vecs  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-
-
-def read_vecs(path, dtype):
-    raw = np.fromfile(path, dtype=dtype)
-    d = raw[:1].view(np.int32)[0]
-    return raw.reshape(-1, d + 1)[:, 1:].copy()
 
 
 def main():
@@ -52,43 +46,29 @@ def main():
     gt = read_vecs(os.path.join(a.data, "gt.ivecs"), np.int32)[:a.queries]
     n, dim = base.shape
 
-    tmp = tempfile.mkdtemp(prefix="vectord-bench-")
-    log = open(os.path.join(tmp, "vectord.log"), "w+")
-    proc = subprocess.Popen([a.vectord, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(tmp, "data")],
-                            stdout=log, stderr=log)
+    v = benchlib.Vectord(a.vectord)
     try:
-        port = None
-        for _ in range(500):
-            log.flush()
-            with open(log.name) as f:
-                text = f.read()
-            m = re.search(r"addr=127\.0\.0\.1:(\d+)", text)
-            if m and 'msg="ready"' in text:
-                port = int(m.group(1))
-                break
-            time.sleep(0.02)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-
-        def call(method, path, body=None):
-            conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
-            r = conn.getresponse()
+        def search(body):
+            """One search with a pre-encoded body (encoding is not timed)."""
+            v.conn.request("POST", "/collections/bench/search", body=body,
+                           headers={"Content-Type": "application/json"})
+            r = v.conn.getresponse()
             data = r.read()
             if r.status != 200:
-                raise RuntimeError(f"{method} {path}: {r.status} {data[:300]!r}")
-            return data
+                raise RuntimeError(f"search: {r.status} {data[:300]!r}")
+            return json.loads(data)["result"]
 
-        call("PUT", "/collections/bench", json.dumps({
+        v.call("PUT", "/collections/bench", {
             "dim": dim, "metric": "cosine", "shards": a.shards,
-            "index": {"type": "hnsw", "m": a.m, "ef_construction": a.efc}}))
+            "index": {"type": "hnsw", "m": a.m, "ef_construction": a.efc}})
         t0 = time.time()
         for s in range(0, n, 500):
             pts = [{"id": i, "vector_b64": base64.b64encode(base[i].astype("<f4").tobytes()).decode()}
                    for i in range(s, min(n, s + 500))]
-            call("PUT", "/collections/bench/points", json.dumps({"points": pts}))
+            v.call("PUT", "/collections/bench/points", {"points": pts})
         load_s = time.time() - t0
-        info = json.loads(call("GET", "/collections/bench"))["result"]
-        metrics = call("GET", "/metrics").decode()
-        rss = int(re.search(r"vectord_process_resident_memory_bytes (\d+)", metrics).group(1))
+        info = v.call("GET", "/collections/bench")
+        rss = v.rss_bytes()
 
         bodies = {}
         rows = []
@@ -100,7 +80,7 @@ def main():
                     bodies[key] = json.dumps({"vector": [float(x) for x in q], "k": 10, "ef": ef,
                                               "with_payload": False})
                 t = time.perf_counter()
-                res = json.loads(call("POST", "/collections/bench/search", bodies[key]))["result"]
+                res = search(bodies[key])
                 lat.append((time.perf_counter() - t) * 1e3)
                 hits += len({h["id"] for h in res} & set(gt[qi][:10].tolist()))
             lat.sort()
@@ -116,9 +96,7 @@ def main():
         for ef, rec, qps, p50, p99 in rows:
             print(f"| {ef} | {rec:.4f} | {qps:.0f} | {p50:.3f} | {p99:.3f} |")
     finally:
-        proc.terminate()
-        proc.wait(timeout=120)
-        shutil.rmtree(tmp, ignore_errors=True)
+        v.stop()
 
 
 if __name__ == "__main__":

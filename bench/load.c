@@ -271,7 +271,7 @@ static void record(worker *w, double t_sent, double latency)
 
 static void sleep_until(double t)
 {
-    double now = now_s();
+    double now = vd_now_s();
     if (t <= now)
         return;
     struct timespec ts = {.tv_sec = (time_t)(t - now), .tv_nsec = (long)((t - now - (double)(time_t)(t - now)) * 1e9)};
@@ -298,7 +298,7 @@ static void *run(void *arg)
             sleep_until(due);
             idx = (size_t)i % sh->n_reqs;
         } else {
-            due = now_s();
+            due = vd_now_s();
             if (due >= sh->t_end)
                 break;
             idx = (size_t)mine % sh->n_reqs;
@@ -307,11 +307,11 @@ static void *run(void *arg)
         const request *r = &sh->reqs[idx];
         if (fd < 0)
             fd = bench_connect(o->host, o->port);
-        double sent = now_s();
+        double sent = vd_now_s();
         char *body = NULL;
         int status = fd >= 0 && write_all(fd, r->wire, r->len) ? read_response(fd, &buf, &cap, &body)
                                                                 : -1;
-        double done = now_s();
+        double done = vd_now_s();
         bool counted = (o->rate > 0 ? due : sent) >= sh->t_measure;
         if (status < 0) {
             if (counted)
@@ -391,7 +391,7 @@ int main(int argc, char **argv)
     shared sh = {.o = &o};
     load_requests(&sh, &o);
     worker *ws = calloc((size_t)o.connections, sizeof *ws);
-    sh.t0 = now_s() + 0.05; /* let every thread start */
+    sh.t0 = vd_now_s() + 0.05; /* let every thread start */
     sh.t_measure = sh.t0 + o.warmup;
     sh.t_end = sh.t_measure + o.seconds;
     for (int i = 0; i < o.connections; i++) {

@@ -85,9 +85,9 @@ static void *run(void *arg)
     }
     while (!atomic_load(&go))
         ;
-    double t_end = now_s() + c->seconds;
+    double t_end = vd_now_s() + c->seconds;
     for (long i = 0;; i++) {
-        double t0 = now_s();
+        double t0 = vd_now_s();
         if (t0 >= t_end)
             break;
         long id = c->id_base + (long)c->id * 100000000L + i;
@@ -102,7 +102,7 @@ static void *run(void *arg)
         memcpy(req + h, vecs[i % VECS], vlen[i % VECS]);
         memcpy(req + h + vlen[i % VECS], "]}]}", 4);
         int n = (int)(blen - (size_t)hn);
-        t0 = now_s(); /* encoding is not the server's time */
+        t0 = vd_now_s(); /* encoding is not the server's time */
         if (write(fd, req, (size_t)(h + n)) != h + n || read_response(fd, resp, sizeof resp) != 200) {
             c->errors++;
             break;
@@ -111,7 +111,7 @@ static void *run(void *arg)
             c->cap_lat = c->cap_lat ? c->cap_lat * 2 : 4096;
             c->lat = realloc(c->lat, c->cap_lat * sizeof *c->lat);
         }
-        c->lat[c->n_lat++] = now_s() - t0;
+        c->lat[c->n_lat++] = vd_now_s() - t0;
         c->done++;
     }
     close(fd);
@@ -136,7 +136,7 @@ int main(int argc, char **argv)
                          .seconds = secs};
         pthread_create(&cs[i].th, NULL, run, &cs[i]);
     }
-    double t0 = now_s();
+    double t0 = vd_now_s();
     atomic_store(&go, 1);
     long done = 0, errors = 0;
     size_t n_lat = 0;
@@ -146,7 +146,7 @@ int main(int argc, char **argv)
         errors += cs[i].errors;
         n_lat += cs[i].n_lat;
     }
-    double el = now_s() - t0;
+    double el = vd_now_s() - t0;
     double *all = malloc((n_lat ? n_lat : 1) * sizeof *all);
     size_t k = 0;
     for (int i = 0; i < n; i++) {
