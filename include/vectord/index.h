@@ -1,9 +1,13 @@
 /*
  * index.h — the vector index interface every index type implements.
  *
- * A shard owns its vectors (one float32 array, `dim` floats per slot) and tells
- * its index about slots that gain or lose a vector; the index answers k-NN
- * queries over a set of allowed slots.
+ * A shard owns its vectors (float32 originals, and for a quantized collection
+ * a compact code per slot, vectord/quant.h) and tells its index about slots
+ * that gain or lose a vector; the index answers k-NN queries over a set of
+ * allowed slots. Indexes measure with vd_view_key: the codes when there are
+ * some (the shard re-ranks the candidates with the originals), the originals
+ * otherwise. Originals may be on disk (vecs NULL): an index then reads a
+ * stored vector through vd_view_vector, which decodes its code.
  *
  * Locking contract (the shard's rwlock):
  *  - reserve, remove, release: under the write lock;
@@ -24,20 +28,50 @@
 #include <stdint.h>
 
 #include "vectord/distance.h"
+#include "vectord/quant.h"
 #include "vectord/topk.h"
 #include "vectord/types.h"
 
 /* The shard's vectors, lent to the index for one call. */
 typedef struct vd_vector_view {
-    const float *vecs; /* n_slots * dim floats */
+    const float *vecs; /* n_slots * dim floats, or NULL when the originals are on disk */
     uint32_t dim;
     uint32_t n_slots;
     vd_metric metric;
     const uint64_t *dead; /* tombstoned slots (keeps_slots indexes), or NULL */
+    vd_quant quant;       /* VD_QUANT_NONE: keys from vecs */
+    const uint8_t *codes; /* n_slots * code_size bytes when quantized */
+    size_t code_size;
 } vd_vector_view;
 
+/* The bytes keys are computed from for slot (for prefetching). */
+static inline const void *vd_view_row(const vd_vector_view *v, uint32_t slot)
+{
+    return v->quant ? (const void *)(v->codes + (size_t)slot * v->code_size)
+                    : (const void *)(v->vecs + (size_t)slot * v->dim);
+}
+
+/* Key (lower is better) of slot against a query prepared for v->quant. */
+static inline float vd_view_key(const vd_vector_view *v, const vd_quant_query *q, uint32_t slot)
+{
+    if (v->quant)
+        return vd_quant_key(q, v->codes + (size_t)slot * v->code_size);
+    const vd_distance_table *d = vd_distance();
+    const float *x = v->vecs + (size_t)slot * v->dim;
+    return v->metric == VD_METRIC_L2 ? d->l2sq(q->f, x, v->dim) : -d->dot(q->f, x, v->dim);
+}
+
+/* slot's vector as floats: the original when in RAM, else its decoded code in buf. */
+static inline const float *vd_view_vector(const vd_vector_view *v, uint32_t slot, float *buf)
+{
+    if (v->vecs)
+        return v->vecs + (size_t)slot * v->dim;
+    vd_quant_decode(v->quant, v->codes + (size_t)slot * v->code_size, v->dim, buf);
+    return buf;
+}
+
 typedef struct vd_index_query {
-    const float *vector;    /* normalised already for cosine */
+    const vd_quant_query *query; /* prepared for the view's quantizer; normalised for cosine */
     const uint64_t *allowed; /* bitmap of slots that may be returned (alive ∩ filter) */
     size_t n_allowed;        /* bits set in allowed, or SIZE_MAX if not counted */
     float max_key;          /* only hits with key <= max_key (score_threshold) */

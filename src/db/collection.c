@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,15 +84,33 @@ int vd_collection_create(vd_collection **out, const vd_collection_config *cfg, v
         rc = -ENOMEM;
         goto fail;
     }
-    for (uint32_t i = 0; i < cfg->n_shards; i++)
-        if ((rc = vd_shard_create(&c->shards[i], cfg->dim, cfg->metric, &cfg->index, 1000003u * i + 7,
-                                  pool, c->cfg.pindexes, c->cfg.n_pindexes)))
+    c->cfg.vectors_dir = NULL; /* borrowed: used only here */
+    const char *dir = cfg->vectors_dir ? cfg->vectors_dir : P_tmpdir;
+    for (uint32_t i = 0; i < cfg->n_shards; i++) {
+        vd_shard_config sc = {
+            .dim = cfg->dim,
+            .metric = cfg->metric,
+            .index = &cfg->index,
+            .seed = 1000003u * i + 7,
+            .quant = cfg->quant,
+            .vectors_dir = cfg->quant && cfg->originals_on_disk ? dir : NULL,
+            .pindexes = c->cfg.pindexes,
+            .n_pindexes = c->cfg.n_pindexes,
+        };
+        if ((rc = vd_shard_create(&c->shards[i], &sc, pool)))
             goto fail;
+    }
     *out = c;
     return 0;
 fail:
     destroy(c);
     return rc;
+}
+
+float vd_oversampling_default(vd_quant q)
+{
+    return q == VD_QUANT_SQ8 ? VD_OVERSAMPLING_DEFAULT_SQ8
+           : q == VD_QUANT_FP16 ? VD_OVERSAMPLING_DEFAULT_FP16 : 1.0f;
 }
 
 void vd_collection_ref(vd_collection *c) { atomic_fetch_add(&c->refs, 1); }
@@ -313,6 +332,11 @@ int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_ou
                          size_t *n_out)
 {
     uint32_t ns = c->cfg.n_shards;
+    vd_search_req with_default = *req;
+    if (with_default.oversampling <= 0)
+        with_default.oversampling = c->cfg.oversampling > 0 ? c->cfg.oversampling
+                                                            : vd_oversampling_default(c->cfg.quant);
+    req = &with_default;
     search_job j = {.c = c, .req = req};
     j.hits = calloc((size_t)ns * req->k, sizeof *j.hits);
     j.n_hits = calloc(ns, sizeof *j.n_hits);
@@ -430,6 +454,8 @@ int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st)
         t->n_slots += x->n_slots;
         t->n_free += x->n_free;
         t->vector_bytes += x->vector_bytes;
+        t->vector_disk_bytes += x->vector_disk_bytes;
+        t->code_bytes += x->code_bytes;
         t->id_bytes += x->id_bytes;
         t->payload_bytes += x->payload_bytes;
         t->payload_index_bytes += x->payload_index_bytes;
@@ -442,7 +468,7 @@ int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st)
         t->distance_computations += x->distance_computations;
     }
     st->n_points = t->n_points;
-    st->memory_bytes = t->vector_bytes + t->id_bytes + t->payload_bytes + t->payload_index_bytes +
+    st->memory_bytes = t->vector_bytes + t->code_bytes + t->id_bytes + t->payload_bytes + t->payload_index_bytes +
                        t->index_bytes;
     return 0;
 }

@@ -29,6 +29,12 @@
 #define VD_SHARDS_MIN 1
 #define VD_SHARDS_MAX 64
 #define VD_PINDEX_MAX 32
+/* Re-ranking defaults, measured (docs/QUANTIZATION.md): candidates per result. */
+#define VD_OVERSAMPLING_DEFAULT_FP16 2.0f
+#define VD_OVERSAMPLING_DEFAULT_SQ8 3.0f
+#define VD_OVERSAMPLING_MAX 100.0f
+/* The oversampling a collection with quantization q uses unless told. */
+float vd_oversampling_default(vd_quant q);
 
 typedef struct vd_collection_config {
     char name[VD_NAME_MAX_LEN + 1];
@@ -36,6 +42,12 @@ typedef struct vd_collection_config {
     vd_metric metric;
     uint32_t n_shards;
     vd_index_params index; /* zeroed = flat */
+    vd_quant quant;        /* codes the index walks (VD_QUANT_NONE = the originals) */
+    float oversampling;    /* quantized: candidates re-ranked per result, by default */
+    bool originals_on_disk; /* quantized: float32 originals in a file, not in RAM */
+    /* Not part of the stored configuration: the folder for originals on disk
+     * (the database sets it to <data_dir>/vectors; NULL = the system's temp dir). */
+    const char *vectors_dir;
     vd_pindex_spec pindexes[VD_PINDEX_MAX]; /* field strings owned by the config copy */
     size_t n_pindexes;
     uint64_t incarnation; /* LSN of the create record in the WAL (0 = not logged) */

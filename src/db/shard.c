@@ -8,12 +8,14 @@
 #include "db/shard.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "db/idmap.h"
+#include "db/vecstore.h"
 #include "util/bytes.h"
 #include "util/bitset.h"
 #include "vectord/index.h"
@@ -29,7 +31,7 @@ struct vd_shard {
     pthread_rwlock_t lock; /* guards everything below */
     uint32_t dim;
     vd_metric metric;
-    float *vecs;     /* cap * dim */
+    vd_vecstore vs;  /* originals and codes by slot, room for cap */
     slot_meta *meta; /* cap */
     uint64_t *alive; /* vd_bitset_words(cap): searchable points */
     uint64_t *dead;  /* vd_bitset_words(cap): tombstones awaiting compaction */
@@ -60,8 +62,7 @@ static const cJSON *payload_of(const void *ctx, uint32_t slot)
     return ((const vd_shard *)ctx)->meta[slot].payload;
 }
 
-int vd_shard_create(vd_shard **out, uint32_t dim, vd_metric metric, const vd_index_params *index,
-                    uint64_t seed, vd_pool *pool, const vd_pindex_spec *specs, size_t n_specs)
+int vd_shard_create(vd_shard **out, const vd_shard_config *cfg, vd_pool *pool)
 {
     vd_shard *s = calloc(1, sizeof *s);
     if (!s)
@@ -69,10 +70,14 @@ int vd_shard_create(vd_shard **out, uint32_t dim, vd_metric metric, const vd_ind
     pthread_rwlock_init(&s->lock, NULL);
     pthread_mutex_init(&s->compact_lock, NULL);
     s->pool = pool;
-    s->dim = dim;
-    s->metric = metric;
+    s->dim = cfg->dim;
+    s->metric = cfg->metric;
     vd_idmap_init(&s->idmap, id_of, s);
-    int rc = vd_index_create(index, seed, &s->index);
+    int rc = vd_vecstore_init(&s->vs, cfg->dim, cfg->quant, cfg->vectors_dir);
+    if (!rc)
+        rc = vd_index_create(cfg->index, cfg->seed, &s->index);
+    const vd_pindex_spec *specs = cfg->pindexes;
+    size_t n_specs = cfg->n_pindexes;
     for (size_t i = 0; rc == 0 && i < n_specs; i++)
         rc = vd_shard_add_pindex(s, &specs[i]);
     if (rc) {
@@ -108,7 +113,7 @@ void vd_shard_destroy(vd_shard *s)
     if (s->index)
         s->index->ops->destroy(s->index);
     vd_idmap_destroy(&s->idmap);
-    free(s->vecs);
+    vd_vecstore_destroy(&s->vs);
     free(s->meta);
     free(s->alive);
     free(s->dead);
@@ -120,10 +125,20 @@ void vd_shard_destroy(vd_shard *s)
 
 static vd_vector_view view_of(const vd_shard *s)
 {
-    return (vd_vector_view){s->vecs, s->dim, s->n_slots, s->metric, s->dead};
+    return (vd_vector_view){
+        .vecs = s->vs.ram,
+        .dim = s->dim,
+        .n_slots = s->n_slots,
+        .metric = s->metric,
+        .dead = s->dead,
+        .quant = s->vs.quant,
+        .codes = s->vs.codes,
+        .code_size = s->vs.code_size,
+    };
 }
 
-/* Makes room for `extra` more slots beyond n_slots. */
+/* Makes room for `extra` more slots beyond n_slots. -ENOMEM, or -ENOSPC /
+ * -EIO from originals on disk. */
 static int reserve(vd_shard *s, size_t extra)
 {
     size_t need = (size_t)s->n_slots + extra;
@@ -136,10 +151,9 @@ static int reserve(vd_shard *s, size_t extra)
         cap *= 2;
     if (cap > UINT32_MAX - 1)
         cap = UINT32_MAX - 1;
-    float *v = realloc(s->vecs, cap * s->dim * sizeof *v);
-    if (!v)
-        return -ENOMEM;
-    s->vecs = v;
+    int rc = vd_vecstore_reserve(&s->vs, (uint32_t)cap);
+    if (rc)
+        return rc;
     slot_meta *m = realloc(s->meta, cap * sizeof *m);
     if (!m)
         return -ENOMEM;
@@ -189,13 +203,15 @@ static void set_payload(vd_shard *s, uint32_t slot, cJSON *payload)
     s->payload_bytes += m->payload_bytes;
 }
 
-/* Writes the point's vector, version and payload into slot (taking the payload). */
-static void write_point(vd_shard *s, uint32_t slot, vd_point_in *p)
+/* Writes the point's vector, version and payload into slot (taking the
+ * payload, even on failure). -ENOSPC / -EIO from originals on disk. */
+static int write_point(vd_shard *s, uint32_t slot, vd_point_in *p)
 {
-    memcpy(s->vecs + (size_t)slot * s->dim, p->vector, s->dim * sizeof(float));
+    int rc = vd_vecstore_put(&s->vs, slot, p->vector);
     s->meta[slot].version = p->has_version ? p->version : 0;
     set_payload(s, slot, p->payload);
     p->payload = NULL;
+    return rc;
 }
 
 /* Replaces the vector and payload of a live slot in place (indexes that do
@@ -204,8 +220,9 @@ static int update_point(vd_shard *s, uint32_t slot, vd_point_in *p)
 {
     s->index->ops->remove(s->index, slot);
     unindex_payload(s, slot);
-    write_point(s, slot, p);
-    int rc = index_payload(s, slot);
+    int rc = write_point(s, slot, p);
+    if (!rc)
+        rc = index_payload(s, slot);
     vd_vector_view v = view_of(s);
     if (!rc)
         rc = s->index->ops->insert(s->index, &v, slot);
@@ -220,6 +237,7 @@ static int store_point(vd_shard *s, uint64_t hash, vd_point_in *p, uint32_t *out
 {
     uint32_t slot = s->n_free ? s->free_slots[--s->n_free] : s->n_slots++;
     slot_meta *m = &s->meta[slot];
+    int rc = -ENOMEM;
     m->id = p->id;
     if (p->id.kind == VD_ID_STR) {
         char *copy = malloc(p->id.len + 1);
@@ -230,7 +248,9 @@ static int store_point(vd_shard *s, uint64_t hash, vd_point_in *p, uint32_t *out
         m->id.str = copy;
         s->id_bytes += p->id.len;
     }
-    write_point(s, slot, p);
+    if ((rc = write_point(s, slot, p)))
+        goto fail_data;
+    rc = -ENOMEM;
     if (vd_idmap_insert(&s->idmap, hash, slot) != 0)
         goto fail_data;
     if (index_payload(s, slot) != 0)
@@ -244,7 +264,7 @@ fail_data:
 fail_slot:
     *m = (slot_meta){0};
     s->free_slots[s->n_free++] = slot; /* the vector index never saw it */
-    return -ENOMEM;
+    return rc;
 }
 
 static void activate(vd_shard *s, uint32_t slot)
@@ -315,6 +335,12 @@ static void insert_task(void *ctx, size_t i)
         j->rc[i] = j->s->index->ops->insert(j->s->index, j->v, slot);
 }
 
+/* An upsert fails with -ENOMEM, or -ENOSPC / -EIO from originals on disk. */
+static int upsert_rc(int rc)
+{
+    return rc == 0 || rc == -ENOSPC || rc == -EIO ? rc : -ENOMEM;
+}
+
 struct vd_shard_staged {
     uint32_t *pending; /* slots stored by the stage, to insert into the graph */
     int *pending_rc;
@@ -359,6 +385,8 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
         if (exists && !deferred) {
             rc = update_point(s, slot, p);
             counts->updated += rc == 0;
+            if (rc) /* half replaced: take the point out (the WAL still holds the write) */
+                kill_slot(s, slot, h);
             continue;
         }
         if (exists)
@@ -385,7 +413,7 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
     if (st)
         st->rc = rc;
     *out = st;
-    return rc < 0 && rc != -ENOMEM ? -ENOMEM : rc;
+    return upsert_rc(rc);
 }
 
 int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st)
@@ -425,7 +453,7 @@ int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st)
     free(st->pending);
     free(st->pending_rc);
     free(st);
-    return rc < 0 && rc != -ENOMEM ? -ENOMEM : rc;
+    return upsert_rc(rc);
 }
 
 int vd_shard_upsert(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *counts)
@@ -457,7 +485,13 @@ static int fill_out(const vd_shard *s, uint32_t slot, bool with_payload, bool wi
         out->vector = malloc(s->dim * sizeof(float));
         if (!out->vector)
             goto fail;
-        memcpy(out->vector, s->vecs + (size_t)slot * s->dim, s->dim * sizeof(float));
+        const float *x = vd_vecstore_get(&s->vs, slot, out->vector);
+        if (!x) {
+            vd_point_out_free(out);
+            return -EIO;
+        }
+        if (x != out->vector)
+            memcpy(out->vector, x, s->dim * sizeof(float));
     }
     return 0;
 fail:
@@ -538,22 +572,80 @@ int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted)
     return rc;
 }
 
+/* Exact keys of the allowed slots from the originals (RAM or disk) into out:
+ * an exact search of a quantized shard. 0 or -EIO. */
+static int scan_originals(const vd_shard *s, const vd_index_query *q, float *buf, vd_topk *out,
+                          uint64_t *n)
+{
+    size_t nw = vd_bitset_words(s->n_slots);
+    for (size_t i = vd_bitset_next(q->allowed, nw, 0); i != SIZE_MAX;
+         i = vd_bitset_next(q->allowed, nw, i + 1)) {
+        const float *x = vd_vecstore_get(&s->vs, (uint32_t)i, buf);
+        if (!x)
+            return -EIO;
+        float key = vd_index_key(s->metric, q->query->f, x, s->dim);
+        (*n)++;
+        if (key <= q->max_key && key < vd_topk_bound(out))
+            vd_topk_push(out, key, (uint32_t)i);
+    }
+    return 0;
+}
+
+/* Re-ranks the index's candidates by their originals into out, keeping
+ * those within max_key. 0 or -EIO. */
+static int rerank(const vd_shard *s, const vd_topk *cands, const float *query, float max_key,
+                  float *buf, vd_topk *out)
+{
+    for (uint32_t i = 0; i < cands->n; i++) {
+        uint32_t slot = cands->hits[i].slot;
+        const float *x = vd_vecstore_get(&s->vs, slot, buf);
+        if (!x)
+            return -EIO;
+        float key = vd_index_key(s->metric, query, x, s->dim);
+        if (key <= max_key && key < vd_topk_bound(out))
+            vd_topk_push(out, key, slot);
+    }
+    return 0;
+}
+
+/* Candidates a quantized search collects for k results. */
+static uint32_t candidates_for(uint32_t k, float oversampling)
+{
+    double n = ceil((double)k * (oversampling >= 1.0f ? oversampling : 1.0f));
+    return n > VD_RERANK_MAX ? (k > VD_RERANK_MAX ? k : VD_RERANK_MAX) : (uint32_t)n;
+}
+
 int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, size_t *n_out)
 {
     *n_out = 0;
+    bool quantized = s->vs.quant != VD_QUANT_NONE, reranked = quantized && !req->exact;
+    uint32_t n_cand = reranked ? candidates_for(req->k, req->oversampling) : 0;
     vd_hit *hits = malloc(req->k * sizeof *hits);
-    if (!hits)
+    vd_hit *cand_hits = reranked ? malloc(n_cand * sizeof *cand_hits) : NULL;
+    int8_t *q8 = s->vs.quant == VD_QUANT_SQ8 ? malloc(s->dim) : NULL;
+    float *buf = s->vs.on_disk ? malloc(s->dim * sizeof *buf) : NULL;
+    if (!hits || (reranked && !cand_hits) || (s->vs.quant == VD_QUANT_SQ8 && !q8) ||
+        (s->vs.on_disk && !buf)) {
+        free(hits);
+        free(cand_hits);
+        free(q8);
+        free(buf);
         return -ENOMEM;
+    }
+    vd_quant_query query;
+    vd_quant_query_init(&query, s->vs.quant, s->metric, req->vector, s->dim, q8);
     uint64_t *matching = NULL;
     int rc = 0;
     pthread_rwlock_rdlock(&s->lock);
     size_t nw = vd_bitset_words(s->n_slots);
+    float max_key = req->has_threshold ? vd_key_from_score(s->metric, req->score_threshold)
+                                       : __builtin_inff();
     vd_index_query q = {
-        .vector = req->vector,
+        .query = &query,
         .allowed = s->alive,
         .n_allowed = s->n_alive,
-        .max_key = req->has_threshold ? vd_key_from_score(s->metric, req->score_threshold)
-                                      : __builtin_inff(),
+        /* quantized keys are approximate: the threshold applies after re-ranking */
+        .max_key = quantized ? __builtin_inff() : max_key,
         .ef = req->ef,
         .exact = req->exact,
         .n_distances = req->n_distances,
@@ -573,7 +665,22 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
     vd_topk top;
     vd_topk_init(&top, hits, req->k);
     vd_vector_view v = view_of(s);
-    if ((rc = s->index->ops->search(s->index, &v, &q, &top)))
+    if (quantized && req->exact) {
+        q.max_key = max_key;
+        uint64_t n = 0;
+        rc = scan_originals(s, &q, buf, &top, &n);
+        if (req->n_distances)
+            atomic_fetch_add_explicit(req->n_distances, n, memory_order_relaxed);
+    } else if (reranked) {
+        vd_topk cands;
+        vd_topk_init(&cands, cand_hits, n_cand);
+        rc = s->index->ops->search(s->index, &v, &q, &cands);
+        if (!rc)
+            rc = rerank(s, &cands, req->vector, max_key, buf, &top);
+    } else {
+        rc = s->index->ops->search(s->index, &v, &q, &top);
+    }
+    if (rc)
         goto done;
     vd_topk_sort(&top);
     for (uint32_t i = 0; i < top.n; i++) {
@@ -587,6 +694,9 @@ done:
     pthread_rwlock_unlock(&s->lock);
     free(matching);
     free(hits);
+    free(cand_hits);
+    free(q8);
+    free(buf);
     return rc;
 }
 
@@ -700,7 +810,9 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
         .searches_exact = is.searches_exact,
         .searches_graph = is.searches_graph,
         .distance_computations = is.distance_computations,
-        .vector_bytes = (size_t)s->cap * s->dim * sizeof(float),
+        .vector_bytes = vd_vecstore_ram_bytes(&s->vs),
+        .vector_disk_bytes = vd_vecstore_disk_bytes(&s->vs),
+        .code_bytes = vd_vecstore_code_bytes(&s->vs),
         .id_bytes = s->id_bytes + (size_t)s->cap * sizeof(slot_meta) + vd_idmap_bytes(&s->idmap) +
                     vd_bitset_words(s->cap) * 16 + s->free_cap * sizeof(uint32_t),
         .payload_bytes = s->payload_bytes,
@@ -752,7 +864,17 @@ int vd_shard_save(vd_shard *s, pthread_mutex_t *unlock_when_locked, vd_strbuf *o
         vd_put_bytes(out, json, n);
         free(json);
     }
-    vd_put_bytes(out, s->vecs, (size_t)s->n_slots * s->dim * sizeof(float));
+    float *buf = s->vs.on_disk ? malloc(s->dim * sizeof *buf) : NULL;
+    if (s->vs.on_disk && !buf)
+        rc = -ENOMEM;
+    for (uint32_t i = 0; i < s->n_slots && !rc; i++) {
+        const float *x = vd_vecstore_get(&s->vs, i, buf);
+        if (!x)
+            rc = -EIO;
+        else
+            vd_put_bytes(out, x, s->dim * sizeof(float));
+    }
+    free(buf);
     vd_put_u8(out, s->index->ops->save != NULL);
     if (!rc && s->index->ops->save)
         rc = s->index->ops->save(s->index, s->n_slots, out);
@@ -837,10 +959,19 @@ int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn)
     }
     if (!rc)
         rc = load_slots(s, &r);
-    if (!rc) {
-        vd_get_copy(&r, s->vecs, (size_t)n_slots * dim * sizeof(float));
-        rc = s->index->ops->reserve(s->index, s->cap);
+    float *row = malloc(dim * sizeof *row); /* the image's floats may be unaligned */
+    if (!rc && !row)
+        rc = -ENOMEM;
+    for (uint32_t i = 0; !rc && i < n_slots; i++) {
+        vd_get_copy(&r, row, dim * sizeof *row);
+        if (r.bad)
+            rc = -EINVAL;
+        else
+            rc = vd_vecstore_put(&s->vs, i, row);
     }
+    free(row);
+    if (!rc)
+        rc = s->index->ops->reserve(s->index, s->cap);
     bool has_image = vd_get_u8(&r) != 0;
     if (!rc && has_image != (s->index->ops->load != NULL))
         rc = -EINVAL;

@@ -42,7 +42,9 @@ typedef struct vd_shard_stats {
     size_t n_tombstones; /* deleted slots the index still holds (not reusable yet) */
     uint64_t n_compactions;
     bool compacting;
-    size_t vector_bytes;
+    size_t vector_bytes;      /* float32 originals in RAM */
+    size_t vector_disk_bytes; /* float32 originals in the vectors file on disk */
+    size_t code_bytes;        /* quantized codes (RAM) */
     size_t id_bytes;
     size_t payload_bytes;
     size_t payload_index_bytes;
@@ -50,9 +52,21 @@ typedef struct vd_shard_stats {
     uint64_t searches_exact, searches_graph, distance_computations;
 } vd_shard_stats;
 
-/* index is copied; seed makes the index reproducible (HNSW levels). */
-int vd_shard_create(vd_shard **out, uint32_t dim, vd_metric metric, const vd_index_params *index,
-                    uint64_t seed, vd_pool *pool, const vd_pindex_spec *specs, size_t n_specs);
+/* Most candidates one quantized search re-ranks (k × oversampling, capped). */
+#define VD_RERANK_MAX 10000u
+
+typedef struct vd_shard_config {
+    uint32_t dim;
+    vd_metric metric;
+    const vd_index_params *index; /* copied */
+    uint64_t seed;                /* makes the index reproducible (HNSW levels) */
+    vd_quant quant;
+    const char *vectors_dir; /* keep the originals in a file there; NULL = in RAM */
+    const vd_pindex_spec *pindexes;
+    size_t n_pindexes;
+} vd_shard_config;
+
+int vd_shard_create(vd_shard **out, const vd_shard_config *cfg, vd_pool *pool);
 void vd_shard_destroy(vd_shard *s);
 
 /* Applies pts in order; takes every payload (pts[i].payload is NULL after).
@@ -72,7 +86,10 @@ int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st);
 int vd_shard_get(vd_shard *s, const vd_point_id *id, bool with_vector, vd_point_out *out);
 int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n_deleted);
 int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted);
-/* Best min(k, matches) points, best first, into out[0..*n_out). */
+/* Best min(k, matches) points, best first, into out[0..*n_out). A quantized
+ * shard walks its index with the codes, collecting k × req->oversampling
+ * candidates, and re-ranks them with the originals (an exact request scans
+ * the originals). -ENOMEM, or -EIO reading originals on disk. */
 int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, size_t *n_out);
 /* With an index that keeps slots (HNSW): when tombstones make up at least
  * min_ratio of the index's nodes, repairs the index around them (beside

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 
 #include "util/bitset.h"
-#include "vectord/distance.h"
 #include "vectord/index.h"
 
 typedef struct flat_index {
@@ -72,14 +71,11 @@ static const vd_index_ops flat_ops = {
  * to an exact scan). Returns the number of distances computed. */
 uint64_t vd_index_scan(const vd_vector_view *v, const vd_index_query *q, vd_topk *out)
 {
-    const vd_distance_table *d = vd_distance();
-    vd_dist_fn fn = v->metric == VD_METRIC_L2 ? d->l2sq : d->dot;
-    float sign = v->metric == VD_METRIC_L2 ? 1.0f : -1.0f;
     size_t nw = vd_bitset_words(v->n_slots);
     uint64_t n = 0;
     for (size_t s = vd_bitset_next(q->allowed, nw, 0); s != SIZE_MAX;
          s = vd_bitset_next(q->allowed, nw, s + 1)) {
-        float key = sign * fn(q->vector, v->vecs + s * v->dim, v->dim);
+        float key = vd_view_key(v, q->query, (uint32_t)s);
         n++;
         if (key <= q->max_key && key < vd_topk_bound(out))
             vd_topk_push(out, key, (uint32_t)s);

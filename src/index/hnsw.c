@@ -210,8 +210,16 @@ typedef struct scratch {
     uint32_t *links; /* m0 + 1: a copied link list */
     uint32_t *kept;  /* m0 + 1 */
     uint32_t *cands; /* repair: (m0 + 1)² two-hop candidates */
+    /* Stored nodes as queries (insert, link_back, heuristic, repair): decoded
+     * vectors and int8 queries, one set per nesting level, dim each. */
+    float *node_f[3]; /* prepared by node_query: a node's original when in RAM, else its decoded code */
+    int8_t *node_q8[3];
+    uint32_t node_dim;
     struct scratch *next; /* in the pool */
 } scratch;
+
+/* Which node_f / node_q8 set a caller uses (they nest in this order). */
+enum { NODEQ_OUTER = 0, NODEQ_LINK = 1, NODEQ_HEURISTIC = 2 };
 
 typedef enum scratch_use { FOR_SEARCH, FOR_INSERT, FOR_REPAIR } scratch_use;
 
@@ -226,6 +234,10 @@ static void scratch_free(scratch *s)
     free(s->links);
     free(s->kept);
     free(s->cands);
+    for (int i = 0; i < 3; i++) {
+        free(s->node_f[i]);
+        free(s->node_q8[i]);
+    }
     free(s);
 }
 
@@ -295,21 +307,47 @@ static inline void visit(scratch *s, uint32_t slot) { vd_bit_set(s->visit, slot)
 
 /* ---- distances ------------------------------------------------------------- */
 
-static inline const float *vec(const vd_vector_view *v, uint32_t slot)
+static inline float dist(const vd_vector_view *v, const vd_quant_query *q, uint32_t slot)
 {
-    return v->vecs + (size_t)slot * v->dim;
+    return vd_view_key(v, q, slot);
 }
 
-static inline float dist(const vd_vector_view *v, const float *q, uint32_t slot)
+/* Sizes the scratch's node-query buffers for v. -ENOMEM. */
+static int node_buffers(const vd_vector_view *v, scratch *s)
 {
-    return vd_index_key(v->metric, q, vec(v, slot), v->dim);
+    bool decode = !v->vecs, q8 = v->quant == VD_QUANT_SQ8;
+    if ((decode || q8) && s->node_dim != v->dim) {
+        for (int i = 0; i < 3; i++) {
+            free(s->node_f[i]);
+            free(s->node_q8[i]);
+            s->node_f[i] = malloc((size_t)v->dim * sizeof(float));
+            s->node_q8[i] = malloc(v->dim);
+            if (!s->node_f[i] || !s->node_q8[i]) {
+                s->node_dim = 0;
+                return -ENOMEM;
+            }
+        }
+        s->node_dim = v->dim;
+    }
+    return 0;
+}
+
+/* Once node_buffers succeeded for this view, node_query cannot fail. */
+static int node_query(const vd_vector_view *v, scratch *s, int which, uint32_t slot,
+                      vd_quant_query *out)
+{
+    if (node_buffers(v, s))
+        return -ENOMEM;
+    const float *f = vd_view_vector(v, slot, s->node_f[which]);
+    vd_quant_query_init(out, v->quant, v->metric, f, v->dim, s->node_q8[which]);
+    return 0;
 }
 
 /* Prefetches the first cache lines of a vector (the hardware prefetcher
  * follows the rest of the sequential read). */
 static inline void prefetch_vector(const vd_vector_view *v, uint32_t slot)
 {
-    const char *p = (const char *)vec(v, slot);
+    const char *p = (const char *)vd_view_row(v, slot);
     __builtin_prefetch(p);
     __builtin_prefetch(p + 64);
     __builtin_prefetch(p + 128);
@@ -324,7 +362,7 @@ static inline bool is_dead(const vd_vector_view *v, uint32_t slot)
 /* ---- Algorithm 2: SEARCH-LAYER ---------------------------------------------- */
 
 /* Greedy walk to the nearest node of one upper level (ef = 1). */
-static void greedy(hnsw *h, const vd_vector_view *v, const float *q, int level, uint32_t *ep,
+static void greedy(hnsw *h, const vd_vector_view *v, const vd_quant_query *q, int level, uint32_t *ep,
                    float *d_ep, uint32_t *buf, uint64_t *n_dist)
 {
     bool moved = true;
@@ -346,7 +384,7 @@ static void greedy(hnsw *h, const vd_vector_view *v, const float *q, int level, 
 /* The ef nearest nodes to q on `level` reachable from ep, into w. When
  * `allowed` is set, every node is traversed but only allowed ones enter w, and
  * the walk goes on until w holds ef of them (filtered search). */
-static int search_layer(hnsw *h, const vd_vector_view *v, const float *q, uint32_t ep, float d_ep,
+static int search_layer(hnsw *h, const vd_vector_view *v, const vd_quant_query *q, uint32_t ep, float d_ep,
                         uint32_t ef, int level, const uint64_t *allowed, scratch *s, vd_topk *w,
                         uint64_t *n_dist)
 {
@@ -373,7 +411,7 @@ static int search_layer(hnsw *h, const vd_vector_view *v, const float *q, uint32
             if (visited(s, e))
                 continue;
             visit(s, e);
-            __builtin_prefetch(vec(v, e));
+            __builtin_prefetch(vd_view_row(v, e));
             s->links[fresh++] = e;
         }
         for (uint32_t i = 0; i < fresh; i++) {
@@ -399,16 +437,18 @@ static int search_layer(hnsw *h, const vd_vector_view *v, const float *q, uint32
  * distance to the base point), skipping tombstones: a candidate is kept only
  * if it is nearer to the base than to every candidate kept before it. */
 static uint32_t select_heuristic(const vd_vector_view *v, const vd_hit *cands, uint32_t n,
-                                 uint32_t max, uint32_t *out, uint64_t *n_dist)
+                                 uint32_t max, uint32_t *out, scratch *s, uint64_t *n_dist)
 {
     uint32_t kept = 0;
     for (uint32_t i = 0; i < n && kept < max; i++) {
         if (is_dead(v, cands[i].slot))
             continue;
-        const float *ci = vec(v, cands[i].slot);
+        vd_quant_query ci;
+        if (kept && node_query(v, s, NODEQ_HEURISTIC, cands[i].slot, &ci))
+            return kept; /* out of memory: keep what is chosen */
         bool good = true;
         for (uint32_t j = 0; j < kept && good; j++) {
-            good = dist(v, ci, out[j]) >= cands[i].key;
+            good = dist(v, &ci, out[j]) >= cands[i].key;
             (*n_dist)++;
         }
         if (good)
@@ -440,14 +480,18 @@ static void link_back(hnsw *h, const vd_vector_view *v, uint32_t n, uint32_t slo
         node_unlock(h, n);
         return;
     }
-    const float *nv = vec(v, n);
+    vd_quant_query nv;
+    if (node_query(v, s, NODEQ_LINK, n, &nv)) {
+        node_unlock(h, n);
+        return; /* out of memory: the link is one-way, as when pruned */
+    }
     uint32_t c = 0;
     for (uint32_t i = 1; i <= l[0]; i++)
-        s->pool[c++] = (vd_hit){dist(v, nv, l[i]), l[i]};
-    s->pool[c++] = (vd_hit){dist(v, nv, slot), slot};
+        s->pool[c++] = (vd_hit){dist(v, &nv, l[i]), l[i]};
+    s->pool[c++] = (vd_hit){dist(v, &nv, slot), slot};
     *n_dist += c;
     vd_hits_sort(s->pool, c);
-    uint32_t k = select_heuristic(v, s->pool, c, cap, s->kept, n_dist);
+    uint32_t k = select_heuristic(v, s->pool, c, cap, s->kept, s, n_dist);
     memcpy(l + 1, s->kept, k * sizeof *s->kept);
     l[0] = k;
     node_unlock(h, n);
@@ -539,7 +583,9 @@ static int hnsw_insert(vd_index *idx, const vd_vector_view *v, uint32_t slot)
     int rc = s ? 0 : -ENOMEM;
     if (rc)
         goto done;
-    const float *q = vec(v, slot);
+    vd_quant_query query, *q = &query;
+    if ((rc = node_query(v, s, NODEQ_OUTER, slot, q)))
+        goto done;
     float d_ep = dist(v, q, ep);
     for (int l = top_level; l > level; l--)
         greedy(h, v, q, l, &ep, &d_ep, s->links, &n_dist);
@@ -551,7 +597,7 @@ static int hnsw_insert(vd_index *idx, const vd_vector_view *v, uint32_t slot)
         vd_topk_sort(&w);
         /* The new node takes m neighbours on every level (as hnswlib does);
          * level-0 lists may grow to m0 through links from later nodes. */
-        uint32_t k = select_heuristic(v, w.hits, w.n, h->m, s->kept, &n_dist);
+        uint32_t k = select_heuristic(v, w.hits, w.n, h->m, s->kept, s, &n_dist);
         node_lock(h, slot);
         uint32_t *mine = links_of(h, slot, l);
         memcpy(mine + 1, s->kept, k * sizeof *s->kept);
@@ -618,9 +664,9 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
     scratch *s = scratch_get(h, ef, FOR_SEARCH);
     if (!s)
         return -ENOMEM;
-    float d_ep = dist(v, q->vector, ep);
+    float d_ep = dist(v, q->query, ep);
     for (int l = top_level; l > 0; l--)
-        greedy(h, v, q->vector, l, &ep, &d_ep, s->links, &n_dist);
+        greedy(h, v, q->query, l, &ep, &d_ep, s->links, &n_dist);
     /* w holds only allowed nodes; a walk that keeps ef·sel of them spans
      * about ef nodes in all, the breadth an unfiltered search with ef has. */
     double sel = (double)allowed / (double)atomic_load(&h->n_nodes);
@@ -629,7 +675,7 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
         ef_allowed = out->k;
     vd_topk w;
     vd_topk_init(&w, s->w, ef_allowed);
-    int rc = search_layer(h, v, q->vector, ep, d_ep, ef_allowed, 0, q->allowed, s, &w, &n_dist);
+    int rc = search_layer(h, v, q->query, ep, d_ep, ef_allowed, 0, q->allowed, s, &w, &n_dist);
     for (uint32_t i = 0; !rc && i < w.n; i++)
         if (w.hits[i].key <= q->max_key)
             vd_topk_push(out, w.hits[i].key, w.hits[i].slot);
@@ -668,18 +714,19 @@ static void repair_node(hnsw *h, const vd_vector_view *v, uint32_t node, int lev
             if (hop[j] != node && !is_dead(v, hop[j]))
                 s->cands[nc++] = hop[j];
     }
-    const float *nv = vec(v, node);
+    vd_quant_query nv;
+    node_query(v, s, NODEQ_LINK, node, &nv); /* cannot fail: hnsw_repair sized the buffers */
     uint32_t np = 0;
     for (uint32_t i = 0; i < nc; i++) {
         bool dup = false;
         for (uint32_t j = 0; j < np && !dup; j++)
             dup = s->pool[j].slot == s->cands[i];
         if (!dup)
-            s->pool[np++] = (vd_hit){dist(v, nv, s->cands[i]), s->cands[i]};
+            s->pool[np++] = (vd_hit){dist(v, &nv, s->cands[i]), s->cands[i]};
     }
     *n_dist += np;
     vd_hits_sort(s->pool, np);
-    uint32_t k = select_heuristic(v, s->pool, np, cap_of(h, level), s->kept, n_dist);
+    uint32_t k = select_heuristic(v, s->pool, np, cap_of(h, level), s->kept, s, n_dist);
     node_lock(h, node);
     uint32_t *l = links_of(h, node, level);
     /* Keep links that inserts added meanwhile, as far as room allows. */
@@ -701,6 +748,10 @@ static int hnsw_repair(vd_index *idx, const vd_vector_view *v, uint32_t first, u
 {
     hnsw *h = (hnsw *)idx;
     scratch *s = scratch_get(h, 1, FOR_REPAIR);
+    if (s && node_buffers(v, s)) { /* repair_node must not fail halfway */
+        scratch_put(h, s);
+        s = NULL;
+    }
     if (!s)
         return -ENOMEM;
     pthread_mutex_lock(&h->repair_lock);

@@ -20,7 +20,8 @@ static vd_point_in point(uint64_t id, float *vec, const char *payload, int64_t v
 Test(shard, upsert_get_update_delete_and_version_guard)
 {
     vd_shard *s;
-    cr_assert_eq(vd_shard_create(&s, 2, VD_METRIC_L2, &flat, 1, NULL, NULL, 0), 0);
+    vd_shard_config sc = {.dim = 2, .metric = VD_METRIC_L2, .index = &flat, .seed = 1};
+    cr_assert_eq(vd_shard_create(&s, &sc, NULL), 0);
     float v1[2] = {1, 0}, v2[2] = {0, 1};
     vd_point_in pts[2] = {point(1, v1, "{\"a\":1}", 10), point(2, v2, NULL, -1)};
     vd_upsert_counts c = {0};
@@ -76,7 +77,9 @@ Test(shard, search_matches_brute_force_with_filter_and_threshold)
     vd_distance_init(-1);
     vd_pindex_spec spec = {"g", VD_PINDEX_KEYWORD};
     vd_shard *s;
-    cr_assert_eq(vd_shard_create(&s, D, VD_METRIC_DOT, &flat, 1, NULL, &spec, 1), 0);
+    vd_shard_config cfg = {.dim = D, .metric = VD_METRIC_DOT, .index = &flat, .seed = 1,
+                           .pindexes = &spec, .n_pindexes = 1};
+    cr_assert_eq(vd_shard_create(&s, &cfg, NULL), 0);
     static float vecs[N][D];
     srand(3);
     vd_point_in pts[N];
