@@ -149,11 +149,14 @@ int main(int argc, char **argv)
         vd_log_error("cannot use data directory", "error=\"%s\"", em.text);
         goto out;
     }
+    char vectors_dir[4200];
+    snprintf(vectors_dir, sizeof vectors_dir, "%s/vectors", cfg.data_dir);
     unsigned workers = cfg.worker_threads ? (unsigned)cfg.worker_threads : cores();
     /* The calling HTTP thread works on its own fan-out too, so the pool needs
      * one thread fewer than the cores it should use. */
     if (vd_pool_create(&pool, workers > 1 ? workers - 1 : 0) != 0 ||
         vd_database_create(&db, pool, cfg.max_collections) != 0 ||
+        vd_database_set_vectors_dir(db, vectors_dir) != 0 ||
         vd_metrics_create(&metrics) != 0 ||
         vd_maintenance_start(&maint, db, cfg.compact_interval_ms,
                              (double)cfg.compact_min_deleted_pct / 100.0) != 0 ||

@@ -12,6 +12,7 @@ struct vd_database {
     size_t n_colls;
     size_t max_collections;
     vd_pool *pool; /* borrowed */
+    char *vectors_dir; /* originals on disk go here (NULL = the temp dir) */
     pthread_mutex_t feed_lock; /* guards feeds */
     vd_feed_state *feeds;
     size_t n_feeds;
@@ -43,6 +44,7 @@ void vd_database_destroy(vd_database *db)
         vd_collection_unref(db->colls[i]);
     free(db->colls);
     free(db->feeds);
+    free(db->vectors_dir);
     pthread_mutex_destroy(&db->feed_lock);
     pthread_rwlock_destroy(&db->lock);
     free(db);
@@ -71,7 +73,9 @@ static size_t find(const vd_database *db, const char *name, bool *found)
 int vd_database_create_collection(vd_database *db, const vd_collection_config *cfg, vd_errmsg *em)
 {
     vd_collection *c = NULL;
-    int rc = vd_collection_create(&c, cfg, db->pool);
+    vd_collection_config with_dir = *cfg;
+    with_dir.vectors_dir = db->vectors_dir;
+    int rc = vd_collection_create(&c, &with_dir, db->pool);
     if (rc)
         return vd_fail(em, rc, "cannot allocate collection '%s'", cfg->name);
     pthread_rwlock_wrlock(&db->lock);
@@ -91,6 +95,16 @@ int vd_database_create_collection(vd_database *db, const vd_collection_config *c
     pthread_rwlock_unlock(&db->lock);
     vd_collection_unref(c);
     return rc;
+}
+
+int vd_database_set_vectors_dir(vd_database *db, const char *dir)
+{
+    char *copy = strdup(dir);
+    if (!copy)
+        return -ENOMEM;
+    free(db->vectors_dir);
+    db->vectors_dir = copy;
+    return 0;
 }
 
 int vd_database_check_room(vd_database *db, vd_errmsg *em)

@@ -5,7 +5,9 @@
  *
  *   CREATE_COLLECTION  name, u32 dim, u8 metric, u32 n_shards,
  *                      u8 index type, u32 m, u32 ef_construction, u32 ef_search,
- *                      u8 n_pindexes, n × (u8 type, u16 length, field bytes)
+ *                      u8 n_pindexes, n × (u8 type, u16 length, field bytes),
+ *                      then (since vectord 0.2; absent = none) u8 quantization,
+ *                      f32 oversampling, u8 originals on disk
  *                      (the collection's incarnation is the record's LSN)
  *   DROP_COLLECTION    name, u64 incarnation
  *   ADD_PINDEX         name, u64 incarnation, u8 type, u16 length, field bytes
@@ -99,6 +101,9 @@ void vd_mutation_encode(const vd_mutation *m, vd_strbuf *b)
             vd_put_u16(b, (uint16_t)strlen(c->pindexes[i].field));
             vd_put_bytes(b, c->pindexes[i].field, strlen(c->pindexes[i].field));
         }
+        vd_put_u8(b, (uint8_t)c->quant);
+        vd_put_bytes(b, &c->oversampling, 4);
+        vd_put_u8(b, c->originals_on_disk);
         break;
     }
     case VD_MUT_DROP_COLLECTION:
@@ -236,6 +241,16 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
             c->n_pindexes = i + 1u;
             if (!c->pindexes[i].field)
                 return bad(em, "payload index field");
+        }
+        c->quant = VD_QUANT_NONE;
+        c->oversampling = 1.0f;
+        if (vd_reader_left(&r) > 0) { /* written since vectord 0.2 */
+            c->quant = (vd_quant)vd_get_u8(&r);
+            vd_get_copy(&r, &c->oversampling, 4);
+            c->originals_on_disk = vd_get_u8(&r) != 0;
+            if (c->quant > VD_QUANT_SQ8 || !(c->oversampling >= 1.0f) ||
+                c->oversampling > VD_OVERSAMPLING_MAX || (c->originals_on_disk && !c->quant))
+                return bad(em, "quantization settings");
         }
         d->m.cfg = c;
         break;

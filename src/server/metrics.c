@@ -386,6 +386,7 @@ static int render_collections(vd_metrics *m, vd_database *db, vd_strbuf *b)
             const char *part;
             size_t bytes;
         } parts[] = {{"vectors", t->vector_bytes},
+                     {"codes", t->code_bytes},
                      {"ids", t->id_bytes},
                      {"payload", t->payload_bytes},
                      {"payload_index", t->payload_index_bytes},
@@ -394,6 +395,11 @@ static int render_collections(vd_metrics *m, vd_database *db, vd_strbuf *b)
             vd_strbuf_printf(b, "vectord_collection_memory_bytes{collection=\"%s\",part=\"%s\"} %zu\n",
                              name, parts[p].part, parts[p].bytes);
     }
+    vd_strbuf_printf(b, "# HELP vectord_collection_disk_bytes Float32 originals kept on disk "
+                        "(quantized collections).\n# TYPE vectord_collection_disk_bytes gauge\n");
+    for (size_t i = 0; i < n && st; i++)
+        vd_strbuf_printf(b, "vectord_collection_disk_bytes{collection=\"%s\",part=\"vectors\"} %zu\n",
+                         vd_collection_config_of(colls[i])->name, st[i].total.vector_disk_bytes);
     vd_strbuf_printf(b, "# HELP vectord_collection_searches_total Shard searches by plan (exact "
                         "scan or graph traversal).\n# TYPE vectord_collection_searches_total counter\n");
     for (size_t i = 0; i < n && st; i++) {

@@ -50,6 +50,66 @@ static int parse_index(const cJSON *index, vd_index_params *out, vd_errmsg *em)
     return 0;
 }
 
+/* A number in [min, max], or def when absent. */
+static int parse_factor(const cJSON *obj, const char *name, const char *where, double def,
+                        double min, double max, float *out, vd_errmsg *em)
+{
+    bool present;
+    double v;
+    int rc = vd_json_number(obj, name, where, &present, &v, em);
+    if (rc)
+        return rc;
+    if (present && !(v >= min && v <= max)) {
+        char path[256];
+        return vd_fail(em, VD_E_INVALID_REQUEST, "%s must be a number from %g to %g",
+                       vd_json_path(path, sizeof path, where, name), min, max);
+    }
+    *out = (float)(present ? v : def);
+    return 0;
+}
+
+/* "quantization": "none" | "fp16" | "sq8", or {"type": …, "oversampling": x,
+ * "originals": "disk" | "ram"}. */
+static int parse_quantization(const cJSON *q, vd_collection_config *out, vd_errmsg *em)
+{
+    static const char *const fields[] = {"type", "oversampling", "originals", NULL};
+    static const char *const hint = "quantization must be \"none\", \"fp16\", \"sq8\" or an object "
+                                    "such as {\"type\": \"sq8\", \"oversampling\": 3, "
+                                    "\"originals\": \"disk\"}";
+    const cJSON *type = q;
+    int rc;
+    if (cJSON_IsObject(q)) {
+        if ((rc = vd_json_no_unknown(q, "quantization", fields, em)))
+            return rc;
+        type = cJSON_GetObjectItemCaseSensitive(q, "type");
+    }
+    if (!cJSON_IsString(type))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "%s", hint);
+    if (vd_quant_parse(type->valuestring, &out->quant))
+        return vd_fail(em, VD_E_UNSUPPORTED_INDEX,
+                       "unknown quantization '%.64s'; known: none, fp16, sq8", type->valuestring);
+    out->oversampling = vd_oversampling_default(out->quant);
+    out->originals_on_disk = out->quant != VD_QUANT_NONE;
+    if (!cJSON_IsObject(q))
+        return 0;
+    if ((rc = parse_factor(q, "oversampling", "quantization", out->oversampling, 1.0,
+                           VD_OVERSAMPLING_MAX, &out->oversampling, em)))
+        return rc;
+    const cJSON *orig = cJSON_GetObjectItemCaseSensitive(q, "originals");
+    if (orig) {
+        bool disk = cJSON_IsString(orig) && strcmp(orig->valuestring, "disk") == 0;
+        if (!disk && !(cJSON_IsString(orig) && strcmp(orig->valuestring, "ram") == 0))
+            return vd_fail(em, VD_E_INVALID_REQUEST,
+                           "quantization.originals must be \"disk\" or \"ram\"");
+        if (disk && out->quant == VD_QUANT_NONE)
+            return vd_fail(em, VD_E_INVALID_REQUEST,
+                           "quantization.originals \"disk\" needs quantization fp16 or sq8: "
+                           "the index walks the codes in RAM and reads originals only to re-rank");
+        out->originals_on_disk = disk;
+    }
+    return 0;
+}
+
 int vd_req_collection(const cJSON *body, const char *name, const vd_limits *lim,
                       vd_collection_config *out, vd_errmsg *em)
 {
@@ -81,10 +141,10 @@ int vd_req_collection(const cJSON *body, const char *name, const vd_limits *lim,
     const cJSON *index = cJSON_GetObjectItemCaseSensitive(body, "index");
     if (index && (rc = parse_index(index, &out->index, em)))
         return rc;
+    out->oversampling = 1.0f;
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "quantization");
-    if (q && !(cJSON_IsString(q) && strcmp(q->valuestring, "none") == 0))
-        return vd_fail(em, VD_E_UNSUPPORTED_INDEX,
-                       "quantization must be \"none\" in this version (fp16 and sq8 are planned)");
+    if (q && (rc = parse_quantization(q, out, em)))
+        return rc;
 
     const cJSON *pidx = cJSON_GetObjectItemCaseSensitive(body, "payload_indexes");
     if (pidx) {
@@ -212,7 +272,7 @@ int vd_req_search(const cJSON *obj, const char *where, const vd_collection_confi
 {
     static const char *const allowed[] = {"vector", "vector_b64", "k", "limit", "filter", "with_payload",
                                           "with_vector", "score_threshold", "ef", "nprobe",
-                                          "exact", NULL};
+                                          "oversampling", "exact", NULL};
     char path[128];
     int rc;
     uint64_t v;
@@ -231,6 +291,10 @@ int vd_req_search(const cJSON *obj, const char *where, const vd_collection_confi
         goto fail;
     r->ef = (uint32_t)v;
     if ((rc = vd_json_uint(obj, "nprobe", where, false, 0, 1, 65536, &v, em)))
+        goto fail;
+    /* 0 = the collection's; ignored by collections without quantization */
+    if ((rc = parse_factor(obj, "oversampling", where, 0.0, 1.0, VD_OVERSAMPLING_MAX,
+                           &r->oversampling, em)))
         goto fail;
     if ((rc = vd_json_bool(obj, "with_payload", where, true, &r->with_payload, em)) ||
         (rc = vd_json_bool(obj, "with_vector", where, false, &r->with_vector, em)) ||

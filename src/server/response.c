@@ -102,7 +102,12 @@ cJSON *vd_resp_collection(vd_collection *c)
         add_size(idx, "ef_construction", cfg->index.ef_construction);
         add_size(idx, "ef_search", cfg->index.ef_search);
     }
-    cJSON_AddStringToObject(o, "quantization", "none");
+    cJSON *quant = cJSON_AddObjectToObject(o, "quantization");
+    cJSON_AddStringToObject(quant, "type", vd_quant_name(cfg->quant));
+    if (cfg->quant != VD_QUANT_NONE) {
+        cJSON_AddNumberToObject(quant, "oversampling", cfg->oversampling);
+        cJSON_AddStringToObject(quant, "originals", cfg->originals_on_disk ? "disk" : "ram");
+    }
     cJSON *pi = cJSON_AddObjectToObject(o, "payload_indexes");
     vd_pindex_spec specs[VD_PINDEX_MAX];
     size_t n_specs = vd_collection_pindexes(c, specs, VD_PINDEX_MAX);
@@ -116,10 +121,22 @@ cJSON *vd_resp_collection(vd_collection *c)
     cJSON *mem = cJSON_AddObjectToObject(o, "memory_bytes");
     add_size(mem, "total", st.memory_bytes);
     add_size(mem, "vectors", st.total.vector_bytes);
+    add_size(mem, "codes", st.total.code_bytes);
     add_size(mem, "ids", st.total.id_bytes);
     add_size(mem, "payload", st.total.payload_bytes);
     add_size(mem, "payload_index", st.total.payload_index_bytes);
     add_size(mem, "index", st.total.index_bytes);
+    /* where each part of the vectors lives, and its bytes */
+    cJSON *parts = cJSON_AddObjectToObject(o, "storage");
+    cJSON *orig = cJSON_AddObjectToObject(parts, "originals");
+    cJSON_AddStringToObject(orig, "location", cfg->quant && cfg->originals_on_disk ? "disk" : "ram");
+    add_size(orig, "bytes", st.total.vector_bytes + st.total.vector_disk_bytes);
+    cJSON *codes = cJSON_AddObjectToObject(parts, "codes");
+    cJSON_AddStringToObject(codes, "location", cfg->quant ? "ram" : "none");
+    add_size(codes, "bytes", st.total.code_bytes);
+    cJSON *graph = cJSON_AddObjectToObject(parts, "index");
+    cJSON_AddStringToObject(graph, "location", "ram");
+    add_size(graph, "bytes", st.total.index_bytes);
     cJSON *searches = cJSON_AddObjectToObject(o, "searches");
     add_size(searches, "exact", st.total.searches_exact);
     add_size(searches, "graph", st.total.searches_graph);
@@ -142,7 +159,8 @@ cJSON *vd_resp_collection(vd_collection *c)
         add_size(so, "points", st.shards[s].n_points);
         add_size(so, "slots", st.shards[s].n_slots);
         add_size(so, "free_slots", st.shards[s].n_free);
-        add_size(so, "memory_bytes", st.shards[s].vector_bytes + st.shards[s].id_bytes +
+        add_size(so, "memory_bytes", st.shards[s].vector_bytes + st.shards[s].code_bytes +
+                                         st.shards[s].id_bytes +
                                          st.shards[s].payload_bytes +
                                          st.shards[s].payload_index_bytes + st.shards[s].index_bytes);
         cJSON_AddItemToArray(shards, so);

@@ -76,7 +76,11 @@ def test_collection_errors(client):
     c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "flat", "m": 16}}, 400, "unknown_field")
     c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "annoy"}}, 400, "unsupported_index")
     c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "ivf"}}, 400, "unsupported_index")
-    c.error("PUT", "/collections/x", {"dim": 3, "quantization": "fp16"}, 400, "unsupported_index")
+    c.error("PUT", "/collections/x", {"dim": 3, "quantization": "int4"}, 400, "unsupported_index")
+    c.error("PUT", "/collections/x", {"dim": 3, "quantization": {"type": "sq8", "oversampling": 0}}, 400,
+            "invalid_request")
+    c.error("PUT", "/collections/x", {"dim": 3, "quantization": {"type": "none", "originals": "disk"}}, 400,
+            "invalid_request")
     c.error("PUT", "/collections/x", None, 400, "invalid_request")
     c.error("PUT", "/collections/x", {"dim": 3, "dims": 3}, 400, "unknown_field")
     c.error("GET", "/collections/nope", status=404, code="collection_not_found")

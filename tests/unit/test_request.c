@@ -129,7 +129,14 @@ Test(request, collection_validation)
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"hnsw\",\"m\":200}}"), VD_E_OUT_OF_RANGE);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\"}}"), VD_E_UNSUPPORTED_INDEX);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"annoy\"}}"), VD_E_UNSUPPORTED_INDEX);
-    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"quantization\":\"sq8\"}"), VD_E_UNSUPPORTED_INDEX);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"quantization\":\"sq8\"}"), 0);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"quantization\":{\"type\":\"fp16\",\"oversampling\":2.5,\"originals\":\"ram\"}}"), 0);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"quantization\":\"int4\"}"), VD_E_UNSUPPORTED_INDEX);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"quantization\":7}"), VD_E_INVALID_REQUEST);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"quantization\":{\"type\":\"sq8\",\"oversampling\":0.5}}"), VD_E_INVALID_REQUEST);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"quantization\":{\"type\":\"sq8\",\"originals\":\"tape\"}}"), VD_E_INVALID_REQUEST);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"quantization\":{\"type\":\"none\",\"originals\":\"disk\"}}"), VD_E_INVALID_REQUEST);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"quantization\":{\"type\":\"sq8\",\"bits\":4}}"), VD_E_UNKNOWN_FIELD);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"payload_indexes\":{\"x\":\"geo\"}}"), VD_E_INVALID_REQUEST);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"colour\":1}"), VD_E_UNKNOWN_FIELD);
 }
