@@ -177,9 +177,10 @@ class Vectord:
             raise RuntimeError(f"{method} {path}: {r.status} {doc}")
         return doc["result"]
 
-    def rss_bytes(self):
+    def rss_bytes(self, field="VmRSS"):
+        """Resident memory now (VmRSS), or its peak so far (field="VmHWM")."""
         with open(f"/proc/{self.proc.pid}/status") as f:
-            m = re.search(r"VmRSS:\s+(\d+) kB", f.read())
+            m = re.search(field + r":\s+(\d+) kB", f.read())
         return int(m.group(1)) * 1024
 
     def stop(self):

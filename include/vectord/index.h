@@ -76,6 +76,7 @@ typedef struct vd_index_query {
     size_t n_allowed;        /* bits set in allowed, or SIZE_MAX if not counted */
     float max_key;          /* only hits with key <= max_key (score_threshold) */
     uint32_t ef;            /* search breadth, 0 = index default (HNSW) */
+    uint32_t nprobe;        /* lists probed, 0 = index default (IVF) */
     int exact;              /* force an exhaustive scan */
     _Atomic uint64_t *n_distances; /* if set, distances this search computed are added */
 } vd_index_query;
@@ -85,8 +86,19 @@ typedef struct vd_index_stats {
     uint64_t distance_computations;
     uint64_t searches_exact; /* searches answered by scanning the allowed slots */
     uint64_t searches_graph; /* searches answered by graph traversal */
+    uint64_t searches_probe; /* searches answered by probing lists (IVF) */
     size_t n_nodes;          /* slots the structure holds, tombstones included */
+    /* IVF: whether trained, and on how many points; lists; a retraining runs */
+    bool trainable, trained, training;
+    uint32_t n_lists;
+    size_t trained_points;
 } vd_index_stats;
+
+/* What a training of an index that learns from its data (IVF) will do. */
+typedef struct vd_train_plan {
+    uint32_t n_lists;  /* clusters to find */
+    size_t n_sample;   /* vectors to learn them from */
+} vd_train_plan;
 
 typedef struct vd_index vd_index;
 struct vd_strbuf;
@@ -117,6 +129,18 @@ typedef struct vd_index_ops {
      * Without them, a loaded shard inserts its live slots again. */
     int (*save)(const vd_index *idx, uint32_t n_slots, struct vd_strbuf *out);
     int (*load)(vd_index *idx, uint32_t n_slots, struct vd_reader *r);
+    /* Optional, all or none: training from the data, beside searches and
+     * writes (the shard drives it, src/db/shard.c vd_shard_train).
+     *  train_due (read lock): whether n_points call for a (re)training, and its plan;
+     *  train_begin (write lock): takes the new centroids (malloc'd, n_lists × dim);
+     *      inserts from now on also place points for them;
+     *  train_chunk (read lock, one at a time): places the slots [first, first + count);
+     *  train_finish (write lock): ok: the new lists replace the old; else dropped. */
+    bool (*train_due)(const vd_index *idx, size_t n_points, uint32_t dim, vd_train_plan *plan);
+    int (*train_begin)(vd_index *idx, float *centroids, uint32_t n_lists, uint32_t dim,
+                       vd_metric metric);
+    int (*train_chunk)(vd_index *idx, const vd_vector_view *v, uint32_t first, uint32_t count);
+    void (*train_finish)(vd_index *idx, bool ok);
     void (*destroy)(vd_index *idx);
 } vd_index_ops;
 
@@ -138,7 +162,8 @@ float vd_score_from_key(vd_metric metric, float key);
 /* Maps an API score threshold to the largest key allowed. */
 float vd_key_from_score(vd_metric metric, float score);
 
-typedef enum vd_index_type { VD_INDEX_FLAT = 0, VD_INDEX_HNSW = 1 } vd_index_type;
+/* Numbers are written to the WAL and snapshots: frozen. */
+typedef enum vd_index_type { VD_INDEX_FLAT = 0, VD_INDEX_HNSW = 1, VD_INDEX_IVF = 2 } vd_index_type;
 
 /* HNSW parameters: DEFAULT/MIN/MAX triplets (validated at the API). */
 #define VD_HNSW_DEFAULT_M 16
@@ -151,12 +176,31 @@ typedef enum vd_index_type { VD_INDEX_FLAT = 0, VD_INDEX_HNSW = 1 } vd_index_typ
 #define VD_HNSW_MIN_EF_SEARCH 1
 #define VD_HNSW_MAX_EF_SEARCH 100000
 
+/* IVF parameters. nlist 0 = automatic: about √n lists per shard at training. */
+#define VD_IVF_MIN_NLIST 1
+#define VD_IVF_MAX_NLIST 65536
+#define VD_IVF_AUTO_MIN_NLIST 16
+#define VD_IVF_AUTO_MAX_NLIST 16384
+#define VD_IVF_MAX_NPROBE 65536
+/* A shard trains once it holds this many points (and 8 per list asked for),
+ * and trains again once it has grown this many times over. */
+#define VD_IVF_TRAIN_MIN_POINTS 1024
+#define VD_IVF_RETRAIN_GROWTH 4
+#define VD_IVF_KMEANS_ITERS 10
+/* Training samples at most 64 points per list and this many bytes of vectors. */
+#define VD_IVF_SAMPLE_MAX_BYTES (256u << 20)
+
 typedef struct vd_index_params {
     vd_index_type type;
     uint32_t m;               /* HNSW: links per node on levels > 0 (2m on level 0) */
     uint32_t ef_construction; /* HNSW: candidate list size while inserting */
     uint32_t ef_search;       /* HNSW: default search breadth */
+    uint32_t nlist;           /* IVF: lists per shard, 0 = automatic */
+    uint32_t nprobe;          /* IVF: default lists probed, 0 = automatic (nlist / 16, at least 8) */
 } vd_index_params;
+
+/* The lists an IVF search probes by default. */
+uint32_t vd_ivf_default_nprobe(uint32_t nprobe_param, uint32_t n_lists);
 
 const char *vd_index_type_name(vd_index_type t);
 /* Fills params with the defaults of type. */
@@ -168,5 +212,8 @@ int vd_index_create(const vd_index_params *p, uint64_t seed, vd_index **out);
 int vd_flat_create(vd_index **out);
 /* Hierarchical navigable small world graph (Malkov & Yashunin, 2016/2018). */
 int vd_hnsw_create(const vd_index_params *p, uint64_t seed, vd_index **out);
+/* Inverted file: k-means centroids, a list of slots per centroid; a search
+ * probes the lists of the nprobe nearest centroids. Exact scan until trained. */
+int vd_ivf_create(const vd_index_params *p, uint64_t seed, vd_index **out);
 
 #endif

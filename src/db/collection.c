@@ -440,6 +440,19 @@ int vd_collection_compact(vd_collection *c, double min_ratio, size_t *n_released
     return 0;
 }
 
+int vd_collection_train(vd_collection *c, uint32_t *n_trained)
+{
+    *n_trained = 0;
+    for (uint32_t s = 0; s < c->cfg.n_shards; s++) {
+        bool trained = false;
+        int rc = vd_shard_train(c->shards[s], &trained);
+        *n_trained += trained;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st)
 {
     *st = (vd_collection_stats){0};
@@ -465,7 +478,13 @@ int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st)
         t->compacting = t->compacting || x->compacting;
         t->searches_exact += x->searches_exact;
         t->searches_graph += x->searches_graph;
+        t->searches_probe += x->searches_probe;
         t->distance_computations += x->distance_computations;
+        t->trainable = x->trainable;
+        t->trained = (s == 0 || t->trained) && x->trained; /* every shard */
+        t->training = t->training || x->training;
+        t->n_lists += x->n_lists;
+        t->trained_points += x->trained_points;
     }
     st->n_points = t->n_points;
     st->memory_bytes = t->vector_bytes + t->code_bytes + t->id_bytes + t->payload_bytes + t->payload_index_bytes +

@@ -42,6 +42,13 @@ static void run_once(vd_maintenance *m)
         else if (released)
             vd_log_info("compacted", "collection=%s released_slots=%zu ms=%.1f", name, released,
                         now_ms() - t);
+        t = now_ms();
+        uint32_t trained = 0;
+        if ((rc = vd_collection_train(colls[i], &trained)))
+            vd_log_warn("index training failed", "collection=%s error=%d", name, rc);
+        else if (trained)
+            vd_log_info("index trained", "collection=%s shards=%u ms=%.1f", name, trained,
+                        now_ms() - t);
         vd_collection_unref(colls[i]);
     }
     free(colls);

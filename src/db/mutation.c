@@ -7,7 +7,8 @@
  *                      u8 index type, u32 m, u32 ef_construction, u32 ef_search,
  *                      u8 n_pindexes, n × (u8 type, u16 length, field bytes),
  *                      then (since vectord 0.2; absent = none) u8 quantization,
- *                      f32 oversampling, u8 originals on disk
+ *                      f32 oversampling, u8 originals on disk, u32 IVF nlist,
+ *                      u32 IVF nprobe
  *                      (the collection's incarnation is the record's LSN)
  *   DROP_COLLECTION    name, u64 incarnation
  *   ADD_PINDEX         name, u64 incarnation, u8 type, u16 length, field bytes
@@ -104,6 +105,8 @@ void vd_mutation_encode(const vd_mutation *m, vd_strbuf *b)
         vd_put_u8(b, (uint8_t)c->quant);
         vd_put_bytes(b, &c->oversampling, 4);
         vd_put_u8(b, c->originals_on_disk);
+        vd_put_u32(b, c->index.nlist);
+        vd_put_u32(b, c->index.nprobe);
         break;
     }
     case VD_MUT_DROP_COLLECTION:
@@ -233,7 +236,7 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
         c->index.ef_search = vd_get_u32(&r);
         uint8_t np = vd_get_u8(&r);
         if (np > VD_PINDEX_MAX || c->n_shards < VD_SHARDS_MIN || c->n_shards > VD_SHARDS_MAX ||
-            c->dim == 0 || c->metric > VD_METRIC_L2 || c->index.type > VD_INDEX_HNSW)
+            c->dim == 0 || c->metric > VD_METRIC_L2 || c->index.type > VD_INDEX_IVF)
             return bad(em, "collection settings");
         for (uint8_t i = 0; i < np && !r.bad; i++) {
             c->pindexes[i].type = (vd_pindex_type)vd_get_u8(&r);
@@ -248,8 +251,12 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
             c->quant = (vd_quant)vd_get_u8(&r);
             vd_get_copy(&r, &c->oversampling, 4);
             c->originals_on_disk = vd_get_u8(&r) != 0;
-            if (c->quant > VD_QUANT_SQ8 || !(c->oversampling >= 1.0f) ||
-                c->oversampling > VD_OVERSAMPLING_MAX || (c->originals_on_disk && !c->quant))
+            c->index.nlist = vd_get_u32(&r);
+            c->index.nprobe = vd_get_u32(&r);
+            /* oversampling 0 = the quantizer's default */
+            if (c->quant > VD_QUANT_SQ8 || !(c->oversampling >= 1.0f || c->oversampling == 0.0f) ||
+                c->oversampling > VD_OVERSAMPLING_MAX || (c->originals_on_disk && !c->quant) ||
+                c->index.nlist > VD_IVF_MAX_NLIST || c->index.nprobe > VD_IVF_MAX_NPROBE)
                 return bad(em, "quantization settings");
         }
         d->m.cfg = c;

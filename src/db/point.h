@@ -48,6 +48,7 @@ typedef struct vd_search_req {
     bool with_payload;
     bool with_vector;
     uint32_t ef;
+    uint32_t nprobe; /* IVF lists to probe, 0 = the collection's default */
     float oversampling; /* quantized collections: candidates re-ranked = k × this (≥ 1) */
     bool exact;
     bool on_caller; /* search the shards one after another on the calling thread, not the pool */

@@ -16,6 +16,7 @@
 
 #include "db/idmap.h"
 #include "db/vecstore.h"
+#include "vectord/kmeans.h"
 #include "util/bytes.h"
 #include "util/bitset.h"
 #include "vectord/index.h"
@@ -39,6 +40,8 @@ struct vd_shard {
     uint32_t n_tombstones; /* dead slots kept by an index with keeps_slots */
     uint32_t n_staged;     /* stored slots an upsert has still to insert into the graph */
     uint64_t snapshot_lsn; /* the last WAL record the loaded snapshot holds (0 = none) */
+    uint64_t seed;         /* reproducible index levels and training draws */
+    uint64_t n_trainings;
     uint32_t *free_slots;
     uint32_t n_free, free_cap;
     vd_idmap idmap;
@@ -72,6 +75,7 @@ int vd_shard_create(vd_shard **out, const vd_shard_config *cfg, vd_pool *pool)
     s->pool = pool;
     s->dim = cfg->dim;
     s->metric = cfg->metric;
+    s->seed = cfg->seed;
     vd_idmap_init(&s->idmap, id_of, s);
     int rc = vd_vecstore_init(&s->vs, cfg->dim, cfg->quant, cfg->vectors_dir);
     if (!rc)
@@ -647,6 +651,7 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
         /* quantized keys are approximate: the threshold applies after re-ranking */
         .max_key = quantized ? __builtin_inff() : max_key,
         .ef = req->ef,
+        .nprobe = req->nprobe,
         .exact = req->exact,
         .n_distances = req->n_distances,
     };
@@ -697,6 +702,96 @@ done:
     free(cand_hits);
     free(q8);
     free(buf);
+    return rc;
+}
+
+/* ---- training (IVF) ------------------------------------------------------------
+ * Sample (read lock) → k-means (no lock) → install (write lock) → place the
+ * existing points in chunks (read lock each) → swap (write lock). Searches and
+ * writes go on between the steps; compact_lock keeps one such job at a time. */
+
+/* Slots placed per hold of the read lock. */
+#define VD_TRAIN_CHUNK 16384u
+
+/* Copies n_sample vectors of alive slots, drawn evenly with a seeded offset. */
+static int sample_vectors(vd_shard *s, size_t n_sample, float *out, size_t *n_out)
+{
+    size_t nw = vd_bitset_words(s->n_slots), n = 0;
+    size_t alive = s->n_alive, stride = alive / n_sample ? alive / n_sample : 1;
+    size_t skip = (size_t)((s->seed * 0x9E3779B97F4A7C15ULL + s->n_trainings) % stride), seen = 0;
+    vd_vector_view v = view_of(s);
+    float *buf = malloc(s->dim * sizeof *buf);
+    if (!buf)
+        return -ENOMEM;
+    for (size_t i = s->n_slots ? vd_bitset_next(s->alive, nw, 0) : SIZE_MAX; i != SIZE_MAX && n < n_sample;
+         i = vd_bitset_next(s->alive, nw, i + 1), seen++) {
+        if (seen % stride != skip)
+            continue;
+        const float *x = vd_view_vector(&v, (uint32_t)i, buf);
+        memcpy(out + n * s->dim, x, s->dim * sizeof(float));
+        n++;
+    }
+    free(buf);
+    *n_out = n;
+    return 0;
+}
+
+int vd_shard_train(vd_shard *s, bool *trained)
+{
+    *trained = false;
+    const vd_index_ops *ops = s->index->ops;
+    if (!ops->train_due || pthread_mutex_trylock(&s->compact_lock) != 0)
+        return 0;
+    vd_train_plan plan;
+    float *sample = NULL, *centroids = NULL;
+    size_t n_sample = 0;
+    int rc = 0;
+    pthread_rwlock_rdlock(&s->lock);
+    bool due = ops->train_due(s->index, s->n_alive, s->dim, &plan);
+    if (due) {
+        sample = malloc(plan.n_sample * s->dim * sizeof *sample);
+        rc = sample ? sample_vectors(s, plan.n_sample, sample, &n_sample) : -ENOMEM;
+    }
+    pthread_rwlock_unlock(&s->lock);
+    if (!due || rc)
+        goto out;
+    if (n_sample < plan.n_lists)
+        plan.n_lists = (uint32_t)n_sample;
+    centroids = plan.n_lists ? malloc((size_t)plan.n_lists * s->dim * sizeof *centroids) : NULL;
+    if (!centroids) {
+        rc = plan.n_lists ? -ENOMEM : 0;
+        goto out;
+    }
+    rc = vd_kmeans(sample, n_sample, s->dim, plan.n_lists, VD_IVF_KMEANS_ITERS, s->metric,
+                   s->seed + s->n_trainings, centroids);
+    free(sample);
+    sample = NULL;
+    if (rc)
+        goto out;
+    pthread_rwlock_wrlock(&s->lock);
+    rc = ops->train_begin(s->index, centroids, plan.n_lists, s->dim, s->metric);
+    pthread_rwlock_unlock(&s->lock);
+    centroids = NULL; /* the index owns them, even on failure */
+    for (uint32_t first = 0; !rc;) {
+        pthread_rwlock_rdlock(&s->lock);
+        vd_vector_view v = view_of(s);
+        uint32_t n_slots = s->n_slots;
+        rc = ops->train_chunk(s->index, &v, first, VD_TRAIN_CHUNK);
+        pthread_rwlock_unlock(&s->lock);
+        if (n_slots - first <= VD_TRAIN_CHUNK)
+            break;
+        first += VD_TRAIN_CHUNK;
+    }
+    pthread_rwlock_wrlock(&s->lock);
+    ops->train_finish(s->index, rc == 0);
+    if (!rc)
+        s->n_trainings++;
+    pthread_rwlock_unlock(&s->lock);
+    *trained = rc == 0;
+out:
+    free(sample);
+    free(centroids);
+    pthread_mutex_unlock(&s->compact_lock);
     return rc;
 }
 
@@ -809,6 +904,12 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
         .compacting = atomic_load(&s->compacting),
         .searches_exact = is.searches_exact,
         .searches_graph = is.searches_graph,
+        .searches_probe = is.searches_probe,
+        .trainable = is.trainable,
+        .trained = is.trained,
+        .training = is.training,
+        .n_lists = is.n_lists,
+        .trained_points = is.trained_points,
         .distance_computations = is.distance_computations,
         .vector_bytes = vd_vecstore_ram_bytes(&s->vs),
         .vector_disk_bytes = vd_vecstore_disk_bytes(&s->vs),

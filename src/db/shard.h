@@ -49,7 +49,10 @@ typedef struct vd_shard_stats {
     size_t payload_bytes;
     size_t payload_index_bytes;
     size_t index_bytes;
-    uint64_t searches_exact, searches_graph, distance_computations;
+    uint64_t searches_exact, searches_graph, searches_probe, distance_computations;
+    bool trainable, trained, training; /* IVF */
+    uint32_t n_lists;
+    size_t trained_points;
 } vd_shard_stats;
 
 /* Most candidates one quantized search re-ranks (k × oversampling, capped). */
@@ -95,6 +98,10 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
  * min_ratio of the index's nodes, repairs the index around them (beside
  * searches and writes) and then frees their slots. *n_released counts them. */
 int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released);
+/* With an index that learns from its data (IVF): when it is due, trains it
+ * beside searches and writes (k-means on a sample, then the points placed in
+ * chunks) and sets *trained. One training or compaction per shard at a time. */
+int vd_shard_train(vd_shard *s, bool *trained);
 /* Adds a payload index and fills it from the stored points. */
 int vd_shard_add_pindex(vd_shard *s, const vd_pindex_spec *spec);
 void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st);

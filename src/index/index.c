@@ -9,7 +9,10 @@ float vd_key_from_score(vd_metric metric, float score)
     return metric == VD_METRIC_L2 ? score : -score;
 }
 
-const char *vd_index_type_name(vd_index_type t) { return t == VD_INDEX_HNSW ? "hnsw" : "flat"; }
+const char *vd_index_type_name(vd_index_type t)
+{
+    return t == VD_INDEX_HNSW ? "hnsw" : t == VD_INDEX_IVF ? "ivf" : "flat";
+}
 
 void vd_index_params_default(vd_index_params *p, vd_index_type type)
 {
@@ -25,6 +28,8 @@ int vd_index_create(const vd_index_params *p, uint64_t seed, vd_index **out)
 {
     if (p->type == VD_INDEX_HNSW)
         return vd_hnsw_create(p, seed, out);
+    if (p->type == VD_INDEX_IVF)
+        return vd_ivf_create(p, seed, out);
     return vd_flat_create(out);
 }
 

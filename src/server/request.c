@@ -13,24 +13,37 @@ static int parse_index(const cJSON *index, vd_index_params *out, vd_errmsg *em)
 {
     static const char *const flat_fields[] = {"type", NULL};
     static const char *const hnsw_fields[] = {"type", "m", "ef_construction", "ef_search", NULL};
+    static const char *const ivf_fields[] = {"type", "nlist", "nprobe", NULL};
     int rc;
     uint64_t v;
     if ((rc = vd_json_object(index, "index", em)))
         return rc;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(index, "type");
     if (!cJSON_IsString(type))
-        return vd_fail(em, VD_E_INVALID_REQUEST, "index.type must be \"flat\" or \"hnsw\"");
+        return vd_fail(em, VD_E_INVALID_REQUEST, "index.type must be \"flat\", \"hnsw\" or \"ivf\"");
     if (strcmp(type->valuestring, "flat") == 0) {
         vd_index_params_default(out, VD_INDEX_FLAT);
         return vd_json_no_unknown(index, "index", flat_fields, em);
     }
-    if (strcmp(type->valuestring, "ivf") == 0)
-        return vd_fail(em, VD_E_UNSUPPORTED_INDEX,
-                       "index type 'ivf' is not available in this version of vectord; use "
-                       "\"flat\" (exact) or \"hnsw\"");
+    if (strcmp(type->valuestring, "ivf") == 0) {
+        vd_index_params_default(out, VD_INDEX_IVF);
+        if ((rc = vd_json_no_unknown(index, "index", ivf_fields, em)))
+            return rc;
+        /* 0 = automatic (absent gives 0 too) */
+        if (cJSON_GetObjectItemCaseSensitive(index, "nlist") &&
+            (rc = vd_json_uint(index, "nlist", "index", false, 0, VD_IVF_MIN_NLIST, VD_IVF_MAX_NLIST,
+                               &v, em)))
+            return rc;
+        out->nlist = cJSON_GetObjectItemCaseSensitive(index, "nlist") ? (uint32_t)v : 0;
+        if (cJSON_GetObjectItemCaseSensitive(index, "nprobe") &&
+            (rc = vd_json_uint(index, "nprobe", "index", false, 0, 1, VD_IVF_MAX_NPROBE, &v, em)))
+            return rc;
+        out->nprobe = cJSON_GetObjectItemCaseSensitive(index, "nprobe") ? (uint32_t)v : 0;
+        return 0;
+    }
     if (strcmp(type->valuestring, "hnsw") != 0)
-        return vd_fail(em, VD_E_UNSUPPORTED_INDEX, "unknown index type '%.64s'; known: flat, hnsw",
-                       type->valuestring);
+        return vd_fail(em, VD_E_UNSUPPORTED_INDEX,
+                       "unknown index type '%.64s'; known: flat, hnsw, ivf", type->valuestring);
     vd_index_params_default(out, VD_INDEX_HNSW);
     if ((rc = vd_json_no_unknown(index, "index", hnsw_fields, em)))
         return rc;
@@ -290,8 +303,9 @@ int vd_req_search(const cJSON *obj, const char *where, const vd_collection_confi
                            &v, em)))
         goto fail;
     r->ef = (uint32_t)v;
-    if ((rc = vd_json_uint(obj, "nprobe", where, false, 0, 1, 65536, &v, em)))
+    if ((rc = vd_json_uint(obj, "nprobe", where, false, 0, 1, VD_IVF_MAX_NPROBE, &v, em)))
         goto fail;
+    r->nprobe = (uint32_t)v;
     /* 0 = the collection's; ignored by collections without quantization */
     if ((rc = parse_factor(obj, "oversampling", where, 0.0, 1.0, VD_OVERSAMPLING_MAX,
                            &r->oversampling, em)))

@@ -102,6 +102,11 @@ cJSON *vd_resp_collection(vd_collection *c)
         add_size(idx, "ef_construction", cfg->index.ef_construction);
         add_size(idx, "ef_search", cfg->index.ef_search);
     }
+    if (cfg->index.type == VD_INDEX_IVF) {
+        /* 0 = automatic; index_status says what training chose */
+        add_size(idx, "nlist", cfg->index.nlist);
+        add_size(idx, "nprobe", cfg->index.nprobe);
+    }
     cJSON *quant = cJSON_AddObjectToObject(o, "quantization");
     cJSON_AddStringToObject(quant, "type", vd_quant_name(cfg->quant));
     if (cfg->quant != VD_QUANT_NONE) {
@@ -137,9 +142,21 @@ cJSON *vd_resp_collection(vd_collection *c)
     cJSON *graph = cJSON_AddObjectToObject(parts, "index");
     cJSON_AddStringToObject(graph, "location", "ram");
     add_size(graph, "bytes", st.total.index_bytes);
+    if (st.total.trainable) {
+        cJSON *is = cJSON_AddObjectToObject(o, "index_status");
+        cJSON_AddBoolToObject(is, "trained", st.total.trained);
+        cJSON_AddBoolToObject(is, "training", st.total.training);
+        add_size(is, "lists", st.total.n_lists);
+        add_size(is, "trained_points", st.total.trained_points);
+        add_size(is, "default_nprobe", cfg->n_shards && st.total.n_lists
+                                            ? vd_ivf_default_nprobe(cfg->index.nprobe,
+                                                                    (uint32_t)(st.total.n_lists / cfg->n_shards))
+                                            : 0);
+    }
     cJSON *searches = cJSON_AddObjectToObject(o, "searches");
     add_size(searches, "exact", st.total.searches_exact);
     add_size(searches, "graph", st.total.searches_graph);
+    add_size(searches, "probe", st.total.searches_probe);
     add_size(searches, "distance_computations", st.total.distance_computations);
     vd_agreement_stats recall, shadow;
     vd_quality_get(vd_collection_quality(c), &recall, &shadow);

@@ -127,7 +127,11 @@ Test(request, collection_validation)
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"hnsw\"}}"), 0);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"hnsw\",\"m\":16,\"ef_construction\":100,\"ef_search\":40}}"), 0);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"hnsw\",\"m\":200}}"), VD_E_OUT_OF_RANGE);
-    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\"}}"), VD_E_UNSUPPORTED_INDEX);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\"}}"), 0);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\",\"nlist\":64,\"nprobe\":8}}"), 0);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\",\"nlist\":0}}"), VD_E_OUT_OF_RANGE);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\",\"nprobe\":70000}}"), VD_E_OUT_OF_RANGE);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\",\"m\":16}}"), VD_E_UNKNOWN_FIELD);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"annoy\"}}"), VD_E_UNSUPPORTED_INDEX);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"quantization\":\"sq8\"}"), 0);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"quantization\":{\"type\":\"fp16\",\"oversampling\":2.5,\"originals\":\"ram\"}}"), 0);

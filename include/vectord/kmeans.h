@@ -1,0 +1,35 @@
+/*
+ * kmeans.h — k-means clustering for IVF training, and nearest-centroid
+ * assignment. Assignment of many vectors at once is a matrix product
+ * (OpenBLAS sgemm: X·Cᵀ in blocks of rows); single vectors use the dispatched
+ * distance kernels.
+ *
+ * Metrics: VD_METRIC_L2 and VD_METRIC_DOT cluster by squared L2 distance
+ * (the nearest centroid minimises ‖c‖² − 2x·c); VD_METRIC_COSINE clusters
+ * unit vectors by dot product and keeps the centroids at unit length
+ * (spherical k-means).
+ */
+#ifndef VECTORD_KMEANS_H
+#define VECTORD_KMEANS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vectord/types.h"
+
+/* Clusters the n vectors x (n × dim, row-major) into k centroids (k × dim),
+ * k <= n: starts from k distinct points drawn with seed, then runs `iters`
+ * Lloyd rounds; an emptied cluster restarts at a random point. 0 or -ENOMEM. */
+int vd_kmeans(const float *x, size_t n, uint32_t dim, uint32_t k, uint32_t iters,
+              vd_metric metric, uint64_t seed, float *centroids);
+
+/* The centroid each of n vectors belongs to (out[i] in [0, k)). cnorm2[j] =
+ * ‖c_j‖² (vd_kmeans_norms). 0 or -ENOMEM. */
+int vd_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *centroids,
+                     const float *cnorm2, uint32_t k, vd_metric metric, uint32_t *out);
+/* The same for one vector, without BLAS. */
+uint32_t vd_kmeans_nearest(const float *x, uint32_t dim, const float *centroids,
+                           const float *cnorm2, uint32_t k, vd_metric metric);
+void vd_kmeans_norms(const float *centroids, uint32_t k, uint32_t dim, float *cnorm2);
+
+#endif

@@ -1,0 +1,138 @@
+/* kmeans.c — see kmeans.h. */
+#include "vectord/kmeans.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vectord/distance.h"
+
+/* Rows per sgemm block: block × k scores stay a few MB. */
+#define ASSIGN_BLOCK 1024u
+
+static uint64_t next_rand(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void vd_kmeans_norms(const float *centroids, uint32_t k, uint32_t dim, float *cnorm2)
+{
+    const vd_distance_table *d = vd_distance();
+    for (uint32_t j = 0; j < k; j++)
+        cnorm2[j] = d->dot(centroids + (size_t)j * dim, centroids + (size_t)j * dim, dim);
+}
+
+/* Cosine: nearest = largest dot; otherwise smallest ‖c‖² − 2x·c. */
+static inline float score(vd_metric metric, float dot, float cnorm2)
+{
+    return metric == VD_METRIC_COSINE ? -dot : cnorm2 - 2.0f * dot;
+}
+
+uint32_t vd_kmeans_nearest(const float *x, uint32_t dim, const float *centroids,
+                           const float *cnorm2, uint32_t k, vd_metric metric)
+{
+    const vd_distance_table *d = vd_distance();
+    uint32_t best = 0;
+    float best_s = __builtin_inff();
+    for (uint32_t j = 0; j < k; j++) {
+        float s = score(metric, d->dot(x, centroids + (size_t)j * dim, dim), cnorm2[j]);
+        if (s < best_s) {
+            best_s = s;
+            best = j;
+        }
+    }
+    return best;
+}
+
+int vd_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *centroids,
+                     const float *cnorm2, uint32_t k, vd_metric metric, uint32_t *out)
+{
+    /* Training runs beside searches: one core, not OpenBLAS's pool of all. */
+    openblas_set_num_threads(1);
+    float *dots = malloc((size_t)ASSIGN_BLOCK * k * sizeof *dots);
+    if (!dots)
+        return -ENOMEM;
+    for (size_t first = 0; first < n; first += ASSIGN_BLOCK) {
+        size_t rows = n - first < ASSIGN_BLOCK ? n - first : ASSIGN_BLOCK;
+        /* dots (rows × k) = X_block (rows × dim) · Cᵀ (dim × k) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)dim, 1.0f,
+                    x + first * dim, (int)dim, centroids, (int)dim, 0.0f, dots, (int)k);
+        for (size_t i = 0; i < rows; i++) {
+            const float *row = dots + i * k;
+            uint32_t best = 0;
+            float best_s = __builtin_inff();
+            for (uint32_t j = 0; j < k; j++) {
+                float s = score(metric, row[j], cnorm2[j]);
+                if (s < best_s) {
+                    best_s = s;
+                    best = j;
+                }
+            }
+            out[first + i] = best;
+        }
+    }
+    free(dots);
+    return 0;
+}
+
+int vd_kmeans(const float *x, size_t n, uint32_t dim, uint32_t k, uint32_t iters,
+              vd_metric metric, uint64_t seed, float *centroids)
+{
+    if (k == 0 || k > n)
+        return -EINVAL;
+    uint32_t *assign = malloc(n * sizeof *assign);
+    uint32_t *count = malloc((size_t)k * sizeof *count);
+    float *cnorm2 = malloc((size_t)k * sizeof *cnorm2);
+    double *sum = malloc((size_t)k * dim * sizeof *sum);
+    size_t *pick = malloc(n * sizeof *pick);
+    int rc = assign && count && cnorm2 && sum && pick ? 0 : -ENOMEM;
+    uint64_t rng = seed;
+    if (!rc) {
+        /* k distinct starting points: a partial Fisher–Yates shuffle */
+        for (size_t i = 0; i < n; i++)
+            pick[i] = i;
+        for (uint32_t j = 0; j < k; j++) {
+            size_t r = j + (size_t)(next_rand(&rng) % (n - j));
+            size_t t = pick[j];
+            pick[j] = pick[r];
+            pick[r] = t;
+            memcpy(centroids + (size_t)j * dim, x + pick[j] * dim, dim * sizeof(float));
+        }
+    }
+    for (uint32_t it = 0; !rc && it < iters; it++) {
+        vd_kmeans_norms(centroids, k, dim, cnorm2);
+        if ((rc = vd_kmeans_assign(x, n, dim, centroids, cnorm2, k, metric, assign)))
+            break;
+        memset(count, 0, (size_t)k * sizeof *count);
+        memset(sum, 0, (size_t)k * dim * sizeof *sum);
+        for (size_t i = 0; i < n; i++) {
+            double *s = sum + (size_t)assign[i] * dim;
+            const float *v = x + i * dim;
+            count[assign[i]]++;
+            for (uint32_t t = 0; t < dim; t++)
+                s[t] += v[t];
+        }
+        for (uint32_t j = 0; j < k; j++) {
+            float *c = centroids + (size_t)j * dim;
+            if (count[j] == 0) { /* empty: restart at a random point */
+                memcpy(c, x + (size_t)(next_rand(&rng) % n) * dim, dim * sizeof(float));
+                continue;
+            }
+            for (uint32_t t = 0; t < dim; t++)
+                c[t] = (float)(sum[(size_t)j * dim + t] / count[j]);
+            if (metric == VD_METRIC_COSINE)
+                vd_normalize(c, dim);
+        }
+    }
+    free(assign);
+    free(count);
+    free(cnorm2);
+    free(sum);
+    free(pick);
+    return rc;
+}
