@@ -18,8 +18,8 @@
 #include "vectord/types.h"
 
 /* Clusters the n vectors x (n × dim, row-major) into k centroids (k × dim),
- * k <= n: starts from k distinct points drawn with seed, then runs `iters`
- * Lloyd rounds; an emptied cluster restarts at a random point. 0 or -ENOMEM. */
+ * 0 < k <= n: k-means++ seeding drawn with seed, then `iters` Lloyd rounds;
+ * an emptied cluster restarts at a random point. 0, -EINVAL or -ENOMEM. */
 int vd_kmeans(const float *x, size_t n, uint32_t dim, uint32_t k, uint32_t iters,
               vd_metric metric, uint64_t seed, float *centroids);
 

@@ -80,6 +80,44 @@ int vd_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *centro
     return 0;
 }
 
+/* k-means++ seeding (Arthur & Vassilvitskii, 2007): each next centroid is a
+ * point drawn with probability proportional to its squared distance to the
+ * nearest centroid chosen so far. k passes over the points. */
+static int seed_plus_plus(const float *x, size_t n, uint32_t dim, uint32_t k, uint64_t *rng,
+                          float *centroids)
+{
+    const vd_distance_table *d = vd_distance();
+    double *dist = malloc(n * sizeof *dist);
+    if (!dist)
+        return -ENOMEM;
+    size_t pick = (size_t)(next_rand(rng) % n);
+    for (uint32_t j = 0; j < k; j++) {
+        const float *c = x + pick * dim;
+        memcpy(centroids + (size_t)j * dim, c, dim * sizeof(float));
+        double total = 0;
+        for (size_t i = 0; i < n; i++) {
+            double dd = d->l2sq(x + i * dim, c, dim);
+            dist[i] = j == 0 || dd < dist[i] ? dd : dist[i];
+            total += dist[i];
+        }
+        if (j + 1 == k)
+            break;
+        double u = (double)(next_rand(rng) >> 11) / 9007199254740992.0 * total;
+        pick = n - 1;
+        for (size_t i = 0; i < n; i++) {
+            if (u < dist[i]) {
+                pick = i;
+                break;
+            }
+            u -= dist[i];
+        }
+        if (total <= 0) /* every point is a centroid already: any will do */
+            pick = (size_t)(next_rand(rng) % n);
+    }
+    free(dist);
+    return 0;
+}
+
 int vd_kmeans(const float *x, size_t n, uint32_t dim, uint32_t k, uint32_t iters,
               vd_metric metric, uint64_t seed, float *centroids)
 {
@@ -89,21 +127,10 @@ int vd_kmeans(const float *x, size_t n, uint32_t dim, uint32_t k, uint32_t iters
     uint32_t *count = malloc((size_t)k * sizeof *count);
     float *cnorm2 = malloc((size_t)k * sizeof *cnorm2);
     double *sum = malloc((size_t)k * dim * sizeof *sum);
-    size_t *pick = malloc(n * sizeof *pick);
-    int rc = assign && count && cnorm2 && sum && pick ? 0 : -ENOMEM;
+    int rc = assign && count && cnorm2 && sum ? 0 : -ENOMEM;
     uint64_t rng = seed;
-    if (!rc) {
-        /* k distinct starting points: a partial Fisher–Yates shuffle */
-        for (size_t i = 0; i < n; i++)
-            pick[i] = i;
-        for (uint32_t j = 0; j < k; j++) {
-            size_t r = j + (size_t)(next_rand(&rng) % (n - j));
-            size_t t = pick[j];
-            pick[j] = pick[r];
-            pick[r] = t;
-            memcpy(centroids + (size_t)j * dim, x + pick[j] * dim, dim * sizeof(float));
-        }
-    }
+    if (!rc)
+        rc = seed_plus_plus(x, n, dim, k, &rng, centroids);
     for (uint32_t it = 0; !rc && it < iters; it++) {
         vd_kmeans_norms(centroids, k, dim, cnorm2);
         if ((rc = vd_kmeans_assign(x, n, dim, centroids, cnorm2, k, metric, assign)))
@@ -133,6 +160,5 @@ int vd_kmeans(const float *x, size_t n, uint32_t dim, uint32_t k, uint32_t iters
     free(count);
     free(cnorm2);
     free(sum);
-    free(pick);
     return rc;
 }
