@@ -154,13 +154,21 @@ int main(int argc, char **argv)
     unsigned workers = cfg.worker_threads ? (unsigned)cfg.worker_threads : cores();
     /* The calling HTTP thread works on its own fan-out too, so the pool needs
      * one thread fewer than the cores it should use. */
+    int vrc;
     if (vd_pool_create(&pool, workers > 1 ? workers - 1 : 0) != 0 ||
-        vd_database_create(&db, pool, cfg.max_collections) != 0 ||
-        vd_database_set_vectors_dir(db, vectors_dir) != 0 ||
+        vd_database_create(&db, pool, cfg.max_collections) != 0)
+        goto oom;
+    if ((vrc = vd_database_set_vectors_dir(db, vectors_dir)) != 0) {
+        vd_log_error("cannot keep vectors on disk", "dir=%s error=\"%s\"", vectors_dir,
+                     strerror(-vrc));
+        goto out;
+    }
+    if (
         vd_metrics_create(&metrics) != 0 ||
         vd_maintenance_start(&maint, db, cfg.compact_interval_ms,
                              (double)cfg.compact_min_deleted_pct / 100.0) != 0 ||
         vd_recall_monitor_start(&recall, cfg.recall_sample_every) != 0) {
+    oom:
         vd_log_error("out of memory at start-up", "%s", "");
         goto out;
     }

@@ -1,6 +1,8 @@
 /* database.c — see database.h. Collections are few; a sorted array suffices. */
 #include "db/database.h"
 
+#include "db/vecstore.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -99,6 +101,12 @@ int vd_database_create_collection(vd_database *db, const vd_collection_config *c
 
 int vd_database_set_vectors_dir(vd_database *db, const char *dir)
 {
+    /* Fail now, not at a collection's creation: try to make such a file there. */
+    vd_vecstore probe;
+    int rc = vd_vecstore_init(&probe, 1, VD_QUANT_SQ8, dir);
+    if (rc)
+        return rc;
+    vd_vecstore_destroy(&probe);
     char *copy = strdup(dir);
     if (!copy)
         return -ENOMEM;

@@ -36,7 +36,8 @@ int vd_database_create(vd_database **out, vd_pool *pool, size_t max_collections)
 void vd_database_destroy(vd_database *db);
 
 /* Where collections with originals on disk keep their vector files (each an
- * unnamed file there); set before any collection is created. */
+ * unnamed file there); set before any collection is created. Creates the
+ * folder and checks a file can be made there: 0 or -errno. */
 int vd_database_set_vectors_dir(vd_database *db, const char *dir);
 /* VD_E_COLLECTION_EXISTS, VD_E_LIMIT_REACHED or -ENOMEM on failure. */
 int vd_database_create_collection(vd_database *db, const vd_collection_config *cfg, vd_errmsg *em);

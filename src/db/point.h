@@ -51,6 +51,10 @@ typedef struct vd_search_req {
     uint32_t nprobe; /* IVF lists to probe, 0 = the collection's default */
     float oversampling; /* quantized collections: candidates re-ranked = k × this (≥ 1) */
     bool exact;
+    /* The recall monitor's reference: exact, except that a quantized shard
+     * with originals on disk scans its codes and re-ranks k × VD_REFERENCE_
+     * OVERSAMPLING candidates rather than reading every original from disk. */
+    bool reference;
     bool on_caller; /* search the shards one after another on the calling thread, not the pool */
     _Atomic uint64_t *n_distances; /* optional: distance computations, summed over shards */
 } vd_search_req;

@@ -58,6 +58,7 @@ static void measure(vd_recall_monitor *m, sample *s)
                            .has_threshold = s->req.has_threshold,
                            .score_threshold = s->req.score_threshold,
                            .exact = true,
+                           .reference = true,
                            .on_caller = true};
     vd_point_out *hits;
     size_t n;

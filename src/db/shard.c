@@ -622,8 +622,13 @@ static uint32_t candidates_for(uint32_t k, float oversampling)
 int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, size_t *n_out)
 {
     *n_out = 0;
-    bool quantized = s->vs.quant != VD_QUANT_NONE, reranked = quantized && !req->exact;
-    uint32_t n_cand = reranked ? candidates_for(req->k, req->oversampling) : 0;
+    bool quantized = s->vs.quant != VD_QUANT_NONE;
+    /* A reference search of originals on disk: an exhaustive scan of the codes, re-ranked. */
+    bool codes_exhaustive = quantized && req->exact && req->reference && s->vs.on_disk;
+    bool reranked = quantized && (!req->exact || codes_exhaustive);
+    uint32_t n_cand = !reranked ? 0
+                      : candidates_for(req->k, codes_exhaustive ? VD_REFERENCE_OVERSAMPLING
+                                                                : req->oversampling);
     vd_hit *hits = malloc(req->k * sizeof *hits);
     vd_hit *cand_hits = reranked ? malloc(n_cand * sizeof *cand_hits) : NULL;
     int8_t *q8 = s->vs.quant == VD_QUANT_SQ8 ? malloc(s->dim) : NULL;
@@ -670,7 +675,7 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
     vd_topk top;
     vd_topk_init(&top, hits, req->k);
     vd_vector_view v = view_of(s);
-    if (quantized && req->exact) {
+    if (quantized && req->exact && !codes_exhaustive) {
         q.max_key = max_key;
         uint64_t n = 0;
         rc = scan_originals(s, &q, buf, &top, &n);

@@ -57,6 +57,8 @@ typedef struct vd_shard_stats {
 
 /* Most candidates one quantized search re-ranks (k × oversampling, capped). */
 #define VD_RERANK_MAX 10000u
+/* Candidates per result of a reference search (vd_search_req.reference). */
+#define VD_REFERENCE_OVERSAMPLING 10.0f
 
 typedef struct vd_shard_config {
     uint32_t dim;
