@@ -102,13 +102,16 @@ void vd_quant_query_init(vd_quant_query *qq, vd_quant quant, vd_metric metric, c
         sum += f[i];
         norm2 += f[i] * f[i];
     }
-    float beta = amax / 127.0f;
+    float beta = amax / 127.0f, inv = beta > 0 ? 1.0f / beta : 0.0f;
     int32_t qsum = 0;
+    /* round half away from zero (as cheap as a truncation, and vectorisable);
+     * |q·inv| <= 127 up to rounding, so the clamp only guards the last ulp */
     for (uint32_t i = 0; i < dim; i++) {
-        long v = beta > 0 ? lrintf(f[i] / beta) : 0;
+        float r = f[i] * inv;
+        int v = (int)(r + (r >= 0 ? 0.5f : -0.5f));
         v = v > 127 ? 127 : v < -127 ? -127 : v;
         q8buf[i] = (int8_t)v;
-        qsum += (int32_t)v;
+        qsum += v;
     }
     qq->q8 = q8buf;
     qq->q8_scale = beta;
