@@ -36,6 +36,31 @@ void vd_snapshot_begin(struct vd_strbuf *out, vd_snapshot_kind kind, uint64_t ls
 int vd_snapshot_commit(struct vd_strbuf *img, vd_vfs *vfs, const char *dir, const char *name,
                        vd_errmsg *em);
 
+/* The same, streamed: a snapshot too large to build in memory (a shard with
+ * its vectors) is written as it is produced, through a small buffer. Open
+ * creates dir/name.tmp; writes append (header first: vd_snapshot_begin into
+ * a buffer, then flush) and keep the running CRC; the first failure latches
+ * and commit reports it. Commit adds the trailer, fdatasyncs, renames and
+ * fsyncs the directory; commit or abort always ends the writer (the temp
+ * file is removed unless it was renamed). */
+typedef struct vd_snapshot_writer {
+    vd_vfs *vfs;
+    int fd;
+    uint64_t off; /* bytes written */
+    uint32_t crc;
+    int rc;           /* first failure, or 0 */
+    const char *step; /* what failed */
+    char dir[1024], tmp[1200], path[1200];
+} vd_snapshot_writer;
+
+int vd_snapshot_writer_open(vd_snapshot_writer *w, vd_vfs *vfs, const char *dir, const char *name,
+                            vd_errmsg *em);
+void vd_snapshot_writer_write(vd_snapshot_writer *w, const void *p, size_t n);
+/* Writes b's bytes and empties b. */
+void vd_snapshot_writer_flush(vd_snapshot_writer *w, struct vd_strbuf *b);
+int vd_snapshot_writer_commit(vd_snapshot_writer *w, vd_errmsg *em);
+void vd_snapshot_writer_abort(vd_snapshot_writer *w);
+
 typedef struct vd_snapshot_view {
     vd_snapshot_kind kind;
     uint32_t version;

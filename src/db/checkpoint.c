@@ -66,19 +66,23 @@ int vd_snapshot_collection(vd_vfs *vfs, const char *snap_root, vd_collection *c,
     for (uint32_t i = 0; !rc && i < cfg->n_shards; i++) {
         img.len = 0;
         img.failed = false;
+        char name[32];
+        snprintf(name, sizeof name, "shard-%u.snap", i);
+        vd_snapshot_writer w;
+        if ((rc = vd_snapshot_writer_open(&w, vfs, dir, name, em)))
+            break;
         /* The shard image and its LSN must agree: hold the ordered apply
          * until the shard's write lock is ours (vd_shard_save drops it). */
         pthread_mutex_lock(&o->apply_lock);
         uint64_t lsn = o->applied_lsn;
         vd_snapshot_begin(&img, VD_SNAP_SHARD, lsn);
-        if ((rc = vd_shard_save(vd_collection_shard(c, i), &o->apply_lock, &img))) {
+        if ((rc = vd_shard_save(vd_collection_shard(c, i), &o->apply_lock, &img, &w))) {
+            vd_snapshot_writer_abort(&w);
             rc = vd_fail(em, rc, "cannot copy shard %u of '%s': %s", i, cfg->name, strerror(-rc));
             break;
         }
-        char name[32];
-        snprintf(name, sizeof name, "shard-%u.snap", i);
-        res->bytes += img.len;
-        if ((rc = vd_snapshot_commit(&img, vfs, dir, name, em)))
+        res->bytes += w.off + VD_SNAPSHOT_TRAILER_LEN;
+        if ((rc = vd_snapshot_writer_commit(&w, em)))
             break;
         res->shards++;
         if (lsn < least)

@@ -16,6 +16,7 @@
 
 #include "db/idmap.h"
 #include "db/vecstore.h"
+#include "vectord/snapshot.h"
 #include "vectord/kmeans.h"
 #include "util/bytes.h"
 #include "util/bitset.h"
@@ -936,7 +937,11 @@ bool vd_shard_covers(const vd_shard *s, uint64_t lsn) { return lsn && lsn <= s->
  * src/storage/snapshot.c. Slots that hold a point but are not alive yet (an
  * upsert between its stage and its finish) are finished at load. */
 
-int vd_shard_save(vd_shard *s, pthread_mutex_t *unlock_when_locked, vd_strbuf *out)
+/* Bytes of originals streamed per read from the vectors file. */
+#define VD_SAVE_CHUNK_BYTES (1u << 20)
+
+int vd_shard_save(vd_shard *s, pthread_mutex_t *unlock_when_locked, vd_strbuf *out,
+                  vd_snapshot_writer *w)
 {
     pthread_rwlock_wrlock(&s->lock);
     if (unlock_when_locked)
@@ -970,22 +975,32 @@ int vd_shard_save(vd_shard *s, pthread_mutex_t *unlock_when_locked, vd_strbuf *o
         vd_put_bytes(out, json, n);
         free(json);
     }
-    float *buf = s->vs.on_disk ? malloc(s->dim * sizeof *buf) : NULL;
-    if (s->vs.on_disk && !buf)
-        rc = -ENOMEM;
-    for (uint32_t i = 0; i < s->n_slots && !rc; i++) {
-        const float *x = vd_vecstore_get(&s->vs, i, buf);
-        if (!x)
-            rc = -EIO;
-        else
-            vd_put_bytes(out, x, s->dim * sizeof(float));
+    /* The vectors go straight to the file: from RAM as they are, from the
+     * vectors file through a small buffer; never a second copy in memory. */
+    vd_snapshot_writer_flush(w, out);
+    size_t row = (size_t)s->dim * sizeof(float);
+    if (!s->vs.on_disk) {
+        vd_snapshot_writer_write(w, s->vs.ram, (size_t)s->n_slots * row);
+    } else {
+        uint32_t per = (uint32_t)(VD_SAVE_CHUNK_BYTES / row ? VD_SAVE_CHUNK_BYTES / row : 1);
+        float *buf = malloc((size_t)per * row);
+        if (!buf)
+            rc = -ENOMEM;
+        for (uint32_t i = 0; !rc && i < s->n_slots; i += per) {
+            uint32_t n = s->n_slots - i < per ? s->n_slots - i : per;
+            if (!(rc = vd_vecstore_read(&s->vs, i, n, buf)))
+                vd_snapshot_writer_write(w, buf, (size_t)n * row);
+        }
+        free(buf);
     }
-    free(buf);
     vd_put_u8(out, s->index->ops->save != NULL);
     if (!rc && s->index->ops->save)
         rc = s->index->ops->save(s->index, s->n_slots, out);
+    if (!rc && out->failed)
+        rc = -ENOMEM;
+    vd_snapshot_writer_flush(w, out);
     pthread_rwlock_unlock(&s->lock);
-    return rc ? rc : out->failed ? -ENOMEM : 0;
+    return rc;
 }
 
 /* Reads the per-slot records into an empty shard (write lock held). */

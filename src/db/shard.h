@@ -112,10 +112,15 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st);
 typedef void (*vd_point_visit_fn)(void *ctx, const vd_point_id *id, uint64_t version);
 void vd_shard_foreach(vd_shard *s, vd_point_visit_fn cb, void *ctx);
 
-/* Appends the shard's snapshot image to out (see shard.c). Takes the write
- * lock, then unlocks unlock_when_locked (if not NULL): the caller holds it
- * while it notes which WAL position the image reflects. */
-int vd_shard_save(vd_shard *s, pthread_mutex_t *unlock_when_locked, vd_strbuf *out);
+/* Writes the shard's snapshot image (see shard.c) to w, out holding what
+ * the caller put before it (the header) and serving as the staging buffer:
+ * the vectors are streamed, not copied into out. Takes the write lock, then
+ * unlocks unlock_when_locked (if not NULL): the caller holds it while it
+ * notes which WAL position the image reflects. 0, -ENOMEM or -EIO; write
+ * errors are latched in w (vd_snapshot_writer_commit reports them). */
+struct vd_snapshot_writer;
+int vd_shard_save(vd_shard *s, pthread_mutex_t *unlock_when_locked, vd_strbuf *out,
+                  struct vd_snapshot_writer *w);
 /* Loads an image into a new, empty shard; lsn is the WAL position it
  * reflects (vd_shard_covers). -EINVAL if the image is inconsistent. */
 int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn);

@@ -109,6 +109,16 @@ int vd_vecstore_put(vd_vecstore *vs, uint32_t slot, const float *x)
     return 0;
 }
 
+int vd_vecstore_read(const vd_vecstore *vs, uint32_t first, uint32_t n, float *buf)
+{
+    if (!vs->on_disk) {
+        memcpy(buf, vs->ram + (size_t)first * vs->dim, (size_t)n * row_bytes(vs));
+        return 0;
+    }
+    return io_all(vs->fd, buf, (size_t)n * row_bytes(vs), (off_t)((size_t)first * row_bytes(vs)),
+                  false) ? -EIO : 0;
+}
+
 const float *vd_vecstore_get(const vd_vecstore *vs, uint32_t slot, float *buf)
 {
     if (!vs->on_disk)

@@ -42,6 +42,9 @@ void vd_vecstore_destroy(vd_vecstore *vs);
 int vd_vecstore_reserve(vd_vecstore *vs, uint32_t cap);
 /* Stores x (dim floats) as slot's original and code. -ENOSPC, -EIO. */
 int vd_vecstore_put(vd_vecstore *vs, uint32_t slot, const float *x);
+/* The originals of slots [first, first + n) into buf (n × dim floats):
+ * 0 or -EIO. */
+int vd_vecstore_read(const vd_vecstore *vs, uint32_t first, uint32_t n, float *buf);
 /* slot's original: a pointer into RAM, or read into buf (dim floats);
  * NULL after an I/O error. */
 const float *vd_vecstore_get(const vd_vecstore *vs, uint32_t slot, float *buf);

@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "util/bytes.h"
@@ -57,39 +58,98 @@ void vd_snapshot_begin(vd_strbuf *out, vd_snapshot_kind kind, uint64_t lsn)
     vd_put_u64(out, lsn);
 }
 
+int vd_snapshot_writer_open(vd_snapshot_writer *w, vd_vfs *vfs, const char *dir, const char *name,
+                            vd_errmsg *em)
+{
+    *w = (vd_snapshot_writer){.vfs = vfs, .fd = -1};
+    snprintf(w->dir, sizeof w->dir, "%s", dir);
+    snprintf(w->tmp, sizeof w->tmp, "%s/%s.tmp", dir, name);
+    snprintf(w->path, sizeof w->path, "%s/%s", dir, name);
+    int rc = vfs->ops->open(vfs, w->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0640, &w->fd);
+    if (rc) {
+        w->fd = -1;
+        return vd_fail(em, rc, "cannot create %s: %s", w->tmp, strerror(-rc));
+    }
+    return 0;
+}
+
+void vd_snapshot_writer_write(vd_snapshot_writer *w, const void *p, size_t n)
+{
+    if (w->rc || n == 0)
+        return;
+    size_t done;
+    int rc = w->vfs->ops->pwrite(w->vfs, w->fd, p, n, w->off, &done);
+    if (rc) {
+        w->rc = rc;
+        w->step = "write";
+        return;
+    }
+    w->crc = vd_crc32c(w->crc, p, n);
+    w->off += n;
+}
+
+void vd_snapshot_writer_flush(vd_snapshot_writer *w, vd_strbuf *b)
+{
+    if (b->failed && !w->rc) {
+        w->rc = -ENOMEM;
+        w->step = "build";
+    }
+    vd_snapshot_writer_write(w, b->data, b->len);
+    b->len = 0;
+    b->failed = false;
+}
+
+void vd_snapshot_writer_abort(vd_snapshot_writer *w)
+{
+    if (w->fd >= 0) {
+        w->vfs->ops->close(w->vfs, w->fd);
+        w->vfs->ops->unlink(w->vfs, w->tmp);
+    }
+    w->fd = -1;
+}
+
+int vd_snapshot_writer_commit(vd_snapshot_writer *w, vd_errmsg *em)
+{
+    uint8_t trailer[VD_SNAPSHOT_TRAILER_LEN];
+    uint64_t body_len = w->off >= VD_SNAPSHOT_HEADER_LEN ? w->off - VD_SNAPSHOT_HEADER_LEN : 0;
+    uint32_t crc = w->crc;
+    for (int i = 0; i < 8; i++)
+        trailer[i] = (uint8_t)(body_len >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        trailer[8 + i] = (uint8_t)(crc >> (8 * i));
+    memcpy(trailer + 12, END_MAGIC, 4);
+    vd_snapshot_writer_write(w, trailer, sizeof trailer);
+    vd_vfs *vfs = w->vfs;
+    int rc = w->rc;
+    const char *step = rc ? w->step : "fdatasync";
+    if (!rc && (rc = vfs->ops->fdatasync(vfs, w->fd)) == 0) {
+        vfs->ops->close(vfs, w->fd);
+        w->fd = -1;
+        if ((step = "rename", rc = vfs->ops->rename(vfs, w->tmp, w->path)) == 0)
+            step = "directory fsync", rc = vfs->ops->sync_dir(vfs, w->dir);
+    }
+    if (rc) {
+        bool renamed = strcmp(step, "directory fsync") == 0;
+        if (!renamed)
+            vd_snapshot_writer_abort(w);
+        if (rc == -ENOMEM)
+            return vd_fail(em, rc, "out of memory building snapshot %s", w->path);
+        return vd_fail(em, rc, "cannot write snapshot %s (%s): %s", w->path, step, strerror(-rc));
+    }
+    return 0;
+}
+
 int vd_snapshot_commit(vd_strbuf *img, vd_vfs *vfs, const char *dir, const char *name,
                        vd_errmsg *em)
 {
-    size_t body_len = img->len - VD_SNAPSHOT_HEADER_LEN;
-    uint32_t crc = vd_crc32c(0, img->data, img->len);
-    vd_put_u64(img, body_len);
-    vd_put_u32(img, crc);
-    vd_put_bytes(img, END_MAGIC, 4);
     if (img->failed)
         return vd_fail(em, -ENOMEM, "out of memory building snapshot %s/%s", dir, name);
-    char tmp[1200], path[1200];
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    int fd, rc = vfs->ops->open(vfs, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0640, &fd);
+    vd_snapshot_writer w;
+    int rc = vd_snapshot_writer_open(&w, vfs, dir, name, em);
     if (rc)
-        return vd_fail(em, rc, "cannot create %s: %s", tmp, strerror(-rc));
-    size_t n;
-    const char *step = "write";
-    rc = vfs->ops->pwrite(vfs, fd, img->data, img->len, 0, &n);
-    if (!rc && (step = "fdatasync", rc = vfs->ops->fdatasync(vfs, fd)) == 0) {
-        vfs->ops->close(vfs, fd);
-        fd = -1;
-        if ((step = "rename", rc = vfs->ops->rename(vfs, tmp, path)) == 0)
-            step = "directory fsync", rc = vfs->ops->sync_dir(vfs, dir);
-    }
-    if (fd >= 0)
-        vfs->ops->close(vfs, fd);
-    if (rc) {
-        if (strcmp(step, "rename") != 0 && strcmp(step, "directory fsync") != 0)
-            vfs->ops->unlink(vfs, tmp);
-        return vd_fail(em, rc, "cannot write snapshot %s (%s): %s", path, step, strerror(-rc));
-    }
-    return 0;
+        return rc;
+    vd_snapshot_writer_write(&w, img->data, img->len);
+    return vd_snapshot_writer_commit(&w, em);
 }
 
 int vd_snapshot_open(const uint8_t *img, size_t len, vd_snapshot_view *out, vd_errmsg *em)
