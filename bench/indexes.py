@@ -53,7 +53,8 @@ def log(msg):
 def run_config(name, ds, a, scratch):
     index, quant = CONFIGS[name]
     v = benchlib.Vectord(a.vectord)
-    out = {"config": name, "n": ds.n, "dim": ds.dim, "index": index, "quantization": quant}
+    out = {"config": name, "data": ds.name, "n": ds.n, "dim": ds.dim, "index": index,
+           "quantization": quant}
     try:
         body = {"dim": ds.dim, "metric": ds.metric, "index": index, "quantization": quant}
         rss0 = v.rss_bytes()
@@ -116,6 +117,11 @@ def wait_trained(v, timeout=7200):
     raise RuntimeError("IVF training did not finish")
 
 
+def data_name(r):
+    """Results from before real data sets were supported name no data set: the generated one."""
+    return r.get("data") or f"{r['n']}-{r['dim']}"
+
+
 def fmt_bytes(b):
     return f"{b / 1024:.2f} KiB" if b < 2**20 else f"{b / 2**20:.1f} MiB"
 
@@ -124,42 +130,46 @@ def render(results, facts):
     lines = [f"Machine: {facts.get('cpu', '?')}, {facts.get('cores')} cores, "
              f"{facts.get('memory_gib')} GiB. Searches over HTTP with `vector_b64`, k = 10; "
              "recall@10 against exact ground truth.", "",
-             "| n | configuration | build s | RSS / point | peak RSS / point | originals | setting | recall@10 | "
-             "p50 ms | p99 ms | QPS (1 conn) | QPS (8 conns) | p99 ms (8 conns) |",
-             "|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| data | n | configuration | build s | RSS / point | peak RSS / point | originals | setting | "
+             "recall@10 | p50 ms | p99 ms | QPS (1 conn) | QPS (8 conns) | p99 ms (8 conns) |",
+             "|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         op = r["operating"]
         setting = f"{op['param']}={op['value']}" if op["param"] else "exact"
         orig = r["storage"]["originals"]["location"]
-        lines.append(f"| {r['n']:,} | {r['config']} | {r['build_s']:.0f} | {fmt_bytes(r['rss_per_point'])} | "
+        lines.append(f"| {data_name(r)} | {r['n']:,} | {r['config']} | {r['build_s']:.0f} | "
+                     f"{fmt_bytes(r['rss_per_point'])} | "
                      f"{fmt_bytes(r['peak_rss_per_point'])} | "
                      f"{orig} | {setting} | {op['recall']:.3f} | {op['p50_ms']:.2f} | {op['p99_ms']:.2f} | "
                      f"{op['qps']:.0f} | {r['concurrent']['qps']:.0f} | {r['concurrent']['p99_ms']:.2f} |")
     lines += ["", "Sweeps (one connection):", "",
-              "| n | configuration | setting | recall@10 | p50 ms | p99 ms | QPS |",
-              "|---|---|---|---:|---:|---:|---:|"]
+              "| data | n | configuration | setting | recall@10 | p50 ms | p99 ms | QPS |",
+              "|---|---|---|---|---:|---:|---:|---:|"]
     for r in results:
         for s in r["sweep"]:
             setting = f"{s['param']}={s['value']}" if s["param"] else "exact"
-            lines.append(f"| {r['n']:,} | {r['config']} | {setting} | {s['recall']:.3f} | "
+            lines.append(f"| {data_name(r)} | {r['n']:,} | {r['config']} | {setting} | {s['recall']:.3f} | "
                          f"{s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['qps']:.0f} |")
     rows = [r for r in results if r.get("oversampling")]
     if rows:
         lines += ["", "Re-ranking: oversampling at the operating setting (one connection):", "",
-                  "| n | configuration | setting | oversampling | recall@10 | p50 ms | p99 ms |",
-                  "|---|---|---|---:|---:|---:|---:|"]
+                  "| data | n | configuration | setting | oversampling | recall@10 | p50 ms | p99 ms |",
+                  "|---|---|---|---|---:|---:|---:|---:|"]
         for r in rows:
             op = r["operating"]
             setting = f"{op['param']}={op['value']}" if op["param"] else "exact"
             for s in r["oversampling"]:
-                lines.append(f"| {r['n']:,} | {r['config']} | {setting} | {s['oversampling']} | "
+                lines.append(f"| {data_name(r)} | {r['n']:,} | {r['config']} | {setting} | {s['oversampling']} | "
                              f"{s['recall']:.3f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} |")
     return "\n".join(lines)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", default="100000")
+    ap.add_argument("--sizes", default="100000", help="generated data sets ('' = none)")
+    ap.add_argument("--real", default="", help="real data sets too, e.g. fashion784,glove100 "
+                    "(fetched by ../shared/data/get-datasets into --real-dir)")
+    ap.add_argument("--real-dir", default=os.path.join(benchlib.ROOT, "datasets"))
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=5.0)
@@ -168,34 +178,54 @@ def main():
     ap.add_argument("--loader", default=benchlib.find_binary("bench/bench_load"))
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--docs", action="store_true", help="rewrite this run's block in docs/BENCHMARKS.md")
+    ap.add_argument("--from-json", help="render (and with --docs, publish) earlier results files "
+                    "(comma-separated) instead of running; --tag names the block")
+    ap.add_argument("--tag", help="name of the docs block (default: the data sets and configurations)")
     a = ap.parse_args()
     facts = benchlib.machine_facts()
+    if a.from_json:
+        results = []
+        for path in a.from_json.split(","):
+            with open(path) as f:
+                doc = json.load(f)
+            facts = doc["facts"]
+            results += doc["results"]
+        publish(render(results, facts), a.tag or "combined", a.docs)
+        return
     results = []
-    for n in [int(x) for x in a.sizes.split(",")]:
-        ds = benchlib.Dataset(benchlib.ensure_dataset(n, 1536, a.queries, root=a.data_root), a.queries)
+    sets = [("gen", int(x)) for x in a.sizes.split(",") if x] + [("real", x) for x in a.real.split(",") if x]
+    for kind, which in sets:
+        if kind == "gen":
+            ds = benchlib.Dataset(benchlib.ensure_dataset(which, 1536, a.queries, root=a.data_root),
+                                  a.queries)
+        else:
+            ds = benchlib.RealDataset(a.real_dir, which, a.queries)
         with tempfile.TemporaryDirectory() as scratch:
             for name in a.configs.split(","):
                 results.append(run_config(name, ds, a, scratch))
                 os.makedirs(a.out, exist_ok=True)
-                tag = f"indexes-{a.sizes.replace(',', '-')}-{datetime.date.today()}"
+                tag = "-".join(["indexes", *[str(w) for _, w in sets], str(datetime.date.today())])
                 with open(os.path.join(a.out, tag + ".json"), "w") as f:
                     json.dump({"facts": facts, "command": sys.argv, "results": results}, f, indent=1)
-    table = render(results, facts)
+    publish(render(results, facts), a.tag or f"{' '.join(str(w) for _, w in sets)} {a.configs}", a.docs)
+
+
+def publish(table, run, docs):
+    """Prints the table; with docs, replaces (or appends) its block in docs/BENCHMARKS.md."""
     print(table)
-    if a.docs:
-        sys.path.insert(0, HERE)
-        path = os.path.join(benchlib.ROOT, "docs", "BENCHMARKS.md")
-        run = f"indexes {a.sizes} {a.configs}"
-        with open(path) as f:
-            text = f.read()
-        begin, end = f"<!-- bench/indexes.py {run}: begin -->", f"<!-- bench/indexes.py {run}: end -->"
-        block = f"{begin}\n{table}\n{end}"
-        if begin in text and end in text:
-            text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-        else:
-            text = text.rstrip("\n") + f"\n\n## `bench/indexes.py --sizes {a.sizes} --configs {a.configs}`\n\n{block}\n"
-        with open(path, "w") as f:
-            f.write(text)
+    if not docs:
+        return
+    path = os.path.join(benchlib.ROOT, "docs", "BENCHMARKS.md")
+    with open(path) as f:
+        text = f.read()
+    begin, end = f"<!-- bench/indexes.py {run}: begin -->", f"<!-- bench/indexes.py {run}: end -->"
+    block = f"{begin}\n{table}\n{end}"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + f"\n\n## `bench/indexes.py` ({run})\n\n{block}\n"
+    with open(path, "w") as f:
+        f.write(text)
 
 
 if __name__ == "__main__":
