@@ -122,6 +122,13 @@ def data_name(r):
     return r.get("data") or f"{r['n']}-{r['dim']}"
 
 
+def setting_of(r, s):
+    """ef=…/nprobe=…; a flat scan is exact with float32 vectors, a scan of codes otherwise."""
+    if s["param"]:
+        return f"{s['param']}={s['value']}"
+    return "exact" if r["quantization"] == "none" else "scan of codes"
+
+
 def fmt_bytes(b):
     return f"{b / 1024:.2f} KiB" if b < 2**20 else f"{b / 2**20:.1f} MiB"
 
@@ -135,7 +142,7 @@ def render(results, facts):
              "|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         op = r["operating"]
-        setting = f"{op['param']}={op['value']}" if op["param"] else "exact"
+        setting = setting_of(r, op)
         orig = r["storage"]["originals"]["location"]
         lines.append(f"| {data_name(r)} | {r['n']:,} | {r['config']} | {r['build_s']:.0f} | "
                      f"{fmt_bytes(r['rss_per_point'])} | "
@@ -147,7 +154,7 @@ def render(results, facts):
               "|---|---|---|---|---:|---:|---:|---:|"]
     for r in results:
         for s in r["sweep"]:
-            setting = f"{s['param']}={s['value']}" if s["param"] else "exact"
+            setting = setting_of(r, s)
             lines.append(f"| {data_name(r)} | {r['n']:,} | {r['config']} | {setting} | {s['recall']:.3f} | "
                          f"{s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['qps']:.0f} |")
     rows = [r for r in results if r.get("oversampling")]
@@ -156,8 +163,7 @@ def render(results, facts):
                   "| data | n | configuration | setting | oversampling | recall@10 | p50 ms | p99 ms |",
                   "|---|---|---|---|---:|---:|---:|---:|"]
         for r in rows:
-            op = r["operating"]
-            setting = f"{op['param']}={op['value']}" if op["param"] else "exact"
+            setting = setting_of(r, r["operating"])
             for s in r["oversampling"]:
                 lines.append(f"| {data_name(r)} | {r['n']:,} | {r['config']} | {setting} | {s['oversampling']} | "
                              f"{s['recall']:.3f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} |")
