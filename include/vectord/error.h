@@ -42,6 +42,7 @@
     X(OVERLOADED, "overloaded", 503, "server is overloaded; retry later")        \
     X(WAL_DISK_FULL, "wal_disk_full", 503, "the disk holding the WAL is full")   \
     X(WAL_READ_ONLY, "wal_read_only", 503, "the WAL is read-only after an I/O error") \
+    X(DISK_FULL, "disk_full", 503, "the disk holding the vectors file is full")   \
     X(SNAPSHOT_FAILED, "snapshot_failed", 503, "the snapshot could not be written")    \
     X(FEED_TIMEOUT, "feed_timeout", 504, "the feed has not applied that transaction yet") \
     X(INTERNAL, "internal", 500, "internal error")

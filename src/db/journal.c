@@ -179,6 +179,11 @@ int vd_commit_complete(vd_commit *cm, vd_mutation_outcome *out, vd_errmsg *em)
             rc = vd_fail(em, VD_E_OUT_OF_MEMORY,
                          "out of memory applying a logged write (it is applied in full after a "
                          "restart)");
+        else if (rc == -ENOSPC)
+            rc = vd_fail(em, VD_E_DISK_FULL,
+                         "the disk holding data_dir/vectors is full: the write is logged but its "
+                         "points could not all be stored (they are applied in full after a restart "
+                         "with free space)");
         else if (rc)
             rc = vd_fail(em, rc, "cannot apply the logged write");
     }
