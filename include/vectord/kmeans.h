@@ -12,6 +12,8 @@
 #ifndef VECTORD_KMEANS_H
 #define VECTORD_KMEANS_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,9 +21,10 @@
 
 /* Clusters the n vectors x (n × dim, row-major) into k centroids (k × dim),
  * 0 < k <= n: k-means++ seeding drawn with seed, then `iters` Lloyd rounds;
- * an emptied cluster restarts at a random point. 0, -EINVAL or -ENOMEM. */
+ * an emptied cluster restarts at a random point. cancel (may be NULL) is
+ * checked between rounds. 0, -EINVAL, -ENOMEM or -ECANCELED. */
 int vd_kmeans(const float *x, size_t n, uint32_t dim, uint32_t k, uint32_t iters,
-              vd_metric metric, uint64_t seed, float *centroids);
+              vd_metric metric, uint64_t seed, _Atomic bool *cancel, float *centroids);
 
 /* The centroid each of n vectors belongs to (out[i] in [0, k)). cnorm2[j] =
  * ‖c_j‖² (vd_kmeans_norms). 0 or -ENOMEM. */

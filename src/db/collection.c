@@ -440,12 +440,12 @@ int vd_collection_compact(vd_collection *c, double min_ratio, size_t *n_released
     return 0;
 }
 
-int vd_collection_train(vd_collection *c, uint32_t *n_trained)
+int vd_collection_train(vd_collection *c, _Atomic bool *cancel, uint32_t *n_trained)
 {
     *n_trained = 0;
     for (uint32_t s = 0; s < c->cfg.n_shards; s++) {
         bool trained = false;
-        int rc = vd_shard_train(c->shards[s], &trained);
+        int rc = vd_shard_train(c->shards[s], cancel, &trained);
         *n_trained += trained;
         if (rc)
             return rc;

@@ -116,7 +116,7 @@ int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_ou
 int vd_collection_add_pindex(vd_collection *c, const char *field, vd_pindex_type type,
                              vd_errmsg *em);
 /* Trains every shard whose index is due (IVF; see vd_shard_train). */
-int vd_collection_train(vd_collection *c, uint32_t *n_trained);
+int vd_collection_train(vd_collection *c, _Atomic bool *cancel, uint32_t *n_trained);
 /* Compacts every shard whose tombstones reach min_ratio (0 = any). */
 int vd_collection_compact(vd_collection *c, double min_ratio, size_t *n_released);
 int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
@@ -13,6 +14,7 @@ struct vd_maintenance {
     vd_database *db; /* borrowed */
     uint64_t interval_ms;
     double min_ratio;
+    _Atomic bool cancel;  /* set by stop: a training in progress gives up */
     pthread_mutex_t lock; /* guards stopping */
     pthread_cond_t wake;
     bool stopping;
@@ -44,7 +46,9 @@ static void run_once(vd_maintenance *m)
                         now_ms() - t);
         t = now_ms();
         uint32_t trained = 0;
-        if ((rc = vd_collection_train(colls[i], &trained)))
+        if ((rc = vd_collection_train(colls[i], &m->cancel, &trained)) == -ECANCELED)
+            vd_log_info("index training cancelled by shutdown", "collection=%s", name);
+        else if (rc)
             vd_log_warn("index training failed", "collection=%s error=%d", name, rc);
         else if (trained)
             vd_log_info("index trained", "collection=%s shards=%u ms=%.1f", name, trained,
@@ -111,6 +115,7 @@ void vd_maintenance_stop(vd_maintenance *m)
 {
     if (!m)
         return;
+    atomic_store(&m->cancel, true);
     pthread_mutex_lock(&m->lock);
     m->stopping = true;
     pthread_cond_signal(&m->wake);

@@ -742,7 +742,7 @@ static int sample_vectors(vd_shard *s, size_t n_sample, float *out, size_t *n_ou
     return 0;
 }
 
-int vd_shard_train(vd_shard *s, bool *trained)
+int vd_shard_train(vd_shard *s, _Atomic bool *cancel, bool *trained)
 {
     *trained = false;
     const vd_index_ops *ops = s->index->ops;
@@ -769,7 +769,7 @@ int vd_shard_train(vd_shard *s, bool *trained)
         goto out;
     }
     rc = vd_kmeans(sample, n_sample, s->dim, plan.n_lists, VD_IVF_KMEANS_ITERS, s->metric,
-                   s->seed + s->n_trainings, centroids);
+                   s->seed + s->n_trainings, cancel, centroids);
     free(sample);
     sample = NULL;
     if (rc)
@@ -779,6 +779,10 @@ int vd_shard_train(vd_shard *s, bool *trained)
     pthread_rwlock_unlock(&s->lock);
     centroids = NULL; /* the index owns them, even on failure */
     for (uint32_t first = 0; !rc;) {
+        if (cancel && atomic_load(cancel)) {
+            rc = -ECANCELED;
+            break;
+        }
         pthread_rwlock_rdlock(&s->lock);
         vd_vector_view v = view_of(s);
         uint32_t n_slots = s->n_slots;

@@ -14,6 +14,8 @@
 #ifndef VD_SHARD_H
 #define VD_SHARD_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -102,8 +104,10 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
 int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released);
 /* With an index that learns from its data (IVF): when it is due, trains it
  * beside searches and writes (k-means on a sample, then the points placed in
- * chunks) and sets *trained. One training or compaction per shard at a time. */
-int vd_shard_train(vd_shard *s, bool *trained);
+ * chunks) and sets *trained. One training or compaction per shard at a time.
+ * Once *cancel (may be NULL) is set, it stops at the next k-means round or
+ * chunk and returns -ECANCELED, the old lists untouched. */
+int vd_shard_train(vd_shard *s, _Atomic bool *cancel, bool *trained);
 /* Adds a payload index and fills it from the stored points. */
 int vd_shard_add_pindex(vd_shard *s, const vd_pindex_spec *spec);
 void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st);

@@ -119,7 +119,7 @@ static int seed_plus_plus(const float *x, size_t n, uint32_t dim, uint32_t k, ui
 }
 
 int vd_kmeans(const float *x, size_t n, uint32_t dim, uint32_t k, uint32_t iters,
-              vd_metric metric, uint64_t seed, float *centroids)
+              vd_metric metric, uint64_t seed, _Atomic bool *cancel, float *centroids)
 {
     if (k == 0 || k > n)
         return -EINVAL;
@@ -132,6 +132,10 @@ int vd_kmeans(const float *x, size_t n, uint32_t dim, uint32_t k, uint32_t iters
     if (!rc)
         rc = seed_plus_plus(x, n, dim, k, &rng, centroids);
     for (uint32_t it = 0; !rc && it < iters; it++) {
+        if (cancel && atomic_load(cancel)) {
+            rc = -ECANCELED;
+            break;
+        }
         vd_kmeans_norms(centroids, k, dim, cnorm2);
         if ((rc = vd_kmeans_assign(x, n, dim, centroids, cnorm2, k, metric, assign)))
             break;

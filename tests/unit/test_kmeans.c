@@ -44,7 +44,7 @@ static void check_recovers_blobs(vd_metric metric)
     uint32_t truth[N], got[N];
     blobs(x, truth, metric == VD_METRIC_COSINE);
     /* a few restarts' worth of iterations: random init may split a blob at first */
-    cr_assert_eq(vd_kmeans(x, N, D, K, 25, metric, 7, c), 0);
+    cr_assert_eq(vd_kmeans(x, N, D, K, 25, metric, 7, NULL, c), 0);
     vd_kmeans_norms(c, K, D, cn);
     cr_assert_eq(vd_kmeans_assign(x, N, D, c, cn, K, metric, got), 0);
     /* every blob maps to one cluster, and the mapping is one-to-one */
@@ -75,12 +75,15 @@ Test(kmeans, deterministic_and_validates_k)
     float *x = malloc(sizeof(float) * N * D), a[K * D], b[K * D];
     uint32_t truth[N];
     blobs(x, truth, false);
-    cr_assert_eq(vd_kmeans(x, N, D, K, 3, VD_METRIC_L2, 9, a), 0);
-    cr_assert_eq(vd_kmeans(x, N, D, K, 3, VD_METRIC_L2, 9, b), 0);
+    cr_assert_eq(vd_kmeans(x, N, D, K, 3, VD_METRIC_L2, 9, NULL, a), 0);
+    cr_assert_eq(vd_kmeans(x, N, D, K, 3, VD_METRIC_L2, 9, NULL, b), 0);
     cr_assert_arr_eq(a, b, sizeof a);
-    cr_assert_eq(vd_kmeans(x, 4, D, 5, 3, VD_METRIC_L2, 9, a), -EINVAL);
-    cr_assert_eq(vd_kmeans(x, 4, D, 0, 3, VD_METRIC_L2, 9, a), -EINVAL);
+    cr_assert_eq(vd_kmeans(x, 4, D, 5, 3, VD_METRIC_L2, 9, NULL, a), -EINVAL);
+    cr_assert_eq(vd_kmeans(x, 4, D, 0, 3, VD_METRIC_L2, 9, NULL, a), -EINVAL);
     /* k = n: every point is its own centroid */
-    cr_assert_eq(vd_kmeans(x, 4, D, 4, 2, VD_METRIC_L2, 9, a), 0);
+    cr_assert_eq(vd_kmeans(x, 4, D, 4, 2, VD_METRIC_L2, 9, NULL, a), 0);
+    /* a shutdown cancels between rounds */
+    _Atomic bool cancel = true;
+    cr_assert_eq(vd_kmeans(x, N, D, K, 3, VD_METRIC_L2, 9, &cancel, a), -ECANCELED);
     free(x);
 }
