@@ -83,52 +83,6 @@ static void reload(const vd_config *running, int argc, char **argv, vd_auth *aut
                 memcmp(cfg.listen, running->listen, sizeof cfg.listen) ? "listen" : "none");
 }
 
-/* The write end of the signal pipe: the one piece of state a signal handler
- * can reach. Signals are taken by a handler, not sigwait(), because threads
- * that libraries start before main() (OpenBLAS starts its pool in a
- * constructor) do not block them: a signal delivered there would otherwise
- * take its default action and kill the process. */
-static int signal_pipe_w = -1;
-
-static void on_signal(int sig)
-{
-    int saved = errno;
-    unsigned char b = (unsigned char)sig;
-    ssize_t n = write(signal_pipe_w, &b, 1);
-    (void)n; /* a full pipe already holds a pending signal */
-    errno = saved;
-}
-
-/* Routes SIGINT, SIGTERM and SIGHUP into a pipe; returns its read end. */
-static int catch_signals(void)
-{
-    int p[2];
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0)
-        return -1;
-    signal_pipe_w = p[1];
-    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    int flags = fcntl(p[0], F_GETFL);
-    fcntl(p[0], F_SETFL, flags & ~O_NONBLOCK); /* main blocks on the read end */
-    return p[0];
-}
-
-/* The next signal caught (blocks). */
-static int next_signal(int fd)
-{
-    unsigned char b;
-    for (;;) {
-        ssize_t n = read(fd, &b, 1);
-        if (n == 1)
-            return b;
-        if (n < 0 && errno != EINTR)
-            return SIGTERM; /* cannot wait any more: stop */
-    }
-}
-
 static unsigned cores(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -172,14 +126,8 @@ int main(int argc, char **argv)
     vd_log_level_parse(cfg.log_level, &level);
     vd_log_set_level(level);
 
-    /* Signals go to a handler and through a pipe to the loop below. Our own
-     * threads block them (they inherit this mask), so system calls there are
-     * not interrupted; main unblocks them once everything runs. */
-    int signal_fd = catch_signals();
-    if (signal_fd < 0) {
-        vd_log_error("cannot set up signal handling", "error=\"%s\"", strerror(errno));
-        return 1;
-    }
+    /* Signals are handled by sigwait() below; block them before any thread
+     * starts so every thread inherits the mask. */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
@@ -310,10 +258,9 @@ int main(int argc, char **argv)
                 (unsigned long long)rep.truncated_bytes, (unsigned long long)rep.next_lsn,
                 vd_store_wal_io(store), cfg.wal_fsync);
 
-    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     int sig = 0;
     for (;;) {
-        sig = next_signal(signal_fd);
+        sigwait(&sigs, &sig);
         if (sig != SIGHUP)
             break;
         reload(&cfg, argc, argv, auth);

@@ -1,8 +1,8 @@
 /*
  * kmeans.h — k-means clustering for IVF training, and nearest-centroid
  * assignment. Assignment of many vectors at once is a matrix product
- * (OpenBLAS sgemm: X·Cᵀ in blocks of rows); single vectors use the dispatched
- * distance kernels.
+ * (OpenBLAS sgemm, loaded at first use: X·Cᵀ in blocks of rows); single
+ * vectors use the dispatched distance kernels.
  *
  * Metrics: VD_METRIC_L2 and VD_METRIC_DOT cluster by squared L2 distance
  * (the nearest centroid minimises ‖c‖² − 2x·c); VD_METRIC_COSINE clusters
@@ -30,6 +30,12 @@ int vd_kmeans(const float *x, size_t n, uint32_t dim, uint32_t k, uint32_t iters
  * ‖c_j‖² (vd_kmeans_norms). 0 or -ENOMEM. */
 int vd_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *centroids,
                      const float *cnorm2, uint32_t k, vd_metric metric, uint32_t *out);
+/* The same with the dispatched kernels only (what vd_kmeans_assign falls
+ * back to without OpenBLAS). */
+int vd_kmeans_assign_portable(const float *x, size_t n, uint32_t dim, const float *centroids,
+                              const float *cnorm2, uint32_t k, vd_metric metric, uint32_t *out);
+/* Whether OpenBLAS (libopenblas.so.0) could be loaded for batched assignment. */
+bool vd_kmeans_blas(void);
 /* The same for one vector, without BLAS. */
 uint32_t vd_kmeans_nearest(const float *x, uint32_t dim, const float *centroids,
                            const float *cnorm2, uint32_t k, vd_metric metric);

@@ -1,13 +1,58 @@
-/* kmeans.c — see kmeans.h. */
+/*
+ * kmeans.c — see kmeans.h.
+ *
+ * OpenBLAS is loaded with dlopen() on first use rather than linked: its
+ * library constructor starts a thread pool, and threads started before main()
+ * blocks SIGINT/SIGTERM/SIGHUP would receive those signals (vectord takes them
+ * with sigwait) and die of them. Loaded from one of our threads, the pool
+ * inherits the blocked mask. Without OpenBLAS (libopenblas0 not installed)
+ * assignment falls back to the dispatched dot-product kernels, same answers,
+ * slower (tests/unit/test_kmeans.c checks that the two agree).
+ */
 #include "vectord/kmeans.h"
 
-#include <cblas.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vectord/distance.h"
+
+/* The CBLAS entry points used, declared here (values from the CBLAS standard). */
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+typedef void (*sgemm_fn)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                         const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                         int ldc);
+typedef void (*set_threads_fn)(int n);
+
+/* Resolved once, process-wide (pthread_once), then read-only. */
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static sgemm_fn blas_sgemm;
+
+static void load_blas(void)
+{
+    void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return;
+    /* dlsym returns an object pointer; POSIX guarantees it converts (memcpy
+     * keeps ISO C's pedantic rule about function pointers). */
+    void *sym = dlsym(h, "openblas_set_num_threads");
+    set_threads_fn set_threads = NULL;
+    memcpy(&set_threads, &sym, sizeof sym);
+    sym = dlsym(h, "cblas_sgemm");
+    memcpy(&blas_sgemm, &sym, sizeof sym);
+    /* Training runs beside searches: one core, not OpenBLAS's pool of all. */
+    if (set_threads)
+        set_threads(1);
+}
+
+bool vd_kmeans_blas(void)
+{
+    pthread_once(&blas_once, load_blas);
+    return blas_sgemm != NULL;
+}
 
 /* Rows per sgemm block: block × k scores stay a few MB. */
 #define ASSIGN_BLOCK 1024u
@@ -49,19 +94,27 @@ uint32_t vd_kmeans_nearest(const float *x, uint32_t dim, const float *centroids,
     return best;
 }
 
+int vd_kmeans_assign_portable(const float *x, size_t n, uint32_t dim, const float *centroids,
+                              const float *cnorm2, uint32_t k, vd_metric metric, uint32_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = vd_kmeans_nearest(x + i * dim, dim, centroids, cnorm2, k, metric);
+    return 0;
+}
+
 int vd_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *centroids,
                      const float *cnorm2, uint32_t k, vd_metric metric, uint32_t *out)
 {
-    /* Training runs beside searches: one core, not OpenBLAS's pool of all. */
-    openblas_set_num_threads(1);
+    if (!vd_kmeans_blas())
+        return vd_kmeans_assign_portable(x, n, dim, centroids, cnorm2, k, metric, out);
     float *dots = malloc((size_t)ASSIGN_BLOCK * k * sizeof *dots);
     if (!dots)
         return -ENOMEM;
     for (size_t first = 0; first < n; first += ASSIGN_BLOCK) {
         size_t rows = n - first < ASSIGN_BLOCK ? n - first : ASSIGN_BLOCK;
         /* dots (rows × k) = X_block (rows × dim) · Cᵀ (dim × k) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)dim, 1.0f,
-                    x + first * dim, (int)dim, centroids, (int)dim, 0.0f, dots, (int)k);
+        blas_sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS, (int)rows, (int)k, (int)dim, 1.0f,
+                   x + first * dim, (int)dim, centroids, (int)dim, 0.0f, dots, (int)k);
         for (size_t i = 0; i < rows; i++) {
             const float *row = dots + i * k;
             uint32_t best = 0;

@@ -58,7 +58,11 @@ static void check_recovers_blobs(vd_metric metric)
         cr_assert(!used[map[k]], "two blobs share a cluster");
         used[map[k]] = true;
     }
-    /* the batched (sgemm) and single-vector assignments agree */
+    /* the batched (sgemm) and portable assignments agree */
+    cr_log_info("OpenBLAS %s", vd_kmeans_blas() ? "loaded" : "not available: portable path only");
+    uint32_t portable[N];
+    cr_assert_eq(vd_kmeans_assign_portable(x, N, D, c, cn, K, metric, portable), 0);
+    cr_assert_arr_eq(portable, got, sizeof got);
     for (int i = 0; i < N; i += 37)
         cr_assert_eq(vd_kmeans_nearest(x + i * D, D, c, cn, K, metric), got[i]);
     if (metric == VD_METRIC_COSINE)
