@@ -44,6 +44,14 @@ typedef struct vd_vector_view {
     size_t code_size;
 } vd_vector_view;
 
+/* Key ("lower is better") of a stored vector against a query. */
+static inline float vd_index_key(vd_metric metric, const float *query, const float *vec,
+                                 uint32_t dim)
+{
+    const vd_distance_table *d = vd_distance();
+    return metric == VD_METRIC_L2 ? d->l2sq(query, vec, dim) : -d->dot(query, vec, dim);
+}
+
 /* The bytes keys are computed from for slot (for prefetching). */
 static inline const void *vd_view_row(const vd_vector_view *v, uint32_t slot)
 {
@@ -56,9 +64,7 @@ static inline float vd_view_key(const vd_vector_view *v, const vd_quant_query *q
 {
     if (v->quant)
         return vd_quant_key(q, v->codes + (size_t)slot * v->code_size);
-    const vd_distance_table *d = vd_distance();
-    const float *x = v->vecs + (size_t)slot * v->dim;
-    return v->metric == VD_METRIC_L2 ? d->l2sq(q->f, x, v->dim) : -d->dot(q->f, x, v->dim);
+    return vd_index_key(v->metric, q->f, v->vecs + (size_t)slot * v->dim, v->dim);
 }
 
 /* slot's vector as floats: the original when in RAM, else its decoded code in buf. */
@@ -150,13 +156,6 @@ struct vd_index {
 
 /* Exact scan of the allowed slots into out; returns distances computed. */
 uint64_t vd_index_scan(const vd_vector_view *v, const vd_index_query *q, vd_topk *out);
-/* Key ("lower is better") of a stored vector against a query. */
-static inline float vd_index_key(vd_metric metric, const float *query, const float *vec,
-                                 uint32_t dim)
-{
-    const vd_distance_table *d = vd_distance();
-    return metric == VD_METRIC_L2 ? d->l2sq(query, vec, dim) : -d->dot(query, vec, dim);
-}
 /* Maps a key back to the API score (similarity for cosine/dot, distance for l2). */
 float vd_score_from_key(vd_metric metric, float key);
 /* Maps an API score threshold to the largest key allowed. */

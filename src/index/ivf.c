@@ -198,11 +198,8 @@ static int ivf_search(vd_index *idx, const vd_vector_view *v, const vd_index_que
     ranked *order = malloc((size_t)f->n_lists * sizeof *order);
     if (!order)
         return -ENOMEM;
-    const vd_distance_table *d = vd_distance();
-    const float *qf = q->query->f;
     for (uint32_t i = 0; i < f->n_lists; i++) {
-        const float *c = f->centroids + (size_t)i * f->dim;
-        order[i].key = f->metric == VD_METRIC_L2 ? d->l2sq(qf, c, f->dim) : -d->dot(qf, c, f->dim);
+        order[i].key = vd_index_key(f->metric, q->query->f, f->centroids + (size_t)i * f->dim, f->dim);
         order[i].list = i;
     }
     qsort(order, f->n_lists, sizeof *order, cmp_ranked);
