@@ -360,7 +360,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     options o = {.host = "127.0.0.1", .connections = 1, .seconds = 10, .warmup = 1, .k = 10};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* --name value pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             usage();
@@ -384,7 +384,6 @@ int main(int argc, char **argv)
             o.warmup = atof(v);
         else
             usage();
-        i++;
     }
     if (!o.port || !o.requests || o.connections < 1 || o.seconds <= 0 || o.k < 1 || o.warmup < 0)
         usage();

@@ -134,7 +134,7 @@ typedef struct vd_index_ops {
      * snapshot bytes (under the write lock), and back into an empty index.
      * Without them, a loaded shard inserts its live slots again. */
     int (*save)(const vd_index *idx, uint32_t n_slots, struct vd_strbuf *out);
-    int (*load)(vd_index *idx, uint32_t n_slots, struct vd_reader *r);
+    int (*load)(vd_index *idx, uint32_t n_slots, uint32_t dim, struct vd_reader *r);
     /* Optional, all or none: training from the data, beside searches and
      * writes (the shard drives it, src/db/shard.c vd_shard_train).
      *  train_due (read lock): whether n_points call for a (re)training, and its plan;

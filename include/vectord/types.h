@@ -21,6 +21,9 @@ int vd_metric_parse(const char *name, vd_metric *out);
 /* Ids are unsigned integers up to 2^53-1 (exact in JSON doubles) or strings. */
 #define VD_ID_MAX_LEN 256
 #define VD_ID_MAX_INT 9007199254740991ULL
+/* The largest vector dimension (the ceiling of the max_dim setting, and of
+ * what a stored collection may declare). */
+#define VD_DIM_MAX 65536u
 
 typedef enum vd_id_kind { VD_ID_INT = 1, VD_ID_STR = 2 } vd_id_kind;
 

@@ -345,7 +345,7 @@ static int load_collection(vd_database *db, vd_vfs *vfs, const char *dir, bool a
             continue;
         }
         if (!(rc = read_snapshot(vfs, path, VD_SNAP_SHARD, &img, &v, em))) {
-            int lrc = vd_shard_load(vd_collection_shard(c, i), v.body, v.body_len, v.lsn);
+            int lrc = vd_collection_load_shard(c, i, v.body, v.body_len, v.lsn);
             if (lrc)
                 rc = vd_fail(em, lrc == -ENOMEM ? -ENOMEM : VD_E_INVALID_REQUEST,
                              "snapshot %s cannot be loaded: %s", path,
@@ -455,7 +455,7 @@ static int load_feeds(vd_database *db, vd_vfs *vfs, const char *snap_root, bool 
             uint32_t len = vd_get_u32(&r);
             const uint8_t *body = vd_get_bytes(&r, len);
             uint64_t lsn = vd_get_u64(&r);
-            vd_mutation_decoded d;
+            vd_mutation_decoded d = {0};
             vd_errmsg why = {{0}};
             if (r.bad || vd_mutation_decode(VD_MUT_FEED_STATE, body, len, &d, &why) != 0) {
                 rc = vd_fail(em, VD_E_INVALID_REQUEST, "snapshot %s is unreadable: feed %u: %s",

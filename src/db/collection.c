@@ -137,6 +137,30 @@ static uint32_t shard_of(const vd_collection *c, const vd_point_id *id)
     return (uint32_t)(vd_id_hash(id) % c->cfg.n_shards);
 }
 
+typedef struct placement_check {
+    const vd_collection *c;
+    uint32_t shard;
+    bool misplaced;
+} placement_check;
+
+static void check_placement(void *ctx, const vd_point_id *id, uint64_t version)
+{
+    (void)version;
+    placement_check *p = ctx;
+    p->misplaced |= shard_of(p->c, id) != p->shard;
+}
+
+int vd_collection_load_shard(vd_collection *c, uint32_t i, const uint8_t *data, size_t len,
+                             uint64_t lsn)
+{
+    int rc = vd_shard_load(c->shards[i], data, len, lsn);
+    if (rc)
+        return rc;
+    placement_check p = {.c = c, .shard = i};
+    vd_shard_foreach(c->shards[i], check_placement, &p);
+    return p.misplaced ? -EINVAL : 0;
+}
+
 /* ---- writes: group a batch by shard, then apply the groups in parallel --- */
 
 struct vd_collection_staged {

@@ -124,6 +124,11 @@ vd_write_order *vd_collection_write_order(vd_collection *c);
 /* Every live point's id and version, shard by shard (vd_shard_foreach). */
 void vd_collection_foreach(vd_collection *c, vd_point_visit_fn cb, void *ctx);
 vd_shard *vd_collection_shard(vd_collection *c, uint32_t i);
+/* Loads shard i from its snapshot body (vd_shard_load) and checks that every
+ * point in it belongs there (its id hashes to shard i): 0, -EINVAL for an
+ * inconsistent image, -ENOMEM. */
+int vd_collection_load_shard(vd_collection *c, uint32_t i, const uint8_t *data, size_t len,
+                             uint64_t lsn);
 /* The collection's measured result quality (recall monitor, shadow). */
 vd_quality *vd_collection_quality(vd_collection *c);
 /* VD_E_COLLECTION_EXISTS or VD_E_LIMIT_REACHED if add_pindex would refuse. */

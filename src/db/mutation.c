@@ -29,6 +29,7 @@
 #include "db/mutation.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,10 +204,27 @@ static int decode_upsert(vd_reader *r, vd_mutation_decoded *d, vd_errmsg *em)
         d->m.n_points = i + 1; /* the payloads parsed so far are freed with d */
         if (r->bad)
             return bad(em, "point");
-        if (plen && !(p->payload = cJSON_ParseWithLength((const char *)json, plen)))
+        for (uint32_t k = 0; k < dim; k++)
+            if (!isfinite(p->vector[k]))
+                return bad(em, "vector value");
+        if (plen && (!(p->payload = cJSON_ParseWithLength((const char *)json, plen)) ||
+                     !cJSON_IsObject(p->payload)))
             return bad(em, "payload JSON");
     }
     return 0;
+}
+
+static bool hnsw_params_ok(const vd_index_params *p)
+{
+    return p->m >= VD_HNSW_MIN_M && p->m <= VD_HNSW_MAX_M &&
+           p->ef_construction >= VD_HNSW_MIN_EF_CONSTRUCTION &&
+           p->ef_construction <= VD_HNSW_MAX_EF_CONSTRUCTION &&
+           p->ef_search >= VD_HNSW_MIN_EF_SEARCH && p->ef_search <= VD_HNSW_MAX_EF_SEARCH;
+}
+
+static bool pindex_type_ok(vd_pindex_type t)
+{
+    return t == VD_PINDEX_KEYWORD || t == VD_PINDEX_NUMERIC;
 }
 
 int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutation_decoded *d,
@@ -235,14 +253,18 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
         c->index.ef_construction = vd_get_u32(&r);
         c->index.ef_search = vd_get_u32(&r);
         uint8_t np = vd_get_u8(&r);
+        /* What the API would refuse is refused here too: a record is trusted
+         * for its checksum, not for its values (a bug that wrote a bad one
+         * must fail recovery with a message, not crash it). */
         if (np > VD_PINDEX_MAX || c->n_shards < VD_SHARDS_MIN || c->n_shards > VD_SHARDS_MAX ||
-            c->dim == 0 || c->metric > VD_METRIC_L2 || c->index.type > VD_INDEX_IVF)
+            c->dim == 0 || c->dim > VD_DIM_MAX || c->metric > VD_METRIC_L2 ||
+            c->index.type > VD_INDEX_IVF || (c->index.type == VD_INDEX_HNSW && !hnsw_params_ok(&c->index)))
             return bad(em, "collection settings");
         for (uint8_t i = 0; i < np && !r.bad; i++) {
             c->pindexes[i].type = (vd_pindex_type)vd_get_u8(&r);
             c->pindexes[i].field = get_string(&r, vd_get_u16(&r));
             c->n_pindexes = i + 1u;
-            if (!c->pindexes[i].field)
+            if (!c->pindexes[i].field || !pindex_type_ok(c->pindexes[i].type))
                 return bad(em, "payload index field");
         }
         c->quant = VD_QUANT_NONE;
@@ -266,7 +288,7 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
         break;
     case VD_MUT_ADD_PINDEX:
         d->m.pindex_type = (vd_pindex_type)vd_get_u8(&r);
-        if (!(d->field = get_string(&r, vd_get_u16(&r))))
+        if (!(d->field = get_string(&r, vd_get_u16(&r))) || !pindex_type_ok(d->m.pindex_type))
             return bad(em, "payload index field");
         d->m.field = d->field;
         break;

@@ -1008,6 +1008,38 @@ int vd_shard_save(vd_shard *s, pthread_mutex_t *unlock_when_locked, vd_strbuf *o
 }
 
 /* Reads the per-slot records into an empty shard (write lock held). */
+/* The bits of a loaded bitset past its n_bits must be clear (nothing walks them). */
+static bool tail_clear(const uint64_t *w, size_t n_bits)
+{
+    return n_bits % 64 == 0 || (w[n_bits / 64] >> (n_bits % 64)) == 0;
+}
+
+static bool floats_finite(const float *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return false;
+    return true;
+}
+
+/* A free slot is empty, neither alive nor a tombstone, and listed once. */
+static int check_free_slots(vd_shard *s)
+{
+    uint64_t *seen = calloc(vd_bitset_words(s->n_slots) + 1, sizeof *seen);
+    if (!seen)
+        return -ENOMEM;
+    int rc = 0;
+    for (uint32_t i = 0; i < s->n_free && !rc; i++) {
+        uint32_t slot = s->free_slots[i];
+        if (vd_bit_test(seen, slot) || s->meta[slot].id.kind != 0 || vd_bit_test(s->alive, slot) ||
+            vd_bit_test(s->dead, slot))
+            rc = -EINVAL;
+        vd_bit_set(seen, slot);
+    }
+    free(seen);
+    return rc;
+}
+
 static int load_slots(vd_shard *s, vd_reader *r)
 {
     for (uint32_t i = 0; i < s->n_slots; i++) {
@@ -1018,8 +1050,12 @@ static int load_slots(vd_shard *s, vd_reader *r)
         vd_point_id id = {.kind = kind};
         if (kind == VD_ID_INT) {
             id.num = vd_get_u64(r);
+            if (id.num > VD_ID_MAX_INT)
+                return -EINVAL;
         } else if (kind == VD_ID_STR) {
             id.len = vd_get_u16(r);
+            if (id.len == 0 || id.len > VD_ID_MAX_LEN)
+                return -EINVAL;
             const uint8_t *p = vd_get_bytes(r, id.len);
             char *copy = p ? malloc(id.len + 1u) : NULL;
             if (!copy)
@@ -1040,6 +1076,10 @@ static int load_slots(vd_shard *s, vd_reader *r)
         cJSON *payload = NULL;
         if (plen && !(payload = cJSON_ParseWithLength((const char *)json, plen)))
             return -EINVAL;
+        if (payload && !cJSON_IsObject(payload)) {
+            cJSON_Delete(payload);
+            return -EINVAL;
+        }
         set_payload(s, i, payload);
         uint64_t h = vd_id_hash(&m->id);
         uint32_t other;
@@ -1060,7 +1100,10 @@ int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn)
     uint32_t dim = vd_get_u32(&r);
     vd_metric metric = (vd_metric)vd_get_u8(&r);
     uint32_t n_slots = vd_get_u32(&r);
-    if (r.bad || dim != s->dim || metric != s->metric || n_slots > UINT32_MAX / 2)
+    /* Each slot takes at least its id kind byte and its vector: bound n_slots
+     * by the bytes there are before reserving room for it. */
+    if (r.bad || dim != s->dim || metric != s->metric || n_slots > UINT32_MAX / 2 ||
+        (uint64_t)n_slots * (1 + 4 * (uint64_t)dim) > vd_reader_left(&r))
         return -EINVAL;
     pthread_rwlock_wrlock(&s->lock);
     int rc = s->n_slots ? -EBUSY : reserve(s, n_slots);
@@ -1070,7 +1113,8 @@ int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn)
         vd_get_copy(&r, s->alive, nw * 8);
         vd_get_copy(&r, s->dead, nw * 8);
         uint32_t n_free = vd_get_u32(&r);
-        if (r.bad || n_free > n_slots)
+        if (r.bad || n_free > n_slots || !tail_clear(s->alive, n_slots) ||
+            !tail_clear(s->dead, n_slots))
             rc = -EINVAL;
         if (!rc)
             rc = reserve_free(s, (size_t)n_free + 1);
@@ -1084,12 +1128,14 @@ int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn)
     }
     if (!rc)
         rc = load_slots(s, &r);
+    if (!rc)
+        rc = check_free_slots(s);
     float *row = malloc(dim * sizeof *row); /* the image's floats may be unaligned */
     if (!rc && !row)
         rc = -ENOMEM;
     for (uint32_t i = 0; !rc && i < n_slots; i++) {
         vd_get_copy(&r, row, dim * sizeof *row);
-        if (r.bad)
+        if (r.bad || !floats_finite(row, dim))
             rc = -EINVAL;
         else
             rc = vd_vecstore_put(&s->vs, i, row);
@@ -1101,7 +1147,7 @@ int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn)
     if (!rc && has_image != (s->index->ops->load != NULL))
         rc = -EINVAL;
     if (!rc && has_image)
-        rc = s->index->ops->load(s->index, n_slots, &r);
+        rc = s->index->ops->load(s->index, n_slots, dim, &r);
     if (!rc && (r.bad || vd_reader_left(&r) != 0))
         rc = -EINVAL;
     /* Count, check, and (re)insert: every point is in the index and alive;

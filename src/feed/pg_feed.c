@@ -372,8 +372,10 @@ bool vd_feed_parse_id(vd_feed *f, vd_feed_batch *b, const char *text, vd_point_i
 {
     if (f->int_ids) {
         char *end;
+        errno = 0;
         long long v = strtoll(text, &end, 10);
-        if (*end || v < 0)
+        /* The API's integer ids: 0 … 2^53 - 1 (exact in a JSON double). */
+        if (end == text || *end || errno || v < 0 || (unsigned long long)v > VD_ID_MAX_INT)
             return false;
         *out = (vd_point_id){.kind = VD_ID_INT, .num = (uint64_t)v};
         return true;

@@ -870,8 +870,9 @@ static int hnsw_save(const vd_index *idx, uint32_t n_slots, struct vd_strbuf *ou
     return out->failed ? -ENOMEM : 0;
 }
 
-static int hnsw_load(vd_index *idx, uint32_t n_slots, struct vd_reader *r)
+static int hnsw_load(vd_index *idx, uint32_t n_slots, uint32_t dim, struct vd_reader *r)
 {
+    (void)dim; /* the graph holds slots, not vectors */
     hnsw *h = (hnsw *)idx;
     int rc = hnsw_reserve(idx, n_slots);
     if (rc)

@@ -428,13 +428,13 @@ static int ivf_save(const vd_index *idx, uint32_t n_slots, vd_strbuf *out)
     return 0;
 }
 
-static int ivf_load(vd_index *idx, uint32_t n_slots, vd_reader *r)
+static int ivf_load(vd_index *idx, uint32_t n_slots, uint32_t shard_dim, vd_reader *r)
 {
     ivf *f = (ivf *)idx;
     uint32_t n_lists = vd_get_u32(r), dim = vd_get_u32(r);
     uint8_t metric = vd_get_u8(r);
     uint64_t trained = vd_get_u64(r);
-    if (r->bad || n_lists > VD_IVF_MAX_NLIST * 4u || (n_lists && (dim == 0 || metric > VD_METRIC_L2)) ||
+    if (r->bad || n_lists > VD_IVF_MAX_NLIST * 4u || (n_lists && (dim != shard_dim || metric > VD_METRIC_L2)) ||
         (n_lists && (size_t)n_lists * dim * sizeof(float) > vd_reader_left(r)) || f->n_points)
         return -EINVAL;
     int rc = ivf_reserve(idx, n_slots);
@@ -446,6 +446,9 @@ static int ivf_load(vd_index *idx, uint32_t n_slots, vd_reader *r)
         if (!f->centroids || !f->cnorm2)
             return -ENOMEM;
         vd_get_copy(r, f->centroids, (size_t)n_lists * dim * sizeof(float));
+        for (size_t i = 0; i < (size_t)n_lists * dim; i++)
+            if (!isfinite(f->centroids[i]))
+                return -EINVAL;
         vd_kmeans_norms(f->centroids, n_lists, dim, f->cnorm2);
     }
     for (uint32_t s = 0; s < n_slots; s++) {

@@ -73,7 +73,7 @@ static const setting settings[] = {
     UINT("limits", max_batch_points, 4096, 1, 1000000, "points in one upsert or delete request"),
     UINT("limits", max_batch_searches, 256, 1, 100000, "searches in one search/batch request"),
     UINT("limits", max_k, 1000, 1, 100000, "largest k of a search"),
-    UINT("limits", max_dim, 4096, 1, 65536, "largest vector dimension of a collection"),
+    UINT("limits", max_dim, 4096, 1, VD_DIM_MAX, "largest vector dimension of a collection"),
     UINT("limits", max_collections, 1000, 1, 1000000, "collections per server"),
     UINT("limits", max_filter_depth, 8, 1, 64, "nesting depth of filter groups"),
     FEED_STR(dsn, "", "PostgreSQL connection string; set = the feed runs (see docs/FEED.md)"),

@@ -24,7 +24,7 @@ static vd_collection *make(vd_pool *pool, uint32_t shards, vd_metric m)
 static void rand_vec(float *v, unsigned *seed)
 {
     for (int d = 0; d < D; d++)
-        v[d] = (float)rand_r(seed) / RAND_MAX - 0.5f;
+        v[d] = (float)rand_r(seed) / (float)RAND_MAX - 0.5f;
 }
 
 Test(collection, sharded_search_equals_single_shard)

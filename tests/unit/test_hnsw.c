@@ -286,7 +286,7 @@ static void *churn(void *arg)
     float v[D];
     for (int round = 0; round < 400; round++) {
         for (int d = 0; d < D; d++)
-            v[d] = (float)rand_r(&seed) / RAND_MAX;
+            v[d] = (float)rand_r(&seed) / (float)RAND_MAX;
         uint64_t id = ca->first_id + (uint64_t)(rand_r(&seed) % 3000);
         vd_point_in p = {.id = {.kind = VD_ID_INT, .num = id}, .vector = v,
                          .payload = cJSON_Parse("{\"ok\":true}")};
@@ -330,7 +330,7 @@ static void *searcher(void *arg)
     float q[D];
     while (!atomic_load(&st->stop)) {
         for (int d = 0; d < D; d++)
-            q[d] = (float)rand_r(&seed) / RAND_MAX;
+            q[d] = (float)rand_r(&seed) / (float)RAND_MAX;
         vd_search_req req = {.vector = q, .k = 10, .with_payload = true};
         vd_point_out *hits;
         size_t n;

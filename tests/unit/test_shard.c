@@ -85,7 +85,7 @@ Test(shard, search_matches_brute_force_with_filter_and_threshold)
     vd_point_in pts[N];
     for (int i = 0; i < N; i++) {
         for (int d = 0; d < D; d++)
-            vecs[i][d] = (float)rand() / RAND_MAX - 0.5f;
+            vecs[i][d] = (float)rand() / (float)RAND_MAX - 0.5f;
         char buf[32];
         snprintf(buf, sizeof buf, "{\"g\":\"g%d\"}", i % 3);
         pts[i] = point((uint64_t)i, vecs[i], buf, -1);
@@ -94,7 +94,7 @@ Test(shard, search_matches_brute_force_with_filter_and_threshold)
     cr_assert_eq(vd_shard_upsert(s, pts, N, &c), 0);
     float q[D];
     for (int d = 0; d < D; d++)
-        q[d] = (float)rand() / RAND_MAX - 0.5f;
+        q[d] = (float)rand() / (float)RAND_MAX - 0.5f;
 
     cJSON *fj = cJSON_Parse("{\"must\":[{\"key\":\"g\",\"match\":{\"value\":\"g1\"}}]}");
     vd_filter *f;
