@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,30 @@ static unsigned cores(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
+/* Every connection is a file descriptor, and so are WAL segments, snapshot
+ * files, vector files and Postgres sockets: raise the soft limit on open
+ * files to what max_connections (plus libmicrohttpd's reserve above it)
+ * needs, up to the hard limit, and say so when even that is too low. */
+static void raise_fd_limit(const vd_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t reserve = cfg->max_connections / 8 > 16 ? cfg->max_connections / 8 : 16;
+    rlim_t want = (rlim_t)cfg->max_connections + reserve + 256;
+    if (rl.rlim_cur >= want)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        rl.rlim_cur = was;
+    if (rl.rlim_cur < want)
+        vd_log_warn("the open-file limit is below what max_connections needs: connections past it "
+                    "are refused (raise ulimit -n / LimitNOFILE)",
+                    "limit=%llu needed=%llu max_connections=%llu", (unsigned long long)rl.rlim_cur,
+                    (unsigned long long)want, (unsigned long long)cfg->max_connections);
+}
+
 int main(int argc, char **argv)
 {
     vd_config cfg;
@@ -125,6 +150,7 @@ int main(int argc, char **argv)
     vd_log_level level;
     vd_log_level_parse(cfg.log_level, &level);
     vd_log_set_level(level);
+    raise_fd_limit(&cfg);
 
     /* Signals are handled by sigwait() below; block them before any thread
      * starts so every thread inherits the mask. */

@@ -173,7 +173,8 @@ class Writer(threading.Thread):
         try:
             while True:
                 n += 1
-                base = 1_000_000 * self.wid + 1000 * self.gen + n * 5
+                # Unique across writers and rounds (scripts/crash-soak runs 1,000).
+                base = (self.gen * 64 + self.wid) * 1_000_000 + n * 5
                 if self.acked and self.rnd.random() < 0.2:
                     victim = self.rnd.choice(sorted(self.acked))
                     op = ("delete", [victim])

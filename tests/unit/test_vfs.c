@@ -129,3 +129,95 @@ Test(vfs, crash_keeps_synced_bytes_and_a_torn_tail)
     unlink(a);
     rmdir(dir);
 }
+
+/* Every operation of both implementations reports the system's errors. */
+static void errors_of(vd_vfs *v)
+{
+    make_dir();
+    char a[128], missing[128];
+    path_of(a, sizeof a, "a");
+    path_of(missing, sizeof missing, "no/such/dir");
+    int ro, wo;
+    size_t n = 99;
+    cr_assert_eq(v->ops->open(v, a, O_WRONLY | O_CREAT, 0600, &wo), 0);
+    cr_assert_eq(v->ops->open(v, a, O_RDONLY, 0, &ro), 0);
+    cr_assert_eq(v->ops->pwrite(v, ro, "x", 1, 0, &n), -EBADF);
+    cr_assert_eq(n, 0);
+    char buf[8];
+    cr_assert_eq(v->ops->pread(v, wo, buf, sizeof buf, 0, &n), -EBADF);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(v->ops->ftruncate(v, ro, 0), -EINVAL);
+    if (v->ops->write_sync)
+        cr_assert_eq(v->ops->write_sync(v, ro, "x", 1, 0, &n), -EBADF);
+    cr_assert_eq(v->ops->sync_dir(v, missing), -ENOENT);
+    cr_assert_eq(v->ops->rename(v, missing, a), -ENOENT);
+    cr_assert_eq(v->ops->unlink(v, missing), -ENOENT);
+    cr_assert_eq(v->ops->open(v, missing, O_RDWR | O_CREAT, 0600, &ro), -ENOENT);
+    uint8_t *data;
+    cr_assert_eq(vd_vfs_read_file(v, missing, &data, &n), -ENOENT);
+    cr_assert_null(data);
+    v->ops->close(v, wo);
+    unlink(a);
+    rmdir(dir);
+}
+
+Test(vfs, posix_reports_system_errors) { errors_of(vd_vfs_posix()); }
+
+Test(vfs, io_uring_reports_system_errors)
+{
+    vd_vfs *u;
+    if (vd_vfs_uring_create(&u) != 0) {
+        cr_log_warn("io_uring is not available here: skipped");
+        return;
+    }
+    errors_of(u);
+    vd_vfs_uring_destroy(u);
+}
+
+/* Files larger than the first read buffer grow it; the bytes come back whole. */
+Test(vfs, read_file_grows_its_buffer)
+{
+    make_dir();
+    char a[128];
+    path_of(a, sizeof a, "big");
+    FILE *f = fopen(a, "wb");
+    for (int i = 0; i < 300000; i++)
+        fputc(i * 7, f);
+    fclose(f);
+    uint8_t *data;
+    size_t n;
+    cr_assert_eq(vd_vfs_read_file(vd_vfs_posix(), a, &data, &n), 0);
+    cr_assert_eq(n, 300000);
+    for (int i = 0; i < 300000; i++)
+        cr_assert_eq(data[i], (uint8_t)(i * 7));
+    free(data);
+    unlink(a);
+    rmdir(dir);
+}
+
+/* Reads and truncations pass through the fault layer and count as operations. */
+Test(vfs, faulty_reads_and_truncates)
+{
+    make_dir();
+    vd_vfs_faulty *ff;
+    cr_assert_eq(vd_vfs_faulty_create(&ff, vd_vfs_posix(), VD_FAULT_ERROR, 3, ENOSPC, 0), 0);
+    vd_vfs *v = vd_vfs_faulty_vfs(ff);
+    char a[128];
+    path_of(a, sizeof a, "a");
+    int fd;
+    size_t n;
+    cr_assert_eq(v->ops->open(v, a, O_RDWR | O_CREAT, 0600, &fd), 0);      /* op 1 */
+    cr_assert_eq(v->ops->pwrite(v, fd, "abcdef", 6, 0, &n), 0);             /* op 2 */
+    char buf[8];
+    cr_assert_eq(v->ops->pread(v, fd, buf, sizeof buf, 0, &n), -ENOSPC);    /* op 3 fails */
+    cr_assert_eq(v->ops->pread(v, fd, buf, sizeof buf, 0, &n), 0);
+    cr_assert_eq(n, 6);
+    cr_assert_eq(v->ops->ftruncate(v, fd, 2), 0);
+    cr_assert_eq(v->ops->fdatasync(v, fd), 0);
+    cr_assert_eq(v->ops->close(v, fd), 0);
+    cr_assert_eq(file_size(a), 2);
+    cr_assert_geq(vd_vfs_faulty_ops(ff), 7);
+    vd_vfs_faulty_destroy(ff);
+    unlink(a);
+    rmdir(dir);
+}

@@ -241,3 +241,83 @@ Test(wal, crash_at_every_operation_keeps_acknowledged_records)
         }
     }
 }
+
+/* fsync=batch: records are acknowledged after the write, and the timed sync
+ * catches up within batch_ms; rolls sync the old segment first. */
+Test(wal, batch_fsync_syncs_within_batch_ms_and_at_rolls)
+{
+    fresh_dir();
+    vd_wal *w;
+    vd_wal_options o = {.segment_bytes = 4096, .fsync = VD_FSYNC_BATCH, .batch_ms = 20};
+    cr_assert_eq(vd_wal_open(&w, vd_vfs_posix(), dir, 1, &o, NULL), 0);
+    for (uint32_t i = 0; i < 60; i++) {
+        uint64_t lsn;
+        cr_assert_eq(vd_wal_append(w, 2, body, fill(100 + i), &lsn), 0);
+    }
+    vd_wal_stats st;
+    vd_wal_stats_get(w, &st);
+    cr_assert_eq(st.records, 60);
+    uint64_t before = st.fsyncs;
+    cr_assert_lt(before, st.groups, "batch mode must not fsync every group");
+    usleep(200 * 1000); /* past batch_ms: the writer's timed wait syncs the tail */
+    vd_wal_stats_get(w, &st);
+    cr_assert_gt(st.fsyncs, before, "the unsynced tail was never synced");
+    cr_assert_eq(st.read_only_error, 0);
+    vd_wal_close(w);
+    static seen s;
+    memset(&s, 0, sizeof s);
+    read_all(&s, true);
+    cr_assert_eq(s.n, 60);
+}
+
+Test(wal, no_fsync_acknowledges_after_the_write)
+{
+    fresh_dir();
+    vd_wal *w;
+    vd_wal_options o = {.segment_bytes = 1 << 20, .fsync = VD_FSYNC_NONE};
+    cr_assert_eq(vd_wal_open(&w, vd_vfs_posix(), dir, 7, &o, NULL), 0);
+    for (uint32_t i = 0; i < 20; i++) {
+        uint64_t lsn;
+        cr_assert_eq(vd_wal_append(w, 3, body, fill(i), &lsn), 0);
+        cr_assert_eq(lsn, 7 + i);
+    }
+    vd_wal_stats st;
+    vd_wal_stats_get(w, &st);
+    cr_assert_eq(st.fsyncs, 0);
+    cr_assert_eq(st.durable_lsn, 26);
+    vd_wal_close(w);
+    static seen s;
+    memset(&s, 0, sizeof s);
+    read_all(&s, true);
+    cr_assert_eq(s.n, 20);
+}
+
+/* Only well-formed segment names count; they come back in LSN order. */
+Test(wal, list_segments_skips_other_files_and_sorts)
+{
+    fresh_dir();
+    const char *names[] = {"wal-00000000000000ff.log", "wal-0000000000000010.log", "wal-zz.log",
+                           "wal-0000000000000020.tmp", "notes.txt", "wal-0000000000000001.log"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fclose(f);
+    }
+    uint64_t *firsts;
+    size_t n;
+    cr_assert_eq(vd_wal_list_segments(dir, &firsts, &n), 0);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(firsts[0], 1);
+    cr_assert_eq(firsts[1], 0x10);
+    cr_assert_eq(firsts[2], 0xff);
+    free(firsts);
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    cr_assert_eq(vd_wal_list_segments(dir, &firsts, &n), -ENOENT);
+}
