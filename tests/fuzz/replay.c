@@ -85,7 +85,8 @@ static int replay_path(const char *path)
         names[n++] = strdup(e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, compare_names); /* the same order every run */
+    if (n > 1)
+        qsort(names, n, sizeof *names, compare_names); /* the same order every run */
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char file[4096];
