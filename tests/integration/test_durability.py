@@ -159,8 +159,9 @@ def test_snapshot_of_a_missing_collection_is_404(client):
 class Writer(threading.Thread):
     """Writes unique ids (and deletes some of its own) until the server dies."""
 
-    def __init__(self, port, wid, gen):
+    def __init__(self, port, wid, gen, pause=0.0):
         super().__init__(daemon=True)
+        self.pause = pause     # seconds between writes (the soak keeps its id count bounded)
         self.c = Client(port)
         self.wid, self.gen = wid, gen
         self.acked = {}        # id -> generation present (acknowledged)
@@ -173,6 +174,8 @@ class Writer(threading.Thread):
         try:
             while True:
                 n += 1
+                if self.pause:
+                    time.sleep(self.pause)
                 # Unique across writers and rounds (scripts/crash-soak runs 1,000).
                 base = (self.gen * 64 + self.wid) * 1_000_000 + n * 5
                 if self.acked and self.rnd.random() < 0.2:
