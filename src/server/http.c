@@ -546,7 +546,11 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     for (char *p = msg; *p; p++)
         if (*p == '"')
             *p = '\'';
-    vd_log_warn("http", "detail=\"%s\"", msg);
+    /* What a client did to its own connection (hung up mid-request, timed
+     * out) is routine and, from a crowd of slow clients, a flood: debug. */
+    bool client_side = strstr(msg, "remote side") || strstr(msg, "timed out") ||
+                       strstr(msg, "Connection reset") || strstr(msg, "incomplete request");
+    vd_log(client_side ? VD_LOG_DEBUG : VD_LOG_WARN, "http", "detail=\"%s\"", msg);
 }
 
 /* Reads a PEM file (at most 1 MiB) into a NUL-terminated malloc'd text. */

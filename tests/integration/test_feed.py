@@ -439,3 +439,104 @@ def test_two_feeds_from_a_config_file(db):
             assert 'vectord_feed_connected{feed="vectord"} 1' in metrics
         finally:
             s.stop()
+
+
+def feed_status(client, want, timeout=30):
+    """GET /feed until want(feed) holds; the feed object."""
+    deadline = time.time() + timeout
+    f = None
+    while time.time() < deadline:
+        st, doc = client.request("GET", "/feed")
+        if st == 200:
+            f = doc["result"]
+            if want(f):
+                return f
+        time.sleep(0.1)
+    raise AssertionError(f"feed never reached the state wanted: {f}")
+
+
+def test_integer_ids_chosen_payload_columns_and_no_version(db):
+    """Another table: bigint ids, two of its columns as the payload, no version column."""
+    conn, dsn = db
+    cur = conn.cursor()
+    cur.execute('CREATE TABLE notes (nid bigint PRIMARY KEY, vec text, a int, b text, secret text)')
+    cur.execute("""CREATE TRIGGER vectord_outbox_capture AFTER INSERT OR UPDATE OR DELETE ON notes
+                   FOR EACH ROW EXECUTE FUNCTION vectord_outbox_capture('nid')""")
+    cur.execute(f"""INSERT INTO notes SELECT i, {emb_sql('i')}, i * 10, 'b' || i, 'hidden'
+                    FROM generate_series(1, 40) i""")
+    with tempfile.TemporaryDirectory() as d:
+        s = feed_server(dsn, os.path.join(d, "data"), [
+            "--set", "feed_table=notes", "--set", "feed_id_column=nid", "--set", "feed_embedding_column=vec",
+            "--set", "feed_version_column=", "--set", "feed_payload_columns=a, b", "--set", "feed_collection=notes"])
+        try:
+            c = s.client
+            wait_caught_up(c, conn)
+            cur.execute(f"INSERT INTO notes VALUES (41, {emb_sql('41')}, 410, 'b41', 'x')")
+            cur.execute("DELETE FROM notes WHERE nid = 2")
+            wait_caught_up(c, conn)
+            assert c.ok("GET", "/collections/notes")["points_count"] == 40
+            p = c.ok("GET", "/collections/notes/points/41")
+            assert p["id"] == 41 and p["payload"] == {"a": 410, "b": "b41"}, p
+            assert "version" not in p or p["version"] in (None, 0), p
+            assert c.request("GET", "/collections/notes/points/2")[0] == 404
+        finally:
+            s.stop()
+
+
+def test_wide_table_payload_is_every_column_but_the_embedding(db):
+    """Past 50 columns the payload is built with to_jsonb(row) minus the embedding."""
+    conn, dsn = db
+    cur = conn.cursor()
+    cur.execute('ALTER TABLE "Memory" ' + ", ".join(f"ADD COLUMN c{i} int DEFAULT {i}" for i in range(60)))
+    insert_rows(conn, 0, 5)
+    with tempfile.TemporaryDirectory() as d:
+        s = feed_server(dsn, os.path.join(d, "data"))
+        try:
+            c = s.client
+            wait_caught_up(c, conn)
+            p = c.ok("GET", "/collections/memories/points/m3")
+            assert p["payload"]["c59"] == 59 and p["payload"]["userId"] == "u3", p
+            assert "embedding" not in p["payload"]
+        finally:
+            s.stop()
+
+
+def test_feed_errors_are_reported_and_the_server_keeps_serving(pg, db):
+    conn, dsn = db
+    with tempfile.TemporaryDirectory() as d:
+        # A source table that does not exist: the query fails, the error is shown, retried.
+        s = feed_server(dsn, os.path.join(d, "a"), ["--set", "feed_table=missing"])
+        try:
+            f = feed_status(s.client, lambda f: f["last_error"])
+            assert "missing" in f["last_error"], f
+            assert s.client.request("GET", "/healthz")[0] == 200
+            s.client.ok("PUT", "/collections/other", {"dim": 2})
+        finally:
+            s.stop()
+        # No collection and feed_dim 0: nothing to write into.
+        s = Server(data_dir=os.path.join(d, "b"), args=["--set", f"feed_dsn={dsn}", "--set", "feed_poll_ms=200"])
+        try:
+            f = feed_status(s.client, lambda f: f["last_error"] and "feed_dim" in f["last_error"])
+            assert not f["backfill"]["done"]
+        finally:
+            s.stop()
+        # The collection exists with another dimension: rows are rejected, counted, not applied.
+        insert_rows(conn, 0, 3)
+        s = Server(data_dir=os.path.join(d, "c"))
+        s.client.ok("PUT", "/collections/small", {"dim": 3})
+        s.stop()
+        s = feed_server(dsn, os.path.join(d, "c"), ["--set", "feed_collection=small"])
+        try:
+            f = feed_status(s.client, lambda f: f["rows_rejected"] >= 3 or f["last_error"])
+            assert s.client.ok("GET", "/collections/small")["points_count"] == 0, f
+        finally:
+            s.stop()
+        # Nothing listening at the DSN: connection errors, reconnect attempts, still serving.
+        bad = re.sub(r"port=\d+", "port=1", dsn)
+        s = feed_server(bad, os.path.join(d, "d"))
+        try:
+            f = feed_status(s.client, lambda f: f["last_error"] and not f["connected"])
+            assert "connect" in f["last_error"], f
+            assert s.client.request("GET", "/healthz")[0] == 200
+        finally:
+            s.stop()
