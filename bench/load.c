@@ -22,6 +22,7 @@
  * first k / min(k, expected). Requests are cut into a warm-up (not counted)
  * and the measured window. Prints one JSON object: mode, connections, rate,
  * requests, errors (non-200 answers and broken connections), statuses,
+ * (the first 20 answers that are not 200 are written to stderr),
  * seconds, qps, p50/p90/p99/p99.9/max latency in ms, recall (null without
  * --expect).
  */
@@ -68,7 +69,10 @@ typedef struct shared {
     double t_measure; /* start of the measured window */
     double t_end;
     _Atomic long next; /* open loop: index of the next due request */
+    _Atomic long shown; /* non-200 answers written to stderr so far */
 } shared;
+
+#define SHOW_NON_200 20 /* the first answers that were not 200 go to stderr */
 
 #define N_STATUS 600
 
@@ -326,6 +330,11 @@ static void *run(void *arg)
             w->status[status > 0 && status < N_STATUS ? status : 0]++;
             if (status != 200)
                 w->errors++;
+        }
+        if (status != 200 && atomic_fetch_add(&sh->shown, 1) < SHOW_NON_200) {
+            const char *eol = memchr(r->wire, '\r', r->len);
+            fprintf(stderr, "%d for %.*s: %.300s\n", status, eol ? (int)(eol - r->wire) : 40, r->wire,
+                    body ? body : "");
         }
         record(w, o->rate > 0 ? due : sent, done - (o->rate > 0 ? due : sent));
         if (counted && status == 200 && r->expect) {

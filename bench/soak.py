@@ -174,6 +174,9 @@ def main():
                 print("bench_load failed:", r.stderr, file=sys.stderr)
                 break
             w = json.loads(r.stdout)
+            w["non_200"] = r.stderr.strip().splitlines()[:20]
+            for line in w["non_200"]:
+                print("  not 200:", line[:300], flush=True)
             w["t"] = time.time() - t0
             w["rss_mib"] = rss_mib(v.proc.pid)
             w["open_connections"] = open_connections(v.port)
@@ -224,7 +227,7 @@ def main():
             print(row)
         print()
         print(f"- server alive at the end: **{'yes' if alive else 'NO'}**; 5xx other than 503: **{bad_5xx}**; "
-              f"other non-200: {other}; errors (broken connections): {sum(w['errors'] for w in windows)}")
+              f"other non-200: {other}; non-200 answers and broken connections: {sum(w['errors'] for w in windows)}")
         print(f"- RSS: {rss0:.0f} MiB after loading, {rss_end:.0f} MiB at the end, peak {peak:.0f} MiB; "
               f"p99 over windows: median {pct(lat99, 0.5):.2f} ms, worst {max(lat99) if lat99 else float('nan'):.2f} ms")
         print(f"- refusals counted by the server (vectord_http_overloaded_total): {overloads or 'none'}; "

@@ -37,6 +37,11 @@ struct vd_shard {
     slot_meta *meta; /* cap */
     uint64_t *alive; /* vd_bitset_words(cap): searchable points */
     uint64_t *dead;  /* vd_bitset_words(cap): tombstones awaiting compaction */
+    /* vd_bitset_words(cap): stored by an upsert's stage whose finish has not
+     * run yet. Compaction leaves these alone even when they are tombstones
+     * (killed while pending): the finish still names the slot, and a release
+     * and reuse in between would hand another point's slot to it. */
+    uint64_t *pending;
     uint32_t n_slots, cap, n_alive;
     uint32_t n_tombstones; /* dead slots kept by an index with keeps_slots */
     uint32_t n_staged;     /* stored slots an upsert has still to insert into the graph */
@@ -122,6 +127,7 @@ void vd_shard_destroy(vd_shard *s)
     free(s->meta);
     free(s->alive);
     free(s->dead);
+    free(s->pending);
     free(s->free_slots);
     pthread_mutex_destroy(&s->compact_lock);
     pthread_rwlock_destroy(&s->lock);
@@ -175,6 +181,11 @@ static int reserve(vd_shard *s, size_t extra)
         return -ENOMEM;
     memset(d + old_w, 0, (new_w - old_w) * sizeof *d);
     s->dead = d;
+    uint64_t *pe = realloc(s->pending, new_w * sizeof *pe);
+    if (!pe)
+        return -ENOMEM;
+    memset(pe + old_w, 0, (new_w - old_w) * sizeof *pe);
+    s->pending = pe;
     s->cap = (uint32_t)cap;
     return 0;
 }
@@ -400,6 +411,7 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
             continue;
         if (deferred) {
             st->pending[st->n_pending++] = slot;
+            vd_bit_set(s->pending, slot);
             s->n_staged++;
         } else {
             vd_vector_view v = view_of(s);
@@ -443,6 +455,7 @@ int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st)
         for (size_t i = 0; i < st->n_pending; i++) {
             uint32_t slot = st->pending[i];
             s->n_staged--;
+            vd_bit_clear(s->pending, slot);
             if (vd_bit_test(s->dead, slot))
                 continue; /* replaced or deleted meanwhile */
             if (st->pending_rc[i]) {
@@ -527,6 +540,14 @@ int vd_shard_get(vd_shard *s, const vd_point_id *id, bool with_vector, vd_point_
 }
 
 
+/* A point that exists for a write that follows it in the log: alive, or
+ * stored by an upsert whose finish has not run yet (staged; its write came
+ * first, so a delete logged after it must take it out). */
+static bool is_live(const vd_shard *s, uint32_t slot)
+{
+    return vd_bit_test(s->alive, slot) || (vd_bit_test(s->pending, slot) && !vd_bit_test(s->dead, slot));
+}
+
 int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n_deleted)
 {
     pthread_rwlock_wrlock(&s->lock);
@@ -534,7 +555,7 @@ int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n
     for (size_t i = 0; rc == 0 && i < n; i++) {
         uint64_t h = vd_id_hash(&ids[i]);
         uint32_t slot;
-        if (vd_idmap_find(&s->idmap, &ids[i], h, &slot) && vd_bit_test(s->alive, slot)) {
+        if (vd_idmap_find(&s->idmap, &ids[i], h, &slot) && is_live(s, slot)) {
             kill_slot(s, slot, h);
             (*n_deleted)++;
         }
@@ -560,11 +581,17 @@ int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted)
     pthread_rwlock_wrlock(&s->lock);
     size_t nw = vd_bitset_words(s->n_slots);
     uint64_t *match = malloc(nw * 8 + 8);
-    int rc = match ? 0 : -ENOMEM;
+    uint64_t *live = malloc(nw * 8 + 8);
+    int rc = match && live ? 0 : -ENOMEM;
     if (!rc) {
+        /* Staged points count: the delete comes after their write in the log. */
+        for (size_t w = 0; w < nw; w++)
+            live[w] = s->alive[w] | (s->pending[w] & ~s->dead[w]);
         vd_filter_source src = filter_source(s);
+        src.alive = live;
         rc = vd_filter_eval(f, &src, match);
     }
+    free(live);
     if (!rc)
         rc = reserve_free(s, vd_bitset_count(match, nw));
     for (size_t i = rc ? SIZE_MAX : vd_bitset_next(match, nw, 0); i != SIZE_MAX;
@@ -859,7 +886,8 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released)
             rc = -ENOMEM;
         for (size_t i = rc ? SIZE_MAX : vd_bitset_next(s->dead, nw, 0); i != SIZE_MAX;
              i = vd_bitset_next(s->dead, nw, i + 1))
-            dead[n_dead++] = (uint32_t)i;
+            if (!vd_bit_test(s->pending, i)) /* a later compaction releases it */
+                dead[n_dead++] = (uint32_t)i;
     }
     pthread_rwlock_unlock(&s->lock);
 
