@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
     } while (0)
 _Noreturn void vd_fuzz_fail(const char *file, int line, const char *what);
 
-/* Once per process: logging at error level only (bad inputs log warnings). */
+/* Once per process: logging off (bad inputs log warnings and errors). */
 void vd_fuzz_init(void);
 
 /* The limits vectord runs with by default (config.c). */
