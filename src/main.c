@@ -99,8 +99,7 @@ static void raise_fd_limit(const vd_config *cfg)
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
-    rlim_t reserve = cfg->max_connections / 8 > 16 ? cfg->max_connections / 8 : 16;
-    rlim_t want = (rlim_t)cfg->max_connections + reserve + 256;
+    rlim_t want = (rlim_t)(cfg->max_connections + vd_http_connection_reserve(cfg->max_connections)) + 256;
     if (rl.rlim_cur >= want)
         return;
     rlim_t was = rl.rlim_cur;

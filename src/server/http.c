@@ -599,6 +599,11 @@ static void http_free(vd_http *h)
     free(h);
 }
 
+uint64_t vd_http_connection_reserve(uint64_t max_connections)
+{
+    return max_connections / 8 > 16 ? max_connections / 8 : 16;
+}
+
 int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *port, vd_errmsg *em)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(cfg->port)};
@@ -632,7 +637,7 @@ int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *po
     /* libmicrohttpd's own cap sits above max_connections, so connections
      * past it still get a 503 overloaded answer (and probes get served);
      * only past the reserve are new connections closed unanswered. */
-    uint64_t reserve = cfg->max_connections / 8 > 16 ? cfg->max_connections / 8 : 16;
+    uint64_t reserve = vd_http_connection_reserve(cfg->max_connections);
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, h},
         {MHD_OPTION_SOCK_ADDR, 0, &addr},
