@@ -141,6 +141,13 @@ Test(wal_format, bad_headers_are_named)
         h[24 + i] = (uint8_t)(crc >> (8 * i));
     cr_assert_neq(vd_wal_header_decode(h, sizeof h, &salt, &em), 0);
     cr_assert(strstr(em.text, "format version 9"), "%s", em.text);
+    vd_wal_header_encode(h, 42);
+    h[12] = 64; /* header length 64, checksum recomputed */
+    crc = vd_crc32c(0, h, 24);
+    for (int i = 0; i < 4; i++)
+        h[24 + i] = (uint8_t)(crc >> (8 * i));
+    cr_assert_neq(vd_wal_header_decode(h, sizeof h, &salt, &em), 0);
+    cr_assert(strstr(em.text, "header length 64"), "%s", em.text);
 }
 
 /* Appends N_REC records, fdatasync after every second one; returns how many
