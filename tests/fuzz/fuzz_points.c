@@ -36,8 +36,13 @@ static void upsert(vd_collection *c, cJSON *body)
     for (size_t i = 0; i < req.n; i++) {
         VD_FUZZ_CHECK(vd_id_equal(&d.m.points[i].id, &req.points[i].id));
         VD_FUZZ_CHECK(memcmp(d.m.points[i].vector, req.points[i].vector, cfg->dim * sizeof(float)) == 0);
-        VD_FUZZ_CHECK(cJSON_Compare(d.m.points[i].payload, req.points[i].payload, 1) ||
-                      (!d.m.points[i].payload && !req.points[i].payload));
+        /* The same JSON text: cJSON_Compare misjudges objects with a key twice
+         * (it looks each key up by name), which a payload may have. */
+        char *a = d.m.points[i].payload ? cJSON_PrintUnformatted(d.m.points[i].payload) : NULL;
+        char *b = req.points[i].payload ? cJSON_PrintUnformatted(req.points[i].payload) : NULL;
+        VD_FUZZ_CHECK((!a && !b) || (a && b && strcmp(a, b) == 0));
+        free(a);
+        free(b);
     }
     /* Replay applies the decoded record, as recovery does. */
     vd_mutation_outcome out = {0};
