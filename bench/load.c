@@ -422,7 +422,8 @@ int main(int argc, char **argv)
     double *all = malloc((n_lat ? n_lat : 1) * sizeof *all);
     size_t k = 0;
     for (int i = 0; i < o.connections; i++) {
-        memcpy(all + k, ws[i].lat, ws[i].n_lat * sizeof *all);
+        if (ws[i].n_lat) /* a connection may have had no request in the window */
+            memcpy(all + k, ws[i].lat, ws[i].n_lat * sizeof *all);
         k += ws[i].n_lat;
         free(ws[i].lat);
     }
