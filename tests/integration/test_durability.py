@@ -210,6 +210,27 @@ def get_point(c, i):
     return doc["result"] if st == 200 else None
 
 
+def crash_round(s, gen, rnd, acked, deleted, uncertain, pause=0.0):
+    """8 writers against server s, SIGKILL at a random moment (0.3–1.5 s);
+    then what they saw is merged into acked (id -> generation), deleted and
+    uncertain (in flight at the kill)."""
+    writers = [Writer(s.port, w, gen, pause) for w in range(8)]
+    for w in writers:
+        w.start()
+    time.sleep(rnd.uniform(0.3, 1.5))
+    s.kill()
+    for w in writers:
+        w.join(timeout=30)
+        for i, g in w.acked.items():
+            acked[i] = g
+            deleted.discard(i)
+        for i in w.deleted:
+            deleted.add(i)
+            acked.pop(i, None)
+        for _, ids in w.inflight:
+            uncertain.update(ids)
+
+
 def test_sigkill_during_concurrent_writes_loses_no_acknowledged_write():
     rounds = int(os.environ.get("CRASH_ROUNDS", "4"))
     rnd = random.Random(2026)
@@ -237,21 +258,7 @@ def test_sigkill_during_concurrent_writes_loses_no_acknowledged_write():
             info = c.ok("GET", "/collections/crash")
             present = sum(1 for i in acked if i not in uncertain)
             assert info["points_count"] >= present
-            writers = [Writer(s.port, w, gen) for w in range(8)]
-            for w in writers:
-                w.start()
-            time.sleep(rnd.uniform(0.3, 1.5))
-            s.kill()
-            for w in writers:
-                w.join(timeout=30)
-                for i, g in w.acked.items():
-                    acked[i] = g
-                    deleted.discard(i)
-                for i in w.deleted:
-                    deleted.add(i)
-                    acked.pop(i, None)
-                for _, ids in w.inflight:
-                    uncertain.update(ids)
+            crash_round(s, gen, rnd, acked, deleted, uncertain)
         s = Server(data_dir=data, args=args)
         try:
             c = s.client

@@ -28,7 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 from conftest import Server  # noqa: E402
-from test_durability import DIM, Writer, get_point, point, vec  # noqa: E402
+from test_durability import DIM, crash_round, get_point, point, vec  # noqa: E402
 
 ARGS = ["--set", "wal_segment_bytes=65536", "--set", "checkpoint_wal_bytes=150000"]
 
@@ -70,21 +70,7 @@ def main():
             sample = rnd.sample(sorted(acked), min(300, len(acked))) + \
                 rnd.sample(sorted(deleted), min(100, len(deleted)))
             check(c, acked, deleted, uncertain, sample, counts)
-            writers = [Writer(s.port, w, gen, pause=0.05) for w in range(8)]
-            for w in writers:
-                w.start()
-            time.sleep(rnd.uniform(0.3, 1.5))
-            s.kill()
-            for w in writers:
-                w.join(timeout=30)
-                for i, g in w.acked.items():
-                    acked[i] = g
-                    deleted.discard(i)
-                for i in w.deleted:
-                    deleted.add(i)
-                    acked.pop(i, None)
-                for _, ids in w.inflight:
-                    uncertain.update(ids)
+            crash_round(s, gen, rnd, acked, deleted, uncertain, pause=0.05)
             if (gen + 1) % 50 == 0 or gen + 1 == rounds:
                 print(f"round {gen + 1}/{rounds}: acknowledged {len(acked)} present, {len(deleted)} deleted, "
                       f"{len(uncertain)} in flight at a kill; so far {counts} ({time.time() - t0:.0f} s)",
