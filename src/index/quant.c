@@ -102,12 +102,15 @@ void vd_quant_query_init(vd_quant_query *qq, vd_quant quant, vd_metric metric, c
         sum += f[i];
         norm2 += f[i] * f[i];
     }
-    float beta = amax / 127.0f, inv = beta > 0 ? 1.0f / beta : 0.0f;
+    float beta = amax / 127.0f;
+    /* In double: for a query of subnormal values 1/beta overflows a float
+     * (found by the points fuzzer: inf converted to int). */
+    double inv = amax > 0 ? 127.0 / (double)amax : 0.0;
     int32_t qsum = 0;
     /* round half away from zero (as cheap as a truncation, and vectorisable);
      * |q·inv| <= 127 up to rounding, so the clamp only guards the last ulp */
     for (uint32_t i = 0; i < dim; i++) {
-        float r = f[i] * inv;
+        double r = (double)f[i] * inv;
         int v = (int)(r + (r >= 0 ? 0.5f : -0.5f));
         v = v > 127 ? 127 : v < -127 ? -127 : v;
         q8buf[i] = (int8_t)v;
