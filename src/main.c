@@ -200,18 +200,10 @@ int main(int argc, char **argv)
     vd_api api = {
         .db = db,
         .metrics = metrics,
-        .limits =
-            {
-                .max_batch_points = (uint32_t)cfg.max_batch_points,
-                .max_batch_searches = (uint32_t)cfg.max_batch_searches,
-                .max_k = (uint32_t)cfg.max_k,
-                .max_dim = (uint32_t)cfg.max_dim,
-                .max_filter_depth = (uint32_t)cfg.max_filter_depth,
-                .default_shards = (uint32_t)cfg.default_shards,
-            },
         .simd = vd_isa_name(dist->isa),
         .recall = recall,
     };
+    vd_config_limits(&cfg, &api.limits);
     vd_metrics_set_recall(metrics, recall);
     if (vd_auth_create(&auth, &cfg, &em) != 0) {
         vd_log_error("cannot load the API keys", "error=\"%s\"", em.text);

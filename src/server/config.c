@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/request.h"
 #include "util/log.h"
 #include "vectord/distance.h"
 #include "vectord/types.h"
@@ -436,4 +437,16 @@ void vd_config_usage(FILE *out)
     for (size_t i = 0; i < N_SETTINGS; i++)
         fprintf(out, "  [%s] %-22s default %-16s %s\n", settings[i].section, settings[i].name,
                 settings[i].def, settings[i].help);
+}
+
+void vd_config_limits(const vd_config *cfg, vd_limits *out)
+{
+    *out = (vd_limits){
+        .max_batch_points = (uint32_t)cfg->max_batch_points,
+        .max_batch_searches = (uint32_t)cfg->max_batch_searches,
+        .max_k = (uint32_t)cfg->max_k,
+        .max_dim = (uint32_t)cfg->max_dim,
+        .max_filter_depth = (uint32_t)cfg->max_filter_depth,
+        .default_shards = (uint32_t)cfg->default_shards,
+    };
 }

@@ -92,6 +92,9 @@ typedef enum vd_config_action {
  * Returns 0 or VD_E_INVALID_REQUEST with em naming the bad setting. */
 int vd_config_load(vd_config *cfg, int argc, char **argv, char **envp, vd_config_action *action,
                    vd_errmsg *em);
+struct vd_limits;
+/* The request limits (server/request.h) the configuration sets. */
+void vd_config_limits(const vd_config *cfg, struct vd_limits *out);
 /* Writes the effective configuration in config-file format. */
 void vd_config_print(const vd_config *cfg, FILE *out);
 void vd_config_usage(FILE *out);

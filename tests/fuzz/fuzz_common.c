@@ -46,14 +46,7 @@ void vd_fuzz_init(void)
     char *envp[] = {NULL};
     if (vd_config_load(&cfg, 1, argv, envp, &action, &em) != 0)
         vd_fuzz_fail(__FILE__, __LINE__, em.text);
-    limits = (vd_limits){
-        .max_batch_points = (uint32_t)cfg.max_batch_points,
-        .max_batch_searches = (uint32_t)cfg.max_batch_searches,
-        .max_k = (uint32_t)cfg.max_k,
-        .max_dim = (uint32_t)cfg.max_dim,
-        .max_filter_depth = (uint32_t)cfg.max_filter_depth,
-        .default_shards = (uint32_t)cfg.default_shards,
-    };
+    vd_config_limits(&cfg, &limits);
 }
 
 const vd_limits *vd_fuzz_limits(void)
