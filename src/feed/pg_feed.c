@@ -391,6 +391,15 @@ bool vd_feed_parse_id(vd_feed *f, vd_feed_batch *b, const char *text, vd_point_i
     return true;
 }
 
+/* Counts and logs a source row the feed cannot apply. */
+static void reject_row(vd_feed *f, const char *id, const char *why)
+{
+    pthread_mutex_lock(&f->lock);
+    f->st.rows_rejected++;
+    pthread_mutex_unlock(&f->lock);
+    vd_log_warn("feed skipped a bad row", "feed=%s id=\"%.100s\" reason=\"%s\"", f->cfg.name, id, why);
+}
+
 /* Adds the row (id, embedding, version, payload at columns c..c+3) to b as
  * an upsert; false (counted, logged) if it is malformed. */
 bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c, uint32_t dim)
@@ -432,10 +441,7 @@ bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c, 
         why = "the payload is not JSON";
     if (why) {
         cJSON_Delete(p->payload);
-        pthread_mutex_lock(&f->lock);
-        f->st.rows_rejected++;
-        pthread_mutex_unlock(&f->lock);
-        vd_log_warn("feed skipped a bad row", "feed=%s id=\"%.100s\" reason=\"%s\"", f->cfg.name, id, why);
+        reject_row(f, id, why);
         return false;
     }
     p->vector = v;
@@ -633,6 +639,8 @@ static int follow_round(vd_feed *f, vd_collection *c)
             vd_feed_add_row(f, &b, r, i, 5, dim);
         } else if (vd_feed_parse_id(f, &b, PQgetvalue(r, i, 3), &b.dels[b.n_dels])) {
             b.n_dels++;
+        } else {
+            reject_row(f, PQgetvalue(r, i, 3), "bad id");
         }
     }
     vd_feed_state next = f->state;

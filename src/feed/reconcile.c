@@ -204,6 +204,17 @@ static char *array_literal(char **ids, size_t n)
     return vd_strbuf_take(&b, NULL);
 }
 
+/* A failed statement: 503 not_ready when the connection to Postgres is lost
+ * (retry once the feed has reconnected), 500 for an SQL error. */
+static int source_failed(vd_feed *f, vd_errmsg *em, const char *what)
+{
+    int rc = PQstatus(f->conn) == CONNECTION_OK ? VD_E_INTERNAL : VD_E_NOT_READY;
+    pthread_mutex_lock(&f->lock);
+    rc = vd_fail(em, rc, "%s: %s", what, f->st.last_error);
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
 /* Upserts the current source rows of ids (missing or stale points). */
 static int repair_upserts(vd_feed *f, vd_collection *c, id_list *l, uint64_t *done, vd_errmsg *em)
 {
@@ -219,7 +230,7 @@ static int repair_upserts(vd_feed *f, vd_collection *c, id_list *l, uint64_t *do
         PGresult *r = vd_feed_run(f, sql, 1, params);
         free(arr);
         if (!r)
-            return vd_fail(em, VD_E_INTERNAL, "%s", f->st.last_error);
+            return source_failed(f, em, "cannot read the rows to repair");
         int rows = PQntuples(r);
         vd_feed_batch b = {0};
         int rc = vd_feed_batch_alloc(&b, (size_t)rows, dim) ? 0 : vd_fail(em, -ENOMEM, "out of memory");
@@ -266,7 +277,7 @@ void vd_feed_reconcile_run(vd_feed *f, vd_collection *c, vd_feed_reconcile_req *
     vd_errmsg em = {{0}};
     int rc = 0;
     if (!read_source(f, &t)) {
-        rc = vd_fail(&em, VD_E_INTERNAL, "cannot read the source table: %s", f->st.last_error);
+        rc = source_failed(f, &em, "cannot read the source table");
         goto done;
     }
     vd_collection_foreach(c, visit_point, &v);
@@ -282,6 +293,7 @@ void vd_feed_reconcile_run(vd_feed *f, vd_collection *c, vd_feed_reconcile_req *
     req->missing = missing.n;
     req->extra = v.extra.n;
     req->stale = v.stale.n;
+    req->int_ids = f->int_ids;
     note_examples(req, 0, &missing);
     note_examples(req, 1, &v.extra);
     note_examples(req, 2, &v.stale);

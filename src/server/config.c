@@ -2,12 +2,14 @@
 #include "server/config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <ini.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "db/collection.h"
 #include "server/request.h"
 #include "util/log.h"
 #include "vectord/distance.h"
@@ -233,6 +235,13 @@ static int validate(vd_config *cfg, vd_errmsg *em)
             return vd_fail(em, VD_E_INVALID_REQUEST,
                            "[%s] feed_metric must be cosine, dot or l2, got '%s'",
                            cfg->feeds[k].section, cfg->feeds[k].metric);
+        if (cfg->feeds[k].dsn[0] && !vd_collection_name_valid(cfg->feeds[k].collection))
+            return vd_fail(em, VD_E_INVALID_REQUEST,
+                           "[%s] feed_collection must be 1..64 of [A-Za-z0-9_-], got '%s'",
+                           cfg->feeds[k].section, cfg->feeds[k].collection);
+        if (cfg->feeds[k].dim > cfg->max_dim)
+            return vd_fail(em, VD_E_INVALID_REQUEST, "[%s] feed_dim %" PRIu64 " is above max_dim %" PRIu64,
+                           cfg->feeds[k].section, (uint64_t)cfg->feeds[k].dim, (uint64_t)cfg->max_dim);
         for (size_t j = 0; j < k; j++)
             if (cfg->feeds[k].dsn[0] && strcmp(cfg->feeds[j].name, cfg->feeds[k].name) == 0)
                 return vd_fail(em, VD_E_INVALID_REQUEST,

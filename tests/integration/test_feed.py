@@ -10,6 +10,7 @@ import re
 import tempfile
 import threading
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -101,7 +102,7 @@ def assert_matches_table(client, conn):
     assert info["points_count"] == len(rows), (info["points_count"], len(rows))
     import json
     for rid, user, content, emb, version in rows:
-        st, doc = client.request("GET", f"/collections/memories/points/{rid}?with_vector=true")
+        st, doc = client.request("GET", f"/collections/memories/points/{quote(rid, safe='')}?with_vector=true")
         assert st == 200, (rid, doc)
         p = doc["result"]
         assert p["vector"] == [float(x) for x in json.loads(emb)], rid
@@ -267,6 +268,12 @@ def test_bad_rows_are_skipped_and_counted(db):
             f = wait_caught_up(c, conn)
             assert f["rows_rejected"] == 5
             assert c.ok("GET", "/collections/memories")["points_count"] == 60
+            # An outbox row naming no id (written by hand, not by the trigger).
+            cur.execute("""INSERT INTO vectord_outbox (source, row_id, op) VALUES ('Memory', '', 'D')""")
+            insert_rows(conn, 60, 61)
+            f = wait_caught_up(c, conn)
+            assert f["rows_rejected"] == 6
+            assert c.ok("GET", "/collections/memories")["points_count"] == 61
             assert "feed skipped a bad row" in s.logs() and 'id="bad-dim"' in s.logs()
         finally:
             s.stop()
@@ -291,12 +298,16 @@ def test_reconciliation_finds_and_repairs_drift(db):
             cur = conn.cursor()
             cur.execute("""ALTER TABLE "Memory" DISABLE TRIGGER vectord_outbox_capture""")
             cur.execute("""UPDATE "Memory" SET content = 'silent', "updatedAt" = clock_timestamp() WHERE id = 'm9'""")
+            # Two rows whose ids need quoting in the repair's array literal.
+            cur.execute(f"""INSERT INTO "Memory" (id, "userId", embedding)
+                            VALUES ('q"1', 'u', {emb_sql('1')}), ('b\\1', 'u', {emb_sql('2')})""")
             cur.execute("""ALTER TABLE "Memory" ENABLE TRIGGER vectord_outbox_capture""")
             r = c.ok("POST", "/feed/reconcile")
-            assert (r["missing"], r["extra"], r["stale"], r["repaired"]) == (1, 1, 1, 0), r
-            assert r["examples"] == {"missing": ["m5"], "extra": ["ghost"], "stale": ["m9"]}, r
+            assert (r["missing"], r["extra"], r["stale"], r["repaired"]) == (3, 1, 1, 0), r
+            assert sorted(r["examples"]["missing"]) == ["b\\1", "m5", 'q"1'], r
+            assert r["examples"]["extra"] == ["ghost"] and r["examples"]["stale"] == ["m9"], r
             r = c.ok("POST", "/feed/reconcile?repair=true")
-            assert r["repaired"] == 3, r
+            assert r["repaired"] == 5, r
             r = c.ok("POST", "/feed/reconcile")
             assert r["in_sync"], r
             assert_matches_table(c, conn)
@@ -324,6 +335,8 @@ def test_read_your_writes_waits_for_the_feed(db):
             c.error("POST", f"/collections/memories/search?feed_xid={int(xid) + 10**9}&feed_timeout_ms=300",
                     body, status=504, code="feed_timeout")
             c.error("POST", "/collections/memories/search?feed_xid=abc", body, status=400)
+            # A transaction applied long ago: no wait.
+            assert c.ok("POST", "/collections/memories/search?feed_xid=3&feed_timeout_ms=10000", body)
         finally:
             s.stop()
 
@@ -455,19 +468,30 @@ def feed_status(client, want, timeout=30):
     raise AssertionError(f"feed never reached the state wanted: {f}")
 
 
+def create_source(cur, table, columns, id_column):
+    """A source table other than "Memory", with the outbox trigger."""
+    cur.execute(f"CREATE TABLE {table} ({columns})")
+    cur.execute(f"""CREATE TRIGGER vectord_outbox_capture AFTER INSERT OR UPDATE OR DELETE ON {table}
+                    FOR EACH ROW EXECUTE FUNCTION vectord_outbox_capture('{id_column}')""")
+
+
+def source_args(table, id_column, embedding_column, version_column, *more):
+    """Feed settings for such a table, into a collection of the same name."""
+    return ["--set", f"feed_table={table}", "--set", f"feed_id_column={id_column}",
+            "--set", f"feed_embedding_column={embedding_column}", "--set", f"feed_version_column={version_column}",
+            "--set", f"feed_collection={table}", *more]
+
+
 def test_integer_ids_chosen_payload_columns_and_no_version(db):
     """Another table: bigint ids, two of its columns as the payload, no version column."""
     conn, dsn = db
     cur = conn.cursor()
-    cur.execute('CREATE TABLE notes (nid bigint PRIMARY KEY, vec text, a int, b text, secret text)')
-    cur.execute("""CREATE TRIGGER vectord_outbox_capture AFTER INSERT OR UPDATE OR DELETE ON notes
-                   FOR EACH ROW EXECUTE FUNCTION vectord_outbox_capture('nid')""")
+    create_source(cur, "notes", "nid bigint PRIMARY KEY, vec text, a int, b text, secret text", "nid")
     cur.execute(f"""INSERT INTO notes SELECT i, {emb_sql('i')}, i * 10, 'b' || i, 'hidden'
                     FROM generate_series(1, 40) i""")
     with tempfile.TemporaryDirectory() as d:
-        s = feed_server(dsn, os.path.join(d, "data"), [
-            "--set", "feed_table=notes", "--set", "feed_id_column=nid", "--set", "feed_embedding_column=vec",
-            "--set", "feed_version_column=", "--set", "feed_payload_columns=a, b", "--set", "feed_collection=notes"])
+        s = feed_server(dsn, os.path.join(d, "data"), source_args(
+            "notes", "nid", "vec", "", "--set", "feed_payload_columns=a, b"))
         try:
             c = s.client
             wait_caught_up(c, conn)
@@ -531,12 +555,82 @@ def test_feed_errors_are_reported_and_the_server_keeps_serving(pg, db):
             assert s.client.ok("GET", "/collections/small")["points_count"] == 0, f
         finally:
             s.stop()
-        # Nothing listening at the DSN: connection errors, reconnect attempts, still serving.
+        # Nothing listening at the DSN: connection errors, reconnect attempts, still
+        # serving; not ready (feed_max_lag_s is set), nothing to reconcile against.
         bad = re.sub(r"port=\d+", "port=1", dsn)
-        s = feed_server(bad, os.path.join(d, "d"))
+        s = feed_server(bad, os.path.join(d, "d"), ["--set", "feed_max_lag_s=5"])
         try:
             f = feed_status(s.client, lambda f: f["last_error"] and not f["connected"])
             assert "connect" in f["last_error"], f
             assert s.client.request("GET", "/healthz")[0] == 200
+            assert s.client.request("GET", "/readyz")[0] == 503
+            err = s.client.error("POST", "/feed/reconcile", status=503, code="not_ready")
+            assert "not connected" in err["message"], err
+        finally:
+            s.stop()
+        # More payload columns listed than one jsonb_build_object takes.
+        cols = ",".join(f"c{i}" for i in range(51))
+        s = feed_server(dsn, os.path.join(d, "e"), ["--set", f"feed_payload_columns={cols}"])
+        try:
+            f = feed_status(s.client, lambda f: f["last_error"])
+            assert "more than 50 columns" in f["last_error"], f
+        finally:
+            s.stop()
+        # A target collection the feed cannot create (no room under max_collections).
+        s = Server(data_dir=os.path.join(d, "f"))
+        s.client.ok("PUT", "/collections/other", {"dim": 2})
+        s.stop()
+        s = feed_server(dsn, os.path.join(d, "f"), ["--set", "max_collections=1"])
+        try:
+            f = feed_status(s.client, lambda f: f["last_error"])
+            assert "cannot create collection 'memories'" in f["last_error"], f
+            assert s.client.request("GET", "/healthz")[0] == 200
+        finally:
+            s.stop()
+
+
+def test_integer_ids_reconcile_over_many_pages(db):
+    """An integer id column and an integer version (one row without), more
+    source rows than one reconciliation page (10,000), drift in every
+    direction: the comparison and the repair are exact."""
+    conn, dsn = db
+    cur = conn.cursor()
+    create_source(cur, "items", "iid integer PRIMARY KEY, vec text, ver bigint, note text", "iid")
+    with tempfile.TemporaryDirectory() as d:
+        s = feed_server(dsn, os.path.join(d, "data"), source_args(
+            "items", "iid", "vec", "ver", "--set", "feed_batch_rows=2000"))
+        try:
+            c = s.client
+            wait_caught_up(c, conn)
+            r = c.ok("POST", "/feed/reconcile")  # an empty table
+            assert r["in_sync"] and r["source_rows"] == 0 and r["collection_points"] == 0, r
+            n = 10050
+            cur.execute(f"""INSERT INTO items SELECT i, {emb_sql('i')}, i * 3, 'n' || i
+                            FROM generate_series(1, {n}) i""")
+            cur.execute("UPDATE items SET ver = NULL WHERE iid = 7")
+            wait_caught_up(c, conn)
+            assert c.ok("GET", "/collections/items")["points_count"] == n
+            assert c.ok("GET", "/collections/items/points/7")["version"] in (None, 0)
+            r = c.ok("POST", "/feed/reconcile")
+            assert r["in_sync"] and r["source_rows"] == n and r["collection_points"] == n, r
+            # Drift: 70 points no row has, 3 rows without a point, 2 stale versions.
+            extra = [{"id": 100000 + i, "vector": [0.0] * DIM} for i in range(70)]
+            c.ok("PUT", "/collections/items/points", {"points": extra})
+            cur.execute("ALTER TABLE items DISABLE TRIGGER vectord_outbox_capture")
+            cur.execute(f"INSERT INTO items SELECT i, {emb_sql('i')}, 1, 'silent' FROM generate_series(20001, 20003) i")
+            cur.execute("UPDATE items SET ver = ver + 1 WHERE iid IN (5, 6)")
+            cur.execute("UPDATE items SET note = 'no version, no drift' WHERE iid = 7")
+            cur.execute("ALTER TABLE items ENABLE TRIGGER vectord_outbox_capture")
+            r = c.ok("POST", "/feed/reconcile")
+            assert (r["missing"], r["extra"], r["stale"]) == (3, 70, 2), r
+            assert r["source_rows"] == n + 3 and r["collection_points"] == n + 70, r
+            assert all(isinstance(i, int) for i in r["examples"]["extra"]), r
+            r = c.ok("POST", "/feed/reconcile?repair=true")
+            assert r["repaired"] == 75, r
+            r = c.ok("POST", "/feed/reconcile")
+            assert r["in_sync"] and r["collection_points"] == n + 3, r
+            assert c.ok("GET", "/collections/items/points/5")["version"] == 16
+            assert c.ok("GET", "/collections/items/points/20002")["payload"]["note"] == "silent"
+            assert c.request("GET", "/collections/items/points/100003")[0] == 404
         finally:
             s.stop()

@@ -67,6 +67,12 @@ Test(config, errors_name_the_setting)
     cr_assert(strstr(em.text, "cannot read config file"), "%s", em.text);
     char *a6[] = {"vectord", "--log-level", NULL};
     cr_assert_neq(load(&c, 2, a6, NULL, &em), 0);
+    char *a7[] = {"vectord", "--set", "feed_dsn=host=x", "--set", "feed_collection=no such name", NULL};
+    cr_assert_neq(load(&c, 5, a7, NULL, &em), 0);
+    cr_assert(strstr(em.text, "feed_collection must be"), "%s", em.text);
+    char *a8[] = {"vectord", "--set", "feed_dim=5000", NULL};
+    cr_assert_neq(load(&c, 3, a8, NULL, &em), 0);
+    cr_assert(strstr(em.text, "feed_dim 5000 is above max_dim 4096"), "%s", em.text);
 }
 
 Test(config, shipped_file_parses_and_matches_defaults)
