@@ -297,7 +297,8 @@ Test(wal, list_segments_skips_other_files_and_sorts)
 {
     fresh_dir();
     const char *names[] = {"wal-00000000000000ff.log", "wal-0000000000000010.log", "wal-zz.log",
-                           "wal-0000000000000020.tmp", "notes.txt", "wal-0000000000000001.log"};
+                           "wal-0000000000000020.tmp", "notes.txt", "wal-0000000000000001.log",
+                           "wal-zzzzzzzzzzzzzzzz.log"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char path[160];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -320,4 +321,50 @@ Test(wal, list_segments_skips_other_files_and_sorts)
     }
     rmdir(dir);
     cr_assert_eq(vd_wal_list_segments(dir, &firsts, &n), -ENOENT);
+}
+
+/* Counts the segment files of dir. */
+static size_t count_segments(void)
+{
+    uint64_t *firsts;
+    size_t n;
+    cr_assert_eq(vd_wal_list_segments(dir, &firsts, &n), 0);
+    free(firsts);
+    return n;
+}
+
+Test(wal, remove_through_keeps_every_segment_holding_a_later_record)
+{
+    fresh_dir();
+    vd_wal *w;
+    vd_wal_options o = {.segment_bytes = 4096, .fsync = VD_FSYNC_ALWAYS};
+    cr_assert_eq(vd_wal_open(&w, vd_vfs_posix(), dir, 1, &o, NULL), 0);
+    for (uint32_t i = 0; i < 100; i++)
+        cr_assert_eq(vd_wal_append(w, 1, body, fill(200), NULL), 0);
+    size_t before = count_segments(), removed;
+    cr_assert_geq(before, 4, "%zu segments", before);
+    uint64_t *firsts;
+    size_t n;
+    cr_assert_eq(vd_wal_list_segments(dir, &firsts, &n), 0);
+    /* Through the last LSN of segment 0 but one: nothing can go. */
+    cr_assert_eq(vd_wal_remove_through(w, firsts[1] - 2, &removed), 0);
+    cr_assert_eq(removed, 0);
+    /* Through the middle of segment 2: segments 0 and 1 go. */
+    cr_assert_eq(vd_wal_remove_through(w, firsts[2] + 1, &removed), 0);
+    cr_assert_eq(removed, 2);
+    cr_assert_eq(count_segments(), before - 2);
+    /* Through everything: every segment but the one being written. */
+    cr_assert_eq(vd_wal_remove_through(w, UINT64_MAX - 1, &removed), 0);
+    cr_assert_eq(removed, before - 3);
+    cr_assert_eq(count_segments(), 1);
+    free(firsts);
+    /* The WAL goes on in its current segment. */
+    uint64_t lsn;
+    cr_assert_eq(vd_wal_append(w, 1, body, fill(10), &lsn), 0);
+    cr_assert_eq(lsn, 101);
+    vd_wal_close(w);
+    static seen s;
+    memset(&s, 0, sizeof s);
+    read_all(&s, true);
+    cr_assert(s.n >= 1 && s.lsns[s.n - 1] == 101);
 }
