@@ -289,6 +289,8 @@ out:
     for (size_t k = 0; k < n_feeds; k++)
         vd_feed_stop(feeds[k]); /* before the store: they write through the journal */
     vd_http_stop(http); /* parked writes finish first: the WAL is still open */
+    for (size_t k = 0; k < n_feeds; k++)
+        vd_feed_free(feeds[k]); /* after the HTTP threads: their requests may read a feed */
     vd_maintenance_stop(maint);
     vd_recall_monitor_stop(recall); /* holds collection references */
     vd_store_close(store, status == 0);

@@ -20,6 +20,7 @@ struct vd_feed {
     vd_database *db;  /* borrowed */
     vd_journal *journal;
     pthread_t thread;
+    bool started; /* thread runs and is not joined yet (vd_feed_stop's caller only) */
     _Atomic bool stop;
     pthread_mutex_t lock; /* guards st */
     vd_feed_status st;

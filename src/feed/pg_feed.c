@@ -843,9 +843,10 @@ int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_
     f->st.xid = f->state.xid;
     f->st.seq = f->state.seq;
     if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {
-        vd_feed_stop(f);
+        vd_feed_free(f);
         return vd_fail(em, -EAGAIN, "cannot start the feed thread");
     }
+    f->started = true;
     *out = f;
     return 0;
 }
@@ -855,10 +856,19 @@ void vd_feed_stop(vd_feed *f)
     if (!f)
         return;
     atomic_store(&f->stop, true);
-    if (f->thread)
+    if (f->started) {
         pthread_join(f->thread, NULL);
+        f->started = false;
+    }
     wake_waiters(f, true);
     drain_reconciles(f, NULL);
+}
+
+void vd_feed_free(vd_feed *f)
+{
+    if (!f)
+        return;
+    vd_feed_stop(f);
     for (size_t i = 0; i < 8; i++)
         free(f->strings[i]);
     free(f->from);

@@ -58,7 +58,13 @@ typedef struct vd_feed vd_feed;
  * strings of cfg are copied. */
 int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_journal *journal,
                   vd_errmsg *em);
+/* Stops the feed thread (it writes no more), wakes every read-your-writes
+ * waiter and fails queued reconciliations. The feed stays readable — status,
+ * waits and reconciliations answer "stopped" — until vd_feed_free, so HTTP
+ * threads may still hold it. Idempotent. */
 void vd_feed_stop(vd_feed *f);
+/* Stops (if needed) and frees the feed; nothing may use it after. */
+void vd_feed_free(vd_feed *f);
 void vd_feed_status_get(vd_feed *f, vd_feed_status *st);
 const vd_feed_config *vd_feed_config_of(const vd_feed *f);
 /* Read-your-writes: a caller that must see Postgres transaction `xid`

@@ -82,7 +82,9 @@ class Server:
         self.client = Client(self.port)
 
     def _wait_port(self):
-        deadline = time.time() + 20
+        # Generous: recovery replays the WAL first, and sanitizer or coverage
+        # builds on a loaded machine are many times slower than a release one.
+        deadline = time.time() + 120
         while time.time() < deadline:
             text = self.logs()
             m = re.search(r'msg="listening" addr=127\.0\.0\.1:(\d+)', text)
