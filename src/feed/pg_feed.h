@@ -96,7 +96,7 @@ typedef struct vd_feed_reconcile_req {
     char error[256];
     uint64_t source_rows, points, missing, extra, stale, repaired;
     char examples[3][VD_RECONCILE_EXAMPLES][VD_ID_MAX_LEN + 1]; /* missing, extra, stale ids */
-    bool int_ids; /* the examples are integer ids (the source's id column is an integer) */
+    bool example_is_int[3][VD_RECONCILE_EXAMPLES]; /* an integer id (else a string id) */
     double seconds;
     struct vd_feed_reconcile_req *next;
 } vd_feed_reconcile_req;

@@ -86,23 +86,30 @@ static void table_free(id_table *t)
     free(t->e);
 }
 
-/* A growable list of id strings. */
+/* A growable list of ids as text, each with its kind. */
 typedef struct id_list {
     char **ids;
+    bool *is_int;
     size_t n, cap;
 } id_list;
 
-static bool list_add(id_list *l, const char *id)
+static bool list_add(id_list *l, const char *id, bool is_int)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         char **n = realloc(l->ids, cap * sizeof *n);
-        if (!n)
+        if (n)
+            l->ids = n;
+        bool *k = n ? realloc(l->is_int, cap * sizeof *k) : NULL;
+        if (!k)
             return false;
-        l->ids = n;
+        l->is_int = k;
         l->cap = cap;
     }
-    return (l->ids[l->n] = strdup(id)) != NULL && ++l->n;
+    if (!(l->ids[l->n] = strdup(id)))
+        return false;
+    l->is_int[l->n++] = is_int;
+    return true;
 }
 
 static void list_free(id_list *l)
@@ -110,10 +117,12 @@ static void list_free(id_list *l)
     for (size_t i = 0; i < l->n; i++)
         free(l->ids[i]);
     free(l->ids);
+    free(l->is_int);
 }
 
 typedef struct visit {
     id_table *t;
+    bool int_ids; /* the feed's kind of id */
     id_list extra, stale;
     uint64_t points;
     bool oom;
@@ -133,20 +142,24 @@ static void visit_point(void *ctx, const vd_point_id *id, uint64_t version)
     char text[VD_ID_MAX_LEN + 24];
     id_text(id, text, sizeof text);
     v->points++;
-    entry *e = v->t->cap ? slot_for(v->t, text) : NULL;
+    bool is_int = id->kind == VD_ID_INT;
+    /* A point of the other kind (written over the API) matches no row. */
+    entry *e = v->t->cap && is_int == v->int_ids ? slot_for(v->t, text) : NULL;
     if (!e || !e->id) {
-        v->oom |= !list_add(&v->extra, text);
+        v->oom |= !list_add(&v->extra, text, is_int);
         return;
     }
     e->seen = true;
     if (e->has_version && e->version != version)
-        v->oom |= !list_add(&v->stale, text);
+        v->oom |= !list_add(&v->stale, text, is_int);
 }
 
 static void note_examples(vd_feed_reconcile_req *req, int kind, const id_list *l)
 {
-    for (size_t i = 0; i < l->n && i < VD_RECONCILE_EXAMPLES; i++)
+    for (size_t i = 0; i < l->n && i < VD_RECONCILE_EXAMPLES; i++) {
         snprintf(req->examples[kind][i], sizeof req->examples[kind][i], "%s", l->ids[i]);
+        req->example_is_int[kind][i] = l->is_int[i];
+    }
 }
 
 /* Reads every (id, version) of the source table into t. */
@@ -254,9 +267,13 @@ static int repair_deletes(vd_feed *f, vd_collection *c, id_list *l, uint64_t *do
         size_t n = l->n - at < REPAIR_CHUNK ? l->n - at : REPAIR_CHUNK;
         vd_feed_batch b = {0};
         int rc = vd_feed_batch_alloc(&b, n, 1) ? 0 : vd_fail(em, -ENOMEM, "out of memory");
-        for (size_t i = 0; !rc && i < n; i++)
-            if (vd_feed_parse_id(f, &b, l->ids[at + i], &b.dels[b.n_dels]))
-                b.n_dels++;
+        for (size_t i = 0; !rc && i < n; i++) {
+            const char *id = l->ids[at + i];
+            if (l->is_int[at + i])
+                b.dels[b.n_dels++] = (vd_point_id){.kind = VD_ID_INT, .num = strtoull(id, NULL, 10)};
+            else
+                b.dels[b.n_dels++] = (vd_point_id){.kind = VD_ID_STR, .str = id, .len = (uint32_t)strlen(id)};
+        }
         size_t applied = b.n_dels;
         if (!rc)
             rc = vd_feed_write_batch(f, c, &b, em);
@@ -272,7 +289,7 @@ void vd_feed_reconcile_run(vd_feed *f, vd_collection *c, vd_feed_reconcile_req *
 {
     double t0 = vd_now_s();
     id_table t = {0};
-    visit v = {.t = &t};
+    visit v = {.t = &t, .int_ids = f->int_ids};
     id_list missing = {0};
     vd_errmsg em = {{0}};
     int rc = 0;
@@ -283,7 +300,7 @@ void vd_feed_reconcile_run(vd_feed *f, vd_collection *c, vd_feed_reconcile_req *
     vd_collection_foreach(c, visit_point, &v);
     for (size_t i = 0; i < t.cap && !v.oom; i++)
         if (t.e[i].id && !t.e[i].seen)
-            v.oom |= !list_add(&missing, t.e[i].id);
+            v.oom |= !list_add(&missing, t.e[i].id, f->int_ids);
     if (v.oom) {
         rc = vd_fail(&em, -ENOMEM, "out of memory comparing");
         goto done;
@@ -293,7 +310,6 @@ void vd_feed_reconcile_run(vd_feed *f, vd_collection *c, vd_feed_reconcile_req *
     req->missing = missing.n;
     req->extra = v.extra.n;
     req->stale = v.stale.n;
-    req->int_ids = f->int_ids;
     note_examples(req, 0, &missing);
     note_examples(req, 1, &v.extra);
     note_examples(req, 2, &v.stale);

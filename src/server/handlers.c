@@ -159,12 +159,13 @@ int vd_h_feeds(vd_call *call)
     return 0;
 }
 
-/* Example ids as the points API writes them: numbers for integer ids. */
-static cJSON *id_array(char ids[][VD_ID_MAX_LEN + 1], uint64_t n, bool ints)
+/* Example ids as the points API writes them: integer ids as numbers. */
+static cJSON *id_array(char ids[][VD_ID_MAX_LEN + 1], const bool *is_int, uint64_t n)
 {
     cJSON *a = cJSON_CreateArray();
     for (uint64_t i = 0; i < n && i < VD_RECONCILE_EXAMPLES; i++)
-        cJSON_AddItemToArray(a, ints ? cJSON_CreateNumber(strtod(ids[i], NULL)) : cJSON_CreateString(ids[i]));
+        cJSON_AddItemToArray(a, is_int[i] ? cJSON_CreateNumber((double)strtoull(ids[i], NULL, 10))
+                                          : cJSON_CreateString(ids[i]));
     return a;
 }
 
@@ -189,9 +190,9 @@ static int reconcile_done(vd_call *call)
     cJSON_AddBoolToObject(o, "repair", req->repair);
     cJSON_AddNumberToObject(o, "repaired", (double)req->repaired);
     cJSON *ex = cJSON_AddObjectToObject(o, "examples");
-    cJSON_AddItemToObject(ex, "missing", id_array(req->examples[0], req->missing, req->int_ids));
-    cJSON_AddItemToObject(ex, "extra", id_array(req->examples[1], req->extra, req->int_ids));
-    cJSON_AddItemToObject(ex, "stale", id_array(req->examples[2], req->stale, req->int_ids));
+    cJSON_AddItemToObject(ex, "missing", id_array(req->examples[0], req->example_is_int[0], req->missing));
+    cJSON_AddItemToObject(ex, "extra", id_array(req->examples[1], req->example_is_int[1], req->extra));
+    cJSON_AddItemToObject(ex, "stale", id_array(req->examples[2], req->example_is_int[2], req->stale));
     cJSON_AddNumberToObject(o, "seconds", req->seconds);
     free(req);
     call->result = o;

@@ -613,8 +613,9 @@ def test_integer_ids_reconcile_over_many_pages(db):
             assert c.ok("GET", "/collections/items/points/7")["version"] in (None, 0)
             r = c.ok("POST", "/feed/reconcile")
             assert r["in_sync"] and r["source_rows"] == n and r["collection_points"] == n, r
-            # Drift: 70 points no row has, 3 rows without a point, 2 stale versions.
-            extra = [{"id": 100000 + i, "vector": [0.0] * DIM} for i in range(70)]
+            # Drift: 71 points no row has (one with a string id, as the API allows; "5"
+            # must not pass for row 5), 3 rows without a point, 2 stale versions.
+            extra = [{"id": 100000 + i, "vector": [0.0] * DIM} for i in range(70)] + [{"id": "5", "vector": [0.0] * DIM}]
             c.ok("PUT", "/collections/items/points", {"points": extra})
             cur.execute("ALTER TABLE items DISABLE TRIGGER vectord_outbox_capture")
             cur.execute(f"INSERT INTO items SELECT i, {emb_sql('i')}, 1, 'silent' FROM generate_series(20001, 20003) i")
@@ -622,15 +623,18 @@ def test_integer_ids_reconcile_over_many_pages(db):
             cur.execute("UPDATE items SET note = 'no version, no drift' WHERE iid = 7")
             cur.execute("ALTER TABLE items ENABLE TRIGGER vectord_outbox_capture")
             r = c.ok("POST", "/feed/reconcile")
-            assert (r["missing"], r["extra"], r["stale"]) == (3, 70, 2), r
-            assert r["source_rows"] == n + 3 and r["collection_points"] == n + 70, r
-            assert all(isinstance(i, int) for i in r["examples"]["extra"]), r
+            assert (r["missing"], r["extra"], r["stale"]) == (3, 71, 2), r
+            assert r["source_rows"] == n + 3 and r["collection_points"] == n + 71, r
+            assert sorted(r["examples"]["missing"]) == [20001, 20002, 20003], r
+            assert sorted(r["examples"]["stale"]) == [5, 6], r
+            assert all(isinstance(i, int) and i >= 100000 or i == "5" for i in r["examples"]["extra"]), r
             r = c.ok("POST", "/feed/reconcile?repair=true")
-            assert r["repaired"] == 75, r
+            assert r["repaired"] == 76, r
             r = c.ok("POST", "/feed/reconcile")
             assert r["in_sync"] and r["collection_points"] == n + 3, r
             assert c.ok("GET", "/collections/items/points/5")["version"] == 16
             assert c.ok("GET", "/collections/items/points/20002")["payload"]["note"] == "silent"
             assert c.request("GET", "/collections/items/points/100003")[0] == 404
+            assert c.request("GET", "/collections/items/points/5?id_type=string")[0] == 404
         finally:
             s.stop()
