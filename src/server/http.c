@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "server/auth.h"
+#include "server/json_util.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -350,6 +351,14 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
             snprintf(msg, sizeof msg, "request body is not valid JSON (error at byte %zu of %zu)",
                      at, rc->body.len);
             result = send_error(h, conn, rc, route, VD_E_MALFORMED_JSON, msg, NULL);
+            free(path);
+            return result;
+        }
+        vd_errmsg em = {{0}};
+        int dup = vd_json_unique_keys(call.body, &em);
+        if (dup) {
+            cJSON_Delete(call.body);
+            result = send_error(h, conn, rc, route, dup, em.text, NULL);
             free(path);
             return result;
         }

@@ -25,6 +25,72 @@ static const char *type_name(const cJSON *j)
     return "an object";
 }
 
+typedef struct key_walk {
+    char path[256];       /* of the value being walked ("" = the document) */
+    const char **names;   /* scratch: one object's keys, sorted */
+    size_t cap;
+    vd_errmsg *em;
+} key_walk;
+
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorts obj's keys (O(n log n): an object of many keys costs no more than
+ * parsing it) and fails on two equal neighbours. */
+static int check_object_keys(key_walk *w, const cJSON *obj)
+{
+    size_t n = 0;
+    for (const cJSON *c = obj->child; c; c = c->next)
+        n++;
+    if (n < 2)
+        return 0;
+    if (n > w->cap) {
+        const char **grown = realloc(w->names, n * sizeof *grown);
+        if (!grown)
+            return vd_fail(w->em, VD_E_OUT_OF_MEMORY, "out of memory");
+        w->names = grown;
+        w->cap = n;
+    }
+    n = 0;
+    for (const cJSON *c = obj->child; c; c = c->next)
+        w->names[n++] = c->string;
+    qsort(w->names, n, sizeof *w->names, cmp_key);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(w->names[i - 1], w->names[i]) == 0)
+            return vd_fail(w->em, VD_E_MALFORMED_JSON,
+                           "request body has the key '%.100s' twice in %s; keys must be unique",
+                           w->names[i], *w->path ? w->path : "the top-level object");
+    return 0;
+}
+
+/* Depth is bounded by cJSON's nesting limit (1000). */
+static int walk_keys(key_walk *w, const cJSON *j)
+{
+    int rc = cJSON_IsObject(j) ? check_object_keys(w, j) : 0;
+    size_t at = strlen(w->path), i = 0;
+    for (const cJSON *c = j->child; c && !rc; c = c->next, i++) {
+        if (!cJSON_IsObject(c) && !cJSON_IsArray(c))
+            continue; /* vectors: numbers only, nothing to walk */
+        if (cJSON_IsObject(j))
+            snprintf(w->path + at, sizeof w->path - at, "%s%.60s", at ? "." : "", c->string);
+        else
+            snprintf(w->path + at, sizeof w->path - at, "[%zu]", i);
+        rc = walk_keys(w, c);
+        w->path[at] = 0;
+    }
+    return rc;
+}
+
+int vd_json_unique_keys(const cJSON *doc, vd_errmsg *em)
+{
+    key_walk w = {.em = em};
+    int rc = walk_keys(&w, doc);
+    free(w.names);
+    return rc;
+}
+
 const char *vd_json_path(char *buf, size_t cap, const char *where, const char *name)
 {
     snprintf(buf, cap, "%s%s%s", where, *where ? "." : "", name);

@@ -15,6 +15,10 @@
 #include "vectord/error.h"
 #include "vectord/types.h"
 
+/* VD_E_MALFORMED_JSON if an object anywhere in doc has a key twice (RFC 8259
+ * leaves such documents' meaning open; cJSON would keep both and lookups see
+ * the first). The message names the key and the object's path. */
+int vd_json_unique_keys(const cJSON *doc, vd_errmsg *em);
 /* Writes "where.name" (or "name") into buf. */
 const char *vd_json_path(char *buf, size_t cap, const char *where, const char *name);
 /* VD_E_INVALID_REQUEST unless obj is an object. */

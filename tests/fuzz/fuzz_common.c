@@ -12,6 +12,7 @@
 
 #include "db/database.h"
 #include "server/config.h"
+#include "server/json_util.h"
 #include "util/log.h"
 
 void vd_fuzz_fail(const char *file, int line, const char *what)
@@ -65,6 +66,12 @@ cJSON *vd_fuzz_json(const uint8_t *data, size_t size)
     const char *end;
     cJSON *doc = cJSON_ParseWithLengthOpts(text, size + 1, &end, 1);
     free(text);
+    vd_errmsg em = {{0}};
+    if (doc && vd_json_unique_keys(doc, &em)) {
+        VD_FUZZ_CHECK(strstr(em.text, "twice") != NULL);
+        cJSON_Delete(doc);
+        return NULL;
+    }
     return doc;
 }
 

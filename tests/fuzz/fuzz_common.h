@@ -36,8 +36,9 @@ void vd_fuzz_init(void);
 /* The limits vectord runs with by default (config.c). */
 const vd_limits *vd_fuzz_limits(void);
 
-/* data as a request body: NUL-terminated copy, parsed as http.c parses it
- * (the whole body must be one JSON value). NULL if it is not JSON. */
+/* data as a request body: NUL-terminated copy, parsed and checked as http.c
+ * does (the whole body one JSON value, no key twice in an object). NULL if
+ * http.c would refuse it as malformed_json. */
 cJSON *vd_fuzz_json(const uint8_t *data, size_t size);
 
 /* The dimension of vd_fuzz_collection's collections. */

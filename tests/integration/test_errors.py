@@ -60,6 +60,26 @@ def test_request_errors(coll):
     c.error("PUT", "/collections/m/payload_indexes", {"field": "a", "type": "geo"}, 400, "invalid_request")
 
 
+def test_duplicate_keys_are_refused_and_change_nothing(coll):
+    c = coll
+    e = c.error("POST", "/collections/m/search", '{"vector":[1,2,3],"k":1,"k":2}', 400, "malformed_json")
+    assert e["message"] == "request body has the key 'k' twice in the top-level object; keys must be unique"
+    e = c.error("PUT", "/collections/m/points",
+                '{"points":[{"id":1,"vector":[1,1,1]},{"id":2,"vector":[1,1,1],'
+                '"payload":{"tag":"a","n":1,"tag":"b"}}]}', 400, "malformed_json")
+    assert "key 'tag' twice in points[1].payload" in e["message"], e
+    e = c.error("POST", "/collections/m/points/delete",
+                '{"filter":{"must":[{"key":"a","match":{"value":1,"value":2}}]}}', 400, "malformed_json")
+    assert "filter.must[0].match" in e["message"], e
+    assert not c.ok("GET", "/collections/m/points/1").get("payload")
+    assert c.ok("GET", "/collections/m")["points_count"] == 1
+    # The same key in different objects is fine, and so is an object of many keys.
+    c.ok("PUT", "/collections/m/points", {"points": [
+        {"id": 2, "vector": [1, 1, 1], "payload": {"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}]}},
+        {"id": 3, "vector": [1, 1, 1], "payload": {f"k{i}": i for i in range(20000)}}]})
+    assert c.ok("GET", "/collections/m/points/3")["payload"]["k19999"] == 19999
+
+
 def test_collection_errors(client):
     c = client
     c.error("PUT", "/collections/bad.name", {"dim": 3}, 400, "invalid_name")
