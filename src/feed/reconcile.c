@@ -98,9 +98,10 @@ static bool list_add(id_list *l, const char *id, bool is_int)
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         char **n = realloc(l->ids, cap * sizeof *n);
-        if (n)
-            l->ids = n;
-        bool *k = n ? realloc(l->is_int, cap * sizeof *k) : NULL;
+        if (!n)
+            return false;
+        l->ids = n;
+        bool *k = realloc(l->is_int, cap * sizeof *k);
         if (!k)
             return false;
         l->is_int = k;

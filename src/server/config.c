@@ -241,7 +241,7 @@ static int validate(vd_config *cfg, vd_errmsg *em)
                            cfg->feeds[k].section, cfg->feeds[k].collection);
         if (cfg->feeds[k].dim > cfg->max_dim)
             return vd_fail(em, VD_E_INVALID_REQUEST, "[%s] feed_dim %" PRIu64 " is above max_dim %" PRIu64,
-                           cfg->feeds[k].section, (uint64_t)cfg->feeds[k].dim, (uint64_t)cfg->max_dim);
+                           cfg->feeds[k].section, cfg->feeds[k].dim, cfg->max_dim);
         for (size_t j = 0; j < k; j++)
             if (cfg->feeds[k].dsn[0] && strcmp(cfg->feeds[j].name, cfg->feeds[k].name) == 0)
                 return vd_fail(em, VD_E_INVALID_REQUEST,

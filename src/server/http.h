@@ -15,12 +15,12 @@
 
 typedef struct vd_http vd_http;
 
-/* Starts listening; *port receives the bound port (useful with port 0). */
 /* Connections libmicrohttpd accepts beyond max_connections, so that those
  * still get a 503 overloaded answer (and probes are served): an eighth, at
  * least 16. */
 uint64_t vd_http_connection_reserve(uint64_t max_connections);
 
+/* Starts listening; *port receives the bound port (useful with port 0). */
 int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *port, vd_errmsg *em);
 /* True when the server speaks HTTPS (tls_cert_file and tls_key_file set). */
 bool vd_http_tls(const vd_http *h);

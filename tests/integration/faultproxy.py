@@ -13,6 +13,7 @@ Budgets count the bytes the server sends to the client: the handshake, the
 results. A connection that reaches its budget is closed on both sides after
 that many bytes, so the client sees a message cut in the middle.
 """
+import re
 import socket
 import threading
 
@@ -51,7 +52,6 @@ class FaultProxy:
 
     def dsn(self, dsn):
         """dsn with its port replaced by the proxy's."""
-        import re
         return re.sub(r"port=\d+", f"port={self.port}", dsn)
 
     def _accept(self):
