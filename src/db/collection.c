@@ -29,6 +29,13 @@ void vd_collection_foreach(vd_collection *c, vd_point_visit_fn cb, void *ctx)
         vd_shard_foreach(c->shards[i], cb, ctx);
 }
 
+int vd_collection_prepare_vector(const vd_collection_config *c, float *v)
+{
+    if (c->metric != VD_METRIC_COSINE)
+        return 0;
+    return vd_normalize(v, c->dim) == 0.0f ? VD_E_INVALID_VECTOR : 0;
+}
+
 bool vd_collection_name_valid(const char *name)
 {
     size_t n = 0;

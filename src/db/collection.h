@@ -79,6 +79,13 @@ typedef struct vd_collection_stats {
     vd_shard_stats *shards; /* n_shards entries, owned by the caller: free() */
 } vd_collection_stats;
 
+/* The collection's rule for every vector that enters it, stored or queried,
+ * whoever sends it (the API, the feed): a cosine collection works with unit
+ * vectors, so v (c->dim floats) is normalised in place, once, here; dot and
+ * l2 collections keep vectors as given. VD_E_INVALID_VECTOR for a cosine
+ * vector of length zero (v is left as it was). */
+int vd_collection_prepare_vector(const vd_collection_config *c, float *v);
+
 /* True if name is 1..64 chars of [A-Za-z0-9_-]. */
 bool vd_collection_name_valid(const char *name);
 

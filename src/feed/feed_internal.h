@@ -57,8 +57,11 @@ void vd_feed_batch_free(vd_feed_batch *b);
 /* A source id as a point id (strings are copied into b). */
 bool vd_feed_parse_id(vd_feed *f, vd_feed_batch *b, const char *text, vd_point_id *out);
 /* Row `row` of r, columns c..c+3 (id, embedding, version, payload), as an
- * upsert in b; false (logged, counted as rejected) if it is malformed. */
-bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c, uint32_t dim);
+ * upsert in b for the collection configured as cc (its dim, and its metric's
+ * rule through vd_collection_prepare_vector); false (logged, counted as
+ * rejected) if it is malformed. */
+bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c,
+                     const vd_collection_config *cc);
 
 /* Logs and applies b's upserts and deletes through the journal. */
 int vd_feed_write_batch(vd_feed *f, vd_collection *c, vd_feed_batch *b, vd_errmsg *em);

@@ -402,8 +402,10 @@ static void reject_row(vd_feed *f, const char *id, const char *why)
 
 /* Adds the row (id, embedding, version, payload at columns c..c+3) to b as
  * an upsert; false (counted, logged) if it is malformed. */
-bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c, uint32_t dim)
+bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c,
+                     const vd_collection_config *cc)
 {
+    uint32_t dim = cc->dim;
     const char *id = PQgetvalue(r, row, c);
     vd_point_in *p = &b->pts[b->n_pts];
     *p = (vd_point_in){0};
@@ -417,7 +419,6 @@ bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c, 
     else if ((uint32_t)cJSON_GetArraySize(emb) != dim)
         why = "the embedding has the wrong dimension";
     float *v = b->vecs + (size_t)b->n_pts * dim;
-    double norm = 0;
     uint32_t k = 0;
     for (cJSON *e = emb ? emb->child : NULL; !why && e; e = e->next, k++) {
         if (!cJSON_IsNumber(e) || !(e->valuedouble == e->valuedouble) ||
@@ -426,16 +427,11 @@ bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c, 
             break;
         }
         v[k] = (float)e->valuedouble;
-        norm += (double)v[k] * v[k];
     }
     cJSON_Delete(emb);
-    if (!why && f->cfg.metric == VD_METRIC_COSINE) {
-        if (norm == 0)
-            why = "a cosine embedding of length zero";
-        else
-            for (uint32_t i = 0; i < dim; i++)
-                v[i] = (float)(v[i] / sqrt(norm));
-    }
+    /* The collection's own metric decides (feed_metric only creates one). */
+    if (!why && vd_collection_prepare_vector(cc, v))
+        why = "a cosine embedding of length zero";
     if (!why && !PQgetisnull(r, row, c + 3) &&
         !(p->payload = cJSON_Parse(PQgetvalue(r, row, c + 3))))
         why = "the payload is not JSON";
@@ -577,7 +573,7 @@ static int backfill_page(vd_feed *f, vd_collection *c)
     vd_feed_batch b = {0};
     bool ok = vd_feed_batch_alloc(&b, (size_t)n, dim);
     for (int i = 0; ok && i < n; i++)
-        vd_feed_add_row(f, &b, r, i, 0, dim);
+        vd_feed_add_row(f, &b, r, i, 0, vd_collection_config_of(c));
     if (n > 0)
         snprintf(next.backfill_after, sizeof next.backfill_after, "%s", PQgetvalue(r, n - 1, 0));
     next.backfill_rows += (uint64_t)n;
@@ -636,7 +632,7 @@ static int follow_round(vd_feed *f, vd_collection *c)
     bool ok = vd_feed_batch_alloc(&b, (size_t)n, dim);
     for (int i = 0; ok && i < n; i++) {
         if (strcmp(PQgetvalue(r, i, 4), "t") == 0) {
-            vd_feed_add_row(f, &b, r, i, 5, dim);
+            vd_feed_add_row(f, &b, r, i, 5, vd_collection_config_of(c));
         } else if (vd_feed_parse_id(f, &b, PQgetvalue(r, i, 3), &b.dels[b.n_dels])) {
             b.n_dels++;
         } else {

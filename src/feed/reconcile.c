@@ -249,7 +249,7 @@ static int repair_upserts(vd_feed *f, vd_collection *c, id_list *l, uint64_t *do
         vd_feed_batch b = {0};
         int rc = vd_feed_batch_alloc(&b, (size_t)rows, dim) ? 0 : vd_fail(em, -ENOMEM, "out of memory");
         for (int i = 0; !rc && i < rows; i++)
-            vd_feed_add_row(f, &b, r, i, 0, dim);
+            vd_feed_add_row(f, &b, r, i, 0, vd_collection_config_of(c));
         PQclear(r);
         size_t applied = b.n_pts;
         if (!rc)

@@ -211,7 +211,7 @@ static int parse_point(cJSON *p, size_t i, const vd_collection_config *c, vd_poi
         return rc;
     if ((rc = vd_json_vector_field(p, where, c->name, c->dim, vec, em)))
         return rc;
-    if (c->metric == VD_METRIC_COSINE && vd_normalize(vec, c->dim) == 0.0f)
+    if (vd_collection_prepare_vector(c, vec))
         return vd_fail(em, VD_E_INVALID_VECTOR,
                        "%s.vector has zero length; cosine needs a non-zero vector", where);
     out->vector = vec;
@@ -326,7 +326,7 @@ int vd_req_search(const cJSON *obj, const char *where, const vd_collection_confi
     if ((rc = vd_json_vector_field(obj, where, c->name, c->dim, out->vector, em)))
         goto fail;
     vd_json_path(path, sizeof path, where, "vector");
-    if (c->metric == VD_METRIC_COSINE && vd_normalize(out->vector, c->dim) == 0.0f) {
+    if (vd_collection_prepare_vector(c, out->vector)) {
         rc = vd_fail(em, VD_E_INVALID_VECTOR,
                      "%s has zero length; cosine needs a non-zero query vector", path);
         goto fail;

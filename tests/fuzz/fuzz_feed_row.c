@@ -56,24 +56,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     static const vd_metric metrics[] = {VD_METRIC_COSINE, VD_METRIC_DOT, VD_METRIC_L2, VD_METRIC_COSINE};
     uint32_t dim = 1 + ((data[0] >> 3) & 7);
-    vd_feed f = {.cfg = {.name = "fuzz", .metric = metrics[(data[0] >> 1) & 3], .dim = dim},
-                 .int_ids = data[0] & 1};
+    /* The collection's metric decides the vector rule, not the feed's. */
+    vd_collection_config cfg = {.dim = dim, .metric = metrics[(data[0] >> 1) & 3], .n_shards = 1};
+    snprintf(cfg.name, sizeof cfg.name, "fuzz");
+    vd_feed f = {.cfg = {.name = "fuzz", .metric = VD_METRIC_L2, .dim = dim}, .int_ids = data[0] & 1};
     pthread_mutex_init(&f.lock, NULL);
     PGresult *r = make_row(data + 1, size - 1);
     VD_FUZZ_CHECK(r != NULL);
     vd_feed_batch b = {0};
     VD_FUZZ_CHECK(vd_feed_batch_alloc(&b, 1, dim));
-    if (vd_feed_add_row(&f, &b, r, 0, 0, dim)) {
+    if (vd_feed_add_row(&f, &b, r, 0, 0, &cfg)) {
         VD_FUZZ_CHECK(b.n_pts == 1 && f.st.rows_rejected == 0);
         double norm = 0;
         for (uint32_t i = 0; i < dim; i++) {
             VD_FUZZ_CHECK(isfinite(b.pts[0].vector[i]));
             norm += (double)b.pts[0].vector[i] * b.pts[0].vector[i];
         }
-        if (f.cfg.metric == VD_METRIC_COSINE)
+        if (cfg.metric == VD_METRIC_COSINE)
             VD_FUZZ_CHECK(fabs(norm - 1.0) < 1e-3);
-        vd_collection_config cfg = {.dim = dim, .metric = f.cfg.metric, .n_shards = 1};
-        snprintf(cfg.name, sizeof cfg.name, "fuzz");
         vd_collection *c;
         VD_FUZZ_CHECK(vd_collection_create(&c, &cfg, NULL) == 0);
         vd_upsert_counts counts = {0};

@@ -638,3 +638,35 @@ def test_integer_ids_reconcile_over_many_pages(db):
             assert c.request("GET", "/collections/items/points/5?id_type=string")[0] == 404
         finally:
             s.stop()
+
+
+@pytest.mark.parametrize("metric, feed_metric", [("l2", "cosine"), ("dot", "cosine"), ("cosine", "l2")])
+def test_feed_vectors_follow_the_collections_metric_not_feed_metric(db, metric, feed_metric):
+    """feed_metric only chooses the metric of a collection the feed creates. A
+    collection that exists already keeps its own rule: an l2 or dot collection
+    stores the row's embedding as it is, a cosine one stores it normalised."""
+    conn, dsn = db
+    conn.cursor().execute(
+        """INSERT INTO "Memory" (id, "userId", embedding) VALUES
+           ('a', 'u1', '[3, 4, 0, 0, 0, 0, 0, 0]'), ('b', 'u2', '[0, 0, 0, 0, 0, 0, 0, 2]')""")
+    with tempfile.TemporaryDirectory() as d:
+        s = Server(data_dir=os.path.join(d, "data"))
+        try:
+            s.client.ok("PUT", "/collections/memories", {"dim": DIM, "metric": metric})
+        finally:
+            s.stop()
+        s = Server(data_dir=os.path.join(d, "data"),
+                   args=["--set", f"feed_dsn={dsn}", "--set", f"feed_dim={DIM}",
+                         "--set", f"feed_metric={feed_metric}", "--set", "feed_poll_ms=200"])
+        try:
+            wait_caught_up(s.client, conn)
+            a = s.client.ok("GET", "/collections/memories/points/a?with_vector=true")["vector"]
+            b = s.client.ok("GET", "/collections/memories/points/b?with_vector=true")["vector"]
+            if metric == "cosine":
+                assert a == pytest.approx([0.6, 0.8, 0, 0, 0, 0, 0, 0], abs=1e-6)
+                assert b == pytest.approx([0, 0, 0, 0, 0, 0, 0, 1], abs=1e-6)
+            else:
+                assert a == [3, 4, 0, 0, 0, 0, 0, 0] and b == [0, 0, 0, 0, 0, 0, 0, 2]
+            assert s.client.ok("GET", "/collections/memories")["metric"] == metric
+        finally:
+            s.stop()
