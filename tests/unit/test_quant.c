@@ -72,7 +72,7 @@ static void check_kernels(vd_isa isa)
 {
     const vd_distance_table *t = vd_distance_for(isa);
     if (!t) {
-        cr_log_warn("ISA %s not supported by this CPU: skipped", vd_isa_name(isa));
+        cr_skip_test("ISA %s not supported by this CPU: skipped", vd_isa_name(isa));
         return;
     }
     float *a = malloc((MAX_DIM + 1) * sizeof(float)), *x = malloc(MAX_DIM * sizeof(float));
@@ -130,7 +130,7 @@ Test(kernels, scalar_matches_itself_and_reference)
 static void check_keys(vd_isa isa, vd_quant quant)
 {
     if (!vd_isa_supported(isa)) {
-        cr_log_warn("ISA %s not supported by this CPU: skipped", vd_isa_name(isa));
+        cr_skip_test("ISA %s not supported by this CPU: skipped", vd_isa_name(isa));
         return;
     }
     cr_assert_eq(vd_distance_init((int)isa)->isa, isa);

@@ -167,7 +167,7 @@ Test(vfs, io_uring_reports_system_errors)
 {
     vd_vfs *u;
     if (vd_vfs_uring_create(&u) != 0) {
-        cr_log_warn("io_uring is not available here: skipped");
+        cr_skip_test("io_uring is not available here: skipped");
         return;
     }
     errors_of(u);
