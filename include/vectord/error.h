@@ -2,7 +2,9 @@
  * error.h — the one list of vectord error codes.
  *
  * Fallible functions return int: 0 on success, -errno straight from a system
- * call, or one of the VD_E_* codes below (all <= VD_E_BASE, far from errno).
+ * call, or one of the VD_E_* codes below: VD_E_BASE < code < VD_E_END, that
+ * is -9999 upwards, one per entry in list order, far below any -errno (which
+ * is above -4096), so the two never collide.
  * Each code carries its stable API name (the "code" field of an HTTP error
  * body), its HTTP status and a generic message. Human-readable detail is
  * written by the failing function into a caller-provided vd_errmsg.

@@ -66,11 +66,6 @@ struct vd_call {
  * suspension. Its signature makes it a wake callback as it is. */
 void vd_call_wake(void *call);
 
-typedef int (*vd_handler_fn)(vd_call *call);
-
-/* The handler of each route (indexed by vd_route). */
-extern const vd_handler_fn vd_handlers[VD_N_ROUTES];
-
 /* Looks up the call's collection: a new reference, or an error naming it. */
 int vd_call_collection(vd_call *call, vd_collection **out);
 /* VD_E_INVALID_REQUEST "request body must be <shape>" when the call has no body. */

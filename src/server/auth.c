@@ -16,28 +16,6 @@ struct vd_auth {
     bool open_probes, open_metrics;
 };
 
-vd_access vd_route_access(vd_route r)
-{
-    switch (r) {
-    case VD_ROUTE_HEALTHZ:
-    case VD_ROUTE_READYZ:
-        return VD_ACCESS_PROBE;
-    case VD_ROUTE_METRICS:
-        return VD_ACCESS_METRICS;
-    case VD_ROUTE_COLLECTIONS_LIST:
-    case VD_ROUTE_COLLECTION_INFO:
-    case VD_ROUTE_POINT_GET:
-    case VD_ROUTE_SEARCH:
-    case VD_ROUTE_SEARCH_BATCH:
-    case VD_ROUTE_SEARCH_SHADOW:
-    case VD_ROUTE_FEED:
-    case VD_ROUTE_FEEDS:
-        return VD_ACCESS_READ;
-    default:
-        return VD_ACCESS_WRITE;
-    }
-}
-
 /* A key from a setting, else from the file a setting names (trimmed). */
 static int load_key(char *out, const char *value, const char *file, const char *what, vd_errmsg *em)
 {
@@ -139,7 +117,7 @@ static bool same_key(const char *given, const char *key)
 int vd_auth_check(vd_auth *a, vd_route r, const char *authorization, const char *api_key,
                   vd_errmsg *em)
 {
-    vd_access need = vd_route_access(r);
+    vd_access need = vd_routes[r].access;
     const char *given = api_key;
     if (authorization && strncasecmp(authorization, "Bearer ", 7) == 0)
         given = authorization + 7;

@@ -15,15 +15,6 @@
 #include "server/routes.h"
 #include "vectord/error.h"
 
-typedef enum vd_access {
-    VD_ACCESS_PROBE,   /* /healthz, /readyz */
-    VD_ACCESS_METRICS, /* /metrics */
-    VD_ACCESS_READ,    /* gets, lists, searches, feed status */
-    VD_ACCESS_WRITE,   /* every change, snapshots, reconciliation */
-} vd_access;
-
-vd_access vd_route_access(vd_route r);
-
 typedef struct vd_auth vd_auth;
 
 /* Reads the keys (settings, then files) of cfg. */
@@ -33,7 +24,8 @@ int vd_auth_reload(vd_auth *a, const vd_config *cfg, vd_errmsg *em);
 void vd_auth_destroy(vd_auth *a);
 bool vd_auth_enabled(vd_auth *a);
 
-/* 0 if the credentials (header values, NULL when absent) allow route r;
+/* 0 if the credentials (header values, NULL when absent) allow route r
+ * (the access its table entry names, routes.h);
  * VD_E_UNAUTHORIZED (no or unknown key) or VD_E_FORBIDDEN (read-only key on
  * a write) with em explaining. */
 int vd_auth_check(vd_auth *a, vd_route r, const char *authorization, const char *api_key,

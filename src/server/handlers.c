@@ -1,5 +1,5 @@
 /*
- * handlers.c — the route → handler table, probes, metrics, and helpers shared
+ * handlers.c — probes, metrics, and helpers shared
  * by the handler files (handlers_collections.c, handlers_points.c,
  * handlers_search.c).
  */
@@ -42,14 +42,14 @@ int vd_call_bool_arg(vd_call *call, const char *name, bool def, bool *out)
     return 0;
 }
 
-static int h_healthz(vd_call *call)
+int vd_h_healthz(vd_call *call)
 {
     call->result = cJSON_CreateObject();
     cJSON_AddStringToObject(call->result, "status", "ok");
     return 0;
 }
 
-static int h_readyz(vd_call *call)
+int vd_h_readyz(vd_call *call)
 {
     if (!atomic_load(&call->api->ready))
         return vd_fail(&call->em, VD_E_NOT_READY, "server is starting or shutting down");
@@ -65,7 +65,7 @@ static int h_readyz(vd_call *call)
     return 0;
 }
 
-static int h_metrics(vd_call *call)
+int vd_h_metrics(vd_call *call)
 {
     int rc = vd_metrics_render(call->api->metrics, call->api->db, call->api->simd, &call->text,
                                &call->text_len);
@@ -75,27 +75,6 @@ static int h_metrics(vd_call *call)
     return 0;
 }
 
-const vd_handler_fn vd_handlers[VD_N_ROUTES] = {
-    [VD_ROUTE_HEALTHZ] = h_healthz,
-    [VD_ROUTE_READYZ] = h_readyz,
-    [VD_ROUTE_METRICS] = h_metrics,
-    [VD_ROUTE_COLLECTIONS_LIST] = vd_h_collections_list,
-    [VD_ROUTE_COLLECTION_CREATE] = vd_h_collection_create,
-    [VD_ROUTE_COLLECTION_INFO] = vd_h_collection_info,
-    [VD_ROUTE_COLLECTION_DELETE] = vd_h_collection_delete,
-    [VD_ROUTE_POINTS_UPSERT] = vd_h_points_upsert,
-    [VD_ROUTE_POINTS_DELETE] = vd_h_points_delete,
-    [VD_ROUTE_POINT_GET] = vd_h_point_get,
-    [VD_ROUTE_SEARCH] = vd_h_search,
-    [VD_ROUTE_SEARCH_BATCH] = vd_h_search_batch,
-    [VD_ROUTE_SEARCH_SHADOW] = vd_h_search_shadow,
-    [VD_ROUTE_PINDEX_CREATE] = vd_h_pindex_create,
-    [VD_ROUTE_COLLECTION_SNAPSHOT] = vd_h_collection_snapshot,
-    [VD_ROUTE_CHECKPOINT] = vd_h_checkpoint,
-    [VD_ROUTE_FEED] = vd_h_feed,
-    [VD_ROUTE_FEEDS] = vd_h_feeds,
-    [VD_ROUTE_FEED_RECONCILE] = vd_h_feed_reconcile,
-};
 
 int vd_call_feed(vd_call *call, vd_feed **out)
 {

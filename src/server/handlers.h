@@ -1,9 +1,12 @@
-/* handlers.h — the API handlers, one per route (see routes.h). */
+/* handlers.h — the API handlers, one per route (the table: routes.h). */
 #ifndef VD_HANDLERS_H
 #define VD_HANDLERS_H
 
 #include "server/api.h"
 
+int vd_h_healthz(vd_call *call);
+int vd_h_readyz(vd_call *call);
+int vd_h_metrics(vd_call *call);
 int vd_h_collections_list(vd_call *call);
 int vd_h_collection_create(vd_call *call);
 int vd_h_collection_info(vd_call *call);

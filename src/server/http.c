@@ -60,26 +60,6 @@ typedef struct req_ctx {
     char *path; /* the call's path parameters point into it */
 } req_ctx;
 
-typedef struct route_def {
-    vd_route id;
-    const char *method;
-    const char *pattern;
-} route_def;
-
-static const route_def routes[] = {
-#define VD_ROUTE_DEF(id, method, path, label) {VD_ROUTE_##id, method, path},
-    VD_ROUTES(VD_ROUTE_DEF)
-#undef VD_ROUTE_DEF
-};
-#define N_ROUTE_DEFS (sizeof routes / sizeof routes[0])
-
-static bool route_has_body(vd_route r)
-{
-    return r == VD_ROUTE_COLLECTION_CREATE || r == VD_ROUTE_POINTS_UPSERT ||
-           r == VD_ROUTE_POINTS_DELETE || r == VD_ROUTE_SEARCH || r == VD_ROUTE_SEARCH_BATCH ||
-           r == VD_ROUTE_SEARCH_SHADOW || r == VD_ROUTE_PINDEX_CREATE;
-}
-
 static double elapsed_s(const struct timespec *start)
 {
     struct timespec now;
@@ -252,123 +232,105 @@ static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *
     return result;
 }
 
-/* Routes that work before recovery has finished (and during shutdown). */
-static bool route_always_served(vd_route r)
-{
-    return r == VD_ROUTE_HEALTHZ || r == VD_ROUTE_READYZ || r == VD_ROUTE_METRICS;
-}
-
 /* Requests that may park (VD_CALL_SUSPENDED) until the WAL or the feed
  * catches up: writes, and searches that wait for a feed transaction. */
 static bool may_wait(vd_route r, struct MHD_Connection *conn)
 {
-    if (r == VD_ROUTE_SEARCH || r == VD_ROUTE_SEARCH_BATCH || r == VD_ROUTE_SEARCH_SHADOW)
+    unsigned f = vd_routes[r].flags;
+    if (f & VD_RF_WAITS_XID)
         return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "feed_xid") != NULL;
-    return vd_route_access(r) == VD_ACCESS_WRITE;
+    return (f & VD_RF_WAITS) != 0;
 }
 
-static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx *rc,
-                                const char *url, const char *method)
+/* Step 1 of a dispatch: the route of method + path (a writable copy of the
+ * URL without a trailing '/'), with the call's path parameters pointing into
+ * path. VD_ROUTE_NONE if none; allow then lists the methods the path has. */
+static vd_route match_route(char *path, const char *method, vd_call *call, char *allow,
+                            size_t allow_cap)
 {
-    size_t len = strlen(url);
-    char *path = malloc(len + 1), *buf = malloc(len + 1);
-    vd_call call = {.api = h->api, .arg = arg_lookup, .conn = conn, .status = 200};
+    size_t len = strlen(path);
+    char *buf = malloc(len + 1);
     vd_route route = VD_ROUTE_NONE;
-    char allow[64] = "";
-    enum MHD_Result result;
-    if (!path || !buf) {
-        free(path);
-        free(buf);
-        return send_error(h, conn, rc, route, VD_E_OUT_OF_MEMORY, NULL, NULL);
-    }
-    memcpy(path, url, len + 1);
-    if (len > 1 && path[len - 1] == '/')
-        path[len - 1] = 0; /* "/collections/" is "/collections" */
-    for (size_t i = 0; i < N_ROUTE_DEFS; i++) {
+    if (!buf)
+        return VD_ROUTE_NONE;
+    for (int i = 0; i < VD_ROUTE_NONE; i++) {
         const char *coll, *id;
-        strcpy(buf, path);
-        if (!match(routes[i].pattern, buf, &coll, &id))
+        memcpy(buf, path, len + 1);
+        if (!match(vd_routes[i].pattern, buf, &coll, &id))
             continue;
-        if (strcmp(routes[i].method, method) != 0) {
-            if (!strstr(allow, routes[i].method))
-                snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
-                         *allow ? ", " : "", routes[i].method);
+        if (strcmp(vd_routes[i].method, method) != 0) {
+            if (!strstr(allow, vd_routes[i].method))
+                snprintf(allow + strlen(allow), allow_cap - strlen(allow), "%s%s",
+                         *allow ? ", " : "", vd_routes[i].method);
             continue;
         }
-        route = routes[i].id;
+        route = (vd_route)i;
         /* Keep the params: re-split into `path`, which outlives the handler. */
-        match(routes[i].pattern, path, &call.collection, &call.point_id);
+        match(vd_routes[i].pattern, path, &call->collection, &call->point_id);
         break;
     }
     free(buf);
-    if (route == VD_ROUTE_NONE) {
-        char msg[300];
-        if (*allow) {
-            snprintf(msg, sizeof msg, "method %.16s is not allowed on %.200s; allowed: %s", method,
-                     url, allow);
-            result = send_error(h, conn, rc, route, VD_E_METHOD_NOT_ALLOWED, msg, allow);
-        } else {
-            snprintf(msg, sizeof msg, "no route for %.16s %.200s (see docs/API.md)", method, url);
-            result = send_error(h, conn, rc, route, VD_E_NOT_FOUND, msg, NULL);
-        }
-        free(path);
-        return result;
-    }
+    return route;
+}
+
+/* Step 2: whether the server takes this request now: the caller's key,
+ * readiness, and the cap on parked requests. 0, or an error with message
+ * (and, for overload, *why set). */
+static int admit(vd_http *h, struct MHD_Connection *conn, vd_route route, vd_errmsg *em,
+                 bool *overloaded)
+{
+    *overloaded = false;
     if (h->api->auth) {
-        vd_errmsg aem;
         int arc = vd_auth_check(h->api->auth, route,
                                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                             MHD_HTTP_HEADER_AUTHORIZATION),
-                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "api-key"), &aem);
-        if (arc) {
-            free(path);
-            return send_error(h, conn, rc, route, arc, aem.text, NULL);
-        }
+                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "api-key"), em);
+        if (arc)
+            return arc;
     }
-    if (!route_always_served(route) && !atomic_load(&h->api->ready)) {
-        free(path);
-        return send_error(h, conn, rc, route, VD_E_NOT_READY,
-                          "vectord is recovering its data or shutting down; see /readyz", NULL);
-    }
+    if (!(vd_routes[route].flags & VD_RF_ALWAYS) && !atomic_load(&h->api->ready))
+        return vd_fail(em, VD_E_NOT_READY,
+                       "vectord is recovering its data or shutting down; see /readyz");
     if (may_wait(route, conn) &&
         (uint64_t)atomic_load_explicit(&h->load->waiting, memory_order_relaxed) >= h->max_waiting) {
-        char msg[200];
-        snprintf(msg, sizeof msg,
-                 "%llu requests are already waiting for the disk or the feed (setting "
-                 "max_waiting_requests); retry later",
-                 (unsigned long long)h->max_waiting);
-        free(path);
-        return send_overloaded(h, conn, rc, route, VD_OVERLOAD_WAITING, msg);
+        *overloaded = true;
+        return vd_fail(em, VD_E_OVERLOADED,
+                       "%llu requests are already waiting for the disk or the feed (setting "
+                       "max_waiting_requests); retry later",
+                       (unsigned long long)h->max_waiting);
     }
-    if (route_has_body(route) && rc->body.len > 0) {
-        const char *end = NULL;
-        /* len + 1: the buffer is NUL-terminated and cJSON must see that NUL to
-         * reject trailing bytes after the document. */
-        call.body = cJSON_ParseWithLengthOpts(rc->body.data, rc->body.len + 1, &end, 1);
-        if (!call.body) {
-            char msg[160];
-            size_t at = end && end >= rc->body.data ? (size_t)(end - rc->body.data) : 0;
-            snprintf(msg, sizeof msg, "request body is not valid JSON (error at byte %zu of %zu)",
-                     at, rc->body.len);
-            result = send_error(h, conn, rc, route, VD_E_MALFORMED_JSON, msg, NULL);
-            free(path);
-            return result;
-        }
-        vd_errmsg em = {{0}};
-        int dup = vd_json_unique_keys(call.body, &em);
-        if (dup) {
-            cJSON_Delete(call.body);
-            result = send_error(h, conn, rc, route, dup, em.text, NULL);
-            free(path);
-            return result;
-        }
+    return 0;
+}
+
+/* Step 3: the body as JSON, for routes that take one; 0 or an error. */
+static int parse_body(req_ctx *rc, vd_route route, cJSON **out, vd_errmsg *em)
+{
+    *out = NULL;
+    if (!(vd_routes[route].flags & VD_RF_BODY) || rc->body.len == 0)
+        return 0;
+    const char *end = NULL;
+    /* len + 1: the buffer is NUL-terminated and cJSON must see that NUL to
+     * reject trailing bytes after the document. */
+    cJSON *body = cJSON_ParseWithLengthOpts(rc->body.data, rc->body.len + 1, &end, 1);
+    if (!body) {
+        size_t at = end && end >= rc->body.data ? (size_t)(end - rc->body.data) : 0;
+        return vd_fail(em, VD_E_MALFORMED_JSON,
+                       "request body is not valid JSON (error at byte %zu of %zu)", at,
+                       rc->body.len);
     }
-    rc->call = call;
-    rc->route = route;
-    rc->path = path;
-    rc->conn = conn;
-    rc->call.http = rc;
-    int err = vd_handlers[route](&rc->call);
+    int dup = vd_json_unique_keys(body, em);
+    if (dup) {
+        cJSON_Delete(body);
+        return dup;
+    }
+    *out = body;
+    return 0;
+}
+
+/* Step 4: runs the handler; a handler that must wait parks the connection. */
+static enum MHD_Result run(vd_http *h, struct MHD_Connection *conn, req_ctx *rc)
+{
+    int err = vd_routes[rc->route].handler(&rc->call);
     if (err == VD_CALL_SUSPENDED) {
         atomic_fetch_add(&h->load->waiting, 1);
         rc->suspended = true;
@@ -379,6 +341,52 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
         return MHD_YES;
     }
     return answer(h, conn, rc, err);
+}
+
+/* A complete request: match, admit, parse, run. */
+static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx *rc,
+                                const char *url, const char *method)
+{
+    size_t len = strlen(url);
+    char *path = malloc(len + 1);
+    if (!path)
+        return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_OUT_OF_MEMORY, NULL, NULL);
+    memcpy(path, url, len + 1);
+    if (len > 1 && path[len - 1] == '/')
+        path[len - 1] = 0; /* "/collections/" is "/collections" */
+    vd_call call = {.api = h->api, .arg = arg_lookup, .conn = conn, .status = 200};
+    char allow[64] = "";
+    vd_route route = match_route(path, method, &call, allow, sizeof allow);
+    vd_errmsg em = {{0}};
+    enum MHD_Result result;
+    if (route == VD_ROUTE_NONE) {
+        if (*allow) {
+            vd_fail(&em, VD_E_METHOD_NOT_ALLOWED, "method %.16s is not allowed on %.200s; allowed: %s",
+                    method, url, allow);
+            result = send_error(h, conn, rc, route, VD_E_METHOD_NOT_ALLOWED, em.text, allow);
+        } else {
+            vd_fail(&em, VD_E_NOT_FOUND, "no route for %.16s %.200s (see docs/API.md)", method, url);
+            result = send_error(h, conn, rc, route, VD_E_NOT_FOUND, em.text, NULL);
+        }
+        free(path);
+        return result;
+    }
+    bool overloaded;
+    int err = admit(h, conn, route, &em, &overloaded);
+    if (!err)
+        err = parse_body(rc, route, &call.body, &em);
+    if (err) {
+        free(path);
+        if (overloaded)
+            return send_overloaded(h, conn, rc, route, VD_OVERLOAD_WAITING, em.text);
+        return send_error(h, conn, rc, route, err, em.text, NULL);
+    }
+    rc->call = call;
+    rc->route = route;
+    rc->path = path;
+    rc->conn = conn;
+    rc->call.http = rc;
+    return run(h, conn, rc);
 }
 
 void vd_call_wake(void *call)
@@ -403,11 +411,14 @@ static bool content_type_ok(struct MHD_Connection *conn)
 }
 
 /* Probes and metrics are answered even past max_connections: a kubelet must
- * not restart a busy pod, and a busy pod is when metrics matter most. */
+ * not restart a busy pod, and a busy pod is when metrics matter most. These
+ * are the routes flagged VD_RF_ALWAYS (fixed paths, no parameters). */
 static bool is_monitoring_path(const char *url)
 {
-    return strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
-           strcmp(url, "/metrics") == 0;
+    for (int i = 0; i < VD_ROUTE_NONE; i++)
+        if ((vd_routes[i].flags & VD_RF_ALWAYS) && strcmp(url, vd_routes[i].pattern) == 0)
+            return true;
+    return false;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,

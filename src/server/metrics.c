@@ -16,12 +16,6 @@
 #include "util/procstat.h"
 #include "util/strbuf.h"
 
-static const char *const route_labels[VD_N_ROUTES] = {
-#define VD_ROUTE_LABEL(id, method, path, label) label,
-    VD_ROUTES(VD_ROUTE_LABEL)
-#undef VD_ROUTE_LABEL
-    "unmatched",
-};
 
 /* Statuses counted individually; anything else lands in "other". */
 static const int statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503, 504};
@@ -253,10 +247,10 @@ static void render_requests(vd_metrics *m, vd_strbuf *b)
                 continue;
             if (s < N_STATUS - 1)
                 vd_strbuf_printf(b, "vectord_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                                 route_labels[r], statuses[s], (unsigned long long)n);
+                                 vd_routes[r].label, statuses[s], (unsigned long long)n);
             else
                 vd_strbuf_printf(b, "vectord_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
-                                 route_labels[r], (unsigned long long)n);
+                                 vd_routes[r].label, (unsigned long long)n);
         }
     }
     vd_strbuf_printf(b, "# HELP vectord_http_request_duration_seconds Request latency by route.\n"
@@ -268,16 +262,16 @@ static void render_requests(vd_metrics *m, vd_strbuf *b)
             if (i < N_BUCKETS)
                 vd_strbuf_printf(b,
                                  "vectord_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-                                 route_labels[r], buckets[i], (unsigned long long)cum);
+                                 vd_routes[r].label, buckets[i], (unsigned long long)cum);
             else
                 vd_strbuf_printf(b,
                                  "vectord_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
-                                 route_labels[r], (unsigned long long)cum);
+                                 vd_routes[r].label, (unsigned long long)cum);
         }
         vd_strbuf_printf(b, "vectord_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
-                         route_labels[r], (double)load(&m->routes[r].sum_us) / 1e6);
+                         vd_routes[r].label, (double)load(&m->routes[r].sum_us) / 1e6);
         vd_strbuf_printf(b, "vectord_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                         route_labels[r], (unsigned long long)cum);
+                         vd_routes[r].label, (unsigned long long)cum);
     }
 }
 

@@ -1,39 +1,85 @@
 /*
- * routes.h — the HTTP API's routes: one X-macro list feeds the router
- * (http.c), the handler table (handlers.c) and the metric labels (metrics.c).
- * X(id, method, path pattern, metric label); {c} is a collection name, {id} a
- * point id (the rest of the path).
+ * routes.h — the HTTP API's routes. The list below is the only place a route
+ * is described: its method, path pattern, metric label, handler, the access
+ * it needs, and its flags. The router, the admission checks and auth
+ * (http.c, auth.c), the handler call and the metric labels (metrics.c) all
+ * read the table built from it (vd_routes, routes.c). Adding a route is one
+ * line here plus its handler.
+ *
+ * X(id, method, path pattern, metric label, handler, access, flags): {c} is
+ * a collection name, {id} a point id (the rest of the path).
  */
 #ifndef VD_ROUTES_H
 #define VD_ROUTES_H
 
-#define VD_ROUTES(X)                                                                   \
-    X(HEALTHZ, "GET", "/healthz", "healthz")                                           \
-    X(READYZ, "GET", "/readyz", "readyz")                                              \
-    X(METRICS, "GET", "/metrics", "metrics")                                           \
-    X(COLLECTIONS_LIST, "GET", "/collections", "collections_list")                     \
-    X(COLLECTION_CREATE, "PUT", "/collections/{c}", "collection_create")               \
-    X(COLLECTION_INFO, "GET", "/collections/{c}", "collection_info")                   \
-    X(COLLECTION_DELETE, "DELETE", "/collections/{c}", "collection_delete")            \
-    X(POINTS_UPSERT, "PUT", "/collections/{c}/points", "points_upsert")                \
-    X(POINTS_DELETE, "POST", "/collections/{c}/points/delete", "points_delete")        \
-    X(POINT_GET, "GET", "/collections/{c}/points/{id}", "point_get")                   \
-    X(SEARCH, "POST", "/collections/{c}/search", "search")                             \
-    X(SEARCH_BATCH, "POST", "/collections/{c}/search/batch", "search_batch")           \
-    X(SEARCH_SHADOW, "POST", "/collections/{c}/search/shadow", "search_shadow")        \
-    X(PINDEX_CREATE, "PUT", "/collections/{c}/payload_indexes", "payload_index_create") \
-    X(COLLECTION_SNAPSHOT, "POST", "/collections/{c}/snapshot", "collection_snapshot") \
-    X(CHECKPOINT, "POST", "/admin/checkpoint", "checkpoint")                           \
-    X(FEED, "GET", "/feed", "feed")                                                     \
-    X(FEEDS, "GET", "/feeds", "feeds")                                                  \
-    X(FEED_RECONCILE, "POST", "/feed/reconcile", "feed_reconcile")
+/* What a caller's key must allow (auth.c). */
+typedef enum vd_access {
+    VD_ACCESS_PROBE,   /* /healthz, /readyz */
+    VD_ACCESS_METRICS, /* /metrics */
+    VD_ACCESS_READ,    /* gets, lists, searches, feed status */
+    VD_ACCESS_WRITE,   /* every change, snapshots, reconciliation */
+} vd_access;
+
+/* Route flags. */
+enum {
+    VD_RF_BODY = 1u << 0,     /* takes a JSON body (parsed before the handler) */
+    VD_RF_ALWAYS = 1u << 1,   /* served before recovery ends, in shutdown, past max_connections */
+    VD_RF_WAITS = 1u << 2,    /* may park until the WAL is durable (max_waiting_requests) */
+    VD_RF_WAITS_XID = 1u << 3 /* parks only when ?feed_xid= asks to wait for the feed */
+};
+
+#define VD_ROUTES(X)                                                                                \
+    X(HEALTHZ, "GET", "/healthz", "healthz", vd_h_healthz, PROBE, VD_RF_ALWAYS)                     \
+    X(READYZ, "GET", "/readyz", "readyz", vd_h_readyz, PROBE, VD_RF_ALWAYS)                         \
+    X(METRICS, "GET", "/metrics", "metrics", vd_h_metrics, METRICS, VD_RF_ALWAYS)                   \
+    X(COLLECTIONS_LIST, "GET", "/collections", "collections_list", vd_h_collections_list, READ, 0)  \
+    X(COLLECTION_CREATE, "PUT", "/collections/{c}", "collection_create", vd_h_collection_create,     \
+      WRITE, VD_RF_BODY | VD_RF_WAITS)                                                               \
+    X(COLLECTION_INFO, "GET", "/collections/{c}", "collection_info", vd_h_collection_info, READ, 0) \
+    X(COLLECTION_DELETE, "DELETE", "/collections/{c}", "collection_delete", vd_h_collection_delete, \
+      WRITE, VD_RF_WAITS)                                                                            \
+    X(POINTS_UPSERT, "PUT", "/collections/{c}/points", "points_upsert", vd_h_points_upsert, WRITE,  \
+      VD_RF_BODY | VD_RF_WAITS)                                                                      \
+    X(POINTS_DELETE, "POST", "/collections/{c}/points/delete", "points_delete", vd_h_points_delete, \
+      WRITE, VD_RF_BODY | VD_RF_WAITS)                                                               \
+    X(POINT_GET, "GET", "/collections/{c}/points/{id}", "point_get", vd_h_point_get, READ, 0)       \
+    X(SEARCH, "POST", "/collections/{c}/search", "search", vd_h_search, READ,                       \
+      VD_RF_BODY | VD_RF_WAITS_XID)                                                                  \
+    X(SEARCH_BATCH, "POST", "/collections/{c}/search/batch", "search_batch", vd_h_search_batch,     \
+      READ, VD_RF_BODY | VD_RF_WAITS_XID)                                                            \
+    X(SEARCH_SHADOW, "POST", "/collections/{c}/search/shadow", "search_shadow",                     \
+      vd_h_search_shadow, READ, VD_RF_BODY | VD_RF_WAITS_XID)                                        \
+    X(PINDEX_CREATE, "PUT", "/collections/{c}/payload_indexes", "payload_index_create",             \
+      vd_h_pindex_create, WRITE, VD_RF_BODY | VD_RF_WAITS)                                           \
+    X(COLLECTION_SNAPSHOT, "POST", "/collections/{c}/snapshot", "collection_snapshot",              \
+      vd_h_collection_snapshot, WRITE, VD_RF_WAITS)                                                  \
+    X(CHECKPOINT, "POST", "/admin/checkpoint", "checkpoint", vd_h_checkpoint, WRITE, VD_RF_WAITS)   \
+    X(FEED, "GET", "/feed", "feed", vd_h_feed, READ, 0)                                             \
+    X(FEEDS, "GET", "/feeds", "feeds", vd_h_feeds, READ, 0)                                         \
+    X(FEED_RECONCILE, "POST", "/feed/reconcile", "feed_reconcile", vd_h_feed_reconcile, WRITE,      \
+      VD_RF_WAITS)
 
 typedef enum vd_route {
-#define VD_ROUTE_ENUM(id, method, path, label) VD_ROUTE_##id,
+#define VD_ROUTE_ENUM(id, method, path, label, handler, access, flags) VD_ROUTE_##id,
     VD_ROUTES(VD_ROUTE_ENUM)
 #undef VD_ROUTE_ENUM
     VD_ROUTE_NONE, /* unmatched requests (404/405/413/415 before routing) */
     VD_N_ROUTES
 } vd_route;
+
+struct vd_call;
+typedef int (*vd_handler_fn)(struct vd_call *call);
+
+typedef struct vd_route_def {
+    const char *method;
+    const char *pattern;
+    const char *label; /* the metrics' route label */
+    vd_handler_fn handler;
+    vd_access access;
+    unsigned flags; /* VD_RF_* */
+} vd_route_def;
+
+/* Indexed by vd_route; the VD_ROUTE_NONE entry is {label "unmatched"}. */
+extern const vd_route_def vd_routes[VD_N_ROUTES];
 
 #endif
