@@ -136,13 +136,20 @@ typedef struct vd_index_ops {
     int (*save)(const vd_index *idx, uint32_t n_slots, struct vd_strbuf *out);
     int (*load)(vd_index *idx, uint32_t n_slots, uint32_t dim, struct vd_reader *r);
     /* Optional, all or none: training from the data, beside searches and
-     * writes (the shard drives it, src/db/shard.c vd_shard_train).
+     * writes (the shard lends a sample and its slots: src/db/shard_maint.c).
      *  train_due (read lock): whether n_points call for a (re)training, and its plan;
+     *  train_learn (no lock; the index is not touched): learns up to n_lists
+     *      centroids from the sample (n_sample × dim), seeded; *centroids is
+     *      malloc'd (NULL when there is nothing to learn) with *n_learnt rows;
+     *      stops with -ECANCELED once *cancel (may be NULL) is set;
      *  train_begin (write lock): takes the new centroids (malloc'd, n_lists × dim);
      *      inserts from now on also place points for them;
      *  train_chunk (read lock, one at a time): places the slots [first, first + count);
      *  train_finish (write lock): ok: the new lists replace the old; else dropped. */
     bool (*train_due)(const vd_index *idx, size_t n_points, uint32_t dim, vd_train_plan *plan);
+    int (*train_learn)(const vd_index *idx, const float *sample, size_t n_sample, uint32_t dim,
+                       vd_metric metric, uint32_t n_lists, uint64_t seed, _Atomic bool *cancel,
+                       float **centroids, uint32_t *n_learnt);
     int (*train_begin)(vd_index *idx, float *centroids, uint32_t n_lists, uint32_t dim,
                        vd_metric metric);
     int (*train_chunk)(vd_index *idx, const vd_vector_view *v, uint32_t first, uint32_t count);

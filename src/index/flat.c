@@ -1,14 +1,12 @@
 /*
  * flat.c — the exact index: every query scans the allowed slots with the
- * dispatched distance kernel (vd_index_scan, which other indexes use as their
- * exact plan too). Flat keeps no state beyond counters (atomic: searches run
+ * dispatched distance kernel (vd_index_scan, scan.c). Flat keeps no state beyond counters (atomic: searches run
  * concurrently under the shard read lock).
  */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "util/bitset.h"
 #include "vectord/index.h"
 
 typedef struct flat_index {
@@ -66,22 +64,6 @@ static const vd_index_ops flat_ops = {
     .stats = flat_stats,
     .destroy = flat_destroy,
 };
-
-/* Scans the allowed slots of v into out (shared with indexes that fall back
- * to an exact scan). Returns the number of distances computed. */
-uint64_t vd_index_scan(const vd_vector_view *v, const vd_index_query *q, vd_topk *out)
-{
-    size_t nw = vd_bitset_words(v->n_slots);
-    uint64_t n = 0;
-    for (size_t s = vd_bitset_next(q->allowed, nw, 0); s != SIZE_MAX;
-         s = vd_bitset_next(q->allowed, nw, s + 1)) {
-        float key = vd_view_key(v, q->query, (uint32_t)s);
-        n++;
-        if (key <= q->max_key && key < vd_topk_bound(out))
-            vd_topk_push(out, key, (uint32_t)s);
-    }
-    return n;
-}
 
 int vd_flat_create(vd_index **out)
 {

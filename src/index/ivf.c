@@ -30,7 +30,7 @@
 #include "util/bitset.h"
 #include "util/bytes.h"
 #include "vectord/index.h"
-#include "vectord/kmeans.h"
+#include "index/kmeans.h"
 
 #define NONE 0xffffffffu       /* not in the index */
 #define UNPLACED 0xfffffffeu   /* in the index, no list yet (not trained) */
@@ -255,6 +255,31 @@ static bool ivf_train_due(const vd_index *idx, size_t n_points, uint32_t dim, vd
         lists = (uint32_t)sample;
     *plan = (vd_train_plan){.n_lists = lists, .n_sample = sample};
     return lists > 0;
+}
+
+/* k-means on the sample: at most one list per sampled point. */
+static int ivf_train_learn(const vd_index *idx, const float *sample, size_t n_sample, uint32_t dim,
+                           vd_metric metric, uint32_t n_lists, uint64_t seed, _Atomic bool *cancel,
+                           float **centroids, uint32_t *n_learnt)
+{
+    (void)idx;
+    *centroids = NULL;
+    *n_learnt = 0;
+    if (n_sample < n_lists)
+        n_lists = (uint32_t)n_sample;
+    if (!n_lists)
+        return 0;
+    float *c = malloc((size_t)n_lists * dim * sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    int rc = vd_kmeans(sample, n_sample, dim, n_lists, VD_IVF_KMEANS_ITERS, metric, seed, cancel, c);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    *centroids = c;
+    *n_learnt = n_lists;
+    return 0;
 }
 
 static int ivf_train_begin(vd_index *idx, float *centroids, uint32_t n_lists, uint32_t dim,
@@ -494,6 +519,7 @@ static const vd_index_ops ivf_ops = {
     .save = ivf_save,
     .load = ivf_load,
     .train_due = ivf_train_due,
+    .train_learn = ivf_train_learn,
     .train_begin = ivf_train_begin,
     .train_chunk = ivf_train_chunk,
     .train_finish = ivf_train_finish,

@@ -9,7 +9,7 @@
  * assignment falls back to the dispatched dot-product kernels, same answers,
  * slower (tests/unit/test_kmeans.c checks that the two agree).
  */
-#include "vectord/kmeans.h"
+#include "index/kmeans.h"
 
 #include <dlfcn.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "vectord/distance.h"
-#include "vectord/kmeans.h"
+#include "index/kmeans.h"
 
 enum { D = 16, K = 8, PER = 200, N = K * PER };
 

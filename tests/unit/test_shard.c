@@ -244,3 +244,142 @@ Test(shard, compaction_keeps_slots_of_unfinished_upserts)
     cr_assert_eq(vd_shard_compact(s, 0.0, &released), 0);
     vd_shard_destroy(s);
 }
+
+/* ---- a save does not hold off searches and writes -------------------------------- */
+
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/strbuf.h"
+#include "vectord/snapshot.h"
+#include "vectord/vfs.h"
+
+#define SAVE_DIM 4
+#define SAVE_N 3000
+
+static vd_shard *save_shard;
+static _Atomic bool probe_done;
+static pthread_t probe_thread;
+static bool probe_started;
+
+static void save_vec(uint64_t id, float *v)
+{
+    for (int k = 0; k < SAVE_DIM; k++)
+        v[k] = (float)((id * 7 + (uint64_t)k * 3) % 41);
+}
+
+/* What other requests do while the save writes: a search, an update in
+ * place, a delete and an insert (which, without care, takes the deleted
+ * point's slot and overwrites the vector the save is about to write). */
+static void *probe(void *arg)
+{
+    (void)arg;
+    float q[SAVE_DIM];
+    save_vec(5, q);
+    vd_point_out out[1];
+    size_t n = 0;
+    vd_search_req req = {.vector = q, .k = 1};
+    if (vd_shard_search(save_shard, &req, out, &n) == 0 && n == 1)
+        vd_point_out_free(&out[0]);
+    float moved[SAVE_DIM] = {100, 100, 100, 100}, fresh[SAVE_DIM] = {200, 200, 200, 200};
+    vd_point_in up = point(7, moved, NULL, -1);
+    vd_upsert_counts c = {0};
+    vd_shard_upsert(save_shard, &up, 1, &c);
+    vd_point_id id9 = {.kind = VD_ID_INT, .num = 9};
+    size_t deleted = 0;
+    vd_shard_delete_ids(save_shard, &id9, 1, &deleted);
+    vd_point_in add = point(100000, fresh, NULL, -1);
+    vd_shard_upsert(save_shard, &add, 1, &c);
+    atomic_store(&probe_done, true);
+    return NULL;
+}
+
+/* The real file system, but the save's first write waits (up to 5 s) for
+ * the probe's requests to finish. */
+static int probing_pwrite(vd_vfs *vfs, int fd, const void *buf, size_t len, uint64_t off,
+                          size_t *written)
+{
+    (void)vfs;
+    if (!probe_started) {
+        probe_started = true;
+        pthread_create(&probe_thread, NULL, probe, NULL);
+        for (int i = 0; i < 500 && !atomic_load(&probe_done); i++)
+            usleep(10000);
+    }
+    vd_vfs *base = vd_vfs_posix();
+    return base->ops->pwrite(base, fd, buf, len, off, written);
+}
+
+static vd_vfs_ops probing_ops;
+static vd_vfs probing_vfs = {&probing_ops};
+
+Test(shard, save_writes_its_image_while_searches_and_writes_go_on)
+{
+    probing_ops = *vd_vfs_posix()->ops;
+    probing_ops.pwrite = probing_pwrite;
+    probing_ops.write_sync = NULL;
+    vd_shard_config sc = {.dim = SAVE_DIM, .metric = VD_METRIC_L2, .index = &flat, .seed = 1};
+    cr_assert_eq(vd_shard_create(&save_shard, &sc, NULL), 0);
+    static float vecs[SAVE_N][SAVE_DIM];
+    static vd_point_in pts[SAVE_N];
+    for (uint64_t i = 0; i < SAVE_N; i++) {
+        save_vec(i, vecs[i]);
+        pts[i] = point(i, vecs[i], "{\"k\":1}", -1);
+    }
+    vd_upsert_counts c = {0};
+    cr_assert_eq(vd_shard_upsert(save_shard, pts, SAVE_N, &c), 0);
+
+    char dir[] = "/tmp/vd_test_save_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    vd_errmsg em = {{0}};
+    vd_snapshot_writer w;
+    cr_assert_eq(vd_snapshot_writer_open(&w, &probing_vfs, dir, "shard-0.snap", &em), 0);
+    vd_strbuf img;
+    vd_strbuf_init(&img, 0);
+    vd_snapshot_begin(&img, VD_SNAP_SHARD, 1);
+    cr_assert_eq(vd_shard_save(save_shard, NULL, &img, &w), 0);
+    bool in_time = atomic_load(&probe_done);
+    cr_assert_eq(vd_snapshot_writer_commit(&w, &em), 0, "%s", em.text);
+    vd_strbuf_free(&img);
+    pthread_join(probe_thread, NULL);
+    cr_assert(in_time, "a search and writes on the shard waited for the whole save");
+
+    /* The image is the shard as it was when the save began. */
+    char path[128];
+    snprintf(path, sizeof path, "%s/shard-0.snap", dir);
+    uint8_t *data;
+    size_t len;
+    cr_assert_eq(vd_vfs_read_file(vd_vfs_posix(), path, &data, &len), 0);
+    vd_snapshot_view view;
+    cr_assert_eq(vd_snapshot_open(data, len, &view, &em), 0, "%s", em.text);
+    vd_shard *loaded;
+    cr_assert_eq(vd_shard_create(&loaded, &sc, NULL), 0);
+    cr_assert_eq(vd_shard_load(loaded, view.body, view.body_len, view.lsn), 0);
+    vd_shard_stats st;
+    vd_shard_stats_get(loaded, &st);
+    cr_assert_eq(st.n_points, SAVE_N);
+    for (uint64_t id = 0; id < SAVE_N; id++) {
+        vd_point_id pid = {.kind = VD_ID_INT, .num = id};
+        vd_point_out out;
+        cr_assert_eq(vd_shard_get(loaded, &pid, true, &out), 0, "point %llu", (unsigned long long)id);
+        cr_assert_arr_eq(out.vector, vecs[id], sizeof vecs[id], "point %llu", (unsigned long long)id);
+        vd_point_out_free(&out);
+    }
+    vd_point_id fresh = {.kind = VD_ID_INT, .num = 100000};
+    vd_point_out out;
+    cr_assert_eq(vd_shard_get(loaded, &fresh, false, &out), VD_E_POINT_NOT_FOUND);
+    /* And the live shard has the probe's writes. */
+    cr_assert_eq(vd_shard_get(save_shard, &fresh, true, &out), 0);
+    cr_assert_float_eq(out.vector[0], 200.0f, 0);
+    vd_point_out_free(&out);
+    vd_point_id id7 = {.kind = VD_ID_INT, .num = 7};
+    cr_assert_eq(vd_shard_get(save_shard, &id7, true, &out), 0);
+    cr_assert_float_eq(out.vector[0], 100.0f, 0);
+    vd_point_out_free(&out);
+    free(data);
+    unlink(path);
+    rmdir(dir);
+    vd_shard_destroy(loaded);
+    vd_shard_destroy(save_shard);
+}

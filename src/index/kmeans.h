@@ -9,8 +9,8 @@
  * unit vectors by dot product and keeps the centroids at unit length
  * (spherical k-means).
  */
-#ifndef VECTORD_KMEANS_H
-#define VECTORD_KMEANS_H
+#ifndef VD_INDEX_KMEANS_H
+#define VD_INDEX_KMEANS_H
 
 #include <stdatomic.h>
 #include <stdbool.h>

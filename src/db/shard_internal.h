@@ -1,0 +1,96 @@
+/*
+ * shard_internal.h — what the files of a shard share; not an interface.
+ *
+ * A shard is split by lifecycle, as pgvector splits its HNSW code:
+ *   shard.c        the slot store: create/destroy, room, slot data, id map and
+ *                  payload-index upkeep, get, stats, visiting points;
+ *   shard_write.c  upsert (stage, then finish), delete by ids or filter;
+ *   shard_search.c k-NN search, exact scans of originals, re-ranking;
+ *   shard_maint.c  background upkeep: compaction (HNSW tombstones) and
+ *                  training (IVF) driven from the shard's side;
+ *   shard_image.c  the snapshot image: save and load.
+ *
+ * Invariants (under the write lock): a slot is alive iff its bit in `alive`
+ * is set, iff the idmap maps its id to it, iff the payload indexes and the
+ * vector index hold it. Free slots have no id, no payload and are on `free`.
+ * While a save runs (n_saving > 0), no slot below save_n_slots has its vector
+ * rewritten: free slots are not reused and updates move the point to a new
+ * slot, so the save can read the vectors after releasing the write lock.
+ */
+#ifndef VD_SHARD_INTERNAL_H
+#define VD_SHARD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "db/idmap.h"
+#include "db/shard.h"
+#include "db/vecstore.h"
+#include "util/bitset.h"
+
+typedef struct slot_meta {
+    vd_point_id id; /* str owned */
+    uint64_t version;
+    cJSON *payload; /* owned, may be NULL */
+    uint32_t payload_bytes;
+} slot_meta;
+
+struct vd_shard {
+    pthread_rwlock_t lock; /* guards everything below */
+    uint32_t dim;
+    vd_metric metric;
+    vd_vecstore vs;  /* originals and codes by slot, room for cap */
+    slot_meta *meta; /* cap */
+    uint64_t *alive; /* vd_bitset_words(cap): searchable points */
+    uint64_t *dead;  /* vd_bitset_words(cap): tombstones awaiting compaction */
+    /* vd_bitset_words(cap): stored by an upsert's stage whose finish has not
+     * run yet. Compaction leaves these alone even when they are tombstones
+     * (killed while pending): the finish still names the slot, and a release
+     * and reuse in between would hand another point's slot to it. */
+    uint64_t *pending;
+    uint32_t n_slots, cap, n_alive;
+    uint32_t n_tombstones; /* dead slots kept by an index with keeps_slots */
+    uint32_t n_staged;     /* stored slots an upsert has still to insert into the graph */
+    uint32_t n_saving;     /* saves streaming this shard's vectors (vd_shard_save) */
+    uint64_t snapshot_lsn; /* the last WAL record the loaded snapshot holds (0 = none) */
+    uint64_t seed;         /* reproducible index levels and training draws */
+    uint64_t n_trainings;
+    uint32_t *free_slots;
+    uint32_t n_free, free_cap;
+    vd_idmap idmap;
+    vd_pindex **pindexes;
+    size_t n_pindexes;
+    vd_index *index;
+    vd_pool *pool; /* borrowed: parallel graph inserts */
+    size_t id_bytes, payload_bytes;
+    uint64_t n_compactions;
+    _Atomic bool compacting; /* a compaction is running (for status reports) */
+    pthread_mutex_t compact_lock; /* one compaction or training at a time; not held with `lock` waiting */
+};
+
+/* The shard's vectors as its index sees them (lock held). */
+vd_vector_view vd_shard_view(const vd_shard *s);
+/* Makes room for `extra` more slots beyond n_slots (write lock). -ENOMEM, or
+ * -ENOSPC / -EIO from originals on disk. */
+int vd_shard_reserve(vd_shard *s, size_t extra);
+/* Grows the free list so that `extra` more slots fit (write lock). */
+int vd_shard_reserve_free(vd_shard *s, size_t extra);
+/* Adds slot's payload to every payload index (all or none). */
+int vd_shard_index_payload(vd_shard *s, uint32_t slot);
+void vd_shard_unindex_payload(vd_shard *s, uint32_t slot);
+/* Replaces slot's payload (taken), keeping the byte count. */
+void vd_shard_set_payload(vd_shard *s, uint32_t slot, cJSON *payload);
+/* Frees slot's id and payload and clears its metadata. */
+void vd_shard_release_slot(vd_shard *s, uint32_t slot);
+void vd_shard_activate(vd_shard *s, uint32_t slot);
+/* Takes a stored slot (alive or still pending) out of the shard. With an index
+ * that keeps slots it becomes a tombstone until compaction; otherwise it goes
+ * straight to the free list (room reserved by the caller). */
+void vd_shard_kill_slot(vd_shard *s, uint32_t slot, uint64_t hash);
+/* Copies slot's point (and optionally payload and vector) into out (lock held). */
+int vd_shard_fill_out(const vd_shard *s, uint32_t slot, bool with_payload, bool with_vector,
+                      vd_point_out *out);
+/* The shard's points as a filter sees them (lock held). */
+vd_filter_source vd_shard_filter_source(const vd_shard *s);
+
+#endif

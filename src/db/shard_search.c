@@ -1,0 +1,145 @@
+/*
+ * shard_search.c — k-NN search over one shard, under its read lock: the
+ * filter becomes an allowed-slot bitmap, the index searches (or, for an exact
+ * search of a quantized shard, the originals are scanned), and a quantized
+ * shard re-ranks its index's candidates with the float32 originals.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "db/shard_internal.h"
+
+/* Exact keys of the allowed slots from the originals (RAM or disk) into out:
+ * an exact search of a quantized shard. 0 or -EIO. */
+static int scan_originals(const vd_shard *s, const vd_index_query *q, float *buf, vd_topk *out,
+                          uint64_t *n)
+{
+    size_t nw = vd_bitset_words(s->n_slots);
+    for (size_t i = vd_bitset_next(q->allowed, nw, 0); i != SIZE_MAX;
+         i = vd_bitset_next(q->allowed, nw, i + 1)) {
+        const float *x = vd_vecstore_get(&s->vs, (uint32_t)i, buf);
+        if (!x)
+            return -EIO;
+        float key = vd_index_key(s->metric, q->query->f, x, s->dim);
+        (*n)++;
+        if (key <= q->max_key && key < vd_topk_bound(out))
+            vd_topk_push(out, key, (uint32_t)i);
+    }
+    return 0;
+}
+
+/* Re-ranks the index's candidates by their originals into out, keeping
+ * those within max_key. 0 or -EIO. */
+static int rerank(const vd_shard *s, const vd_topk *cands, const float *query, float max_key,
+                  float *buf, vd_topk *out)
+{
+    for (uint32_t i = 0; i < cands->n; i++) {
+        uint32_t slot = cands->hits[i].slot;
+        const float *x = vd_vecstore_get(&s->vs, slot, buf);
+        if (!x)
+            return -EIO;
+        float key = vd_index_key(s->metric, query, x, s->dim);
+        if (key <= max_key && key < vd_topk_bound(out))
+            vd_topk_push(out, key, slot);
+    }
+    return 0;
+}
+
+/* Candidates a quantized search collects for k results. */
+static uint32_t candidates_for(uint32_t k, float oversampling)
+{
+    double n = ceil((double)k * (oversampling >= 1.0f ? oversampling : 1.0f));
+    return n > VD_RERANK_MAX ? (k > VD_RERANK_MAX ? k : VD_RERANK_MAX) : (uint32_t)n;
+}
+
+int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, size_t *n_out)
+{
+    *n_out = 0;
+    bool quantized = s->vs.quant != VD_QUANT_NONE;
+    /* A reference search of originals on disk: an exhaustive scan of the codes, re-ranked. */
+    bool codes_exhaustive = quantized && req->exact && req->reference && s->vs.on_disk;
+    bool reranked = quantized && (!req->exact || codes_exhaustive);
+    uint32_t n_cand = !reranked ? 0
+                      : candidates_for(req->k, codes_exhaustive ? VD_REFERENCE_OVERSAMPLING
+                                                                : req->oversampling);
+    vd_hit *hits = malloc(req->k * sizeof *hits);
+    vd_hit *cand_hits = reranked ? malloc(n_cand * sizeof *cand_hits) : NULL;
+    int8_t *q8 = s->vs.quant == VD_QUANT_SQ8 ? malloc(s->dim) : NULL;
+    float *buf = s->vs.on_disk ? malloc(s->dim * sizeof *buf) : NULL;
+    if (!hits || (reranked && !cand_hits) || (s->vs.quant == VD_QUANT_SQ8 && !q8) ||
+        (s->vs.on_disk && !buf)) {
+        free(hits);
+        free(cand_hits);
+        free(q8);
+        free(buf);
+        return -ENOMEM;
+    }
+    vd_quant_query query;
+    vd_quant_query_init(&query, s->vs.quant, s->metric, req->vector, s->dim, q8);
+    uint64_t *matching = NULL;
+    int rc = 0;
+    pthread_rwlock_rdlock(&s->lock);
+    size_t nw = vd_bitset_words(s->n_slots);
+    float max_key = req->has_threshold ? vd_key_from_score(s->metric, req->score_threshold)
+                                       : __builtin_inff();
+    vd_index_query q = {
+        .query = &query,
+        .allowed = s->alive,
+        .n_allowed = s->n_alive,
+        /* quantized keys are approximate: the threshold applies after re-ranking */
+        .max_key = quantized ? __builtin_inff() : max_key,
+        .ef = req->ef,
+        .nprobe = req->nprobe,
+        .exact = req->exact,
+        .n_distances = req->n_distances,
+    };
+    if (req->filter) {
+        matching = malloc(nw * 8 + 8);
+        if (!matching) {
+            rc = -ENOMEM;
+            goto done;
+        }
+        vd_filter_source src = vd_shard_filter_source(s);
+        if ((rc = vd_filter_eval(req->filter, &src, matching)))
+            goto done;
+        q.allowed = matching;
+        q.n_allowed = SIZE_MAX;
+    }
+    vd_topk top;
+    vd_topk_init(&top, hits, req->k);
+    vd_vector_view v = vd_shard_view(s);
+    if (quantized && req->exact && !codes_exhaustive) {
+        q.max_key = max_key;
+        uint64_t n = 0;
+        rc = scan_originals(s, &q, buf, &top, &n);
+        if (req->n_distances)
+            atomic_fetch_add_explicit(req->n_distances, n, memory_order_relaxed);
+    } else if (reranked) {
+        vd_topk cands;
+        vd_topk_init(&cands, cand_hits, n_cand);
+        rc = s->index->ops->search(s->index, &v, &q, &cands);
+        if (!rc)
+            rc = rerank(s, &cands, req->vector, max_key, buf, &top);
+    } else {
+        rc = s->index->ops->search(s->index, &v, &q, &top);
+    }
+    if (rc)
+        goto done;
+    vd_topk_sort(&top);
+    for (uint32_t i = 0; i < top.n; i++) {
+        if ((rc = vd_shard_fill_out(s, top.hits[i].slot, req->with_payload, req->with_vector, &out[i])))
+            break;
+        out[i].key = top.hits[i].key;
+        out[i].score = vd_score_from_key(s->metric, top.hits[i].key);
+        (*n_out)++;
+    }
+done:
+    pthread_rwlock_unlock(&s->lock);
+    free(matching);
+    free(hits);
+    free(cand_hits);
+    free(q8);
+    free(buf);
+    return rc;
+}
