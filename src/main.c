@@ -4,20 +4,18 @@
  * then waits for SIGTERM/SIGINT and shuts down in reverse order.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "db/database.h"
 #include "db/maintenance.h"
 #include "db/recall_monitor.h"
-#include "db/store.h"
+#include "write/datadir.h"
+#include "write/store.h"
 #include "feed/pg_feed.h"
 #include "server/api.h"
 #include "server/auth.h"
@@ -31,35 +29,6 @@
 
 extern char **environ;
 
-/* Creates the data directory (and parents) and takes an exclusive lock on
- * DIR/LOCK so two servers never share one directory. Returns the lock fd. */
-static int lock_data_dir(const char *dir, vd_errmsg *em)
-{
-    char path[1100];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(path, 0750) != 0 && errno != EEXIST)
-            return vd_fail(em, -errno, "cannot create data_dir '%s': %s", path, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(path, 0750) != 0 && errno != EEXIST)
-        return vd_fail(em, -errno, "cannot create data_dir '%s': %s", path, strerror(errno));
-    snprintf(path, sizeof path, "%s/LOCK", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return vd_fail(em, -errno, "cannot open '%s': %s", path, strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        close(fd);
-        return vd_fail(em, -e, "data_dir '%s' is locked by another vectord (%s)", dir,
-                       strerror(e));
-    }
-    return fd;
-}
-
 /* SIGHUP: reads the configuration again (file, environment, flags) and
  * applies what can change while running: the log level and the API keys.
  * Everything else needs a restart (and is left as it was). */
@@ -72,9 +41,7 @@ static void reload(const vd_config *running, int argc, char **argv, vd_auth *aut
         vd_log_error("SIGHUP: configuration not reloaded", "error=\"%s\"", em.text);
         return;
     }
-    vd_log_level level;
-    vd_log_level_parse(cfg.log_level, &level);
-    vd_log_set_level(level);
+    vd_log_set_level(cfg.log_level_value);
     if (vd_auth_reload(auth, &cfg, &em) != 0) {
         vd_log_error("SIGHUP: API keys not reloaded", "error=\"%s\"", em.text);
         return;
@@ -113,194 +80,243 @@ static void raise_fd_limit(const vd_config *cfg)
                     (unsigned long long)want, (unsigned long long)cfg->max_connections);
 }
 
-int main(int argc, char **argv)
-{
+/* Everything main starts, in start order; shut_down undoes it in reverse.
+ * Local to main.c and passed explicitly: no module sees it. */
+typedef struct vectord {
     vd_config cfg;
-    vd_config_action action;
-    vd_errmsg em = {{0}};
-    int status = 1, lock_fd = -1;
-    vd_pool *pool = NULL;
-    vd_database *db = NULL;
-    vd_metrics *metrics = NULL;
-    vd_http *http = NULL;
-    vd_auth *auth = NULL;
-    vd_maintenance *maint = NULL;
-    vd_recall_monitor *recall = NULL;
-    vd_store *store = NULL;
-    vd_feed *feeds[VD_MAX_FEEDS] = {0};
-    size_t n_feeds = 0;
+    const vd_distance_table *dist;
+    unsigned workers;
+    int lock_fd;
+    vd_pool *pool;
+    vd_database *db;
+    vd_metrics *metrics;
+    vd_maintenance *maint;
+    vd_recall_monitor *recall;
+    vd_auth *auth;
+    vd_http *http;
+    vd_store *store;
+    vd_feed *feeds[VD_MAX_FEEDS];
+    size_t n_feeds;
+    vd_api api; /* the HTTP threads hold a pointer to it */
+} vectord;
 
-    if (vd_config_load(&cfg, argc, argv, environ, &action, &em) != 0) {
-        fprintf(stderr, "vectord: %s\n", em.text);
-        return 2;
-    }
-    if (action == VD_CONFIG_HELP) {
-        vd_config_usage(stdout);
-        return 0;
-    }
-    if (action == VD_CONFIG_VERSION) {
-        printf("vectord %s\n", VECTORD_VERSION);
-        return 0;
-    }
-    if (action == VD_CONFIG_PRINT) {
-        vd_config_print(&cfg, stdout);
-        return 0;
-    }
-    vd_log_level level;
-    vd_log_level_parse(cfg.log_level, &level);
-    vd_log_set_level(level);
-    raise_fd_limit(&cfg);
-
-    /* Signals are handled by sigwait() below; block them before any thread
-     * starts so every thread inherits the mask. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+/* The signals main waits for with sigwait: blocked before any thread starts,
+ * so every thread inherits the mask. */
+static void block_signals(sigset_t *sigs)
+{
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGINT);
+    sigaddset(sigs, SIGTERM);
+    sigaddset(sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* past a file-size limit, writes fail with EFBIG: a WAL error */
+}
 
-    int isa;
-    vd_isa_parse(cfg.simd, &isa);
-    const vd_distance_table *dist = vd_distance_init(isa);
+/* CPU dispatch (distance kernels, CRC) before any thread runs. */
+static void init_cpu(vectord *v)
+{
+    v->dist = vd_distance_init(v->cfg.simd_isa);
     vd_crc32c_init(true);
-    if (isa >= 0 && (int)dist->isa != isa)
+    if (v->cfg.simd_isa >= 0 && (int)v->dist->isa != v->cfg.simd_isa)
         vd_log_warn("simd not supported by this cpu, using the best available",
-                    "requested=%s using=%s", cfg.simd, vd_isa_name(dist->isa));
+                    "requested=%s using=%s", v->cfg.simd, vd_isa_name(v->dist->isa));
+}
 
-    if ((lock_fd = lock_data_dir(cfg.data_dir, &em)) < 0) {
+/* The data directory's lock, the worker pool and the (empty) database. */
+static int open_database(vectord *v)
+{
+    vd_errmsg em = {{0}};
+    if ((v->lock_fd = vd_datadir_lock(v->cfg.data_dir, &em)) < 0) {
         vd_log_error("cannot use data directory", "error=\"%s\"", em.text);
-        goto out;
+        return -1;
     }
-    char vectors_dir[4200];
-    snprintf(vectors_dir, sizeof vectors_dir, "%s/vectors", cfg.data_dir);
-    unsigned workers = cfg.worker_threads ? (unsigned)cfg.worker_threads : cores();
+    v->workers = v->cfg.worker_threads ? (unsigned)v->cfg.worker_threads : cores();
     /* The calling HTTP thread works on its own fan-out too, so the pool needs
      * one thread fewer than the cores it should use. */
-    int vrc;
-    if (vd_pool_create(&pool, workers > 1 ? workers - 1 : 0) != 0 ||
-        vd_database_create(&db, pool, cfg.max_collections) != 0)
-        goto oom;
-    if ((vrc = vd_database_set_vectors_dir(db, vectors_dir)) != 0) {
-        vd_log_error("cannot keep vectors on disk", "dir=%s error=\"%s\"", vectors_dir,
-                     strerror(-vrc));
-        goto out;
-    }
-    if (
-        vd_metrics_create(&metrics) != 0 ||
-        vd_maintenance_start(&maint, db, cfg.compact_interval_ms,
-                             (double)cfg.compact_min_deleted_pct / 100.0) != 0 ||
-        vd_recall_monitor_start(&recall, cfg.recall_sample_every) != 0) {
-    oom:
+    if (vd_pool_create(&v->pool, v->workers > 1 ? v->workers - 1 : 0) != 0 ||
+        vd_database_create(&v->db, v->pool, v->cfg.max_collections) != 0) {
         vd_log_error("out of memory at start-up", "%s", "");
-        goto out;
+        return -1;
     }
-    vd_api api = {
-        .db = db,
-        .metrics = metrics,
-        .simd = vd_isa_name(dist->isa),
-        .recall = recall,
+    char vectors_dir[4200];
+    vd_datadir_path(vectors_dir, sizeof vectors_dir, v->cfg.data_dir, VD_DATADIR_VECTORS);
+    int rc = vd_database_set_vectors_dir(v->db, vectors_dir);
+    if (rc) {
+        vd_log_error("cannot keep vectors on disk", "dir=%s error=\"%s\"", vectors_dir,
+                     strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* Metrics, compaction, the recall monitor, API keys, and the HTTP server:
+ * it answers probes (and 503 not_ready) while recovery runs. */
+static int start_serving(vectord *v)
+{
+    vd_errmsg em = {{0}};
+    if (vd_metrics_create(&v->metrics) != 0 ||
+        vd_maintenance_start(&v->maint, v->db, v->cfg.compact_interval_ms,
+                             (double)v->cfg.compact_min_deleted_pct / 100.0) != 0 ||
+        vd_recall_monitor_start(&v->recall, v->cfg.recall_sample_every) != 0) {
+        vd_log_error("out of memory at start-up", "%s", "");
+        return -1;
+    }
+    v->api = (vd_api){
+        .db = v->db,
+        .metrics = v->metrics,
+        .simd = vd_isa_name(v->dist->isa),
+        .recall = v->recall,
     };
-    vd_config_limits(&cfg, &api.limits);
-    vd_metrics_set_recall(metrics, recall);
-    if (vd_auth_create(&auth, &cfg, &em) != 0) {
+    vd_config_limits(&v->cfg, &v->api.limits);
+    vd_metrics_set_recall(v->metrics, v->recall);
+    if (vd_auth_create(&v->auth, &v->cfg, &em) != 0) {
         vd_log_error("cannot load the API keys", "error=\"%s\"", em.text);
-        goto out;
+        return -1;
     }
-    api.auth = auth;
+    v->api.auth = v->auth;
     uint16_t port;
-    if (vd_http_start(&http, &api, &cfg, &port, &em) != 0) {
+    if (vd_http_start(&v->http, &v->api, &v->cfg, &port, &em) != 0) {
         vd_log_error("cannot start http server", "error=\"%s\"", em.text);
-        goto out;
+        return -1;
     }
     vd_log_info("listening", "addr=%s:%u data_dir=\"%s\" simd=%s http_threads=%llu workers=%u "
                 "version=%s tls=%s",
-                cfg.host, port, cfg.data_dir, vd_isa_name(dist->isa),
-                (unsigned long long)(cfg.http_threads ? cfg.http_threads : cores()), workers,
-                VECTORD_VERSION, vd_http_tls(http) ? "on" : "off");
+                v->cfg.host, port, v->cfg.data_dir, vd_isa_name(v->dist->isa),
+                (unsigned long long)(v->cfg.http_threads ? v->cfg.http_threads : cores()),
+                v->workers, VECTORD_VERSION, vd_http_tls(v->http) ? "on" : "off");
+    return 0;
+}
 
-
-    /* Recovery runs with the HTTP server up, so probes see /healthz live and
-     * /readyz not ready; other routes answer 503 not_ready meanwhile. */
-    vd_recovery_report rep;
+/* Recovery (snapshots, then the WAL) and the store that every write goes
+ * through from then on. */
+static int recover(vectord *v, vd_recovery_report *rep)
+{
+    vd_errmsg em = {{0}};
     vd_store_options so = {
-        .data_dir = cfg.data_dir,
-        .fsync = strcmp(cfg.wal_fsync, "always") == 0  ? VD_FSYNC_ALWAYS
-                 : strcmp(cfg.wal_fsync, "batch") == 0 ? VD_FSYNC_BATCH
-                                                        : VD_FSYNC_NONE,
-        .batch_ms = (uint32_t)cfg.wal_batch_ms,
-        .segment_bytes = cfg.wal_segment_bytes,
-        .wal_io = cfg.wal_io,
-        .accept_data_loss = cfg.accept_data_loss != 0,
-        .checkpoint_interval_s = cfg.checkpoint_interval_s,
-        .checkpoint_wal_bytes = cfg.checkpoint_wal_bytes,
+        .data_dir = v->cfg.data_dir,
+        .fsync = v->cfg.wal_fsync_policy,
+        .batch_ms = (uint32_t)v->cfg.wal_batch_ms,
+        .segment_bytes = v->cfg.wal_segment_bytes,
+        .wal_io = v->cfg.wal_io,
+        .accept_data_loss = v->cfg.accept_data_loss != 0,
+        .checkpoint_interval_s = v->cfg.checkpoint_interval_s,
+        .checkpoint_wal_bytes = v->cfg.checkpoint_wal_bytes,
     };
-    if (vd_store_open(&store, db, &so, &rep, &em) != 0) {
+    if (vd_store_open(&v->store, v->db, &so, rep, &em) != 0) {
         vd_log_error("recovery failed, not starting", "error=\"%s\"", em.text);
-        goto out;
+        return -1;
     }
-    vd_metrics_set_recovery(metrics, &rep);
-    api.journal = vd_store_journal(store);
-    api.store = store;
-    vd_metrics_set_store(metrics, store);
-    for (size_t k = 0; k < cfg.n_feeds; k++) {
-        const vd_feed_settings *fs = &cfg.feeds[k];
+    vd_metrics_set_recovery(v->metrics, rep);
+    v->api.journal = vd_store_journal(v->store);
+    v->api.store = v->store;
+    vd_metrics_set_store(v->metrics, v->store);
+    return 0;
+}
+
+/* One thread per configured Postgres feed. */
+static int start_feeds(vectord *v)
+{
+    vd_errmsg em = {{0}};
+    for (size_t k = 0; k < v->cfg.n_feeds; k++) {
+        const vd_feed_settings *fs = &v->cfg.feeds[k];
         if (!fs->dsn[0])
             continue;
-        vd_metric fm;
-        vd_metric_parse(fs->metric, &fm);
         vd_feed_config fc = {
             .name = fs->name, .dsn = fs->dsn, .table = fs->table, .collection = fs->collection,
             .id_column = fs->id_column, .embedding_column = fs->embedding_column,
             .version_column = fs->version_column, .payload_columns = fs->payload_columns,
-            .dim = (uint32_t)fs->dim, .metric = fm, .batch_rows = (uint32_t)fs->batch_rows,
-            .poll_ms = (uint32_t)fs->poll_ms, .max_lag_s = (uint32_t)fs->max_lag_s,
+            .dim = (uint32_t)fs->dim, .metric = fs->metric_value,
+            .batch_rows = (uint32_t)fs->batch_rows, .poll_ms = (uint32_t)fs->poll_ms,
+            .max_lag_s = (uint32_t)fs->max_lag_s,
         };
-        if (vd_feed_start(&feeds[n_feeds], &fc, db, api.journal, &em) != 0) {
+        if (vd_feed_start(&v->feeds[v->n_feeds], &fc, v->db, v->api.journal, &em) != 0) {
             vd_log_error("cannot start the feed", "section=%s error=\"%s\"", fs->section, em.text);
-            goto out;
+            return -1;
         }
-        n_feeds++;
+        v->n_feeds++;
     }
-    api.feeds = feeds;
-    api.n_feeds = n_feeds;
-    vd_metrics_set_feeds(metrics, feeds, n_feeds);
-    atomic_store(&api.ready, true);
+    v->api.feeds = v->feeds;
+    v->api.n_feeds = v->n_feeds;
+    vd_metrics_set_feeds(v->metrics, v->feeds, v->n_feeds);
+    return 0;
+}
+
+/* Ready: serve until SIGTERM or SIGINT, reloading on SIGHUP. */
+static int serve(vectord *v, const vd_recovery_report *rep, sigset_t *sigs, int argc, char **argv)
+{
+    atomic_store(&v->api.ready, true);
     vd_log_info("ready", "recovery_s=%.3f snapshots=%zu wal_segments=%zu wal_records=%llu "
                 "wal_bytes=%llu truncated_bytes=%llu next_lsn=%llu wal_io=%s wal_fsync=%s",
-                rep.snapshot_seconds + rep.replay_seconds, rep.snapshots, rep.segments,
-                (unsigned long long)rep.records, (unsigned long long)rep.bytes,
-                (unsigned long long)rep.truncated_bytes, (unsigned long long)rep.next_lsn,
-                vd_store_wal_io(store), cfg.wal_fsync);
-
+                rep->snapshot_seconds + rep->replay_seconds, rep->snapshots, rep->segments,
+                (unsigned long long)rep->records, (unsigned long long)rep->bytes,
+                (unsigned long long)rep->truncated_bytes, (unsigned long long)rep->next_lsn,
+                vd_store_wal_io(v->store), v->cfg.wal_fsync);
     int sig = 0;
     for (;;) {
-        sigwait(&sigs, &sig);
+        sigwait(sigs, &sig);
         if (sig != SIGHUP)
             break;
-        reload(&cfg, argc, argv, auth);
+        reload(&v->cfg, argc, argv, v->auth);
     }
-    atomic_store(&api.ready, false);
+    atomic_store(&v->api.ready, false);
     vd_log_info("shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    status = 0;
-out:
-    for (size_t k = 0; k < n_feeds; k++)
-        vd_feed_stop(feeds[k]); /* before the store: they write through the journal */
-    vd_http_stop(http); /* parked writes finish first: the WAL is still open */
-    for (size_t k = 0; k < n_feeds; k++)
-        vd_feed_free(feeds[k]); /* after the HTTP threads: their requests may read a feed */
-    vd_maintenance_stop(maint);
-    vd_recall_monitor_stop(recall); /* holds collection references */
-    vd_store_close(store, status == 0);
-    vd_database_destroy(db);
-    vd_auth_destroy(auth);
-    vd_pool_destroy(pool);
-    vd_metrics_destroy(metrics);
-    if (lock_fd >= 0)
-        close(lock_fd);
-    if (status == 0)
+    return sig;
+}
+
+/* Stops what started, in reverse; a clean stop checkpoints. */
+static void shut_down(vectord *v, bool clean)
+{
+    for (size_t k = 0; k < v->n_feeds; k++)
+        vd_feed_stop(v->feeds[k]); /* before the store: they write through the journal */
+    vd_http_stop(v->http); /* parked writes finish first: the WAL is still open */
+    for (size_t k = 0; k < v->n_feeds; k++)
+        vd_feed_free(v->feeds[k]); /* after the HTTP threads: their requests may read a feed */
+    vd_maintenance_stop(v->maint);
+    vd_recall_monitor_stop(v->recall); /* holds collection references */
+    vd_store_close(v->store, clean);
+    vd_database_destroy(v->db);
+    vd_auth_destroy(v->auth);
+    vd_pool_destroy(v->pool);
+    vd_metrics_destroy(v->metrics);
+    if (v->lock_fd >= 0)
+        close(v->lock_fd);
+    if (clean)
         vd_log_info("stopped", "%s", "");
-    return status;
+}
+
+int main(int argc, char **argv)
+{
+    vectord v = {.lock_fd = -1};
+    vd_config_action action;
+    vd_errmsg em = {{0}};
+    if (vd_config_load(&v.cfg, argc, argv, environ, &action, &em) != 0) {
+        fprintf(stderr, "vectord: %s\n", em.text);
+        return 2;
+    }
+    switch (action) {
+    case VD_CONFIG_HELP:
+        vd_config_usage(stdout);
+        return 0;
+    case VD_CONFIG_VERSION:
+        printf("vectord %s\n", VECTORD_VERSION);
+        return 0;
+    case VD_CONFIG_PRINT:
+        vd_config_print(&v.cfg, stdout);
+        return 0;
+    case VD_CONFIG_RUN:
+        break;
+    }
+    vd_log_set_level(v.cfg.log_level_value);
+    raise_fd_limit(&v.cfg);
+    sigset_t sigs;
+    block_signals(&sigs);
+    init_cpu(&v);
+    vd_recovery_report rep;
+    bool ok = open_database(&v) == 0 && start_serving(&v) == 0 && recover(&v, &rep) == 0 &&
+              start_feeds(&v) == 0;
+    if (ok)
+        serve(&v, &rep, &sigs, argc, argv);
+    shut_down(&v, ok);
+    return ok ? 0 : 1;
 }

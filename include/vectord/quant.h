@@ -17,7 +17,7 @@
  *   only the part of q that multiplies c[i] − 128 is quantized, which keeps
  *   the query's rounding error from being multiplied by the codes' mean).
  * Error bound of the sq8 dot product against the original x (documented in
- * docs/QUANTIZATION.md, checked by tests/unit/test_quant.c):
+ * docs/QUANTIZATION.md, checked by tests/unit/index/test_quant.c):
  *   |q·x − key| ≤ step/2·Σ|q[i]| + step·β/2·Σ|c[i] − 128|  (+ float rounding)
  * and twice that for L2 (‖q − x̂‖² = ‖q‖² + ‖x̂‖² − 2q·x̂).
  */

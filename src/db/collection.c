@@ -7,19 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/shard.h"
+
 struct vd_collection {
     vd_collection_config cfg;
     pthread_mutex_t pindex_lock; /* guards cfg.pindexes / cfg.n_pindexes growth */
     vd_shard **shards;
     vd_pool *pool; /* borrowed */
     _Atomic long refs;
-    vd_write_order order;
+    struct vd_write_order *order; /* owned through order_hooks; the write path's */
+    const vd_write_order_hooks *order_hooks;
     vd_quality quality;
 };
 
 vd_quality *vd_collection_quality(vd_collection *c) { return &c->quality; }
 
-vd_write_order *vd_collection_write_order(vd_collection *c) { return &c->order; }
+struct vd_write_order *vd_collection_write_order(vd_collection *c) { return c->order; }
 
 vd_shard *vd_collection_shard(vd_collection *c, uint32_t i) { return c->shards[i]; }
 
@@ -58,12 +61,18 @@ static void destroy(vd_collection *c)
         free((char *)c->cfg.pindexes[i].field);
     pthread_mutex_destroy(&c->pindex_lock);
     vd_quality_destroy(&c->quality);
-    pthread_mutex_destroy(&c->order.log_lock);
-    pthread_mutex_destroy(&c->order.apply_lock);
+    if (c->order)
+        c->order_hooks->release(c->order);
     free(c);
 }
 
 int vd_collection_create(vd_collection **out, const vd_collection_config *cfg, vd_pool *pool)
+{
+    return vd_collection_create_ordered(out, cfg, pool, NULL);
+}
+
+int vd_collection_create_ordered(vd_collection **out, const vd_collection_config *cfg,
+                                 vd_pool *pool, const vd_write_order_hooks *hooks)
 {
     vd_collection *c = calloc(1, sizeof *c);
     if (!c)
@@ -74,10 +83,12 @@ int vd_collection_create(vd_collection **out, const vd_collection_config *cfg, v
     atomic_init(&c->refs, 1);
     pthread_mutex_init(&c->pindex_lock, NULL);
     vd_quality_init(&c->quality);
-    pthread_mutex_init(&c->order.log_lock, NULL);
-    pthread_mutex_init(&c->order.apply_lock, NULL);
-    c->order.applied_lsn = c->order.last_logged = cfg->incarnation;
     int rc = 0;
+    if (hooks && !(c->order = hooks->make(cfg->incarnation))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    c->order_hooks = hooks;
     for (size_t i = 0; i < cfg->n_pindexes; i++) {
         char *f = strdup(cfg->pindexes[i].field);
         if (!f) {

@@ -16,9 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db/filter.h"
+#include "db/payload_index.h"
 #include "db/point.h"
 #include "db/quality.h"
-#include "db/shard.h"
+#include "db/stats.h"
 #include "util/pool.h"
 #include "vectord/error.h"
 #include "vectord/index.h"
@@ -55,22 +57,15 @@ typedef struct vd_collection_config {
 
 typedef struct vd_collection vd_collection;
 
-/* How a collection's logged writes keep their log order when applied
- * (db/journal.c drives it): a write takes its LSN and joins `queue` under
- * log_lock; once durable, writes are staged one at a time under apply_lock,
- * strictly in queue (= LSN) order, by whichever waiting writer gets there. */
-struct vd_commit;
-typedef struct vd_write_order {
-    pthread_mutex_t log_lock;
-    struct vd_commit *head, *tail; /* logged, not staged yet (log_lock) */
-    uint64_t last_logged;          /* LSN of the newest write logged (log_lock) */
-    bool dropped;                  /* a drop is logged: no more writes (log_lock) */
-    pthread_mutex_t apply_lock;
-    uint64_t applied_lsn; /* LSN of the newest write staged (apply_lock) */
-    /* Every write up to this LSN is in the collection's snapshot files (the
-     * least of its shards'); 0 = no complete snapshot. log_lock. */
-    uint64_t snapshot_lsn;
-} vd_write_order;
+/* The write path (src/write/write_order.h) keeps, per collection, the order
+ * in which its logged writes are applied. The collection only carries that
+ * state, opaque to it: it is made with the collection through these hooks
+ * and released with the collection's last reference. */
+struct vd_write_order;
+typedef struct vd_write_order_hooks {
+    struct vd_write_order *(*make)(uint64_t incarnation); /* NULL: out of memory */
+    void (*release)(struct vd_write_order *o);
+} vd_write_order_hooks;
 
 typedef struct vd_collection_stats {
     size_t n_points;
@@ -89,8 +84,11 @@ int vd_collection_prepare_vector(const vd_collection_config *c, float *v);
 /* True if name is 1..64 chars of [A-Za-z0-9_-]. */
 bool vd_collection_name_valid(const char *name);
 
-/* cfg is copied. pool is borrowed and must outlive the collection. */
+/* cfg is copied. pool is borrowed and must outlive the collection. hooks
+ * (borrowed, static; NULL = none) make the write path's state it carries. */
 int vd_collection_create(vd_collection **out, const vd_collection_config *cfg, vd_pool *pool);
+int vd_collection_create_ordered(vd_collection **out, const vd_collection_config *cfg,
+                                 vd_pool *pool, const vd_write_order_hooks *hooks);
 void vd_collection_ref(vd_collection *c);
 /* Drops a reference; the last one destroys the collection. NULL is a no-op. */
 void vd_collection_unref(vd_collection *c);
@@ -127,10 +125,12 @@ int vd_collection_train(vd_collection *c, _Atomic bool *cancel, uint32_t *n_trai
 /* Compacts every shard whose tombstones reach min_ratio (0 = any). */
 int vd_collection_compact(vd_collection *c, double min_ratio, size_t *n_released);
 int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st);
-vd_write_order *vd_collection_write_order(vd_collection *c);
+/* The write path's state made by the creation hooks; NULL without them. */
+struct vd_write_order *vd_collection_write_order(vd_collection *c);
 /* Every live point's id and version, shard by shard (vd_shard_foreach). */
 void vd_collection_foreach(vd_collection *c, vd_point_visit_fn cb, void *ctx);
-vd_shard *vd_collection_shard(vd_collection *c, uint32_t i);
+/* Shard i, for the write path's snapshots (db/shard.h). */
+struct vd_shard *vd_collection_shard(vd_collection *c, uint32_t i);
 /* Loads shard i from its snapshot body (vd_shard_load) and checks that every
  * point in it belongs there (its id hashes to shard i): 0, -EINVAL for an
  * inconsistent image, -ENOMEM. */

@@ -72,12 +72,13 @@ static size_t find(const vd_database *db, const char *name, bool *found)
     return lo;
 }
 
-int vd_database_create_collection(vd_database *db, const vd_collection_config *cfg, vd_errmsg *em)
+int vd_database_create_collection(vd_database *db, const vd_collection_config *cfg,
+                                  const vd_write_order_hooks *hooks, vd_errmsg *em)
 {
     vd_collection *c = NULL;
     vd_collection_config with_dir = *cfg;
     with_dir.vectors_dir = db->vectors_dir;
-    int rc = vd_collection_create(&c, &with_dir, db->pool);
+    int rc = vd_collection_create_ordered(&c, &with_dir, db->pool, hooks);
     if (rc)
         return vd_fail(em, rc, "cannot allocate collection '%s'", cfg->name);
     pthread_rwlock_wrlock(&db->lock);

@@ -40,7 +40,8 @@ void vd_database_destroy(vd_database *db);
  * folder and checks a file can be made there: 0 or -errno. */
 int vd_database_set_vectors_dir(vd_database *db, const char *dir);
 /* VD_E_COLLECTION_EXISTS, VD_E_LIMIT_REACHED or -ENOMEM on failure. */
-int vd_database_create_collection(vd_database *db, const vd_collection_config *cfg, vd_errmsg *em);
+int vd_database_create_collection(vd_database *db, const vd_collection_config *cfg,
+                                  const vd_write_order_hooks *hooks, vd_errmsg *em);
 /* VD_E_LIMIT_REACHED if one more collection would exceed max_collections. */
 int vd_database_check_room(vd_database *db, vd_errmsg *em);
 /* A new reference (release with vd_collection_unref), or VD_E_COLLECTION_NOT_FOUND. */

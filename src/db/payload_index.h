@@ -58,4 +58,11 @@ void vd_pindex_remove(vd_pindex *idx, uint32_t slot, const cJSON *payload);
 const vd_posting *vd_pindex_lookup(const vd_pindex *idx, const char *key);
 size_t vd_pindex_bytes(const vd_pindex *idx);
 
+/* A payload index a collection keeps: the payload field and its type (part
+ * of the collection's configuration; every shard holds one of each). */
+typedef struct vd_pindex_spec {
+    const char *field;
+    vd_pindex_type type;
+} vd_pindex_spec;
+
 #endif

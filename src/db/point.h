@@ -59,4 +59,7 @@ typedef struct vd_search_req {
     _Atomic uint64_t *n_distances; /* optional: distance computations, summed over shards */
 } vd_search_req;
 
+/* A visitor of stored points: their id and version. */
+typedef void (*vd_point_visit_fn)(void *ctx, const vd_point_id *id, uint64_t version);
+
 #endif

@@ -22,6 +22,7 @@
 #include "db/filter.h"
 #include "db/payload_index.h"
 #include "db/point.h"
+#include "db/stats.h"
 #include <pthread.h>
 
 #include "util/pool.h"
@@ -31,31 +32,6 @@
 #include "vectord/types.h"
 
 typedef struct vd_shard vd_shard;
-
-typedef struct vd_pindex_spec {
-    const char *field;
-    vd_pindex_type type;
-} vd_pindex_spec;
-
-typedef struct vd_shard_stats {
-    size_t n_points;
-    size_t n_slots;
-    size_t n_free;
-    size_t n_tombstones; /* deleted slots the index still holds (not reusable yet) */
-    uint64_t n_compactions;
-    bool compacting;
-    size_t vector_bytes;      /* float32 originals in RAM */
-    size_t vector_disk_bytes; /* float32 originals in the vectors file on disk */
-    size_t code_bytes;        /* quantized codes (RAM) */
-    size_t id_bytes;
-    size_t payload_bytes;
-    size_t payload_index_bytes;
-    size_t index_bytes;
-    uint64_t searches_exact, searches_graph, searches_probe, distance_computations;
-    bool trainable, trained, training; /* IVF */
-    uint32_t n_lists;
-    size_t trained_points;
-} vd_shard_stats;
 
 /* Most candidates one quantized search re-ranks (k × oversampling, capped). */
 #define VD_RERANK_MAX 10000u
@@ -113,7 +89,6 @@ int vd_shard_add_pindex(vd_shard *s, const vd_pindex_spec *spec);
 void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st);
 
 /* Calls cb for every live point (under the read lock: cb must not write). */
-typedef void (*vd_point_visit_fn)(void *ctx, const vd_point_id *id, uint64_t version);
 void vd_shard_foreach(vd_shard *s, vd_point_visit_fn cb, void *ctx);
 
 /* Writes the shard's snapshot image (see shard.c) to w, out holding what

@@ -1,7 +1,12 @@
 /*
- * feed_internal.h — what the files of the feed share (pg_feed.c: the feed
- * thread, backfill and follow; reconcile.c: comparing and repairing). Not a
- * public interface.
+ * feed_internal.h — what the files of the feed share; not a public interface.
+ *   pg_feed.c       the feed thread: set-up, backfill, follow, lifecycle
+ *   reconcile.c     comparing vectord with the table, and repairing
+ *   feed_rows.c     source rows into batches, batches through the journal
+ *   feed_conn.c     the connection (libpq, asynchronously) and the last error
+ *   feed_waiters.c  read-your-writes waiters
+ * Calls go down that list only (pg_feed.c → reconcile.c → feed_rows.c →
+ * feed_conn.c → feed_waiters.c), never back.
  */
 #ifndef VD_FEED_INTERNAL_H
 #define VD_FEED_INTERNAL_H
@@ -47,11 +52,33 @@ typedef struct vd_feed_batch {
     size_t n_pts, n_dels, n_ids;
 } vd_feed_batch;
 
+/* Wakes the waiters whose transaction is applied, whose time is up, or all
+ * (the feed stops). feed_waiters.c */
+void vd_feed_wake_waiters(vd_feed *f, bool all);
+
+/* feed_conn.c: */
+/* Sleeps up to ms, waking early when the feed stops (and serving waiters). */
+void vd_feed_nap(vd_feed *f, int ms);
+/* Waits until the connection's socket is ready for `events` (or ms); -1 on a poll error. */
+int vd_feed_wait_socket(vd_feed *f, short events, int ms);
+/* Connects f->conn (non-blocking, 15 s at most); false (recorded) on failure. */
+bool vd_feed_connect(vd_feed *f);
+/* Sends a statement without waiting for its result; false (recorded) on a
+ * connection error. */
+bool vd_feed_send(vd_feed *f, const char *sql, int n, const char *const *params);
+/* Waits for the result of the statement sent last (see vd_feed_run). */
+PGresult *vd_feed_collect(vd_feed *f);
+/* name as a quoted SQL identifier (malloc'd), or NULL. */
+char *vd_feed_quote_ident(vd_feed *f, const char *name);
 /* Records (and logs) the feed's last error. */
 void vd_feed_error(vd_feed *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Runs one statement on the feed's connection without blocking on it (libpq's
- * asynchronous API); its last result, or NULL on an error (recorded). */
+ * asynchronous API); its last result, or NULL on an error (recorded). The
+ * caller PQclear()s. */
 PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *params);
+/* feed_rows.c: */
+/* Counts and logs a source row the feed cannot apply. */
+void vd_feed_reject_row(vd_feed *f, const char *id, const char *why);
 bool vd_feed_batch_alloc(vd_feed_batch *b, size_t rows, uint32_t dim);
 void vd_feed_batch_free(vd_feed_batch *b);
 /* A source id as a point id (strings are copied into b). */

@@ -1,5 +1,9 @@
 /*
- * pg_feed.c — see pg_feed.h.
+ * pg_feed.c — the feed thread (pg_feed.h): set-up (column types, the select
+ * list, the target collection), backfill and follow rounds, reconciliation
+ * between rounds (reconcile.c), lifecycle and status. Its helpers: the
+ * connection (feed_conn.c), read-your-writes waiters (feed_waiters.c), rows
+ * into batches (feed_rows.c).
  *
  * Position. Each outbox row has the id of the transaction that wrote it
  * (xid8) and a sequence number. A transaction may commit after a later one,
@@ -31,176 +35,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "db/mutation.h"
+#include "write/mutation.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
 #define MAX_BACKOFF_MS 10000
-
-void vd_feed_error(vd_feed *f, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    for (char *p = msg; *p; p++)
-        if (*p == '"' || *p == '\n')
-            *p = ' ';
-    pthread_mutex_lock(&f->lock);
-    snprintf(f->st.last_error, sizeof f->st.last_error, "%s", msg);
-    pthread_mutex_unlock(&f->lock);
-    vd_log_warn("feed error", "feed=%s error=\"%s\"", f->cfg.name, msg);
-}
-
-/* Wakes the waiters whose transaction is applied, whose time is up, or all
- * (the feed stops). */
-static void wake_waiters(vd_feed *f, bool all)
-{
-    double now = vd_now_s();
-    vd_feed_waiter *ready = NULL;
-    pthread_mutex_lock(&f->lock);
-    for (vd_feed_waiter **w = &f->waiters; *w;) {
-        vd_feed_waiter *x = *w;
-        x->applied = f->st.applied_below > x->xid;
-        if (all || x->applied || now >= x->deadline) {
-            *w = x->next;
-            x->next = ready;
-            ready = x;
-        } else {
-            w = &x->next;
-        }
-    }
-    pthread_mutex_unlock(&f->lock);
-    while (ready) {
-        vd_feed_waiter *next = ready->next; /* the waiter may be freed once woken */
-        ready->wake(ready->ctx);
-        ready = next;
-    }
-}
-
-/* Sleeps up to ms, waking early when the feed stops. */
-static void nap(vd_feed *f, int ms)
-{
-    for (int t = 0; t < ms && !atomic_load(&f->stop); t += 50) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-        wake_waiters(f, false); /* read-your-writes timeouts run while disconnected too */
-    }
-}
-
-/* Waits until the connection's socket is ready for `events` (or 100 ms). */
-static int wait_socket(vd_feed *f, short events, int ms)
-{
-    struct pollfd p = {.fd = PQsocket(f->conn), .events = events};
-    if (p.fd < 0)
-        return -1;
-    int rc = poll(&p, 1, ms) < 0 && errno != EINTR ? -1 : 0;
-    wake_waiters(f, false); /* timeouts run during long queries and connects too */
-    return rc;
-}
-
-int vd_feed_wait(vd_feed *f, vd_feed_waiter *w)
-{
-    pthread_mutex_lock(&f->lock);
-    int queued = 0;
-    w->applied = f->st.applied_below > w->xid;
-    if (!w->applied && !atomic_load(&f->stop)) {
-        w->next = f->waiters;
-        f->waiters = w;
-        queued = 1;
-    }
-    pthread_mutex_unlock(&f->lock);
-    return queued;
-}
-
-/* ---- libpq, asynchronously -------------------------------------------------- */
-
-static bool connect_async(vd_feed *f)
-{
-    f->conn = PQconnectStart(f->cfg.dsn);
-    if (!f->conn || PQstatus(f->conn) == CONNECTION_BAD)
-        goto fail;
-    double deadline = vd_now_s() + 15;
-    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
-    while (ps != PGRES_POLLING_OK) {
-        if (ps == PGRES_POLLING_FAILED || atomic_load(&f->stop) || vd_now_s() > deadline)
-            goto fail;
-        if (wait_socket(f, ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, 100))
-            goto fail;
-        ps = PQconnectPoll(f->conn);
-    }
-    if (PQsetnonblocking(f->conn, 1) != 0)
-        goto fail;
-    return true;
-fail:
-    vd_feed_error(f, "cannot connect to postgres: %s",
-              f->conn ? PQerrorMessage(f->conn) : "out of memory");
-    PQfinish(f->conn);
-    f->conn = NULL;
-    return false;
-}
-
-/* Runs one statement; returns its (last) result, or NULL on a connection or
- * SQL error (recorded). The caller PQclear()s. */
-/* Sends a statement without waiting for its result. */
-static bool send_query(vd_feed *f, const char *sql, int n, const char *const *params)
-{
-    if (!PQsendQueryParams(f->conn, sql, n, NULL, params, NULL, NULL, 0))
-        goto conn_error;
-    int flushed;
-    while ((flushed = PQflush(f->conn)) == 1)
-        if (wait_socket(f, POLLOUT | POLLIN, 100) || atomic_load(&f->stop))
-            goto conn_error;
-    if (flushed < 0)
-        goto conn_error;
-    return true;
-conn_error:
-    vd_feed_error(f, "postgres connection: %s", PQerrorMessage(f->conn));
-    return false;
-}
-
-/* Waits for the result of the statement sent last. */
-static PGresult *collect(vd_feed *f)
-{
-    PGresult *last = NULL, *r;
-    for (;;) {
-        while (PQisBusy(f->conn)) {
-            if (atomic_load(&f->stop) || wait_socket(f, POLLIN, 100) || !PQconsumeInput(f->conn)) {
-                PQclear(last);
-                goto conn_error;
-            }
-        }
-        if (!(r = PQgetResult(f->conn)))
-            break;
-        PQclear(last);
-        last = r;
-    }
-    ExecStatusType s = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
-    if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-        vd_feed_error(f, "query failed: %s", last ? PQresultErrorMessage(last) : PQerrorMessage(f->conn));
-        PQclear(last);
-        return NULL;
-    }
-    return last;
-conn_error:
-    vd_feed_error(f, "postgres connection: %s", PQerrorMessage(f->conn));
-    return NULL;
-}
-
-PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *params)
-{
-    return send_query(f, sql, n, params) ? collect(f) : NULL;
-}
-
-static char *quote_ident(vd_feed *f, const char *name)
-{
-    char *q = PQescapeIdentifier(f->conn, name, strlen(name));
-    char *copy = q ? strdup(q) : NULL;
-    PQfreemem(q);
-    return copy;
-}
 
 /* ---- set-up: column types and the select list -------------------------------- */
 
@@ -267,7 +107,7 @@ static bool append_payload(vd_feed *f, vd_strbuf *b)
     } else {
         vd_strbuf_printf(b, "jsonb_build_object(");
         for (size_t i = 0; i < n; i++) {
-            char *q = names[i] ? quote_ident(f, names[i]) : NULL;
+            char *q = names[i] ? vd_feed_quote_ident(f, names[i]) : NULL;
             char *lit = names[i] ? PQescapeLiteral(f->conn, names[i], strlen(names[i])) : NULL;
             if (!q || !lit)
                 b->failed = true;
@@ -289,10 +129,10 @@ static bool prepare(vd_feed *f)
     free(f->id_type);
     free(f->select_cols);
     f->select_cols = NULL;
-    f->from = quote_ident(f, f->cfg.table);
-    f->id_quoted = quote_ident(f, f->cfg.id_column);
-    char *emb = quote_ident(f, f->cfg.embedding_column);
-    char *ver = *f->cfg.version_column ? quote_ident(f, f->cfg.version_column) : NULL;
+    f->from = vd_feed_quote_ident(f, f->cfg.table);
+    f->id_quoted = vd_feed_quote_ident(f, f->cfg.id_column);
+    char *emb = vd_feed_quote_ident(f, f->cfg.embedding_column);
+    char *ver = *f->cfg.version_column ? vd_feed_quote_ident(f, f->cfg.version_column) : NULL;
     char *ver_type = NULL;
     vd_strbuf b;
     vd_strbuf_init(&b, 0);
@@ -353,123 +193,7 @@ static vd_collection *target(vd_feed *f)
     return vd_database_get(f->db, f->cfg.collection, &c) == 0 ? c : NULL;
 }
 
-/* ---- applying rows ------------------------------------------------------------ */
-
-void vd_feed_batch_free(vd_feed_batch *b)
-{
-    for (size_t i = 0; i < b->n_pts; i++)
-        cJSON_Delete(b->pts[i].payload);
-    for (size_t i = 0; i < b->n_ids; i++)
-        free(b->ids[i]);
-    free(b->pts);
-    free(b->vecs);
-    free(b->dels);
-    free(b->ids);
-    *b = (vd_feed_batch){0};
-}
-
-bool vd_feed_parse_id(vd_feed *f, vd_feed_batch *b, const char *text, vd_point_id *out)
-{
-    if (f->int_ids) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(text, &end, 10);
-        /* The API's integer ids: 0 … 2^53 - 1 (exact in a JSON double). */
-        if (end == text || *end || errno || v < 0 || (unsigned long long)v > VD_ID_MAX_INT)
-            return false;
-        *out = (vd_point_id){.kind = VD_ID_INT, .num = (uint64_t)v};
-        return true;
-    }
-    size_t len = strlen(text);
-    if (len == 0 || len > VD_ID_MAX_LEN)
-        return false;
-    char *copy = strdup(text);
-    if (!copy)
-        return false;
-    b->ids[b->n_ids++] = copy;
-    *out = (vd_point_id){.kind = VD_ID_STR, .str = copy, .len = (uint32_t)len};
-    return true;
-}
-
-/* Counts and logs a source row the feed cannot apply. */
-static void reject_row(vd_feed *f, const char *id, const char *why)
-{
-    pthread_mutex_lock(&f->lock);
-    f->st.rows_rejected++;
-    pthread_mutex_unlock(&f->lock);
-    vd_log_warn("feed skipped a bad row", "feed=%s id=\"%.100s\" reason=\"%s\"", f->cfg.name, id, why);
-}
-
-/* Adds the row (id, embedding, version, payload at columns c..c+3) to b as
- * an upsert; false (counted, logged) if it is malformed. */
-bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c,
-                     const vd_collection_config *cc)
-{
-    uint32_t dim = cc->dim;
-    const char *id = PQgetvalue(r, row, c);
-    vd_point_in *p = &b->pts[b->n_pts];
-    *p = (vd_point_in){0};
-    const char *why = NULL;
-    cJSON *emb = NULL;
-    if (!vd_feed_parse_id(f, b, id, &p->id))
-        why = "bad id";
-    else if (PQgetisnull(r, row, c + 1) || !(emb = cJSON_Parse(PQgetvalue(r, row, c + 1))) ||
-             !cJSON_IsArray(emb))
-        why = "the embedding is not a JSON or pgvector array";
-    else if ((uint32_t)cJSON_GetArraySize(emb) != dim)
-        why = "the embedding has the wrong dimension";
-    float *v = b->vecs + (size_t)b->n_pts * dim;
-    uint32_t k = 0;
-    for (cJSON *e = emb ? emb->child : NULL; !why && e; e = e->next, k++) {
-        if (!cJSON_IsNumber(e) || !(e->valuedouble == e->valuedouble) ||
-            e->valuedouble > 3.4e38 || e->valuedouble < -3.4e38) {
-            why = "the embedding has a value that is not a finite float";
-            break;
-        }
-        v[k] = (float)e->valuedouble;
-    }
-    cJSON_Delete(emb);
-    /* The collection's own metric decides (feed_metric only creates one). */
-    if (!why && vd_collection_prepare_vector(cc, v))
-        why = "a cosine embedding of length zero";
-    if (!why && !PQgetisnull(r, row, c + 3) &&
-        !(p->payload = cJSON_Parse(PQgetvalue(r, row, c + 3))))
-        why = "the payload is not JSON";
-    if (why) {
-        cJSON_Delete(p->payload);
-        reject_row(f, id, why);
-        return false;
-    }
-    p->vector = v;
-    if (!PQgetisnull(r, row, c + 2)) {
-        p->has_version = true;
-        p->version = strtoull(PQgetvalue(r, row, c + 2), NULL, 10);
-    }
-    b->n_pts++;
-    return true;
-}
-
-/* Logs and applies b's upserts and deletes, then the feed state. */
-int vd_feed_write_batch(vd_feed *f, vd_collection *c, vd_feed_batch *b, vd_errmsg *em)
-{
-    vd_mutation_outcome out;
-    int rc = 0;
-    if (b->n_pts) {
-        vd_mutation m = {.type = VD_MUT_UPSERT, .points = b->pts, .n_points = b->n_pts,
-                         .dim = vd_collection_config_of(c)->dim};
-        rc = vd_journal_write(f->journal, c, &m, &out, em);
-    }
-    if (!rc && b->n_dels) {
-        vd_mutation m = {.type = VD_MUT_DELETE_IDS, .ids = b->dels, .n_ids = b->n_dels};
-        rc = vd_journal_write(f->journal, c, &m, &out, em);
-    }
-    if (!rc) {
-        pthread_mutex_lock(&f->lock);
-        f->st.rows_applied += b->n_pts + b->n_dels;
-        pthread_mutex_unlock(&f->lock);
-    }
-    return rc;
-}
+/* ---- applying a batch and its position ------------------------------------------ */
 
 /* Logs and applies b's upserts and deletes, then the feed state. */
 static bool apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next)
@@ -493,15 +217,6 @@ static bool apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_
     f->st.seq = next->seq;
     pthread_mutex_unlock(&f->lock);
     return true;
-}
-
-bool vd_feed_batch_alloc(vd_feed_batch *b, size_t rows, uint32_t dim)
-{
-    b->pts = calloc(rows ? rows : 1, sizeof *b->pts);
-    b->vecs = malloc((rows ? rows : 1) * dim * sizeof(float));
-    b->dels = calloc(rows ? rows : 1, sizeof *b->dels);
-    b->ids = calloc(rows ? rows : 1, sizeof *b->ids);
-    return b->pts && b->vecs && b->dels && b->ids;
 }
 
 /* ---- backfill and follow -------------------------------------------------------- */
@@ -534,7 +249,7 @@ static bool send_backfill_query(vd_feed *f, const char *after)
     else
         snprintf(sql, sizeof sql, "SELECT %s FROM %s t WHERE t.%s > $2 ORDER BY t.%s LIMIT $1::int",
                  f->select_cols, f->from, f->id_quoted, f->id_quoted);
-    return send_query(f, sql, first ? 1 : 2, params);
+    return vd_feed_send(f, sql, first ? 1 : 2, params);
 }
 
 /* One backfill page; 1 = more to do, 0 = done, -1 = error. */
@@ -565,7 +280,7 @@ static int backfill_page(vd_feed *f, vd_collection *c)
     } else {
         PQclear(f->prefetch);
         f->prefetch = NULL;
-        if (!send_backfill_query(f, next.backfill_after) || !(r = collect(f)))
+        if (!send_backfill_query(f, next.backfill_after) || !(r = vd_feed_collect(f)))
             return -1;
     }
     int n = PQntuples(r);
@@ -584,7 +299,7 @@ static int backfill_page(vd_feed *f, vd_collection *c)
     ok = ok && apply(f, c, &b, &next);
     vd_feed_batch_free(&b);
     if (ahead) {
-        PGresult *p = collect(f); /* read it even if the apply failed: the connection is free again */
+        PGresult *p = vd_feed_collect(f); /* read it even if the apply failed: the connection is free again */
         if (ok && p) {
             f->prefetch = p;
             snprintf(f->prefetch_after, sizeof f->prefetch_after, "%s", next.backfill_after);
@@ -636,7 +351,7 @@ static int follow_round(vd_feed *f, vd_collection *c)
         } else if (vd_feed_parse_id(f, &b, PQgetvalue(r, i, 3), &b.dels[b.n_dels])) {
             b.n_dels++;
         } else {
-            reject_row(f, PQgetvalue(r, i, 3), "bad id");
+            vd_feed_reject_row(f, PQgetvalue(r, i, 3), "bad id");
         }
     }
     vd_feed_state next = f->state;
@@ -658,7 +373,7 @@ static int follow_round(vd_feed *f, vd_collection *c)
         if (xmin > f->st.applied_below)
             f->st.applied_below = xmin;
         pthread_mutex_unlock(&f->lock);
-        wake_waiters(f, false);
+        vd_feed_wake_waiters(f, false);
     }
     return all ? 0 : 1;
 }
@@ -688,7 +403,7 @@ static int wait_notify(vd_feed *f)
 {
     double until = vd_now_s() + f->cfg.poll_ms / 1000.0;
     while (!atomic_load(&f->stop) && vd_now_s() < until) {
-        if (wait_socket(f, POLLIN, 100) || !PQconsumeInput(f->conn))
+        if (vd_feed_wait_socket(f, POLLIN, 100) || !PQconsumeInput(f->conn))
             return -1;
         PGnotify *n, *got = NULL;
         while ((n = PQnotifies(f->conn))) {
@@ -699,7 +414,7 @@ static int wait_notify(vd_feed *f)
             PQfreemem(got);
             return 0;
         }
-        wake_waiters(f, false); /* timeouts */
+        vd_feed_wake_waiters(f, false); /* timeouts */
     }
     return 0;
 }
@@ -756,10 +471,10 @@ static void *feed_main(void *arg)
                 f->st.reconnects++;
                 pthread_mutex_unlock(&f->lock);
             }
-            if (!connect_async(f) || !prepare(f)) {
+            if (!vd_feed_connect(f) || !prepare(f)) {
                 PQfinish(f->conn);
                 f->conn = NULL;
-                nap(f, backoff);
+                vd_feed_nap(f, backoff);
                 backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
                 continue;
             }
@@ -788,7 +503,7 @@ static void *feed_main(void *arg)
         vd_collection_unref(c);
         if (rc == 0)
             rc = wait_notify(f);
-        wake_waiters(f, false);
+        vd_feed_wake_waiters(f, false);
         if (rc < 0 && PQstatus(f->conn) != CONNECTION_OK) {
             PQclear(f->prefetch);
             f->prefetch = NULL;
@@ -798,7 +513,7 @@ static void *feed_main(void *arg)
             f->st.connected = false;
             pthread_mutex_unlock(&f->lock);
         } else if (rc < 0) {
-            nap(f, backoff); /* an SQL error: retry later */
+            vd_feed_nap(f, backoff); /* an SQL error: retry later */
             backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
         }
     }
@@ -806,7 +521,7 @@ static void *feed_main(void *arg)
     f->prefetch = NULL;
     PQfinish(f->conn);
     f->conn = NULL;
-    wake_waiters(f, true);
+    vd_feed_wake_waiters(f, true);
     return NULL;
 }
 
@@ -856,7 +571,7 @@ void vd_feed_stop(vd_feed *f)
         pthread_join(f->thread, NULL);
         f->started = false;
     }
-    wake_waiters(f, true);
+    vd_feed_wake_waiters(f, true);
     drain_reconciles(f, NULL);
 }
 

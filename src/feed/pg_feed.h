@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "db/database.h"
-#include "db/journal.h"
+#include "write/journal.h"
 #include "vectord/error.h"
 #include "vectord/types.h"
 

@@ -7,7 +7,7 @@
  * with sigwait) and die of them. Loaded from one of our threads, the pool
  * inherits the blocked mask. Without OpenBLAS (libopenblas0 not installed)
  * assignment falls back to the dispatched dot-product kernels, same answers,
- * slower (tests/unit/test_kmeans.c checks that the two agree).
+ * slower (tests/unit/index/test_kmeans.c checks that the two agree).
  */
 #include "index/kmeans.h"
 

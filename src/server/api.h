@@ -11,8 +11,8 @@
 #include <cjson/cJSON.h>
 
 #include "db/database.h"
-#include "db/journal.h"
-#include "db/store.h"
+#include "write/journal.h"
+#include "write/store.h"
 #include "server/metrics.h"
 #include "server/request.h"
 #include "server/routes.h"

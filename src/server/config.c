@@ -217,21 +217,25 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 
 static int validate(vd_config *cfg, vd_errmsg *em)
 {
-    vd_log_level lvl;
-    int isa;
-    if (vd_log_level_parse(cfg->log_level, &lvl) != 0)
+    if (vd_log_level_parse(cfg->log_level, &cfg->log_level_value) != 0)
         return vd_fail(em, VD_E_INVALID_REQUEST,
                        "log_level must be debug, info, warn or error, got '%s'", cfg->log_level);
-    if (strcmp(cfg->wal_fsync, "always") && strcmp(cfg->wal_fsync, "batch") &&
-        strcmp(cfg->wal_fsync, "none"))
+    static const struct {
+        const char *name;
+        vd_fsync_policy policy;
+    } fsyncs[] = {{"always", VD_FSYNC_ALWAYS}, {"batch", VD_FSYNC_BATCH}, {"none", VD_FSYNC_NONE}};
+    size_t fi = 0;
+    while (fi < 3 && strcmp(cfg->wal_fsync, fsyncs[fi].name) != 0)
+        fi++;
+    if (fi == 3)
         return vd_fail(em, VD_E_INVALID_REQUEST, "wal_fsync must be always, batch or none, got '%s'",
                        cfg->wal_fsync);
+    cfg->wal_fsync_policy = fsyncs[fi].policy;
     if (strcmp(cfg->wal_io, "auto") && strcmp(cfg->wal_io, "io_uring") && strcmp(cfg->wal_io, "pwrite"))
         return vd_fail(em, VD_E_INVALID_REQUEST, "wal_io must be auto, io_uring or pwrite, got '%s'",
                        cfg->wal_io);
     for (size_t k = 0; k < cfg->n_feeds; k++) {
-        vd_metric fm;
-        if (vd_metric_parse(cfg->feeds[k].metric, &fm) != 0)
+        if (vd_metric_parse(cfg->feeds[k].metric, &cfg->feeds[k].metric_value) != 0)
             return vd_fail(em, VD_E_INVALID_REQUEST,
                            "[%s] feed_metric must be cosine, dot or l2, got '%s'",
                            cfg->feeds[k].section, cfg->feeds[k].metric);
@@ -248,7 +252,7 @@ static int validate(vd_config *cfg, vd_errmsg *em)
                                "[%s] and [%s] have the same feed_name '%s'", cfg->feeds[j].section,
                                cfg->feeds[k].section, cfg->feeds[k].name);
     }
-    if (vd_isa_parse(cfg->simd, &isa) != 0)
+    if (vd_isa_parse(cfg->simd, &cfg->simd_isa) != 0)
         return vd_fail(em, VD_E_INVALID_REQUEST,
                        "simd must be auto, avx512, avx2 or scalar, got '%s'", cfg->simd);
     const char *colon = strrchr(cfg->listen, ':');

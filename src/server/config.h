@@ -13,7 +13,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "util/log.h"
 #include "vectord/error.h"
+#include "vectord/types.h"
+#include "vectord/wal.h"
 
 /* One Postgres feed's settings (docs/FEED.md); a feed runs when dsn is set. */
 #define VD_MAX_FEEDS 8
@@ -32,6 +35,7 @@ typedef struct vd_feed_settings {
     uint64_t batch_rows;
     uint64_t poll_ms;
     uint64_t max_lag_s;
+    vd_metric metric_value; /* metric, validated */
 } vd_feed_settings;
 
 typedef struct vd_config {
@@ -75,6 +79,11 @@ typedef struct vd_config {
     uint64_t compact_interval_ms;
     uint64_t compact_min_deleted_pct;
     uint64_t recall_sample_every;
+    /* Typed forms of the settings above, filled once they are validated:
+     * the rest of vectord reads these, never the strings again. */
+    vd_log_level log_level_value;
+    int simd_isa;                /* vd_isa_parse: -1 = the best the CPU has */
+    vd_fsync_policy wal_fsync_policy;
     /* derived from listen */
     char host[96];
     uint16_t port;

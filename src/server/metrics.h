@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #include "db/database.h"
-#include "db/recovery.h"
-#include "db/store.h"
+#include "write/recovery.h"
+#include "write/store.h"
 #include "server/routes.h"
 
 typedef struct vd_metrics vd_metrics;

@@ -13,11 +13,11 @@
  *   32+B     4     u32 CRC32C (Castagnoli) of bytes [0, 24+B)
  *   36+B     4     magic "SEND"
  *
- * Body of kind 1, collection.snap (src/db/checkpoint.c): the body of the
- *   collection's CREATE_COLLECTION WAL record (layout in src/db/mutation.c),
+ * Body of kind 1, collection.snap (src/write/checkpoint.c): the body of the
+ *   collection's CREATE_COLLECTION WAL record (layout in src/write/mutation.c),
  *   with its payload indexes as they are now, then u64 incarnation.
  *
- * Body of kind 2, shard-<i>.snap (src/db/shard.c vd_shard_save):
+ * Body of kind 2, shard-<i>.snap (src/db/shard_image.c vd_shard_save):
  *   u32 dim | u8 metric | u32 n_slots (S) | alive bitset: ceil(S/64) u64 |
  *   dead (tombstone) bitset: ceil(S/64) u64 | u32 n_free | n_free × u32 slot |
  *   S × slot record: u8 id kind (0 = no point; 1 = integer: u64; 2 = string:
@@ -29,8 +29,8 @@
  *       i8 level (-1 = not in the graph) and, for levels 0..level,
  *       u32 link count + count × u32 neighbour slot.
  *
- * Body of kind 3, snapshots/feeds.snap (src/db/checkpoint.c): u32 n, then n ×
- *   (u32 length + the body of a FEED_STATE WAL record (src/db/mutation.c),
+ * Body of kind 3, snapshots/feeds.snap (src/write/checkpoint.c): u32 n, then n ×
+ *   (u32 length + the body of a FEED_STATE WAL record (src/write/mutation.c),
  *   u64 LSN of the record that set that state).
  */
 #include "vectord/snapshot.h"

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db/mutation.h"
+#include "write/mutation.h"
 #include "storage/wal_inspect.h"
 #include "util/bitset.h"
 #include "util/bytes.h"
@@ -68,7 +68,7 @@ static int inspect_wal(const char *path, const uint8_t *img, size_t len, bool li
     return res.status == VD_WAL_CORRUPT ? 2 : res.status == VD_WAL_TORN ? 1 : 0;
 }
 
-/* The first fields of a shard image (see src/db/shard.c). */
+/* The first fields of a shard image (see src/db/shard_image.c). */
 static void describe_shard(const vd_snapshot_view *v)
 {
     vd_reader r = vd_reader_of(v->body, v->body_len);

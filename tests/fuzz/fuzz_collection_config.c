@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "db/mutation.h"
+#include "write/mutation.h"
 #include "fuzz_common.h"
 
 static void check_same(const vd_collection_config *a, const vd_collection_config *b)

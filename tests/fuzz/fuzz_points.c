@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db/mutation.h"
+#include "write/mutation.h"
 #include "fuzz_common.h"
 
 

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "db/checkpoint.h"
+#include "write/checkpoint.h"
 #include "db/database.h"
 #include "fuzz_common.h"
 #include "util/strbuf.h"

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "db/database.h"
-#include "db/recovery.h"
+#include "write/recovery.h"
 #include "fuzz_common.h"
 #include "storage/wal_inspect.h"
 #include "util/strbuf.h"

@@ -13,11 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "db/checkpoint.h"
+#include "write/checkpoint.h"
 #include "db/database.h"
-#include "db/journal.h"
-#include "db/mutation.h"
-#include "db/store.h"
+#include "write/journal.h"
+#include "write/mutation.h"
+#include "write/store.h"
 #include "util/pool.h"
 #include "util/strbuf.h"
 #include "vectord/crc32c.h"

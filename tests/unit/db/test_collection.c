@@ -166,13 +166,13 @@ Test(collection, database_registry)
     cr_assert_eq(vd_database_create(&db, NULL, 2), 0);
     vd_collection_config cfg = {.dim = 4, .n_shards = 1};
     snprintf(cfg.name, sizeof cfg.name, "b");
-    cr_assert_eq(vd_database_create_collection(db, &cfg, NULL), 0);
+    cr_assert_eq(vd_database_create_collection(db, &cfg, NULL, NULL), 0);
     vd_errmsg em;
-    cr_assert_eq(vd_database_create_collection(db, &cfg, &em), VD_E_COLLECTION_EXISTS);
+    cr_assert_eq(vd_database_create_collection(db, &cfg, NULL, &em), VD_E_COLLECTION_EXISTS);
     snprintf(cfg.name, sizeof cfg.name, "a");
-    cr_assert_eq(vd_database_create_collection(db, &cfg, NULL), 0);
+    cr_assert_eq(vd_database_create_collection(db, &cfg, NULL, NULL), 0);
     snprintf(cfg.name, sizeof cfg.name, "c");
-    cr_assert_eq(vd_database_create_collection(db, &cfg, &em), VD_E_LIMIT_REACHED);
+    cr_assert_eq(vd_database_create_collection(db, &cfg, NULL, &em), VD_E_LIMIT_REACHED);
     vd_collection **all;
     size_t n;
     cr_assert_eq(vd_database_list(db, &all, &n), 0);

@@ -1,8 +1,8 @@
 /*
  * mutation.h — the changes a client can make to the database, as one value
  * that is logged in the WAL (its record body) and applied to memory: live
- * writes apply it once durable (db/journal.c), recovery applies it again
- * from the log (storage/recovery). Byte layout: top of mutation.c.
+ * writes apply it once durable (write/journal.c), recovery applies it again
+ * from the log (write/recovery.c). Byte layout: top of mutation.c.
  */
 #ifndef VD_MUTATION_H
 #define VD_MUTATION_H

@@ -3,9 +3,7 @@
  * snapshots, recovery at open, the journal every change goes through, and
  * (checkpoint.c) the snapshots that let old WAL segments go.
  *
- * Layout of the data directory:
- *   wal/wal-<first LSN, 16 hex>.log      WAL segments (storage/wal_format.c)
- *   snapshots/…                           per-collection snapshots (checkpoint.c)
+ * The data directory's layout: write/datadir.h.
  */
 #ifndef VD_STORE_H
 #define VD_STORE_H
@@ -13,10 +11,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "db/checkpoint.h"
+#include "write/checkpoint.h"
 #include "db/database.h"
-#include "db/journal.h"
-#include "db/recovery.h"
+#include "write/journal.h"
+#include "write/recovery.h"
 #include "vectord/error.h"
 #include "vectord/wal.h"
 

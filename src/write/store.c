@@ -1,5 +1,5 @@
 /* store.c — see store.h. */
-#include "db/store.h"
+#include "write/store.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -11,6 +11,7 @@
 
 #include "util/log.h"
 #include "util/clock.h"
+#include "write/datadir.h"
 
 struct vd_store {
     vd_database *db; /* borrowed */
@@ -87,8 +88,8 @@ int vd_store_open(vd_store **out, vd_database *db, const vd_store_options *opt,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->ck_wake, &ca);
     pthread_condattr_destroy(&ca);
-    snprintf(s->wal_dir, sizeof s->wal_dir, "%s/wal", opt->data_dir);
-    snprintf(s->snap_dir, sizeof s->snap_dir, "%s/snapshots", opt->data_dir);
+    vd_datadir_path(s->wal_dir, sizeof s->wal_dir, opt->data_dir, VD_DATADIR_WAL);
+    vd_datadir_path(s->snap_dir, sizeof s->snap_dir, opt->data_dir, VD_DATADIR_SNAPSHOTS);
     *rep = (vd_recovery_report){0};
     int rc = make_dir(s->wal_dir, em);
     if (!rc)

@@ -26,7 +26,7 @@
  * Enum values (metric, index type, payload-index type) are written as they
  * are numbered in the headers; those numbers are therefore frozen.
  */
-#include "db/mutation.h"
+#include "write/mutation.h"
 
 #include <errno.h>
 #include <math.h>
@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "util/bytes.h"
+#include "write/write_order.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "record bodies copy floats as LE bytes");
 
@@ -382,7 +383,7 @@ int vd_mutation_apply_ddl(vd_database *db, const vd_mutation *m, uint64_t lsn, b
     case VD_MUT_CREATE_COLLECTION: {
         vd_collection_config cfg = *m->cfg;
         cfg.incarnation = lsn;
-        rc = vd_database_create_collection(db, &cfg, em);
+        rc = vd_database_create_collection(db, &cfg, &vd_write_order_hooks_std, em);
         if (replay && rc == VD_E_COLLECTION_EXISTS && (c = lookup(db, &(vd_mutation){
                                                                          .collection = cfg.name,
                                                                          .incarnation = lsn})))

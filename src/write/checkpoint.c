@@ -1,5 +1,5 @@
 /* checkpoint.c — see checkpoint.h. */
-#include "db/checkpoint.h"
+#include "write/checkpoint.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,19 +10,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "db/mutation.h"
+#include "write/mutation.h"
+#include "db/shard.h"
 #include "util/bytes.h"
+#include "write/datadir.h"
+#include "write/write_order.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "vectord/snapshot.h"
 
-#define META_FILE "collection.snap"
-#define FEEDS_FILE "feeds.snap"
-
-static void coll_dir(char *out, size_t cap, const char *root, uint64_t incarnation)
-{
-    snprintf(out, cap, "%s/c%016" PRIx64, root, incarnation);
-}
+#define META_FILE VD_DATADIR_COLLECTION_FILE
+#define FEEDS_FILE VD_DATADIR_FEEDS_FILE
 
 static int ensure_dir(vd_vfs *vfs, const char *dir, const char *parent, vd_errmsg *em)
 {
@@ -50,7 +48,7 @@ int vd_snapshot_collection(vd_vfs *vfs, const char *snap_root, vd_collection *c,
     const vd_collection_config *cfg = vd_collection_config_of(c);
     vd_write_order *o = vd_collection_write_order(c);
     char dir[1200];
-    coll_dir(dir, sizeof dir, snap_root, cfg->incarnation);
+    vd_datadir_collection(dir, sizeof dir, snap_root, cfg->incarnation);
     int rc = ensure_dir(vfs, snap_root, NULL, em);
     if (!rc)
         rc = ensure_dir(vfs, dir, snap_root, em);
@@ -67,7 +65,7 @@ int vd_snapshot_collection(vd_vfs *vfs, const char *snap_root, vd_collection *c,
         img.len = 0;
         img.failed = false;
         char name[32];
-        snprintf(name, sizeof name, "shard-%u.snap", i);
+        vd_datadir_shard_file(name, sizeof name, i);
         vd_snapshot_writer w;
         if ((rc = vd_snapshot_writer_open(&w, vfs, dir, name, em)))
             break;
@@ -144,7 +142,7 @@ static int load_feeds(vd_database *db, vd_vfs *vfs, const char *snap_root, bool 
 
 /* Removes a collection's snapshot directory: the collection file first, so
  * an interrupted removal never leaves a loadable half. */
-static int remove_coll_dir(vd_vfs *vfs, const char *root, const char *name)
+static int remove_vd_datadir_collection(vd_vfs *vfs, const char *root, const char *name)
 {
     char dir[1200], path[1300];
     snprintf(dir, sizeof dir, "%s/%s", root, name);
@@ -170,7 +168,7 @@ static int remove_coll_dir(vd_vfs *vfs, const char *root, const char *name)
     return vfs->ops->sync_dir(vfs, root);
 }
 
-static bool parse_coll_dir(const char *name, uint64_t *incarnation)
+static bool parse_vd_datadir_collection(const char *name, uint64_t *incarnation)
 {
     char *end;
     if (name[0] != 'c' || strlen(name) != 17)
@@ -189,14 +187,14 @@ static int remove_orphans(vd_vfs *vfs, const char *root, vd_collection **colls, 
     struct dirent *e;
     while (!rc && (e = readdir(d))) {
         uint64_t inc;
-        if (!parse_coll_dir(e->d_name, &inc))
+        if (!parse_vd_datadir_collection(e->d_name, &inc))
             continue;
         bool live = false;
         for (size_t i = 0; i < n && !live; i++)
             live = vd_collection_config_of(colls[i])->incarnation == inc;
         if (live)
             continue;
-        if ((rc = remove_coll_dir(vfs, root, e->d_name)))
+        if ((rc = remove_vd_datadir_collection(vfs, root, e->d_name)))
             rc = vd_fail(em, rc, "cannot remove %s/%s: %s", root, e->d_name, strerror(-rc));
         else
             (*removed)++;
@@ -331,7 +329,7 @@ static int load_collection(vd_database *db, vd_vfs *vfs, const char *dir, bool a
     memcpy(name, d.cfg.name, sizeof name);
     uint32_t n_shards = d.cfg.n_shards;
     uint64_t incarnation = d.cfg.incarnation;
-    rc = vd_database_create_collection(db, &d.cfg, em);
+    rc = vd_database_create_collection(db, &d.cfg, &vd_write_order_hooks_std, em);
     vd_mutation_decoded_free(&d);
     vd_collection *c;
     if (rc || (rc = vd_database_get(db, name, &c)))
@@ -339,7 +337,9 @@ static int load_collection(vd_database *db, vd_vfs *vfs, const char *dir, bool a
     (*n_files)++;
     uint64_t least = UINT64_MAX, most = incarnation;
     for (uint32_t i = 0; i < n_shards && !rc; i++) {
-        snprintf(path, sizeof path, "%s/shard-%u.snap", dir, i);
+        char file[32];
+        vd_datadir_shard_file(file, sizeof file, i);
+        vd_datadir_path(path, sizeof path, dir, file);
         if (access(path, F_OK) != 0) {
             least = 0; /* never written: the WAL since the create has it all */
             continue;
@@ -395,7 +395,7 @@ int vd_snapshots_load(vd_database *db, vd_vfs *vfs, const char *snap_root, bool 
     struct dirent *e;
     while ((e = readdir(d))) {
         uint64_t inc;
-        if (!parse_coll_dir(e->d_name, &inc))
+        if (!parse_vd_datadir_collection(e->d_name, &inc))
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
@@ -417,7 +417,7 @@ int vd_snapshots_load(vd_database *db, vd_vfs *vfs, const char *snap_root, bool 
         }
     for (size_t i = 0; i < n && !rc; i++) {
         char dir[1200], tmp[1300];
-        coll_dir(dir, sizeof dir, snap_root, incs[i]);
+        vd_datadir_collection(dir, sizeof dir, snap_root, incs[i]);
         /* Leftovers of a checkpoint cut short. */
         DIR *cd = opendir(dir);
         while (cd && (e = readdir(cd))) {

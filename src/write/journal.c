@@ -1,5 +1,5 @@
 /* journal.c — see journal.h. */
-#include "db/journal.h"
+#include "write/journal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/strbuf.h"
+#include "write/write_order.h"
 
 struct vd_journal {
     vd_database *db; /* borrowed */

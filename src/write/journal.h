@@ -16,7 +16,7 @@
 #define VD_JOURNAL_H
 
 #include "db/database.h"
-#include "db/mutation.h"
+#include "write/mutation.h"
 #include "vectord/error.h"
 #include "vectord/wal.h"
 

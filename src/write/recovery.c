@@ -1,5 +1,5 @@
 /* recovery.c — see recovery.h. */
-#include "db/recovery.h"
+#include "write/recovery.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -8,11 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db/mutation.h"
+#include "write/mutation.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "vectord/wal.h"
 #include "vectord/wal_format.h"
+#include "write/write_order.h"
 
 typedef struct replay_ctx {
     vd_database *db;

@@ -2,15 +2,14 @@
  * checkpoint.h — snapshots of collections, and the checkpoint that writes
  * them and then removes the WAL segments they make unnecessary.
  *
- * Layout under the data directory:
- *   snapshots/c<incarnation, 16 hex>/collection.snap   settings + payload indexes
- *   snapshots/c<incarnation, 16 hex>/shard-<i>.snap    points, versions, index graph
- * (the incarnation is the LSN of the collection's create record, so a
- * dropped and re-created name never shares a directory). Each shard file
- * records the LSN of the last write it holds: replay skips older records
- * for that shard. A shard is copied into memory under its write lock (the
- * collection's ordered apply waits meanwhile), then written to disk while
- * writes go on; so a checkpoint needs up to one shard's size of extra RAM.
+ * The files, under the data directory's snapshots/: write/datadir.h. Each
+ * shard file records the LSN of the last write it holds: replay skips older
+ * records for that shard. A shard's image is taken in two parts: under the
+ * shard's write lock (the collection's ordered apply waits only until that
+ * lock is taken) the slot metadata and the index image are copied into
+ * memory; then the vectors are streamed to the file under short read-lock
+ * holds while searches and writes go on (db/shard_image.c). So a checkpoint
+ * needs one shard's metadata and index image of extra RAM, not its vectors.
  */
 #ifndef VD_CHECKPOINT_H
 #define VD_CHECKPOINT_H

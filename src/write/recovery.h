@@ -1,7 +1,7 @@
 /*
  * recovery.h — rebuilding the database at start-up: the newest snapshot of
  * each collection, then every later WAL record, in LSN order, through the
- * same apply code as live writes (db/mutation.c).
+ * same apply code as live writes (write/mutation.c).
  *
  * A torn record at the very end of the last segment (a write cut by a crash)
  * is cut off and logged. Anything else that does not read back — a bad

@@ -1,0 +1,140 @@
+/*
+ * feed_rows.c — source rows into batches of points and deletes, and a batch
+ * through the journal: decoding an id, an embedding (JSON or pgvector text)
+ * and a payload, refusing (and counting) a malformed row without stalling
+ * the feed. Used by the backfill and follow rounds (pg_feed.c) and by the
+ * repair of a reconciliation (reconcile.c).
+ */
+#include "feed/feed_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "write/mutation.h"
+
+void vd_feed_batch_free(vd_feed_batch *b)
+{
+    for (size_t i = 0; i < b->n_pts; i++)
+        cJSON_Delete(b->pts[i].payload);
+    for (size_t i = 0; i < b->n_ids; i++)
+        free(b->ids[i]);
+    free(b->pts);
+    free(b->vecs);
+    free(b->dels);
+    free(b->ids);
+    *b = (vd_feed_batch){0};
+}
+
+bool vd_feed_parse_id(vd_feed *f, vd_feed_batch *b, const char *text, vd_point_id *out)
+{
+    if (f->int_ids) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(text, &end, 10);
+        /* The API's integer ids: 0 … 2^53 - 1 (exact in a JSON double). */
+        if (end == text || *end || errno || v < 0 || (unsigned long long)v > VD_ID_MAX_INT)
+            return false;
+        *out = (vd_point_id){.kind = VD_ID_INT, .num = (uint64_t)v};
+        return true;
+    }
+    size_t len = strlen(text);
+    if (len == 0 || len > VD_ID_MAX_LEN)
+        return false;
+    char *copy = strdup(text);
+    if (!copy)
+        return false;
+    b->ids[b->n_ids++] = copy;
+    *out = (vd_point_id){.kind = VD_ID_STR, .str = copy, .len = (uint32_t)len};
+    return true;
+}
+
+/* Counts and logs a source row the feed cannot apply. */
+void vd_feed_reject_row(vd_feed *f, const char *id, const char *why)
+{
+    pthread_mutex_lock(&f->lock);
+    f->st.rows_rejected++;
+    pthread_mutex_unlock(&f->lock);
+    vd_log_warn("feed skipped a bad row", "feed=%s id=\"%.100s\" reason=\"%s\"", f->cfg.name, id, why);
+}
+
+/* Adds the row (id, embedding, version, payload at columns c..c+3) to b as
+ * an upsert; false (counted, logged) if it is malformed. */
+bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c,
+                     const vd_collection_config *cc)
+{
+    uint32_t dim = cc->dim;
+    const char *id = PQgetvalue(r, row, c);
+    vd_point_in *p = &b->pts[b->n_pts];
+    *p = (vd_point_in){0};
+    const char *why = NULL;
+    cJSON *emb = NULL;
+    if (!vd_feed_parse_id(f, b, id, &p->id))
+        why = "bad id";
+    else if (PQgetisnull(r, row, c + 1) || !(emb = cJSON_Parse(PQgetvalue(r, row, c + 1))) ||
+             !cJSON_IsArray(emb))
+        why = "the embedding is not a JSON or pgvector array";
+    else if ((uint32_t)cJSON_GetArraySize(emb) != dim)
+        why = "the embedding has the wrong dimension";
+    float *v = b->vecs + (size_t)b->n_pts * dim;
+    uint32_t k = 0;
+    for (cJSON *e = emb ? emb->child : NULL; !why && e; e = e->next, k++) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble == e->valuedouble) ||
+            e->valuedouble > 3.4e38 || e->valuedouble < -3.4e38) {
+            why = "the embedding has a value that is not a finite float";
+            break;
+        }
+        v[k] = (float)e->valuedouble;
+    }
+    cJSON_Delete(emb);
+    /* The collection's own metric decides (feed_metric only creates one). */
+    if (!why && vd_collection_prepare_vector(cc, v))
+        why = "a cosine embedding of length zero";
+    if (!why && !PQgetisnull(r, row, c + 3) &&
+        !(p->payload = cJSON_Parse(PQgetvalue(r, row, c + 3))))
+        why = "the payload is not JSON";
+    if (why) {
+        cJSON_Delete(p->payload);
+        vd_feed_reject_row(f, id, why);
+        return false;
+    }
+    p->vector = v;
+    if (!PQgetisnull(r, row, c + 2)) {
+        p->has_version = true;
+        p->version = strtoull(PQgetvalue(r, row, c + 2), NULL, 10);
+    }
+    b->n_pts++;
+    return true;
+}
+
+/* Logs and applies b's upserts and deletes, then the feed state. */
+int vd_feed_write_batch(vd_feed *f, vd_collection *c, vd_feed_batch *b, vd_errmsg *em)
+{
+    vd_mutation_outcome out;
+    int rc = 0;
+    if (b->n_pts) {
+        vd_mutation m = {.type = VD_MUT_UPSERT, .points = b->pts, .n_points = b->n_pts,
+                         .dim = vd_collection_config_of(c)->dim};
+        rc = vd_journal_write(f->journal, c, &m, &out, em);
+    }
+    if (!rc && b->n_dels) {
+        vd_mutation m = {.type = VD_MUT_DELETE_IDS, .ids = b->dels, .n_ids = b->n_dels};
+        rc = vd_journal_write(f->journal, c, &m, &out, em);
+    }
+    if (!rc) {
+        pthread_mutex_lock(&f->lock);
+        f->st.rows_applied += b->n_pts + b->n_dels;
+        pthread_mutex_unlock(&f->lock);
+    }
+    return rc;
+}
+
+bool vd_feed_batch_alloc(vd_feed_batch *b, size_t rows, uint32_t dim)
+{
+    b->pts = calloc(rows ? rows : 1, sizeof *b->pts);
+    b->vecs = malloc((rows ? rows : 1) * dim * sizeof(float));
+    b->dels = calloc(rows ? rows : 1, sizeof *b->dels);
+    b->ids = calloc(rows ? rows : 1, sizeof *b->ids);
+    return b->pts && b->vecs && b->dels && b->ids;
+}
