@@ -2,7 +2,7 @@
  * shard.h — one shard of a collection: the points routed to it and their index.
  *
  * Storage is by slot: slot s holds a vector (vecs + s*dim), its id, version and
- * payload, and an alive bit. Deleted slots go on a free list and are reused.
+ * payload, and an alive bit (the files that implement it: shard_internal.h). Deleted slots go on a free list and are reused.
  * Locking: one rwlock per shard guards every field. Writers (upsert, delete,
  * index changes) take it exclusively once per batch; readers (get, search,
  * stats) share it, so searches on one shard run in parallel. With an index
@@ -91,12 +91,15 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st);
 /* Calls cb for every live point (under the read lock: cb must not write). */
 void vd_shard_foreach(vd_shard *s, vd_point_visit_fn cb, void *ctx);
 
-/* Writes the shard's snapshot image (see shard.c) to w, out holding what
- * the caller put before it (the header) and serving as the staging buffer:
- * the vectors are streamed, not copied into out. Takes the write lock, then
- * unlocks unlock_when_locked (if not NULL): the caller holds it while it
- * notes which WAL position the image reflects. 0, -ENOMEM or -EIO; write
- * errors are latched in w (vd_snapshot_writer_commit reports them). */
+/* Writes the shard's snapshot image (layout: src/storage/snapshot.c) to w,
+ * out holding what the caller put before it (the header) and serving as the
+ * staging buffer. Takes the write lock, then unlocks unlock_when_locked (if
+ * not NULL: the caller holds it while it notes which WAL position the image
+ * reflects); copies the slot metadata and the index image, releases the
+ * lock, and streams the vectors under short read-lock holds, so searches and
+ * writes go on meanwhile (shard_image.c says why that is sound). 0, -ENOMEM
+ * or -EIO; write errors are latched in w (vd_snapshot_writer_commit reports
+ * them). */
 struct vd_snapshot_writer;
 int vd_shard_save(vd_shard *s, pthread_mutex_t *unlock_when_locked, vd_strbuf *out,
                   struct vd_snapshot_writer *w);

@@ -9,8 +9,9 @@
  * seen every list), so a filtered search returns min(k, matches). Until the
  * first training every search is an exact scan.
  *
- * Training (driven by the shard, see index.h) happens beside searches and
- * writes: k-means runs with no lock held on a sample of vectors; the new
+ * Training (the shard lends a sample and its slots, see index.h) happens
+ * beside searches and writes: k-means (ivf_train_learn, kmeans.c) runs with
+ * no lock held on the sample; the new
  * centroids are installed (write lock); the existing points are placed for
  * them in chunks (read lock, next_assign only, which searches never read)
  * while inserts place new points for both; the new lists then replace the old
@@ -19,7 +20,24 @@
  *
  * Locking (the shard's rwlock, index.h): insert, remove, reserve, train_begin
  * and train_finish under the write lock; search, stats, train_due and
- * train_chunk under the read lock. Counters are atomic.
+ * train_chunk under the read lock; train_learn touches nothing of the index.
+ * Counters are atomic.
+ *
+ * Snapshot image (ivf_save / ivf_load), the index image inside a shard file
+ * (src/storage/snapshot.c, body of kind 2), for a shard of S slots; integers
+ * little-endian, floats IEEE-754 binary32 little-endian:
+ *   offset        size         field
+ *   0             4            u32 n_lists L (0 = not trained yet)
+ *   4             4            u32 dim D (the shard's; any value when L = 0)
+ *   8             1            u8 metric (vd_metric: 0 cosine, 1 dot, 2 l2)
+ *   9             8            u64 trained points (the count the lists were learnt at)
+ *   17            4·L·D        L × D f32 centroids, row-major
+ *   17+4·L·D      4·S          S × u32: slot s's list (< L), 0xfffffffe = in
+ *                              the index with no list (untrained), 0xffffffff =
+ *                              not in the index
+ * Load checks every field (list numbers < L, centroids finite, D and metric
+ * those of the shard) and rebuilds the lists and centroid norms from it. A
+ * training in progress is not saved: the image holds the lists in use.
  */
 #include <errno.h>
 #include <math.h>
@@ -437,9 +455,7 @@ static void ivf_stats(const vd_index *idx, vd_index_stats *out)
     };
 }
 
-/* Image: u32 n_lists (0 = untrained), u32 dim, u8 metric, u64 trained points,
- * n_lists × dim f32 centroids, then per slot u32 list (NONE = not in the index,
- * UNPLACED = in it, no list). */
+/* The image (layout at the top of this file). */
 static int ivf_save(const vd_index *idx, uint32_t n_slots, vd_strbuf *out)
 {
     const ivf *f = (const ivf *)idx;

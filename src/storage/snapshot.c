@@ -27,7 +27,9 @@
  *   u8 has_index_image | index image (HNSW, src/index/hnsw.c hnsw_save):
  *       u32 entry slot, i32 top level (-1 = empty graph), then per slot:
  *       i8 level (-1 = not in the graph) and, for levels 0..level,
- *       u32 link count + count × u32 neighbour slot.
+ *       u32 link count + count × u32 neighbour slot;
+ *     or (IVF, the table at the top of src/index/ivf.c): u32 n_lists, u32 dim,
+ *       u8 metric, u64 trained points, centroids, S × u32 list of each slot.
  *
  * Body of kind 3, snapshots/feeds.snap (src/write/checkpoint.c): u32 n, then n ×
  *   (u32 length + the body of a FEED_STATE WAL record (src/write/mutation.c),

@@ -312,3 +312,16 @@ def test_vector_b64_for_bulk_loads(client):
     ref_idx, ref_scores = reference("l2", base, q, 5)
     assert_same_results(hits, list(range(n)), ref_idx, ref_scores)
     client.error("POST", "/collections/b/search", {"vector_b64": "AAAA"}, 400, "dimension_mismatch")
+
+
+def test_every_route_in_the_table_is_documented():
+    """src/server/routes.h is the one list of routes; docs/API.md documents each."""
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    table = open(os.path.join(root, "src", "server", "routes.h")).read()
+    routes = re.findall(r'X\(\w+, "(\w+)", "([^"]+)"', table)
+    assert len(routes) >= 19, routes
+    doc = open(os.path.join(root, "docs", "API.md")).read()
+    for method, path in routes:
+        spelled = f"`{method} {path.replace('{c}', '{name}')}"
+        assert spelled in doc, f"{method} {path} is not in docs/API.md"
