@@ -90,6 +90,13 @@ int vd_collection_create_ordered(vd_collection **out, const vd_collection_config
     }
     c->order_hooks = hooks;
     for (size_t i = 0; i < cfg->n_pindexes; i++) {
+        /* One index per field (older versions accepted a second type on a
+         * field, which made collection info print the key twice): the first wins. */
+        bool seen = false;
+        for (size_t j = 0; j < c->cfg.n_pindexes && !seen; j++)
+            seen = strcmp(c->cfg.pindexes[j].field, cfg->pindexes[i].field) == 0;
+        if (seen)
+            continue;
         char *f = strdup(cfg->pindexes[i].field);
         if (!f) {
             rc = -ENOMEM;
@@ -425,9 +432,11 @@ done:
 static int check_pindex(vd_collection *c, const char *field, vd_pindex_type type, vd_errmsg *em)
 {
     for (size_t i = 0; i < c->cfg.n_pindexes; i++)
-        if (strcmp(c->cfg.pindexes[i].field, field) == 0 && c->cfg.pindexes[i].type == type)
-            return vd_fail(em, VD_E_COLLECTION_EXISTS, "payload index '%s' (%s) already exists",
-                           field, vd_pindex_type_name(type));
+        if (strcmp(c->cfg.pindexes[i].field, field) == 0)
+            return vd_fail(em, VD_E_COLLECTION_EXISTS,
+                           "payload index '%s' (%s) already exists%s; a field has one index", field,
+                           vd_pindex_type_name(c->cfg.pindexes[i].type),
+                           c->cfg.pindexes[i].type == type ? "" : ", of another type");
     if (c->cfg.n_pindexes == VD_PINDEX_MAX)
         return vd_fail(em, VD_E_LIMIT_REACHED, "a collection has at most %d payload indexes",
                        VD_PINDEX_MAX);

@@ -20,6 +20,17 @@ static const cJSON *payload_of(const void *ctx, uint32_t slot)
     return ((const vd_shard *)ctx)->meta[slot].payload;
 }
 
+uint64_t vd_shard_id_hash(const vd_shard *s, const vd_point_id *id)
+{
+    if (id->kind == VD_ID_INT) {
+        unsigned char le[9] = {VD_ID_INT};
+        for (int i = 0; i < 8; i++)
+            le[1 + i] = (unsigned char)(id->num >> (8 * i));
+        return vd_siphash13(&s->id_key, le, sizeof le);
+    }
+    return vd_siphash13(&s->id_key, id->str, id->len);
+}
+
 int vd_shard_create(vd_shard **out, const vd_shard_config *cfg, vd_pool *pool)
 {
     vd_shard *s = calloc(1, sizeof *s);
@@ -31,6 +42,7 @@ int vd_shard_create(vd_shard **out, const vd_shard_config *cfg, vd_pool *pool)
     s->dim = cfg->dim;
     s->metric = cfg->metric;
     s->seed = cfg->seed;
+    vd_sipkey_random(&s->id_key);
     vd_idmap_init(&s->idmap, id_of, s);
     int rc = vd_vecstore_init(&s->vs, cfg->dim, cfg->quant, cfg->vectors_dir);
     if (!rc)
@@ -253,7 +265,7 @@ int vd_shard_get(vd_shard *s, const vd_point_id *id, bool with_vector, vd_point_
     int rc = VD_E_POINT_NOT_FOUND;
     pthread_rwlock_rdlock(&s->lock);
     /* A point still being indexed (not alive yet) is not visible. */
-    if (vd_idmap_find(&s->idmap, id, vd_id_hash(id), &slot) && vd_bit_test(s->alive, slot))
+    if (vd_idmap_find(&s->idmap, id, vd_shard_id_hash(s, id), &slot) && vd_bit_test(s->alive, slot))
         rc = vd_shard_fill_out(s, slot, true, with_vector, out);
     pthread_rwlock_unlock(&s->lock);
     return rc;

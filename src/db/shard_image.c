@@ -190,7 +190,7 @@ static int load_slots(vd_shard *s, vd_reader *r)
             return -EINVAL;
         }
         vd_shard_set_payload(s, i, payload);
-        uint64_t h = vd_id_hash(&m->id);
+        uint64_t h = vd_shard_id_hash(s, &m->id);
         uint32_t other;
         if (vd_idmap_find(&s->idmap, &m->id, h, &other))
             return -EINVAL; /* one id, two slots */

@@ -27,6 +27,7 @@
 #include "db/shard.h"
 #include "db/vecstore.h"
 #include "util/bitset.h"
+#include "util/siphash.h"
 
 typedef struct slot_meta {
     vd_point_id id; /* str owned */
@@ -58,6 +59,7 @@ struct vd_shard {
     uint32_t *free_slots;
     uint32_t n_free, free_cap;
     vd_idmap idmap;
+    vd_sipkey id_key; /* keys the id map's hash: random per shard, so ids cannot be chosen to collide */
     vd_pindex **pindexes;
     size_t n_pindexes;
     vd_index *index;
@@ -68,6 +70,9 @@ struct vd_shard {
     pthread_mutex_t compact_lock; /* one compaction or training at a time; not held with `lock` waiting */
 };
 
+/* The id map's hash of id: keyed (SipHash-1-3 with id_key), unlike the frozen
+ * vd_id_hash that routes points to shards, which anyone can compute. */
+uint64_t vd_shard_id_hash(const vd_shard *s, const vd_point_id *id);
 /* The shard's vectors as its index sees them (lock held). */
 vd_vector_view vd_shard_view(const vd_shard *s);
 /* Makes room for `extra` more slots beyond n_slots (write lock). -ENOMEM, or

@@ -140,7 +140,7 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
             drop_payload(p);
             continue;
         }
-        uint64_t h = vd_id_hash(&p->id);
+        uint64_t h = vd_shard_id_hash(s, &p->id);
         uint32_t slot;
         bool exists = vd_idmap_find(&s->idmap, &p->id, h, &slot);
         if (exists && p->has_version && p->version < s->meta[slot].version) {
@@ -213,7 +213,7 @@ int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st)
             if (st->pending_rc[i]) {
                 if (!rc)
                     rc = st->pending_rc[i];
-                vd_shard_kill_slot(s, slot, vd_id_hash(&s->meta[slot].id));
+                vd_shard_kill_slot(s, slot, vd_shard_id_hash(s, &s->meta[slot].id));
                 continue;
             }
             vd_shard_activate(s, slot);
@@ -247,7 +247,7 @@ int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n
     pthread_rwlock_wrlock(&s->lock);
     int rc = vd_shard_reserve_free(s, n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        uint64_t h = vd_id_hash(&ids[i]);
+        uint64_t h = vd_shard_id_hash(s, &ids[i]);
         uint32_t slot;
         if (vd_idmap_find(&s->idmap, &ids[i], h, &slot) && is_live(s, slot)) {
             vd_shard_kill_slot(s, slot, h);
@@ -278,7 +278,7 @@ int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted)
         rc = vd_shard_reserve_free(s, vd_bitset_count(match, nw));
     for (size_t i = rc ? SIZE_MAX : vd_bitset_next(match, nw, 0); i != SIZE_MAX;
          i = vd_bitset_next(match, nw, i + 1)) {
-        vd_shard_kill_slot(s, (uint32_t)i, vd_id_hash(&s->meta[i].id));
+        vd_shard_kill_slot(s, (uint32_t)i, vd_shard_id_hash(s, &s->meta[i].id));
         (*n_deleted)++;
     }
     pthread_rwlock_unlock(&s->lock);

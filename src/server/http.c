@@ -49,6 +49,8 @@ typedef struct req_ctx {
     bool too_large;   /* the body outgrew max_body_bytes: drain it, then answer 413 */
     bool over_budget; /* bodies in memory outgrew max_inflight_body_bytes: drain, then 503 */
     bool close_after; /* close the connection after the answer */
+    bool path_bad;    /* the path as sent decodes to a NUL or to bytes that are not UTF-8 */
+    bool path_slash;  /* the path as sent ends with a literal '/' (not "%2F") */
     uint64_t drained; /* bytes read and dropped after too_large or over_budget */
     uint64_t counted; /* this body's bytes in load->body_bytes */
     /* across a suspension: */
@@ -318,10 +320,17 @@ static int parse_body(req_ctx *rc, vd_route route, cJSON **out, vd_errmsg *em)
                        "request body is not valid JSON (error at byte %zu of %zu)", at,
                        rc->body.len);
     }
-    int dup = vd_json_unique_keys(body, em);
-    if (dup) {
+    size_t parsed = (size_t)(end - rc->body.data);
+    int bad = parsed < rc->body.len
+                  ? vd_fail(em, VD_E_MALFORMED_JSON,
+                            "request body has bytes after the JSON document (at byte %zu of %zu)",
+                            parsed, rc->body.len)
+                  : vd_json_check_strings(rc->body.data, rc->body.len, em);
+    if (!bad) /* after the strings: "k\u0000a" and "k\u0000b" are a NUL, not one key twice */
+        bad = vd_json_unique_keys(body, em);
+    if (bad) {
         cJSON_Delete(body);
-        return dup;
+        return bad;
     }
     *out = body;
     return 0;
@@ -352,8 +361,16 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
     if (!path)
         return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_OUT_OF_MEMORY, NULL, NULL);
     memcpy(path, url, len + 1);
-    if (len > 1 && path[len - 1] == '/')
-        path[len - 1] = 0; /* "/collections/" is "/collections" */
+    /* "/collections/" is "/collections"; but ".../points/x%2F" names point "x/". */
+    if (len > 1 && path[len - 1] == '/' && rc->path_slash)
+        path[len - 1] = 0;
+    if (rc->path_bad) {
+        free(path);
+        return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_INVALID_REQUEST,
+                          "the request path has an escape that decodes to NUL (%00) or to bytes "
+                          "that are not UTF-8; names and ids must be UTF-8 without NUL",
+                          NULL);
+    }
     vd_call call = {.api = h->api, .arg = arg_lookup, .conn = conn, .status = 200};
     char allow[64] = "";
     vd_route route = match_route(path, method, &call, allow, sizeof allow);
@@ -421,6 +438,50 @@ static bool is_monitoring_path(const char *url)
     return false;
 }
 
+/* What on_uri learnt of the path as sent, carried to the request's first
+ * on_request call as a pointer into uri_marks (no allocation: a request that
+ * libmicrohttpd refuses before calling on_request has nothing to free). */
+enum { URI_PATH_BAD = 1, URI_PATH_SLASH = 2 };
+static const char uri_marks[4];
+
+static bool is_uri_mark(const void *p)
+{
+    return (const char *)p >= uri_marks && (const char *)p < uri_marks + sizeof uri_marks;
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* libmicrohttpd calls this with the URI as the client sent it, before it
+ * unescapes it for on_request: the one place to see a "%00" that would cut
+ * the path short (so "/collections/h1%00junk" would name h1), escapes that
+ * decode to bytes that are not UTF-8, and whether a trailing '/' was sent as
+ * such or as "%2F" (then it is part of a point id). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls, (void)conn;
+    size_t n = strcspn(uri, "?");
+    unsigned marks = n > 1 && uri[n - 1] == '/' ? URI_PATH_SLASH : 0;
+    char dec[32768]; /* libmicrohttpd's whole per-connection memory is 32 KiB by default */
+    size_t m = 0;
+    for (size_t i = 0; i < n && m < sizeof dec; i++) {
+        int hi, lo;
+        if (uri[i] == '%' && i + 2 < n && (hi = hex_digit(uri[i + 1])) >= 0 &&
+            (lo = hex_digit(uri[i + 2])) >= 0) {
+            dec[m++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            dec[m++] = uri[i];
+        }
+    }
+    if (!vd_utf8_valid(dec, m))
+        marks |= URI_PATH_BAD;
+    return (void *)(uintptr_t)(uri_marks + marks);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -428,10 +489,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     vd_http *h = cls;
     req_ctx *rc = *con_cls;
-    if (!rc) {
+    if (!rc || is_uri_mark(rc)) {
+        unsigned marks = rc ? (unsigned)((const char *)(void *)rc - uri_marks) : 0;
         rc = calloc(1, sizeof *rc);
         if (!rc)
             return MHD_NO;
+        rc->path_bad = marks & URI_PATH_BAD;
+        rc->path_slash = marks & URI_PATH_SLASH;
         clock_gettime(CLOCK_MONOTONIC, &rc->start);
         vd_strbuf_init(&rc->body, h->max_body);
         *con_cls = rc;
@@ -537,7 +601,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     (void)conn, (void)toe;
     req_ctx *rc = *con_cls;
-    if (!rc)
+    if (!rc || is_uri_mark(rc))
         return;
     release_body(cls, rc);
     cJSON_Delete(rc->call.body);
@@ -665,6 +729,7 @@ int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *po
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(cfg->max_connections + reserve), NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->connection_timeout_s, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
         {h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
         {h->tls_key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->tls_key},

@@ -19,6 +19,12 @@
  * leaves such documents' meaning open; cJSON would keep both and lookups see
  * the first). The message names the key and the object's path. */
 int vd_json_unique_keys(const cJSON *doc, vd_errmsg *em);
+/* Checks every string and key of a JSON text cJSON has accepted (text, len
+ * bytes): VD_E_INVALID_REQUEST for a NUL (\u0000), VD_E_MALFORMED_JSON for
+ * bytes that are not UTF-8; the message names the field's path. */
+int vd_json_check_strings(const char *text, size_t len, vd_errmsg *em);
+/* Whether s (len bytes) is UTF-8 without NUL (RFC 3629). */
+bool vd_utf8_valid(const char *s, size_t len);
 /* Writes "where.name" (or "name") into buf. */
 const char *vd_json_path(char *buf, size_t cap, const char *where, const char *name);
 /* VD_E_INVALID_REQUEST unless obj is an object. */

@@ -29,16 +29,13 @@ static int parse_index(const cJSON *index, vd_index_params *out, vd_errmsg *em)
         vd_index_params_default(out, VD_INDEX_IVF);
         if ((rc = vd_json_no_unknown(index, "index", ivf_fields, em)))
             return rc;
-        /* 0 = automatic (absent gives 0 too) */
-        if (cJSON_GetObjectItemCaseSensitive(index, "nlist") &&
-            (rc = vd_json_uint(index, "nlist", "index", false, 0, VD_IVF_MIN_NLIST, VD_IVF_MAX_NLIST,
-                               &v, em)))
+        /* 0 = automatic, as absent is, and as collection info prints it back */
+        if ((rc = vd_json_uint(index, "nlist", "index", false, 0, 0, VD_IVF_MAX_NLIST, &v, em)))
             return rc;
-        out->nlist = cJSON_GetObjectItemCaseSensitive(index, "nlist") ? (uint32_t)v : 0;
-        if (cJSON_GetObjectItemCaseSensitive(index, "nprobe") &&
-            (rc = vd_json_uint(index, "nprobe", "index", false, 0, 1, VD_IVF_MAX_NPROBE, &v, em)))
+        out->nlist = (uint32_t)v;
+        if ((rc = vd_json_uint(index, "nprobe", "index", false, 0, 0, VD_IVF_MAX_NPROBE, &v, em)))
             return rc;
-        out->nprobe = cJSON_GetObjectItemCaseSensitive(index, "nprobe") ? (uint32_t)v : 0;
+        out->nprobe = (uint32_t)v;
         return 0;
     }
     if (strcmp(type->valuestring, "hnsw") != 0)

@@ -95,7 +95,7 @@ def test_collection_errors(client):
     c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "hnsw", "M": 16}}, 400, "unknown_field")
     c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "flat", "m": 16}}, 400, "unknown_field")
     c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "annoy"}}, 400, "unsupported_index")
-    c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "ivf", "nlist": 0}}, 400, "out_of_range")
+    c.error("PUT", "/collections/x", {"dim": 3, "index": {"type": "ivf", "nlist": 70000}}, 400, "out_of_range")
     c.error("PUT", "/collections/x", {"dim": 3, "quantization": "int4"}, 400, "unsupported_index")
     c.error("PUT", "/collections/x", {"dim": 3, "quantization": {"type": "sq8", "oversampling": 0}}, 400,
             "invalid_request")

@@ -129,7 +129,9 @@ Test(request, collection_validation)
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"hnsw\",\"m\":200}}"), VD_E_OUT_OF_RANGE);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\"}}"), 0);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\",\"nlist\":64,\"nprobe\":8}}"), 0);
-    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\",\"nlist\":0}}"), VD_E_OUT_OF_RANGE);
+    /* 0 = automatic, as collection info prints it back */
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\",\"nlist\":0,\"nprobe\":0}}"), 0);
+    cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\",\"nlist\":70000}}"), VD_E_OUT_OF_RANGE);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\",\"nprobe\":70000}}"), VD_E_OUT_OF_RANGE);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"ivf\",\"m\":16}}"), VD_E_UNKNOWN_FIELD);
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"index\":{\"type\":\"annoy\"}}"), VD_E_UNSUPPORTED_INDEX);

@@ -1,0 +1,96 @@
+"""What goes in comes out exactly (issue 18, items 6-10): bytes that would
+turn two inputs into one, or make an answer that is not JSON, are refused at
+the edge with 400 naming the field; and what collection info prints is
+accepted back. Each case reproduces a defect found by outside testing."""
+import json
+
+import pytest
+
+
+@pytest.fixture
+def coll(client):
+    client.ok("PUT", "/collections/h1", {"dim": 2, "metric": "l2"})
+    return client
+
+
+def count(client):
+    return client.ok("GET", "/collections/h1")["points_count"]
+
+
+def test_nul_in_ids_is_refused_and_two_ids_never_become_one(coll):
+    e = coll.error("PUT", "/collections/h1/points",
+                   '{"points":[{"id":"zz\\u0000one","vector":[1,2]},{"id":"zz\\u0000two","vector":[1,2]}]}',
+                   400, "invalid_request")
+    assert "points[0].id" in e["message"] and "NUL" in e["message"], e
+    assert count(coll) == 0
+    # A raw NUL byte inside a string, and a NUL in a payload string, too.
+    coll.error("PUT", "/collections/h1/points", b'{"points":[{"id":"a\x00b","vector":[1,2]}]}', 400)
+    e = coll.error("PUT", "/collections/h1/points",
+                   '{"points":[{"id":"a","vector":[1,2],"payload":{"s":"x\\u0000y"}}]}', 400)
+    assert "points[0].payload.s" in e["message"], e
+    assert count(coll) == 0
+
+
+def test_nul_in_payload_keys_is_a_nul_not_a_duplicate_key(coll):
+    e = coll.error("PUT", "/collections/h1/points",
+                   '{"points":[{"id":"a","vector":[1,2],"payload":{"k\\u0000a":1,"k\\u0000b":2}}]}',
+                   400, "invalid_request")
+    assert "a key in points[0].payload" in e["message"] and "twice" not in e["message"], e
+
+
+def test_an_escaped_nul_in_the_path_names_nothing(coll):
+    coll.error("GET", "/collections/h1%00junk", None, 400, "invalid_request")
+    coll.error("DELETE", "/collections/h1%00junk", None, 400, "invalid_request")
+    assert coll.ok("GET", "/collections/h1")["name"] == "h1", "the DELETE must not have dropped h1"
+
+
+def test_invalid_utf8_is_refused_so_every_answer_is_json(coll):
+    e = coll.error("PUT", "/collections/h1/points", b'{"points":[{"id":"\xff\xfe","vector":[1,2]}]}', 400,
+                   "malformed_json")
+    assert "points[0].id" in e["message"] and "UTF-8" in e["message"], e
+    e = coll.error("PUT", "/collections/h1/points",
+                   b'{"points":[{"id":"ok","vector":[1,2],"payload":{"s":"\xc0\xaf"}}]}', 400, "malformed_json")
+    assert "points[0].payload.s" in e["message"], e  # an overlong '/' is not UTF-8 either
+    coll.error("GET", "/collections/h1/points/%ff%fe", None, 400, "invalid_request")
+    # Valid multi-byte UTF-8 goes in and comes out exactly.
+    coll.ok("PUT", "/collections/h1/points",
+            '{"points":[{"id":"m\u00e9moire-\U0001F600","vector":[1,2],"payload":{"s":"\u65e5\u672c"}}]}'
+            .encode())
+    st, raw, _ = coll.request("GET", "/collections/h1/points/m%C3%A9moire-%F0%9F%98%80", raw=True)
+    assert st == 200, raw
+    p = json.loads(raw.decode("utf-8"))["result"]
+    assert p["id"] == "m\u00e9moire-\U0001F600" and p["payload"] == {"s": "\u65e5\u672c"}
+    assert count(coll) == 1
+
+
+def test_an_id_ending_in_slash_is_its_own_point(coll):
+    coll.ok("PUT", "/collections/h1/points",
+            {"points": [{"id": "x", "vector": [1, 2]}, {"id": "x/", "vector": [3, 4]}]})
+    assert coll.ok("GET", "/collections/h1/points/x%2F")["id"] == "x/"
+    assert coll.ok("GET", "/collections/h1/points/x")["id"] == "x"
+    # A literal trailing slash still means the route without it.
+    assert coll.ok("GET", "/collections/h1/")["name"] == "h1"
+
+
+def test_bytes_after_the_document_are_refused(coll):
+    coll.error("POST", "/collections/h1/search", b'{"vector":[1,2],"k":1}\x00\x00junk', 400, "malformed_json")
+    coll.error("POST", "/collections/h1/search", b'{"vector":[1,2],"k":1} {"k":2}', 400, "malformed_json")
+
+
+def test_a_field_has_one_payload_index(coll):
+    coll.ok("PUT", "/collections/h1/payload_indexes", {"field": "userId", "type": "keyword"})
+    e = coll.error("PUT", "/collections/h1/payload_indexes", {"field": "userId", "type": "numeric"}, 409,
+                   "collection_exists")
+    assert "userId" in e["message"] and "keyword" in e["message"], e
+    st, raw, _ = coll.request("GET", "/collections/h1", raw=True)
+    assert raw.count(b'"userId"') == 1, raw  # info never prints a key twice
+    assert coll.ok("GET", "/collections/h1")["payload_indexes"] == {"userId": "keyword"}
+
+
+@pytest.mark.parametrize("index", [{"type": "ivf"}, {"type": "ivf", "nlist": 16, "nprobe": 4},
+                                   {"type": "hnsw", "m": 8}, {"type": "flat"}])
+def test_the_index_that_info_prints_is_accepted_back(client, index):
+    client.ok("PUT", "/collections/a", {"dim": 4, "index": index})
+    printed = client.ok("GET", "/collections/a")["index"]
+    client.ok("PUT", "/collections/b", {"dim": 4, "index": printed})
+    assert client.ok("GET", "/collections/b")["index"] == printed
