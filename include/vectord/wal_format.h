@@ -16,6 +16,12 @@
 #define VD_WAL_SEGMENT_HEADER_LEN 32
 #define VD_WAL_RECORD_HEADER_LEN 20
 #define VD_WAL_MAX_BODY (64u << 20) /* a record body is at most 64 MiB */
+/* A record the WAL writes itself (types below it are the write path's):
+ * LSNs that were handed out but never written, because their group's write
+ * failed (ENOSPC) and nobody was told it was durable. Its LSN is the last
+ * such LSN; its body is u64 LE, the first. So the log stays continuous. */
+#define VD_WAL_TYPE_SKIP 255
+#define VD_WAL_SKIP_BODY_LEN 8
 
 /* Writes the segment header for salt into out (VD_WAL_SEGMENT_HEADER_LEN bytes). */
 void vd_wal_header_encode(uint8_t *out, uint64_t salt);

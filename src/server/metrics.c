@@ -146,9 +146,13 @@ static void render_storage(vd_metrics *m, vd_strbuf *b)
                      "# TYPE vectord_recovery_wal_records gauge\nvectord_recovery_wal_records %llu\n"
                      "# HELP vectord_recovery_truncated_bytes Torn WAL bytes cut off at start-up.\n"
                      "# TYPE vectord_recovery_truncated_bytes gauge\n"
-                     "vectord_recovery_truncated_bytes %llu\n",
+                     "vectord_recovery_truncated_bytes %llu\n"
+                     "# HELP vectord_recovery_lost_records WAL records missing in a gap of the log that "
+                     "the last start-up went past (accept_data_loss only).\n"
+                     "# TYPE vectord_recovery_lost_records gauge\n"
+                     "vectord_recovery_lost_records %llu\n",
                      r->snapshot_seconds, r->replay_seconds, (unsigned long long)r->records,
-                     (unsigned long long)r->truncated_bytes);
+                     (unsigned long long)r->truncated_bytes, (unsigned long long)r->lost_records);
     vd_store *store = atomic_load(&m->store);
     if (!store)
         return;

@@ -47,6 +47,9 @@ struct vd_wal {
     pthread_cond_t done;  /* vd_wal_append waits here for its record */
     batch queue;
     uint64_t next_lsn;
+    /* Writer thread only: LSNs of failed groups not yet covered by a skip
+     * record (0 = none); the next group written starts with one. */
+    uint64_t skip_first, skip_last;
     bool stopping;
     vd_wal_stats st;
     uint64_t cur_first_lsn; /* first LSN of the segment being written */
@@ -163,31 +166,71 @@ static int sync_unsynced(vd_wal *w, bool now)
     return w->vfs->ops->fdatasync(w->vfs, w->fd); /* never retried: read-only on failure */
 }
 
+static int write_bytes(vd_wal *w, uint8_t *buf, size_t len, bool *synced, double *secs);
+
+/* The group's bytes, behind a skip record when failed groups went before
+ * it: into *buf (the group's own buffer, or `own`, malloc'd, to free). */
+static int group_bytes(vd_wal *w, const batch *b, uint8_t **buf, size_t *len, uint8_t **own)
+{
+    *own = NULL;
+    *buf = b->buf;
+    *len = b->len;
+    if (!w->skip_first)
+        return 0;
+    uint8_t body[VD_WAL_SKIP_BODY_LEN];
+    for (int i = 0; i < 8; i++)
+        body[i] = (uint8_t)(w->skip_first >> (8 * i));
+    size_t head = VD_WAL_RECORD_HEADER_LEN + sizeof body;
+    uint8_t *p = malloc(head + b->len);
+    if (!p)
+        return -ENOMEM;
+    vd_wal_record_encode(p, 0, w->skip_last, VD_WAL_TYPE_SKIP, body, sizeof body);
+    memcpy(p + head, b->buf, b->len);
+    *own = p;
+    *buf = p;
+    *len = head + b->len;
+    return 0;
+}
+
 /* Writes one group; 0 or -errno. A failed write is cut off again. *synced
  * tells whether an fdatasync ran; *secs how long the write and sync took. */
 static int write_group(vd_wal *w, const batch *b, bool *synced, double *secs)
 {
     int rc;
     *synced = false;
-    if (w->seg_off > VD_WAL_SEGMENT_HEADER_LEN && w->seg_off + b->len > w->opt.segment_bytes) {
+    uint8_t *buf, *own;
+    size_t len;
+    if ((rc = group_bytes(w, b, &buf, &len, &own)))
+        return rc;
+    uint64_t first = w->skip_first ? w->skip_first : b->items[0].lsn;
+    if (w->seg_off > VD_WAL_SEGMENT_HEADER_LEN && w->seg_off + len > w->opt.segment_bytes) {
         /* Roll: the old segment must be complete and synced first. */
-        if ((rc = sync_unsynced(w, true)))
-            return rc;
         int old = w->fd;
-        if ((rc = open_segment(w, b->items[0].lsn, NULL)))
+        if ((rc = sync_unsynced(w, true)) || (rc = open_segment(w, first, NULL))) {
+            free(own);
             return rc;
+        }
         w->vfs->ops->close(w->vfs, old);
     }
-    vd_wal_records_seal(b->buf, b->len, w->salt);
+    rc = write_bytes(w, buf, len, synced, secs);
+    free(own);
+    return rc;
+}
+
+/* Seals and writes a group's bytes at the end of the current segment. */
+static int write_bytes(vd_wal *w, uint8_t *buf, size_t len, bool *synced, double *secs)
+{
+    int rc;
+    vd_wal_records_seal(buf, len, w->salt);
     size_t n = 0;
     double t0 = vd_now_s();
     bool sync = w->opt.fsync == VD_FSYNC_ALWAYS;
     if (sync && w->vfs->ops->write_sync) {
-        rc = w->vfs->ops->write_sync(w->vfs, w->fd, b->buf, b->len, w->seg_off, &n);
-        if (rc && n == b->len)
+        rc = w->vfs->ops->write_sync(w->vfs, w->fd, buf, len, w->seg_off, &n);
+        if (rc && n == len)
             return rc; /* written, but the fdatasync failed: read-only */
     } else {
-        rc = w->vfs->ops->pwrite(w->vfs, w->fd, b->buf, b->len, w->seg_off, &n);
+        rc = w->vfs->ops->pwrite(w->vfs, w->fd, buf, len, w->seg_off, &n);
         if (!rc && sync)
             if ((rc = w->vfs->ops->fdatasync(w->vfs, w->fd)))
                 return rc; /* never retried: the WAL turns read-only */
@@ -198,7 +241,7 @@ static int write_group(vd_wal *w, const batch *b, bool *synced, double *secs)
         return rc;
     }
     *synced = sync;
-    w->seg_off += b->len;
+    w->seg_off += len;
     if (w->opt.fsync == VD_FSYNC_BATCH) {
         if (!w->unsynced)
             w->unsynced_since = vd_now_s();
@@ -279,7 +322,13 @@ static void *writer_main(void *arg)
             w->st.failed_groups++;
             if (rc != -ENOSPC && !w->st.read_only_error)
                 w->st.read_only_error = rc;
+            /* Its LSNs were handed out and will never be written: the next
+             * group written says so (group_bytes). */
+            if (!w->skip_first)
+                w->skip_first = b.items[0].lsn;
+            w->skip_last = b.items[b.n - 1].lsn;
         } else {
+            w->skip_first = w->skip_last = 0;
             count_group(&w->st, b.n, synced, secs);
             w->st.records += b.n;
             w->st.bytes += b.len;

@@ -20,9 +20,17 @@
  *   0       4     body length N (at most 64 MiB)
  *   4       4     CRC-32C of (salt as 8 bytes, then bytes 8 .. 20+N of the record)
  *   8       8     LSN (strictly increasing within a segment)
- *   16      1     record type
+ *   16      1     record type (1..7: the write path's changes, src/write/mutation.c;
+ *                 255: skip, below)
  *   17      3     zero
  *   20      N     body
+ *
+ * Skip record (type 255, VD_WAL_TYPE_SKIP): body u64 first skipped LSN F;
+ * the record's own LSN L is the last. LSNs F..L were handed out to a group
+ * whose write failed (ENOSPC) and whose writers were told so; the writer
+ * puts this record before the next group it writes, so that the log's LSNs
+ * stay continuous and recovery can tell a lost segment from a failed write.
+ * A segment that starts with one is named by F.
  *
  * A scan stops at the first record that is incomplete or fails its checks.
  * If any valid record starts at a later offset, the damage is in the middle:

@@ -27,6 +27,14 @@ static const char *const type_names[] = {
 /* type name, collection and size of a logged change (vd_wal_describe_fn). */
 static void describe(const vd_wal_record *r, char *out, size_t cap)
 {
+    if (r->type == VD_WAL_TYPE_SKIP) {
+        uint64_t first = 0;
+        for (int i = 7; r->len == VD_WAL_SKIP_BODY_LEN && i >= 0; i--)
+            first = (first << 8) | r->body[i];
+        snprintf(out, cap, "skip first_lsn=%" PRIu64 " (a failed write's LSNs, never acknowledged)",
+                 first);
+        return;
+    }
     vd_mutation_decoded d;
     vd_errmsg em = {{0}};
     if (vd_mutation_decode(r->type, r->body, r->len, &d, &em) != 0) {

@@ -47,6 +47,20 @@ static void note_applied(vd_database *db, const vd_mutation *m, uint64_t lsn)
 static int replay_record(void *arg, const vd_wal_record *r)
 {
     replay_ctx *x = arg;
+    if (r->type == VD_WAL_TYPE_SKIP) {
+        /* LSNs whose write failed (never acknowledged): the log goes on after them. */
+        uint64_t first = 0;
+        for (int i = 7; r->len == VD_WAL_SKIP_BODY_LEN && i >= 0; i--)
+            first = (first << 8) | r->body[i];
+        if (r->len != VD_WAL_SKIP_BODY_LEN || !first || first > r->lsn) {
+            x->rc = vd_fail(x->em, VD_E_INTERNAL,
+                            "WAL skip record LSN %llu at offset %llu of %s is malformed",
+                            (unsigned long long)r->lsn, (unsigned long long)r->offset, x->path);
+            return 1;
+        }
+        x->last_lsn = r->lsn;
+        return 0;
+    }
     vd_mutation_decoded d;
     vd_errmsg em = {{0}};
     int rc = vd_mutation_decode(r->type, r->body, r->len, &d, &em);
@@ -96,6 +110,25 @@ static int cut(vd_vfs *vfs, const char *path, uint64_t at)
     return rc;
 }
 
+/* Records [from, to) are missing before segment path: refuse, or with
+ * accept_data_loss say so at error level and count them. */
+static int gap(const char *path, uint64_t from, uint64_t to, bool accept_data_loss,
+               vd_recovery_report *rep, vd_errmsg *em)
+{
+    if (!accept_data_loss)
+        return vd_fail(em, VD_E_INTERNAL,
+                       "the WAL has a gap: records LSN %llu to %llu are missing before segment %s "
+                       "(a segment was removed, emptied or cut short); refusing to start "
+                       "(--accept-data-loss starts without them)",
+                       (unsigned long long)from, (unsigned long long)(to - 1), path);
+    vd_log_error("the WAL has a gap: starting without the missing records (accept_data_loss)",
+                 "first_lost_lsn=%llu last_lost_lsn=%llu records=%llu before=\"%s\"",
+                 (unsigned long long)from, (unsigned long long)(to - 1),
+                 (unsigned long long)(to - from), path);
+    rep->lost_records += to - from;
+    return 0;
+}
+
 int vd_recover_wal(vd_database *db, vd_vfs *vfs, const char *wal_dir, bool accept_data_loss,
                    vd_recovery_report *rep, vd_errmsg *em)
 {
@@ -111,6 +144,11 @@ int vd_recover_wal(vd_database *db, vd_vfs *vfs, const char *wal_dir, bool accep
         return vd_fail(em, rc, "cannot list WAL directory %s: %s", wal_dir, strerror(-rc));
     replay_ctx x = {.db = db, .em = em};
     uint64_t next = rep->next_lsn ? rep->next_lsn : 1;
+    /* The log must be continuous: each segment starts right after the last
+     * record before it (names carry the first LSN; a failed write leaves a
+     * skip record, so it makes no gap). A gap means a segment went missing,
+     * or lost its records (emptied, cut short). */
+    uint64_t expect = n ? firsts[0] : 0;
     bool stop = false; /* accept_data_loss cut the log: later segments are discarded */
     for (size_t i = 0; i < n && !rc; i++) {
         char path[1100];
@@ -128,6 +166,10 @@ int vd_recover_wal(vd_database *db, vd_vfs *vfs, const char *wal_dir, bool accep
         }
         rep->segments++;
         rep->bytes += len;
+        if (firsts[i] > expect && (rc = gap(path, expect, firsts[i], accept_data_loss, rep, em))) {
+            free(seg);
+            break;
+        }
         if (i > 0 && x.last_lsn && firsts[i] <= x.last_lsn) {
             free(seg);
             rc = vd_fail(em, VD_E_INTERNAL,
@@ -169,6 +211,10 @@ int vd_recover_wal(vd_database *db, vd_vfs *vfs, const char *wal_dir, bool accep
             stop = true;
             continue;
         }
+        if (res.n_records)
+            expect = x.last_lsn + 1;
+        else if (firsts[i] > expect)
+            expect = firsts[i]; /* accept_data_loss went past a gap: count from here */
         if (x.last_lsn + 1 > next)
             next = x.last_lsn + 1;
         if (firsts[i] > next)

@@ -5,11 +5,14 @@
  *
  * A torn record at the very end of the last segment (a write cut by a crash)
  * is cut off and logged. Anything else that does not read back — a bad
- * record followed by valid ones, a bad segment header, a snapshot whose
+ * record followed by valid ones, a bad segment header, a gap in the log's
+ * LSNs between segments (one removed, emptied or cut short), a snapshot whose
  * checksum or format version is wrong — refuses the start with a message
  * that names the file and the byte offset, unless accept_data_loss is set:
  * then the WAL is cut at the bad record (later segments are renamed
- * *.discarded) and a bad snapshot is renamed *.discarded and skipped.
+ * *.discarded), a gap is logged at error level and counted (lost_records)
+ * and replay goes on after it, and a bad snapshot is renamed *.discarded
+ * and skipped.
  */
 #ifndef VD_RECOVERY_H
 #define VD_RECOVERY_H
@@ -27,6 +30,7 @@ typedef struct vd_recovery_report {
     uint64_t records;        /* WAL records replayed */
     uint64_t bytes;          /* WAL bytes read */
     uint64_t truncated_bytes; /* torn tail (or, with accept_data_loss, more) cut off */
+    uint64_t lost_records;   /* accept_data_loss: LSNs of gaps in the WAL started without */
     uint64_t next_lsn;       /* the LSN the WAL continues from */
     double snapshot_seconds, replay_seconds;
 } vd_recovery_report;

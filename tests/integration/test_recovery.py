@@ -150,3 +150,46 @@ def test_snapshot_write_error_is_503_and_the_old_snapshot_stays():
             assert s.client.ok("GET", "/collections/c")["points_count"] == 801
         finally:
             s.stop()
+
+
+def wal_in_three_segments(data):
+    """300 one-point upserts over three 64 KiB segments, checkpoints off, then SIGKILL."""
+    s = Server(data_dir=data, args=["--set", "wal_segment_bytes=65536", "--set", "checkpoint_interval_s=0",
+                                    "--set", "checkpoint_wal_bytes=0"])
+    c = s.client
+    c.ok("PUT", "/collections/c", {"dim": 128, "metric": "l2"})
+    for i in range(300):
+        c.ok("PUT", "/collections/c/points", {"points": [{"id": i, "vector": [float(i)] * 128}]})
+    s.kill()
+    segs = sorted(glob.glob(os.path.join(data, "wal", "wal-*.log")))
+    assert len(segs) >= 3, segs
+    return segs
+
+
+def test_a_missing_or_emptied_wal_segment_refuses_start_naming_the_lost_lsns():
+    for damage in ("remove", "truncate"):
+        with tempfile.TemporaryDirectory() as d:
+            data = os.path.join(d, "data")
+            segs = wal_in_three_segments(data)
+            middle = segs[1]
+            first_lsn = int(os.path.basename(middle)[4:20], 16)
+            if damage == "remove":
+                os.unlink(middle)
+            else:
+                open(middle, "wb").close()
+            out = start_fails(data)
+            m = re.search(r"records LSN (\d+) to (\d+) are missing before segment (\S+)", out)
+            assert m and "refusing to start" in out, out
+            assert int(m.group(1)) == first_lsn and os.path.basename(segs[2]) in m.group(3), out
+            # --accept-data-loss starts without them, says so at error level and counts them.
+            s = Server(data_dir=data, args=["--accept-data-loss"])
+            try:
+                assert re.search(r'level=error msg="the WAL has a gap', s.logs()), s.logs()
+                metrics = s.client.request("GET", "/metrics")[1]
+                lost = int(re.search(r"^vectord_recovery_lost_records (\d+)$", metrics, re.M).group(1))
+                assert lost == int(m.group(2)) - int(m.group(1)) + 1
+                n = s.client.ok("GET", "/collections/c")["points_count"]
+                assert n == 300 - lost, (n, lost)
+            finally:
+                s.stop()
+
