@@ -1,6 +1,7 @@
 /* handlers_collections.c — collection lifecycle and payload indexes. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "server/handlers.h"
 #include "server/response.h"
@@ -120,8 +121,13 @@ static int checkpoint(vd_call *call, const char *only)
                                  &res, &call->em);
     if (rc == VD_E_COLLECTION_NOT_FOUND)
         return rc;
-    if (rc)
-        return vd_fail(&call->em, VD_E_SNAPSHOT_FAILED, "%s", call->em.text);
+    if (rc) {
+        /* The store's message names the file and the step; copied first, as
+         * vd_fail writes the buffer it would read. */
+        char msg[sizeof call->em.text];
+        memcpy(msg, call->em.text, sizeof msg);
+        return vd_fail(&call->em, VD_E_SNAPSHOT_FAILED, "%s", msg);
+    }
     call->result = checkpoint_json(&res);
     return 0;
 }

@@ -281,6 +281,19 @@ int vd_json_no_unknown(const cJSON *obj, const char *where, const char *const *a
     return 0;
 }
 
+/* A number as the message should tell it: JSON numbers arrive as doubles, so
+ * one beyond 2^53 may have been rounded, and one beyond a double's range is
+ * infinite; say so rather than print a value the client never sent. */
+static void describe_number(double d, char *out, size_t cap)
+{
+    if (!isfinite(d))
+        snprintf(out, cap, "%s", isnan(d) ? "not a number" : "a number beyond the range of a double");
+    else if (fabs(d) >= 9007199254740992.0)
+        snprintf(out, cap, "%.17g or so (beyond 2^53, JSON numbers are not exact)", d);
+    else
+        snprintf(out, cap, "%.17g", d);
+}
+
 int vd_json_uint(const cJSON *obj, const char *name, const char *where, bool required, uint64_t def,
                  uint64_t min, uint64_t max, uint64_t *out, vd_errmsg *em)
 {
@@ -294,13 +307,18 @@ int vd_json_uint(const cJSON *obj, const char *name, const char *where, bool req
         return 0;
     }
     vd_json_path(path, sizeof path, where, name);
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || !isfinite(v->valuedouble))
-        return vd_fail(em, VD_E_INVALID_REQUEST, "%s must be an integer, got %s", path,
-                       cJSON_IsNumber(v) ? "a fraction" : type_name(v));
+    if (!cJSON_IsNumber(v))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "%s must be an integer, got %s", path, type_name(v));
     double d = v->valuedouble;
-    if (d < (double)min || d > (double)max)
-        return vd_fail(em, VD_E_OUT_OF_RANGE, "%s must be between %llu and %llu, got %.17g", path,
-                       (unsigned long long)min, (unsigned long long)max, d);
+    if (isfinite(d) && d != floor(d))
+        return vd_fail(em, VD_E_INVALID_REQUEST, "%s must be an integer, got a fraction (%.17g)",
+                       path, d);
+    if (!isfinite(d) || d < (double)min || d > (double)max) {
+        char got[64];
+        describe_number(d, got, sizeof got);
+        return vd_fail(em, VD_E_OUT_OF_RANGE, "%s must be between %llu and %llu, got %s", path,
+                       (unsigned long long)min, (unsigned long long)max, got);
+    }
     *out = (uint64_t)d;
     return 0;
 }
@@ -424,10 +442,13 @@ int vd_json_id(const cJSON *item, const char *path, vd_point_id *out, vd_errmsg 
     }
     if (cJSON_IsNumber(item)) {
         double d = item->valuedouble;
-        if (d < 0 || d != floor(d) || d > (double)VD_ID_MAX_INT)
+        if (!isfinite(d) || d < 0 || d != floor(d) || d > (double)VD_ID_MAX_INT) {
+            char got[64];
+            describe_number(d, got, sizeof got);
             return vd_fail(em, VD_E_INVALID_ID,
-                           "%s must be an unsigned integer up to %llu or a string, got %.17g", path,
-                           (unsigned long long)VD_ID_MAX_INT, d);
+                           "%s must be an unsigned integer up to %llu or a string, got %s", path,
+                           (unsigned long long)VD_ID_MAX_INT, got);
+        }
         *out = (vd_point_id){.kind = VD_ID_INT, .num = (uint64_t)d};
         return 0;
     }

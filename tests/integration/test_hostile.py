@@ -94,3 +94,16 @@ def test_the_index_that_info_prints_is_accepted_back(client, index):
     printed = client.ok("GET", "/collections/a")["index"]
     client.ok("PUT", "/collections/b", {"dim": 4, "index": printed})
     assert client.ok("GET", "/collections/b")["index"] == printed
+
+
+def test_number_errors_tell_what_was_sent(coll):
+    e = coll.error("POST", "/collections/h1/search", '{"vector":[1,2],"k":1e5000}', 400, "out_of_range")
+    assert "fraction" not in e["message"] and "beyond the range of a double" in e["message"], e
+    e = coll.error("POST", "/collections/h1/search", '{"vector":[1,2],"k":2.5}', 400, "invalid_request")
+    assert "fraction" in e["message"], e
+    e = coll.error("PUT", "/collections/h1/points",
+                   '{"points":[{"id":1,"vector":[1,2],"version":9007199254740993}]}', 400, "out_of_range")
+    assert "2^53" in e["message"], e
+    e = coll.error("PUT", "/collections/h1/points", '{"points":[{"id":9007199254740993,"vector":[1,2]}]}', 400,
+                   "invalid_id")
+    assert "2^53" in e["message"], e
