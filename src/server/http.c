@@ -49,7 +49,7 @@ typedef struct req_ctx {
     bool too_large;   /* the body outgrew max_body_bytes: drain it, then answer 413 */
     bool over_budget; /* bodies in memory outgrew max_inflight_body_bytes: drain, then 503 */
     bool close_after; /* close the connection after the answer */
-    bool path_bad;    /* the path as sent decodes to a NUL or to bytes that are not UTF-8 */
+    bool path_bad;    /* the URI as sent decodes to a NUL or to bytes that are not UTF-8 */
     bool path_slash;  /* the path as sent ends with a literal '/' (not "%2F") */
     uint64_t drained; /* bytes read and dropped after too_large or over_budget */
     uint64_t counted; /* this body's bytes in load->body_bytes */
@@ -367,8 +367,9 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
     if (rc->path_bad) {
         free(path);
         return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_INVALID_REQUEST,
-                          "the request path has an escape that decodes to NUL (%00) or to bytes "
-                          "that are not UTF-8; names and ids must be UTF-8 without NUL",
+                          "the request path or query string has an escape that decodes to NUL "
+                          "(%00) or to bytes that are not UTF-8; names, ids and arguments must be "
+                          "UTF-8 without NUL",
                           NULL);
     }
     vd_call call = {.api = h->api, .arg = arg_lookup, .conn = conn, .status = 200};
@@ -457,9 +458,9 @@ static int hex_digit(char c)
 
 /* libmicrohttpd calls this with the URI as the client sent it, before it
  * unescapes it for on_request: the one place to see a "%00" that would cut
- * the path short (so "/collections/h1%00junk" would name h1), escapes that
- * decode to bytes that are not UTF-8, and whether a trailing '/' was sent as
- * such or as "%2F" (then it is part of a point id). */
+ * the path or a query argument short (so "/collections/h1%00junk" would name
+ * h1), escapes that decode to bytes that are not UTF-8, and whether a
+ * trailing '/' was sent as such or as "%2F" (then it is part of a point id). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)cls, (void)conn;
@@ -467,6 +468,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     unsigned marks = n > 1 && uri[n - 1] == '/' ? URI_PATH_SLASH : 0;
     char dec[32768]; /* libmicrohttpd's whole per-connection memory is 32 KiB by default */
     size_t m = 0;
+    n = strlen(uri); /* the query string's arguments too: "?name=%00x" would name "" */
     for (size_t i = 0; i < n && m < sizeof dec; i++) {
         int hi, lo;
         if (uri[i] == '%' && i + 2 < n && (hi = hex_digit(uri[i + 1])) >= 0 &&

@@ -52,6 +52,8 @@ def test_invalid_utf8_is_refused_so_every_answer_is_json(coll):
                    b'{"points":[{"id":"ok","vector":[1,2],"payload":{"s":"\xc0\xaf"}}]}', 400, "malformed_json")
     assert "points[0].payload.s" in e["message"], e  # an overlong '/' is not UTF-8 either
     coll.error("GET", "/collections/h1/points/%ff%fe", None, 400, "invalid_request")
+    coll.error("GET", "/feed?name=%00x", None, 400, "invalid_request")  # query arguments too
+    coll.error("GET", "/collections/h1?x=%C0%AF", None, 400, "invalid_request")
     # Valid multi-byte UTF-8 goes in and comes out exactly.
     coll.ok("PUT", "/collections/h1/points",
             '{"points":[{"id":"m\u00e9moire-\U0001F600","vector":[1,2],"payload":{"s":"\u65e5\u672c"}}]}'
