@@ -7,6 +7,7 @@
 #ifndef VECTORD_WAL_FORMAT_H
 #define VECTORD_WAL_FORMAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,7 @@
  * such LSN; its body is u64 LE, the first. So the log stays continuous. */
 #define VD_WAL_TYPE_SKIP 255
 #define VD_WAL_SKIP_BODY_LEN 8
+#define VD_WAL_SKIP_RECORD_LEN (VD_WAL_RECORD_HEADER_LEN + VD_WAL_SKIP_BODY_LEN)
 
 /* Writes the segment header for salt into out (VD_WAL_SEGMENT_HEADER_LEN bytes). */
 void vd_wal_header_encode(uint8_t *out, uint64_t salt);
@@ -69,5 +71,12 @@ typedef int (*vd_wal_record_cb)(void *ctx, const vd_wal_record *r);
  * for a bad segment header. */
 int vd_wal_scan(const uint8_t *seg, size_t len, vd_wal_record_cb cb, void *ctx,
                 vd_wal_scan_result *res, vd_errmsg *em);
+
+/* Encodes the skip record for LSNs first..last into out (VD_WAL_SKIP_RECORD_LEN
+ * bytes, unsealed like vd_wal_record_encode with salt 0); returns its length. */
+size_t vd_wal_skip_encode(uint8_t *out, uint64_t first, uint64_t last);
+/* The first LSN a skip record r gives up (its own LSN is the last); false if
+ * r is not a well-formed skip record. */
+bool vd_wal_skip_first(const vd_wal_record *r, uint64_t *first);
 
 #endif

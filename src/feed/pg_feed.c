@@ -25,10 +25,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
-#include <math.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -356,6 +356,12 @@ static enum MHD_Result run(vd_http *h, struct MHD_Connection *conn, req_ctx *rc)
 static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx *rc,
                                 const char *url, const char *method)
 {
+    if (rc->path_bad)
+        return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_INVALID_REQUEST,
+                          "the request path or query string has an escape that decodes to NUL "
+                          "(%00) or to bytes that are not UTF-8; names, ids and arguments must be "
+                          "UTF-8 without NUL",
+                          NULL);
     size_t len = strlen(url);
     char *path = malloc(len + 1);
     if (!path)
@@ -364,14 +370,6 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
     /* "/collections/" is "/collections"; but ".../points/x%2F" names point "x/". */
     if (len > 1 && path[len - 1] == '/' && rc->path_slash)
         path[len - 1] = 0;
-    if (rc->path_bad) {
-        free(path);
-        return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_INVALID_REQUEST,
-                          "the request path or query string has an escape that decodes to NUL "
-                          "(%00) or to bytes that are not UTF-8; names, ids and arguments must be "
-                          "UTF-8 without NUL",
-                          NULL);
-    }
     vd_call call = {.api = h->api, .arg = arg_lookup, .conn = conn, .status = 200};
     char allow[64] = "";
     vd_route route = match_route(path, method, &call, allow, sizeof allow);

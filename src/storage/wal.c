@@ -177,14 +177,11 @@ static int group_bytes(vd_wal *w, const batch *b, uint8_t **buf, size_t *len, ui
     *len = b->len;
     if (!w->skip_first)
         return 0;
-    uint8_t body[VD_WAL_SKIP_BODY_LEN];
-    for (int i = 0; i < 8; i++)
-        body[i] = (uint8_t)(w->skip_first >> (8 * i));
-    size_t head = VD_WAL_RECORD_HEADER_LEN + sizeof body;
+    size_t head = VD_WAL_SKIP_RECORD_LEN;
     uint8_t *p = malloc(head + b->len);
     if (!p)
         return -ENOMEM;
-    vd_wal_record_encode(p, 0, w->skip_last, VD_WAL_TYPE_SKIP, body, sizeof body);
+    vd_wal_skip_encode(p, w->skip_first, w->skip_last);
     memcpy(p + head, b->buf, b->len);
     *own = p;
     *buf = p;

@@ -119,6 +119,21 @@ size_t vd_wal_record_encode(uint8_t *out, uint64_t salt, uint64_t lsn, uint8_t t
     return VD_WAL_RECORD_HEADER_LEN + (size_t)len;
 }
 
+size_t vd_wal_skip_encode(uint8_t *out, uint64_t first, uint64_t last)
+{
+    uint8_t body[VD_WAL_SKIP_BODY_LEN];
+    put64(body, first);
+    return vd_wal_record_encode(out, 0, last, VD_WAL_TYPE_SKIP, body, sizeof body);
+}
+
+bool vd_wal_skip_first(const vd_wal_record *r, uint64_t *first)
+{
+    if (r->type != VD_WAL_TYPE_SKIP || r->len != VD_WAL_SKIP_BODY_LEN)
+        return false;
+    *first = get64(r->body);
+    return *first && *first <= r->lsn;
+}
+
 void vd_wal_records_seal(uint8_t *buf, size_t len, uint64_t salt)
 {
     for (size_t off = 0; off + VD_WAL_RECORD_HEADER_LEN <= len;) {

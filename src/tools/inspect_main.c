@@ -27,12 +27,13 @@ static const char *const type_names[] = {
 /* type name, collection and size of a logged change (vd_wal_describe_fn). */
 static void describe(const vd_wal_record *r, char *out, size_t cap)
 {
+    uint64_t first;
     if (r->type == VD_WAL_TYPE_SKIP) {
-        uint64_t first = 0;
-        for (int i = 7; r->len == VD_WAL_SKIP_BODY_LEN && i >= 0; i--)
-            first = (first << 8) | r->body[i];
-        snprintf(out, cap, "skip first_lsn=%" PRIu64 " (a failed write's LSNs, never acknowledged)",
-                 first);
+        if (vd_wal_skip_first(r, &first))
+            snprintf(out, cap, "skip first_lsn=%" PRIu64 " (a failed write's LSNs, never acknowledged)",
+                     first);
+        else
+            snprintf(out, cap, "UNDECODABLE (a malformed skip record)");
         return;
     }
     vd_mutation_decoded d;

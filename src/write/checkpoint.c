@@ -19,9 +19,6 @@
 #include "util/log.h"
 #include "vectord/snapshot.h"
 
-#define META_FILE VD_DATADIR_COLLECTION_FILE
-#define FEEDS_FILE VD_DATADIR_FEEDS_FILE
-
 static int ensure_dir(vd_vfs *vfs, const char *dir, const char *parent, vd_errmsg *em)
 {
     if (mkdir(dir, 0750) == 0)
@@ -58,7 +55,7 @@ int vd_snapshot_collection(vd_vfs *vfs, const char *snap_root, vd_collection *c,
         vd_snapshot_begin(&img, VD_SNAP_COLLECTION, cfg->incarnation);
         encode_meta(c, &img);
         res->bytes += img.len;
-        rc = vd_snapshot_commit(&img, vfs, dir, META_FILE, em);
+        rc = vd_snapshot_commit(&img, vfs, dir, VD_DATADIR_COLLECTION_FILE, em);
     }
     uint64_t least = UINT64_MAX;
     for (uint32_t i = 0; !rc && i < cfg->n_shards; i++) {
@@ -129,7 +126,7 @@ static int snapshot_feeds(vd_database *db, vd_vfs *vfs, const char *snap_root,
         if (!rc)
             rc = ensure_dir(vfs, snap_root, NULL, em);
         if (!rc)
-            rc = vd_snapshot_commit(&img, vfs, snap_root, FEEDS_FILE, em);
+            rc = vd_snapshot_commit(&img, vfs, snap_root, VD_DATADIR_FEEDS_FILE, em);
         vd_strbuf_free(&img);
         vd_strbuf_free(&rec);
     }
@@ -146,7 +143,7 @@ static int remove_vd_datadir_collection(vd_vfs *vfs, const char *root, const cha
 {
     char dir[1200], path[1300];
     snprintf(dir, sizeof dir, "%s/%s", root, name);
-    snprintf(path, sizeof path, "%s/" META_FILE, dir);
+    snprintf(path, sizeof path, "%s/" VD_DATADIR_COLLECTION_FILE, dir);
     int rc = vfs->ops->unlink(vfs, path);
     if (rc && rc != -ENOENT)
         return rc;
@@ -289,7 +286,7 @@ static int load_collection(vd_database *db, vd_vfs *vfs, const char *dir, bool a
                            size_t *n_files, uint64_t *max_lsn, vd_errmsg *em)
 {
     char path[1300];
-    snprintf(path, sizeof path, "%s/" META_FILE, dir);
+    snprintf(path, sizeof path, "%s/" VD_DATADIR_COLLECTION_FILE, dir);
     uint8_t *img = NULL;
     vd_snapshot_view v;
     int rc = read_snapshot(vfs, path, VD_SNAP_COLLECTION, &img, &v, em);
@@ -362,7 +359,7 @@ static int load_collection(vd_database *db, vd_vfs *vfs, const char *dir, bool a
         vd_log_error("dropping a collection whose snapshot is unreadable", "error=\"%s\"", em->text);
         vd_collection_unref(c);
         vd_database_drop(db, name);
-        snprintf(path, sizeof path, "%s/" META_FILE, dir);
+        snprintf(path, sizeof path, "%s/" VD_DATADIR_COLLECTION_FILE, dir);
         discard(vfs, path);
         return 0;
     }
@@ -429,7 +426,7 @@ int vd_snapshots_load(vd_database *db, vd_vfs *vfs, const char *snap_root, bool 
         }
         if (cd)
             closedir(cd);
-        snprintf(tmp, sizeof tmp, "%s/" META_FILE, dir);
+        snprintf(tmp, sizeof tmp, "%s/" VD_DATADIR_COLLECTION_FILE, dir);
         if (access(tmp, F_OK) != 0)
             continue; /* removal of a dropped collection was cut short */
         rc = load_collection(db, vfs, dir, accept_data_loss, n_files, max_lsn, em);
@@ -442,7 +439,7 @@ static int load_feeds(vd_database *db, vd_vfs *vfs, const char *snap_root, bool 
                       size_t *n_files, uint64_t *max_lsn, vd_errmsg *em)
 {
     char path[1200];
-    snprintf(path, sizeof path, "%s/" FEEDS_FILE, snap_root);
+    snprintf(path, sizeof path, "%s/" VD_DATADIR_FEEDS_FILE, snap_root);
     if (access(path, F_OK) != 0)
         return 0;
     uint8_t *img = NULL;

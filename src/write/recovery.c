@@ -49,10 +49,8 @@ static int replay_record(void *arg, const vd_wal_record *r)
     replay_ctx *x = arg;
     if (r->type == VD_WAL_TYPE_SKIP) {
         /* LSNs whose write failed (never acknowledged): the log goes on after them. */
-        uint64_t first = 0;
-        for (int i = 7; r->len == VD_WAL_SKIP_BODY_LEN && i >= 0; i--)
-            first = (first << 8) | r->body[i];
-        if (r->len != VD_WAL_SKIP_BODY_LEN || !first || first > r->lsn) {
+        uint64_t first;
+        if (!vd_wal_skip_first(r, &first)) {
             x->rc = vd_fail(x->em, VD_E_INTERNAL,
                             "WAL skip record LSN %llu at offset %llu of %s is malformed",
                             (unsigned long long)r->lsn, (unsigned long long)r->offset, x->path);
