@@ -59,7 +59,9 @@ def test_ivf_trains_and_searches(server):
         # nprobe per request: all lists is exact, one list is not
         lists = info["index_status"]["lists"] // 2
         assert recall_at_k(c, name, base, ids, queries[:10], "cosine", nprobe=lists) == 1.0
-        assert recall_at_k(c, name, base, ids, queries[:10], "cosine", nprobe=1) < 1.0
+        # all 40 queries: how many lists there are depends on when the maintenance thread
+        # trained (in a loaded TSan run, 10 queries once all found their neighbours in one list)
+        assert recall_at_k(c, name, base, ids, queries, "cosine", nprobe=1) < 1.0
         assert recall_at_k(c, name, base, ids, queries[:10], "cosine", exact=True) == 1.0
         # filtered: min(k, matches), the right ones, even past nprobe lists
         for g in ("rare", "half"):
