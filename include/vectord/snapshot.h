@@ -17,7 +17,12 @@
 #include "vectord/error.h"
 #include "vectord/vfs.h"
 
-#define VD_SNAPSHOT_FORMAT_VERSION 1
+/* Version 2: written by a vectord that also writes snapshots/manifest.snap
+ * at every checkpoint (write/manifest.h), so a version-2 file without a
+ * manifest beside it means the manifest was lost. Version 1 files (older
+ * vectord) are read the same way. */
+#define VD_SNAPSHOT_FORMAT_VERSION 2
+#define VD_SNAPSHOT_FORMAT_OLDEST 1
 #define VD_SNAPSHOT_HEADER_LEN 24
 #define VD_SNAPSHOT_TRAILER_LEN 16
 
@@ -25,6 +30,7 @@ typedef enum vd_snapshot_kind {
     VD_SNAP_COLLECTION = 1, /* a collection's settings (the CREATE record body) + incarnation */
     VD_SNAP_SHARD = 2,      /* one shard's points and index */
     VD_SNAP_FEEDS = 3,      /* how far each Postgres feed has got */
+    VD_SNAP_MANIFEST = 4,   /* what the last checkpoint left (write/manifest.h) */
 } vd_snapshot_kind;
 
 struct vd_strbuf;
@@ -68,6 +74,23 @@ typedef struct vd_snapshot_view {
     const uint8_t *body; /* borrowed from the file image */
     size_t body_len;
 } vd_snapshot_view;
+
+/* What a snapshot file says about itself, from its header and trailer only
+ * (the body is not read, so the checksum is the stored one, not checked). */
+typedef struct vd_snapshot_summary {
+    uint32_t version;
+    vd_snapshot_kind kind;
+    uint64_t lsn;
+    uint64_t size; /* of the whole file */
+    uint32_t crc;  /* stored in the trailer */
+} vd_snapshot_summary;
+
+/* 0, -errno (cannot open or read: -ENOENT when absent) or
+ * VD_E_INVALID_REQUEST (not a whole snapshot file), em saying which. */
+int vd_snapshot_summarize(vd_vfs *vfs, const char *path, vd_snapshot_summary *out,
+                          vd_errmsg *em);
+/* The CRC stored in a whole file image's trailer (after vd_snapshot_open). */
+uint32_t vd_snapshot_stored_crc(const uint8_t *img, size_t len);
 
 /* Checks a whole file image; VD_E_INVALID_REQUEST with em naming the byte
  * offset of what is wrong (magic, version, length, checksum). */

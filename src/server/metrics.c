@@ -150,9 +150,15 @@ static void render_storage(vd_metrics *m, vd_strbuf *b)
                      "# HELP vectord_recovery_lost_records WAL records missing in a gap of the log that "
                      "the last start-up went past (accept_data_loss only).\n"
                      "# TYPE vectord_recovery_lost_records gauge\n"
-                     "vectord_recovery_lost_records %llu\n",
+                     "vectord_recovery_lost_records %llu\n"
+                     "# HELP vectord_recovery_lost_snapshot_files Snapshot files the last start-up "
+                     "went on without: missing, older than the checkpoint manifest lists, or "
+                     "unreadable (accept_data_loss only).\n"
+                     "# TYPE vectord_recovery_lost_snapshot_files gauge\n"
+                     "vectord_recovery_lost_snapshot_files %zu\n",
                      r->snapshot_seconds, r->replay_seconds, (unsigned long long)r->records,
-                     (unsigned long long)r->truncated_bytes, (unsigned long long)r->lost_records);
+                     (unsigned long long)r->truncated_bytes, (unsigned long long)r->lost_records,
+                     r->lost_snapshot_files);
     vd_store *store = atomic_load(&m->store);
     if (!store)
         return;

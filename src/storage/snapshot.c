@@ -5,8 +5,9 @@
  * Container (every snapshot file):
  *   offset   size  field
  *   0        8     magic "VECTDSNP"
- *   8        4     u32 format version (VD_SNAPSHOT_FORMAT_VERSION = 1)
- *   12       4     u32 kind: 1 collection, 2 shard, 3 feeds
+ *   8        4     u32 format version (VD_SNAPSHOT_FORMAT_VERSION = 2; 1 is read
+ *                  the same: 2 only says a manifest accompanies the file)
+ *   12       4     u32 kind: 1 collection, 2 shard, 3 feeds, 4 manifest
  *   16       8     u64 LSN: the last WAL record the body reflects
  *   24       B     body (below)
  *   24+B     8     u64 B
@@ -34,6 +35,13 @@
  * Body of kind 3, snapshots/feeds.snap (src/write/checkpoint.c): u32 n, then n ×
  *   (u32 length + the body of a FEED_STATE WAL record (src/write/mutation.c),
  *   u64 LSN of the record that set that state).
+ *
+ * Body of kind 4, snapshots/manifest.snap (src/write/manifest.c), header LSN
+ *   = the covered LSN: u64 covered LSN (every WAL record up to it is in the
+ *   snapshots) | u64 WAL end (the last LSN assigned when it was written) |
+ *   u32 n collections, n × (u64 incarnation, u32 n_shards, u16 length + name) |
+ *   u32 n files, n × (u16 length + path relative to snapshots/, u64 file size,
+ *   u32 the CRC in its trailer, u64 the LSN in its header).
  */
 #include "vectord/snapshot.h"
 
@@ -42,6 +50,7 @@
 #include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util/bytes.h"
 #include "vectord/crc32c.h"
@@ -164,10 +173,10 @@ int vd_snapshot_open(const uint8_t *img, size_t len, vd_snapshot_view *out, vd_e
     out->version = vd_get_u32(&r);
     out->kind = (vd_snapshot_kind)vd_get_u32(&r);
     out->lsn = vd_get_u64(&r);
-    if (out->version != VD_SNAPSHOT_FORMAT_VERSION)
+    if (out->version < VD_SNAPSHOT_FORMAT_OLDEST || out->version > VD_SNAPSHOT_FORMAT_VERSION)
         return vd_fail(em, VD_E_INVALID_REQUEST,
-                       "format version %u at offset 8, this vectord reads version %u",
-                       out->version, VD_SNAPSHOT_FORMAT_VERSION);
+                       "format version %u at offset 8, this vectord reads versions %u to %u",
+                       out->version, VD_SNAPSHOT_FORMAT_OLDEST, VD_SNAPSHOT_FORMAT_VERSION);
     const uint8_t *tr = img + len - VD_SNAPSHOT_TRAILER_LEN;
     vd_reader t = vd_reader_of(tr, VD_SNAPSHOT_TRAILER_LEN);
     uint64_t body_len = vd_get_u64(&t);
@@ -184,5 +193,42 @@ int vd_snapshot_open(const uint8_t *img, size_t len, vd_snapshot_view *out, vd_e
                        len - VD_SNAPSHOT_TRAILER_LEN, crc, got);
     out->body = img + VD_SNAPSHOT_HEADER_LEN;
     out->body_len = (size_t)body_len;
+    return 0;
+}
+
+uint32_t vd_snapshot_stored_crc(const uint8_t *img, size_t len)
+{
+    vd_reader t = vd_reader_of(img + len - VD_SNAPSHOT_TRAILER_LEN + 8, 4);
+    return vd_get_u32(&t);
+}
+
+int vd_snapshot_summarize(vd_vfs *vfs, const char *path, vd_snapshot_summary *out, vd_errmsg *em)
+{
+    int fd, rc = vfs->ops->open(vfs, path, O_RDONLY, 0, &fd);
+    if (rc)
+        return vd_fail(em, rc, "cannot open %s: %s", path, strerror(-rc));
+    uint8_t head[VD_SNAPSHOT_HEADER_LEN], tail[VD_SNAPSHOT_TRAILER_LEN];
+    struct stat st;
+    size_t got = 0, got2 = 0;
+    if (fstat(fd, &st) != 0)
+        rc = -errno;
+    else if ((uint64_t)st.st_size < VD_SNAPSHOT_HEADER_LEN + VD_SNAPSHOT_TRAILER_LEN)
+        rc = 1;
+    else if (!(rc = vfs->ops->pread(vfs, fd, head, sizeof head, 0, &got)))
+        rc = vfs->ops->pread(vfs, fd, tail, sizeof tail,
+                             (uint64_t)st.st_size - VD_SNAPSHOT_TRAILER_LEN, &got2);
+    vfs->ops->close(vfs, fd);
+    if (rc < 0)
+        return vd_fail(em, rc, "cannot read %s: %s", path, strerror(-rc));
+    if (rc || got != sizeof head || got2 != sizeof tail || memcmp(head, MAGIC, 8) != 0 ||
+        memcmp(tail + 12, END_MAGIC, 4) != 0)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "%s is not a whole snapshot file", path);
+    vd_reader r = vd_reader_of(head + 8, 16);
+    out->version = vd_get_u32(&r);
+    out->kind = (vd_snapshot_kind)vd_get_u32(&r);
+    out->lsn = vd_get_u64(&r);
+    out->size = (uint64_t)st.st_size;
+    vd_reader t = vd_reader_of(tail + 8, 4);
+    out->crc = vd_get_u32(&t);
     return 0;
 }

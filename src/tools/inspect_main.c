@@ -19,6 +19,7 @@
 #include "util/bytes.h"
 #include "vectord/crc32c.h"
 #include "vectord/snapshot.h"
+#include "write/manifest.h"
 
 static const char *const type_names[] = {
     "?", "create_collection", "drop_collection", "add_payload_index", "upsert", "delete_ids",
@@ -109,7 +110,11 @@ static int inspect_snapshot(const char *path, const uint8_t *img, size_t len)
         return 2;
     }
     printf("snapshot %s: format %u, kind %s, lsn %" PRIu64 ", %zu bytes\n", path, v.version,
-           v.kind == VD_SNAP_COLLECTION ? "collection" : v.kind == VD_SNAP_SHARD ? "shard" : "?",
+           v.kind == VD_SNAP_COLLECTION ? "collection"
+           : v.kind == VD_SNAP_SHARD    ? "shard"
+           : v.kind == VD_SNAP_FEEDS    ? "feeds"
+           : v.kind == VD_SNAP_MANIFEST ? "manifest"
+                                        : "?",
            v.lsn, len);
     if (v.kind == VD_SNAP_COLLECTION && v.body_len >= 8) {
         vd_wal_record r = {.type = VD_MUT_CREATE_COLLECTION, .body = v.body,
@@ -119,6 +124,22 @@ static int inspect_snapshot(const char *path, const uint8_t *img, size_t len)
         printf("  %s\n", text);
     } else if (v.kind == VD_SNAP_SHARD) {
         describe_shard(&v);
+    } else if (v.kind == VD_SNAP_MANIFEST) {
+        vd_manifest m;
+        if (vd_manifest_parse(v.body, v.body_len, &m) != 0) {
+            vd_manifest_free(&m);
+            printf("verdict: INVALID: the manifest's list is malformed\n");
+            return 2;
+        }
+        printf("  covered_lsn=%" PRIu64 " wal_end=%" PRIu64 " collections=%zu files=%zu\n",
+               m.covered_lsn, m.wal_end, m.n_colls, m.n_files);
+        for (size_t i = 0; i < m.n_colls; i++)
+            printf("  collection '%s' incarnation=%" PRIu64 " shards=%u\n", m.colls[i].name,
+                   m.colls[i].incarnation, m.colls[i].n_shards);
+        for (size_t i = 0; i < m.n_files; i++)
+            printf("  file %s bytes=%" PRIu64 " crc=%08x lsn=%" PRIu64 "\n", m.files[i].path,
+                   m.files[i].size, m.files[i].crc, m.files[i].lsn);
+        vd_manifest_free(&m);
     }
     printf("verdict: clean\n");
     return 0;

@@ -14,6 +14,7 @@
 #include "db/shard.h"
 #include "util/bytes.h"
 #include "write/datadir.h"
+#include "write/manifest.h"
 #include "write/write_order.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -134,12 +135,9 @@ static int snapshot_feeds(vd_database *db, vd_vfs *vfs, const char *snap_root,
     return rc;
 }
 
-static int load_feeds(vd_database *db, vd_vfs *vfs, const char *snap_root, bool accept,
-                      size_t *n_files, uint64_t *max_lsn, vd_errmsg *em);
-
 /* Removes a collection's snapshot directory: the collection file first, so
  * an interrupted removal never leaves a loadable half. */
-static int remove_vd_datadir_collection(vd_vfs *vfs, const char *root, const char *name)
+static int remove_collection_folder(vd_vfs *vfs, const char *root, const char *name)
 {
     char dir[1200], path[1300];
     snprintf(dir, sizeof dir, "%s/%s", root, name);
@@ -165,15 +163,6 @@ static int remove_vd_datadir_collection(vd_vfs *vfs, const char *root, const cha
     return vfs->ops->sync_dir(vfs, root);
 }
 
-static bool parse_vd_datadir_collection(const char *name, uint64_t *incarnation)
-{
-    char *end;
-    if (name[0] != 'c' || strlen(name) != 17)
-        return false;
-    *incarnation = strtoull(name + 1, &end, 16);
-    return *end == 0;
-}
-
 static int remove_orphans(vd_vfs *vfs, const char *root, vd_collection **colls, size_t n,
                           size_t *removed, vd_errmsg *em)
 {
@@ -184,19 +173,38 @@ static int remove_orphans(vd_vfs *vfs, const char *root, vd_collection **colls, 
     struct dirent *e;
     while (!rc && (e = readdir(d))) {
         uint64_t inc;
-        if (!parse_vd_datadir_collection(e->d_name, &inc))
+        if (!vd_datadir_parse_collection(e->d_name, &inc))
             continue;
         bool live = false;
         for (size_t i = 0; i < n && !live; i++)
             live = vd_collection_config_of(colls[i])->incarnation == inc;
         if (live)
             continue;
-        if ((rc = remove_vd_datadir_collection(vfs, root, e->d_name)))
+        if ((rc = remove_collection_folder(vfs, root, e->d_name)))
             rc = vd_fail(em, rc, "cannot remove %s/%s: %s", root, e->d_name, strerror(-rc));
         else
             (*removed)++;
     }
     closedir(d);
+    return rc;
+}
+
+static int write_manifest(vd_collection **colls, size_t n, vd_wal *wal, vd_vfs *vfs,
+                          const char *snap_root, uint64_t covered, vd_errmsg *em)
+{
+    vd_manifest_collection *mc = calloc(n ? n : 1, sizeof *mc);
+    if (!mc)
+        return vd_fail(em, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const vd_collection_config *cfg = vd_collection_config_of(colls[i]);
+        mc[i].incarnation = cfg->incarnation;
+        mc[i].n_shards = cfg->n_shards;
+        snprintf(mc[i].name, sizeof mc[i].name, "%s", cfg->name);
+    }
+    vd_wal_stats ws;
+    vd_wal_stats_get(wal, &ws);
+    int rc = vd_manifest_write(vfs, snap_root, mc, n, covered, ws.durable_lsn, em);
+    free(mc);
     return rc;
 }
 
@@ -240,6 +248,9 @@ int vd_checkpoint(vd_database *db, vd_wal *wal, vd_vfs *vfs, const char *snap_ro
      * the DDL lock, and feed states are logged under it). */
     if (!rc)
         rc = snapshot_feeds(db, vfs, snap_root, res, em);
+    /* The manifest names what is on disk now, before anything goes. */
+    if (!rc)
+        rc = write_manifest(colls, n, wal, vfs, snap_root, covered, em);
     /* Dropped collections' files go before the log records of their drop. */
     if (!rc)
         rc = remove_orphans(vfs, snap_root, colls, n, &res->orphans_removed, em);
@@ -250,229 +261,5 @@ int vd_checkpoint(vd_database *db, vd_wal *wal, vd_vfs *vfs, const char *snap_ro
     free(colls);
     res->covered_lsn = covered;
     res->seconds = vd_now_s() - t0;
-    return rc;
-}
-
-/* ---- loading ------------------------------------------------------------- */
-
-static void discard(vd_vfs *vfs, const char *path)
-{
-    char to[1300];
-    snprintf(to, sizeof to, "%s.discarded", path);
-    int rc = vfs->ops->rename(vfs, path, to);
-    vd_log_warn("discarded unreadable snapshot", "file=\"%s\" renamed_to=\"%s\" rc=%d", path, to,
-                rc);
-}
-
-/* Reads and checks one snapshot file. */
-static int read_snapshot(vd_vfs *vfs, const char *path, vd_snapshot_kind kind, uint8_t **img,
-                         vd_snapshot_view *v, vd_errmsg *em)
-{
-    size_t len;
-    int rc = vd_vfs_read_file(vfs, path, img, &len);
-    if (rc)
-        return vd_fail(em, rc, "cannot read snapshot %s: %s", path, strerror(-rc));
-    vd_errmsg why = {{0}};
-    if ((rc = vd_snapshot_open(*img, len, v, &why)) == 0 && v->kind != kind)
-        rc = vd_fail(&why, VD_E_INVALID_REQUEST, "kind %u at offset 12, expected %u", v->kind,
-                     kind);
-    if (rc)
-        return vd_fail(em, VD_E_INVALID_REQUEST, "snapshot %s is unreadable: %s", path, why.text);
-    return 0;
-}
-
-/* Creates the collection of one snapshot directory and loads its shards. */
-static int load_collection(vd_database *db, vd_vfs *vfs, const char *dir, bool accept,
-                           size_t *n_files, uint64_t *max_lsn, vd_errmsg *em)
-{
-    char path[1300];
-    snprintf(path, sizeof path, "%s/" VD_DATADIR_COLLECTION_FILE, dir);
-    uint8_t *img = NULL;
-    vd_snapshot_view v;
-    int rc = read_snapshot(vfs, path, VD_SNAP_COLLECTION, &img, &v, em);
-    vd_mutation_decoded d = {0};
-    vd_errmsg why = {{0}};
-    if (!rc && (v.body_len < 8 ||
-                vd_mutation_decode(VD_MUT_CREATE_COLLECTION, v.body, v.body_len - 8, &d, &why)))
-        rc = vd_fail(em, VD_E_INVALID_REQUEST, "snapshot %s is unreadable: %s", path,
-                     why.text[0] ? why.text : "too short");
-    if (rc) {
-        free(img);
-        vd_mutation_decoded_free(&d);
-        if (!accept)
-            return rc;
-        vd_log_error("skipping a collection whose snapshot is unreadable", "error=\"%s\"", em->text);
-        discard(vfs, path);
-        return 0;
-    }
-    vd_reader r = vd_reader_of(v.body + v.body_len - 8, 8);
-    d.cfg.incarnation = vd_get_u64(&r);
-    free(img);
-    if (d.cfg.incarnation > *max_lsn)
-        *max_lsn = d.cfg.incarnation;
-    /* A name held by an older incarnation: that one was dropped (its drop
-     * is in the WAL, its files not cleaned yet). The newer wins. */
-    vd_collection *old;
-    if (vd_database_get(db, d.cfg.name, &old) == 0) {
-        bool older = vd_collection_config_of(old)->incarnation < d.cfg.incarnation;
-        vd_collection_unref(old);
-        if (!older) {
-            vd_mutation_decoded_free(&d);
-            return 0;
-        }
-        vd_database_drop(db, d.cfg.name);
-    }
-    char name[VD_NAME_MAX_LEN + 1];
-    memcpy(name, d.cfg.name, sizeof name);
-    uint32_t n_shards = d.cfg.n_shards;
-    uint64_t incarnation = d.cfg.incarnation;
-    rc = vd_database_create_collection(db, &d.cfg, &vd_write_order_hooks_std, em);
-    vd_mutation_decoded_free(&d);
-    vd_collection *c;
-    if (rc || (rc = vd_database_get(db, name, &c)))
-        return rc;
-    (*n_files)++;
-    uint64_t least = UINT64_MAX, most = incarnation;
-    for (uint32_t i = 0; i < n_shards && !rc; i++) {
-        char file[32];
-        vd_datadir_shard_file(file, sizeof file, i);
-        vd_datadir_path(path, sizeof path, dir, file);
-        if (access(path, F_OK) != 0) {
-            least = 0; /* never written: the WAL since the create has it all */
-            continue;
-        }
-        if (!(rc = read_snapshot(vfs, path, VD_SNAP_SHARD, &img, &v, em))) {
-            int lrc = vd_collection_load_shard(c, i, v.body, v.body_len, v.lsn);
-            if (lrc)
-                rc = vd_fail(em, lrc == -ENOMEM ? -ENOMEM : VD_E_INVALID_REQUEST,
-                             "snapshot %s cannot be loaded: %s", path,
-                             lrc == -ENOMEM ? "out of memory" : "its contents are inconsistent");
-            least = v.lsn < least ? v.lsn : least;
-            most = v.lsn > most ? v.lsn : most;
-            (*n_files)++;
-        }
-        free(img);
-        img = NULL;
-    }
-    if (rc && accept && rc != -ENOMEM) {
-        /* The collection is dropped whole, not kept with a hole in it. */
-        vd_log_error("dropping a collection whose snapshot is unreadable", "error=\"%s\"", em->text);
-        vd_collection_unref(c);
-        vd_database_drop(db, name);
-        snprintf(path, sizeof path, "%s/" VD_DATADIR_COLLECTION_FILE, dir);
-        discard(vfs, path);
-        return 0;
-    }
-    if (!rc) {
-        vd_write_order *o = vd_collection_write_order(c);
-        o->snapshot_lsn = least;
-        o->applied_lsn = o->last_logged = most;
-        if (most > *max_lsn)
-            *max_lsn = most;
-    }
-    vd_collection_unref(c);
-    return rc;
-}
-
-int vd_snapshots_load(vd_database *db, vd_vfs *vfs, const char *snap_root, bool accept_data_loss,
-                      size_t *n_files, uint64_t *max_lsn, vd_errmsg *em)
-{
-    int frc = load_feeds(db, vfs, snap_root, accept_data_loss, n_files, max_lsn, em);
-    if (frc)
-        return frc;
-    DIR *d = opendir(snap_root);
-    if (!d)
-        return errno == ENOENT ? 0 : vd_fail(em, -errno, "cannot list %s: %s", snap_root,
-                                              strerror(errno));
-    /* Load in incarnation order, so that of two directories with one name
-     * the newer wins (see load_collection). */
-    uint64_t *incs = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        uint64_t inc;
-        if (!parse_vd_datadir_collection(e->d_name, &inc))
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            uint64_t *ni = realloc(incs, cap * sizeof *ni);
-            if (!ni) {
-                rc = vd_fail(em, -ENOMEM, "out of memory");
-                break;
-            }
-            incs = ni;
-        }
-        incs[n++] = inc;
-    }
-    closedir(d);
-    for (size_t i = 1; i < n; i++) /* insertion sort: collections are few */
-        for (size_t j = i; j > 0 && incs[j - 1] > incs[j]; j--) {
-            uint64_t t = incs[j];
-            incs[j] = incs[j - 1];
-            incs[j - 1] = t;
-        }
-    for (size_t i = 0; i < n && !rc; i++) {
-        char dir[1200], tmp[1300];
-        vd_datadir_collection(dir, sizeof dir, snap_root, incs[i]);
-        /* Leftovers of a checkpoint cut short. */
-        DIR *cd = opendir(dir);
-        while (cd && (e = readdir(cd))) {
-            size_t l = strlen(e->d_name);
-            if (l > 4 && strcmp(e->d_name + l - 4, ".tmp") == 0) {
-                snprintf(tmp, sizeof tmp, "%s/%s", dir, e->d_name);
-                vfs->ops->unlink(vfs, tmp);
-            }
-        }
-        if (cd)
-            closedir(cd);
-        snprintf(tmp, sizeof tmp, "%s/" VD_DATADIR_COLLECTION_FILE, dir);
-        if (access(tmp, F_OK) != 0)
-            continue; /* removal of a dropped collection was cut short */
-        rc = load_collection(db, vfs, dir, accept_data_loss, n_files, max_lsn, em);
-    }
-    free(incs);
-    return rc;
-}
-
-static int load_feeds(vd_database *db, vd_vfs *vfs, const char *snap_root, bool accept,
-                      size_t *n_files, uint64_t *max_lsn, vd_errmsg *em)
-{
-    char path[1200];
-    snprintf(path, sizeof path, "%s/" VD_DATADIR_FEEDS_FILE, snap_root);
-    if (access(path, F_OK) != 0)
-        return 0;
-    uint8_t *img = NULL;
-    vd_snapshot_view v;
-    int rc = read_snapshot(vfs, path, VD_SNAP_FEEDS, &img, &v, em);
-    if (!rc) {
-        vd_reader r = vd_reader_of(v.body, v.body_len);
-        uint32_t n = vd_get_u32(&r);
-        for (uint32_t i = 0; i < n && !rc; i++) {
-            uint32_t len = vd_get_u32(&r);
-            const uint8_t *body = vd_get_bytes(&r, len);
-            uint64_t lsn = vd_get_u64(&r);
-            vd_mutation_decoded d = {0};
-            vd_errmsg why = {{0}};
-            if (r.bad || vd_mutation_decode(VD_MUT_FEED_STATE, body, len, &d, &why) != 0) {
-                rc = vd_fail(em, VD_E_INVALID_REQUEST, "snapshot %s is unreadable: feed %u: %s",
-                             path, i, why.text[0] ? why.text : "truncated");
-            } else {
-                d.feed.lsn = lsn;
-                rc = vd_database_feed_set(db, &d.feed);
-                if (lsn > *max_lsn)
-                    *max_lsn = lsn;
-            }
-            vd_mutation_decoded_free(&d);
-        }
-        (*n_files)++;
-    }
-    free(img);
-    if (rc && accept && rc != -ENOMEM) {
-        vd_log_error("ignoring unreadable feed positions: the feeds start over", "error=\"%s\"",
-                     em->text);
-        discard(vfs, path);
-        return 0;
-    }
     return rc;
 }

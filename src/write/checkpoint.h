@@ -44,10 +44,4 @@ int vd_snapshot_collection(vd_vfs *vfs, const char *snap_root, vd_collection *c,
 int vd_checkpoint(vd_database *db, vd_wal *wal, vd_vfs *vfs, const char *snap_root,
                   const char *only, vd_checkpoint_result *res, vd_errmsg *em);
 
-/* Loads every collection snapshot under snap_root into db (recovery). With
- * accept_data_loss an unreadable file is renamed *.discarded and skipped;
- * otherwise it fails the start. *max_lsn is raised to the highest LSN seen. */
-int vd_snapshots_load(vd_database *db, vd_vfs *vfs, const char *snap_root, bool accept_data_loss,
-                      size_t *n_files, uint64_t *max_lsn, vd_errmsg *em);
-
 #endif

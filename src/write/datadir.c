@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -50,4 +51,13 @@ void vd_datadir_collection(char *out, size_t cap, const char *snap_root, uint64_
 void vd_datadir_shard_file(char *out, size_t cap, uint32_t shard)
 {
     snprintf(out, cap, "shard-%u.snap", shard);
+}
+
+bool vd_datadir_parse_collection(const char *name, uint64_t *incarnation)
+{
+    char *end;
+    if (name[0] != 'c' || strlen(name) != 17)
+        return false;
+    *incarnation = strtoull(name + 1, &end, 16);
+    return *end == 0;
 }

@@ -108,21 +108,22 @@ static int cut(vd_vfs *vfs, const char *path, uint64_t at)
     return rc;
 }
 
-/* Records [from, to) are missing before segment path: refuse, or with
- * accept_data_loss say so at error level and count them. */
-static int gap(const char *path, uint64_t from, uint64_t to, bool accept_data_loss,
+/* Records [from, to) are missing (where: "before segment …" or "at the end
+ * of …"): refuse, or with accept_data_loss say so at error level and count
+ * them. */
+static int gap(const char *where, uint64_t from, uint64_t to, bool accept_data_loss,
                vd_recovery_report *rep, vd_errmsg *em)
 {
     if (!accept_data_loss)
         return vd_fail(em, VD_E_INTERNAL,
-                       "the WAL has a gap: records LSN %llu to %llu are missing before segment %s "
+                       "the WAL has a gap: records LSN %llu to %llu are missing %s "
                        "(a segment was removed, emptied or cut short); refusing to start "
                        "(--accept-data-loss starts without them)",
-                       (unsigned long long)from, (unsigned long long)(to - 1), path);
+                       (unsigned long long)from, (unsigned long long)(to - 1), where);
     vd_log_error("the WAL has a gap: starting without the missing records (accept_data_loss)",
-                 "first_lost_lsn=%llu last_lost_lsn=%llu records=%llu before=\"%s\"",
+                 "first_lost_lsn=%llu last_lost_lsn=%llu records=%llu where=\"%s\"",
                  (unsigned long long)from, (unsigned long long)(to - 1),
-                 (unsigned long long)(to - from), path);
+                 (unsigned long long)(to - from), where);
     rep->lost_records += to - from;
     return 0;
 }
@@ -135,8 +136,9 @@ int vd_recover_wal(vd_database *db, vd_vfs *vfs, const char *wal_dir, bool accep
     size_t n;
     int rc = vd_wal_list_segments(wal_dir, &firsts, &n);
     if (rc == -ENOENT) {
-        rep->next_lsn = rep->next_lsn ? rep->next_lsn : 1;
-        return 0;
+        firsts = NULL;
+        n = 0;
+        rc = 0;
     }
     if (rc)
         return vd_fail(em, rc, "cannot list WAL directory %s: %s", wal_dir, strerror(-rc));
@@ -146,7 +148,8 @@ int vd_recover_wal(vd_database *db, vd_vfs *vfs, const char *wal_dir, bool accep
      * record before it (names carry the first LSN; a failed write leaves a
      * skip record, so it makes no gap). A gap means a segment went missing,
      * or lost its records (emptied, cut short). */
-    uint64_t expect = n ? firsts[0] : 0;
+    uint64_t expect = rep->wal_from ? rep->wal_from : n ? firsts[0] : 0;
+    uint64_t reached = rep->wal_from ? rep->wal_from - 1 : 0; /* the log accounts for LSNs to here */
     bool stop = false; /* accept_data_loss cut the log: later segments are discarded */
     for (size_t i = 0; i < n && !rc; i++) {
         char path[1100];
@@ -164,10 +167,14 @@ int vd_recover_wal(vd_database *db, vd_vfs *vfs, const char *wal_dir, bool accep
         }
         rep->segments++;
         rep->bytes += len;
-        if (firsts[i] > expect && (rc = gap(path, expect, firsts[i], accept_data_loss, rep, em))) {
+        char where[1200];
+        snprintf(where, sizeof where, "before segment %s", path);
+        if (firsts[i] > expect && (rc = gap(where, expect, firsts[i], accept_data_loss, rep, em))) {
             free(seg);
             break;
         }
+        if (firsts[i] - 1 > reached)
+            reached = firsts[i] - 1;
         if (i > 0 && x.last_lsn && firsts[i] <= x.last_lsn) {
             free(seg);
             rc = vd_fail(em, VD_E_INTERNAL,
@@ -250,6 +257,19 @@ int vd_recover_wal(vd_database *db, vd_vfs *vfs, const char *wal_dir, bool accep
         }
     }
     free(firsts);
+    if (x.last_lsn > reached)
+        reached = x.last_lsn;
+    /* The last checkpoint saw records written through wal_through: a log
+     * that ends before lost its last segments. */
+    if (!rc && rep->wal_through > reached) {
+        char where[1200];
+        snprintf(where, sizeof where,
+                 "at the end of %s (the last checkpoint's manifest says they were written)",
+                 wal_dir);
+        rc = gap(where, reached + 1, rep->wal_through + 1, accept_data_loss, rep, em);
+        if (!rc && next <= rep->wal_through)
+            next = rep->wal_through + 1; /* never hand out a lost LSN again */
+    }
     rep->records += x.records;
     rep->next_lsn = next;
     rep->replay_seconds += vd_now_s() - t0;

@@ -6,7 +6,9 @@
  * A torn record at the very end of the last segment (a write cut by a crash)
  * is cut off and logged. Anything else that does not read back — a bad
  * record followed by valid ones, a bad segment header, a gap in the log's
- * LSNs between segments (one removed, emptied or cut short), a snapshot whose
+ * LSNs between segments (one removed, emptied or cut short), a log that
+ * starts after the last checkpoint's covered LSN or ends before the LSN its
+ * manifest says had been written (write/manifest.h), a snapshot whose
  * checksum or format version is wrong — refuses the start with a message
  * that names the file and the byte offset, unless accept_data_loss is set:
  * then the WAL is cut at the bad record (later segments are renamed
@@ -31,7 +33,12 @@ typedef struct vd_recovery_report {
     uint64_t bytes;          /* WAL bytes read */
     uint64_t truncated_bytes; /* torn tail (or, with accept_data_loss, more) cut off */
     uint64_t lost_records;   /* accept_data_loss: LSNs of gaps in the WAL started without */
+    size_t lost_snapshot_files; /* accept_data_loss: snapshot files started without */
     uint64_t next_lsn;       /* the LSN the WAL continues from */
+    /* Set by the snapshot load for the replay (write/snapshot_load.h): the
+     * WAL must hold every record from wal_from (0: not known) through
+     * wal_through. */
+    uint64_t wal_from, wal_through;
     double snapshot_seconds, replay_seconds;
 } vd_recovery_report;
 

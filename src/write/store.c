@@ -12,6 +12,7 @@
 #include "util/log.h"
 #include "util/clock.h"
 #include "write/datadir.h"
+#include "write/snapshot_load.h"
 
 struct vd_store {
     vd_database *db; /* borrowed */
@@ -62,13 +63,22 @@ static int choose_io(vd_store *s, const char *wal_io, vd_errmsg *em)
 static int recover(vd_store *s, vd_recovery_report *rep, vd_errmsg *em)
 {
     double t0 = vd_now_s();
-    uint64_t max_lsn = 0;
-    int rc = vd_snapshots_load(s->db, s->fs, s->snap_dir, s->opt.accept_data_loss,
-                               &rep->snapshots, &max_lsn, em);
+    uint64_t *firsts = NULL, wal_first = 0;
+    size_t n_segs = 0;
+    if (vd_wal_list_segments(s->wal_dir, &firsts, &n_segs) == 0 && n_segs)
+        wal_first = firsts[0];
+    free(firsts);
+    vd_snapshots_loaded sl;
+    int rc = vd_snapshots_load(s->db, s->fs, s->snap_dir, wal_first, s->opt.accept_data_loss, &sl,
+                               em);
     rep->snapshot_seconds = vd_now_s() - t0;
+    rep->snapshots = sl.files;
+    rep->lost_snapshot_files = sl.lost_files;
     if (rc)
         return rc;
-    rep->next_lsn = max_lsn + 1;
+    rep->next_lsn = sl.max_lsn + 1;
+    rep->wal_from = sl.wal_from;
+    rep->wal_through = sl.wal_through;
     return vd_recover_wal(s->db, s->fs, s->wal_dir, s->opt.accept_data_loss, rep, em);
 }
 

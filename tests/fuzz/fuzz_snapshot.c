@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "write/checkpoint.h"
+#include "write/snapshot_load.h"
 #include "db/database.h"
 #include "fuzz_common.h"
 #include "util/strbuf.h"
@@ -74,10 +74,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vd_database *db;
     VD_FUZZ_CHECK(vd_database_create(&db, NULL, 64) == 0);
     VD_FUZZ_CHECK(vd_database_set_vectors_dir(db, vd_fuzz_tmpdir()) == 0);
-    size_t n_files = 0;
-    uint64_t max_lsn = 0;
+    vd_snapshots_loaded loaded;
     vd_errmsg em = {{0}};
-    if (vd_snapshots_load(db, vd_vfs_posix(), root, accept, &n_files, &max_lsn, &em) == 0)
+    if (vd_snapshots_load(db, vd_vfs_posix(), root, 0, accept, &loaded, &em) == 0)
         vd_fuzz_use_database(db);
     vd_database_destroy(db);
     return 0;
