@@ -41,6 +41,7 @@ struct vd_call {
     const char *collection; /* path parameter {c}, or NULL */
     const char *point_id;   /* path parameter {id}, or NULL */
     cJSON *body;            /* parsed body (owned by the HTTP layer), or NULL */
+    const struct vd_json_vectors *vectors; /* lifted out of the body (server/json_scan.h), or NULL */
     vd_arg_cb arg;          /* query-string lookup */
     void *conn;
     /* Filled by the handler on success: */

@@ -84,7 +84,7 @@ int vd_h_points_upsert(vd_call *call)
     if (!p)
         return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
     if ((rc = vd_call_collection(call, &p->c)) ||
-        (rc = vd_req_upsert(call->body, vd_collection_config_of(p->c), &call->api->limits,
+        (rc = vd_req_upsert(call->body, vd_collection_config_of(p->c), &call->api->limits, call->vectors,
                             &p->upsert, &call->em))) {
         pending_free(p);
         return rc;

@@ -154,7 +154,7 @@ static int search_now(vd_call *call)
     int rc = vd_call_require_body(call, "a JSON object with \"vector\"");
     if (rc || (rc = vd_call_collection(call, &c)))
         return rc;
-    rc = vd_req_search(call->body, "", vd_collection_config_of(c), &call->api->limits, &s,
+    rc = vd_req_search(call->body, "", vd_collection_config_of(c), &call->api->limits, call->vectors, &s,
                        &call->em);
     if (!rc) {
         rc = run_search(call, c, &s, &call->result);
@@ -172,7 +172,7 @@ static int search_batch_now(vd_call *call)
     int rc = vd_call_require_body(call, "a JSON object with \"vector\"");
     if (rc || (rc = vd_call_collection(call, &c)))
         return rc;
-    rc = vd_req_search_batch(call->body, vd_collection_config_of(c), &call->api->limits, &s, &n,
+    rc = vd_req_search_batch(call->body, vd_collection_config_of(c), &call->api->limits, call->vectors, &s, &n,
                              &call->em);
     if (rc) {
         vd_collection_unref(c);
@@ -312,7 +312,7 @@ static int shadow_now(vd_call *call)
     baseline b;
     vd_search_parsed s = {0};
     if (!(rc = parse_baseline(call, item, &b)) &&
-        !(rc = vd_req_search(call->body, "", vd_collection_config_of(c), &call->api->limits, &s,
+        !(rc = vd_req_search(call->body, "", vd_collection_config_of(c), &call->api->limits, call->vectors, &s,
                              &call->em))) {
         vd_point_out *hits;
         size_t n;

@@ -53,6 +53,8 @@ typedef struct req_ctx {
     bool path_slash;  /* the path as sent ends with a literal '/' (not "%2F") */
     uint64_t drained; /* bytes read and dropped after too_large or over_budget */
     uint64_t counted; /* this body's bytes in load->body_bytes */
+    uint64_t parse_counted; /* its parse's bytes (cJSON tree, lifted vectors) there too */
+    vd_json_vectors vectors; /* lifted out of the body by the scan */
     /* across a suspension: */
     bool suspended;
     _Atomic int wake;
@@ -304,12 +306,40 @@ static int admit(vd_http *h, struct MHD_Connection *conn, vd_route route, vd_err
     return 0;
 }
 
-/* Step 3: the body as JSON, for routes that take one; 0 or an error. */
-static int parse_body(req_ctx *rc, vd_route route, cJSON **out, vd_errmsg *em)
+/* Step 3: the body as JSON, for routes that take one; 0 or an error. The
+ * scan (server/json_scan.h) checks its strings, lifts its vectors and says
+ * what the parse will allocate, which is charged to the in-flight budget
+ * before cJSON allocates it. */
+static int parse_body(vd_http *h, req_ctx *rc, vd_route route, cJSON **out, vd_errmsg *em,
+                      bool *overloaded)
 {
     *out = NULL;
     if (!(vd_routes[route].flags & VD_RF_BODY) || rc->body.len == 0)
         return 0;
+    vd_json_scan_stats st;
+    vd_json_vectors *lift = vd_routes[route].flags & VD_RF_VECTORS ? &rc->vectors : NULL;
+    if (lift)
+        lift->max_per_array = h->api->limits.max_dim;
+    int bad = vd_json_scan(rc->body.data, rc->body.len, lift, &st, em);
+    if (bad)
+        return bad;
+    size_t cost = vd_json_scan_cost(&st, rc->body.len, lift);
+    size_t extra = cost > rc->counted ? cost - rc->counted : 0;
+    if (cost > h->max_body_total)
+        return vd_fail(em, VD_E_BODY_TOO_LARGE,
+                       "request body needs %zu bytes of memory to parse (%zu JSON values), more "
+                       "than all requests may hold (setting max_inflight_body_bytes = %llu); "
+                       "send fewer values, or vectors as vector_b64",
+                       cost, st.values, (unsigned long long)h->max_body_total);
+    if (atomic_fetch_add_explicit(&h->load->body_bytes, extra, memory_order_relaxed) + extra >
+        h->max_body_total) {
+        atomic_fetch_sub_explicit(&h->load->body_bytes, extra, memory_order_relaxed);
+        *overloaded = true;
+        return vd_fail(em, VD_E_OVERLOADED,
+                       "request bodies in memory are at their limit (setting "
+                       "max_inflight_body_bytes); retry later");
+    }
+    rc->parse_counted = extra;
     const char *end = NULL;
     /* len + 1: the buffer is NUL-terminated and cJSON must see that NUL to
      * reject trailing bytes after the document. */
@@ -321,13 +351,11 @@ static int parse_body(req_ctx *rc, vd_route route, cJSON **out, vd_errmsg *em)
                        rc->body.len);
     }
     size_t parsed = (size_t)(end - rc->body.data);
-    int bad = parsed < rc->body.len
-                  ? vd_fail(em, VD_E_MALFORMED_JSON,
-                            "request body has bytes after the JSON document (at byte %zu of %zu)",
-                            parsed, rc->body.len)
-                  : vd_json_check_strings(rc->body.data, rc->body.len, em);
-    if (!bad) /* after the strings: "k\u0000a" and "k\u0000b" are a NUL, not one key twice */
-        bad = vd_json_unique_keys(body, em);
+    bad = parsed < rc->body.len
+              ? vd_fail(em, VD_E_MALFORMED_JSON,
+                        "request body has bytes after the JSON document (at byte %zu of %zu)",
+                        parsed, rc->body.len)
+              : vd_json_unique_keys(body, em); /* after the scan: "k\u0000a" and "k\u0000b" are a NUL, not one key twice */
     if (bad) {
         cJSON_Delete(body);
         return bad;
@@ -387,16 +415,19 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
         free(path);
         return result;
     }
-    bool overloaded;
+    bool overloaded = false, over_budget = false;
     int err = admit(h, conn, route, &em, &overloaded);
     if (!err)
-        err = parse_body(rc, route, &call.body, &em);
+        err = parse_body(h, rc, route, &call.body, &em, &over_budget);
     if (err) {
         free(path);
         if (overloaded)
             return send_overloaded(h, conn, rc, route, VD_OVERLOAD_WAITING, em.text);
+        if (over_budget)
+            return send_overloaded(h, conn, rc, route, VD_OVERLOAD_BODY_BYTES, em.text);
         return send_error(h, conn, rc, route, err, em.text, NULL);
     }
+    call.vectors = &rc->vectors;
     rc->call = call;
     rc->route = route;
     rc->path = path;
@@ -532,6 +563,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                                  MHD_HTTP_HEADER_CONTENT_TYPE));
             return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_UNSUPPORTED_MEDIA_TYPE, msg, NULL);
         }
+        if (announced)
+            vd_strbuf_reserve(&rc->body, announced); /* one buffer of the right size */
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -605,6 +638,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     release_body(cls, rc);
     cJSON_Delete(rc->call.body);
+    vd_json_vectors_free(&rc->vectors);
+    vd_http *h = cls;
+    atomic_fetch_sub_explicit(&h->load->body_bytes, rc->parse_counted, memory_order_relaxed);
     free(rc->path);
     free(rc);
     *con_cls = NULL;

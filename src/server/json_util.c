@@ -91,163 +91,6 @@ int vd_json_unique_keys(const cJSON *doc, vd_errmsg *em)
     return rc;
 }
 
-/* ---- strings: no NUL, valid UTF-8 ---------------------------------------------
- * cJSON turns "\u0000" into a NUL byte inside a C string, so "zz\u0000one" and
- * "zz\u0000two" would both become "zz"; and it copies bytes that are not
- * UTF-8 as they are, so they would be echoed in answers that are then not
- * JSON. One pass over the body (after cJSON accepted it, so its structure is
- * known to be sound) finds either and names the field's path. */
-
-/* Path frames kept with their key; deeper levels are counted, not named. */
-#define SCAN_NAMED_DEPTH 16
-
-typedef struct scan_frame {
-    bool object;
-    bool expect_key;
-    size_t index;
-    char key[64];
-} scan_frame;
-
-typedef struct string_scan {
-    scan_frame frames[SCAN_NAMED_DEPTH];
-    size_t depth; /* may exceed SCAN_NAMED_DEPTH */
-} string_scan;
-
-static void scan_path(const string_scan *sc, bool in_key, char *out, size_t cap)
-{
-    size_t n = 0;
-    out[0] = 0;
-    size_t named = sc->depth < SCAN_NAMED_DEPTH ? sc->depth : SCAN_NAMED_DEPTH;
-    for (size_t d = 0; d < named && n + 1 < cap; d++) {
-        const scan_frame *f = &sc->frames[d];
-        bool last = d + 1 == sc->depth;
-        if (f->object && !(last && in_key))
-            n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "." : "", f->key);
-        else if (!f->object)
-            n += (size_t)snprintf(out + n, cap - n, "[%zu]", f->index);
-        if (n >= cap)
-            n = cap - 1;
-    }
-    if (sc->depth > SCAN_NAMED_DEPTH && n + 1 < cap)
-        snprintf(out + n, cap - n, "…");
-}
-
-/* Length of the UTF-8 sequence at p (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF), or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    if (!n || (size_t)(end - p) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) ||
-        (c == 0xF4 && p[1] > 0x8F))
-        return 0;
-    return n;
-}
-
-bool vd_utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    while (p < end) {
-        size_t n = *p ? utf8_len(p, end) : 0;
-        if (!n)
-            return false;
-        p += n;
-    }
-    return true;
-}
-
-static int nul_error(const string_scan *sc, bool is_key, vd_errmsg *em)
-{
-    char path[200];
-    scan_path(sc, is_key, path, sizeof path);
-    return vd_fail(em, VD_E_INVALID_REQUEST,
-                   "%s%s has a NUL character (\\u0000): vectord refuses NUL in ids, names, keys and "
-                   "payload strings (two different ids would become one)",
-                   is_key ? "a key in " : "", *path ? path : "the body");
-}
-
-/* Checks the string token starting after its opening quote at *pos; leaves
- * *pos after the closing quote and copies (a prefix of) it into key. */
-static int scan_string(const string_scan *sc, bool is_key, const char *text, size_t len,
-                       size_t *pos, char *key, size_t key_cap, vd_errmsg *em)
-{
-    const unsigned char *u = (const unsigned char *)text;
-    size_t i = *pos, k = 0;
-    while (i < len && u[i] != '"') {
-        size_t n = 1;
-        if (u[i] == '\\') {
-            n = 2;
-            if (i + 5 < len && u[i + 1] == 'u' && memcmp(text + i + 2, "0000", 4) == 0)
-                return nul_error(sc, is_key, em);
-            if (i + 1 < len && u[i + 1] == 'u')
-                n = 6;
-        } else if (u[i] == 0) {
-            return nul_error(sc, is_key, em);
-        } else if (u[i] >= 0x80 && !(n = utf8_len(u + i, u + len))) {
-            char path[200];
-            scan_path(sc, is_key, path, sizeof path);
-            return vd_fail(em, VD_E_MALFORMED_JSON,
-                           "%s%s is not valid UTF-8 (byte %zu of the body); JSON text must be UTF-8",
-                           is_key ? "a key in " : "", *path ? path : "the body", i);
-        }
-        for (size_t j = 0; j < n && i + j < len && k + 1 < key_cap; j++)
-            key[k++] = text[i + j];
-        i += n;
-    }
-    if (key_cap)
-        key[k] = 0;
-    *pos = i + 1;
-    return 0;
-}
-
-int vd_json_check_strings(const char *text, size_t len, vd_errmsg *em)
-{
-    string_scan sc = {.depth = 0};
-    size_t i = 0;
-    while (i < len) {
-        char c = text[i];
-        scan_frame *top = sc.depth && sc.depth <= SCAN_NAMED_DEPTH ? &sc.frames[sc.depth - 1] : NULL;
-        if (c == '{' || c == '[') {
-            if (sc.depth < SCAN_NAMED_DEPTH)
-                sc.frames[sc.depth] = (scan_frame){.object = c == '{', .expect_key = c == '{'};
-            sc.depth++;
-            i++;
-        } else if (c == '}' || c == ']') {
-            if (sc.depth)
-                sc.depth--;
-            i++;
-        } else if (c == ',') {
-            if (top && top->object)
-                top->expect_key = true;
-            else if (top)
-                top->index++;
-            i++;
-        } else if (c == ':') {
-            if (top)
-                top->expect_key = false;
-            i++;
-        } else if (c == '"') {
-            bool is_key = top && top->object && top->expect_key;
-            char scratch[1];
-            i++;
-            int rc = scan_string(&sc, is_key, text, len, &i, is_key ? top->key : scratch,
-                                 is_key ? sizeof top->key : 0, em);
-            if (rc)
-                return rc;
-        } else {
-            i++;
-        }
-    }
-    return 0;
-}
-
 const char *vd_json_path(char *buf, size_t cap, const char *where, const char *name)
 {
     snprintf(buf, cap, "%s%s%s", where, *where ? "." : "", name);
@@ -355,10 +198,20 @@ int vd_json_number(const cJSON *obj, const char *name, const char *where, bool *
 }
 
 int vd_json_vector(const cJSON *arr, const char *path, const char *collection, uint32_t dim,
-                   float *out, vd_errmsg *em)
+                   const vd_json_vectors *lifted, float *out, vd_errmsg *em)
 {
     if (!arr)
         return vd_fail(em, VD_E_INVALID_REQUEST, "missing field '%s'", path);
+    const float *values;
+    size_t n_lifted;
+    if (vd_json_lifted(lifted, arr, &values, &n_lifted)) {
+        if (n_lifted != dim)
+            return vd_fail(em, VD_E_DIMENSION_MISMATCH,
+                           "%s has %zu values; collection '%s' expects %u", path, n_lifted,
+                           collection, dim);
+        memcpy(out, values, (size_t)dim * sizeof *out);
+        return 0;
+    }
     if (!cJSON_IsArray(arr))
         return vd_fail(em, VD_E_INVALID_VECTOR, "%s must be an array of numbers, got %s", path,
                        type_name(arr));
@@ -386,7 +239,7 @@ int vd_json_vector(const cJSON *arr, const char *path, const char *collection, u
 }
 
 int vd_json_vector_field(const cJSON *obj, const char *where, const char *collection, uint32_t dim,
-                         float *out, vd_errmsg *em)
+                         const vd_json_vectors *lifted, float *out, vd_errmsg *em)
 {
     char path[160];
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, "vector");
@@ -396,7 +249,7 @@ int vd_json_vector_field(const cJSON *obj, const char *where, const char *collec
                        vd_json_path(path, sizeof path, where, "vector"), "vector_b64");
     if (!b64)
         return vd_json_vector(arr, vd_json_path(path, sizeof path, where, "vector"), collection,
-                              dim, out, em);
+                              dim, lifted, out, em);
     vd_json_path(path, sizeof path, where, "vector_b64");
     if (!cJSON_IsString(b64))
         return vd_fail(em, VD_E_INVALID_VECTOR,

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "server/json_scan.h"
 #include "vectord/error.h"
 #include "vectord/types.h"
 
@@ -19,12 +20,6 @@
  * leaves such documents' meaning open; cJSON would keep both and lookups see
  * the first). The message names the key and the object's path. */
 int vd_json_unique_keys(const cJSON *doc, vd_errmsg *em);
-/* Checks every string and key of a JSON text cJSON has accepted (text, len
- * bytes): VD_E_INVALID_REQUEST for a NUL (\u0000), VD_E_MALFORMED_JSON for
- * bytes that are not UTF-8; the message names the field's path. */
-int vd_json_check_strings(const char *text, size_t len, vd_errmsg *em);
-/* Whether s (len bytes) is UTF-8 without NUL (RFC 3629). */
-bool vd_utf8_valid(const char *s, size_t len);
 /* Writes "where.name" (or "name") into buf. */
 const char *vd_json_path(char *buf, size_t cap, const char *where, const char *name);
 /* VD_E_INVALID_REQUEST unless obj is an object. */
@@ -40,13 +35,14 @@ int vd_json_bool(const cJSON *obj, const char *name, const char *where, bool def
 /* Finite number member; *present tells whether it was given. */
 int vd_json_number(const cJSON *obj, const char *name, const char *where, bool *present,
                    double *out, vd_errmsg *em);
-/* Array of exactly dim finite float32 values into out. */
+/* Array of exactly dim finite float32 values into out (arr may be an
+ * array lifted out of the text into `lifted`: server/json_scan.h). */
 int vd_json_vector(const cJSON *arr, const char *path, const char *collection, uint32_t dim,
-                   float *out, vd_errmsg *em);
+                   const vd_json_vectors *lifted, float *out, vd_errmsg *em);
 /* The vector of obj: "vector" (array of numbers) or "vector_b64" (base64 of
  * dim little-endian float32), exactly one of them. where names obj. */
 int vd_json_vector_field(const cJSON *obj, const char *where, const char *collection, uint32_t dim,
-                         float *out, vd_errmsg *em);
+                         const vd_json_vectors *lifted, float *out, vd_errmsg *em);
 /* A point id: unsigned integer <= 2^53-1 or a 1..256-byte string (borrowed from item). */
 int vd_json_id(const cJSON *item, const char *path, vd_point_id *out, vd_errmsg *em);
 

@@ -192,8 +192,8 @@ void vd_upsert_req_free(vd_upsert_req *r)
     *r = (vd_upsert_req){0};
 }
 
-static int parse_point(cJSON *p, size_t i, const vd_collection_config *c, vd_point_in *out,
-                       float *vec, vd_errmsg *em)
+static int parse_point(cJSON *p, size_t i, const vd_collection_config *c,
+                       const vd_json_vectors *lifted, vd_point_in *out, float *vec, vd_errmsg *em)
 {
     static const char *const allowed[] = {"id", "vector", "vector_b64", "payload", "version", NULL};
     char where[64], path[96];
@@ -206,7 +206,7 @@ static int parse_point(cJSON *p, size_t i, const vd_collection_config *c, vd_poi
         return vd_fail(em, VD_E_INVALID_REQUEST, "missing field '%s.id'", where);
     if ((rc = vd_json_id(id, vd_json_path(path, sizeof path, where, "id"), &out->id, em)))
         return rc;
-    if ((rc = vd_json_vector_field(p, where, c->name, c->dim, vec, em)))
+    if ((rc = vd_json_vector_field(p, where, c->name, c->dim, lifted, vec, em)))
         return rc;
     if (vd_collection_prepare_vector(c, vec))
         return vd_fail(em, VD_E_INVALID_VECTOR,
@@ -225,7 +225,7 @@ static int parse_point(cJSON *p, size_t i, const vd_collection_config *c, vd_poi
 }
 
 int vd_req_upsert(cJSON *body, const vd_collection_config *c, const vd_limits *lim,
-                  vd_upsert_req *out, vd_errmsg *em)
+                  const vd_json_vectors *lifted, vd_upsert_req *out, vd_errmsg *em)
 {
     static const char *const allowed[] = {"points", NULL};
     int rc;
@@ -251,7 +251,7 @@ int vd_req_upsert(cJSON *body, const vd_collection_config *c, const vd_limits *l
     }
     size_t i = 0;
     for (cJSON *p = points->child; p; p = p->next, i++) {
-        if ((rc = parse_point(p, i, c, &out->points[i], out->vectors + i * c->dim, em))) {
+        if ((rc = parse_point(p, i, c, lifted, &out->points[i], out->vectors + i * c->dim, em))) {
             vd_upsert_req_free(out);
             return rc;
         }
@@ -278,7 +278,8 @@ void vd_search_parsed_free(vd_search_parsed *s)
 }
 
 int vd_req_search(const cJSON *obj, const char *where, const vd_collection_config *c,
-                  const vd_limits *lim, vd_search_parsed *out, vd_errmsg *em)
+                  const vd_limits *lim, const vd_json_vectors *lifted, vd_search_parsed *out,
+                  vd_errmsg *em)
 {
     static const char *const allowed[] = {"vector", "vector_b64", "k", "limit", "filter", "with_payload",
                                           "with_vector", "score_threshold", "ef", "nprobe",
@@ -320,7 +321,7 @@ int vd_req_search(const cJSON *obj, const char *where, const vd_collection_confi
         rc = vd_fail(em, VD_E_OUT_OF_MEMORY, "out of memory");
         goto fail;
     }
-    if ((rc = vd_json_vector_field(obj, where, c->name, c->dim, out->vector, em)))
+    if ((rc = vd_json_vector_field(obj, where, c->name, c->dim, lifted, out->vector, em)))
         goto fail;
     vd_json_path(path, sizeof path, where, "vector");
     if (vd_collection_prepare_vector(c, out->vector)) {
@@ -342,7 +343,8 @@ fail:
 }
 
 int vd_req_search_batch(const cJSON *body, const vd_collection_config *c, const vd_limits *lim,
-                        vd_search_parsed **out, size_t *n, vd_errmsg *em)
+                        const vd_json_vectors *lifted, vd_search_parsed **out, size_t *n,
+                        vd_errmsg *em)
 {
     static const char *const allowed[] = {"searches", NULL};
     int rc;
@@ -367,7 +369,7 @@ int vd_req_search_batch(const cJSON *body, const vd_collection_config *c, const 
     for (const cJSON *e = arr->child; e; e = e->next, i++) {
         char where[48];
         snprintf(where, sizeof where, "searches[%zu]", i);
-        if ((rc = vd_req_search(e, where, c, lim, &s[i], em))) {
+        if ((rc = vd_req_search(e, where, c, lim, lifted, &s[i], em))) {
             for (size_t j = 0; j < i; j++)
                 vd_search_parsed_free(&s[j]);
             free(s);

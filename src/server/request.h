@@ -4,7 +4,8 @@
  * Every API body passes through one of these parsers before anything is
  * changed, so a batch is all-or-nothing at validation time. Parsed requests
  * borrow strings from the cJSON body, which must outlive them; vectors and
- * filters are owned and released by the matching *_free.
+ * filters are owned and released by the matching *_free. `lifted` holds the
+ * vectors the body scan took out of the text (server/json_scan.h), or NULL.
  */
 #ifndef VD_REQUEST_H
 #define VD_REQUEST_H
@@ -14,6 +15,7 @@
 #include "db/collection.h"
 #include "db/filter.h"
 #include "db/point.h"
+#include "server/json_scan.h"
 #include "vectord/error.h"
 
 typedef struct vd_limits {
@@ -38,7 +40,7 @@ typedef struct vd_upsert_req {
     float *vectors; /* n * dim, owned */
 } vd_upsert_req;
 int vd_req_upsert(cJSON *body, const vd_collection_config *c, const vd_limits *lim,
-                  vd_upsert_req *out, vd_errmsg *em);
+                  const vd_json_vectors *lifted, vd_upsert_req *out, vd_errmsg *em);
 void vd_upsert_req_free(vd_upsert_req *r);
 
 /* One search (POST …/search, or one entry of …/search/batch). */
@@ -48,11 +50,13 @@ typedef struct vd_search_parsed {
     vd_filter *filter; /* owned */
 } vd_search_parsed;
 int vd_req_search(const cJSON *obj, const char *where, const vd_collection_config *c,
-                  const vd_limits *lim, vd_search_parsed *out, vd_errmsg *em);
+                  const vd_limits *lim, const vd_json_vectors *lifted, vd_search_parsed *out,
+                  vd_errmsg *em);
 void vd_search_parsed_free(vd_search_parsed *s);
 /* POST …/search/batch: {"searches":[…]} */
 int vd_req_search_batch(const cJSON *body, const vd_collection_config *c, const vd_limits *lim,
-                        vd_search_parsed **out, size_t *n, vd_errmsg *em);
+                        const vd_json_vectors *lifted, vd_search_parsed **out, size_t *n,
+                        vd_errmsg *em);
 
 /* POST …/points/delete: {"ids":[…]} or {"filter":{…}} */
 typedef struct vd_delete_req {

@@ -25,7 +25,8 @@ enum {
     VD_RF_BODY = 1u << 0,     /* takes a JSON body (parsed before the handler) */
     VD_RF_ALWAYS = 1u << 1,   /* served before recovery ends, in shutdown, past max_connections */
     VD_RF_WAITS = 1u << 2,    /* may park until the WAL is durable (max_waiting_requests) */
-    VD_RF_WAITS_XID = 1u << 3 /* parks only when ?feed_xid= asks to wait for the feed */
+    VD_RF_WAITS_XID = 1u << 3, /* parks only when ?feed_xid= asks to wait for the feed */
+    VD_RF_VECTORS = 1u << 4    /* its body's "vector" arrays are lifted (server/json_scan.h) */
 };
 
 #define VD_ROUTES(X)                                                                                \
@@ -39,16 +40,16 @@ enum {
     X(COLLECTION_DELETE, "DELETE", "/collections/{c}", "collection_delete", vd_h_collection_delete, \
       WRITE, VD_RF_WAITS)                                                                            \
     X(POINTS_UPSERT, "PUT", "/collections/{c}/points", "points_upsert", vd_h_points_upsert, WRITE,  \
-      VD_RF_BODY | VD_RF_WAITS)                                                                      \
+      VD_RF_BODY | VD_RF_VECTORS | VD_RF_WAITS)                                                                      \
     X(POINTS_DELETE, "POST", "/collections/{c}/points/delete", "points_delete", vd_h_points_delete, \
       WRITE, VD_RF_BODY | VD_RF_WAITS)                                                               \
     X(POINT_GET, "GET", "/collections/{c}/points/{id}", "point_get", vd_h_point_get, READ, 0)       \
     X(SEARCH, "POST", "/collections/{c}/search", "search", vd_h_search, READ,                       \
-      VD_RF_BODY | VD_RF_WAITS_XID)                                                                  \
+      VD_RF_BODY | VD_RF_VECTORS | VD_RF_WAITS_XID)                                                                  \
     X(SEARCH_BATCH, "POST", "/collections/{c}/search/batch", "search_batch", vd_h_search_batch,     \
-      READ, VD_RF_BODY | VD_RF_WAITS_XID)                                                            \
+      READ, VD_RF_BODY | VD_RF_VECTORS | VD_RF_WAITS_XID)                                                            \
     X(SEARCH_SHADOW, "POST", "/collections/{c}/search/shadow", "search_shadow",                     \
-      vd_h_search_shadow, READ, VD_RF_BODY | VD_RF_WAITS_XID)                                        \
+      vd_h_search_shadow, READ, VD_RF_BODY | VD_RF_VECTORS | VD_RF_WAITS_XID)                                        \
     X(PINDEX_CREATE, "PUT", "/collections/{c}/payload_indexes", "payload_index_create",             \
       vd_h_pindex_create, WRITE, VD_RF_BODY | VD_RF_WAITS)                                           \
     X(COLLECTION_SNAPSHOT, "POST", "/collections/{c}/snapshot", "collection_snapshot",              \

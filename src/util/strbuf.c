@@ -38,6 +38,20 @@ static bool reserve(vd_strbuf *b, size_t extra)
     return true;
 }
 
+bool vd_strbuf_reserve(vd_strbuf *b, size_t total)
+{
+    if (b->failed || total <= b->len || (b->max && total > b->max))
+        return !b->failed;
+    if (total + 1 <= b->cap)
+        return true;
+    char *d = realloc(b->data, total + 1);
+    if (!d)
+        return false;
+    b->data = d;
+    b->cap = total + 1;
+    return true;
+}
+
 bool vd_strbuf_append(vd_strbuf *b, const void *p, size_t n)
 {
     if (!reserve(b, n))

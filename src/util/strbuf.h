@@ -18,6 +18,9 @@ typedef struct vd_strbuf {
 
 void vd_strbuf_init(vd_strbuf *b, size_t max);
 void vd_strbuf_free(vd_strbuf *b);
+/* Makes room for total bytes in all (a known final size: no doubling). false
+ * on ENOMEM (nothing latched: appends still grow as usual). */
+bool vd_strbuf_reserve(vd_strbuf *b, size_t total);
 /* Appends n bytes; false (and failed latched) past max or on ENOMEM. */
 bool vd_strbuf_append(vd_strbuf *b, const void *p, size_t n);
 bool vd_strbuf_printf(vd_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -56,6 +56,14 @@ const vd_limits *vd_fuzz_limits(void)
     return &limits;
 }
 
+/* The fuzz targets run one input at a time on one thread. */
+static vd_json_vectors fuzz_vectors;
+
+const vd_json_vectors *vd_fuzz_vectors(void)
+{
+    return &fuzz_vectors;
+}
+
 cJSON *vd_fuzz_json(const uint8_t *data, size_t size)
 {
     char *text = malloc(size + 1);
@@ -64,12 +72,17 @@ cJSON *vd_fuzz_json(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = 0;
     const char *end;
-    cJSON *doc = cJSON_ParseWithLengthOpts(text, size + 1, &end, 1);
     vd_errmsg em = {{0}};
-    /* As http.c refuses them: bytes after the document, a key twice, a NUL or
-     * bytes that are not UTF-8 in a string. */
-    if (doc && ((size_t)(end - text) < size || vd_json_check_strings(text, size, &em) ||
-                vd_json_unique_keys(doc, &em))) {
+    vd_json_scan_stats st;
+    vd_json_vectors_free(&fuzz_vectors);
+    /* As http.c refuses them: a NUL or bytes that are not UTF-8 in a string,
+     * bytes after the document, a key twice. */
+    if (vd_json_scan(text, size, &fuzz_vectors, &st, &em) != 0) {
+        free(text);
+        return NULL;
+    }
+    cJSON *doc = cJSON_ParseWithLengthOpts(text, size + 1, &end, 1);
+    if (doc && ((size_t)(end - text) < size || vd_json_unique_keys(doc, &em))) {
         cJSON_Delete(doc);
         doc = NULL;
     }

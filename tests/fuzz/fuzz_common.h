@@ -17,6 +17,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "server/json_scan.h"
+
 #include "db/collection.h"
 #include "db/database.h"
 #include "server/request.h"
@@ -36,10 +38,13 @@ void vd_fuzz_init(void);
 /* The limits vectord runs with by default (config.c). */
 const vd_limits *vd_fuzz_limits(void);
 
-/* data as a request body: NUL-terminated copy, parsed and checked as http.c
- * does (the whole body one JSON value, no key twice in an object). NULL if
- * http.c would refuse it as malformed_json. */
+/* data as a request body: NUL-terminated copy, scanned, parsed and checked
+ * as http.c does (strings checked, vectors lifted into vd_fuzz_vectors(),
+ * the whole body one JSON value, no key twice in an object). NULL if http.c
+ * would refuse it as malformed_json. */
 cJSON *vd_fuzz_json(const uint8_t *data, size_t size);
+/* The vectors the last vd_fuzz_json lifted out of its text. */
+const vd_json_vectors *vd_fuzz_vectors(void);
 
 /* The dimension of vd_fuzz_collection's collections. */
 #define VD_FUZZ_DIM 4

@@ -21,7 +21,7 @@ static void upsert(vd_collection *c, cJSON *body)
     const vd_collection_config *cfg = vd_collection_config_of(c);
     vd_upsert_req req;
     vd_errmsg em = {{0}};
-    if (vd_req_upsert(body, cfg, vd_fuzz_limits(), &req, &em) != 0) {
+    if (vd_req_upsert(body, cfg, vd_fuzz_limits(), vd_fuzz_vectors(), &req, &em) != 0) {
         VD_FUZZ_CHECK(em.text[0] != 0);
         return;
     }

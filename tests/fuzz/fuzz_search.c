@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[1] & 1) {
         vd_search_parsed *ss;
         size_t n;
-        if (vd_req_search_batch(body, cfg, vd_fuzz_limits(), &ss, &n, &em) == 0) {
+        if (vd_req_search_batch(body, cfg, vd_fuzz_limits(), vd_fuzz_vectors(), &ss, &n, &em) == 0) {
             for (size_t i = 0; i < n; i++) {
                 run(c, &ss[i]);
                 vd_search_parsed_free(&ss[i]);
@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     } else {
         vd_search_parsed s;
-        if (vd_req_search(body, "", cfg, vd_fuzz_limits(), &s, &em) == 0) {
+        if (vd_req_search(body, "", cfg, vd_fuzz_limits(), vd_fuzz_vectors(), &s, &em) == 0) {
             run(c, &s);
             vd_search_parsed_free(&s);
         } else {

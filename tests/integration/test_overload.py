@@ -290,3 +290,69 @@ def test_sigterm_under_write_load_exits_0_and_loses_no_acknowledged_write():
                 assert st == 200, f"acknowledged point {pid} lost at shutdown"
         finally:
             s.stop()
+
+
+def proc_status(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+MAX_BODY = 4 << 20
+BUDGET = 64 << 20
+# What the budget leaves out: libmicrohttpd's per-connection pools, thread
+# stacks touched, malloc arenas, the small answers (docs/OPERATIONS.md).
+RSS_SLACK = 48 << 20
+
+
+def test_sixteen_concurrent_maximal_bodies_keep_rss_within_the_in_flight_budget():
+    """A request's memory is charged to max_inflight_body_bytes before it is
+    parsed (body, cJSON's nodes, lifted vectors), so 16 concurrent maximal
+    bodies stay within it: before, one 4 MiB body of zeros in a payload took
+    ~160 MiB of cJSON nodes, and 16 took ~2.5 GiB."""
+    s = Server(args=["--set", f"max_body_bytes={MAX_BODY}", "--set", f"max_inflight_body_bytes={BUDGET}"])
+    try:
+        c = s.client
+        c.ok("PUT", "/collections/m", {"dim": 4096, "metric": "l2"})
+        c.ok("PUT", "/collections/m/points", {"points": [{"id": 1, "vector": [0.5] * 4096}]})
+        pid = s.proc.pid
+        base = proc_status(pid, "VmRSS")
+        zeros = ",".join(["0"] * 4096)
+        searches = '{"searches":[' + ",".join(['{"vector":[%s],"k":1}' % zeros] * 200) + "]}"
+        n_payload = (MAX_BODY - 200) // 2
+        payload = '{"points":[{"id":2,"vector":[%s],"payload":{"a":[%s]}}]}' % (
+            ",".join(["1"] * 4096), ",".join(["0"] * (n_payload - 4096)))
+        assert len(searches) <= MAX_BODY and len(payload) <= MAX_BODY, (len(searches), len(payload))
+        bodies = [searches, payload] * 8
+        results = [None] * len(bodies)
+
+        def send(i):
+            kind = "search/batch" if i % 2 == 0 else "points"
+            method = "POST" if i % 2 == 0 else "PUT"
+            cl = Client(s.port)
+            results[i] = cl.request(method, f"/collections/m/{kind}", bodies[i])
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        peak = proc_status(pid, "VmHWM")
+        statuses = sorted(r[0] for r in results)
+        assert set(statuses) <= {200, 413, 503}, statuses
+        assert 200 in statuses, statuses  # some searches ran
+        for i, (st, doc) in enumerate(results):
+            if i % 2:  # the payload of 2M numbers could never fit
+                assert st == 413 and "max_inflight_body_bytes" in doc["error"]["message"], doc
+        assert peak - base <= BUDGET + RSS_SLACK, (peak - base) / 2**20
+        # Given back: the big blocks were their own mappings.
+        time.sleep(0.5)
+        after = proc_status(pid, "VmRSS")
+        assert after - base <= 16 << 20, (after - base) / 2**20
+        assert metric(c, "vectord_http_body_bytes") == 0
+        print(f"rss base {base / 2**20:.1f} MiB, peak +{(peak - base) / 2**20:.1f} MiB, "
+              f"after +{(after - base) / 2**20:.1f} MiB")
+    finally:
+        s.stop()

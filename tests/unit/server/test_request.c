@@ -21,7 +21,7 @@ static void upsert_fails(const char *body, int code, const char *needle)
     vd_collection_config c = coll(VD_METRIC_COSINE);
     vd_upsert_req r;
     vd_errmsg em = {{0}};
-    cr_assert_eq(vd_req_upsert(j, &c, &lim, &r, &em), code, "%s -> %s", body, em.text);
+    cr_assert_eq(vd_req_upsert(j, &c, &lim, NULL, &r, &em), code, "%s -> %s", body, em.text);
     cr_assert(strstr(em.text, needle), "'%s' lacks '%s'", em.text, needle);
     cJSON_Delete(j);
 }
@@ -57,7 +57,7 @@ Test(request, upsert_ok_normalises_and_takes_payloads)
                            "{\"id\":5,\"vector\":[0,0,2],\"payload\":null}]}");
     vd_collection_config c = coll(VD_METRIC_COSINE);
     vd_upsert_req r;
-    cr_assert_eq(vd_req_upsert(j, &c, &lim, &r, NULL), 0);
+    cr_assert_eq(vd_req_upsert(j, &c, &lim, NULL, &r, NULL), 0);
     cr_assert_eq(r.n, 2);
     cr_assert_float_eq(r.points[0].vector[0], 0.6f, 1e-6);
     cr_assert(r.points[0].has_version);
@@ -77,7 +77,7 @@ static int search_rc(const char *body, char *msg)
     vd_collection_config c = coll(VD_METRIC_L2);
     vd_search_parsed s;
     vd_errmsg em = {{0}};
-    int rc = vd_req_search(j, "", &c, &lim, &s, &em);
+    int rc = vd_req_search(j, "", &c, &lim, NULL, &s, &em);
     if (!rc)
         vd_search_parsed_free(&s);
     strcpy(msg, em.text);
@@ -182,7 +182,7 @@ Test(request, vector_b64)
     vd_collection_config c = coll(VD_METRIC_L2);
     vd_upsert_req r;
     vd_errmsg em = {{0}};
-    cr_assert_eq(vd_req_upsert(j, &c, &lim, &r, &em), 0, "%s", em.text);
+    cr_assert_eq(vd_req_upsert(j, &c, &lim, NULL, &r, &em), 0, "%s", em.text);
     cr_assert_float_eq(r.points[0].vector[0], 1.0f, 0);
     cr_assert_float_eq(r.points[0].vector[1], -2.0f, 0);
     cr_assert_float_eq(r.points[0].vector[2], 0.5f, 0);
@@ -202,7 +202,7 @@ Test(request, vector_b64)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         j = cJSON_Parse(bad[i].body);
-        cr_assert_eq(vd_req_upsert(j, &c, &lim, &r, &em), bad[i].code, "%s -> %s", bad[i].body, em.text);
+        cr_assert_eq(vd_req_upsert(j, &c, &lim, NULL, &r, &em), bad[i].code, "%s -> %s", bad[i].body, em.text);
         cr_assert(strstr(em.text, bad[i].needle), "'%s' lacks '%s'", em.text, bad[i].needle);
         cJSON_Delete(j);
     }

@@ -1,0 +1,226 @@
+/* The body scan (server/json_scan.h): which vectors it lifts, that the
+ * lifted floats are strtof's (correctly rounded) on random and edge inputs,
+ * that what it leaves alone still parses as before, that no client string
+ * can pass for a placeholder, and what it counts. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/json_scan.h"
+#include "server/json_util.h"
+
+typedef struct scanned {
+    char *text;
+    cJSON *doc;
+    vd_json_vectors v;
+    vd_json_scan_stats st;
+    int rc;
+    vd_errmsg em;
+} scanned;
+
+static scanned scan(const char *body, size_t max_per_array)
+{
+    scanned s = {0};
+    size_t len = strlen(body);
+    s.text = malloc(len + 1);
+    memcpy(s.text, body, len + 1);
+    s.v.max_per_array = max_per_array;
+    s.rc = vd_json_scan(s.text, len, &s.v, &s.st, &s.em);
+    cr_assert_eq(strlen(s.text), len, "the scan keeps the length");
+    if (!s.rc)
+        s.doc = cJSON_Parse(s.text);
+    return s;
+}
+
+static void done(scanned *s)
+{
+    cJSON_Delete(s->doc);
+    vd_json_vectors_free(&s->v);
+    free(s->text);
+}
+
+static const cJSON *at(const cJSON *doc, const char *a, int i, const char *b)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(doc, a);
+    if (i >= 0)
+        x = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(x, i), b);
+    return x;
+}
+
+Test(json_scan, lifts_top_level_and_per_entry_vectors_only)
+{
+    scanned s = scan("{\"points\":[{\"id\":1,\"vector\":[1.5, -2e-3,0.1],"
+                     "\"payload\":{\"vector\":[7,8,9,10,11]}},{\"id\":2,\"vector\":[4,5,6,7]}],"
+                     "\"vector\":[0.25,0.5,0.75]}",
+                     0);
+    cr_assert_eq(s.rc, 0, "%s", s.em.text);
+    cr_assert_not_null(s.doc);
+    cr_assert_eq(s.v.n, 3);
+    const float *f;
+    size_t n;
+    cr_assert(vd_json_lifted(&s.v, at(s.doc, "points", 0, "vector"), &f, &n));
+    cr_assert_eq(n, 3);
+    cr_assert(f[0] == 1.5f && f[1] == strtof("-2e-3", NULL) && f[2] == strtof("0.1", NULL));
+    cr_assert(vd_json_lifted(&s.v, at(s.doc, "points", 1, "vector"), &f, &n) && n == 4 && f[3] == 7);
+    cr_assert(vd_json_lifted(&s.v, at(s.doc, "vector", -1, NULL), &f, &n) && n == 3 && f[2] == 0.75f);
+    /* A payload's "vector" is the client's data: left as it was. */
+    const cJSON *pv = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(at(s.doc, "points", -1, NULL), 0),
+                                         "payload"),
+        "vector");
+    cr_assert(cJSON_IsArray(pv) && cJSON_GetArraySize(pv) == 5);
+    done(&s);
+}
+
+Test(json_scan, leaves_what_is_not_all_finite_float32_numbers)
+{
+    static const char *const left[] = {
+        "{\"vector\":[1,\"2\",3,4,5]}", "{\"vector\":[1,2,null,4]}", "{\"vector\":[1e39,1,1,1]}",
+        "{\"vector\":[[1,2],[3,4]]}",   "{\"vector\":[1]}",          "{\"vector\":[]}",
+        "{\"vector\":[01,2,3,4]}",      "{\"vector\":[1.,2,3,4]}",   "{\"vector\":[+1,2,3,4]}",
+        "{\"vector\":[NaN,2,3,4]}",     "{\"vector\":[1,2,3,4,]}",   "{\"a\":{\"vector\":[1,2,3,4]}}",
+    };
+    for (size_t i = 0; i < sizeof left / sizeof *left; i++) {
+        scanned s = scan(left[i], 0);
+        cr_assert_eq(s.rc, 0);
+        cr_assert_eq(s.v.n, 0, "%s was lifted", left[i]);
+        cr_assert_str_eq(s.text, left[i], "the text of what is left stays as sent");
+        done(&s);
+    }
+}
+
+Test(json_scan, invalid_json_stays_invalid)
+{
+    static const char *const bad[] = {"{\"vector\":[1,2,3,4]", "{\"vector\":[1,2,3,4]]}",
+                                      "{\"vector\" [1,2,3,4]}", "[\"vector\",[1,2,3,4]]x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        scanned s = scan(bad[i], 0);
+        cr_assert_eq(s.rc, 0);
+        const char *end;
+        cJSON *d = cJSON_ParseWithLengthOpts(s.text, strlen(s.text) + 1, &end, 1);
+        cr_assert_null(d, "%s became valid JSON: %s", bad[i], s.text);
+        done(&s);
+    }
+}
+
+Test(json_scan, a_client_string_never_passes_for_a_placeholder)
+{
+    scanned s = scan("{\"vector\":\"\xff" "0\"}", 0);
+    cr_assert_eq(s.rc, VD_E_MALFORMED_JSON, "0xFF is never UTF-8: refused before anyone reads it");
+    done(&s);
+    /* Without lifted arrays, nothing is lifted, whatever the string. */
+    cJSON *str = cJSON_CreateString("\xff" "0");
+    const float *f;
+    size_t n;
+    vd_json_vectors none = {0};
+    cr_assert_not(vd_json_lifted(&none, str, &f, &n));
+    cr_assert_not(vd_json_lifted(NULL, str, &f, &n));
+    cJSON_Delete(str);
+}
+
+Test(json_scan, a_vector_longer_than_any_collection_takes_is_refused_naming_it)
+{
+    char body[4096];
+    int n = snprintf(body, sizeof body, "{\"searches\":[{\"k\":1},{\"vector\":[");
+    for (int i = 0; i < 9; i++)
+        n += snprintf(body + n, sizeof body - (size_t)n, "%s0.5", i ? "," : "");
+    snprintf(body + n, sizeof body - (size_t)n, "]}]}");
+    scanned s = scan(body, 8);
+    cr_assert_eq(s.rc, VD_E_DIMENSION_MISMATCH);
+    cr_assert(strstr(s.em.text, "searches[1].vector has more than 8 values"), "%s", s.em.text);
+    done(&s);
+    s = scan(body, 9);
+    cr_assert_eq(s.rc, 0);
+    cr_assert_eq(s.v.n, 1);
+    done(&s);
+}
+
+Test(json_scan, counts_the_nodes_cjson_will_make)
+{
+    vd_json_scan_stats st;
+    vd_errmsg em;
+    char t1[] = "[0,0,0]";
+    cr_assert_eq(vd_json_scan(t1, strlen(t1), NULL, &st, &em), 0);
+    cr_assert_eq(st.values, 4);
+    char t2[] = "{\"a\":true,\"b\":[null,-1.5e3,\"x\"],\"c\":{}}";
+    cr_assert_eq(vd_json_scan(t2, strlen(t2), NULL, &st, &em), 0);
+    cr_assert_eq(st.values, 7); /* root, true, array, null, -1.5e3, "x", {} */
+    cr_assert_eq(st.strings, 4); /* keys a, b, c and "x" */
+    /* A lifted vector is one node. */
+    vd_json_vectors v = {0};
+    char t3[] = "{\"vector\":[1,2,3,4,5,6]}";
+    cr_assert_eq(vd_json_scan(t3, strlen(t3), &v, &st, &em), 0);
+    cr_assert_eq(st.values, 2);
+    cr_assert_gt(vd_json_scan_cost(&st, strlen(t3), &v), strlen(t3));
+    vd_json_vectors_free(&v);
+}
+
+/* A random decimal in JSON's grammar: 1..20 significant digits, a fraction
+ * or not, an exponent or not, reaching float32's subnormals and overflow. */
+static int random_number(char *out, size_t cap, unsigned *seed)
+{
+    int n = 0;
+    if (rand_r(seed) & 1)
+        out[n++] = '-';
+    int digits = 1 + rand_r(seed) % 20;
+    int point = rand_r(seed) % (digits + 1);
+    out[n++] = point == 0 ? '0' : (char)('1' + rand_r(seed) % 9);
+    for (int i = 1; i < digits; i++) {
+        if (i == point)
+            out[n++] = '.';
+        out[n++] = (char)('0' + rand_r(seed) % 10);
+    }
+    if (point == 0 && digits > 1) {
+        memmove(out + n - digits + 2, out + n - digits + 1, (size_t)digits - 1);
+        out[n - digits + 1] = '.';
+        n++;
+    }
+    if (rand_r(seed) % 3 == 0)
+        n += snprintf(out + n, cap - (size_t)n, "e%d", (int)(rand_r(seed) % 90) - 55);
+    out[n] = 0;
+    return n;
+}
+
+Test(json_scan, lifted_values_are_correctly_rounded_like_strtof)
+{
+    static const char *const edges[] = {
+        "0",          "-0",          "0.0",        "1e-45",        "1.4e-45",     "7e-46",
+        "1e-46",      "1.17549435e-38", "1.1754942e-38", "3.4028234e38", "3.40282356e38",
+        "16777217",   "16777219",    "0.1",        "0.30000001",   "1.00000005960464477539062", /* halfway */
+        "1.000000059604644775390625000001", "9007199254740993", "123456789012345678901234567890",
+        "0.000000000000000000000000000000000000000000001401298464324817",
+    };
+    char body[1 << 16], num[64];
+    unsigned seed = 12345;
+    for (int round = 0; round < 200; round++) {
+        int n = snprintf(body, sizeof body, "{\"vector\":[");
+        char nums[600][64];
+        int count = 0;
+        if (round == 0)
+            for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
+                snprintf(nums[count++], 64, "%s", edges[i]);
+        while (count < 500) {
+            random_number(num, sizeof num, &seed);
+            if (!isfinite(strtof(num, NULL)))
+                continue; /* such an array is left for cJSON: tested above */
+            snprintf(nums[count++], 64, "%s", num);
+        }
+        for (int i = 0; i < count; i++)
+            n += snprintf(body + n, sizeof body - (size_t)n, "%s%s", i ? "," : "", nums[i]);
+        snprintf(body + n, sizeof body - (size_t)n, "]}");
+        scanned s = scan(body, 0);
+        cr_assert_eq(s.rc, 0);
+        cr_assert_eq(s.v.n, 1, "round %d not lifted", round);
+        const float *f;
+        size_t got;
+        cr_assert(vd_json_lifted(&s.v, at(s.doc, "vector", -1, NULL), &f, &got));
+        cr_assert_eq(got, (size_t)count);
+        for (int i = 0; i < count; i++) {
+            float want = strtof(nums[i], NULL);
+            cr_assert(memcmp(&f[i], &want, 4) == 0, "%s: lifted %a, strtof %a", nums[i], f[i], want);
+        }
+        done(&s);
+    }
+}
