@@ -64,6 +64,8 @@ typedef struct vd_config {
     uint64_t worker_threads;
     uint64_t max_connections;
     uint64_t connection_timeout_s;
+    uint64_t request_head_timeout_s;
+    uint64_t request_body_min_rate;
     uint64_t max_waiting_requests;
     uint64_t max_inflight_body_bytes;
     char tls_cert_file[1024];

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "server/auth.h"
+#include "server/conn_guard.h"
 #include "server/json_util.h"
 #include "util/log.h"
 #include "util/strbuf.h"
@@ -35,6 +36,7 @@ struct vd_http {
     uint64_t max_body_total;   /* request body bytes held in memory, all requests */
     vd_http_load *load;        /* counters, shared with /metrics */
     _Atomic long in_dispatch;  /* requests between routing and their answer or suspension */
+    vd_conn_guard *guard;      /* request deadlines, eviction past max_connections */
     char *tls_cert, *tls_key;  /* PEM texts; libmicrohttpd reads them while it runs */
 };
 
@@ -52,6 +54,7 @@ typedef struct req_ctx {
     bool path_bad;    /* the URI as sent decodes to a NUL or to bytes that are not UTF-8 */
     bool path_slash;  /* the path as sent ends with a literal '/' (not "%2F") */
     uint64_t drained; /* bytes read and dropped after too_large or over_budget */
+    uint64_t received; /* body bytes arrived */
     uint64_t counted; /* this body's bytes in load->body_bytes */
     uint64_t parse_counted; /* its parse's bytes (cJSON tree, lifted vectors) there too */
     vd_json_vectors vectors; /* lifted out of the body by the scan */
@@ -490,9 +493,18 @@ static int hex_digit(char c)
  * the path or a query argument short (so "/collections/h1%00junk" would name
  * h1), escapes that decode to bytes that are not UTF-8, and whether a
  * trailing '/' was sent as such or as "%2F" (then it is part of a point id). */
+/* The connection's guard slot (its socket context). */
+static vd_conn_slot *slot_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    (void)cls, (void)conn;
+    vd_http *h = cls;
+    vd_conn_guard_request_line(h->guard, slot_of(conn));
     size_t n = strcspn(uri, "?");
     unsigned marks = n > 1 && uri[n - 1] == '/' ? URI_PATH_SLASH : 0;
     char dec[32768]; /* libmicrohttpd's whole per-connection memory is 32 KiB by default */
@@ -530,9 +542,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         clock_gettime(CLOCK_MONOTONIC, &rc->start);
         vd_strbuf_init(&rc->body, h->max_body);
         *con_cls = rc;
-        if ((uint64_t)atomic_load_explicit(&h->load->connections, memory_order_relaxed) >
-                h->max_connections &&
-            !is_monitoring_path(url)) {
+        vd_conn_guard_head_done(h->guard, slot_of(conn));
+        if (vd_conn_guard_live(h->guard) > h->max_connections && !is_monitoring_path(url)) {
             char msg[160];
             snprintf(msg, sizeof msg,
                      "more than %llu connections are open (setting max_connections); retry later",
@@ -570,6 +581,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        rc->received += n;
+        if (!vd_conn_guard_body(h->guard, slot_of(conn), rc->received))
+            return MHD_NO; /* too slow: closed */
         if (rc->responded)
             return MHD_YES;
         if (rc->too_large || rc->over_budget) {
@@ -618,6 +632,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rc->responded)
         return MHD_YES;
     rc->responded = true;
+    vd_conn_guard_busy(h->guard, slot_of(conn));
     /* Counted before dispatch reads `ready`: vd_http_stop relies on it. */
     atomic_fetch_add(&h->in_dispatch, 1);
     enum MHD_Result r = dispatch(h, conn, rc, url, method);
@@ -632,7 +647,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn, (void)toe;
+    (void)toe;
+    vd_conn_guard_idle(((vd_http *)cls)->guard, slot_of(conn));
     req_ctx *rc = *con_cls;
     if (!rc || is_uri_mark(rc))
         return;
@@ -649,8 +665,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    (void)conn, (void)socket_context;
     vd_http *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? vd_conn_guard_opened(h->guard, ci->connect_fd) : NULL;
+    } else {
+        vd_conn_guard_closed(h->guard, *socket_context);
+        *socket_context = NULL;
+    }
     atomic_fetch_add_explicit(&h->load->connections, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1,
                               memory_order_relaxed);
 }
@@ -714,6 +737,7 @@ static int load_tls(vd_http *h, const vd_config *cfg, vd_errmsg *em)
 
 static void http_free(vd_http *h)
 {
+    vd_conn_guard_stop(h->guard);
     free(h->tls_cert);
     free(h->tls_key);
     free(h);
@@ -745,6 +769,12 @@ int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *po
     h->max_body_total = cfg->max_inflight_body_bytes;
     h->load = vd_metrics_http_load(api->metrics);
     int rc = load_tls(h, cfg, em);
+    vd_conn_guard_config gc = {.max_connections = cfg->max_connections,
+                               .idle_timeout_s = (double)cfg->connection_timeout_s,
+                               .head_timeout_s = (double)cfg->request_head_timeout_s,
+                               .body_min_rate = cfg->request_body_min_rate};
+    if (!rc && vd_conn_guard_start(&h->guard, &gc, h->load) != 0)
+        rc = vd_fail(em, -EAGAIN, "cannot start the connection guard thread");
     if (rc) {
         http_free(h);
         return rc;

@@ -71,6 +71,16 @@ static void render_http_load(vd_metrics *m, vd_strbuf *b)
         vd_strbuf_printf(b, "vectord_http_overloaded_total{limit=\"%s\"} %llu\n", reasons[r],
                          (unsigned long long)atomic_load_explicit(&m->http.overloaded[r],
                                                                   memory_order_relaxed));
+    static const char *const closed[VD_N_CLOSE_REASONS] = {"idle_deadline", "head_deadline",
+                                                           "body_too_slow", "evicted"};
+    vd_strbuf_printf(b, "# HELP vectord_http_connections_closed_total Connections the server "
+                        "closed: a request too slow to arrive, or the idlest one evicted past "
+                        "max_connections.\n# TYPE vectord_http_connections_closed_total counter\n");
+    for (int r = 0; r < VD_N_CLOSE_REASONS; r++)
+        vd_strbuf_printf(b, "vectord_http_connections_closed_total{reason=\"%s\"} %llu\n",
+                         closed[r],
+                         (unsigned long long)atomic_load_explicit(&m->http.closed[r],
+                                                                  memory_order_relaxed));
 }
 
 void vd_metrics_set_recall(vd_metrics *m, vd_recall_monitor *rm) { m->recall = rm; }

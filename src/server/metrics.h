@@ -25,8 +25,17 @@ typedef enum vd_overload_reason {
     VD_OVERLOAD_BODY_BYTES,  /* request bodies in memory would pass max_inflight_body_bytes */
     VD_N_OVERLOAD_REASONS
 } vd_overload_reason;
+/* Why the connection guard (server/conn_guard.h) closed a connection. */
+typedef enum vd_conn_close_reason {
+    VD_CLOSE_IDLE_DEADLINE,  /* no whole request line within connection_timeout_s of going idle */
+    VD_CLOSE_HEAD_DEADLINE,  /* request head not in within request_head_timeout_s */
+    VD_CLOSE_BODY_TOO_SLOW,  /* body slower than request_body_min_rate */
+    VD_CLOSE_EVICTED,        /* past max_connections: the connection idle longest made room */
+    VD_N_CLOSE_REASONS
+} vd_conn_close_reason;
 typedef struct vd_http_load {
     _Atomic long connections;
+    _Atomic uint64_t closed[VD_N_CLOSE_REASONS];
     _Atomic long waiting;
     _Atomic uint64_t body_bytes;
     _Atomic uint64_t overloaded[VD_N_OVERLOAD_REASONS];

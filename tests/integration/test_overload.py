@@ -50,17 +50,28 @@ def metric(c, name):
 
 def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
     s = Server(args=["--set", "max_connections=8", "--set", "connection_timeout_s=2"])
-    idle = []
+    idle, uploads = [], []
     try:
         c = s.client
         c.ok("PUT", "/collections/m", {"dim": 2})
-        # 20 idle connections: 8 served, the rest inside the reserve above
-        # the cap, where a request gets 503 overloaded.
+        # 20 idle connections: past the cap of 8 each newcomer evicts the one
+        # idle longest, so new clients always get in.
         for _ in range(20):
             idle.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
         deadline = time.time() + 10
-        while time.time() < deadline and metric(c, "vectord_http_connections") < 20:
+        while time.time() < deadline and metric(c, 'vectord_http_connections_closed_total{reason="evicted"}') < 12:
             time.sleep(0.05)
+        assert metric(c, 'vectord_http_connections_closed_total{reason="evicted"}') >= 12
+        status, head, body = raw_request(s.port, "GET /collections HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 200, (status, head, body)
+        # Connections with a request in progress are never evicted: 8 bodies
+        # half sent fill the cap, and a further request gets 503 overloaded.
+        for _ in range(8):
+            u = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            u.sendall(b"PUT /collections/m/points HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100000\r\n\r\n{\"points\":")
+            uploads.append(u)
+        time.sleep(0.5)
         status, head, body = raw_request(s.port, "GET /collections HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status == 503, (status, head, body)
         assert json.loads(body)["error"]["code"] == "overloaded"
@@ -69,9 +80,10 @@ def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
         # Probes are answered past the cap.
         status, _, body = raw_request(s.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status == 200, body
-        # 60 more: past the reserve, libmicrohttpd stops accepting and they
-        # wait in the kernel's backlog. Idle connections time out (2 s) in
-        # turn, every one is closed, and the server serves again.
+        for u in uploads:
+            u.close()
+        # 60 more idle ones: evicted in turn or closed at connection_timeout_s
+        # (2 s), every one is closed, and the server serves again.
         for _ in range(60):
             idle.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
         deadline = time.time() + 40
@@ -81,9 +93,6 @@ def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
                 assert sock.recv(1) == b""  # closed by the server
             except ConnectionResetError:
                 pass
-        # A connection's close reaches the client a moment before the
-        # server's count drops: a new client may still get 503 (and retry,
-        # as Retry-After says) for that moment, never for long.
         deadline = time.time() + 10
         while True:
             fresh = Client(s.port)
@@ -99,7 +108,7 @@ def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
         assert re.search(r'vectord_http_overloaded_total\{limit="connections"\} [1-9]', text)
         fresh.close()
     finally:
-        for sock in idle:
+        for sock in idle + uploads:
             sock.close()
         s.stop()
 
