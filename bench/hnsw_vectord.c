@@ -130,7 +130,7 @@ int main(int argc, char **argv)
                 snprintf(buf, sizeof buf, "{\"must\":[{\"key\":\"g\",\"range\":{\"lt\":%d}}]}",
                          filter_pct[f]);
                 cJSON *j = cJSON_Parse(buf);
-                vd_filter_parse(j, 4, &filter, NULL);
+                vd_filter_parse(j, 4, 0, &filter, NULL);
                 cJSON_Delete(j);
             }
             double hits = 0, total = 0;

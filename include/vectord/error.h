@@ -36,6 +36,7 @@
     X(COLLECTION_EXISTS, "collection_exists", 409, "collection already exists")  \
     X(BODY_TOO_LARGE, "body_too_large", 413, "request body too large")           \
     X(BATCH_TOO_LARGE, "batch_too_large", 413, "batch too large")                \
+    X(RESPONSE_TOO_LARGE, "response_too_large", 413, "the answer would be too large") \
     X(UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", 415,                     \
       "content type must be application/json")                                   \
     X(LIMIT_REACHED, "limit_reached", 429, "a configured limit was reached")     \
@@ -47,6 +48,7 @@
     X(DISK_FULL, "disk_full", 503, "the disk holding the vectors file is full")   \
     X(SNAPSHOT_FAILED, "snapshot_failed", 503, "the snapshot could not be written")    \
     X(FEED_TIMEOUT, "feed_timeout", 504, "the feed has not applied that transaction yet") \
+    X(DEADLINE_EXCEEDED, "deadline_exceeded", 504, "the request ran past its deadline") \
     X(INTERNAL, "internal", 500, "internal error")
 
 enum {

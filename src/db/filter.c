@@ -49,6 +49,7 @@ struct vd_filter {
 
 typedef struct parse_ctx {
     unsigned max_depth;
+    size_t max_terms, n_terms; /* conditions plus match values */
     size_t n_conds;
     vd_errmsg *em;
 } parse_ctx;
@@ -126,6 +127,12 @@ static int parse_match(parse_ctx *pc, const cJSON *m, vd_cond *c, const char *wh
             return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.match.any has %zu values; at most %d",
                            where, n, VD_FILTER_MAX_VALUES);
     }
+    pc->n_terms += n;
+    if (pc->max_terms && pc->n_terms > pc->max_terms)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                       "the filter has more than %zu conditions and match values (at %s; setting "
+                       "max_filter_terms): each is checked for every point it may match",
+                       pc->max_terms, where);
     c->values = calloc(n, sizeof *c->values);
     if (!c->values)
         return -ENOMEM;
@@ -230,6 +237,12 @@ static int parse_list(parse_ctx *pc, const cJSON *arr, cond_list *l, const char 
     if (n > VD_FILTER_MAX_CONDITIONS)
         return vd_fail(pc->em, VD_E_INVALID_FILTER, "filter has more than %d conditions",
                        VD_FILTER_MAX_CONDITIONS);
+    pc->n_terms += n;
+    if (pc->max_terms && pc->n_terms > pc->max_terms)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                       "the filter has more than %zu conditions and match values (at %s; setting "
+                       "max_filter_terms): each is checked for every point it may match",
+                       pc->max_terms, where);
     l->items = calloc(n ? n : 1, sizeof *l->items);
     if (!l->items)
         return -ENOMEM;
@@ -277,12 +290,13 @@ static int parse_group(parse_ctx *pc, const cJSON *j, vd_cond *out, const char *
     return 0;
 }
 
-int vd_filter_parse(const cJSON *json, unsigned max_depth, vd_filter **out, vd_errmsg *em)
+int vd_filter_parse(const cJSON *json, unsigned max_depth, size_t max_terms, vd_filter **out,
+                    vd_errmsg *em)
 {
     vd_filter *f = calloc(1, sizeof *f);
     if (!f)
         return -ENOMEM;
-    parse_ctx pc = {.max_depth = max_depth ? max_depth : 1, .em = em};
+    parse_ctx pc = {.max_depth = max_depth ? max_depth : 1, .max_terms = max_terms, .em = em};
     int rc = parse_group(&pc, json, &f->root, "filter", 1);
     if (rc) {
         if (rc == -ENOMEM)

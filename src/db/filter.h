@@ -31,8 +31,11 @@
 
 typedef struct vd_filter vd_filter;
 
-/* Parses json (borrowed). max_depth bounds group nesting (1 = no nested group). */
-int vd_filter_parse(const cJSON *json, unsigned max_depth, vd_filter **out, vd_errmsg *em);
+/* Parses json (borrowed). max_depth bounds group nesting (1 = no nested
+ * group); max_terms the conditions plus match values in all (0 = only the
+ * fixed limits above), which bounds what evaluating it costs per point. */
+int vd_filter_parse(const cJSON *json, unsigned max_depth, size_t max_terms, vd_filter **out,
+                    vd_errmsg *em);
 void vd_filter_destroy(vd_filter *f);
 
 /* Whether one payload (may be NULL) satisfies the filter. */

@@ -43,6 +43,7 @@ struct vd_call {
     cJSON *body;            /* parsed body (owned by the HTTP layer), or NULL */
     const struct vd_json_vectors *vectors; /* lifted out of the body (server/json_scan.h), or NULL */
     vd_arg_cb arg;          /* query-string lookup */
+    double deadline;        /* CLOCK_MONOTONIC seconds the request must end by (vd_call_deadline) */
     void *conn;
     /* Filled by the handler on success: */
     int status;            /* default 200 */
@@ -75,5 +76,11 @@ int vd_call_require_body(vd_call *call, const char *shape);
 int vd_call_feed(vd_call *call, struct vd_feed **out);
 /* Parses a "true"/"false" query argument. */
 int vd_call_bool_arg(vd_call *call, const char *name, bool def, bool *out);
+/* Sets call->deadline from its start: request_timeout_ms, or less if
+ * ?timeout_ms= asks (more is refused). */
+int vd_call_deadline(vd_call *call, double started);
+/* VD_E_DEADLINE_EXCEEDED when the call is past its deadline (what names
+ * the step), else 0. Long work checks it between its steps. */
+int vd_call_check_deadline(vd_call *call, const char *what);
 
 #endif

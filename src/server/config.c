@@ -84,6 +84,12 @@ static const setting settings[] = {
     UINT("limits", max_dim, 4096, 1, VD_DIM_MAX, "largest vector dimension of a collection"),
     UINT("limits", max_collections, 1000, 1, 1000000, "collections per server"),
     UINT("limits", max_filter_depth, 8, 1, 64, "nesting depth of filter groups"),
+    UINT("limits", max_filter_terms, 4096, 1, 1000000,
+         "conditions plus match values in one filter (its cost per point)"),
+    UINT("limits", max_response_bytes, 67108864, 65536, 17179869184ULL,
+         "largest answer in bytes, checked before a search runs (k × vectors) and as it renders"),
+    UINT("limits", request_timeout_ms, 30000, 10, 3600000,
+         "longest a request may run; ?timeout_ms= asks for less"),
     FEED_STR(dsn, "", "PostgreSQL connection string; set = the feed runs (see docs/FEED.md)"),
     FEED_STR(name, "vectord", "this consumer's name in vectord_feed_position (unique per replica)"),
     FEED_STR(table, "Memory", "source table"),
@@ -465,6 +471,9 @@ void vd_config_limits(const vd_config *cfg, vd_limits *out)
         .max_k = (uint32_t)cfg->max_k,
         .max_dim = (uint32_t)cfg->max_dim,
         .max_filter_depth = (uint32_t)cfg->max_filter_depth,
+        .max_filter_terms = (uint32_t)cfg->max_filter_terms,
+        .max_response_bytes = cfg->max_response_bytes,
+        .request_timeout_ms = cfg->request_timeout_ms,
         .default_shards = (uint32_t)cfg->default_shards,
     };
 }

@@ -73,6 +73,9 @@ typedef struct vd_config {
     uint64_t max_body_bytes;
     uint64_t max_batch_points;
     uint64_t max_batch_searches;
+    uint64_t max_filter_terms;
+    uint64_t max_response_bytes;
+    uint64_t request_timeout_ms;
     uint64_t max_k;
     uint64_t max_dim;
     uint64_t max_collections;

@@ -10,6 +10,8 @@
 #include "feed/pg_feed.h"
 #include "server/handlers.h"
 
+#include "util/clock.h"
+
 int vd_call_collection(vd_call *call, vd_collection **out)
 {
     int rc = vd_database_get(call->api->db, call->collection, out);
@@ -40,6 +42,33 @@ int vd_call_bool_arg(vd_call *call, const char *name, bool def, bool *out)
         return vd_fail(&call->em, VD_E_INVALID_REQUEST,
                        "query parameter %s must be true or false, got '%.32s'", name, v);
     return 0;
+}
+
+int vd_call_deadline(vd_call *call, double started)
+{
+    uint64_t max = call->api->limits.request_timeout_ms, ms = max;
+    const char *v = call->arg(call->conn, "timeout_ms");
+    if (v) {
+        char *end;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (!*v || *end || *v == '-' || x < 1 || x > max)
+            return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                           "query parameter timeout_ms must be an integer from 1 to %llu "
+                           "(setting request_timeout_ms), got '%.32s'",
+                           (unsigned long long)max, v);
+        ms = x;
+    }
+    call->deadline = started + (double)ms / 1e3;
+    return 0;
+}
+
+int vd_call_check_deadline(vd_call *call, const char *what)
+{
+    if (!call->deadline || vd_now_s() <= call->deadline)
+        return 0;
+    return vd_fail(&call->em, VD_E_DEADLINE_EXCEEDED,
+                   "the request ran past its deadline while %s; nothing was changed (setting "
+                   "request_timeout_ms, or ?timeout_ms=)", what);
 }
 
 int vd_h_healthz(vd_call *call)

@@ -35,33 +35,74 @@ static void free_hits(vd_point_out *hits, size_t n)
     free(hits);
 }
 
-/* Renders hits as a JSON array. */
-static int render_hits(vd_call *call, vd_point_out *hits, size_t n, bool with_payload, cJSON **out)
+/* What a call's answer may still take (max_response_bytes, less what is
+ * rendered so far). */
+typedef struct answer_budget {
+    size_t left;
+} answer_budget;
+
+static int over_budget(vd_call *call, const char *what)
+{
+    return vd_fail(&call->em, VD_E_RESPONSE_TOO_LARGE,
+                   "the answer would take more than %llu bytes (%s; setting max_response_bytes): "
+                   "ask for a smaller k, fewer searches, or with_vector=false",
+                   (unsigned long long)call->api->limits.max_response_bytes, what);
+}
+
+/* Before any work: the part of the answer known from the request (k hits,
+ * each with its vector if asked; payloads are counted as they render). */
+static int check_answer_size(vd_call *call, const vd_search_parsed *s, size_t n, uint32_t dim)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < n; i++)
+        need += (size_t)s[i].req.k * (96 + (s[i].req.with_vector ? (size_t)dim * 16 : 0));
+    if (need > call->api->limits.max_response_bytes) {
+        char what[96];
+        snprintf(what, sizeof what, "about %zu bytes for the hits asked for", need);
+        return over_budget(call, what);
+    }
+    return 0;
+}
+
+/* Renders hits as a JSON array, within the budget and the deadline. */
+static int render_hits(vd_call *call, vd_point_out *hits, size_t n, bool with_payload,
+                       answer_budget *b, cJSON **out)
 {
     cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; arr && i < n; i++) {
+    int rc = arr ? 0 : vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory rendering results");
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (i % 64 == 63 && (rc = vd_call_check_deadline(call, "rendering the results")))
+            break;
         cJSON *p = vd_resp_point(&hits[i], true, with_payload);
         if (!p) {
-            cJSON_Delete(arr);
-            arr = NULL;
-        } else {
-            cJSON_AddItemToArray(arr, p);
+            rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory rendering results");
+            break;
         }
+        cJSON_AddItemToArray(arr, p);
+        size_t size = vd_resp_size_estimate(p);
+        if (size > b->left) {
+            rc = over_budget(call, "the payloads and vectors of the hits");
+            break;
+        }
+        b->left -= size;
     }
-    if (!arr)
-        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory rendering results");
+    if (rc) {
+        cJSON_Delete(arr);
+        return rc;
+    }
     *out = arr;
     return 0;
 }
 
-static int run_search(vd_call *call, vd_collection *c, vd_search_parsed *s, cJSON **out)
+static int run_search(vd_call *call, vd_collection *c, vd_search_parsed *s, answer_budget *b,
+                      cJSON **out)
 {
     vd_point_out *hits;
     size_t n;
     int rc = search_hits(call, c, s, &hits, &n);
     if (rc)
         return rc;
-    rc = render_hits(call, hits, n, s->req.with_payload, out);
+    rc = render_hits(call, hits, n, s->req.with_payload, b, out);
     free_hits(hits, n);
     return rc;
 }
@@ -157,7 +198,9 @@ static int search_now(vd_call *call)
     rc = vd_req_search(call->body, "", vd_collection_config_of(c), &call->api->limits, call->vectors, &s,
                        &call->em);
     if (!rc) {
-        rc = run_search(call, c, &s, &call->result);
+        answer_budget b = {call->api->limits.max_response_bytes};
+        if (!(rc = check_answer_size(call, &s, 1, vd_collection_config_of(c)->dim)))
+            rc = run_search(call, c, &s, &b, &call->result);
         vd_search_parsed_free(&s);
     }
     vd_collection_unref(c);
@@ -178,10 +221,14 @@ static int search_batch_now(vd_call *call)
         vd_collection_unref(c);
         return rc;
     }
+    answer_budget b = {call->api->limits.max_response_bytes};
+    rc = check_answer_size(call, s, n, vd_collection_config_of(c)->dim);
     cJSON *all = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) {
         cJSON *one = NULL;
-        if (!rc && (rc = run_search(call, c, &s[i], &one)) == 0)
+        if (!rc && i)
+            rc = vd_call_check_deadline(call, "running the batch's searches");
+        if (!rc && (rc = run_search(call, c, &s[i], &b, &one)) == 0)
             cJSON_AddItemToArray(all, one);
         vd_search_parsed_free(&s[i]);
     }
@@ -290,7 +337,8 @@ static int compare_and_render(vd_call *call, vd_collection *c, const baseline *b
     cJSON_AddNumberToObject(sh, "baseline_latency_ms", b->latency_s * 1e3);
     free(mine);
     cJSON *points = NULL;
-    int rc = render_hits(call, hits, n, with_payload, &points);
+    answer_budget budget = {call->api->limits.max_response_bytes};
+    int rc = render_hits(call, hits, n, with_payload, &budget, &points);
     if (rc) {
         cJSON_Delete(o);
         return rc;
@@ -317,7 +365,8 @@ static int shadow_now(vd_call *call)
         vd_point_out *hits;
         size_t n;
         double t0 = vd_now_s();
-        if (!(rc = search_hits(call, c, &s, &hits, &n))) {
+        if (!(rc = check_answer_size(call, &s, 1, vd_collection_config_of(c)->dim)) &&
+            !(rc = search_hits(call, c, &s, &hits, &n))) {
             rc = compare_and_render(call, c, &b, hits, n, s.req.with_payload, s.req.k,
                                     vd_now_s() - t0);
             free_hits(hits, n);

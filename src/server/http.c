@@ -420,6 +420,9 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
     }
     bool overloaded = false, over_budget = false;
     int err = admit(h, conn, route, &em, &overloaded);
+    if (!err && (err = vd_call_deadline(&call, (double)rc->start.tv_sec +
+                                                   (double)rc->start.tv_nsec / 1e9)))
+        em = call.em;
     if (!err)
         err = parse_body(h, rc, route, &call.body, &em, &over_budget);
     if (err) {

@@ -332,7 +332,7 @@ int vd_req_search(const cJSON *obj, const char *where, const vd_collection_confi
     r->vector = out->vector;
     const cJSON *filter = cJSON_GetObjectItemCaseSensitive(obj, "filter");
     if (filter && !cJSON_IsNull(filter)) {
-        if ((rc = vd_filter_parse(filter, lim->max_filter_depth, &out->filter, em)))
+        if ((rc = vd_filter_parse(filter, lim->max_filter_depth, lim->max_filter_terms, &out->filter, em)))
             goto fail;
         r->filter = out->filter;
     }
@@ -400,7 +400,7 @@ int vd_req_delete(const cJSON *body, const vd_limits *lim, vd_delete_req *out, v
     if (!ids == !filter)
         return vd_fail(em, VD_E_INVALID_REQUEST, "give exactly one of \"ids\" or \"filter\"");
     if (filter)
-        return vd_filter_parse(filter, lim->max_filter_depth, &out->filter, em);
+        return vd_filter_parse(filter, lim->max_filter_depth, lim->max_filter_terms, &out->filter, em);
     if (!cJSON_IsArray(ids))
         return vd_fail(em, VD_E_INVALID_REQUEST, "ids must be an array of point ids");
     size_t n = (size_t)cJSON_GetArraySize(ids);

@@ -24,6 +24,9 @@ typedef struct vd_limits {
     uint32_t max_k;
     uint32_t max_dim;
     uint32_t max_filter_depth;
+    uint32_t max_filter_terms;
+    uint64_t max_response_bytes;
+    uint64_t request_timeout_ms;
     uint32_t default_shards;
 } vd_limits;
 

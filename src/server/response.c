@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* A float as the double that prints in its shortest round-trip form (9
  * significant digits), so replies say 0.995037198 rather than the 17 digits
@@ -14,18 +15,39 @@ static double float_for_json(float f)
     return strtod(buf, NULL);
 }
 
+/* A vector as one raw-text node: a node per value would take ~80 bytes of
+ * memory for each ~10 bytes of answer. The text is float_for_json's. */
 static cJSON *float_array(const float *v, uint32_t n)
 {
-    cJSON *arr = cJSON_CreateArray();
-    for (uint32_t i = 0; arr && i < n; i++) {
-        cJSON *x = cJSON_CreateNumber(float_for_json(v[i]));
-        if (!x) {
-            cJSON_Delete(arr);
-            return NULL;
-        }
-        cJSON_AddItemToArray(arr, x);
+    size_t cap = (size_t)n * 16 + 3, len = 0;
+    char *text = malloc(cap);
+    if (!text)
+        return NULL;
+    text[len++] = '[';
+    for (uint32_t i = 0; i < n; i++) {
+        if (i)
+            text[len++] = ',';
+        len += (size_t)snprintf(text + len, cap - len, "%.9g", (double)v[i]);
     }
-    return arr;
+    text[len++] = ']';
+    text[len] = 0;
+    cJSON *raw = cJSON_CreateRaw(text);
+    free(text);
+    return raw;
+}
+
+size_t vd_resp_size_estimate(const cJSON *j)
+{
+    if (!j)
+        return 0;
+    size_t n = 8 + (j->string ? strlen(j->string) + 3 : 0);
+    if (cJSON_IsString(j) || cJSON_IsRaw(j))
+        n += strlen(j->valuestring) + 2;
+    else if (cJSON_IsNumber(j))
+        n += 24;
+    for (const cJSON *c = j->child; c; c = c->next)
+        n += vd_resp_size_estimate(c);
+    return n;
 }
 
 cJSON *vd_resp_id(const vd_point_id *id)

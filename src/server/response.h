@@ -16,4 +16,7 @@ cJSON *vd_resp_point(vd_point_out *p, bool with_score, bool with_payload);
 /* Collection info: config, counts, memory, per-shard stats. */
 cJSON *vd_resp_collection(vd_collection *c);
 
+/* About how many bytes j prints as (its tree walked, not printed). */
+size_t vd_resp_size_estimate(const cJSON *j);
+
 #endif

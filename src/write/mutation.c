@@ -314,7 +314,7 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
             return bad(em, "filter text");
         if (!(d->filter_doc = cJSON_Parse(d->filter_json)))
             return bad(em, "filter JSON");
-        if ((rc = vd_filter_parse(d->filter_doc, REPLAY_FILTER_DEPTH, &d->filter, em)))
+        if ((rc = vd_filter_parse(d->filter_doc, REPLAY_FILTER_DEPTH, 0, &d->filter, em)))
             return rc;
         d->m.filter = d->filter;
         d->m.filter_json = d->filter_json;

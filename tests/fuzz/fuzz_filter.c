@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON *payload = ptext ? vd_fuzz_json(ptext, plen) : NULL;
     vd_filter *f;
     vd_errmsg em = {{0}};
-    if (vd_filter_parse(fjson, vd_fuzz_limits()->max_filter_depth, &f, &em) != 0) {
+    if (vd_filter_parse(fjson, vd_fuzz_limits()->max_filter_depth, vd_fuzz_limits()->max_filter_terms, &f, &em) != 0) {
         VD_FUZZ_CHECK(em.text[0] != 0);
         cJSON_Delete(fjson);
         cJSON_Delete(payload);

@@ -13,7 +13,7 @@ static vd_filter *parse_ok(const char *text)
     cr_assert(j, "bad test JSON: %s", text);
     vd_filter *f = NULL;
     vd_errmsg em = {{0}};
-    int rc = vd_filter_parse(j, 8, &f, &em);
+    int rc = vd_filter_parse(j, 8, 0, &f, &em);
     cr_assert_eq(rc, 0, "%s: %s", text, em.text);
     cJSON_Delete(j);
     return f;
@@ -25,7 +25,7 @@ static void parse_fails(const char *text, const char *needle)
     cr_assert(j);
     vd_filter *f = NULL;
     vd_errmsg em = {{0}};
-    cr_assert_eq(vd_filter_parse(j, 3, &f, &em), VD_E_INVALID_FILTER, "%s parsed", text);
+    cr_assert_eq(vd_filter_parse(j, 3, 0, &f, &em), VD_E_INVALID_FILTER, "%s parsed", text);
     cr_assert_null(f);
     cr_assert(strstr(em.text, needle), "message '%s' lacks '%s'", em.text, needle);
     cJSON_Delete(j);

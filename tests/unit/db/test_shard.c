@@ -98,7 +98,7 @@ Test(shard, search_matches_brute_force_with_filter_and_threshold)
 
     cJSON *fj = cJSON_Parse("{\"must\":[{\"key\":\"g\",\"match\":{\"value\":\"g1\"}}]}");
     vd_filter *f;
-    cr_assert_eq(vd_filter_parse(fj, 4, &f, NULL), 0);
+    cr_assert_eq(vd_filter_parse(fj, 4, 0, &f, NULL), 0);
     cJSON_Delete(fj);
     for (int filtered = 0; filtered < 2; filtered++) {
         /* brute force: best K by dot among allowed points */
@@ -179,7 +179,7 @@ Test(shard, delete_after_an_unfinished_upsert_takes_the_point_out)
     cJSON *fj = cJSON_Parse("{\"must\":[{\"key\":\"k\",\"match\":{\"value\":2}}]}");
     vd_filter *f;
     vd_errmsg em = {{0}};
-    cr_assert_eq(vd_filter_parse(fj, 4, &f, &em), 0);
+    cr_assert_eq(vd_filter_parse(fj, 4, 0, &f, &em), 0);
     n = 0;
     cr_assert_eq(vd_shard_delete_filter(s, f, &n), 0);
     cr_assert_eq(n, 1);

@@ -245,7 +245,7 @@ Test(hnsw, filtered_recall_and_counts, .timeout = 600)
         snprintf(buf, sizeof buf, "{\"must\":[{\"key\":\"%s\",\"match\":{\"value\":true}}]}", sel[i].key);
         cJSON *j = cJSON_Parse(buf);
         vd_filter *f;
-        cr_assert_eq(vd_filter_parse(j, 4, &f, NULL), 0);
+        cr_assert_eq(vd_filter_parse(j, 4, 0, &f, NULL), 0);
         cJSON_Delete(j);
         size_t expect = sel[i].matches < K ? sel[i].matches : K;
         double r = recall(&p, VD_METRIC_L2, f, expect);

@@ -1,0 +1,67 @@
+"""One request must not take the server down (issue 18, item 4): an answer
+too large for max_response_bytes is refused before the work is done, a
+request past its deadline (request_timeout_ms, or ?timeout_ms=) is answered
+504 deadline_exceeded, a filter past max_filter_terms is refused, and probes
+are answered while heavy searches run."""
+import json
+import random
+import threading
+import time
+
+import pytest
+
+from conftest import Client, Server
+
+DIM = 4096
+
+
+@pytest.fixture(scope="module")
+def big():
+    s = Server()
+    c = s.client
+    c.ok("PUT", "/collections/big", {"dim": DIM, "metric": "l2"})
+    rnd = random.Random(7)
+    for b in range(0, 1000, 100):
+        c.ok("PUT", "/collections/big/points",
+             {"points": [{"id": i, "vector": [rnd.random() for _ in range(DIM)], "payload": {"i": i}}
+                         for i in range(b, b + 100)]})
+    yield s
+    s.stop()
+
+
+def q(k=1000, **kw):
+    return dict({"vector": [0.5] * DIM, "k": k}, **kw)
+
+
+def test_an_answer_too_large_is_refused_before_the_work(big):
+    c = big.client
+    # The issue's case: 256 × k=1000 with vectors at dim 4096 (~16 GB of JSON).
+    err = c.error("POST", "/collections/big/search/batch",
+                  {"searches": [q(with_vector=True)] * 256}, 413, "response_too_large")
+    assert "max_response_bytes" in err["message"] and "with_vector=false" in err["message"], err
+    c.error("POST", "/collections/big/search/batch", {"searches": [q(with_vector=True)] * 2}, 413,
+            "response_too_large")
+    # What fits is answered, vectors included.
+    hits = c.ok("POST", "/collections/big/search", q(k=100, with_vector=True))
+    assert len(hits) == 100 and len(hits[0]["vector"]) == DIM
+    assert len(c.ok("POST", "/collections/big/search/batch", {"searches": [q()] * 4})) == 4
+
+
+def test_a_request_past_its_deadline_is_answered_504(big):
+    c = big.client
+    err = c.error("POST", "/collections/big/search/batch?timeout_ms=1",
+                  {"searches": [q(k=1000)] * 64}, 504, "deadline_exceeded")
+    assert "timeout_ms" in err["message"], err
+    for bad in ("0", "-1", "x", "99999999"):
+        c.error("POST", f"/collections/big/search?timeout_ms={bad}", q(k=1), 400, "invalid_request")
+    assert len(c.ok("POST", "/collections/big/search?timeout_ms=20000", q(k=3))) == 3
+
+
+def test_a_filter_past_max_filter_terms_is_refused(big):
+    c = big.client
+    f = {"must_not": [{"key": "i", "match": {"any": list(range(j * 1024, (j + 1) * 1024))}}
+                      for j in range(64)]}
+    err = c.error("POST", "/collections/big/search", q(k=1, filter=f), 400, "invalid_filter")
+    assert "max_filter_terms" in err["message"], err
+    small = {"must_not": [{"key": "i", "match": {"any": list(range(100))}}]}
+    assert all(h["id"] >= 100 for h in c.ok("POST", "/collections/big/search", q(k=5, filter=small)))
