@@ -23,6 +23,7 @@
 #include "server/config.h"
 #include "server/http.h"
 #include "server/metrics.h"
+#include "util/jobq.h"
 #include "util/log.h"
 #include "util/pool.h"
 #include "vectord/crc32c.h"
@@ -98,6 +99,7 @@ typedef struct vectord {
     vd_store *store;
     vd_feed *feeds[VD_MAX_FEEDS];
     size_t n_feeds;
+    vd_jobq *jobs; /* the request workers (server/api.h vd_call_offload) */
     vd_api api; /* the HTTP threads hold a pointer to it */
 } vectord;
 
@@ -182,6 +184,15 @@ static int start_serving(vectord *v)
     };
     vd_config_limits(&v->cfg, &v->api.limits);
     vd_metrics_set_recall(v->metrics, v->recall);
+    unsigned request_workers = v->cfg.request_workers ? (unsigned)v->cfg.request_workers : cores();
+    v->api.max_queued = v->cfg.max_queued_requests;
+    /* Nice 5: when the cores are busy with searches, the HTTP threads (probes,
+     * cheap routes, reading requests) still get the CPU first. */
+    if (vd_jobq_create(&v->jobs, request_workers, v->cfg.max_queued_requests, 5) != 0) {
+        vd_log_error("cannot start the request workers", "%s", "");
+        return -1;
+    }
+    v->api.jobs = v->jobs;
     if (vd_auth_create(&v->auth, &v->cfg, &em) != 0) {
         vd_log_error("cannot load the API keys", "error=\"%s\"", em.text);
         return -1;
@@ -282,6 +293,7 @@ static void shut_down(vectord *v, bool clean)
     for (size_t k = 0; k < v->n_feeds; k++)
         vd_feed_stop(v->feeds[k]); /* before the store: they write through the journal */
     vd_http_stop(v->http); /* parked writes finish first: the WAL is still open */
+    vd_jobq_destroy(v->jobs); /* idle: vd_http_stop waited for it */
     for (size_t k = 0; k < v->n_feeds; k++)
         vd_feed_free(v->feeds[k]); /* after the HTTP threads: their requests may read a feed */
     vd_maintenance_stop(v->maint);

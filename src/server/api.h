@@ -30,7 +30,10 @@ typedef struct vd_api {
     vd_metrics *metrics;
     vd_limits limits;
     const char *simd; /* name of the active distance kernels */
+    struct vd_jobq *jobs; /* the request workers heavy work is offloaded to, or NULL */
+    size_t max_queued;    /* their queue's bound (max_queued_requests) */
     _Atomic bool ready;
+    _Atomic bool draining; /* shutting down: offloaded work stops at its next deadline check */
 } vd_api;
 
 typedef const char *(*vd_arg_cb)(void *conn, const char *name);
@@ -43,7 +46,8 @@ struct vd_call {
     cJSON *body;            /* parsed body (owned by the HTTP layer), or NULL */
     const struct vd_json_vectors *vectors; /* lifted out of the body (server/json_scan.h), or NULL */
     vd_arg_cb arg;          /* query-string lookup */
-    double deadline;        /* CLOCK_MONOTONIC seconds the request must end by (vd_call_deadline) */
+    double started;         /* CLOCK_MONOTONIC seconds of the request's first byte */
+    double deadline;        /* the seconds it must end by (vd_call_deadline) */
     void *conn;
     /* Filled by the handler on success: */
     int status;            /* default 200 */
@@ -59,6 +63,10 @@ struct vd_call {
      * runs on an HTTP thread and completes the call like a handler would. */
     int (*resume)(vd_call *call);
     void *pending; /* the handler's state across the wait; resume frees it */
+    /* vd_call_offload's: */
+    bool offloaded;
+    int (*offload_fn)(vd_call *call);
+    int offload_err;
     void *http;    /* the HTTP layer's request state */
 };
 
@@ -76,9 +84,15 @@ int vd_call_require_body(vd_call *call, const char *shape);
 int vd_call_feed(vd_call *call, struct vd_feed **out);
 /* Parses a "true"/"false" query argument. */
 int vd_call_bool_arg(vd_call *call, const char *name, bool def, bool *out);
-/* Sets call->deadline from its start: request_timeout_ms, or less if
+/* Sets call->deadline from call->started: request_timeout_ms, or less if
  * ?timeout_ms= asks (more is refused). */
-int vd_call_deadline(vd_call *call, double started);
+int vd_call_deadline(vd_call *call);
+/* Runs fn(call) on the request workers instead of this HTTP thread, and
+ * renders its answer there too, so heavy work never holds the threads that
+ * accept connections and answer probes: VD_CALL_SUSPENDED (the call's
+ * answer is fn's), or VD_E_OVERLOADED when max_queued_requests wait
+ * already. fn must not suspend. */
+int vd_call_offload(vd_call *call, int (*fn)(vd_call *call));
 /* VD_E_DEADLINE_EXCEEDED when the call is past its deadline (what names
  * the step), else 0. Long work checks it between its steps. */
 int vd_call_check_deadline(vd_call *call, const char *what);

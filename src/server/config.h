@@ -62,6 +62,8 @@ typedef struct vd_config {
     size_t n_feeds;
     uint64_t http_threads;
     uint64_t worker_threads;
+    uint64_t request_workers;
+    uint64_t max_queued_requests;
     uint64_t max_connections;
     uint64_t connection_timeout_s;
     uint64_t request_head_timeout_s;

@@ -10,7 +10,9 @@
 #include "feed/pg_feed.h"
 #include "server/handlers.h"
 
+#include "server/response.h"
 #include "util/clock.h"
+#include "util/jobq.h"
 
 int vd_call_collection(vd_call *call, vd_collection **out)
 {
@@ -44,7 +46,7 @@ int vd_call_bool_arg(vd_call *call, const char *name, bool def, bool *out)
     return 0;
 }
 
-int vd_call_deadline(vd_call *call, double started)
+int vd_call_deadline(vd_call *call)
 {
     uint64_t max = call->api->limits.request_timeout_ms, ms = max;
     const char *v = call->arg(call->conn, "timeout_ms");
@@ -58,17 +60,66 @@ int vd_call_deadline(vd_call *call, double started)
                            (unsigned long long)max, v);
         ms = x;
     }
-    call->deadline = started + (double)ms / 1e3;
+    call->deadline = call->started + (double)ms / 1e3;
     return 0;
 }
 
 int vd_call_check_deadline(vd_call *call, const char *what)
 {
+    if (atomic_load_explicit(&call->api->draining, memory_order_relaxed))
+        return vd_fail(&call->em, VD_E_DEADLINE_EXCEEDED,
+                       "the server is shutting down; stopped while %s, nothing was changed", what);
     if (!call->deadline || vd_now_s() <= call->deadline)
         return 0;
     return vd_fail(&call->em, VD_E_DEADLINE_EXCEEDED,
                    "the request ran past its deadline while %s; nothing was changed (setting "
                    "request_timeout_ms, or ?timeout_ms=)", what);
+}
+
+static int offload_done(vd_call *call)
+{
+    call->offloaded = false;
+    return call->offload_err;
+}
+
+static void offload_main(void *arg)
+{
+    vd_call *call = arg;
+    int err = vd_call_check_deadline(call, "waiting in the request queue");
+    if (!err)
+        err = call->offload_fn(call);
+    if (!err && call->result && !call->text) {
+        /* The answer is rendered here too: printing it can be heavy. */
+        size_t len;
+        char *text = vd_resp_envelope(call->result, vd_now_s() - call->started, &len);
+        if (text) {
+            call->result = NULL;
+            call->text = text;
+            call->text_len = len;
+            call->content_type = "application/json";
+        }
+    }
+    call->offload_err = err;
+    vd_call_wake(call);
+}
+
+int vd_call_offload(vd_call *call, int (*fn)(vd_call *call))
+{
+    if (!call->api->jobs)
+        return fn(call);
+    call->offload_fn = fn;
+    call->resume = offload_done;
+    call->offloaded = true;
+    if (vd_jobq_submit(call->api->jobs, offload_main, call) != 0) {
+        call->offloaded = false;
+        atomic_fetch_add_explicit(&vd_metrics_http_load(call->api->metrics)->overloaded[VD_OVERLOAD_QUEUE],
+                                  1, memory_order_relaxed);
+        return vd_fail(&call->em, VD_E_OVERLOADED,
+                       "%zu heavy requests are queued or running already (setting "
+                       "max_queued_requests); retry later",
+                       call->api->max_queued);
+    }
+    return VD_CALL_SUSPENDED;
 }
 
 int vd_h_healthz(vd_call *call)

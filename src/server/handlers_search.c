@@ -184,9 +184,13 @@ static int wait_for_feed(vd_call *call, int (*then)(vd_call *))
 static int search_now(vd_call *call);
 static int search_batch_now(vd_call *call);
 
-int vd_h_search(vd_call *call) { return wait_for_feed(call, search_now); }
+/* The search itself runs on the request workers (vd_call_offload). */
+static int search_offload(vd_call *call) { return vd_call_offload(call, search_now); }
+static int search_batch_offload(vd_call *call) { return vd_call_offload(call, search_batch_now); }
 
-int vd_h_search_batch(vd_call *call) { return wait_for_feed(call, search_batch_now); }
+int vd_h_search(vd_call *call) { return wait_for_feed(call, search_offload); }
+
+int vd_h_search_batch(vd_call *call) { return wait_for_feed(call, search_batch_offload); }
 
 static int search_now(vd_call *call)
 {
@@ -379,4 +383,6 @@ static int shadow_now(vd_call *call)
     return rc;
 }
 
-int vd_h_search_shadow(vd_call *call) { return wait_for_feed(call, shadow_now); }
+static int shadow_offload(vd_call *call) { return vd_call_offload(call, shadow_now); }
+
+int vd_h_search_shadow(vd_call *call) { return wait_for_feed(call, shadow_offload); }

@@ -22,6 +22,8 @@
 #include "server/auth.h"
 #include "server/conn_guard.h"
 #include "server/json_util.h"
+#include "server/response.h"
+#include "util/jobq.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -36,6 +38,7 @@ struct vd_http {
     uint64_t max_body_total;   /* request body bytes held in memory, all requests */
     vd_http_load *load;        /* counters, shared with /metrics */
     _Atomic long in_dispatch;  /* requests between routing and their answer or suspension */
+    _Atomic long unfinished;   /* requests dispatched whose answer is not yet all sent */
     vd_conn_guard *guard;      /* request deadlines, eviction past max_connections */
     char *tls_cert, *tls_key;  /* PEM texts; libmicrohttpd reads them while it runs */
 };
@@ -55,11 +58,13 @@ typedef struct req_ctx {
     bool path_slash;  /* the path as sent ends with a literal '/' (not "%2F") */
     uint64_t drained; /* bytes read and dropped after too_large or over_budget */
     uint64_t received; /* body bytes arrived */
+    bool dispatched;   /* counted in unfinished until on_completed */
     uint64_t counted; /* this body's bytes in load->body_bytes */
     uint64_t parse_counted; /* its parse's bytes (cJSON tree, lifted vectors) there too */
     vd_json_vectors vectors; /* lifted out of the body by the scan */
     /* across a suspension: */
     bool suspended;
+    bool waits; /* parked on the WAL or the feed: counted in load->waiting */
     _Atomic int wake;
     struct MHD_Connection *conn;
     vd_call call;
@@ -221,14 +226,11 @@ static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *
     } else {
         double secs = elapsed_s(&rc->start);
         vd_metrics_observe(h->api->metrics, route, call->status, secs);
-        cJSON *doc = cJSON_CreateObject();
-        if (doc) {
-            cJSON_AddItemToObject(doc, "result", call->result ? call->result : cJSON_CreateNull());
-            cJSON_AddNumberToObject(doc, "time_ms", (double)(long long)(secs * 1e6) / 1e3);
-        } else {
-            cJSON_Delete(call->result);
-        }
-        result = send_json(conn, call->status, doc);
+        size_t len;
+        char *text = vd_resp_envelope(call->result, secs, &len);
+        call->result = NULL;
+        result = text ? send_raw(conn, call->status, text, len, "application/json", NULL, false)
+                      : send_json(conn, call->status, NULL);
     }
     call->result = NULL;
     call->text = NULL;
@@ -367,19 +369,42 @@ static int parse_body(vd_http *h, req_ctx *rc, vd_route route, cJSON **out, vd_e
     return 0;
 }
 
+/* Parks a call that returned VD_CALL_SUSPENDED until vd_call_wake. One
+ * waiting on the WAL or the feed counts in `waiting` (max_waiting_requests);
+ * one offloaded to the request workers is bounded by their queue. */
+static enum MHD_Result park(vd_http *h, struct MHD_Connection *conn, req_ctx *rc)
+{
+    rc->waits = !rc->call.offloaded;
+    if (rc->waits)
+        atomic_fetch_add(&h->load->waiting, 1);
+    rc->suspended = true;
+    MHD_suspend_connection(conn);
+    int expected = WAKE_PENDING;
+    if (!atomic_compare_exchange_strong(&rc->wake, &expected, WAKE_ARMED))
+        MHD_resume_connection(conn); /* woken already */
+    return MHD_YES;
+}
+
 /* Step 4: runs the handler; a handler that must wait parks the connection. */
 static enum MHD_Result run(vd_http *h, struct MHD_Connection *conn, req_ctx *rc)
 {
+    atomic_store(&rc->wake, WAKE_PENDING);
     int err = vd_routes[rc->route].handler(&rc->call);
-    if (err == VD_CALL_SUSPENDED) {
-        atomic_fetch_add(&h->load->waiting, 1);
-        rc->suspended = true;
-        MHD_suspend_connection(conn);
-        int expected = WAKE_PENDING;
-        if (!atomic_compare_exchange_strong(&rc->wake, &expected, WAKE_ARMED))
-            MHD_resume_connection(conn); /* woken already */
-        return MHD_YES;
-    }
+    if (err == VD_CALL_SUSPENDED)
+        return park(h, conn, rc);
+    return answer(h, conn, rc, err);
+}
+
+/* A parked call was woken: finish it (or park it again). */
+static enum MHD_Result resume(vd_http *h, struct MHD_Connection *conn, req_ctx *rc)
+{
+    rc->suspended = false;
+    if (rc->waits)
+        atomic_fetch_sub(&h->load->waiting, 1);
+    atomic_store(&rc->wake, WAKE_PENDING);
+    int err = rc->call.resume(&rc->call);
+    if (err == VD_CALL_SUSPENDED)
+        return park(h, conn, rc);
     return answer(h, conn, rc, err);
 }
 
@@ -401,7 +426,8 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
     /* "/collections/" is "/collections"; but ".../points/x%2F" names point "x/". */
     if (len > 1 && path[len - 1] == '/' && rc->path_slash)
         path[len - 1] = 0;
-    vd_call call = {.api = h->api, .arg = arg_lookup, .conn = conn, .status = 200};
+    vd_call call = {.api = h->api, .arg = arg_lookup, .conn = conn, .status = 200,
+                    .started = (double)rc->start.tv_sec + (double)rc->start.tv_nsec / 1e9};
     char allow[64] = "";
     vd_route route = match_route(path, method, &call, allow, sizeof allow);
     vd_errmsg em = {{0}};
@@ -420,8 +446,7 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
     }
     bool overloaded = false, over_budget = false;
     int err = admit(h, conn, route, &em, &overloaded);
-    if (!err && (err = vd_call_deadline(&call, (double)rc->start.tv_sec +
-                                                   (double)rc->start.tv_nsec / 1e9)))
+    if (!err && (err = vd_call_deadline(&call)))
         em = call.em;
     if (!err)
         err = parse_body(h, rc, route, &call.body, &em, &over_budget);
@@ -625,19 +650,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                  (unsigned long long)h->max_body);
         return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_BODY_TOO_LARGE, msg, NULL);
     }
-    if (rc->suspended) {
-        /* Resumed: the handler's wait is over. */
-        rc->suspended = false;
-        enum MHD_Result r = answer(h, conn, rc, rc->call.resume(&rc->call));
-        atomic_fetch_sub(&h->load->waiting, 1);
-        return r;
-    }
+    if (rc->suspended)
+        return resume(h, conn, rc); /* the handler's wait is over */
     if (rc->responded)
         return MHD_YES;
     rc->responded = true;
     vd_conn_guard_busy(h->guard, slot_of(conn));
     /* Counted before dispatch reads `ready`: vd_http_stop relies on it. */
     atomic_fetch_add(&h->in_dispatch, 1);
+    atomic_fetch_add(&h->unfinished, 1);
+    rc->dispatched = true;
     enum MHD_Result r = dispatch(h, conn, rc, url, method);
     atomic_fetch_sub(&h->in_dispatch, 1);
     if (vd_log_get_level() <= VD_LOG_DEBUG) /* skip the clock read when not logging */
@@ -655,6 +677,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     req_ctx *rc = *con_cls;
     if (!rc || is_uri_mark(rc))
         return;
+    if (rc->dispatched)
+        atomic_fetch_sub(&((vd_http *)cls)->unfinished, 1);
     release_body(cls, rc);
     cJSON_Delete(rc->call.body);
     vd_json_vectors_free(&rc->vectors);
@@ -831,12 +855,16 @@ void vd_http_stop(vd_http *h)
     if (!h)
         return;
     /* The caller has cleared api->ready, so no request suspends any more
-     * (dispatch answers 503 first). Wait for those inside a handler or
-     * parked on the WAL: a suspended connection must not be cut, its waker
-     * still holds it. (MHD_quiesce_daemon is not used: in thread-pool epoll
+     * (dispatch answers 503 first). Wait for those inside a handler,
+     * parked on the WAL, offloaded to the request workers (told to stop at
+     * their next deadline check) or still sending their answer: a suspended
+     * connection must not be cut, its waker still holds it. (MHD_quiesce_daemon is not used: in thread-pool epoll
      * mode it can race a worker and abort in libmicrohttpd 0.9.75.) */
+    atomic_store(&h->api->draining, true); /* offloaded work stops at its next check */
     for (int i = 0; i < 60000; i++) {
-        if (atomic_load(&h->in_dispatch) == 0 && atomic_load(&h->load->waiting) == 0)
+        if (atomic_load(&h->in_dispatch) == 0 && atomic_load(&h->load->waiting) == 0 &&
+            atomic_load(&h->unfinished) == 0 &&
+            (!h->api->jobs || vd_jobq_depth(h->api->jobs) == 0))
             break;
         usleep(1000);
     }

@@ -52,7 +52,7 @@ vd_http_load *vd_metrics_http_load(vd_metrics *m) { return &m->http; }
 static void render_http_load(vd_metrics *m, vd_strbuf *b)
 {
     static const char *const reasons[VD_N_OVERLOAD_REASONS] = {"connections", "waiting",
-                                                               "body_bytes"};
+                                                               "body_bytes", "queue"};
     vd_strbuf_printf(b,
                      "# HELP vectord_http_connections Open HTTP connections.\n"
                      "# TYPE vectord_http_connections gauge\nvectord_http_connections %ld\n"

@@ -23,6 +23,7 @@ typedef enum vd_overload_reason {
     VD_OVERLOAD_CONNECTIONS, /* more than max_connections open */
     VD_OVERLOAD_WAITING,     /* max_waiting_requests parked on the WAL or the feed */
     VD_OVERLOAD_BODY_BYTES,  /* request bodies in memory would pass max_inflight_body_bytes */
+    VD_OVERLOAD_QUEUE,       /* max_queued_requests heavy requests queued or running */
     VD_N_OVERLOAD_REASONS
 } vd_overload_reason;
 /* Why the connection guard (server/conn_guard.h) closed a connection. */

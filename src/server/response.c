@@ -207,3 +207,28 @@ cJSON *vd_resp_collection(vd_collection *c)
     free(st.shards);
     return o;
 }
+
+char *vd_resp_envelope(cJSON *result, double seconds, size_t *len)
+{
+    cJSON *doc = cJSON_CreateObject();
+    if (!doc) {
+        cJSON_Delete(result);
+        return NULL;
+    }
+    cJSON_AddItemToObject(doc, "result", result ? result : cJSON_CreateNull());
+    cJSON_AddNumberToObject(doc, "time_ms", (double)(long long)(seconds * 1e6) / 1e3);
+    char *text = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    if (!text)
+        return NULL;
+    size_t n = strlen(text);
+    char *t = realloc(text, n + 2);
+    if (!t) {
+        free(text);
+        return NULL;
+    }
+    t[n] = '\n'; /* so curl output ends its line */
+    t[n + 1] = 0;
+    *len = n + 1;
+    return t;
+}

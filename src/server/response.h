@@ -19,4 +19,8 @@ cJSON *vd_resp_collection(vd_collection *c);
 /* About how many bytes j prints as (its tree walked, not printed). */
 size_t vd_resp_size_estimate(const cJSON *j);
 
+/* The success envelope {"result": result, "time_ms": …} as text ending in
+ * a newline (malloc'd, *len bytes); takes result. NULL on ENOMEM. */
+char *vd_resp_envelope(cJSON *result, double seconds, size_t *len);
+
 #endif

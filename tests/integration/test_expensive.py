@@ -3,6 +3,7 @@ too large for max_response_bytes is refused before the work is done, a
 request past its deadline (request_timeout_ms, or ?timeout_ms=) is answered
 504 deadline_exceeded, a filter past max_filter_terms is refused, and probes
 are answered while heavy searches run."""
+import http.client
 import json
 import random
 import threading
@@ -65,3 +66,89 @@ def test_a_filter_past_max_filter_terms_is_refused(big):
     assert "max_filter_terms" in err["message"], err
     small = {"must_not": [{"key": "i", "match": {"any": list(range(100))}}]}
     assert all(h["id"] >= 100 for h in c.ok("POST", "/collections/big/search", q(k=5, filter=small)))
+
+
+def test_probes_are_answered_while_heavy_searches_run(big):
+    """Searches run on the request workers, not on the HTTP threads: a
+    probe sent while four heavy batches run comes back before they do."""
+    heavy = {"searches": [q(k=1000)] * 256}
+    done = []
+
+    def run():
+        cl = Client(big.port)
+        st, _ = cl.request("POST", "/collections/big/search/batch", heavy)
+        done.append((time.time(), st))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    probe = Client(big.port)
+    probes = []
+    for _ in range(5):
+        assert probe.request("GET", "/healthz")[0] == 200
+        assert probe.request("GET", "/collections")[0] == 200  # a cheap route too
+        probes.append(time.time())
+    for t in threads:
+        t.join(120)
+    assert sorted(st for _, st in done) == [200] * 4, done
+    assert probes[-1] < min(t for t, _ in done), "the probes waited for the heavy searches"
+
+
+def test_the_request_queue_is_bounded():
+    s = Server(args=["--set", "request_workers=1", "--set", "max_queued_requests=2"])
+    try:
+        c = s.client
+        c.ok("PUT", "/collections/m", {"dim": 512, "metric": "l2"})
+        rnd = random.Random(3)
+        c.ok("PUT", "/collections/m/points",
+             {"points": [{"id": i, "vector": [rnd.random() for _ in range(512)]} for i in range(2000)]})
+        body = {"searches": [{"vector": [0.5] * 512, "k": 1000}] * 64}
+        results = []
+
+        def run():
+            results.append(Client(s.port).request("POST", "/collections/m/search/batch", body)[0])
+
+        threads = [threading.Thread(target=run) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert 503 in results and 200 in results, results
+        _, text = c.request("GET", "/metrics")
+        assert 'vectord_http_overloaded_total{limit="queue"}' in text
+    finally:
+        s.stop()
+
+
+def test_sigterm_ends_heavy_searches_and_exits_0():
+    """Shutdown used to wait for every handler; offloaded searches now stop
+    at their next deadline check, answered 504 'shutting down'."""
+    s = Server()
+    c = s.client
+    c.ok("PUT", "/collections/m", {"dim": 1024, "metric": "l2"})
+    rnd = random.Random(5)
+    for b in range(0, 2000, 500):
+        c.ok("PUT", "/collections/m/points",
+             {"points": [{"id": i, "vector": [rnd.random() for _ in range(1024)]} for i in range(b, b + 500)]})
+    body = {"searches": [{"vector": [0.5] * 1024, "k": 1000}] * 256}
+    answers = []
+
+    def run():
+        try:
+            answers.append(Client(s.port).request("POST", "/collections/m/search/batch", body))
+        except (ConnectionError, OSError, http.client.HTTPException) as e:
+            answers.append((None, str(e)))
+
+    threads = [threading.Thread(target=run) for _ in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    s.stop()  # SIGTERM: asserts exit 0 within its timeout
+    for t in threads:
+        t.join(60)
+    statuses = [a[0] for a in answers]
+    assert len(statuses) == 6, answers
+    stopped = [a for a in answers if a[0] == 504]
+    assert all(st in (200, 503, 504, None) for st in statuses), statuses
+    assert stopped and "shutting down" in stopped[0][1]["error"]["message"], answers
