@@ -19,6 +19,26 @@ import pytest
 BIN = os.environ.get("VECTORD_BIN", os.path.join(os.path.dirname(__file__), "../../build/vectord"))
 
 
+def _sanitized(path):
+    """Whether the binary under test was built with a sanitizer (its memory
+    use is then the sanitizer's, not vectord's)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    if b"__asan_init" in data or b"__tsan_init" in data:
+        return True
+    try:
+        out = subprocess.run(["ldd", path], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "libasan" in out or "libtsan" in out
+
+
+SANITIZED = _sanitized(BIN)
+
+
 class Client:
     """A keep-alive HTTP client for one server."""
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import Client, Server
+from conftest import SANITIZED, Client, Server
 
 
 def raw_request(port, text, timeout=10):
@@ -316,6 +316,7 @@ BUDGET = 64 << 20
 RSS_SLACK = 48 << 20
 
 
+@pytest.mark.skipif(SANITIZED, reason="a sanitizer build's memory is the sanitizer's (shadow, quarantine)")
 def test_sixteen_concurrent_maximal_bodies_keep_rss_within_the_in_flight_budget():
     """A request's memory is charged to max_inflight_body_bytes before it is
     parsed (body, cJSON's nodes, lifted vectors), so 16 concurrent maximal
