@@ -56,6 +56,18 @@ typedef struct parse_ctx {
 
 static void cond_free(vd_cond *c);
 
+/* n more conditions or match values, at where: within max_terms? */
+static int count_terms(parse_ctx *pc, size_t n, const char *where)
+{
+    pc->n_terms += n;
+    if (pc->max_terms && pc->n_terms > pc->max_terms)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                       "the filter has more than %zu conditions and match values (at %s; setting "
+                       "max_filter_terms): each is checked for every point it may match",
+                       pc->max_terms, where);
+    return 0;
+}
+
 static void list_free(cond_list *l)
 {
     for (size_t i = 0; i < l->n; i++)
@@ -127,12 +139,9 @@ static int parse_match(parse_ctx *pc, const cJSON *m, vd_cond *c, const char *wh
             return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.match.any has %zu values; at most %d",
                            where, n, VD_FILTER_MAX_VALUES);
     }
-    pc->n_terms += n;
-    if (pc->max_terms && pc->n_terms > pc->max_terms)
-        return vd_fail(pc->em, VD_E_INVALID_FILTER,
-                       "the filter has more than %zu conditions and match values (at %s; setting "
-                       "max_filter_terms): each is checked for every point it may match",
-                       pc->max_terms, where);
+    int trc = count_terms(pc, n, where);
+    if (trc)
+        return trc;
     c->values = calloc(n, sizeof *c->values);
     if (!c->values)
         return -ENOMEM;
@@ -237,12 +246,9 @@ static int parse_list(parse_ctx *pc, const cJSON *arr, cond_list *l, const char 
     if (n > VD_FILTER_MAX_CONDITIONS)
         return vd_fail(pc->em, VD_E_INVALID_FILTER, "filter has more than %d conditions",
                        VD_FILTER_MAX_CONDITIONS);
-    pc->n_terms += n;
-    if (pc->max_terms && pc->n_terms > pc->max_terms)
-        return vd_fail(pc->em, VD_E_INVALID_FILTER,
-                       "the filter has more than %zu conditions and match values (at %s; setting "
-                       "max_filter_terms): each is checked for every point it may match",
-                       pc->max_terms, where);
+    int trc = count_terms(pc, n, where);
+    if (trc)
+        return trc;
     l->items = calloc(n ? n : 1, sizeof *l->items);
     if (!l->items)
         return -ENOMEM;

@@ -282,14 +282,21 @@ def test_a_missing_snapshot_file_or_folder_refuses_start():
             s.stop()
 
 
+def thirty_points_checkpointed(data):
+    """A running server (small segments, no automatic checkpoint) whose 3-shard
+    collection holds 30 points, all in the snapshots."""
+    s = Server(data_dir=data, args=CKPT_ARGS)
+    c = s.client
+    c.ok("PUT", "/collections/c", {"dim": 32, "metric": "l2", "shards": 3})
+    c.ok("PUT", "/collections/c/points", {"points": [{"id": j, "vector": [1.0] * 32} for j in range(30)]})
+    c.ok("POST", "/admin/checkpoint")
+    return s, c
+
+
 def test_an_older_snapshot_file_than_the_manifest_lists_refuses_start():
     with tempfile.TemporaryDirectory() as d:
         data = os.path.join(d, "data")
-        s = Server(data_dir=data, args=CKPT_ARGS)
-        c = s.client
-        c.ok("PUT", "/collections/c", {"dim": 32, "metric": "l2", "shards": 3})
-        c.ok("PUT", "/collections/c/points", {"points": [{"id": j, "vector": [1.0] * 32} for j in range(30)]})
-        c.ok("POST", "/admin/checkpoint")
+        s, c = thirty_points_checkpointed(data)
         folder = glob.glob(os.path.join(data, "snapshots", "c*"))[0]
         old = open(os.path.join(folder, "shard-0.snap"), "rb").read()
         for i in range(0, 600, 50):
@@ -308,11 +315,7 @@ def test_a_checkpoint_cut_short_before_its_manifest_starts_with_the_newer_files(
     manifest lists older files, and the newer valid ones are accepted."""
     with tempfile.TemporaryDirectory() as d:
         data = os.path.join(d, "data")
-        s = Server(data_dir=data, args=CKPT_ARGS)
-        c = s.client
-        c.ok("PUT", "/collections/c", {"dim": 32, "metric": "l2", "shards": 3})
-        c.ok("PUT", "/collections/c/points", {"points": [{"id": j, "vector": [1.0] * 32} for j in range(30)]})
-        c.ok("POST", "/admin/checkpoint")
+        s, c = thirty_points_checkpointed(data)
         for i in range(0, 600, 50):
             c.ok("PUT", "/collections/c/points",
                  {"points": [{"id": j, "vector": [2.0] * 32, "payload": {"j": j}} for j in range(i, i + 50)]})
