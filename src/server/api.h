@@ -47,7 +47,8 @@ struct vd_call {
     const struct vd_json_vectors *vectors; /* lifted out of the body (server/json_scan.h), or NULL */
     vd_arg_cb arg;          /* query-string lookup */
     double started;         /* CLOCK_MONOTONIC seconds of the request's first byte */
-    double deadline;        /* the seconds it must end by (vd_call_deadline) */
+    double deadline;        /* the seconds it must end by: request_timeout_ms from started,
+                               or less if ?timeout_ms= asks (set by the HTTP layer) */
     void *conn;
     /* Filled by the handler on success: */
     int status;            /* default 200 */
@@ -84,9 +85,6 @@ int vd_call_require_body(vd_call *call, const char *shape);
 int vd_call_feed(vd_call *call, struct vd_feed **out);
 /* Parses a "true"/"false" query argument. */
 int vd_call_bool_arg(vd_call *call, const char *name, bool def, bool *out);
-/* Sets call->deadline from call->started: request_timeout_ms, or less if
- * ?timeout_ms= asks (more is refused). */
-int vd_call_deadline(vd_call *call);
 /* Runs fn(call) on the request workers instead of this HTTP thread, and
  * renders its answer there too, so heavy work never holds the threads that
  * accept connections and answer probes: VD_CALL_SUSPENDED (the call's

@@ -46,24 +46,6 @@ int vd_call_bool_arg(vd_call *call, const char *name, bool def, bool *out)
     return 0;
 }
 
-int vd_call_deadline(vd_call *call)
-{
-    uint64_t max = call->api->limits.request_timeout_ms, ms = max;
-    const char *v = call->arg(call->conn, "timeout_ms");
-    if (v) {
-        char *end;
-        unsigned long long x = strtoull(v, &end, 10);
-        if (!*v || *end || *v == '-' || x < 1 || x > max)
-            return vd_fail(&call->em, VD_E_INVALID_REQUEST,
-                           "query parameter timeout_ms must be an integer from 1 to %llu "
-                           "(setting request_timeout_ms), got '%.32s'",
-                           (unsigned long long)max, v);
-        ms = x;
-    }
-    call->deadline = call->started + (double)ms / 1e3;
-    return 0;
-}
-
 int vd_call_check_deadline(vd_call *call, const char *what)
 {
     if (atomic_load_explicit(&call->api->draining, memory_order_relaxed))

@@ -311,6 +311,25 @@ static int admit(vd_http *h, struct MHD_Connection *conn, vd_route route, vd_err
     return 0;
 }
 
+/* Step 2b: the call's deadline (request_timeout_ms, or ?timeout_ms=). */
+static int set_deadline(vd_call *call)
+{
+    uint64_t max = call->api->limits.request_timeout_ms, ms = max;
+    const char *v = call->arg(call->conn, "timeout_ms");
+    if (v) {
+        char *end;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (!*v || *end || *v == '-' || x < 1 || x > max)
+            return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                           "query parameter timeout_ms must be an integer from 1 to %llu "
+                           "(setting request_timeout_ms), got '%.32s'",
+                           (unsigned long long)max, v);
+        ms = x;
+    }
+    call->deadline = call->started + (double)ms / 1e3;
+    return 0;
+}
+
 /* Step 3: the body as JSON, for routes that take one; 0 or an error. The
  * scan (server/json_scan.h) checks its strings, lifts its vectors and says
  * what the parse will allocate, which is charged to the in-flight budget
@@ -446,7 +465,7 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
     }
     bool overloaded = false, over_budget = false;
     int err = admit(h, conn, route, &em, &overloaded);
-    if (!err && (err = vd_call_deadline(&call)))
+    if (!err && (err = set_deadline(&call)))
         em = call.em;
     if (!err)
         err = parse_body(h, rc, route, &call.body, &em, &over_budget);
