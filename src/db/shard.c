@@ -44,6 +44,7 @@ int vd_shard_create(vd_shard **out, const vd_shard_config *cfg, vd_pool *pool)
     s->seed = cfg->seed;
     vd_sipkey_random(&s->id_key);
     vd_idmap_init(&s->idmap, id_of, s);
+    vd_graveyard_init(&s->graves);
     int rc = vd_vecstore_init(&s->vs, cfg->dim, cfg->quant, cfg->vectors_dir);
     if (!rc)
         rc = vd_index_create(cfg->index, cfg->seed, &s->index);
@@ -84,6 +85,7 @@ void vd_shard_destroy(vd_shard *s)
     if (s->index)
         s->index->ops->destroy(s->index);
     vd_idmap_destroy(&s->idmap);
+    vd_graveyard_destroy(&s->graves);
     vd_vecstore_destroy(&s->vs);
     free(s->meta);
     free(s->alive);
@@ -336,6 +338,7 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
         .vector_disk_bytes = vd_vecstore_disk_bytes(&s->vs),
         .code_bytes = vd_vecstore_code_bytes(&s->vs),
         .id_bytes = s->id_bytes + (size_t)s->cap * sizeof(slot_meta) + vd_idmap_bytes(&s->idmap) +
+                    vd_graveyard_bytes(&s->graves) +
                     vd_bitset_words(s->cap) * 16 + s->free_cap * sizeof(uint32_t),
         .payload_bytes = s->payload_bytes,
         .index_bytes = is.memory_bytes,

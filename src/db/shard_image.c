@@ -62,6 +62,7 @@ static int save_meta(const vd_shard *s, vd_strbuf *out, vd_strbuf *index_img)
     vd_put_u8(index_img, s->index->ops->save != NULL);
     if (!rc && s->index->ops->save)
         rc = s->index->ops->save(s->index, s->n_slots, index_img);
+    vd_graveyard_save(&s->graves, index_img); /* after the index: older files end there */
     return rc;
 }
 
@@ -203,6 +204,11 @@ static int load_slots(vd_shard *s, vd_reader *r)
     return 0;
 }
 
+static uint64_t shard_hash_of(const void *ctx, const vd_point_id *id)
+{
+    return vd_shard_id_hash(ctx, id);
+}
+
 int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn)
 {
     vd_reader r = vd_reader_of(data, len);
@@ -257,6 +263,8 @@ int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn)
         rc = -EINVAL;
     if (!rc && has_image)
         rc = s->index->ops->load(s->index, n_slots, dim, &r);
+    if (!rc && !r.bad && vd_reader_left(&r) > 0) /* files from before it have none */
+        rc = vd_graveyard_load(&s->graves, &r, shard_hash_of, s);
     if (!rc && (r.bad || vd_reader_left(&r) != 0))
         rc = -EINVAL;
     /* Count, check, and (re)insert: every point is in the index and alive;

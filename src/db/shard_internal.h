@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "db/graveyard.h"
 #include "db/idmap.h"
 #include "db/shard.h"
 #include "db/vecstore.h"
@@ -59,6 +60,7 @@ struct vd_shard {
     uint32_t *free_slots;
     uint32_t n_free, free_cap;
     vd_idmap idmap;
+    vd_graveyard graves; /* versions of deleted points (db/graveyard.h) */
     vd_sipkey id_key; /* keys the id map's hash: random per shard, so ids cannot be chosen to collide */
     vd_pindex **pindexes;
     size_t n_pindexes;

@@ -148,6 +148,16 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
             counts->stale++;
             continue;
         }
+        uint64_t deleted_at;
+        if (!exists && vd_graveyard_find(&s->graves, &p->id, h, &deleted_at)) {
+            if (p->has_version && p->version <= deleted_at) {
+                /* written before the delete that followed it: stays deleted */
+                drop_payload(p);
+                counts->stale++;
+                continue;
+            }
+            vd_graveyard_forget(&s->graves, &p->id, h); /* back, newer */
+        }
         /* In place, unless a save is reading this slot's vector: then the
          * point moves to a new slot like a graph node does. */
         if (exists && !deferred && !s->n_saving) {
@@ -242,6 +252,16 @@ static bool is_live(const vd_shard *s, uint32_t slot)
     return vd_bit_test(s->alive, slot) || (vd_bit_test(s->pending, slot) && !vd_bit_test(s->dead, slot));
 }
 
+/* Before a delete takes slot's point out: its version, so that older writes
+ * replayed after the delete stay ignored (db/graveyard.h). Out of memory the
+ * record is not kept; the delete itself always happens. */
+static void remember_version(vd_shard *s, uint32_t slot, uint64_t h)
+{
+    uint64_t v = s->meta[slot].version;
+    if (v)
+        (void)vd_graveyard_bury(&s->graves, &s->meta[slot].id, h, v);
+}
+
 int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n_deleted)
 {
     pthread_rwlock_wrlock(&s->lock);
@@ -250,6 +270,7 @@ int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n
         uint64_t h = vd_shard_id_hash(s, &ids[i]);
         uint32_t slot;
         if (vd_idmap_find(&s->idmap, &ids[i], h, &slot) && is_live(s, slot)) {
+            remember_version(s, slot, h);
             vd_shard_kill_slot(s, slot, h);
             (*n_deleted)++;
         }
@@ -278,7 +299,9 @@ int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted)
         rc = vd_shard_reserve_free(s, vd_bitset_count(match, nw));
     for (size_t i = rc ? SIZE_MAX : vd_bitset_next(match, nw, 0); i != SIZE_MAX;
          i = vd_bitset_next(match, nw, i + 1)) {
-        vd_shard_kill_slot(s, (uint32_t)i, vd_shard_id_hash(s, &s->meta[i].id));
+        uint64_t h = vd_shard_id_hash(s, &s->meta[i].id);
+        remember_version(s, (uint32_t)i, h);
+        vd_shard_kill_slot(s, (uint32_t)i, h);
         (*n_deleted)++;
     }
     pthread_rwlock_unlock(&s->lock);

@@ -31,6 +31,9 @@
  *       u32 link count + count × u32 neighbour slot;
  *     or (IVF, the table at the top of src/index/ivf.c): u32 n_lists, u32 dim,
  *       u8 metric, u64 trained points, centroids, S × u32 list of each slot.
+ *   then (format 2; absent in older files) the versions of deleted points
+ *       (src/db/graveyard.c): u32 n, n × (id as in a slot record, u64 version),
+ *       oldest first.
  *
  * Body of kind 3, snapshots/feeds.snap (src/write/checkpoint.c): u32 n, then n ×
  *   (u32 length + the body of a FEED_STATE WAL record (src/write/mutation.c),
