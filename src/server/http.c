@@ -61,6 +61,7 @@ typedef struct req_ctx {
     bool dispatched;   /* counted in unfinished until on_completed */
     uint64_t counted; /* this body's bytes in load->body_bytes */
     uint64_t parse_counted; /* its parse's bytes (cJSON tree, lifted vectors) there too */
+    uint64_t answer_counted; /* and its answer's, until sent */
     vd_json_vectors vectors; /* lifted out of the body by the scan */
     /* across a suspension: */
     bool suspended;
@@ -210,6 +211,15 @@ static bool match(const char *pattern, char *buf, const char **coll, const char 
 }
 
 /* Sends the outcome of the call in rc (a handler's or a resume's). */
+/* An answer waiting to be sent is memory too: it counts in the in-flight
+ * budget until sent, so clients slow to read big answers make new requests
+ * wait (503) instead of growing memory. */
+static void count_answer(vd_http *h, req_ctx *rc, size_t len)
+{
+    atomic_fetch_add_explicit(&h->load->body_bytes, len, memory_order_relaxed);
+    rc->answer_counted += len;
+}
+
 static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *rc, int err)
 {
     vd_call *call = &rc->call;
@@ -221,6 +231,7 @@ static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *
         result = send_error(h, conn, rc, route, err, call->em.text, NULL);
     } else if (call->text) {
         vd_metrics_observe(h->api->metrics, route, call->status, elapsed_s(&rc->start));
+        count_answer(h, rc, call->text_len);
         result = send_raw(conn, call->status, call->text, call->text_len,
                           call->content_type ? call->content_type : "text/plain", NULL, false);
     } else {
@@ -229,6 +240,8 @@ static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *
         size_t len;
         char *text = vd_resp_envelope(call->result, secs, &len);
         call->result = NULL;
+        if (text)
+            count_answer(h, rc, len);
         result = text ? send_raw(conn, call->status, text, len, "application/json", NULL, false)
                       : send_json(conn, call->status, NULL);
     }
@@ -702,7 +715,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     cJSON_Delete(rc->call.body);
     vd_json_vectors_free(&rc->vectors);
     vd_http *h = cls;
-    atomic_fetch_sub_explicit(&h->load->body_bytes, rc->parse_counted, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&h->load->body_bytes, rc->parse_counted + rc->answer_counted,
+                              memory_order_relaxed);
     free(rc->path);
     free(rc);
     *con_cls = NULL;

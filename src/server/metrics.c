@@ -59,7 +59,8 @@ static void render_http_load(vd_metrics *m, vd_strbuf *b)
                      "# HELP vectord_http_waiting_requests Requests parked until the WAL or the "
                      "feed catches up.\n# TYPE vectord_http_waiting_requests gauge\n"
                      "vectord_http_waiting_requests %ld\n"
-                     "# HELP vectord_http_body_bytes Request body bytes held in memory.\n"
+                     "# HELP vectord_http_body_bytes Memory of requests in flight: bodies, their parse, and "
+                     "answers not yet sent (bounded by max_inflight_body_bytes).\n"
                      "# TYPE vectord_http_body_bytes gauge\nvectord_http_body_bytes %llu\n"
                      "# HELP vectord_http_overloaded_total Requests refused with 503 overloaded, "
                      "by limit.\n# TYPE vectord_http_overloaded_total counter\n",

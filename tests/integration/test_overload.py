@@ -49,7 +49,7 @@ def metric(c, name):
 
 
 def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
-    s = Server(args=["--set", "max_connections=8", "--set", "connection_timeout_s=2"])
+    s = Server(args=["--set", "max_connections=8", "--set", "connection_timeout_s=5"])
     idle, uploads = [], []
     try:
         c = s.client
@@ -71,7 +71,9 @@ def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
             u.sendall(b"PUT /collections/m/points HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                       b"Content-Length: 100000\r\n\r\n{\"points\":")
             uploads.append(u)
-        time.sleep(0.5)
+        deadline = time.time() + 10  # until the server holds all 8 bodies (their heads read)
+        while time.time() < deadline and (metric(c, "vectord_http_body_bytes") or 0) < 8 * len('{"points":'):
+            time.sleep(0.05)
         status, head, body = raw_request(s.port, "GET /collections HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status == 503, (status, head, body)
         assert json.loads(body)["error"]["code"] == "overloaded"
@@ -83,7 +85,7 @@ def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
         for u in uploads:
             u.close()
         # 60 more idle ones: evicted in turn or closed at connection_timeout_s
-        # (2 s), every one is closed, and the server serves again.
+        # (5 s), every one is closed, and the server serves again.
         for _ in range(60):
             idle.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
         deadline = time.time() + 40
