@@ -150,8 +150,9 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
         }
         uint64_t deleted_at;
         if (!exists && vd_graveyard_find(&s->graves, &p->id, h, &deleted_at)) {
-            if (p->has_version && p->version <= deleted_at) {
-                /* written before the delete that followed it: stays deleted */
+            if (p->has_version && p->version < deleted_at) {
+                /* older than what the delete removed: stays deleted (an equal
+                 * version applies, as it would to the live point) */
                 drop_payload(p);
                 counts->stale++;
                 continue;

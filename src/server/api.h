@@ -66,6 +66,7 @@ struct vd_call {
     void *pending; /* the handler's state across the wait; resume frees it */
     /* vd_call_offload's: */
     bool offloaded;
+    bool offload_always; /* runs past its deadline (vd_call_offload_always) */
     int (*offload_fn)(vd_call *call);
     int offload_err;
     void *http;    /* the HTTP layer's request state */
@@ -91,6 +92,9 @@ int vd_call_bool_arg(vd_call *call, const char *name, bool def, bool *out);
  * answer is fn's), or VD_E_OVERLOADED when max_queued_requests wait
  * already. fn must not suspend. */
 int vd_call_offload(vd_call *call, int (*fn)(vd_call *call));
+/* The same for work that must run even when the queue is full (applying a
+ * logged write): then it runs here, on the calling thread. */
+int vd_call_offload_always(vd_call *call, int (*fn)(vd_call *call));
 /* VD_E_DEADLINE_EXCEEDED when the call is past its deadline (what names
  * the step), else 0. Long work checks it between its steps. */
 int vd_call_check_deadline(vd_call *call, const char *what);

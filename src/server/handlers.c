@@ -67,7 +67,8 @@ static int offload_done(vd_call *call)
 static void offload_main(void *arg)
 {
     vd_call *call = arg;
-    int err = vd_call_check_deadline(call, "waiting in the request queue");
+    /* A logged write is applied whatever the time: it is in the WAL already. */
+    int err = call->offload_always ? 0 : vd_call_check_deadline(call, "waiting in the request queue");
     if (!err)
         err = call->offload_fn(call);
     if (!err && call->result && !call->text) {
@@ -85,15 +86,28 @@ static void offload_main(void *arg)
     vd_call_wake(call);
 }
 
+static bool try_offload(vd_call *call, int (*fn)(vd_call *call), bool always)
+{
+    call->offload_fn = fn;
+    call->offload_always = always;
+    call->resume = offload_done;
+    call->offloaded = true;
+    if (vd_jobq_submit(call->api->jobs, offload_main, call) == 0)
+        return true;
+    call->offloaded = false;
+    return false;
+}
+
+int vd_call_offload_always(vd_call *call, int (*fn)(vd_call *call))
+{
+    return call->api->jobs && try_offload(call, fn, true) ? VD_CALL_SUSPENDED : fn(call);
+}
+
 int vd_call_offload(vd_call *call, int (*fn)(vd_call *call))
 {
     if (!call->api->jobs)
         return fn(call);
-    call->offload_fn = fn;
-    call->resume = offload_done;
-    call->offloaded = true;
-    if (vd_jobq_submit(call->api->jobs, offload_main, call) != 0) {
-        call->offloaded = false;
+    if (!try_offload(call, fn, false)) {
         atomic_fetch_add_explicit(&vd_metrics_http_load(call->api->metrics)->overloaded[VD_OVERLOAD_QUEUE],
                                   1, memory_order_relaxed);
         return vd_fail(&call->em, VD_E_OVERLOADED,

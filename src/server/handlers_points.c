@@ -53,8 +53,15 @@ static int submit(vd_call *call, pending_write *p)
     return VD_CALL_SUSPENDED;
 }
 
-/* Completes a logged write once woken and renders its counts. */
-static int write_resume(vd_call *call)
+/* Completes a logged write and renders its counts (on a request worker:
+ * applying a batch to a graph is heavy). */
+static int write_apply(vd_call *call);
+
+/* The write is durable: its apply goes to the request workers, or runs here
+ * when their queue is full (a logged write is always applied). */
+static int write_resume(vd_call *call) { return vd_call_offload_always(call, write_apply); }
+
+static int write_apply(vd_call *call)
 {
     pending_write *p = call->pending;
     vd_mutation_outcome out = {0};

@@ -153,3 +153,40 @@ def test_sigterm_ends_heavy_searches_and_exits_0():
     stopped = [a for a in answers if a[0] == 504]
     assert all(st in (200, 503, 504, None) for st in statuses), statuses
     assert stopped and "shutting down" in stopped[0][1]["error"]["message"], answers
+
+
+def test_large_writes_are_applied_off_the_http_threads():
+    """Applying a batch to an HNSW graph is heavy too: it runs on the request
+    workers once the write is durable, so probes come back first even while
+    three large batches are applied."""
+    s = Server()
+    try:
+        c = s.client
+        rnd = random.Random(11)
+        bodies = []
+        for k in range(3):
+            c.ok("PUT", f"/collections/g{k}", {"dim": 256, "metric": "l2", "shards": 1, "index": {"type": "hnsw"}})
+            bodies.append(json.dumps({"points": [{"id": i, "vector": [rnd.random() for _ in range(256)]}
+                                                 for i in range(4096)]}))
+        done = []
+
+        def run(k):
+            st, doc = Client(s.port).request("PUT", f"/collections/g{k}/points", bodies[k])
+            done.append((time.time(), st, doc))
+
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)  # parsed and logged; the graphs are being built
+        probe = Client(s.port)
+        for _ in range(3):
+            assert probe.request("GET", "/healthz")[0] == 200
+        probed = time.time()
+        for t in threads:
+            t.join(120)
+        assert len(done) == 3 and all(st == 200 and doc["result"]["inserted"] == 4096 for _, st, doc in done), done
+        assert probed < min(t for t, _, _ in done), "the probes waited for the writes"
+        for k in range(3):
+            assert c.ok("GET", f"/collections/g{k}")["points_count"] == 4096
+    finally:
+        s.stop()
