@@ -159,8 +159,11 @@ vd_conn_slot *vd_conn_guard_opened(vd_conn_guard *g, int fd)
     if (g->head)
         g->head->prev = s;
     g->head = s;
-    atomic_fetch_add_explicit(&g->live, 1, memory_order_relaxed);
-    if (++g->count > g->cfg.max_connections) {
+    g->count++;
+    /* Past the cap counted in live connections (those already shut down but
+     * not yet closed by libmicrohttpd do not count: evicting for them would
+     * close more than needed, even a newcomer whose request is not read yet). */
+    if (atomic_fetch_add_explicit(&g->live, 1, memory_order_relaxed) + 1 > g->cfg.max_connections) {
         /* Room for the newcomer: the one waiting longest without a request in progress. */
         vd_conn_slot *oldest = NULL;
         for (vd_conn_slot *o = s->next; o; o = o->next)

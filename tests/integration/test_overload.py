@@ -49,7 +49,11 @@ def metric(c, name):
 
 
 def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
-    s = Server(args=["--set", "max_connections=8", "--set", "connection_timeout_s=5"])
+    # The stalled uploads below must outlive the whole check: the idle timeout
+    # and the slow-body guard are set far enough out that a slow (sanitized,
+    # loaded) run cannot close them before the 503 is seen.
+    s = Server(args=["--set", "max_connections=8", "--set", "connection_timeout_s=20",
+                     "--set", "request_head_timeout_s=120", "--set", "request_body_min_rate=0"])
     idle, uploads = [], []
     try:
         c = s.client
@@ -71,9 +75,15 @@ def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
             u.sendall(b"PUT /collections/m/points HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                       b"Content-Length: 100000\r\n\r\n{\"points\":")
             uploads.append(u)
-        deadline = time.time() + 10  # until the server holds all 8 bodies (their heads read)
+        # Until the server holds all 8 bodies (their heads read). The first look
+        # waits: a new connection (the metrics poll's, c's was evicted) may
+        # evict an upload whose bytes the server has not read yet, since to the
+        # server it is still a connection without a request.
+        time.sleep(1.5)
+        deadline = time.time() + 10
         while time.time() < deadline and (metric(c, "vectord_http_body_bytes") or 0) < 8 * len('{"points":'):
             time.sleep(0.05)
+        assert metric(c, "vectord_http_body_bytes") >= 8 * len('{"points":')
         status, head, body = raw_request(s.port, "GET /collections HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status == 503, (status, head, body)
         assert json.loads(body)["error"]["code"] == "overloaded"
@@ -85,10 +95,10 @@ def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
         for u in uploads:
             u.close()
         # 60 more idle ones: evicted in turn or closed at connection_timeout_s
-        # (5 s), every one is closed, and the server serves again.
+        # (20 s), every one is closed, and the server serves again.
         for _ in range(60):
             idle.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
-        deadline = time.time() + 40
+        deadline = time.time() + 60
         for sock in idle:
             sock.settimeout(max(0.1, deadline - time.time()))
             try:
