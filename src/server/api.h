@@ -16,6 +16,7 @@
 #include "server/metrics.h"
 #include "server/request.h"
 #include "server/routes.h"
+#include "util/strbuf.h"
 #include "vectord/error.h"
 
 /* Shared by all HTTP threads; the pointers are borrowed from main(). */
@@ -38,6 +39,18 @@ typedef struct vd_api {
 
 typedef const char *(*vd_arg_cb)(void *conn, const char *name);
 
+/* A result rendered piece by piece as it is sent (a large search answer):
+ * the HTTP layer wraps it in the {"result": …, "time_ms": …} envelope and
+ * sends each piece as the client reads, so the answer is never held whole. */
+typedef struct vd_stream {
+    /* Appends the next piece of the result's JSON text to out, setting *done
+     * after the last; false on ENOMEM. */
+    bool (*next)(void *ctx, vd_strbuf *out, bool *done);
+    void (*free)(void *ctx);
+    void *ctx; /* NULL: no stream */
+    size_t held_bytes; /* memory ctx holds: counted in the in-flight budget until sent */
+} vd_stream;
+
 typedef struct vd_call vd_call;
 struct vd_call {
     vd_api *api;
@@ -56,6 +69,7 @@ struct vd_call {
     char *text;            /* owned raw reply instead of JSON (metrics) */
     size_t text_len;
     const char *content_type;
+    vd_stream stream;      /* owned result sent as it renders, instead of result */
     /* Filled on failure: */
     vd_errmsg em;
     /* A handler that must wait (for its WAL record to be durable) sets resume
@@ -95,6 +109,11 @@ int vd_call_offload(vd_call *call, int (*fn)(vd_call *call));
 /* The same for work that must run even when the queue is full (applying a
  * logged write): then it runs here, on the calling thread. */
 int vd_call_offload_always(vd_call *call, int (*fn)(vd_call *call));
+/* Answers the call with s's result (taken): rendered whole here when its
+ * text is about answer_bytes below VD_STREAM_MIN_BYTES, else streamed.
+ * 0, or VD_E_OUT_OF_MEMORY. */
+#define VD_STREAM_MIN_BYTES ((size_t)1 << 20)
+int vd_call_answer_stream(vd_call *call, vd_stream s, size_t answer_bytes);
 /* VD_E_DEADLINE_EXCEEDED when the call is past its deadline (what names
  * the step), else 0. Long work checks it between its steps. */
 int vd_call_check_deadline(vd_call *call, const char *what);

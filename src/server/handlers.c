@@ -58,6 +58,30 @@ int vd_call_check_deadline(vd_call *call, const char *what)
                    "request_timeout_ms, or ?timeout_ms=)", what);
 }
 
+int vd_call_answer_stream(vd_call *call, vd_stream s, size_t answer_bytes)
+{
+    if (answer_bytes >= VD_STREAM_MIN_BYTES) {
+        call->stream = s; /* the HTTP layer sends it as it renders */
+        return 0;
+    }
+    /* Small: rendered whole now (on the request workers when offloaded). */
+    vd_strbuf b;
+    vd_strbuf_init(&b, 0);
+    vd_strbuf_reserve(&b, answer_bytes + 64);
+    bool done = false, ok = vd_resp_envelope_head(&b);
+    while (ok && !done)
+        ok = s.next(s.ctx, &b, &done);
+    ok = ok && vd_resp_envelope_tail(&b, vd_now_s() - call->started);
+    s.free(s.ctx);
+    if (!ok) {
+        vd_strbuf_free(&b);
+        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory rendering results");
+    }
+    call->text = vd_strbuf_take(&b, &call->text_len);
+    call->content_type = "application/json";
+    return 0;
+}
+
 static int offload_done(vd_call *call)
 {
     call->offloaded = false;

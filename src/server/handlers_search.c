@@ -11,6 +11,7 @@
 #include "server/json_util.h"
 #include "util/clock.h"
 #include "server/response.h"
+#include "server/search_answer.h"
 
 /* Runs one parsed search: hits best first (free with free_hits). A sampled
  * search hands its query to the recall monitor. */
@@ -94,17 +95,35 @@ static int render_hits(vd_call *call, vd_point_out *hits, size_t n, bool with_pa
     return 0;
 }
 
-static int run_search(vd_call *call, vd_collection *c, vd_search_parsed *s, answer_budget *b,
-                      cJSON **out)
+/* Runs the searches s[0..n) into one answer (the searches' state freed as
+ * they run) and hands it to the HTTP layer: rendered whole when small,
+ * streamed when large, refused when past max_response_bytes. */
+static int run_searches(vd_call *call, vd_collection *c, vd_search_parsed *s, size_t n, bool batch)
 {
-    vd_point_out *hits;
-    size_t n;
-    int rc = search_hits(call, c, s, &hits, &n);
-    if (rc)
+    int rc = check_answer_size(call, s, n, vd_collection_config_of(c)->dim);
+    vd_search_answer *a = rc ? NULL : vd_search_answer_new(n, batch);
+    if (!rc && !a)
+        rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory during search");
+    for (size_t i = 0; i < n; i++) {
+        if (!rc && i)
+            rc = vd_call_check_deadline(call, "running the batch's searches");
+        vd_point_out *hits;
+        size_t nh;
+        if (!rc && !(rc = search_hits(call, c, &s[i], &hits, &nh)))
+            vd_search_answer_put(a, i, hits, nh, s[i].req.with_payload);
+        vd_search_parsed_free(&s[i]);
+    }
+    size_t bytes = a ? vd_search_answer_bytes(a) : 0;
+    if (!rc && bytes > call->api->limits.max_response_bytes) {
+        char what[96];
+        snprintf(what, sizeof what, "about %zu bytes with the hits' payloads and vectors", bytes);
+        rc = over_budget(call, what);
+    }
+    if (rc) {
+        vd_search_answer_free(a);
         return rc;
-    rc = render_hits(call, hits, n, s->req.with_payload, b, out);
-    free_hits(hits, n);
-    return rc;
+    }
+    return vd_call_answer_stream(call, vd_search_answer_stream(a), bytes);
 }
 
 #define FEED_TIMEOUT_DEFAULT_MS 5000
@@ -201,12 +220,8 @@ static int search_now(vd_call *call)
         return rc;
     rc = vd_req_search(call->body, "", vd_collection_config_of(c), &call->api->limits, call->vectors, &s,
                        &call->em);
-    if (!rc) {
-        answer_budget b = {call->api->limits.max_response_bytes};
-        if (!(rc = check_answer_size(call, &s, 1, vd_collection_config_of(c)->dim)))
-            rc = run_search(call, c, &s, &b, &call->result);
-        vd_search_parsed_free(&s);
-    }
+    if (!rc)
+        rc = run_searches(call, c, &s, 1, false);
     vd_collection_unref(c);
     return rc;
 }
@@ -221,29 +236,12 @@ static int search_batch_now(vd_call *call)
         return rc;
     rc = vd_req_search_batch(call->body, vd_collection_config_of(c), &call->api->limits, call->vectors, &s, &n,
                              &call->em);
-    if (rc) {
-        vd_collection_unref(c);
-        return rc;
+    if (!rc) {
+        rc = run_searches(call, c, s, n, true);
+        free(s);
     }
-    answer_budget b = {call->api->limits.max_response_bytes};
-    rc = check_answer_size(call, s, n, vd_collection_config_of(c)->dim);
-    cJSON *all = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++) {
-        cJSON *one = NULL;
-        if (!rc && i)
-            rc = vd_call_check_deadline(call, "running the batch's searches");
-        if (!rc && (rc = run_search(call, c, &s[i], &b, &one)) == 0)
-            cJSON_AddItemToArray(all, one);
-        vd_search_parsed_free(&s[i]);
-    }
-    free(s);
     vd_collection_unref(c);
-    if (rc) {
-        cJSON_Delete(all);
-        return rc;
-    }
-    call->result = all;
-    return 0;
+    return rc;
 }
 
 /* ---- shadow comparison ---------------------------------------------------

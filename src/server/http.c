@@ -220,6 +220,84 @@ static void count_answer(vd_http *h, req_ctx *rc, size_t len)
     rc->answer_counted += len;
 }
 
+/* A streamed answer (vd_stream) on its way out: the envelope's head, the
+ * result's pieces as the client reads them, the envelope's tail. */
+typedef struct stream_out {
+    vd_stream s;
+    vd_strbuf buf; /* the piece being sent */
+    size_t off;    /* how much of it is sent */
+    bool done;     /* the tail is in buf */
+    double secs;   /* the call's time, for time_ms */
+} stream_out;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *dst, size_t max)
+{
+    stream_out *o = cls;
+    while (o->off == o->buf.len) {
+        if (o->done)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        vd_strbuf_clear(&o->buf);
+        o->off = 0;
+        bool last = false;
+        if (!o->s.next(o->s.ctx, &o->buf, &last) ||
+            (last && !vd_resp_envelope_tail(&o->buf, o->secs))) {
+            vd_log_warn("out of memory streaming an answer; the connection is closed", "bytes_sent=%llu",
+                        (unsigned long long)pos);
+            return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut answer */
+        }
+        o->done = last;
+    }
+    size_t n = o->buf.len - o->off < max ? o->buf.len - o->off : max;
+    memcpy(dst, o->buf.data + o->off, n);
+    o->off += n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    stream_out *o = cls;
+    o->s.free(o->s.ctx);
+    vd_strbuf_free(&o->buf);
+    free(o);
+}
+
+static void drop_stream(vd_call *call)
+{
+    if (call->stream.ctx)
+        call->stream.free(call->stream.ctx);
+    call->stream = (vd_stream){0};
+}
+
+/* Sends the call's stream (taken) with chunked transfer encoding. */
+static enum MHD_Result send_stream(vd_http *h, struct MHD_Connection *conn, req_ctx *rc,
+                                   double secs)
+{
+    stream_out *o = calloc(1, sizeof *o);
+    if (!o) {
+        drop_stream(&rc->call);
+        return send_json(conn, 200, NULL);
+    }
+    o->s = rc->call.stream;
+    rc->call.stream = (vd_stream){0};
+    o->secs = secs;
+    vd_strbuf_init(&o->buf, 0);
+    if (!vd_resp_envelope_head(&o->buf)) {
+        stream_free(o);
+        return send_json(conn, 200, NULL);
+    }
+    count_answer(h, rc, o->s.held_bytes);
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32768, stream_read, o, stream_free);
+    if (!resp) {
+        stream_free(o);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result r = MHD_queue_response(conn, (unsigned)rc->call.status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
 static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *rc, int err)
 {
     vd_call *call = &rc->call;
@@ -228,7 +306,12 @@ static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *
     if (err) {
         cJSON_Delete(call->result);
         free(call->text);
+        drop_stream(call);
         result = send_error(h, conn, rc, route, err, call->em.text, NULL);
+    } else if (call->stream.ctx) {
+        double secs = elapsed_s(&rc->start);
+        vd_metrics_observe(h->api->metrics, route, call->status, secs);
+        result = send_stream(h, conn, rc, secs);
     } else if (call->text) {
         vd_metrics_observe(h->api->metrics, route, call->status, elapsed_s(&rc->start));
         count_answer(h, rc, call->text_len);
@@ -712,6 +795,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (rc->dispatched)
         atomic_fetch_sub(&((vd_http *)cls)->unfinished, 1);
     release_body(cls, rc);
+    drop_stream(&rc->call); /* made but never sent (the connection closed first) */
     cJSON_Delete(rc->call.body);
     vd_json_vectors_free(&rc->vectors);
     vd_http *h = cls;

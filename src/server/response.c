@@ -208,27 +208,42 @@ cJSON *vd_resp_collection(vd_collection *c)
     return o;
 }
 
+static double time_ms(double seconds) { return (double)(long long)(seconds * 1e6) / 1e3; }
+
+bool vd_resp_envelope_head(vd_strbuf *out) { return vd_strbuf_append(out, "{\"result\":", 10); }
+
+bool vd_resp_envelope_tail(vd_strbuf *out, double seconds)
+{
+    /* "\n" so curl output ends its line */
+    return vd_strbuf_printf(out, ",\"time_ms\":%.15g}\n", time_ms(seconds));
+}
+
 char *vd_resp_envelope(cJSON *result, double seconds, size_t *len)
 {
-    cJSON *doc = cJSON_CreateObject();
-    if (!doc) {
-        cJSON_Delete(result);
+    char *text = result ? cJSON_PrintUnformatted(result) : NULL;
+    cJSON_Delete(result);
+    if (result && !text)
+        return NULL;
+    vd_strbuf b;
+    vd_strbuf_init(&b, 0);
+    size_t n = text ? strlen(text) : 4;
+    vd_strbuf_reserve(&b, n + 48);
+    vd_resp_envelope_head(&b);
+    vd_strbuf_append(&b, text ? text : "null", n);
+    free(text);
+    if (!vd_resp_envelope_tail(&b, seconds)) {
+        vd_strbuf_free(&b);
         return NULL;
     }
-    cJSON_AddItemToObject(doc, "result", result ? result : cJSON_CreateNull());
-    cJSON_AddNumberToObject(doc, "time_ms", (double)(long long)(seconds * 1e6) / 1e3);
-    char *text = cJSON_PrintUnformatted(doc);
-    cJSON_Delete(doc);
-    if (!text)
-        return NULL;
-    size_t n = strlen(text);
-    char *t = realloc(text, n + 2);
-    if (!t) {
-        free(text);
-        return NULL;
-    }
-    t[n] = '\n'; /* so curl output ends its line */
-    t[n + 1] = 0;
-    *len = n + 1;
-    return t;
+    return vd_strbuf_take(&b, len);
+}
+
+bool vd_resp_point_text(vd_point_out *p, bool with_payload, vd_strbuf *out)
+{
+    cJSON *o = vd_resp_point(p, true, with_payload);
+    char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    bool ok = text && vd_strbuf_append(out, text, strlen(text));
+    free(text);
+    return ok;
 }

@@ -77,6 +77,14 @@ bool vd_strbuf_printf(vd_strbuf *b, const char *fmt, ...)
     return true;
 }
 
+void vd_strbuf_clear(vd_strbuf *b)
+{
+    b->len = 0;
+    b->failed = false;
+    if (b->data)
+        b->data[0] = 0;
+}
+
 char *vd_strbuf_take(vd_strbuf *b, size_t *len)
 {
     char *d = b->data;

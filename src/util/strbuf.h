@@ -24,6 +24,8 @@ bool vd_strbuf_reserve(vd_strbuf *b, size_t total);
 /* Appends n bytes; false (and failed latched) past max or on ENOMEM. */
 bool vd_strbuf_append(vd_strbuf *b, const void *p, size_t n);
 bool vd_strbuf_printf(vd_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Empties b, keeping its memory for the next text (failed is cleared). */
+void vd_strbuf_clear(vd_strbuf *b);
 /* Hands the buffer to the caller (free()) and resets b. */
 char *vd_strbuf_take(vd_strbuf *b, size_t *len);
 

@@ -39,6 +39,15 @@ def _sanitized(path):
 SANITIZED = _sanitized(BIN)
 
 
+def proc_status(pid, field):
+    """A /proc/PID/status figure in bytes (VmRSS, VmHWM: peak RSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
 class Client:
     """A keep-alive HTTP client for one server."""
 

@@ -6,12 +6,13 @@ are answered while heavy searches run."""
 import http.client
 import json
 import random
+import re
 import threading
 import time
 
 import pytest
 
-from conftest import SANITIZED, Client, Server
+from conftest import SANITIZED, Client, Server, proc_status
 
 DIM = 4096
 
@@ -46,6 +47,89 @@ def test_an_answer_too_large_is_refused_before_the_work(big):
     hits = c.ok("POST", "/collections/big/search", q(k=100, with_vector=True))
     assert len(hits) == 100 and len(hits[0]["vector"]) == DIM
     assert len(c.ok("POST", "/collections/big/search/batch", {"searches": [q()] * 4})) == 4
+
+
+def post_raw(port, path, body, timeout=120):
+    """POST on a fresh connection; the response object, unread."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+    return conn, conn.getresponse()
+
+
+def test_large_answers_are_streamed_and_equal_the_small_ones(big):
+    """Past 1 MiB an answer is written as the client reads it (chunked), not
+    built whole; it is the same JSON as the answers sent in one piece."""
+    c = big.client
+    queries = [dict(q(k=100, with_vector=True), vector=[0.1 * (i + 1)] * DIM) for i in range(3)]
+    conn, resp = post_raw(big.port, "/collections/big/search/batch", {"searches": queries})
+    assert resp.status == 200 and resp.getheader("Transfer-Encoding") == "chunked", resp.headers
+    assert resp.getheader("Content-Type") == "application/json"
+    text = resp.read()
+    conn.close()
+    assert text.endswith(b"}\n") and len(text) > 3 << 20, len(text)
+    doc = json.loads(text)
+    assert set(doc) == {"result", "time_ms"} and len(doc["result"]) == 3
+    for query, hits in zip(queries, doc["result"]):
+        small = dict(query, with_vector=False)
+        conn, resp = post_raw(big.port, "/collections/big/search", small)
+        assert resp.getheader("Content-Length") and resp.getheader("Transfer-Encoding") is None
+        one = json.loads(resp.read())["result"]
+        conn.close()
+        assert [(h["id"], h["score"], h["payload"]) for h in hits] == \
+               [(h["id"], h["score"], h["payload"]) for h in one]
+        assert all(len(h["vector"]) == DIM for h in hits)
+    point = c.ok("GET", f"/collections/big/points/{doc['result'][0][0]['id']}?with_vector=true")
+    assert point["vector"] == doc["result"][0][0]["vector"]
+    # A client that leaves mid-answer: the answer's memory is given back, and
+    # the server goes on serving.
+    for _ in range(3):
+        conn, resp = post_raw(big.port, "/collections/big/search/batch", {"searches": queries})
+        assert resp.read(65536)
+        conn.close()
+    deadline = time.time() + 10
+    while time.time() < deadline and body_bytes(c):
+        time.sleep(0.1)
+    assert body_bytes(c) == 0
+    assert len(c.ok("POST", "/collections/big/search", q(k=3))) == 3
+
+
+def body_bytes(c):
+    _, text = c.request("GET", "/metrics")
+    return float(re.search(r"^vectord_http_body_bytes (\S+)$", text, re.M).group(1))
+
+
+@pytest.mark.skipif(SANITIZED, reason="a sanitizer build's memory is the sanitizer's (shadow, quarantine)")
+def test_a_streamed_answer_holds_its_hits_not_its_text():
+    """A 180 MB answer (4 × k=1000 with vectors at dim 4096) raises the
+    server's peak memory by well under half its text: what is held is the
+    hits (floats, 4 bytes each where the text takes ~11), one piece of text
+    at a time. Built whole, the text and its tree took twice the text."""
+    s = Server(args=["--set", "max_response_bytes=1073741824"])
+    try:
+        c = s.client
+        c.ok("PUT", "/collections/m", {"dim": DIM, "metric": "l2"})
+        rnd = random.Random(3)
+        for b in range(0, 1000, 100):
+            c.ok("PUT", "/collections/m/points",
+                 {"points": [{"id": i, "vector": [rnd.random() for _ in range(DIM)]} for i in range(b, b + 100)]})
+        time.sleep(0.5)
+        base = proc_status(s.proc.pid, "VmRSS")
+        conn, resp = post_raw(s.port, "/collections/m/search/batch", {"searches": [q(with_vector=True)] * 4})
+        assert resp.status == 200 and resp.getheader("Transfer-Encoding") == "chunked"
+        size, tail = 0, b""
+        while True:
+            chunk = resp.read(1 << 20)
+            if not chunk:
+                break
+            size += len(chunk)
+            tail = (tail + chunk)[-64:]
+        conn.close()
+        peak = proc_status(s.proc.pid, "VmHWM")
+        assert tail.endswith(b"}\n") and b'"time_ms":' in tail and size > 150e6, (size, tail)
+        assert peak - base < size / 2, ((peak - base) / 2**20, size / 2**20)
+        print(f"answer {size / 2**20:.0f} MiB, peak +{(peak - base) / 2**20:.0f} MiB")
+    finally:
+        s.stop()
 
 
 def test_a_request_past_its_deadline_is_answered_504(big):

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import SANITIZED, Client, Server
+from conftest import SANITIZED, Client, Server, proc_status
 
 
 def raw_request(port, text, timeout=10):
@@ -311,14 +311,6 @@ def test_sigterm_under_write_load_exits_0_and_loses_no_acknowledged_write():
                 assert st == 200, f"acknowledged point {pid} lost at shutdown"
         finally:
             s.stop()
-
-
-def proc_status(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(field)
 
 
 MAX_BODY = 4 << 20
