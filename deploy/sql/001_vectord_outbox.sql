@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS vectord_outbox (
     xid        xid8        NOT NULL DEFAULT pg_current_xact_id(),
     source     text        NOT NULL,            -- the table the change is in
     row_id     text        NOT NULL,            -- its id column, as text
-    op         "char"      NOT NULL,            -- 'I', 'U' or 'D' (informational)
+    op         "char"      NOT NULL,            -- 'I', 'U', 'D', or 'T' (a TRUNCATE; row_id '')
     created_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX IF NOT EXISTS vectord_outbox_xid_seq ON vectord_outbox (xid, seq);
@@ -29,13 +29,20 @@ CREATE TABLE IF NOT EXISTS vectord_feed_position (
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
 
--- Trigger function: TG_ARGV[0] names the id column (default 'id').
+-- Trigger function: TG_ARGV[0] names the id column (default 'id'). As a row
+-- trigger it notes the changed row; as a statement trigger AFTER TRUNCATE, one
+-- 'T' row: vectord then deletes every point whose row is gone.
 CREATE OR REPLACE FUNCTION vectord_outbox_capture() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     id_col text := COALESCE(TG_ARGV[0], 'id');
     rec    jsonb;
 BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO vectord_outbox (source, row_id, op) VALUES (TG_TABLE_NAME, '', 'T');
+        PERFORM pg_notify('vectord_outbox', TG_TABLE_NAME);
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'DELETE' THEN
         rec := to_jsonb(OLD);
     ELSE

@@ -17,6 +17,11 @@ typedef struct vd_point_in {
     cJSON *payload; /* owned by the caller until upsert, which always takes it (sets NULL) */
     bool has_version;
     uint64_t version;
+    /* The row as the system of record holds it now (the Postgres feed, its
+     * reconciliation): applied whatever the stored version or the delete
+     * remembered for the id says, and its version stored as it is. API
+     * writes leave it false and keep the version guard. */
+    bool from_record;
 } vd_point_in;
 
 typedef struct vd_point_out {

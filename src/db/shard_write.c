@@ -143,14 +143,14 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
         uint64_t h = vd_shard_id_hash(s, &p->id);
         uint32_t slot;
         bool exists = vd_idmap_find(&s->idmap, &p->id, h, &slot);
-        if (exists && p->has_version && p->version < s->meta[slot].version) {
+        if (exists && p->has_version && !p->from_record && p->version < s->meta[slot].version) {
             drop_payload(p);
             counts->stale++;
             continue;
         }
         uint64_t deleted_at;
         if (!exists && vd_graveyard_find(&s->graves, &p->id, h, &deleted_at)) {
-            if (p->has_version && p->version < deleted_at) {
+            if (p->has_version && !p->from_record && p->version < deleted_at) {
                 /* older than what the delete removed: stays deleted (an equal
                  * version applies, as it would to the live point) */
                 drop_payload(p);

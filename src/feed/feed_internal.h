@@ -50,6 +50,7 @@ typedef struct vd_feed_batch {
     vd_point_id *dels;
     char **ids; /* owned id strings */
     size_t n_pts, n_dels, n_ids;
+    bool quiet; /* rows that cannot be points are neither logged nor counted (a comparison) */
 } vd_feed_batch;
 
 /* Wakes the waiters whose transaction is applied, whose time is up, or all
@@ -77,6 +78,10 @@ void vd_feed_error(vd_feed *f, const char *fmt, ...) __attribute__((format(print
  * caller PQclear()s. */
 PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *params);
 /* feed_rows.c: */
+/* Sends the page of cols (expressions over the table as t) after id `after`
+ * ("" = the first page), limit rows in id order: keyset pagination, each
+ * page its own statement (no long snapshot). */
+bool vd_feed_send_page(vd_feed *f, const char *cols, const char *after, unsigned limit);
 /* Counts and logs a source row the feed cannot apply. */
 void vd_feed_reject_row(vd_feed *f, const char *id, const char *why);
 bool vd_feed_batch_alloc(vd_feed_batch *b, size_t rows, uint32_t dim);
@@ -89,11 +94,18 @@ bool vd_feed_parse_id(vd_feed *f, vd_feed_batch *b, const char *text, vd_point_i
  * rejected) if it is malformed. */
 bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c,
                      const vd_collection_config *cc);
+/* The same, but a row that cannot be a point becomes a delete of its id:
+ * the point of its older contents must not be served as the row. */
+void vd_feed_add_row_or_delete(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c,
+                               const vd_collection_config *cc);
 
 /* Logs and applies b's upserts and deletes through the journal. */
 int vd_feed_write_batch(vd_feed *f, vd_collection *c, vd_feed_batch *b, vd_errmsg *em);
 
 /* Runs a queued reconciliation (reconcile.c), on the feed thread. */
 void vd_feed_reconcile_run(vd_feed *f, vd_collection *c, vd_feed_reconcile_req *req);
+/* A TRUNCATE of the source: deletes every point whose row is gone now
+ * (rows written since are kept; their own changes follow). reconcile.c */
+int vd_feed_drop_absent(vd_feed *f, vd_collection *c, uint64_t *deleted, vd_errmsg *em);
 
 #endif

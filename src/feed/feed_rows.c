@@ -96,16 +96,41 @@ bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c,
         why = "the payload is not JSON";
     if (why) {
         cJSON_Delete(p->payload);
-        vd_feed_reject_row(f, id, why);
+        if (!b->quiet)
+            vd_feed_reject_row(f, id, why);
         return false;
     }
     p->vector = v;
+    p->from_record = true; /* what Postgres holds now: applied whatever its version */
     if (!PQgetisnull(r, row, c + 2)) {
         p->has_version = true;
         p->version = strtoull(PQgetvalue(r, row, c + 2), NULL, 10);
     }
     b->n_pts++;
     return true;
+}
+
+bool vd_feed_send_page(vd_feed *f, const char *cols, const char *after, unsigned limit)
+{
+    char sql[4096], lim[16];
+    snprintf(lim, sizeof lim, "%u", limit);
+    const char *params[2] = {lim, after};
+    bool first = !*after;
+    if (first)
+        snprintf(sql, sizeof sql, "SELECT %s FROM %s t ORDER BY t.%s LIMIT $1::int", cols, f->from,
+                 f->id_quoted);
+    else
+        snprintf(sql, sizeof sql, "SELECT %s FROM %s t WHERE t.%s > $2 ORDER BY t.%s LIMIT $1::int",
+                 cols, f->from, f->id_quoted, f->id_quoted);
+    return vd_feed_send(f, sql, first ? 1 : 2, params);
+}
+
+void vd_feed_add_row_or_delete(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c,
+                               const vd_collection_config *cc)
+{
+    if (!vd_feed_add_row(f, b, r, row, c, cc) && !PQgetisnull(r, row, c) &&
+        vd_feed_parse_id(f, b, PQgetvalue(r, row, c), &b->dels[b->n_dels]))
+        b->n_dels++;
 }
 
 /* Logs and applies b's upserts and deletes, then the feed state. */
@@ -135,6 +160,7 @@ bool vd_feed_batch_alloc(vd_feed_batch *b, size_t rows, uint32_t dim)
     b->pts = calloc(rows ? rows : 1, sizeof *b->pts);
     b->vecs = malloc((rows ? rows : 1) * dim * sizeof(float));
     b->dels = calloc(rows ? rows : 1, sizeof *b->dels);
-    b->ids = calloc(rows ? rows : 1, sizeof *b->ids);
+    /* Two id strings a row at most: a rejected row's id is parsed again for its delete. */
+    b->ids = calloc(rows ? 2 * rows : 1, sizeof *b->ids);
     return b->pts && b->vecs && b->dels && b->ids;
 }

@@ -236,18 +236,7 @@ static void publish_position(vd_feed *f)
 /* Sends the backfill page after key `after` ("" = the first page). */
 static bool send_backfill_query(vd_feed *f, const char *after)
 {
-    char sql[4096], limit[16];
-    snprintf(limit, sizeof limit, "%u", f->cfg.batch_rows);
-    const char *params[2] = {limit, after};
-    bool first = !*after;
-    /* Keyset pagination: each page is its own statement (no long snapshot). */
-    if (first)
-        snprintf(sql, sizeof sql, "SELECT %s FROM %s t ORDER BY t.%s LIMIT $1::int",
-                 f->select_cols, f->from, f->id_quoted);
-    else
-        snprintf(sql, sizeof sql, "SELECT %s FROM %s t WHERE t.%s > $2 ORDER BY t.%s LIMIT $1::int",
-                 f->select_cols, f->from, f->id_quoted, f->id_quoted);
-    return vd_feed_send(f, sql, first ? 1 : 2, params);
+    return vd_feed_send_page(f, f->select_cols, after, f->cfg.batch_rows);
 }
 
 /* One backfill page; 1 = more to do, 0 = done, -1 = error. */
@@ -286,7 +275,7 @@ static int backfill_page(vd_feed *f, vd_collection *c)
     vd_feed_batch b = {0};
     bool ok = vd_feed_batch_alloc(&b, (size_t)n, dim);
     for (int i = 0; ok && i < n; i++)
-        vd_feed_add_row(f, &b, r, i, 0, vd_collection_config_of(c));
+        vd_feed_add_row_or_delete(f, &b, r, i, 0, vd_collection_config_of(c));
     if (n > 0)
         snprintf(next.backfill_after, sizeof next.backfill_after, "%s", PQgetvalue(r, n - 1, 0));
     next.backfill_rows += (uint64_t)n;
@@ -328,7 +317,8 @@ static int follow_round(vd_feed *f, vd_collection *c)
     snprintf(sql, sizeof sql,
              "WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) "
              "SELECT s.x::text, r.* FROM s LEFT JOIN LATERAL ("
-             " SELECT o.xid::text AS oxid, o.seq::text AS oseq, o.row_id, (t.%s IS NOT NULL), %s"
+             " SELECT o.xid::text AS oxid, o.seq::text AS oseq, o.row_id, (t.%s IS NOT NULL),"
+             " o.op::text AS oop, %s"
              " FROM vectord_outbox o LEFT JOIN %s t ON t.%s = o.row_id::%s"
              " WHERE o.source = $4 AND (o.xid, o.seq) > ($1::xid8, $2::bigint) AND o.xid < s.x"
              " ORDER BY o.xid, o.seq LIMIT $3::int) r ON true",
@@ -340,12 +330,35 @@ static int follow_round(vd_feed *f, vd_collection *c)
     uint64_t xmin = n ? strtoull(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     if (n == 1 && PQgetisnull(r, 0, 1))
         n = 0; /* nothing to consume */
+    bool full = n == (int)f->cfg.batch_rows;
+    /* A TRUNCATE ends the batch before it; first in a batch, it is the batch. */
+    int truncate_at = -1;
+    for (int i = 0; i < n && truncate_at < 0; i++)
+        if (strcmp(PQgetvalue(r, i, 5), "T") == 0)
+            truncate_at = i;
+    if (truncate_at > 0) {
+        n = truncate_at;
+        full = true; /* more to read: the TRUNCATE and what follows it */
+    }
     uint32_t dim = vd_collection_config_of(c)->dim;
     vd_feed_batch b = {0};
     bool ok = vd_feed_batch_alloc(&b, (size_t)n, dim);
-    for (int i = 0; ok && i < n; i++) {
+    if (truncate_at == 0) {
+        uint64_t deleted = 0;
+        vd_errmsg em = {{0}};
+        if (vd_feed_drop_absent(f, c, &deleted, &em)) {
+            vd_feed_error(f, "cannot apply a TRUNCATE of %s: %s", f->from, em.text);
+            ok = false;
+        } else {
+            vd_log_info("feed applied a TRUNCATE", "feed=%s table=%s points_deleted=%" PRIu64,
+                        f->cfg.name, f->cfg.table, deleted);
+        }
+        n = 1;
+        full = true;
+    }
+    for (int i = 0; ok && i < n && truncate_at != 0; i++) {
         if (strcmp(PQgetvalue(r, i, 4), "t") == 0) {
-            vd_feed_add_row(f, &b, r, i, 5, vd_collection_config_of(c));
+            vd_feed_add_row_or_delete(f, &b, r, i, 6, vd_collection_config_of(c));
         } else if (vd_feed_parse_id(f, &b, PQgetvalue(r, i, 3), &b.dels[b.n_dels])) {
             b.n_dels++;
         } else {
@@ -364,7 +377,7 @@ static int follow_round(vd_feed *f, vd_collection *c)
         return -1;
     if (n > 0)
         publish_position(f);
-    bool all = n < (int)f->cfg.batch_rows;
+    bool all = !full;
     if (all) {
         /* Every change of a transaction below xmin is applied now. */
         pthread_mutex_lock(&f->lock);

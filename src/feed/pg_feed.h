@@ -94,9 +94,11 @@ typedef struct vd_feed_reconcile_req {
     /* results */
     int rc; /* 0, or an error (message in error) */
     char error[256];
-    uint64_t source_rows, points, missing, extra, stale, repaired;
-    char examples[3][VD_RECONCILE_EXAMPLES][VD_ID_MAX_LEN + 1]; /* missing, extra, stale ids */
-    bool example_is_int[3][VD_RECONCILE_EXAMPLES]; /* an integer id (else a string id) */
+    uint64_t source_rows, points, missing, extra, stale, invalid, repaired;
+    bool in_sync;       /* nothing missing, extra or stale */
+    bool in_sync_after; /* the same, compared again after the repair */
+    char examples[4][VD_RECONCILE_EXAMPLES][VD_ID_MAX_LEN + 1]; /* missing, extra, stale, invalid ids */
+    bool example_is_int[4][VD_RECONCILE_EXAMPLES]; /* an integer id (else a string id) */
     double seconds;
     struct vd_feed_reconcile_req *next;
 } vd_feed_reconcile_req;

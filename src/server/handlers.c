@@ -265,13 +265,17 @@ static int reconcile_done(vd_call *call)
     cJSON_AddNumberToObject(o, "missing", (double)req->missing);
     cJSON_AddNumberToObject(o, "extra", (double)req->extra);
     cJSON_AddNumberToObject(o, "stale", (double)req->stale);
-    cJSON_AddBoolToObject(o, "in_sync", !req->missing && !req->extra && !req->stale);
+    cJSON_AddNumberToObject(o, "invalid", (double)req->invalid);
+    cJSON_AddBoolToObject(o, "in_sync", req->in_sync);
     cJSON_AddBoolToObject(o, "repair", req->repair);
     cJSON_AddNumberToObject(o, "repaired", (double)req->repaired);
+    if (req->repair)
+        cJSON_AddBoolToObject(o, "in_sync_after_repair", req->in_sync_after);
     cJSON *ex = cJSON_AddObjectToObject(o, "examples");
     cJSON_AddItemToObject(ex, "missing", id_array(req->examples[0], req->example_is_int[0], req->missing));
     cJSON_AddItemToObject(ex, "extra", id_array(req->examples[1], req->example_is_int[1], req->extra));
     cJSON_AddItemToObject(ex, "stale", id_array(req->examples[2], req->example_is_int[2], req->stale));
+    cJSON_AddItemToObject(ex, "invalid", id_array(req->examples[3], req->example_is_int[3], req->invalid));
     cJSON_AddNumberToObject(o, "seconds", req->seconds);
     free(req);
     call->result = o;

@@ -14,7 +14,7 @@
  *   ADD_PINDEX         name, u64 incarnation, u8 type, u16 length, field bytes
  *   UPSERT             name, u64 incarnation, u32 dim, u32 n, n × point:
  *                        id: u8 kind (1 integer: u64 | 2 string: u16 length + bytes)
- *                        u8 has_version, [u64 version]
+ *                        u8 flags (1 has a version, 2 from the record), [u64 version]
  *                        dim × f32 (as stored: cosine vectors already normalised)
  *                        u32 payload length, payload JSON text (length 0 = none)
  *   DELETE_IDS         name, u64 incarnation, u32 n, n × id
@@ -68,7 +68,7 @@ static void put_id(vd_strbuf *b, const vd_point_id *id)
 static void put_point(vd_strbuf *b, const vd_point_in *p, uint32_t dim)
 {
     put_id(b, &p->id);
-    vd_put_u8(b, p->has_version);
+    vd_put_u8(b, (uint8_t)((p->has_version ? 1 : 0) | (p->from_record ? 2 : 0)));
     if (p->has_version)
         vd_put_u64(b, p->version);
     vd_put_bytes(b, p->vector, dim * sizeof(float));
@@ -195,7 +195,11 @@ static int decode_upsert(vd_reader *r, vd_mutation_decoded *d, vd_errmsg *em)
         vd_point_in *p = &d->points[i];
         if (!get_id(r, &p->id))
             return bad(em, "point id");
-        p->has_version = vd_get_u8(r) != 0;
+        uint8_t flags = vd_get_u8(r);
+        if (flags > 3)
+            return bad(em, "point flags");
+        p->has_version = flags & 1;
+        p->from_record = flags & 2;
         if (p->has_version)
             p->version = vd_get_u64(r);
         p->vector = d->vectors + (size_t)i * dim;

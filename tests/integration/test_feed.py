@@ -263,17 +263,20 @@ def test_bad_rows_are_skipped_and_counted(db):
             f = wait_caught_up(c, conn)
             assert f["rows_rejected"] == 4
             assert c.ok("GET", "/collections/memories")["points_count"] == 50
-            cur.execute("""UPDATE "Memory" SET embedding = '[0.5]' WHERE id = 'm7'""")  # a bad update
+            # A bad update: the row can no longer be a point, so its point (of
+            # the row's older contents) is taken out rather than served as the row.
+            cur.execute("""UPDATE "Memory" SET embedding = '[0.5]' WHERE id = 'm7'""")
             insert_rows(conn, 50, 60)
             f = wait_caught_up(c, conn)
             assert f["rows_rejected"] == 5
-            assert c.ok("GET", "/collections/memories")["points_count"] == 60
+            assert c.ok("GET", "/collections/memories")["points_count"] == 59
+            c.error("GET", "/collections/memories/points/m7", status=404, code="point_not_found")
             # An outbox row naming no id (written by hand, not by the trigger).
             cur.execute("""INSERT INTO vectord_outbox (source, row_id, op) VALUES ('Memory', '', 'D')""")
             insert_rows(conn, 60, 61)
             f = wait_caught_up(c, conn)
             assert f["rows_rejected"] == 6
-            assert c.ok("GET", "/collections/memories")["points_count"] == 61
+            assert c.ok("GET", "/collections/memories")["points_count"] == 60
             assert "feed skipped a bad row" in s.logs() and 'id="bad-dim"' in s.logs()
         finally:
             s.stop()
@@ -620,16 +623,16 @@ def test_integer_ids_reconcile_over_many_pages(db):
             cur.execute("ALTER TABLE items DISABLE TRIGGER vectord_outbox_capture")
             cur.execute(f"INSERT INTO items SELECT i, {emb_sql('i')}, 1, 'silent' FROM generate_series(20001, 20003) i")
             cur.execute("UPDATE items SET ver = ver + 1 WHERE iid IN (5, 6)")
-            cur.execute("UPDATE items SET note = 'no version, no drift' WHERE iid = 7")
+            cur.execute("UPDATE items SET note = 'no version, still drift' WHERE iid = 7")  # found by content
             cur.execute("ALTER TABLE items ENABLE TRIGGER vectord_outbox_capture")
             r = c.ok("POST", "/feed/reconcile")
-            assert (r["missing"], r["extra"], r["stale"]) == (3, 71, 2), r
+            assert (r["missing"], r["extra"], r["stale"]) == (3, 71, 3), r
             assert r["source_rows"] == n + 3 and r["collection_points"] == n + 71, r
             assert sorted(r["examples"]["missing"]) == [20001, 20002, 20003], r
-            assert sorted(r["examples"]["stale"]) == [5, 6], r
+            assert sorted(r["examples"]["stale"]) == [5, 6, 7], r
             assert all(isinstance(i, int) and i >= 100000 or i == "5" for i in r["examples"]["extra"]), r
             r = c.ok("POST", "/feed/reconcile?repair=true")
-            assert r["repaired"] == 76, r
+            assert r["repaired"] == 77 and r["in_sync_after_repair"], r
             r = c.ok("POST", "/feed/reconcile")
             assert r["in_sync"] and r["collection_points"] == n + 3, r
             assert c.ok("GET", "/collections/items/points/5")["version"] == 16

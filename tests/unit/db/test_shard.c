@@ -71,6 +71,49 @@ Test(shard, upsert_get_update_delete_and_version_guard)
     vd_shard_destroy(s);
 }
 
+Test(shard, a_write_from_the_record_passes_the_version_guard)
+{
+    vd_shard *s;
+    vd_shard_config sc = {.dim = 2, .metric = VD_METRIC_L2, .index = &flat, .seed = 1};
+    cr_assert_eq(vd_shard_create(&s, &sc, NULL), 0);
+    float v[2] = {1, 0};
+    vd_point_in p = point(1, v, "{\"a\":1}", 100);
+    vd_upsert_counts c = {0};
+    cr_assert_eq(vd_shard_upsert(s, &p, 1, &c), 0);
+    /* An older version from the record (the Postgres feed) applies, and is stored as it is. */
+    vd_point_in rec = point(1, v, "{\"a\":2}", 40);
+    rec.from_record = true;
+    cr_assert_eq(vd_shard_upsert(s, &rec, 1, &c), 0);
+    cr_assert_eq(c.updated, 1);
+    cr_assert_eq(c.stale, 0);
+    vd_point_out out;
+    vd_point_id id1 = {.kind = VD_ID_INT, .num = 1};
+    cr_assert_eq(vd_shard_get(s, &id1, false, &out), 0);
+    cr_assert_eq(out.version, 40);
+    cr_assert_eq(cJSON_GetObjectItem(out.payload, "a")->valueint, 2);
+    vd_point_out_free(&out);
+    /* An API write older than that is still skipped. */
+    vd_point_in api = point(1, v, "{\"a\":3}", 39);
+    memset(&c, 0, sizeof c);
+    cr_assert_eq(vd_shard_upsert(s, &api, 1, &c), 0);
+    cr_assert_eq(c.stale, 1);
+    /* After a delete of version 40, an older API write stays out, the record's comes back. */
+    size_t deleted = 0;
+    cr_assert_eq(vd_shard_delete_ids(s, &id1, 1, &deleted), 0);
+    vd_point_in api_old = point(1, v, NULL, 30);
+    memset(&c, 0, sizeof c);
+    cr_assert_eq(vd_shard_upsert(s, &api_old, 1, &c), 0);
+    cr_assert_eq(c.stale, 1);
+    vd_point_in rec_old = point(1, v, "{\"a\":4}", 30);
+    rec_old.from_record = true;
+    cr_assert_eq(vd_shard_upsert(s, &rec_old, 1, &c), 0);
+    cr_assert_eq(c.inserted, 1);
+    cr_assert_eq(vd_shard_get(s, &id1, false, &out), 0);
+    cr_assert_eq(out.version, 30);
+    vd_point_out_free(&out);
+    vd_shard_destroy(s);
+}
+
 Test(shard, search_matches_brute_force_with_filter_and_threshold)
 {
     enum { N = 500, D = 24, K = 7 };

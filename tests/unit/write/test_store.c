@@ -317,7 +317,7 @@ Test(store, mutation_bodies_round_trip)
     vd_point_in pts[2] = {
         {.id = {.kind = VD_ID_INT, .num = 42}, .vector = v[0], .has_version = true, .version = 9,
          .payload = cJSON_Parse("{\"a\":[1,\"x\"],\"b\":null}")},
-        {.id = {.kind = VD_ID_STR, .str = "mem/ß", .len = 6}, .vector = v[1]},
+        {.id = {.kind = VD_ID_STR, .str = "mem/ß", .len = 6}, .vector = v[1], .from_record = true},
     };
     vd_mutation m = {.type = VD_MUT_UPSERT, .collection = "coll", .incarnation = 77,
                      .points = pts, .n_points = 2, .dim = 3};
@@ -331,7 +331,8 @@ Test(store, mutation_bodies_round_trip)
     cr_assert_eq(d.m.incarnation, 77);
     cr_assert_eq(d.m.n_points, 2);
     cr_assert_eq(d.points[0].id.num, 42);
-    cr_assert(d.points[0].has_version && d.points[0].version == 9);
+    cr_assert(d.points[0].has_version && d.points[0].version == 9 && !d.points[0].from_record);
+    cr_assert(!d.points[1].has_version && d.points[1].from_record);
     cr_assert_eq(memcmp(d.points[1].vector, v[1], sizeof v[1]), 0);
     cr_assert_eq(d.points[1].id.len, 6);
     cr_assert_eq(memcmp(d.points[1].id.str, "mem/ß", 6), 0);
