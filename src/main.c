@@ -251,7 +251,7 @@ static int start_feeds(vectord *v)
             .version_column = fs->version_column, .payload_columns = fs->payload_columns,
             .dim = (uint32_t)fs->dim, .metric = fs->metric_value,
             .batch_rows = (uint32_t)fs->batch_rows, .poll_ms = (uint32_t)fs->poll_ms,
-            .max_lag_s = (uint32_t)fs->max_lag_s,
+            .max_lag_s = (uint32_t)fs->max_lag_s, .position_ready_s = (uint32_t)fs->position_ready_s,
         };
         if (vd_feed_start(&v->feeds[v->n_feeds], &fc, v->db, v->api.journal, &em) != 0) {
             vd_log_error("cannot start the feed", "section=%s error=\"%s\"", fs->section, em.text);

@@ -27,11 +27,14 @@ void vd_feed_error(vd_feed *f, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     for (char *p = msg; *p; p++)
-        if (*p == '"' || *p == '\n')
+        if (*p == '\n')
             *p = ' ';
     pthread_mutex_lock(&f->lock);
     snprintf(f->st.last_error, sizeof f->st.last_error, "%s", msg);
     pthread_mutex_unlock(&f->lock);
+    for (char *p = msg; *p; p++) /* the log's field is quoted */
+        if (*p == '"')
+            *p = '\'';
     vd_log_warn("feed error", "feed=%s error=\"%s\"", f->cfg.name, msg);
 }
 

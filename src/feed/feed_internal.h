@@ -1,12 +1,14 @@
 /*
  * feed_internal.h — what the files of the feed share; not a public interface.
  *   pg_feed.c       the feed thread: set-up, backfill, follow, lifecycle
+ *   feed_health.c   what operators see: privileges and triggers, lag, the
+ *                   transaction that holds the feed back, the position record
  *   reconcile.c     comparing vectord with the table, and repairing
  *   feed_rows.c     source rows into batches, batches through the journal
  *   feed_conn.c     the connection (libpq, asynchronously) and the last error
  *   feed_waiters.c  read-your-writes waiters
- * Calls go down that list only (pg_feed.c → reconcile.c → feed_rows.c →
- * feed_conn.c → feed_waiters.c), never back.
+ * Calls go down that list only (pg_feed.c → feed_health.c → reconcile.c →
+ * feed_rows.c → feed_conn.c → feed_waiters.c), never back.
  */
 #ifndef VD_FEED_INTERNAL_H
 #define VD_FEED_INTERNAL_H
@@ -41,6 +43,7 @@ struct vd_feed {
     PGresult *prefetch;   /* the backfill page after prefetch_after, read ahead */
     char prefetch_after[VD_FEED_KEY_MAX + 1];
     bool caught_up;
+    double lag_measured_at; /* CLOCK_MONOTONIC seconds */
 };
 
 /* Points and deletes decoded from source rows, ready for the journal. */
@@ -101,6 +104,24 @@ void vd_feed_add_row_or_delete(vd_feed *f, vd_feed_batch *b, PGresult *r, int ro
 
 /* Logs and applies b's upserts and deletes through the journal. */
 int vd_feed_write_batch(vd_feed *f, vd_collection *c, vd_feed_batch *b, vd_errmsg *em);
+
+/* feed_health.c: */
+/* At connect: the tables and privileges the feed needs. false (the error
+ * recorded, naming the missing privilege and its GRANT) when the feed
+ * cannot run; a missing privilege on vectord_feed_position only marks the
+ * position as not recorded, a missing trigger sets the warning. */
+bool vd_feed_check_access(vd_feed *f);
+/* Records the position in vectord_feed_position (for pruning); a failure
+ * is kept apart from last_error, as position_error. */
+void vd_feed_publish_position(vd_feed *f);
+/* Measures the lag (committed outbox rows after the position, the batch
+ * about to be applied included, and the oldest one's age) and, when they
+ * wait behind an older open transaction, names that transaction. */
+void vd_feed_measure_lag(vd_feed *f);
+/* Whether the lag is due to be measured again (every 0.25 s while busy). */
+bool vd_feed_lag_due(const vd_feed *f);
+/* Clears last_error: a round worked, so its cause has cleared. */
+void vd_feed_clear_error(vd_feed *f);
 
 /* Runs a queued reconciliation (reconcile.c), on the feed thread. */
 void vd_feed_reconcile_run(vd_feed *f, vd_collection *c, vd_feed_reconcile_req *req);

@@ -219,20 +219,6 @@ static bool apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_
 
 /* ---- backfill and follow -------------------------------------------------------- */
 
-/* Records in Postgres how far this consumer has applied (for pruning). */
-static void publish_position(vd_feed *f)
-{
-    char xid[32];
-    snprintf(xid, sizeof xid, "%" PRIu64, f->state.xid);
-    const char *params[2] = {f->cfg.name, xid};
-    PGresult *r = vd_feed_run(f,
-                      "INSERT INTO vectord_feed_position (feed, consumed_xid, updated_at) "
-                      "VALUES ($1, $2::xid8, now()) ON CONFLICT (feed) DO UPDATE "
-                      "SET consumed_xid = excluded.consumed_xid, updated_at = now()",
-                      2, params);
-    PQclear(r);
-}
-
 /* Sends the backfill page after key `after` ("" = the first page). */
 static bool send_backfill_query(vd_feed *f, const char *after)
 {
@@ -298,7 +284,7 @@ static int backfill_page(vd_feed *f, vd_collection *c)
         return -1;
     if (next.backfill_done) {
         vd_log_info("feed backfill done", "feed=%s rows=%" PRIu64, f->cfg.name, next.backfill_rows);
-        publish_position(f);
+        vd_feed_publish_position(f);
     }
     return next.backfill_done ? 0 : 1;
 }
@@ -376,7 +362,7 @@ static int follow_round(vd_feed *f, vd_collection *c)
     if (!ok)
         return -1;
     if (n > 0)
-        publish_position(f);
+        vd_feed_publish_position(f);
     bool all = !full;
     if (all) {
         /* Every change of a transaction below xmin is applied now. */
@@ -389,30 +375,15 @@ static int follow_round(vd_feed *f, vd_collection *c)
     return all ? 0 : 1;
 }
 
-/* The outbox rows not applied yet, and the age of the oldest. */
-static void measure_lag(vd_feed *f)
-{
-    char xid[32], seq[32];
-    snprintf(xid, sizeof xid, "%" PRIu64, f->state.xid);
-    snprintf(seq, sizeof seq, "%" PRIu64, f->state.seq);
-    const char *params[3] = {xid, seq, f->cfg.table};
-    PGresult *r = vd_feed_run(f,
-                      "SELECT count(*), COALESCE(extract(epoch FROM clock_timestamp() - min(created_at)), 0) "
-                      "FROM vectord_outbox WHERE source = $3 AND (xid, seq) > ($1::xid8, $2::bigint)",
-                      3, params);
-    if (!r)
-        return;
-    pthread_mutex_lock(&f->lock);
-    f->st.lag_rows = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-    f->st.lag_seconds = strtod(PQgetvalue(r, 0, 1), NULL);
-    pthread_mutex_unlock(&f->lock);
-    PQclear(r);
-}
-
-/* Waits for a NOTIFY (or poll_ms, or stop). */
+/* Waits for a NOTIFY (or poll_ms, or stop). Held back by an open
+ * transaction, it looks again every 100 ms: the blocker's end sends no
+ * NOTIFY, and what it held back must be applied at once. */
 static int wait_notify(vd_feed *f)
 {
-    double until = vd_now_s() + f->cfg.poll_ms / 1000.0;
+    pthread_mutex_lock(&f->lock);
+    bool blocked = f->st.blocked;
+    pthread_mutex_unlock(&f->lock);
+    double until = vd_now_s() + (blocked ? 0.1 : f->cfg.poll_ms / 1000.0);
     while (!atomic_load(&f->stop) && vd_now_s() < until) {
         if (vd_feed_wait_socket(f, POLLIN, 100) || !PQconsumeInput(f->conn))
             return -1;
@@ -482,7 +453,7 @@ static void *feed_main(void *arg)
                 f->st.reconnects++;
                 pthread_mutex_unlock(&f->lock);
             }
-            if (!vd_feed_connect(f) || !prepare(f)) {
+            if (!vd_feed_connect(f) || !prepare(f) || !vd_feed_check_access(f)) {
                 PQfinish(f->conn);
                 f->conn = NULL;
                 vd_feed_nap(f, backoff);
@@ -505,10 +476,15 @@ static void *feed_main(void *arg)
         if (c && f->state.backfill_done)
             drain_reconciles(f, c);
         if (c) {
+            /* Before the round: the batch about to be applied counts as lag. */
+            if (f->state.backfill_done && vd_feed_lag_due(f))
+                vd_feed_measure_lag(f);
             rc = !f->state.backfill_done ? backfill_page(f, c) : follow_round(f, c);
+            if (rc >= 0)
+                vd_feed_clear_error(f);
             if (rc == 0 && f->state.backfill_done) {
-                measure_lag(f);
                 f->caught_up = true;
+                vd_feed_measure_lag(f);
             }
         }
         vd_collection_unref(c);
@@ -564,6 +540,7 @@ int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_
     f->st.backfill_rows = f->state.backfill_rows;
     f->st.xid = f->state.xid;
     f->st.seq = f->state.seq;
+    f->st.position_recorded = true; /* until a write of it fails */
     if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {
         vd_feed_free(f);
         return vd_fail(em, -EAGAIN, "cannot start the feed thread");
@@ -617,6 +594,17 @@ bool vd_feed_ready(vd_feed *f)
         return true;
     pthread_mutex_lock(&f->lock);
     bool ok = f->st.backfill_done && f->st.connected && f->st.lag_seconds <= f->cfg.max_lag_s;
+    pthread_mutex_unlock(&f->lock);
+    return ok;
+}
+
+bool vd_feed_position_ready(vd_feed *f)
+{
+    if (!f->cfg.position_ready_s)
+        return true;
+    pthread_mutex_lock(&f->lock);
+    bool ok = !f->st.position_failing_since ||
+              vd_now_s() - f->st.position_failing_since <= f->cfg.position_ready_s;
     pthread_mutex_unlock(&f->lock);
     return ok;
 }

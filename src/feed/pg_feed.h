@@ -36,6 +36,7 @@ typedef struct vd_feed_config {
     uint32_t batch_rows;
     uint32_t poll_ms; /* fallback poll when no NOTIFY arrives */
     uint32_t max_lag_s; /* /readyz fails while the oldest unapplied change is older (0 = never) */
+    uint32_t position_ready_s; /* /readyz fails while the position has not been recorded for this long (0 = never) */
 } vd_feed_config;
 
 typedef struct vd_feed_status {
@@ -49,7 +50,19 @@ typedef struct vd_feed_status {
     uint64_t lag_rows;          /* outbox rows not applied yet (at the last look) */
     double lag_seconds;         /* age of the oldest of them */
     uint64_t applied_below;     /* every change of a transaction with a lower xid is applied */
-    char last_error[256];
+    char last_error[256];       /* cleared by the next round that works */
+    /* The position's row in vectord_feed_position (what pruning reads): */
+    bool position_recorded;     /* the last write of it worked */
+    uint64_t position_write_errors;
+    double position_failing_since; /* CLOCK_MONOTONIC seconds, 0 while recorded */
+    char position_error[320];
+    /* Committed changes held back by an older transaction still open: */
+    bool blocked;
+    int blocker_pid;            /* 0 = not visible to the feed's role (or a prepared transaction) */
+    char blocker_state[64];     /* pg_stat_activity.state, or "" when not visible */
+    double blocker_seconds;     /* how long its transaction has been open; -1 = not visible */
+    uint64_t blocker_xid_age;
+    char warning[256];          /* set-up the feed works without but should not (missing triggers) */
 } vd_feed_status;
 
 typedef struct vd_feed vd_feed;
@@ -106,5 +119,8 @@ void vd_feed_reconcile(vd_feed *f, vd_feed_reconcile_req *req);
 
 /* False while the feed is behind by more than max_lag_s (or has never caught up). */
 bool vd_feed_ready(vd_feed *f);
+/* False while the position has not been recorded in vectord_feed_position
+ * for more than position_ready_s. */
+bool vd_feed_position_ready(vd_feed *f);
 
 #endif

@@ -35,6 +35,7 @@ typedef struct vd_feed_settings {
     uint64_t batch_rows;
     uint64_t poll_ms;
     uint64_t max_lag_s;
+    uint64_t position_ready_s;
     vd_metric metric_value; /* metric, validated */
 } vd_feed_settings;
 

@@ -153,13 +153,18 @@ int vd_h_readyz(vd_call *call)
 {
     if (!atomic_load(&call->api->ready))
         return vd_fail(&call->em, VD_E_NOT_READY, "server is starting or shutting down");
-    for (size_t k = 0; k < call->api->n_feeds; k++)
+    for (size_t k = 0; k < call->api->n_feeds; k++) {
+        const char *name = vd_feed_config_of(call->api->feeds[k])->name;
         if (!vd_feed_ready(call->api->feeds[k]))
             return vd_fail(&call->em, VD_E_NOT_READY,
                            "the Postgres feed '%s' is behind by more than feed_max_lag_s "
-                           "(see GET /feed?name=%s)",
-                           vd_feed_config_of(call->api->feeds[k])->name,
-                           vd_feed_config_of(call->api->feeds[k])->name);
+                           "(see GET /feed?name=%s)", name, name);
+        if (!vd_feed_position_ready(call->api->feeds[k]))
+            return vd_fail(&call->em, VD_E_NOT_READY,
+                           "the Postgres feed '%s' has not recorded its position in "
+                           "vectord_feed_position for more than feed_position_ready_s "
+                           "(see position.error in GET /feed?name=%s)", name, name);
+    }
     call->result = cJSON_CreateObject();
     cJSON_AddStringToObject(call->result, "status", "ready");
     return 0;
@@ -189,6 +194,15 @@ int vd_call_feed(vd_call *call, vd_feed **out)
     return vd_fail(&call->em, VD_E_NOT_FOUND, "no feed is named '%.64s' (see GET /feeds)", name);
 }
 
+/* name: text, or null when text is empty. */
+static void add_text_or_null(cJSON *o, const char *name, const char *text)
+{
+    if (text[0])
+        cJSON_AddStringToObject(o, name, text);
+    else
+        cJSON_AddNullToObject(o, name);
+}
+
 static cJSON *feed_json(vd_feed *f)
 {
     vd_feed_status st;
@@ -206,16 +220,32 @@ static cJSON *feed_json(vd_feed *f)
     cJSON *pos = cJSON_AddObjectToObject(o, "position");
     cJSON_AddNumberToObject(pos, "xid", (double)st.xid);
     cJSON_AddNumberToObject(pos, "seq", (double)st.seq);
+    cJSON_AddBoolToObject(pos, "recorded", st.position_recorded);
+    add_text_or_null(pos, "error", st.position_error);
     cJSON *lag = cJSON_AddObjectToObject(o, "lag");
     cJSON_AddNumberToObject(lag, "rows", (double)st.lag_rows);
     cJSON_AddNumberToObject(lag, "seconds", st.lag_seconds);
+    if (st.blocked) {
+        /* pid 0 / null state: not visible to the feed's role (grant it pg_read_all_stats) */
+        cJSON *b = cJSON_AddObjectToObject(o, "blocked_by");
+        if (st.blocker_pid)
+            cJSON_AddNumberToObject(b, "pid", st.blocker_pid);
+        else
+            cJSON_AddNullToObject(b, "pid");
+        add_text_or_null(b, "state", st.blocker_state);
+        if (st.blocker_seconds >= 0)
+            cJSON_AddNumberToObject(b, "seconds", st.blocker_seconds);
+        else
+            cJSON_AddNullToObject(b, "seconds");
+        cJSON_AddNumberToObject(b, "xid_age", (double)st.blocker_xid_age);
+    } else {
+        cJSON_AddNullToObject(o, "blocked_by");
+    }
     cJSON_AddNumberToObject(o, "rows_applied", (double)st.rows_applied);
     cJSON_AddNumberToObject(o, "rows_rejected", (double)st.rows_rejected);
     cJSON_AddNumberToObject(o, "reconnects", (double)st.reconnects);
-    if (st.last_error[0])
-        cJSON_AddStringToObject(o, "last_error", st.last_error);
-    else
-        cJSON_AddNullToObject(o, "last_error");
+    add_text_or_null(o, "last_error", st.last_error);
+    add_text_or_null(o, "warning", st.warning);
     return o;
 }
 

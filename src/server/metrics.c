@@ -111,6 +111,12 @@ static void render_feeds(vd_metrics *m, vd_strbuf *b)
         {"vectord_feed_lag_rows", "gauge", "Outbox rows not applied yet."},
         {"vectord_feed_lag_seconds", "gauge", "Age of the oldest outbox row not applied yet."},
         {"vectord_feed_position_xid", "gauge", "Follow position: transaction id."},
+        {"vectord_feed_position_recorded", "gauge",
+         "1 while the position reaches vectord_feed_position (0: the outbox is not pruned)."},
+        {"vectord_feed_position_write_errors_total", "counter", "Failed writes of the position."},
+        {"vectord_feed_blocked", "gauge", "1 while an open transaction holds committed changes back."},
+        {"vectord_feed_blocker_seconds", "gauge",
+         "How long the transaction holding the feed back has been open (0 when none or not visible)."},
     };
     vd_feed_status st[VD_MAX_FEEDS_REPORTED];
     size_t n = m->n_feeds < VD_MAX_FEEDS_REPORTED ? m->n_feeds : VD_MAX_FEEDS_REPORTED;
@@ -123,7 +129,9 @@ static void render_feeds(vd_metrics *m, vd_strbuf *b)
             double v[] = {st[k].connected, st[k].backfill_done, (double)st[k].backfill_rows,
                           (double)st[k].rows_applied, (double)st[k].rows_rejected,
                           (double)st[k].reconnects, (double)st[k].lag_rows, st[k].lag_seconds,
-                          (double)st[k].xid};
+                          (double)st[k].xid, st[k].position_recorded,
+                          (double)st[k].position_write_errors, st[k].blocked,
+                          st[k].blocked && st[k].blocker_seconds > 0 ? st[k].blocker_seconds : 0};
             vd_strbuf_printf(b, "%s{feed=\"%s\"} %.17g\n", fam[i].name,
                              vd_feed_config_of(m->feeds[k])->name, v[i]);
         }
