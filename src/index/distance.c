@@ -223,9 +223,10 @@ float vd_normalize(float *v, size_t dim)
         s += (double)v[i] * v[i];
     double norm = sqrt(s);
     if (norm > 0) {
-        float inv = (float)(1.0 / norm);
+        /* In double: 1/norm of a tiny (subnormal) vector overflows a float. */
+        double inv = 1.0 / norm;
         for (size_t i = 0; i < dim; i++)
-            v[i] *= inv;
+            v[i] = (float)(v[i] * inv);
     }
     return (float)norm;
 }
