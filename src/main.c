@@ -193,6 +193,7 @@ static int start_serving(vectord *v)
         return -1;
     }
     v->api.jobs = v->jobs;
+    vd_metrics_set_jobs(v->metrics, v->jobs);
     if (vd_auth_create(&v->auth, &v->cfg, &em) != 0) {
         vd_log_error("cannot load the API keys", "error=\"%s\"", em.text);
         return -1;

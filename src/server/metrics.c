@@ -13,6 +13,7 @@
 #include "feed/pg_feed.h"
 
 #define VD_MAX_FEEDS_REPORTED 16
+#include "util/jobq.h"
 #include "util/procstat.h"
 #include "util/strbuf.h"
 
@@ -45,6 +46,7 @@ struct vd_metrics {
     vd_recovery_report recovery; /* written before the server is ready */
     vd_recall_monitor *recall;   /* set before the server is ready */
     vd_http_load http;
+    vd_jobq *jobs; /* set before the server is ready */
 };
 
 vd_http_load *vd_metrics_http_load(vd_metrics *m) { return &m->http; }
@@ -72,6 +74,12 @@ static void render_http_load(vd_metrics *m, vd_strbuf *b)
         vd_strbuf_printf(b, "vectord_http_overloaded_total{limit=\"%s\"} %llu\n", reasons[r],
                          (unsigned long long)atomic_load_explicit(&m->http.overloaded[r],
                                                                   memory_order_relaxed));
+    if (m->jobs)
+        vd_strbuf_printf(b, "# HELP vectord_request_queue_depth Heavy requests (searches, applied "
+                            "writes) waiting for or running on the request workers (bounded by "
+                            "max_queued_requests).\n# TYPE vectord_request_queue_depth gauge\n"
+                            "vectord_request_queue_depth %zu\n",
+                         vd_jobq_depth(m->jobs));
     static const char *const closed[VD_N_CLOSE_REASONS] = {"idle_deadline", "head_deadline",
                                                            "body_too_slow", "evicted"};
     vd_strbuf_printf(b, "# HELP vectord_http_connections_closed_total Connections the server "
@@ -85,6 +93,8 @@ static void render_http_load(vd_metrics *m, vd_strbuf *b)
 }
 
 void vd_metrics_set_recall(vd_metrics *m, vd_recall_monitor *rm) { m->recall = rm; }
+
+void vd_metrics_set_jobs(vd_metrics *m, vd_jobq *jobs) { m->jobs = jobs; }
 
 void vd_metrics_set_store(vd_metrics *m, vd_store *store) { atomic_store(&m->store, store); }
 

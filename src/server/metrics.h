@@ -57,6 +57,9 @@ struct vd_recall_monitor;
 /* The recall monitor to report (borrowed, maybe NULL; set once). */
 void vd_metrics_set_recall(vd_metrics *m, struct vd_recall_monitor *rm);
 void vd_metrics_set_recovery(vd_metrics *m, const vd_recovery_report *rep);
+struct vd_jobq;
+/* The request workers' queue, whose depth is reported (borrowed; set once). */
+void vd_metrics_set_jobs(vd_metrics *m, struct vd_jobq *jobs);
 /* Renders the text exposition format; malloc'd into *text. 0 or -ENOMEM. */
 int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **text, size_t *len);
 

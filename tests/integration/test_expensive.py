@@ -217,22 +217,27 @@ def test_sigterm_ends_heavy_searches_and_exits_0():
         c.ok("PUT", "/collections/m/points",
              {"points": [{"id": i, "vector": [rnd.random() for _ in range(1024)]} for i in range(b, b + 500)]})
     # Twelve batches of 256 exact searches (~0.3 s of search work each, more
-    # under a sanitizer) on two request workers: at SIGTERM some run, some
-    # wait in the queue. (A batch's answer is streamed after its searches, so
-    # the work to stop is the searching.)
-    body = {"searches": [{"vector": [0.5] * 1024, "k": 100}] * 256}
+    # under a sanitizer) on two request workers. SIGTERM comes once the queue
+    # holds four (two running, the rest waiting), whatever the machine's speed:
+    # the waiting ones are certain to be stopped. (A batch's answer is
+    # streamed after its searches, so the work to stop is the searching.)
+    data = json.dumps({"searches": [{"vector": [0.5] * 1024, "k": 100}] * 256})
     answers = []
 
     def run():
         try:
-            answers.append(Client(s.port).request("POST", "/collections/m/search/batch", body))
+            answers.append(Client(s.port).request("POST", "/collections/m/search/batch", data))
         except (ConnectionError, OSError, http.client.HTTPException) as e:
             answers.append((None, str(e)))
 
     threads = [threading.Thread(target=run) for _ in range(12)]
     for t in threads:
         t.start()
-    time.sleep(0.5)
+    depth, deadline = 0, time.time() + 60
+    while depth < 4 and time.time() < deadline:
+        _, text = c.request("GET", "/metrics")
+        depth = int(re.search(r"^vectord_request_queue_depth (\d+)$", text, re.M).group(1))
+    assert depth >= 4, f"the request queue never held four batches (depth {depth})"
     s.stop()  # SIGTERM: asserts exit 0 within its timeout
     for t in threads:
         t.join(60)
