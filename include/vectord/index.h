@@ -82,7 +82,7 @@ typedef struct vd_index_query {
     size_t n_allowed;        /* bits set in allowed, or SIZE_MAX if not counted */
     float max_key;          /* only hits with key <= max_key (score_threshold) */
     uint32_t ef;            /* search breadth, 0 = index default (HNSW) */
-    uint32_t nprobe;        /* lists probed, 0 = index default (IVF) */
+    uint32_t nprobe;        /* lists probed, 0 = index default, VD_IVF_NPROBE_AUTO = automatic (IVF) */
     int exact;              /* force an exhaustive scan */
     _Atomic uint64_t *n_distances; /* if set, distances this search computed are added */
 } vd_index_query;
@@ -188,6 +188,8 @@ typedef enum vd_index_type { VD_INDEX_FLAT = 0, VD_INDEX_HNSW = 1, VD_INDEX_IVF 
 #define VD_IVF_AUTO_MIN_NLIST 16
 #define VD_IVF_AUTO_MAX_NLIST 16384
 #define VD_IVF_MAX_NPROBE 65536
+/* A query's nprobe for "automatic" whatever the index was created with. */
+#define VD_IVF_NPROBE_AUTO UINT32_MAX
 /* A shard trains once it holds this many points (and 8 per list asked for),
  * and trains again once it has grown this many times over. */
 #define VD_IVF_TRAIN_MIN_POINTS 1024

@@ -18,6 +18,9 @@ struct vd_collection {
     struct vd_write_order *order; /* owned through order_hooks; the write path's */
     const vd_write_order_hooks *order_hooks;
     vd_quality quality;
+    /* The search defaults now (cfg keeps those of the creation). */
+    _Atomic uint32_t ef_search, nprobe;
+    _Atomic float oversampling;
 };
 
 vd_quality *vd_collection_quality(vd_collection *c) { return &c->quality; }
@@ -81,6 +84,9 @@ int vd_collection_create_ordered(vd_collection **out, const vd_collection_config
     c->cfg.n_pindexes = 0;
     c->pool = pool;
     atomic_init(&c->refs, 1);
+    atomic_init(&c->ef_search, cfg->index.ef_search);
+    atomic_init(&c->nprobe, cfg->index.nprobe);
+    atomic_init(&c->oversampling, cfg->oversampling);
     pthread_mutex_init(&c->pindex_lock, NULL);
     vd_quality_init(&c->quality);
     int rc = 0;
@@ -155,6 +161,26 @@ size_t vd_collection_pindexes(vd_collection *c, vd_pindex_spec *out, size_t cap)
     memcpy(out, c->cfg.pindexes, n * sizeof *out);
     pthread_mutex_unlock(&c->pindex_lock);
     return n;
+}
+
+void vd_collection_config_now(vd_collection *c, vd_collection_config *out)
+{
+    *out = c->cfg;
+    out->n_pindexes = vd_collection_pindexes(c, out->pindexes, VD_PINDEX_MAX);
+    out->index.ef_search = atomic_load_explicit(&c->ef_search, memory_order_relaxed);
+    out->index.nprobe = atomic_load_explicit(&c->nprobe, memory_order_relaxed);
+    out->oversampling = atomic_load_explicit(&c->oversampling, memory_order_relaxed);
+}
+
+void vd_collection_set_search_defaults(vd_collection *c, const vd_search_defaults *d,
+                                       unsigned mask)
+{
+    if (mask & VD_SET_EF_SEARCH)
+        atomic_store_explicit(&c->ef_search, d->ef_search, memory_order_relaxed);
+    if (mask & VD_SET_NPROBE)
+        atomic_store_explicit(&c->nprobe, d->nprobe, memory_order_relaxed);
+    if (mask & VD_SET_OVERSAMPLING)
+        atomic_store_explicit(&c->oversampling, d->oversampling, memory_order_relaxed);
 }
 
 static uint32_t shard_of(const vd_collection *c, const vd_point_id *id)
@@ -382,9 +408,16 @@ int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_ou
 {
     uint32_t ns = c->cfg.n_shards;
     vd_search_req with_default = *req;
-    if (with_default.oversampling <= 0)
-        with_default.oversampling = c->cfg.oversampling > 0 ? c->cfg.oversampling
-                                                            : vd_oversampling_default(c->cfg.quant);
+    if (with_default.oversampling <= 0) {
+        float o = atomic_load_explicit(&c->oversampling, memory_order_relaxed);
+        with_default.oversampling = o > 0 ? o : vd_oversampling_default(c->cfg.quant);
+    }
+    if (!with_default.ef)
+        with_default.ef = atomic_load_explicit(&c->ef_search, memory_order_relaxed);
+    if (!with_default.nprobe) {
+        uint32_t p = atomic_load_explicit(&c->nprobe, memory_order_relaxed);
+        with_default.nprobe = p ? p : VD_IVF_NPROBE_AUTO;
+    }
     req = &with_default;
     search_job j = {.c = c, .req = req};
     j.hits = calloc((size_t)ns * req->k, sizeof *j.hits);

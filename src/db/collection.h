@@ -5,7 +5,8 @@
  * shard (one lock acquisition per shard per batch); searches fan out over the
  * shards on the worker pool and merge the per-shard top-k. The configuration is
  * immutable after creation except the payload-index list, which has its own
- * mutex. Collections are reference-counted so a request that holds one may
+ * mutex, and the search defaults (ef_search, nprobe, oversampling), which a
+ * search reads atomically. Collections are reference-counted so a request that holds one may
  * finish while the collection is being dropped.
  */
 #ifndef VD_COLLECTION_H
@@ -81,6 +82,16 @@ typedef struct vd_collection_stats {
  * vector of length zero (v is left as it was). */
 int vd_collection_prepare_vector(const vd_collection_config *c, float *v);
 
+/* What a search uses where it names nothing else; changeable after creation
+ * (PATCH /collections/{c}). */
+typedef struct vd_search_defaults {
+    uint32_t ef_search; /* HNSW */
+    uint32_t nprobe;    /* IVF, 0 = automatic */
+    float oversampling; /* quantized: 0 = the quantizer's default */
+} vd_search_defaults;
+/* Which fields of a vd_search_defaults a change sets. */
+enum { VD_SET_EF_SEARCH = 1, VD_SET_NPROBE = 2, VD_SET_OVERSAMPLING = 4 };
+
 /* True if name is 1..64 chars of [A-Za-z0-9_-]. */
 bool vd_collection_name_valid(const char *name);
 
@@ -97,6 +108,12 @@ void vd_collection_unref(vd_collection *c);
 const vd_collection_config *vd_collection_config_of(const vd_collection *c);
 /* Copies the payload-index list (fields borrowed from the collection). */
 size_t vd_collection_pindexes(vd_collection *c, vd_pindex_spec *out, size_t cap);
+/* The configuration as it is now: payload indexes and search defaults
+ * included (fields borrowed from the collection). */
+void vd_collection_config_now(vd_collection *c, vd_collection_config *out);
+/* Sets the search defaults that mask (VD_SET_*) names, from d. */
+void vd_collection_set_search_defaults(vd_collection *c, const vd_search_defaults *d,
+                                       unsigned mask);
 
 int vd_collection_upsert(vd_collection *c, vd_point_in *pts, size_t n, vd_upsert_counts *counts);
 /* The upsert in two steps (see vd_shard_upsert_stage): the stage decides and

@@ -221,7 +221,8 @@ static int ivf_search(vd_index *idx, const vd_vector_view *v, const vd_index_que
         order[i].list = i;
     }
     qsort(order, f->n_lists, sizeof *order, cmp_ranked);
-    uint32_t nprobe = vd_ivf_default_nprobe(q->nprobe ? q->nprobe : f->nprobe_param, f->n_lists);
+    uint32_t param = q->nprobe == VD_IVF_NPROBE_AUTO ? 0 : q->nprobe ? q->nprobe : f->nprobe_param;
+    uint32_t nprobe = vd_ivf_default_nprobe(param, f->n_lists);
     bool filtered = allowed < f->n_points;
     uint64_t n_dist = f->n_lists;
     for (uint32_t r = 0; r < f->n_lists; r++) {

@@ -77,6 +77,28 @@ int vd_h_collection_delete(vd_call *call)
     return 0;
 }
 
+int vd_h_collection_update(vd_call *call)
+{
+    vd_search_defaults d;
+    unsigned mask;
+    vd_collection *c;
+    int rc = vd_call_require_body(call, "a JSON object such as {\"index\":{\"ef_search\":128}}");
+    if (rc || (rc = vd_call_collection(call, &c)))
+        return rc;
+    rc = vd_req_collection_update(call->body, vd_collection_config_of(c), &d, &mask, &call->em);
+    if (!rc)
+        rc = vd_journal_ddl(call->api->journal,
+                            &(vd_mutation){.type = VD_MUT_SET_DEFAULTS,
+                                           .collection = vd_collection_config_of(c)->name,
+                                           .defaults = &d,
+                                           .defaults_mask = mask},
+                            &call->em);
+    if (!rc && !(call->result = vd_resp_collection(c)))
+        rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+    vd_collection_unref(c);
+    return rc;
+}
+
 int vd_h_pindex_create(vd_call *call)
 {
     const char *field;

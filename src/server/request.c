@@ -426,6 +426,90 @@ int vd_req_delete(const cJSON *body, const vd_limits *lim, vd_delete_req *out, v
     return 0;
 }
 
+/* A member the settings change names but no collection can change after creation. */
+static int refuse_fixed(const cJSON *obj, const char *where, const char *const *fixed,
+                        vd_errmsg *em)
+{
+    for (size_t i = 0; fixed[i]; i++)
+        if (cJSON_GetObjectItemCaseSensitive(obj, fixed[i])) {
+            char path[128];
+            return vd_fail(em, VD_E_INVALID_REQUEST,
+                           "%s cannot change after the collection is created (it shapes what is "
+                           "stored); create a new collection with it",
+                           vd_json_path(path, sizeof path, where, fixed[i]));
+        }
+    return 0;
+}
+
+int vd_req_collection_update(const cJSON *body, const vd_collection_config *c,
+                             vd_search_defaults *out, unsigned *mask, vd_errmsg *em)
+{
+    static const char *const top[] = {"index", "quantization", NULL};
+    static const char *const top_fixed[] = {"dim", "metric", "shards", "payload_indexes", NULL};
+    static const char *const index_fields[] = {"ef_search", "nprobe", NULL};
+    static const char *const index_fixed[] = {"type", "m", "ef_construction", "nlist", NULL};
+    static const char *const quant_fields[] = {"oversampling", NULL};
+    static const char *const quant_fixed[] = {"type", "originals", NULL};
+    int rc;
+    uint64_t v;
+    *mask = 0;
+    *out = (vd_search_defaults){0};
+    if ((rc = vd_json_object(body, "", em)) || (rc = refuse_fixed(body, "", top_fixed, em)) ||
+        (rc = vd_json_no_unknown(body, "", top, em)))
+        return rc;
+    const cJSON *index = cJSON_GetObjectItemCaseSensitive(body, "index");
+    if (index) {
+        if ((rc = vd_json_object(index, "index", em)) ||
+            (rc = refuse_fixed(index, "index", index_fixed, em)) ||
+            (rc = vd_json_no_unknown(index, "index", index_fields, em)))
+            return rc;
+        if (cJSON_GetObjectItemCaseSensitive(index, "ef_search")) {
+            if (c->index.type != VD_INDEX_HNSW)
+                return vd_fail(em, VD_E_INVALID_REQUEST,
+                               "index.ef_search applies to hnsw collections; this one is %s",
+                               vd_index_type_name(c->index.type));
+            if ((rc = vd_json_uint(index, "ef_search", "index", true, 0, VD_HNSW_MIN_EF_SEARCH,
+                                   VD_HNSW_MAX_EF_SEARCH, &v, em)))
+                return rc;
+            out->ef_search = (uint32_t)v;
+            *mask |= VD_SET_EF_SEARCH;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(index, "nprobe")) {
+            if (c->index.type != VD_INDEX_IVF)
+                return vd_fail(em, VD_E_INVALID_REQUEST,
+                               "index.nprobe applies to ivf collections; this one is %s",
+                               vd_index_type_name(c->index.type));
+            /* 0 = automatic, as at creation */
+            if ((rc = vd_json_uint(index, "nprobe", "index", true, 0, 0, VD_IVF_MAX_NPROBE, &v, em)))
+                return rc;
+            out->nprobe = (uint32_t)v;
+            *mask |= VD_SET_NPROBE;
+        }
+    }
+    const cJSON *quant = cJSON_GetObjectItemCaseSensitive(body, "quantization");
+    if (quant) {
+        if ((rc = vd_json_object(quant, "quantization", em)) ||
+            (rc = refuse_fixed(quant, "quantization", quant_fixed, em)) ||
+            (rc = vd_json_no_unknown(quant, "quantization", quant_fields, em)))
+            return rc;
+        if (cJSON_GetObjectItemCaseSensitive(quant, "oversampling")) {
+            if (c->quant == VD_QUANT_NONE)
+                return vd_fail(em, VD_E_INVALID_REQUEST,
+                               "quantization.oversampling applies to quantized collections; this "
+                               "one keeps float32 vectors only");
+            if ((rc = parse_factor(quant, "oversampling", "quantization", 0, 1.0,
+                                   VD_OVERSAMPLING_MAX, &out->oversampling, em)))
+                return rc;
+            *mask |= VD_SET_OVERSAMPLING;
+        }
+    }
+    if (!*mask)
+        return vd_fail(em, VD_E_INVALID_REQUEST,
+                       "nothing to change: send index.ef_search (hnsw), index.nprobe (ivf) or "
+                       "quantization.oversampling (quantized collections)");
+    return 0;
+}
+
 int vd_req_pindex(const cJSON *body, const char **field, vd_pindex_type *type, vd_errmsg *em)
 {
     static const char *const allowed[] = {"field", "type", NULL};

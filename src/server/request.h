@@ -36,6 +36,11 @@ typedef struct vd_limits {
 int vd_req_collection(const cJSON *body, const char *name, const vd_limits *lim,
                       vd_collection_config *out, vd_errmsg *em);
 
+/* PATCH /collections/{name}: the search defaults to change (*mask: VD_SET_*);
+ * what cannot change after creation is refused naming it. */
+int vd_req_collection_update(const cJSON *body, const vd_collection_config *c,
+                             vd_search_defaults *out, unsigned *mask, vd_errmsg *em);
+
 /* PUT /collections/{name}/points. Detaches payloads from body into the points. */
 typedef struct vd_upsert_req {
     vd_point_in *points;

@@ -106,7 +106,9 @@ static void add_agreement(cJSON *parent, const char *name, const char *rate_name
 
 cJSON *vd_resp_collection(vd_collection *c)
 {
-    const vd_collection_config *cfg = vd_collection_config_of(c);
+    vd_collection_config now; /* search defaults and payload indexes as they are */
+    vd_collection_config_now(c, &now);
+    const vd_collection_config *cfg = &now;
     vd_collection_stats st;
     if (vd_collection_stats_get(c, &st) != 0)
         return NULL;
@@ -136,10 +138,8 @@ cJSON *vd_resp_collection(vd_collection *c)
         cJSON_AddStringToObject(quant, "originals", cfg->originals_on_disk ? "disk" : "ram");
     }
     cJSON *pi = cJSON_AddObjectToObject(o, "payload_indexes");
-    vd_pindex_spec specs[VD_PINDEX_MAX];
-    size_t n_specs = vd_collection_pindexes(c, specs, VD_PINDEX_MAX);
-    for (size_t i = 0; i < n_specs; i++)
-        cJSON_AddStringToObject(pi, specs[i].field, vd_pindex_type_name(specs[i].type));
+    for (size_t i = 0; i < cfg->n_pindexes; i++)
+        cJSON_AddStringToObject(pi, cfg->pindexes[i].field, vd_pindex_type_name(cfg->pindexes[i].type));
     add_size(o, "points_count", st.n_points);
     add_size(o, "deleted_pending", st.total.n_tombstones);
     /* Upserts answer once their points are searchable, so there is no

@@ -37,6 +37,8 @@ enum {
     X(COLLECTION_CREATE, "PUT", "/collections/{c}", "collection_create", vd_h_collection_create,     \
       WRITE, VD_RF_BODY | VD_RF_WAITS)                                                               \
     X(COLLECTION_INFO, "GET", "/collections/{c}", "collection_info", vd_h_collection_info, READ, 0) \
+    X(COLLECTION_UPDATE, "PATCH", "/collections/{c}", "collection_update", vd_h_collection_update,   \
+      WRITE, VD_RF_BODY | VD_RF_WAITS)                                                               \
     X(COLLECTION_DELETE, "DELETE", "/collections/{c}", "collection_delete", vd_h_collection_delete, \
       WRITE, VD_RF_WAITS)                                                                            \
     X(POINTS_UPSERT, "PUT", "/collections/{c}/points", "points_upsert", vd_h_points_upsert, WRITE,  \

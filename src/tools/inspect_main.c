@@ -23,7 +23,7 @@
 
 static const char *const type_names[] = {
     "?", "create_collection", "drop_collection", "add_payload_index", "upsert", "delete_ids",
-    "delete_filter", "feed_state"};
+    "delete_filter", "feed_state", "set_defaults"};
 
 /* type name, collection and size of a logged change (vd_wal_describe_fn). */
 static void describe(const vd_wal_record *r, char *out, size_t cap)
@@ -60,6 +60,10 @@ static void describe(const vd_wal_record *r, char *out, size_t cap)
         snprintf(out + n, cap - (size_t)n, " filter=%.120s", m->filter_json);
     else if (m->type == VD_MUT_ADD_PINDEX)
         snprintf(out + n, cap - (size_t)n, " field=%s", m->field);
+    else if (m->type == VD_MUT_SET_DEFAULTS)
+        snprintf(out + n, cap - (size_t)n, " mask=%u ef_search=%u nprobe=%u oversampling=%g",
+                 m->defaults_mask, m->defaults->ef_search, m->defaults->nprobe,
+                 (double)m->defaults->oversampling);
     else if (m->type == VD_MUT_FEED_STATE)
         snprintf(out + n, cap - (size_t)n, " backfill=%s rows=%" PRIu64 " xid=%" PRIu64 " seq=%" PRIu64,
                  m->feed->backfill_done ? "done" : m->feed->backfill_started ? "running" : "no",

@@ -33,8 +33,8 @@ static int ensure_dir(vd_vfs *vfs, const char *dir, const char *parent, vd_errms
  * included) followed by u64 incarnation. */
 static void encode_meta(vd_collection *c, vd_strbuf *img)
 {
-    vd_collection_config cfg = *vd_collection_config_of(c);
-    cfg.n_pindexes = vd_collection_pindexes(c, cfg.pindexes, VD_PINDEX_MAX);
+    vd_collection_config cfg;
+    vd_collection_config_now(c, &cfg);
     vd_mutation m = {.type = VD_MUT_CREATE_COLLECTION, .collection = cfg.name, .cfg = &cfg};
     vd_mutation_encode(&m, img);
     vd_put_u64(img, cfg.incarnation);

@@ -244,9 +244,9 @@ int vd_journal_ddl(vd_journal *j, const vd_mutation *m, vd_errmsg *em)
     }
     if (!rc)
         rc = vd_mutation_apply_ddl(j->db, &mm, lsn, false, em);
-    if (!rc && mm.type == VD_MUT_ADD_PINDEX) {
-        /* The index change is a write of the collection like the others:
-         * its snapshot must be redone to hold it. */
+    if (!rc && (mm.type == VD_MUT_ADD_PINDEX || mm.type == VD_MUT_SET_DEFAULTS)) {
+        /* The index or settings change is a write of the collection like the
+         * others: its snapshot must be redone to hold it. */
         stage_queued(c, NULL, lsn);
         pthread_mutex_lock(&o->log_lock);
         if (lsn > o->last_logged)

@@ -19,6 +19,9 @@
  *                        u32 payload length, payload JSON text (length 0 = none)
  *   DELETE_IDS         name, u64 incarnation, u32 n, n × id
  *   DELETE_FILTER      name, u64 incarnation, u32 length, filter JSON text
+ *   SET_DEFAULTS       name, u64 incarnation, u8 mask (1 ef_search, 2 nprobe,
+ *                      4 oversampling: the fields it sets), u32 ef_search,
+ *                      u32 nprobe, f32 oversampling
  *   FEED_STATE         name (of the feed), u64 0, u8 flags (1 backfill started,
  *                      2 backfill done), u64 backfill rows, u16 length +
  *                      last backfilled id, u64 outbox xid, u64 outbox seq
@@ -44,7 +47,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "record bodies copy fl
 bool vd_mutation_is_ddl(vd_mutation_type t)
 {
     return t == VD_MUT_CREATE_COLLECTION || t == VD_MUT_DROP_COLLECTION || t == VD_MUT_ADD_PINDEX ||
-           t == VD_MUT_FEED_STATE;
+           t == VD_MUT_SET_DEFAULTS || t == VD_MUT_FEED_STATE;
 }
 
 static void put_name(vd_strbuf *b, const char *s)
@@ -117,6 +120,12 @@ void vd_mutation_encode(const vd_mutation *m, vd_strbuf *b)
         vd_put_u8(b, (uint8_t)m->pindex_type);
         vd_put_u16(b, (uint16_t)strlen(m->field));
         vd_put_bytes(b, m->field, strlen(m->field));
+        break;
+    case VD_MUT_SET_DEFAULTS:
+        vd_put_u8(b, (uint8_t)m->defaults_mask);
+        vd_put_u32(b, m->defaults->ef_search);
+        vd_put_u32(b, m->defaults->nprobe);
+        vd_put_bytes(b, &m->defaults->oversampling, 4);
         break;
     case VD_MUT_UPSERT:
         vd_put_u32(b, m->dim);
@@ -297,6 +306,24 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
             return bad(em, "payload index field");
         d->m.field = d->field;
         break;
+    case VD_MUT_SET_DEFAULTS: {
+        vd_search_defaults *v = &d->defaults;
+        uint8_t mask = vd_get_u8(&r);
+        v->ef_search = vd_get_u32(&r);
+        v->nprobe = vd_get_u32(&r);
+        vd_get_copy(&r, &v->oversampling, 4);
+        if (!mask || (mask & ~(VD_SET_EF_SEARCH | VD_SET_NPROBE | VD_SET_OVERSAMPLING)) ||
+            ((mask & VD_SET_EF_SEARCH) &&
+             (v->ef_search < VD_HNSW_MIN_EF_SEARCH || v->ef_search > VD_HNSW_MAX_EF_SEARCH)) ||
+            ((mask & VD_SET_NPROBE) && v->nprobe > VD_IVF_MAX_NPROBE) ||
+            ((mask & VD_SET_OVERSAMPLING) &&
+             !(v->oversampling == 0.0f ||
+               (v->oversampling >= 1.0f && v->oversampling <= VD_OVERSAMPLING_MAX))))
+            return bad(em, "search defaults");
+        d->m.defaults = v;
+        d->m.defaults_mask = mask;
+        break;
+    }
     case VD_MUT_UPSERT:
         rc = decode_upsert(&r, d, em);
         break;
@@ -411,6 +438,14 @@ int vd_mutation_apply_ddl(vd_database *db, const vd_mutation *m, uint64_t lsn, b
         rc = vd_collection_add_pindex(c, m->field, m->pindex_type, em);
         if (replay && rc == VD_E_COLLECTION_EXISTS)
             rc = 0; /* a snapshot holds it */
+        break;
+    case VD_MUT_SET_DEFAULTS:
+        /* Replayed in log order, the last one logged wins, as it did live. */
+        if ((c = lookup(db, m)))
+            vd_collection_set_search_defaults(c, m->defaults, m->defaults_mask);
+        else if (!replay)
+            rc = vd_fail(em, VD_E_COLLECTION_NOT_FOUND, "collection '%s' does not exist",
+                         m->collection);
         break;
     case VD_MUT_FEED_STATE: {
         vd_feed_state st = *m->feed;

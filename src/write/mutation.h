@@ -26,6 +26,7 @@ typedef enum vd_mutation_type {
     VD_MUT_DELETE_IDS = 5,
     VD_MUT_DELETE_FILTER = 6,
     VD_MUT_FEED_STATE = 7,
+    VD_MUT_SET_DEFAULTS = 8,
 } vd_mutation_type;
 
 typedef struct vd_mutation {
@@ -43,6 +44,8 @@ typedef struct vd_mutation {
     const vd_filter *filter;   /* DELETE_FILTER */
     const char *filter_json;   /* DELETE_FILTER: the filter as JSON text (what is logged) */
     const vd_feed_state *feed; /* FEED_STATE (collection = the feed's name) */
+    const vd_search_defaults *defaults; /* SET_DEFAULTS: the values ... */
+    unsigned defaults_mask;             /* ... that VD_SET_* names */
 } vd_mutation;
 
 /* What applying a data mutation did (the API reply counts). */
@@ -68,6 +71,7 @@ typedef struct vd_mutation_decoded {
     vd_filter *filter;
     char *filter_json;
     vd_feed_state feed;
+    vd_search_defaults defaults;
 } vd_mutation_decoded;
 
 /* Decodes a record body of type; VD_E_INVALID_REQUEST with em naming what is
@@ -76,7 +80,7 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
                        vd_errmsg *em);
 void vd_mutation_decoded_free(vd_mutation_decoded *d);
 
-/* Applies a create / drop / add-index / feed-state mutation logged at lsn. With replay, a
+/* Applies a create / drop / add-index / set-defaults / feed-state mutation logged at lsn. With replay, a
  * change the loaded snapshots already hold is not an error. */
 int vd_mutation_apply_ddl(vd_database *db, const vd_mutation *m, uint64_t lsn, bool replay,
                           vd_errmsg *em);
