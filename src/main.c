@@ -246,15 +246,24 @@ static int start_feeds(vectord *v)
         const vd_feed_settings *fs = &v->cfg.feeds[k];
         if (!fs->dsn[0])
             continue;
+        cJSON *doc = NULL;
+        vd_collection_config create;
+        if (vd_config_feed_collection(fs, &v->api.limits, &doc, &create, &em) != 0) {
+            cJSON_Delete(doc);
+            vd_log_error("cannot start the feed", "section=%s error=\"%s\"", fs->section, em.text);
+            return -1;
+        }
         vd_feed_config fc = {
             .name = fs->name, .dsn = fs->dsn, .table = fs->table, .collection = fs->collection,
             .id_column = fs->id_column, .embedding_column = fs->embedding_column,
             .version_column = fs->version_column, .payload_columns = fs->payload_columns,
-            .dim = (uint32_t)fs->dim, .metric = fs->metric_value,
+            .create = &create,
             .batch_rows = (uint32_t)fs->batch_rows, .poll_ms = (uint32_t)fs->poll_ms,
             .max_lag_s = (uint32_t)fs->max_lag_s, .position_ready_s = (uint32_t)fs->position_ready_s,
         };
-        if (vd_feed_start(&v->feeds[v->n_feeds], &fc, v->db, v->api.journal, &em) != 0) {
+        int rc = vd_feed_start(&v->feeds[v->n_feeds], &fc, v->db, v->api.journal, &em);
+        cJSON_Delete(doc); /* the feed copied what it keeps */
+        if (rc != 0) {
             vd_log_error("cannot start the feed", "section=%s error=\"%s\"", fs->section, em.text);
             return -1;
         }

@@ -24,6 +24,9 @@ struct vd_feed {
     vd_feed_waiter *waiters; /* read-your-writes (lock) */
     vd_feed_reconcile_req *reconciles; /* queued for the feed thread (lock) */
     char *strings[8]; /* owned copies behind cfg's pointers */
+    vd_collection_config create; /* cfg.create's copy (create.dim 0 = do not create); its
+                                  * payload-index fields are owned */
+    bool indexes_checked; /* create's payload indexes are on the existing collection (feed thread) */
     vd_database *db;  /* borrowed */
     vd_journal *journal;
     pthread_t thread;

@@ -166,19 +166,60 @@ static bool prepare(vd_feed *f)
     return f->select_cols != NULL;
 }
 
-/* The target collection; created from dim/metric when missing. */
+/* Adds the payload indexes the feed's collection settings name and c lacks
+ * (once per start); a field indexed with another type is left as it is, with
+ * a warning. */
+static void add_missing_indexes(vd_feed *f, vd_collection *c)
+{
+    if (f->indexes_checked)
+        return;
+    bool all = true;
+    for (size_t i = 0; i < f->create.n_pindexes; i++) {
+        const vd_pindex_spec *p = &f->create.pindexes[i];
+        vd_errmsg em = {{0}};
+        int rc = vd_collection_check_pindex(c, p->field, p->type, &em);
+        if (rc == VD_E_COLLECTION_EXISTS) {
+            vd_pindex_spec have[VD_PINDEX_MAX];
+            size_t n = vd_collection_pindexes(c, have, VD_PINDEX_MAX);
+            for (size_t k = 0; k < n; k++)
+                if (strcmp(have[k].field, p->field) == 0 && have[k].type != p->type)
+                    vd_log_warn("feed_collection_config names a payload index the collection has "
+                                "with another type; kept as it is",
+                                "feed=%s collection=%s field=%s", f->cfg.name, f->cfg.collection,
+                                p->field);
+            continue;
+        }
+        vd_mutation m = {.type = VD_MUT_ADD_PINDEX, .collection = f->cfg.collection,
+                         .field = p->field, .pindex_type = p->type};
+        if (!rc)
+            rc = vd_journal_ddl(f->journal, &m, &em);
+        if (rc && rc != VD_E_COLLECTION_EXISTS) {
+            vd_feed_error(f, "cannot add payload index '%s' to collection '%s': %s", p->field,
+                          f->cfg.collection, em.text);
+            all = false;
+            continue;
+        }
+        vd_log_info("feed added a payload index", "feed=%s collection=%s field=%s type=%s",
+                    f->cfg.name, f->cfg.collection, p->field, vd_pindex_type_name(p->type));
+    }
+    f->indexes_checked = all;
+}
+
+/* The target collection; created from the feed's collection settings when
+ * missing (feed_collection_config, feed_dim, feed_metric). */
 static vd_collection *target(vd_feed *f)
 {
     vd_collection *c;
-    if (vd_database_get(f->db, f->cfg.collection, &c) == 0)
+    if (vd_database_get(f->db, f->cfg.collection, &c) == 0) {
+        add_missing_indexes(f, c);
         return c;
-    if (!f->cfg.dim) {
+    }
+    if (!f->create.dim) {
         vd_feed_error(f, "collection '%s' does not exist and feed_dim is 0", f->cfg.collection);
         return NULL;
     }
-    vd_collection_config cfg = {.dim = f->cfg.dim, .metric = f->cfg.metric, .n_shards = VD_SHARDS_DEFAULT};
+    vd_collection_config cfg = f->create;
     snprintf(cfg.name, sizeof cfg.name, "%s", f->cfg.collection);
-    vd_index_params_default(&cfg.index, VD_INDEX_HNSW);
     vd_errmsg em = {{0}};
     vd_mutation m = {.type = VD_MUT_CREATE_COLLECTION, .collection = cfg.name, .cfg = &cfg};
     int rc = vd_journal_ddl(f->journal, &m, &em);
@@ -186,9 +227,14 @@ static vd_collection *target(vd_feed *f)
         vd_feed_error(f, "cannot create collection '%s': %s", f->cfg.collection, em.text);
         return NULL;
     }
-    vd_log_info("feed created its collection", "feed=%s collection=%s dim=%u", f->cfg.name,
-                f->cfg.collection, f->cfg.dim);
-    return vd_database_get(f->db, f->cfg.collection, &c) == 0 ? c : NULL;
+    vd_log_info("feed created its collection", "feed=%s collection=%s dim=%u metric=%s index=%s "
+                "shards=%u quantization=%s payload_indexes=%zu", f->cfg.name, f->cfg.collection,
+                cfg.dim, vd_metric_name(cfg.metric), vd_index_type_name(cfg.index.type),
+                cfg.n_shards, vd_quant_name(cfg.quant), cfg.n_pindexes);
+    if (vd_database_get(f->db, f->cfg.collection, &c) != 0)
+        return NULL;
+    add_missing_indexes(f, c); /* a collection made by another between the two looks */
+    return c;
 }
 
 /* ---- applying a batch and its position ------------------------------------------ */
@@ -526,6 +572,20 @@ int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_
         f->strings[i] = strdup(*fields[i] ? *fields[i] : "");
         *fields[i] = f->strings[i];
     }
+    if (cfg->create) {
+        f->create = *cfg->create;
+        f->create.n_pindexes = 0;
+        for (size_t i = 0; i < cfg->create->n_pindexes; i++) {
+            char *field = strdup(cfg->create->pindexes[i].field);
+            if (!field) {
+                vd_feed_free(f);
+                return vd_fail(em, -ENOMEM, "out of memory");
+            }
+            f->create.pindexes[f->create.n_pindexes++].field = field;
+        }
+    }
+    f->create.vectors_dir = NULL; /* the database sets it */
+    f->cfg.create = &f->create;
     if (!f->cfg.batch_rows)
         f->cfg.batch_rows = 500;
     if (!f->cfg.poll_ms)
@@ -570,6 +630,8 @@ void vd_feed_free(vd_feed *f)
     vd_feed_stop(f);
     for (size_t i = 0; i < 8; i++)
         free(f->strings[i]);
+    for (size_t i = 0; i < f->create.n_pindexes; i++)
+        free((char *)f->create.pindexes[i].field);
     free(f->from);
     free(f->id_quoted);
     free(f->id_type);

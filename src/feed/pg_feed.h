@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "db/collection.h"
 #include "db/database.h"
 #include "write/journal.h"
 #include "vectord/error.h"
@@ -31,8 +32,10 @@ typedef struct vd_feed_config {
     const char *embedding_column; /* JSON array text or pgvector text */
     const char *version_column;   /* integer or timestamp; "" = none */
     const char *payload_columns;  /* comma-separated; "" = every column but the embedding */
-    uint32_t dim;                 /* to create the collection if it is missing (0 = do not) */
-    vd_metric metric;
+    /* The collection to create when it is missing (create->dim 0 = do not),
+     * and the payload indexes to add to it when it exists; copied. NULL =
+     * do not create. */
+    const vd_collection_config *create;
     uint32_t batch_rows;
     uint32_t poll_ms; /* fallback poll when no NOTIFY arrives */
     uint32_t max_lag_s; /* /readyz fails while the oldest unapplied change is older (0 = never) */

@@ -103,6 +103,10 @@ static const setting settings[] = {
     FEED_STR(version_column, "updatedAt", "version column (integer or timestamp); empty = none"),
     FEED_STR(payload_columns, "", "comma-separated payload columns; empty = all but the embedding"),
     FEED_UINT(dim, 0, 0, 65536, "dimension for creating the collection when it is missing (0 = do not)"),
+    FEED_STR(collection_config, "",
+             "JSON body of PUT /collections/{c} for the collection the feed creates (index, "
+             "quantization, shards, payload_indexes); its payload_indexes are also added to an "
+             "existing one. Empty = HNSW with the defaults"),
     FEED_STR(metric, "cosine", "metric for creating the collection: cosine | dot | l2"),
     FEED_UINT(batch_rows, 500, 1, 100000, "rows per backfill page and per follow round"),
     FEED_UINT(poll_ms, 1000, 10, 600000, "poll the outbox this often when no NOTIFY arrives"),
@@ -263,6 +267,16 @@ static int validate(vd_config *cfg, vd_errmsg *em)
         if (cfg->feeds[k].dim > cfg->max_dim)
             return vd_fail(em, VD_E_INVALID_REQUEST, "[%s] feed_dim %" PRIu64 " is above max_dim %" PRIu64,
                            cfg->feeds[k].section, cfg->feeds[k].dim, cfg->max_dim);
+        if (cfg->feeds[k].dsn[0]) {
+            vd_limits lim;
+            vd_config_limits(cfg, &lim);
+            cJSON *doc = NULL;
+            vd_collection_config cc;
+            int rc = vd_config_feed_collection(&cfg->feeds[k], &lim, &doc, &cc, em);
+            cJSON_Delete(doc);
+            if (rc)
+                return rc;
+        }
         for (size_t j = 0; j < k; j++)
             if (cfg->feeds[k].dsn[0] && strcmp(cfg->feeds[j].name, cfg->feeds[k].name) == 0)
                 return vd_fail(em, VD_E_INVALID_REQUEST,
@@ -467,6 +481,46 @@ void vd_config_usage(FILE *out)
     for (size_t i = 0; i < N_SETTINGS; i++)
         fprintf(out, "  [%s] %-22s default %-16s %s\n", settings[i].section, settings[i].name,
                 settings[i].def, settings[i].help);
+}
+
+int vd_config_feed_collection(const vd_feed_settings *fs, const vd_limits *lim, cJSON **doc,
+                              vd_collection_config *out, vd_errmsg *em)
+{
+    *doc = cJSON_Parse(fs->collection_config[0] ? fs->collection_config : "{}");
+    if (!cJSON_IsObject(*doc))
+        return vd_fail(em, VD_E_INVALID_REQUEST,
+                       "[%s] feed_collection_config must be a JSON object (a body of PUT "
+                       "/collections/{c}), got '%.80s'",
+                       fs->section, fs->collection_config);
+    const cJSON *dim = cJSON_GetObjectItemCaseSensitive(*doc, "dim");
+    const cJSON *metric = cJSON_GetObjectItemCaseSensitive(*doc, "metric");
+    if (dim && fs->dim && !(cJSON_IsNumber(dim) && dim->valuedouble == (double)fs->dim))
+        return vd_fail(em, VD_E_INVALID_REQUEST,
+                       "[%s] feed_collection_config's dim differs from feed_dim %" PRIu64
+                       "; set one of them", fs->section, fs->dim);
+    if (metric && cJSON_IsString(metric) && strcmp(metric->valuestring, fs->metric) != 0 &&
+        strcmp(fs->metric, "cosine") != 0)
+        return vd_fail(em, VD_E_INVALID_REQUEST,
+                       "[%s] feed_collection_config's metric differs from feed_metric '%s'; set one "
+                       "of them", fs->section, fs->metric);
+    /* Without a dimension from either, the feed does not create; the rest
+     * is still checked (its payload indexes apply to an existing collection). */
+    bool no_dim = !dim && !fs->dim;
+    if (!dim)
+        cJSON_AddNumberToObject(*doc, "dim", no_dim ? 1 : (double)fs->dim);
+    if (!metric)
+        cJSON_AddStringToObject(*doc, "metric", fs->metric);
+    if (!cJSON_GetObjectItemCaseSensitive(*doc, "index")) {
+        cJSON *index = cJSON_AddObjectToObject(*doc, "index");
+        cJSON_AddStringToObject(index, "type", "hnsw");
+    }
+    vd_errmsg why = {{0}};
+    if (vd_req_collection(*doc, fs->collection, lim, out, &why) != 0)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "[%s] feed_collection_config: %s", fs->section,
+                       why.text);
+    if (no_dim)
+        out->dim = 0;
+    return 0;
 }
 
 void vd_config_limits(const vd_config *cfg, vd_limits *out)

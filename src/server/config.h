@@ -30,6 +30,7 @@ typedef struct vd_feed_settings {
     char embedding_column[128];
     char version_column[128];
     char payload_columns[1024];
+    char collection_config[4096]; /* JSON: the create body for a collection the feed makes */
     char metric[16];
     uint64_t dim;
     uint64_t batch_rows;
@@ -112,6 +113,17 @@ int vd_config_load(vd_config *cfg, int argc, char **argv, char **envp, vd_config
 struct vd_limits;
 /* The request limits (server/request.h) the configuration sets. */
 void vd_config_limits(const vd_config *cfg, struct vd_limits *out);
+struct vd_collection_config;
+struct cJSON;
+/* The collection feed fs creates when its target is missing (and the payload
+ * indexes it adds to one that exists): feed_collection_config, a body of
+ * PUT /collections/{c}, with dim and metric from feed_dim and feed_metric
+ * unless it names them. out->dim is 0 when neither gives a dimension (the
+ * feed then does not create). out's strings borrow from *doc (cJSON_Delete
+ * it after). VD_E_INVALID_REQUEST naming the section and the field. */
+int vd_config_feed_collection(const vd_feed_settings *fs, const struct vd_limits *lim,
+                              struct cJSON **doc, struct vd_collection_config *out,
+                              vd_errmsg *em);
 /* Writes the effective configuration in config-file format. */
 void vd_config_print(const vd_config *cfg, FILE *out);
 void vd_config_usage(FILE *out);

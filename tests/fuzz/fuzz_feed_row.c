@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The collection's metric decides the vector rule, not the feed's. */
     vd_collection_config cfg = {.dim = dim, .metric = metrics[(data[0] >> 1) & 3], .n_shards = 1};
     snprintf(cfg.name, sizeof cfg.name, "fuzz");
-    vd_feed f = {.cfg = {.name = "fuzz", .metric = VD_METRIC_L2, .dim = dim}, .int_ids = data[0] & 1};
+    vd_feed f = {.cfg = {.name = "fuzz"}, .int_ids = data[0] & 1};
     pthread_mutex_init(&f.lock, NULL);
     PGresult *r = make_row(data + 1, size - 1);
     VD_FUZZ_CHECK(r != NULL);
