@@ -85,6 +85,8 @@ typedef struct vd_index_query {
     uint32_t nprobe;        /* lists probed, 0 = index default, VD_IVF_NPROBE_AUTO = automatic (IVF) */
     int exact;              /* force an exhaustive scan */
     _Atomic uint64_t *n_distances; /* if set, distances this search computed are added */
+    _Atomic uint32_t *n_approximate; /* if set, incremented when the answer may miss a
+                                      * neighbour (a graph walk, probed lists) */
 } vd_index_query;
 
 typedef struct vd_index_stats {

@@ -62,6 +62,9 @@ typedef struct vd_search_req {
     bool reference;
     bool on_caller; /* search the shards one after another on the calling thread, not the pool */
     _Atomic uint64_t *n_distances; /* optional: distance computations, summed over shards */
+    /* optional: shards whose answer may miss a neighbour (a graph walk,
+     * probed lists, or ranking by quantized codes) */
+    _Atomic uint32_t *n_approximate;
 } vd_search_req;
 
 /* A visitor of stored points: their id and version. */

@@ -31,7 +31,7 @@ typedef struct sample {
 struct vd_recall_monitor {
     uint64_t every;
     _Atomic uint64_t searches;
-    _Atomic uint64_t sampled, measured, dropped;
+    _Atomic uint64_t sampled, measured, dropped, exact;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     sample *head, *tail;
@@ -145,6 +145,12 @@ void vd_recall_monitor_stop(vd_recall_monitor *m)
     free(m);
 }
 
+void vd_recall_monitor_count_exact(vd_recall_monitor *m)
+{
+    if (m)
+        atomic_fetch_add_explicit(&m->exact, 1, memory_order_relaxed);
+}
+
 bool vd_recall_monitor_want(vd_recall_monitor *m)
 {
     if (!m)
@@ -222,6 +228,7 @@ void vd_recall_monitor_stats_get(vd_recall_monitor *m, vd_recall_monitor_stats *
     out->sampled = atomic_load_explicit(&m->sampled, memory_order_relaxed);
     out->measured = atomic_load_explicit(&m->measured, memory_order_relaxed);
     out->dropped = atomic_load_explicit(&m->dropped, memory_order_relaxed);
+    out->exact = atomic_load_explicit(&m->exact, memory_order_relaxed);
     pthread_mutex_lock(&m->lock);
     out->queued = m->queued;
     pthread_mutex_unlock(&m->lock);

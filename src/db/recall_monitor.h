@@ -1,7 +1,8 @@
 /*
  * recall_monitor.h — measures the recall of live searches.
  *
- * One search in every `every` is sampled: its query (vector, k, filter,
+ * One approximate search in every `every` is sampled (an exact answer, from a
+ * flat collection or a filtered search the planner scanned, is only counted): its query (vector, k, filter,
  * threshold) and the ids it returned go on a bounded queue; a background
  * thread at low CPU priority re-runs the query exactly (a full scan of each
  * shard, on its own thread, not the worker pool) and records in the
@@ -29,13 +30,17 @@ typedef struct vd_recall_monitor_stats {
     uint64_t measured; /* re-run and recorded */
     uint64_t dropped;  /* not queued: the queue was full */
     uint64_t queued;   /* waiting now */
+    uint64_t exact;    /* searches answered exactly, so not sampled */
 } vd_recall_monitor_stats;
 
 /* every = 0: off (*out = NULL, no thread). */
 int vd_recall_monitor_start(vd_recall_monitor **out, uint64_t every);
 /* Stops and joins the thread; queued samples are discarded. NULL is a no-op. */
 void vd_recall_monitor_stop(vd_recall_monitor *m);
-/* True for one call in every `every` (lock-free). False when m is NULL. */
+/* Counts a search answered exactly, which is not sampled (NULL: no-op). */
+void vd_recall_monitor_count_exact(vd_recall_monitor *m);
+/* True for one call in every `every` (lock-free): called for approximate
+ * searches only, so one in `every` of them is sampled. False when m is NULL. */
 bool vd_recall_monitor_want(vd_recall_monitor *m);
 /* Queues a re-run of req against c, comparing with hits[0..n). Takes over
  * *vector and *filter (sets them NULL) when the sample is queued; copies the

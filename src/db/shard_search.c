@@ -93,6 +93,7 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
         .nprobe = req->nprobe,
         .exact = req->exact,
         .n_distances = req->n_distances,
+        .n_approximate = req->n_approximate,
     };
     if (req->filter) {
         matching = malloc(nw * 8 + 8);
@@ -116,6 +117,9 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
         if (req->n_distances)
             atomic_fetch_add_explicit(req->n_distances, n, memory_order_relaxed);
     } else if (reranked) {
+        /* codes rank the candidates: approximate, unless they are the reference's whole scan */
+        if (req->n_approximate && !codes_exhaustive)
+            atomic_fetch_add_explicit(req->n_approximate, 1, memory_order_relaxed);
         vd_topk cands;
         vd_topk_init(&cands, cand_hits, n_cand);
         rc = s->index->ops->search(s->index, &v, &q, &cands);

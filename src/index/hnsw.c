@@ -660,6 +660,8 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
         return 0;
     }
     atomic_fetch_add_explicit(&h->n_graph, 1, memory_order_relaxed);
+    if (q->n_approximate)
+        atomic_fetch_add_explicit(q->n_approximate, 1, memory_order_relaxed);
     uint64_t n_dist = 1;
     scratch *s = scratch_get(h, ef, FOR_SEARCH);
     if (!s)

@@ -225,7 +225,8 @@ static int ivf_search(vd_index *idx, const vd_vector_view *v, const vd_index_que
     uint32_t nprobe = vd_ivf_default_nprobe(param, f->n_lists);
     bool filtered = allowed < f->n_points;
     uint64_t n_dist = f->n_lists;
-    for (uint32_t r = 0; r < f->n_lists; r++) {
+    uint32_t probed = 0;
+    for (uint32_t r = 0; r < f->n_lists; r++, probed++) {
         if (r >= nprobe && (!filtered || out->n >= out->k))
             break;
         const ivf_list *l = &f->lists[order[r].list];
@@ -244,6 +245,8 @@ static int ivf_search(vd_index *idx, const vd_vector_view *v, const vd_index_que
     free(order);
     atomic_fetch_add_explicit(&f->n_distances, n_dist, memory_order_relaxed);
     atomic_fetch_add_explicit(&f->n_probe, 1, memory_order_relaxed);
+    if (q->n_approximate && probed < f->n_lists) /* every list scanned: exact */
+        atomic_fetch_add_explicit(q->n_approximate, 1, memory_order_relaxed);
     if (q->n_distances)
         atomic_fetch_add_explicit(q->n_distances, n_dist, memory_order_relaxed);
     return 0;

@@ -19,12 +19,18 @@ static int search_hits(vd_call *call, vd_collection *c, vd_search_parsed *s, vd_
                        size_t *n)
 {
     _Atomic uint64_t distances = 0;
+    _Atomic uint32_t approximate = 0;
     vd_search_req req = s->req;
     req.n_distances = &distances;
+    req.n_approximate = &approximate;
     if (vd_collection_search(c, &req, hits, n))
         return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory during search");
     vd_metrics_observe_search(call->api->metrics, atomic_load(&distances));
-    if (vd_recall_monitor_want(call->api->recall))
+    /* Only approximate answers are sampled: an exact one (a flat
+     * collection, a filter the planner scanned) has recall 1 by construction. */
+    if (!atomic_load(&approximate))
+        vd_recall_monitor_count_exact(call->api->recall);
+    else if (vd_recall_monitor_want(call->api->recall))
         vd_recall_monitor_offer(call->api->recall, c, &s->req, &s->vector, &s->filter, *hits, *n);
     return 0;
 }

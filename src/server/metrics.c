@@ -347,9 +347,13 @@ static void render_quality(vd_metrics *m, vd_collection **colls, size_t n, vd_st
                      "# TYPE vectord_recall_monitor_dropped_total counter\n"
                      "vectord_recall_monitor_dropped_total %llu\n"
                      "# HELP vectord_recall_monitor_queued Samples waiting for their re-run.\n"
-                     "# TYPE vectord_recall_monitor_queued gauge\nvectord_recall_monitor_queued %llu\n",
+                     "# TYPE vectord_recall_monitor_queued gauge\nvectord_recall_monitor_queued %llu\n"
+                     "# HELP vectord_recall_monitor_exact_searches_total Searches answered exactly "
+                     "(recall 1 by construction), so never sampled.\n"
+                     "# TYPE vectord_recall_monitor_exact_searches_total counter\n"
+                     "vectord_recall_monitor_exact_searches_total %llu\n",
                      (unsigned long long)rs.sampled, (unsigned long long)rs.dropped,
-                     (unsigned long long)rs.queued);
+                     (unsigned long long)rs.queued, (unsigned long long)rs.exact);
     vd_agreement_stats *q = calloc(2 * (n ? n : 1), sizeof *q);
     if (!q)
         return;
