@@ -23,7 +23,8 @@ struct vd_feed {
     vd_feed_config cfg;
     vd_feed_waiter *waiters; /* read-your-writes (lock) */
     vd_feed_reconcile_req *reconciles; /* queued for the feed thread (lock) */
-    char *strings[8]; /* owned copies behind cfg's pointers */
+#define VD_FEED_N_STRINGS 9
+    char *strings[VD_FEED_N_STRINGS]; /* owned copies behind cfg's pointers */
     vd_collection_config create; /* cfg.create's copy (create.dim 0 = do not create); its
                                   * payload-index fields are owned */
     bool indexes_checked; /* create's payload indexes are on the existing collection (feed thread) */

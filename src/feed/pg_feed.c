@@ -61,9 +61,9 @@ static char *column_type(vd_feed *f, const char *column)
 #define MAX_BUILD_COLUMNS 50
 
 /* Appends the payload expression: jsonb_build_object over the payload
- * columns (the listed ones, or every column but the embedding), so the
- * embedding is never copied into JSON; past 50 columns, to_jsonb(row)
- * minus the embedding. */
+ * columns (the listed ones, or every column but the embedding, the excluded
+ * ones and pgvector columns), so no embedding is copied into JSON; past 50
+ * columns, to_jsonb(row) minus those. */
 static bool append_payload(vd_feed *f, vd_strbuf *b)
 {
     char *names[MAX_BUILD_COLUMNS + 1];
@@ -81,15 +81,26 @@ static bool append_payload(vd_feed *f, vd_strbuf *b)
         }
         free(cols);
     } else {
-        const char *params[2] = {f->from, f->cfg.embedding_column};
-        PGresult *r = vd_feed_run(f, "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass "
-                                     "AND attnum > 0 AND NOT attisdropped AND attname <> $2 ORDER BY attnum",
-                                  2, params);
+        /* Every column but the embedding, those feed_payload_exclude lists,
+         * and pgvector columns (a vector is never payload) */
+        const char *params[3] = {f->from, f->cfg.embedding_column, f->cfg.payload_exclude};
+        PGresult *r = vd_feed_run(
+            f,
+            "SELECT attname, attname = $2 OR attname = ANY (ARRAY(SELECT btrim(x) FROM "
+            "unnest(string_to_array($3, ',')) x)) OR format_type(atttypid, NULL) IN "
+            "('vector', 'halfvec', 'sparsevec') FROM pg_attribute WHERE attrelid = $1::regclass "
+            "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            3, params);
         if (!r)
             return false;
-        many = PQntuples(r) > MAX_BUILD_COLUMNS;
-        for (int i = 0; !many && i < PQntuples(r); i++)
-            names[n++] = strdup(PQgetvalue(r, i, 0));
+        size_t kept = 0;
+        for (int i = 0; i < PQntuples(r); i++)
+            kept += PQgetvalue(r, i, 1)[0] == 'f';
+        many = kept > MAX_BUILD_COLUMNS;
+        /* the names to keep, or past 50 the names to drop from to_jsonb(t) */
+        for (int i = 0; i < PQntuples(r); i++)
+            if ((PQgetvalue(r, i, 1)[0] == 'f') != many && n < MAX_BUILD_COLUMNS)
+                names[n++] = strdup(PQgetvalue(r, i, 0));
         PQclear(r);
     }
     if (many && *f->cfg.payload_columns) {
@@ -99,9 +110,15 @@ static bool append_payload(vd_feed *f, vd_strbuf *b)
         return false;
     }
     if (many) {
-        char *lit = PQescapeLiteral(f->conn, f->cfg.embedding_column, strlen(f->cfg.embedding_column));
-        vd_strbuf_printf(b, "(to_jsonb(t) - %s)::text", lit ? lit : "''");
-        PQfreemem(lit);
+        vd_strbuf_printf(b, "(to_jsonb(t) - ARRAY[");
+        for (size_t i = 0; i < n; i++) {
+            char *lit = names[i] ? PQescapeLiteral(f->conn, names[i], strlen(names[i])) : NULL;
+            if (!lit)
+                b->failed = true;
+            vd_strbuf_printf(b, "%s%s", i ? ", " : "", lit ? lit : "''");
+            PQfreemem(lit);
+        }
+        vd_strbuf_printf(b, "]::text[])::text");
     } else {
         vd_strbuf_printf(b, "jsonb_build_object(");
         for (size_t i = 0; i < n; i++) {
@@ -567,8 +584,9 @@ int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_
     f->cfg = *cfg;
     const char **fields[] = {&f->cfg.name, &f->cfg.dsn, &f->cfg.table, &f->cfg.collection,
                              &f->cfg.id_column, &f->cfg.embedding_column, &f->cfg.version_column,
-                             &f->cfg.payload_columns};
-    for (size_t i = 0; i < 8; i++) {
+                             &f->cfg.payload_columns, &f->cfg.payload_exclude};
+    _Static_assert(sizeof fields / sizeof fields[0] == VD_FEED_N_STRINGS, "one copy per string");
+    for (size_t i = 0; i < VD_FEED_N_STRINGS; i++) {
         f->strings[i] = strdup(*fields[i] ? *fields[i] : "");
         *fields[i] = f->strings[i];
     }
@@ -628,7 +646,7 @@ void vd_feed_free(vd_feed *f)
     if (!f)
         return;
     vd_feed_stop(f);
-    for (size_t i = 0; i < 8; i++)
+    for (size_t i = 0; i < VD_FEED_N_STRINGS; i++)
         free(f->strings[i]);
     for (size_t i = 0; i < f->create.n_pindexes; i++)
         free((char *)f->create.pindexes[i].field);

@@ -31,7 +31,9 @@ typedef struct vd_feed_config {
     const char *id_column;
     const char *embedding_column; /* JSON array text or pgvector text */
     const char *version_column;   /* integer or timestamp; "" = none */
-    const char *payload_columns;  /* comma-separated; "" = every column but the embedding */
+    const char *payload_columns;  /* comma-separated; "" = every column but the embedding, the
+                                   * excluded ones and pgvector columns */
+    const char *payload_exclude;  /* comma-separated columns left out of the default payload */
     /* The collection to create when it is missing (create->dim 0 = do not),
      * and the payload indexes to add to it when it exists; copied. NULL =
      * do not create. */

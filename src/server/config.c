@@ -101,7 +101,11 @@ static const setting settings[] = {
     FEED_STR(id_column, "id", "id column of the source table"),
     FEED_STR(embedding_column, "embedding", "embedding column: JSON array text or pgvector"),
     FEED_STR(version_column, "updatedAt", "version column (integer or timestamp); empty = none"),
-    FEED_STR(payload_columns, "", "comma-separated payload columns; empty = all but the embedding"),
+    FEED_STR(payload_columns, "",
+             "comma-separated payload columns; empty = all but the embedding, pgvector columns and "
+             "feed_payload_exclude"),
+    FEED_STR(payload_exclude, "",
+             "comma-separated columns left out of the default payload (e.g. an old embedding column)"),
     FEED_UINT(dim, 0, 0, 65536, "dimension for creating the collection when it is missing (0 = do not)"),
     FEED_STR(collection_config, "",
              "JSON body of PUT /collections/{c} for the collection the feed creates (index, "

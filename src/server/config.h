@@ -30,6 +30,7 @@ typedef struct vd_feed_settings {
     char embedding_column[128];
     char version_column[128];
     char payload_columns[1024];
+    char payload_exclude[1024];
     char collection_config[4096]; /* JSON: the create body for a collection the feed makes */
     char metric[16];
     uint64_t dim;
