@@ -258,6 +258,8 @@ static int start_feeds(vectord *v)
             .id_column = fs->id_column, .embedding_column = fs->embedding_column,
             .version_column = fs->version_column, .payload_columns = fs->payload_columns,
             .payload_exclude = fs->payload_exclude,
+            .logical = strcmp(fs->source, "logical") == 0, .slot = fs->slot,
+            .publication = fs->publication,
             .create = &create,
             .batch_rows = (uint32_t)fs->batch_rows, .poll_ms = (uint32_t)fs->poll_ms,
             .max_lag_s = (uint32_t)fs->max_lag_s, .position_ready_s = (uint32_t)fs->position_ready_s,

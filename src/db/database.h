@@ -28,6 +28,8 @@ typedef struct vd_feed_state {
     char backfill_after[VD_FEED_KEY_MAX + 1]; /* last source id copied (keyset), "" = none */
     uint64_t backfill_rows;
     uint64_t xid, seq;  /* follow position: outbox rows up to (xid, seq) are applied */
+    bool logical;       /* the logical source: source_lsn is the position */
+    uint64_t source_lsn; /* logical: every transaction committed before it is applied */
     uint64_t lsn;       /* WAL record that set this state */
 } vd_feed_state;
 

@@ -48,10 +48,9 @@ void vd_feed_nap(vd_feed *f, int ms)
     }
 }
 
-/* Waits until the connection's socket is ready for `events` (or 100 ms). */
-int vd_feed_wait_socket(vd_feed *f, short events, int ms)
+int vd_feed_wait_on(vd_feed *f, PGconn *c, short events, int ms)
 {
-    struct pollfd p = {.fd = PQsocket(f->conn), .events = events};
+    struct pollfd p = {.fd = PQsocket(c), .events = events};
     if (p.fd < 0)
         return -1;
     int rc = poll(&p, 1, ms) < 0 && errno != EINTR ? -1 : 0;
@@ -59,75 +58,96 @@ int vd_feed_wait_socket(vd_feed *f, short events, int ms)
     return rc;
 }
 
-bool vd_feed_connect(vd_feed *f)
+/* Waits until the connection's socket is ready for `events` (or 100 ms). */
+int vd_feed_wait_socket(vd_feed *f, short events, int ms) { return vd_feed_wait_on(f, f->conn, events, ms); }
+
+bool vd_feed_connect_to(vd_feed *f, PGconn **out, const char *const *keys, const char *const *vals,
+                        const char *what)
 {
-    f->conn = PQconnectStart(f->cfg.dsn);
-    if (!f->conn || PQstatus(f->conn) == CONNECTION_BAD)
+    PGconn *c = PQconnectStartParams(keys, vals, 1);
+    if (!c || PQstatus(c) == CONNECTION_BAD)
         goto fail;
     double deadline = vd_now_s() + 15;
     PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
     while (ps != PGRES_POLLING_OK) {
         if (ps == PGRES_POLLING_FAILED || atomic_load(&f->stop) || vd_now_s() > deadline)
             goto fail;
-        if (vd_feed_wait_socket(f, ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, 100))
+        if (vd_feed_wait_on(f, c, ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, 100))
             goto fail;
-        ps = PQconnectPoll(f->conn);
+        ps = PQconnectPoll(c);
     }
-    if (PQsetnonblocking(f->conn, 1) != 0)
+    if (PQsetnonblocking(c, 1) != 0)
         goto fail;
+    *out = c;
     return true;
 fail:
-    vd_feed_error(f, "cannot connect to postgres: %s",
-              f->conn ? PQerrorMessage(f->conn) : "out of memory");
-    PQfinish(f->conn);
-    f->conn = NULL;
+    vd_feed_error(f, "cannot connect to postgres%s: %s", what, c ? PQerrorMessage(c) : "out of memory");
+    PQfinish(c);
+    *out = NULL;
+    return false;
+}
+
+bool vd_feed_connect(vd_feed *f)
+{
+    const char *keys[] = {"dbname", NULL}, *vals[] = {f->cfg.dsn, NULL};
+    return vd_feed_connect_to(f, &f->conn, keys, vals, "");
+}
+
+bool vd_feed_send_on(vd_feed *f, PGconn *c, const char *sql, int n, const char *const *params)
+{
+    /* n < 0: the simple query protocol (replication commands need it) */
+    if (!(n < 0 ? PQsendQuery(c, sql) : PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0)))
+        goto conn_error;
+    int flushed;
+    while ((flushed = PQflush(c)) == 1)
+        if (vd_feed_wait_on(f, c, POLLOUT | POLLIN, 100) || atomic_load(&f->stop))
+            goto conn_error;
+    if (flushed < 0)
+        goto conn_error;
+    return true;
+conn_error:
+    vd_feed_error(f, "postgres connection: %s", PQerrorMessage(c));
     return false;
 }
 
 /* Sends a statement without waiting for its result. */
 bool vd_feed_send(vd_feed *f, const char *sql, int n, const char *const *params)
 {
-    if (!PQsendQueryParams(f->conn, sql, n, NULL, params, NULL, NULL, 0))
-        goto conn_error;
-    int flushed;
-    while ((flushed = PQflush(f->conn)) == 1)
-        if (vd_feed_wait_socket(f, POLLOUT | POLLIN, 100) || atomic_load(&f->stop))
-            goto conn_error;
-    if (flushed < 0)
-        goto conn_error;
-    return true;
-conn_error:
-    vd_feed_error(f, "postgres connection: %s", PQerrorMessage(f->conn));
-    return false;
+    return vd_feed_send_on(f, f->conn, sql, n, params);
 }
 
-/* Waits for the result of the statement sent last. */
-PGresult *vd_feed_collect(vd_feed *f)
+PGresult *vd_feed_collect_on(vd_feed *f, PGconn *c)
 {
     PGresult *last = NULL, *r;
     for (;;) {
-        while (PQisBusy(f->conn)) {
-            if (atomic_load(&f->stop) || vd_feed_wait_socket(f, POLLIN, 100) || !PQconsumeInput(f->conn)) {
+        while (PQisBusy(c)) {
+            if (atomic_load(&f->stop) || vd_feed_wait_on(f, c, POLLIN, 100) || !PQconsumeInput(c)) {
                 PQclear(last);
                 goto conn_error;
             }
         }
-        if (!(r = PQgetResult(f->conn)))
+        if (!(r = PQgetResult(c)))
             break;
+        ExecStatusType s = PQresultStatus(r);
         PQclear(last);
         last = r;
+        if (s == PGRES_COPY_BOTH || s == PGRES_COPY_OUT)
+            return last; /* the stream starts: no more results until it ends */
     }
     ExecStatusType s = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
     if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-        vd_feed_error(f, "query failed: %s", last ? PQresultErrorMessage(last) : PQerrorMessage(f->conn));
+        vd_feed_error(f, "query failed: %s", last ? PQresultErrorMessage(last) : PQerrorMessage(c));
         PQclear(last);
         return NULL;
     }
     return last;
 conn_error:
-    vd_feed_error(f, "postgres connection: %s", PQerrorMessage(f->conn));
+    vd_feed_error(f, "postgres connection: %s", PQerrorMessage(c));
     return NULL;
 }
+
+/* Waits for the result of the statement sent last. */
+PGresult *vd_feed_collect(vd_feed *f) { return vd_feed_collect_on(f, f->conn); }
 
 PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *params)
 {

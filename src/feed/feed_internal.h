@@ -19,11 +19,28 @@
 
 #include "feed/pg_feed.h"
 
+/* The logical source's stream state (feed_logical.c). */
+typedef struct vd_feed_logical {
+    PGconn *repl;          /* the replication connection, streaming once started */
+    bool streaming;
+    uint32_t table_oid;    /* the source table's relation id */
+    int id_col;            /* the id column's index in the Relation message, -1 = not seen */
+    bool in_txn, skip_txn; /* inside a transaction; one applied before a restart */
+    bool txn_changed;      /* the transaction touched the table */
+    int64_t txn_time;      /* its commit time, µs since 2000-01-01 */
+    char **pending;        /* ids changed and not applied yet */
+    size_t n_pending, cap_pending;
+    uint64_t confirmed;    /* what the slot may forget: every change before it is durable here */
+    uint64_t server_end;   /* the server's end of WAL, as last sent */
+    double feedback_at;    /* CLOCK_MONOTONIC seconds of the last status update */
+    double slot_measured_at;
+} vd_feed_logical;
+
 struct vd_feed {
     vd_feed_config cfg;
     vd_feed_waiter *waiters; /* read-your-writes (lock) */
     vd_feed_reconcile_req *reconciles; /* queued for the feed thread (lock) */
-#define VD_FEED_N_STRINGS 9
+#define VD_FEED_N_STRINGS 11
     char *strings[VD_FEED_N_STRINGS]; /* owned copies behind cfg's pointers */
     vd_collection_config create; /* cfg.create's copy (create.dim 0 = do not create); its
                                   * payload-index fields are owned */
@@ -48,6 +65,7 @@ struct vd_feed {
     char prefetch_after[VD_FEED_KEY_MAX + 1];
     bool caught_up;
     double lag_measured_at; /* CLOCK_MONOTONIC seconds */
+    vd_feed_logical lg;     /* feed_source = logical (feed thread only) */
 };
 
 /* Points and deletes decoded from source rows, ready for the journal. */
@@ -69,8 +87,18 @@ void vd_feed_wake_waiters(vd_feed *f, bool all);
 void vd_feed_nap(vd_feed *f, int ms);
 /* Waits until the connection's socket is ready for `events` (or ms); -1 on a poll error. */
 int vd_feed_wait_socket(vd_feed *f, short events, int ms);
+int vd_feed_wait_on(vd_feed *f, PGconn *c, short events, int ms);
 /* Connects f->conn (non-blocking, 15 s at most); false (recorded) on failure. */
 bool vd_feed_connect(vd_feed *f);
+/* Connects *out with libpq's keyword/value pairs (the dsn expanded from
+ * "dbname"); what names the connection in the error. */
+bool vd_feed_connect_to(vd_feed *f, PGconn **out, const char *const *keys, const char *const *vals,
+                        const char *what);
+/* vd_feed_send / vd_feed_collect on another connection; n < 0 sends sql
+ * with the simple query protocol (replication commands). A result that
+ * starts a COPY stream is returned as is. */
+bool vd_feed_send_on(vd_feed *f, PGconn *c, const char *sql, int n, const char *const *params);
+PGresult *vd_feed_collect_on(vd_feed *f, PGconn *c);
 /* Sends a statement without waiting for its result; false (recorded) on a
  * connection error. */
 bool vd_feed_send(vd_feed *f, const char *sql, int n, const char *const *params);
@@ -108,6 +136,20 @@ void vd_feed_add_row_or_delete(vd_feed *f, vd_feed_batch *b, PGresult *r, int ro
 
 /* Logs and applies b's upserts and deletes through the journal. */
 int vd_feed_write_batch(vd_feed *f, vd_collection *c, vd_feed_batch *b, vd_errmsg *em);
+/* Logs and applies b, then the feed state next (pg_feed.c); false (recorded) on failure. */
+bool vd_feed_apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next);
+
+/* feed_logical.c: the logical-replication source (feed_source = logical). */
+/* At connect: wal_level, the REPLICATION attribute, the publication, SELECT
+ * on the table, the id column in the replica identity; false (recorded,
+ * naming the fix) when the feed cannot run. */
+bool vd_feed_logical_check(vd_feed *f);
+/* One round: the slot and the backfill from its snapshot when due, else
+ * what the stream holds for about 100 ms, applied transaction by
+ * transaction. 0 = done for now, -1 = an error (recorded). */
+int vd_feed_logical_round(vd_feed *f, vd_collection *c);
+/* Closes the replication connection and forgets the stream's state. */
+void vd_feed_logical_close(vd_feed *f);
 
 /* feed_health.c: */
 /* At connect: the tables and privileges the feed needs. false (the error

@@ -257,7 +257,7 @@ static vd_collection *target(vd_feed *f)
 /* ---- applying a batch and its position ------------------------------------------ */
 
 /* Logs and applies b's upserts and deletes, then the feed state. */
-static bool apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next)
+bool vd_feed_apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next)
 {
     vd_errmsg em = {{0}};
     int rc = vd_feed_write_batch(f, c, b, &em);
@@ -276,6 +276,8 @@ static bool apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_
     f->st.backfill_rows = next->backfill_rows;
     f->st.xid = next->xid;
     f->st.seq = next->seq;
+    if (next->logical && next->source_lsn > f->st.applied_lsn)
+        f->st.applied_lsn = next->source_lsn;
     pthread_mutex_unlock(&f->lock);
     return true;
 }
@@ -302,7 +304,7 @@ static int backfill_page(vd_feed *f, vd_collection *c)
         next.seq = 0;
         PQclear(r);
         vd_feed_batch none = {0};
-        if (!apply(f, c, &none, &next))
+        if (!vd_feed_apply(f, c, &none, &next))
             return -1;
         vd_log_info("feed backfill started", "feed=%s table=%s follow_from_xid=%" PRIu64, f->cfg.name,
                     f->cfg.table, next.xid);
@@ -332,7 +334,7 @@ static int backfill_page(vd_feed *f, vd_collection *c)
     PQclear(r);
     /* Postgres reads the next page while this one is applied. */
     bool ahead = ok && !next.backfill_done && send_backfill_query(f, next.backfill_after);
-    ok = ok && apply(f, c, &b, &next);
+    ok = ok && vd_feed_apply(f, c, &b, &next);
     vd_feed_batch_free(&b);
     if (ahead) {
         PGresult *p = vd_feed_collect(f); /* read it even if the apply failed: the connection is free again */
@@ -420,7 +422,7 @@ static int follow_round(vd_feed *f, vd_collection *c)
         next.seq = strtoull(PQgetvalue(r, n - 1, 2), NULL, 10);
     }
     PQclear(r);
-    ok = ok && (n == 0 || apply(f, c, &b, &next));
+    ok = ok && (n == 0 || vd_feed_apply(f, c, &b, &next));
     vd_feed_batch_free(&b);
     if (!ok)
         return -1;
@@ -516,29 +518,36 @@ static void *feed_main(void *arg)
                 f->st.reconnects++;
                 pthread_mutex_unlock(&f->lock);
             }
-            if (!vd_feed_connect(f) || !prepare(f) || !vd_feed_check_access(f)) {
+            bool logical = f->cfg.logical;
+            if (!vd_feed_connect(f) || !prepare(f) ||
+                !(logical ? vd_feed_logical_check(f) : vd_feed_check_access(f))) {
                 PQfinish(f->conn);
                 f->conn = NULL;
                 vd_feed_nap(f, backoff);
                 backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
                 continue;
             }
-            PGresult *r = vd_feed_run(f, "LISTEN vectord_outbox", 0, NULL);
+            PGresult *r = logical ? PQmakeEmptyPGresult(f->conn, PGRES_COMMAND_OK)
+                                  : vd_feed_run(f, "LISTEN vectord_outbox", 0, NULL);
             PQclear(r);
             was_connected = true;
             pthread_mutex_lock(&f->lock);
             f->st.connected = r != NULL;
             f->st.last_error[0] = 0;
             pthread_mutex_unlock(&f->lock);
-            vd_log_info("feed connected", "feed=%s table=%s collection=%s", f->cfg.name,
-                        f->cfg.table, f->cfg.collection);
+            vd_log_info("feed connected", "feed=%s table=%s collection=%s source=%s", f->cfg.name,
+                        f->cfg.table, f->cfg.collection, logical ? "logical" : "outbox");
             backoff = 100;
         }
         vd_collection *c = target(f);
         int rc = -1;
         if (c && f->state.backfill_done)
             drain_reconciles(f, c);
-        if (c) {
+        if (c && f->cfg.logical) {
+            rc = vd_feed_logical_round(f, c);
+            if (rc >= 0)
+                vd_feed_clear_error(f);
+        } else if (c) {
             /* Before the round: the batch about to be applied counts as lag. */
             if (f->state.backfill_done && vd_feed_lag_due(f))
                 vd_feed_measure_lag(f);
@@ -551,9 +560,11 @@ static void *feed_main(void *arg)
             }
         }
         vd_collection_unref(c);
-        if (rc == 0)
+        if (rc == 0 && !f->cfg.logical)
             rc = wait_notify(f);
         vd_feed_wake_waiters(f, false);
+        if (rc < 0)
+            vd_feed_logical_close(f); /* a stream cut mid-way starts again from the logged position */
         if (rc < 0 && PQstatus(f->conn) != CONNECTION_OK) {
             PQclear(f->prefetch);
             f->prefetch = NULL;
@@ -571,6 +582,7 @@ static void *feed_main(void *arg)
     f->prefetch = NULL;
     PQfinish(f->conn);
     f->conn = NULL;
+    vd_feed_logical_close(f);
     vd_feed_wake_waiters(f, true);
     return NULL;
 }
@@ -584,7 +596,8 @@ int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_
     f->cfg = *cfg;
     const char **fields[] = {&f->cfg.name, &f->cfg.dsn, &f->cfg.table, &f->cfg.collection,
                              &f->cfg.id_column, &f->cfg.embedding_column, &f->cfg.version_column,
-                             &f->cfg.payload_columns, &f->cfg.payload_exclude};
+                             &f->cfg.payload_columns, &f->cfg.payload_exclude, &f->cfg.slot,
+                             &f->cfg.publication};
     _Static_assert(sizeof fields / sizeof fields[0] == VD_FEED_N_STRINGS, "one copy per string");
     for (size_t i = 0; i < VD_FEED_N_STRINGS; i++) {
         f->strings[i] = strdup(*fields[i] ? *fields[i] : "");
@@ -613,6 +626,14 @@ int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_
     pthread_mutex_init(&f->lock, NULL);
     snprintf(f->state.feed, sizeof f->state.feed, "%s", f->cfg.name);
     vd_database_feed_get(db, f->cfg.name, &f->state); /* resume where the log says */
+    if (f->state.backfill_started && f->state.logical != f->cfg.logical) {
+        /* The position of one source means nothing to the other. */
+        vd_log_warn("feed_source changed: the table is copied again", "feed=%s source=%s",
+                    f->cfg.name, f->cfg.logical ? "logical" : "outbox");
+        vd_feed_state fresh = {.logical = f->cfg.logical};
+        memcpy(fresh.feed, f->state.feed, sizeof fresh.feed);
+        f->state = fresh;
+    }
     f->st.backfill_started = f->state.backfill_started;
     f->st.backfill_done = f->state.backfill_done;
     f->st.backfill_rows = f->state.backfill_rows;

@@ -34,6 +34,9 @@ typedef struct vd_feed_config {
     const char *payload_columns;  /* comma-separated; "" = every column but the embedding, the
                                    * excluded ones and pgvector columns */
     const char *payload_exclude;  /* comma-separated columns left out of the default payload */
+    bool logical;                 /* source: logical replication (else the outbox) */
+    const char *slot;             /* logical: the replication slot */
+    const char *publication;      /* logical: the publication holding the table */
     /* The collection to create when it is missing (create->dim 0 = do not),
      * and the payload indexes to add to it when it exists; copied. NULL =
      * do not create. */
@@ -68,6 +71,10 @@ typedef struct vd_feed_status {
     double blocker_seconds;     /* how long its transaction has been open; -1 = not visible */
     uint64_t blocker_xid_age;
     char warning[256];          /* set-up the feed works without but should not (missing triggers) */
+    /* Logical source: */
+    uint64_t applied_lsn;       /* every change committed before it is applied (and durable) */
+    uint64_t lag_bytes;         /* WAL the server has written past applied_lsn (at the last look) */
+    uint64_t slot_retained_bytes; /* WAL the slot keeps on the server's disk */
 } vd_feed_status;
 
 typedef struct vd_feed vd_feed;
@@ -92,6 +99,7 @@ const vd_feed_config *vd_feed_config_of(const vd_feed *f);
  * which. w must stay valid until then. */
 typedef struct vd_feed_waiter {
     uint64_t xid;
+    uint64_t lsn; /* non-zero: wait for this LSN instead (a logical feed's ?feed_lsn=) */
     double deadline; /* CLOCK_MONOTONIC seconds */
     void (*wake)(void *ctx);
     void *ctx;

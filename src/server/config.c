@@ -95,6 +95,11 @@ static const setting settings[] = {
     UINT("limits", request_timeout_ms, 30000, 10, 3600000,
          "longest a request may run; ?timeout_ms= asks for less"),
     FEED_STR(dsn, "", "PostgreSQL connection string; set = the feed runs (see docs/FEED.md)"),
+    FEED_STR(source, "outbox",
+             "outbox: triggers fill vectord_outbox (deploy/sql) | logical: a publication and a "
+             "replication slot (wal_level = logical)"),
+    FEED_STR(slot, "", "logical: the replication slot vectord creates and follows (empty = vectord_<feed_name>)"),
+    FEED_STR(publication, "vectord", "logical: the publication that holds the table"),
     FEED_STR(name, "vectord", "this consumer's name in vectord_feed_position (unique per replica)"),
     FEED_STR(table, "Memory", "source table"),
     FEED_STR(collection, "memories", "target collection"),
@@ -271,6 +276,25 @@ static int validate(vd_config *cfg, vd_errmsg *em)
         if (cfg->feeds[k].dim > cfg->max_dim)
             return vd_fail(em, VD_E_INVALID_REQUEST, "[%s] feed_dim %" PRIu64 " is above max_dim %" PRIu64,
                            cfg->feeds[k].section, cfg->feeds[k].dim, cfg->max_dim);
+        vd_feed_settings *fs = &cfg->feeds[k];
+        if (strcmp(fs->source, "outbox") != 0 && strcmp(fs->source, "logical") != 0)
+            return vd_fail(em, VD_E_INVALID_REQUEST, "[%s] feed_source must be outbox or logical, got '%s'",
+                           fs->section, fs->source);
+        if (!fs->slot[0]) { /* vectord_<name>, in the characters a slot name allows */
+            snprintf(fs->slot, sizeof fs->slot, "vectord_%.54s", fs->name);
+            for (char *p = fs->slot; *p; p++)
+                *p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a')
+                     : ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')) ? *p : '_';
+        }
+        for (const char *p = fs->slot; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+                return vd_fail(em, VD_E_INVALID_REQUEST,
+                               "[%s] feed_slot must be 1..63 of a-z, 0-9 and _, got '%s'", fs->section,
+                               fs->slot);
+        if (!fs->publication[0] || strchr(fs->publication, '"') || strchr(fs->publication, ','))
+            return vd_fail(em, VD_E_INVALID_REQUEST,
+                           "[%s] feed_publication must be a publication name (no \" or ,), got '%s'",
+                           fs->section, fs->publication);
         if (cfg->feeds[k].dsn[0]) {
             vd_limits lim;
             vd_config_limits(cfg, &lim);

@@ -31,6 +31,9 @@ typedef struct vd_feed_settings {
     char version_column[128];
     char payload_columns[1024];
     char payload_exclude[1024];
+    char source[16];      /* outbox | logical */
+    char slot[64];        /* logical: replication slot ("" = vectord_<name>) */
+    char publication[64]; /* logical: publication */
     char collection_config[4096]; /* JSON: the create body for a collection the feed makes */
     char metric[16];
     uint64_t dim;

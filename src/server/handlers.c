@@ -8,6 +8,7 @@
 
 #include "server/api.h"
 #include "feed/pg_feed.h"
+#include "feed/pgoutput.h"
 #include "server/handlers.h"
 
 #include "server/response.h"
@@ -217,14 +218,27 @@ static cJSON *feed_json(vd_feed *f)
     cJSON *bf = cJSON_AddObjectToObject(o, "backfill");
     cJSON_AddBoolToObject(bf, "done", st.backfill_done);
     cJSON_AddNumberToObject(bf, "rows", (double)st.backfill_rows);
+    cJSON_AddStringToObject(o, "source", cfg->logical ? "logical" : "outbox");
     cJSON *pos = cJSON_AddObjectToObject(o, "position");
-    cJSON_AddNumberToObject(pos, "xid", (double)st.xid);
-    cJSON_AddNumberToObject(pos, "seq", (double)st.seq);
-    cJSON_AddBoolToObject(pos, "recorded", st.position_recorded);
-    add_text_or_null(pos, "error", st.position_error);
+    if (cfg->logical) {
+        char lsn[24];
+        vd_lsn_format(st.applied_lsn, lsn);
+        cJSON_AddStringToObject(pos, "lsn", lsn);
+        cJSON_AddStringToObject(pos, "slot", cfg->slot);
+        cJSON_AddStringToObject(pos, "publication", cfg->publication);
+    } else {
+        cJSON_AddNumberToObject(pos, "xid", (double)st.xid);
+        cJSON_AddNumberToObject(pos, "seq", (double)st.seq);
+        cJSON_AddBoolToObject(pos, "recorded", st.position_recorded);
+        add_text_or_null(pos, "error", st.position_error);
+    }
     cJSON *lag = cJSON_AddObjectToObject(o, "lag");
     cJSON_AddNumberToObject(lag, "rows", (double)st.lag_rows);
     cJSON_AddNumberToObject(lag, "seconds", st.lag_seconds);
+    if (cfg->logical) {
+        cJSON_AddNumberToObject(lag, "bytes", (double)st.lag_bytes);
+        cJSON_AddNumberToObject(lag, "slot_retained_bytes", (double)st.slot_retained_bytes);
+    }
     if (st.blocked) {
         /* pid 0 / null state: not visible to the feed's role (grant it pg_read_all_stats) */
         cJSON *b = cJSON_AddObjectToObject(o, "blocked_by");

@@ -7,6 +7,7 @@
 
 #include "db/recall_monitor.h"
 #include "feed/pg_feed.h"
+#include "feed/pgoutput.h"
 #include "server/handlers.h"
 #include "server/json_util.h"
 #include "util/clock.h"
@@ -160,27 +161,53 @@ static int after_feed(vd_call *call)
 {
     feed_wait *fw = call->pending;
     bool applied = fw->w.applied;
-    uint64_t xid = fw->w.xid, ms = fw->timeout_ms;
+    uint64_t xid = fw->w.xid, lsn = fw->w.lsn, ms = fw->timeout_ms;
     int (*then)(vd_call *) = fw->then;
     free(fw);
     call->pending = NULL;
+    char what[64];
+    if (lsn) {
+        memcpy(what, "the changes before LSN ", 23);
+        vd_lsn_format(lsn, what + 23);
+    } else {
+        snprintf(what, sizeof what, "transaction %llu", (unsigned long long)xid);
+    }
     if (!applied)
         return vd_fail(&call->em, VD_E_FEED_TIMEOUT,
-                       "the Postgres feed has not applied transaction %llu within %llu ms "
-                       "(see GET /feed)",
-                       (unsigned long long)xid, (unsigned long long)ms);
+                       "the Postgres feed has not applied %s within %llu ms (see GET /feed)", what,
+                       (unsigned long long)ms);
     return then(call);
 }
 
-/* Read-your-writes: with ?feed_xid=X (a pg_current_xact_id() value), the
- * request waits, suspended, until the feed has applied every change of
- * Postgres transactions up to X, for at most ?feed_timeout_ms (default 5 s). */
+/* ?feed_lsn=X/Y: 1 and *out, 0 when absent, or an error. */
+static int parse_lsn_arg(vd_call *call, uint64_t *out)
+{
+    const char *v = call->arg(call->conn, "feed_lsn");
+    if (!v)
+        return 0;
+    if (vd_lsn_parse(v, out) != 0 || *out == 0)
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                       "query parameter feed_lsn must be a PostgreSQL LSN such as 16/B374D848 (the "
+                       "value of pg_current_wal_lsn() after the commit), got '%.32s'", v);
+    return 1;
+}
+
+/* Read-your-writes: with ?feed_xid=X (a pg_current_xact_id() value; the
+ * outbox source) or ?feed_lsn=L (a pg_current_wal_lsn() value; the logical
+ * source), the request waits, suspended, until the feed has applied every
+ * change of Postgres transactions up to X, or committed before L, for at
+ * most ?feed_timeout_ms (default 5 s). */
 static int wait_for_feed(vd_call *call, int (*then)(vd_call *))
 {
-    uint64_t xid = 0, ms = FEED_TIMEOUT_DEFAULT_MS;
-    int rc = parse_u64_arg(call, "feed_xid", UINT64_MAX / 2, &xid);
-    if (rc <= 0)
-        return rc ? rc : then(call);
+    uint64_t xid = 0, lsn = 0, ms = FEED_TIMEOUT_DEFAULT_MS;
+    int rc = parse_u64_arg(call, "feed_xid", UINT64_MAX / 2, &xid), by_lsn;
+    if (rc < 0 || (by_lsn = parse_lsn_arg(call, &lsn)) < 0)
+        return rc < 0 ? rc : by_lsn;
+    if (rc && by_lsn)
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST, "send feed_xid or feed_lsn, not both");
+    if (!rc && !by_lsn)
+        return then(call);
+    const char *arg = by_lsn ? "feed_lsn" : "feed_xid";
     if ((rc = parse_u64_arg(call, "feed_timeout_ms", FEED_TIMEOUT_MAX_MS, &ms)) < 0)
         return rc;
     /* The feed that fills this collection. */
@@ -190,12 +217,18 @@ static int wait_for_feed(vd_call *call, int (*then)(vd_call *))
             feed = call->api->feeds[k];
     if (!feed)
         return vd_fail(&call->em, VD_E_INVALID_REQUEST,
-                       "feed_xid needs a Postgres feed into collection '%.64s' (setting feed_dsn)",
+                       "%s needs a Postgres feed into collection '%.64s' (setting feed_dsn)", arg,
                        call->collection);
+    if (vd_feed_config_of(feed)->logical != (bool)by_lsn)
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                       "the feed into collection '%.64s' follows %s: wait with %s, not %s",
+                       call->collection, by_lsn ? "the outbox" : "logical replication",
+                       by_lsn ? "feed_xid (pg_current_xact_id())" : "feed_lsn (pg_current_wal_lsn())",
+                       arg);
     feed_wait *fw = calloc(1, sizeof *fw);
     if (!fw)
         return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
-    fw->w = (vd_feed_waiter){.xid = xid, .wake = vd_call_wake, .ctx = call,
+    fw->w = (vd_feed_waiter){.xid = xid, .lsn = lsn, .wake = vd_call_wake, .ctx = call,
                              .deadline = vd_now_s() + (double)ms / 1e3};
     fw->then = then;
     fw->timeout_ms = ms;

@@ -343,7 +343,8 @@ static bool may_wait(vd_route r, struct MHD_Connection *conn)
 {
     unsigned f = vd_routes[r].flags;
     if (f & VD_RF_WAITS_XID)
-        return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "feed_xid") != NULL;
+        return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "feed_xid") != NULL ||
+               MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "feed_lsn") != NULL;
     return (f & VD_RF_WAITS) != 0;
 }
 

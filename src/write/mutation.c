@@ -23,8 +23,9 @@
  *                      4 oversampling: the fields it sets), u32 ef_search,
  *                      u32 nprobe, f32 oversampling
  *   FEED_STATE         name (of the feed), u64 0, u8 flags (1 backfill started,
- *                      2 backfill done), u64 backfill rows, u16 length +
- *                      last backfilled id, u64 outbox xid, u64 outbox seq
+ *                      2 backfill done, 4 logical source), u64 backfill rows,
+ *                      u16 length + last backfilled id, u64 outbox xid (logical:
+ *                      the source LSN), u64 outbox seq
  *
  * Enum values (metric, index type, payload-index type) are written as they
  * are numbered in the headers; those numbers are therefore frozen.
@@ -144,11 +145,11 @@ void vd_mutation_encode(const vd_mutation *m, vd_strbuf *b)
         break;
     case VD_MUT_FEED_STATE: {
         const vd_feed_state *f = m->feed;
-        vd_put_u8(b, (uint8_t)(f->backfill_started | f->backfill_done << 1));
+        vd_put_u8(b, (uint8_t)(f->backfill_started | f->backfill_done << 1 | f->logical << 2));
         vd_put_u64(b, f->backfill_rows);
         vd_put_u16(b, (uint16_t)strlen(f->backfill_after));
         vd_put_bytes(b, f->backfill_after, strlen(f->backfill_after));
-        vd_put_u64(b, f->xid);
+        vd_put_u64(b, f->logical ? f->source_lsn : f->xid);
         vd_put_u64(b, f->seq);
         break;
     }
@@ -356,12 +357,17 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
         uint8_t flags = vd_get_u8(&r);
         f->backfill_started = flags & 1;
         f->backfill_done = (flags & 2) != 0;
+        f->logical = (flags & 4) != 0;
         f->backfill_rows = vd_get_u64(&r);
         uint16_t klen = vd_get_u16(&r);
         if (klen > VD_FEED_KEY_MAX)
             return bad(em, "backfill key");
         vd_get_copy(&r, f->backfill_after, klen);
         f->xid = vd_get_u64(&r);
+        if (f->logical) {
+            f->source_lsn = f->xid;
+            f->xid = 0;
+        }
         f->seq = vd_get_u64(&r);
         d->m.feed = f;
         break;

@@ -23,7 +23,8 @@ def free_port():
 
 
 class Postgres:
-    def __init__(self):
+    def __init__(self, logical=False):
+        self.logical = logical  # wal_level = logical, for the logical-replication feed
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not bins:
             raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
@@ -51,6 +52,9 @@ class Postgres:
     def start(self):
         opts = (f"-p {self.port} -k {self.tmp} -c listen_addresses=127.0.0.1 -c fsync=off "
                 f"-c full_page_writes=off -c synchronous_commit=off")
+        if self.logical:
+            opts += " -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20"
+
         self._run("pg_ctl", "-D", self.data, "-o", opts, "-l", os.path.join(self.tmp, "pg.log"), "-w", "start")
 
     def stop(self):
