@@ -6,6 +6,7 @@ commit order; read-your-writes with ?feed_lsn=; exactly once across SIGKILL
 of vectord (while following and while copying) and a restart of PostgreSQL;
 an idle-in-transaction session that does not hold the feed back; set-up
 errors that name their fix."""
+import glob
 import os
 import tempfile
 import threading
@@ -16,7 +17,7 @@ import pytest
 from conftest import Server
 
 psycopg2 = pytest.importorskip("psycopg2", reason="python3-psycopg2 is needed for the feed tests")
-from pg import Postgres  # noqa: E402
+from pg import SQL_DIR, Postgres  # noqa: E402
 from test_feed import DIM, TABLE, assert_matches_table, emb_sql, insert_rows  # noqa: E402
 
 
@@ -37,7 +38,9 @@ def ldb(pgl):
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
     conn.cursor().execute(TABLE)
-    conn.cursor().execute('CREATE PUBLICATION vectord FOR TABLE "Memory"')
+    for _ in range(2):  # deploy/sql/logical/*.sql, idempotent
+        for path in sorted(glob.glob(os.path.join(SQL_DIR, "logical", "*.sql"))):
+            conn.cursor().execute(open(path).read())
     yield conn, dsn
     conn.close()
     admin = pgl.connect()
