@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-"""The Postgres feed: backfill rows/s, and end-to-end latency from a commit in
-Postgres to the row being searchable in vectord, under a steady insert load.
+"""The Postgres feed, for each source (the outbox and logical replication):
+backfill rows/s, end-to-end latency from a commit in Postgres to the row being
+searchable in vectord under a steady insert load, and how long a row stays
+invisible while another session sits idle in a transaction.
 
   bench/feed.py [--rows 100000] [--dim 1536] [--rate 50] [--seconds 20]
+                [--source both|outbox|logical] [--stall-s 10]
                 [--vectord build-release/vectord]
 
 Starts a throwaway PostgreSQL cluster (tests/integration/pg.py; Debian's
@@ -13,9 +16,14 @@ feed and times the backfill (from vectord's start to GET /feed reporting the
 backfill done). Then a writer inserts --rate rows per second, one transaction
 each, for --seconds; after each commit a second client polls GET
 /collections/memories/points/{id} every millisecond until it answers 200:
-the latency is commit to visible. Prints markdown tables; asserts nothing.
+the latency is commit to visible. Last, a session opens a transaction that
+takes an xid and stays idle; one row is inserted and timed the same way, for
+at most --stall-s; then the idle transaction ends. The cluster runs with
+wal_level = logical, and has both the outbox triggers and the publication, so
+the two sources see the same writes. Prints markdown tables; asserts nothing.
 """
 import argparse
+import glob
 import json
 import os
 import re
@@ -40,18 +48,98 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
 
 
+def start_vectord(a, pg, tmp, source):
+    log = open(os.path.join(tmp, f"vectord-{source}.log"), "w+")
+    proc = subprocess.Popen([a.vectord, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(tmp, f"data-{source}"),
+                             "--set", f"feed_dsn={pg.dsn}", "--set", f"feed_dim={a.dim}",
+                             "--set", f"feed_source={source}", "--set", f"feed_name=bench_{source}"],
+                            stdout=log, stderr=log)
+    while True:
+        text = open(log.name).read()
+        m = re.search(r'addr=127\.0\.0\.1:(\d+)', text)
+        if m and 'msg="ready"' in text:
+            return proc, int(m.group(1))
+        if proc.poll() is not None:
+            raise RuntimeError(text)
+        time.sleep(0.01)
+
+
+def run_source(a, pg, tmp, source, vec):
+    t0 = time.time()
+    proc, port = start_vectord(a, pg, tmp, source)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def get(path):
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+
+    try:
+        while True:
+            st, body = get("/feed")
+            if st == 200 and json.loads(body)["result"]["backfill"]["done"]:
+                break
+            time.sleep(0.05)
+        backfill_s = time.time() - t0
+
+        def visible_after(rid, limit):
+            committed = time.time()
+            while get(f"/collections/memories/points/{rid}")[0] != 200:
+                if time.time() - committed > limit:
+                    return None
+                time.sleep(0.001)
+            return time.time() - committed
+
+        # Steady inserts, one transaction each; time commit -> visible.
+        lat = []
+        w = psycopg2.connect(pg.dsn)
+        w.autocommit = True
+        wc = w.cursor()
+        n = int(a.rate * a.seconds)
+        start = time.time()
+        for i in range(n):
+            due = start + i / a.rate
+            now = time.time()
+            if due > now:
+                time.sleep(due - now)
+            rid = f"live_{source}_{i}"
+            wc.execute('''INSERT INTO "Memory" (id, "userId", type, content, embedding)
+                          VALUES (%s, 'u1', 'fact', 'live', %s)''', (rid, vec))
+            lat.append(visible_after(rid, 60))
+        # An idle transaction holding an xid, then one insert.
+        idle = psycopg2.connect(pg.dsn)
+        idle.cursor().execute("SELECT pg_current_xact_id()")
+        rid = f"stall_{source}"
+        wc.execute('''INSERT INTO "Memory" (id, "userId", type, content, embedding)
+                      VALUES (%s, 'u1', 'fact', 'live', %s)''', (rid, vec))
+        stall = visible_after(rid, a.stall_s)
+        idle.rollback()
+        idle.close()
+        after = visible_after(rid, 60) if stall is None else 0.0
+        st, body = get("/feed")
+        f = json.loads(body)["result"]
+        w.close()
+        c.close()
+        lat = [x for x in lat if x is not None]
+        return {"backfill_s": backfill_s, "lat": lat, "stall": stall, "after": after, "feed": f, "n": n}
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100000)
     ap.add_argument("--dim", type=int, default=1536)
     ap.add_argument("--rate", type=float, default=50)
     ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--stall-s", type=float, default=10)
+    ap.add_argument("--source", default="both", choices=("both", "outbox", "logical"))
     ap.add_argument("--vectord", default=os.path.join(ROOT, "build-release", "vectord"))
     a = ap.parse_args()
 
-    pg = Postgres()
+    pg = Postgres(logical=True)
     tmp = tempfile.mkdtemp(prefix="vectord-feed-bench-")
-    proc = None
     try:
         conn = pg.connect()
         cur = conn.cursor()
@@ -70,71 +158,32 @@ def main():
         cur.execute('''SELECT pg_size_pretty(pg_total_relation_size('"Memory"'))''')
         size = cur.fetchone()[0]
         pg.apply_sql_files(conn)
-
-        log = open(os.path.join(tmp, "vectord.log"), "w+")
-        t0 = time.time()
-        proc = subprocess.Popen([a.vectord, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(tmp, "data"),
-                                 "--set", f"feed_dsn={pg.dsn}", "--set", f"feed_dim={a.dim}"],
-                                stdout=log, stderr=log)
-        port = None
-        while port is None:
-            text = open(log.name).read()
-            m = re.search(r'addr=127\.0\.0\.1:(\d+)', text)
-            if m and 'msg="ready"' in text:
-                port = int(m.group(1))
-            time.sleep(0.01)
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-
-        def get(path):
-            c.request("GET", path)
-            r = c.getresponse()
-            return r.status, r.read()
-
-        while True:
-            st, body = get("/feed")
-            f = json.loads(body)["result"]
-            if f["backfill"]["done"]:
-                break
-            time.sleep(0.05)
-        backfill_s = time.time() - t0
-
-        # Steady inserts, one transaction each; time commit -> visible.
-        lat = []
-        w = psycopg2.connect(pg.dsn)
-        w.autocommit = True
-        wc = w.cursor()
+        for path in sorted(glob.glob(os.path.join(ROOT, "deploy", "sql", "logical", "*.sql"))):
+            cur.execute(open(path).read())
         vec = json.dumps([round((k % 97) / 97 - 0.5, 6) for k in range(a.dim)])
-        n = int(a.rate * a.seconds)
-        start = time.time()
-        for i in range(n):
-            due = start + i / a.rate
-            now = time.time()
-            if due > now:
-                time.sleep(due - now)
-            rid = f"live_{i}"
-            wc.execute('''INSERT INTO "Memory" (id, "userId", type, content, embedding)
-                          VALUES (%s, 'u1', 'fact', 'live', %s)''', (rid, vec))
-            committed = time.time()
-            while get(f"/collections/memories/points/{rid}")[0] != 200:
-                time.sleep(0.001)
-            lat.append(time.time() - committed)
-        st, body = get("/feed")
-        f = json.loads(body)["result"]
+        sources = ["outbox", "logical"] if a.source == "both" else [a.source]
+        res = {s: run_source(a, pg, tmp, s, vec) for s in sources}
         print(f"### Postgres feed, {a.rows:,} rows × {a.dim} floats (JSON text in Postgres: {size}), "
               f"load average {os.getloadavg()[0]:.2f}\n")
-        print("| what | figure |\n|---|---:|")
-        print(f"| fill the table in SQL (not vectord) | {fill_s:.1f} s |")
-        print(f"| backfill: vectord start to backfill done | {backfill_s:.1f} s |")
-        print(f"| backfill rate | {a.rows / backfill_s:,.0f} rows/s |")
-        print(f"| follow: {n} inserts at {a.rate:g}/s, commit → visible p50 | {pct(lat, 0.5) * 1e3:.1f} ms |")
-        print(f"| p90 / p99 / max | {pct(lat, 0.9) * 1e3:.1f} / {pct(lat, 0.99) * 1e3:.1f} / {max(lat) * 1e3:.1f} ms |")
-        print(f"| rows applied / rejected | {f['rows_applied']:,} / {f['rows_rejected']} |\n")
-        w.close()
-        c.close()
+        print(f"Filling the table in SQL (not vectord): {fill_s:.1f} s.\n")
+        print("| what | " + " | ".join(sources) + " |\n|---|" + "---:|" * len(sources))
+
+        def row(name, fn):
+            print(f"| {name} | " + " | ".join(fn(res[s]) for s in sources) + " |")
+
+        row("backfill: vectord start to backfill done", lambda r: f"{r['backfill_s']:.1f} s")
+        row("backfill rate", lambda r: f"{a.rows / r['backfill_s']:,.0f} rows/s")
+        row(f"follow: inserts at {a.rate:g}/s, commit → visible p50",
+            lambda r: f"{pct(r['lat'], 0.5) * 1e3:.1f} ms")
+        row("p90 / p99 / max", lambda r: f"{pct(r['lat'], 0.9) * 1e3:.1f} / {pct(r['lat'], 0.99) * 1e3:.1f} / "
+            f"{max(r['lat']) * 1e3:.1f} ms")
+        row(f"an idle transaction open: commit → visible (capped at {a.stall_s:g} s)",
+            lambda r: f"{r['stall'] * 1e3:.1f} ms" if r["stall"] is not None else f"not within {a.stall_s:g} s")
+        row("… visible after the idle transaction ended",
+            lambda r: "—" if r["stall"] is not None else f"{r['after'] * 1e3:.1f} ms")
+        row("rows applied / rejected", lambda r: f"{r['feed']['rows_applied']:,} / {r['feed']['rows_rejected']}")
+        print()
     finally:
-        if proc:
-            proc.terminate()
-            proc.wait()
         pg.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
