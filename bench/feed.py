@@ -138,7 +138,7 @@ def main():
     ap.add_argument("--vectord", default=os.path.join(ROOT, "build-release", "vectord"))
     a = ap.parse_args()
 
-    pg = Postgres(logical=True)
+    pg = Postgres(logical=True, synchronous_commit=True)  # as in production: a commit's WAL is written
     tmp = tempfile.mkdtemp(prefix="vectord-feed-bench-")
     try:
         conn = pg.connect()

@@ -23,8 +23,11 @@ def free_port():
 
 
 class Postgres:
-    def __init__(self, logical=False):
+    def __init__(self, logical=False, synchronous_commit=False):
         self.logical = logical  # wal_level = logical, for the logical-replication feed
+        # Off by default (the tests' speed); a commit's WAL is then written up to
+        # wal_writer_delay later, which delays logical decoding by as much.
+        self.synchronous_commit = synchronous_commit
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not bins:
             raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
@@ -51,7 +54,7 @@ class Postgres:
 
     def start(self):
         opts = (f"-p {self.port} -k {self.tmp} -c listen_addresses=127.0.0.1 -c fsync=off "
-                f"-c full_page_writes=off -c synchronous_commit=off")
+                f"-c full_page_writes=off -c synchronous_commit={'on' if self.synchronous_commit else 'off'}")
         if self.logical:
             opts += " -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20"
 
