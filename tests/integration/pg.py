@@ -60,8 +60,9 @@ class Postgres:
 
         self._run("pg_ctl", "-D", self.data, "-o", opts, "-l", os.path.join(self.tmp, "pg.log"), "-w", "start")
 
-    def stop(self):
-        self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+    def stop(self, mode="fast"):
+        """mode "immediate" is a crash: no shutdown checkpoint, recovery at the next start."""
+        self._run("pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
 
     def connect(self, autocommit=True):
         for _ in range(100):
