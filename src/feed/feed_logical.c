@@ -206,7 +206,7 @@ static int backfill(vd_feed *f, vd_collection *c)
     vd_lsn_format(consistent, lsn);
     /* Points already there (an earlier copy cut short, or another source)
      * may have rows no longer in the table: swept at the end. */
-    vd_collection_stats cs;
+    vd_collection_stats cs = {0};
     bool sweep = vd_collection_stats_get(c, &cs) != 0 || cs.n_points > 0;
     free(cs.shards);
     char set_snapshot[200];

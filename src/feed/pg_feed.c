@@ -639,6 +639,7 @@ int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_
     f->st.backfill_rows = f->state.backfill_rows;
     f->st.xid = f->state.xid;
     f->st.seq = f->state.seq;
+    f->st.applied_lsn = f->state.logical ? f->state.source_lsn : 0;
     f->st.position_recorded = true; /* until a write of it fails */
     if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {
         vd_feed_free(f);
