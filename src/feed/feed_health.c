@@ -79,6 +79,15 @@ static void position_access(vd_feed *f, char *out, size_t cap)
     PQclear(r);
 }
 
+void vd_feed_set_warning(vd_feed *f, const char *warning)
+{
+    if (warning[0])
+        vd_log_warn("feed set-up is incomplete", "feed=%s warning=\"%s\"", f->cfg.name, warning);
+    pthread_mutex_lock(&f->lock);
+    snprintf(f->st.warning, sizeof f->st.warning, "%s", warning);
+    pthread_mutex_unlock(&f->lock);
+}
+
 bool vd_feed_check_access(vd_feed *f)
 {
     const char *params[1] = {f->from};
@@ -117,11 +126,7 @@ bool vd_feed_check_access(vd_feed *f)
                  "%s has no TRUNCATE trigger: a TRUNCATE would not reach vectord "
                  "(apply deploy/sql/002_memory_triggers.sql, adapted)", f->from);
     PQclear(r);
-    if (warning[0])
-        vd_log_warn("feed set-up is incomplete", "feed=%s warning=\"%s\"", f->cfg.name, warning);
-    pthread_mutex_lock(&f->lock);
-    snprintf(f->st.warning, sizeof f->st.warning, "%s", warning);
-    pthread_mutex_unlock(&f->lock);
+    vd_feed_set_warning(f, warning);
     if (ok) {
         char why[320];
         position_access(f, why, sizeof why);

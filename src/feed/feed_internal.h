@@ -157,6 +157,8 @@ void vd_feed_logical_close(vd_feed *f);
  * cannot run; a missing privilege on vectord_feed_position only marks the
  * position as not recorded, a missing trigger sets the warning. */
 bool vd_feed_check_access(vd_feed *f);
+/* Sets (and logs, when not empty) the set-up warning of GET /feed. */
+void vd_feed_set_warning(vd_feed *f, const char *warning);
 /* Records the position in vectord_feed_position (for pruning); a failure
  * is kept apart from last_error, as position_error. */
 void vd_feed_publish_position(vd_feed *f);

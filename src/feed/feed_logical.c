@@ -109,11 +109,7 @@ bool vd_feed_logical_check(vd_feed *f)
                  f->cfg.publication, f->from, f->cfg.publication);
     f->lg.table_oid = (uint32_t)strtoul(PQgetvalue(r, 0, 8), NULL, 10);
     PQclear(r);
-    if (warning[0])
-        vd_log_warn("feed set-up is incomplete", "feed=%s warning=\"%s\"", f->cfg.name, warning);
-    pthread_mutex_lock(&f->lock);
-    snprintf(f->st.warning, sizeof f->st.warning, "%s", warning);
-    pthread_mutex_unlock(&f->lock);
+    vd_feed_set_warning(f, warning);
     return ok;
 }
 
