@@ -281,7 +281,9 @@ static int validate(vd_config *cfg, vd_errmsg *em)
             return vd_fail(em, VD_E_INVALID_REQUEST, "[%s] feed_source must be outbox or logical, got '%s'",
                            fs->section, fs->source);
         if (!fs->slot[0]) { /* vectord_<name>, in the characters a slot name allows */
-            snprintf(fs->slot, sizeof fs->slot, "vectord_%.54s", fs->name);
+            char name[55]; /* a copy: GCC sees two fields of cfg as one object that would overlap */
+            snprintf(name, sizeof name, "%s", fs->name);
+            snprintf(fs->slot, sizeof fs->slot, "vectord_%s", name);
             for (char *p = fs->slot; *p; p++)
                 *p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a')
                      : ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')) ? *p : '_';
