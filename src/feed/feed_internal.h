@@ -27,6 +27,8 @@ typedef struct vd_feed_logical {
     int id_col;            /* the id column's index in the Relation message, -1 = not seen */
     bool in_txn, skip_txn; /* inside a transaction; one applied before a restart */
     bool txn_changed;      /* the transaction touched the table */
+    uint64_t group_end;    /* end of the last whole transaction not applied yet (0 = none) */
+    bool group_changed;    /* one of those transactions touched the table */
     int64_t txn_time;      /* its commit time, µs since 2000-01-01 */
     char **pending;        /* ids changed and not applied yet */
     size_t n_pending, cap_pending;

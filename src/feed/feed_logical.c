@@ -14,15 +14,17 @@
  *
  * Follow. START_REPLICATION from the position logged in vectord's WAL.
  * Transactions arrive whole and in commit order. The ids a transaction
- * changed (inserts, updates, deletes of the table) are collected; at its
- * commit (and every batch_rows ids within a large one) their rows are read
- * from the table as they are now, as the outbox source does: a present row
+ * changed (inserts, updates, deletes of the table) are collected; once the
+ * stream holds no more at hand (or batch_rows ids are collected, also
+ * within a large transaction) their rows are read from the table as they
+ * are now, as the outbox source does, for every transaction collected: a present row
  * becomes an upsert of its current contents, an absent one a delete. A later
  * change of the same row comes later in the stream, so what vectord holds
  * is the table's state in commit order, and applying a transaction twice
  * changes nothing. A TRUNCATE deletes every point whose row is gone.
  *
- * Position. After a transaction's points are durable, its end LSN is logged
+ * Position. After those points are durable, the end LSN of the last whole
+ * transaction among them is logged
  * (a FEED_STATE record, flag "logical") and only then confirmed to the slot
  * (the standby status update's flush position), so the slot never forgets a
  * change vectord has not made durable: exactly once across crashes of either
@@ -404,21 +406,29 @@ static bool add_pending(vd_feed *f, const vd_pgo_tuple *row)
     return true;
 }
 
-/* The transaction is applied and durable: log its end as the position,
- * then let the slot forget it. */
-static bool commit(vd_feed *f, vd_collection *c, uint64_t end_lsn)
+/* Applies the ids collected so far; when whole transactions are among them,
+ * logs the end of the last one as the position, then lets the slot forget
+ * it. Consecutive transactions are applied together (their rows are read as
+ * they are now, so this is the same as one by one), with one durable
+ * position for the group. */
+static bool apply_group(vd_feed *f, vd_collection *c)
 {
     if (!flush_pending(f, c))
         return false;
-    if (f->lg.txn_changed) {
+    uint64_t end = f->lg.group_end;
+    if (!end)
+        return true;
+    if (f->lg.group_changed) {
         vd_feed_state next = f->state;
-        next.source_lsn = end_lsn;
+        next.source_lsn = end;
         vd_feed_batch none = {0};
         if (!vd_feed_apply(f, c, &none, &next))
             return false;
     }
-    f->lg.confirmed = end_lsn;
-    set_applied(f, end_lsn);
+    f->lg.group_end = 0;
+    f->lg.group_changed = false;
+    f->lg.confirmed = end;
+    set_applied(f, end);
     vd_feed_wake_waiters(f, false);
     return send_feedback(f, false);
 }
@@ -481,7 +491,10 @@ static int on_message(vd_feed *f, vd_collection *c, const uint8_t *data, size_t 
             f->lg.skip_txn = false;
             return 0;
         }
-        return commit(f, c, m.end_lsn) ? 0 : -1;
+        f->lg.group_end = m.end_lsn;
+        f->lg.group_changed |= f->lg.txn_changed;
+        /* applied with the transactions that follow it at once, up to a batch */
+        return f->lg.n_pending >= f->cfg.batch_rows && !apply_group(f, c) ? -1 : 0;
     case VD_PGO_SKIP:
         return 0;
     }
@@ -501,7 +514,7 @@ static int on_copy_data(vd_feed *f, vd_collection *c, const uint8_t *buf, size_t
         return on_message(f, c, m.data, m.len);
     /* A keepalive: with nothing in flight, every change before its end has
      * been sent and applied. */
-    if (!f->lg.in_txn && !f->lg.n_pending && m.wal_end > f->lg.confirmed) {
+    if (!f->lg.in_txn && !f->lg.n_pending && !f->lg.group_end && m.wal_end > f->lg.confirmed) {
         f->lg.confirmed = m.wal_end;
         set_applied(f, m.wal_end);
         vd_feed_wake_waiters(f, false);
@@ -514,7 +527,7 @@ static int on_copy_data(vd_feed *f, vd_collection *c, const uint8_t *buf, size_t
 static void measure(vd_feed *f)
 {
     double now = vd_now_s();
-    bool busy = f->lg.in_txn || f->lg.n_pending;
+    bool busy = f->lg.in_txn || f->lg.n_pending || f->lg.group_end;
     pthread_mutex_lock(&f->lock);
     f->st.lag_rows = f->lg.n_pending;
     f->st.lag_seconds = busy ? (double)(vd_repl_now_us() - f->lg.txn_time) / 1e6 : 0;
@@ -565,8 +578,13 @@ static int stream(vd_feed *f, vd_collection *c)
                 return -1;
             if (vd_now_s() < until)
                 continue;
+            if (f->lg.group_end && !apply_group(f, c))
+                return -1;
             break;
         }
+        /* Nothing more at hand: what is collected is applied now. */
+        if (f->lg.group_end && !apply_group(f, c))
+            return -1;
         if (n < 0) {
             PGresult *r = PQgetResult(f->lg.repl);
             vd_feed_error(f, "the replication stream ended: %s",

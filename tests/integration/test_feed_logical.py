@@ -173,13 +173,14 @@ def test_sigkill_while_following_and_while_copying_loses_and_repeats_nothing(ldb
                                        VALUES ('w{i}', 'u', 'x', {emb_sql(str(i))})""")
                 w.cursor().execute(f"""UPDATE "Memory" SET content = 'v{i}' WHERE id = 'm2{i % 100}'""")
                 i += 1
+                time.sleep(0.005)  # a steady stream, bounded for slow (sanitizer) builds
             w.close()
 
         t = threading.Thread(target=writer)
         t.start()
         try:
             s = logical_server(dsn, data)
-            wait_applied(s.client, conn)
+            wait_applied(s.client, conn, timeout=180)
             assert "dropped its replication slot to start over" in s.logs()
             time.sleep(0.5)
             s.kill()
@@ -189,7 +190,7 @@ def test_sigkill_while_following_and_while_copying_loses_and_repeats_nothing(ldb
             stop.set()
             t.join()
         try:
-            wait_applied(s.client, conn)
+            wait_applied(s.client, conn, timeout=180)
             assert_matches_table(s.client, conn)
         finally:
             s.stop()
