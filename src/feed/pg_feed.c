@@ -450,7 +450,9 @@ static int wait_notify(vd_feed *f)
     pthread_mutex_unlock(&f->lock);
     double until = vd_now_s() + (blocked ? 0.1 : f->cfg.poll_ms / 1000.0);
     while (!atomic_load(&f->stop) && vd_now_s() < until) {
-        if (vd_feed_wait_socket(f, POLLIN, 100) || !PQconsumeInput(f->conn))
+        /* A NOTIFY read while the last round's statements ran is already in
+         * libpq's queue: looked at before waiting for the socket. */
+        if (!PQconsumeInput(f->conn))
             return -1;
         PGnotify *n, *got = NULL;
         while ((n = PQnotifies(f->conn))) {
@@ -461,6 +463,8 @@ static int wait_notify(vd_feed *f)
             PQfreemem(got);
             return 0;
         }
+        if (vd_feed_wait_socket(f, POLLIN, 100))
+            return -1;
         vd_feed_wake_waiters(f, false); /* timeouts */
     }
     return 0;
