@@ -403,8 +403,16 @@ int vd_config_load(vd_config *cfg, int argc, char **argv, char **envp, vd_config
             name[k] = (char)((*e)[8 + k] >= 'A' && (*e)[8 + k] <= 'Z' ? (*e)[8 + k] + 32 : (*e)[8 + k]);
         name[n] = 0;
         const setting *s = find_setting(NULL, name);
+        /* Kubernetes' service links for a Service named vectord
+         * (VECTORD_SERVICE_HOST, VECTORD_PORT_6480_TCP, …) are not settings. */
+        bool service_link = strncmp(name, "service_", 8) == 0 || strncmp(name, "port", 4) == 0;
+        if (!s && strcmp(name, "config") != 0 && !service_link) {
+            size_t used = strlen(cfg->unknown_env);
+            snprintf(cfg->unknown_env + used, sizeof cfg->unknown_env - used, "%s%.*s",
+                     used ? "," : "", (int)(eq - *e), *e);
+        }
         if (!s)
-            continue; /* VECTORD_CONFIG and settings of later releases */
+            continue;
         char origin[80];
         snprintf(origin, sizeof origin, "environment %.*s", (int)(eq - *e), *e);
         if ((rc = set_value(cfg, s, eq + 1, origin, em)))

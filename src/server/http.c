@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "server/auth.h"
@@ -710,7 +711,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                      cl, (unsigned long long)h->max_body);
             return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_BODY_TOO_LARGE, msg, NULL);
         }
-        if ((strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) && !content_type_ok(conn)) {
+        const char *encoding = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                           MHD_HTTP_HEADER_CONTENT_ENCODING);
+        if (encoding && strcasecmp(encoding, "identity") != 0) {
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "content encoding '%.60s' is not supported; send the body uncompressed "
+                     "(no Content-Encoding)", encoding);
+            return send_error(h, conn, rc, VD_ROUTE_NONE, VD_E_UNSUPPORTED_MEDIA_TYPE, msg, NULL);
+        }
+        bool has_body_method = strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0 ||
+                               strcmp(method, "PATCH") == 0;
+        if (has_body_method && !content_type_ok(conn)) {
             char msg[200];
             snprintf(msg, sizeof msg,
                      "content type '%.80s' is not supported; send application/json",

@@ -119,6 +119,15 @@ def test_routing_and_transport_errors(client):
     c.error("POST", "/collections", {}, 405, "method_not_allowed")
     c.error("PUT", "/collections/x", '{"dim":3}', 415, "unsupported_media_type",
             headers={"Content-Type": "text/plain"})
+    c.error("PATCH", "/collections/x", '{"index":{}}', 415, "unsupported_media_type",
+            headers={"Content-Type": "text/plain"})
+    # A compressed body is refused as such, not parsed as broken JSON.
+    import gzip
+    err = c.error("PUT", "/collections/x", gzip.compress(b'{"dim":3}'), 415, "unsupported_media_type",
+                  headers={"Content-Encoding": "gzip"})
+    assert "gzip" in err["message"] and "uncompressed" in err["message"], err
+    c.request("PUT", "/collections/y", '{"dim":3}', headers={"Content-Encoding": "identity"})
+    assert c.ok("GET", "/collections/y")["dim"] == 3
     # curl -d sends x-www-form-urlencoded: accepted as JSON
     c.request("PUT", "/collections/x", '{"dim":3}',
               headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -204,3 +213,15 @@ def test_malformed_http_on_raw_sockets(server):
             pass
         s.close()
     assert server.client.ok("GET", "/healthz")["status"] == "ok"
+
+
+def test_an_environment_variable_that_names_no_setting_is_warned_about():
+    s = Server(env={"VECTORD_LISTN": "127.0.0.1:1", "VECTORD_MAX_K": "50",
+                    "VECTORD_SERVICE_HOST": "10.0.0.1", "VECTORD_PORT_6480_TCP": "tcp://10.0.0.1:6480"})
+    try:
+        assert s.client.request("GET", "/healthz")[0] == 200
+    finally:
+        logs = s.stop()
+    warn = [line for line in logs.splitlines() if "name no setting" in line]
+    assert len(warn) == 1 and "variables=VECTORD_LISTN" in warn[0], logs
+    assert "SERVICE_HOST" not in warn[0] and "MAX_K" not in warn[0]  # Kubernetes' service links, a real setting
