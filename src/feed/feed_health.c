@@ -224,6 +224,7 @@ void vd_feed_measure_lag(vd_feed *f)
     if (!r)
         return;
     bool blocked = f->caught_up && yes(r, 2);
+    vd_feed_confirm_lag(f, strtod(PQgetvalue(r, 0, 1), NULL));
     pthread_mutex_lock(&f->lock);
     f->st.lag_rows = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
     f->st.lag_seconds = strtod(PQgetvalue(r, 0, 1), NULL);

@@ -29,6 +29,7 @@ typedef struct vd_feed_logical {
     bool txn_changed;      /* the transaction touched the table */
     uint64_t group_end;    /* end of the last whole transaction not applied yet (0 = none) */
     bool group_changed;    /* one of those transactions touched the table */
+    int64_t group_time;    /* its commit time, µs since 2000-01-01 */
     int64_t txn_time;      /* its commit time, µs since 2000-01-01 */
     char **pending;        /* ids changed and not applied yet */
     size_t n_pending, cap_pending;
@@ -170,6 +171,8 @@ void vd_feed_publish_position(vd_feed *f);
 void vd_feed_measure_lag(vd_feed *f);
 /* Whether the lag is due to be measured again (every 0.25 s while busy). */
 bool vd_feed_lag_due(const vd_feed *f);
+/* Postgres has just told the feed it is lag_seconds behind (pg_feed.c). */
+void vd_feed_confirm_lag(vd_feed *f, double lag_seconds);
 /* Clears last_error: a round worked, so its cause has cleared. */
 void vd_feed_clear_error(vd_feed *f);
 

@@ -428,6 +428,7 @@ static bool apply_group(vd_feed *f, vd_collection *c)
     f->lg.group_end = 0;
     f->lg.group_changed = false;
     f->lg.confirmed = end;
+    vd_feed_confirm_lag(f, (double)(vd_repl_now_us() - f->lg.group_time) / 1e6); /* as fresh as its last commit */
     set_applied(f, end);
     vd_feed_wake_waiters(f, false);
     return send_feedback(f, false);
@@ -492,6 +493,7 @@ static int on_message(vd_feed *f, vd_collection *c, const uint8_t *data, size_t 
             return 0;
         }
         f->lg.group_end = m.end_lsn;
+        f->lg.group_time = m.time;
         f->lg.group_changed |= f->lg.txn_changed;
         /* applied with the transactions that follow it at once, up to a batch */
         return f->lg.n_pending >= f->cfg.batch_rows && !apply_group(f, c) ? -1 : 0;
@@ -514,10 +516,13 @@ static int on_copy_data(vd_feed *f, vd_collection *c, const uint8_t *buf, size_t
         return on_message(f, c, m.data, m.len);
     /* A keepalive: with nothing in flight, every change before its end has
      * been sent and applied. */
-    if (!f->lg.in_txn && !f->lg.n_pending && !f->lg.group_end && m.wal_end > f->lg.confirmed) {
-        f->lg.confirmed = m.wal_end;
-        set_applied(f, m.wal_end);
-        vd_feed_wake_waiters(f, false);
+    if (!f->lg.in_txn && !f->lg.n_pending && !f->lg.group_end) {
+        vd_feed_confirm_lag(f, 0); /* everything the server has decoded is applied */
+        if (m.wal_end > f->lg.confirmed) {
+            f->lg.confirmed = m.wal_end;
+            set_applied(f, m.wal_end);
+            vd_feed_wake_waiters(f, false);
+        }
     }
     return m.reply_requested && !send_feedback(f, false) ? -1 : 0;
 }

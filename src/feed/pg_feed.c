@@ -685,10 +685,25 @@ void vd_feed_free(vd_feed *f)
     free(f);
 }
 
+/* Under the lock. */
+static double staleness(const vd_feed *f)
+{
+    return f->st.confirmed_at ? vd_now_s() - f->st.confirmed_at + f->st.confirmed_lag : -1;
+}
+
 void vd_feed_status_get(vd_feed *f, vd_feed_status *st)
 {
     pthread_mutex_lock(&f->lock);
     *st = f->st;
+    st->staleness_seconds = staleness(f);
+    pthread_mutex_unlock(&f->lock);
+}
+
+void vd_feed_confirm_lag(vd_feed *f, double lag_seconds)
+{
+    pthread_mutex_lock(&f->lock);
+    f->st.confirmed_at = vd_now_s();
+    f->st.confirmed_lag = lag_seconds > 0 ? lag_seconds : 0;
     pthread_mutex_unlock(&f->lock);
 }
 
@@ -699,7 +714,8 @@ bool vd_feed_ready(vd_feed *f)
     if (!f->cfg.max_lag_s)
         return true;
     pthread_mutex_lock(&f->lock);
-    bool ok = f->st.backfill_done && f->st.connected && f->st.lag_seconds <= f->cfg.max_lag_s;
+    double s = staleness(f);
+    bool ok = f->st.backfill_done && s >= 0 && s <= f->cfg.max_lag_s;
     pthread_mutex_unlock(&f->lock);
     return ok;
 }

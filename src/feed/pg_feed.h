@@ -75,6 +75,10 @@ typedef struct vd_feed_status {
     uint64_t applied_lsn;       /* every change committed before it is applied (and durable) */
     uint64_t lag_bytes;         /* WAL the server has written past applied_lsn (at the last look) */
     uint64_t slot_retained_bytes; /* WAL the slot keeps on the server's disk */
+    /* How stale the data may be: the last time the feed heard from Postgres
+     * how far behind it was (CLOCK_MONOTONIC seconds, 0 = not yet) and that
+     * lag; staleness_seconds = the time since plus that lag (-1 = unknown). */
+    double confirmed_at, confirmed_lag, staleness_seconds;
 } vd_feed_status;
 
 typedef struct vd_feed vd_feed;
@@ -130,7 +134,8 @@ typedef struct vd_feed_reconcile_req {
 } vd_feed_reconcile_req;
 void vd_feed_reconcile(vd_feed *f, vd_feed_reconcile_req *req);
 
-/* False while the feed is behind by more than max_lag_s (or has never caught up). */
+/* False while the data may be staler than max_lag_s (see staleness_seconds)
+ * or the backfill runs: how stale, not whether Postgres answers this second. */
 bool vd_feed_ready(vd_feed *f);
 /* False while the position has not been recorded in vectord_feed_position
  * for more than position_ready_s. */

@@ -156,10 +156,26 @@ int vd_h_readyz(vd_call *call)
         return vd_fail(&call->em, VD_E_NOT_READY, "server is starting or shutting down");
     for (size_t k = 0; k < call->api->n_feeds; k++) {
         const char *name = vd_feed_config_of(call->api->feeds[k])->name;
-        if (!vd_feed_ready(call->api->feeds[k]))
+        if (!vd_feed_ready(call->api->feeds[k])) {
+            vd_feed_status st;
+            vd_feed_status_get(call->api->feeds[k], &st);
+            unsigned max = vd_feed_config_of(call->api->feeds[k])->max_lag_s;
+            if (!st.backfill_done)
+                return vd_fail(&call->em, VD_E_NOT_READY,
+                               "the Postgres feed '%s' is still copying the table (%llu rows so far; "
+                               "see GET /feed?name=%s)", name, (unsigned long long)st.backfill_rows, name);
+            if (st.staleness_seconds < 0)
+                return vd_fail(&call->em, VD_E_NOT_READY,
+                               "the Postgres feed '%s' has not yet heard from Postgres how far behind "
+                               "it is (%s; see GET /feed?name=%s)", name,
+                               st.connected ? "connected" : "not connected", name);
             return vd_fail(&call->em, VD_E_NOT_READY,
-                           "the Postgres feed '%s' is behind by more than feed_max_lag_s "
-                           "(see GET /feed?name=%s)", name, name);
+                           "the data of the Postgres feed '%s' may be %.1f s behind Postgres, more than "
+                           "feed_max_lag_s (%u s): it last heard how far behind it was %.1f s ago (%s; "
+                           "see GET /feed?name=%s)",
+                           name, st.staleness_seconds, max, st.staleness_seconds - st.confirmed_lag,
+                           st.connected ? "connected" : "not connected to Postgres now", name);
+        }
         if (!vd_feed_position_ready(call->api->feeds[k]))
             return vd_fail(&call->em, VD_E_NOT_READY,
                            "the Postgres feed '%s' has not recorded its position in "
@@ -235,6 +251,11 @@ static cJSON *feed_json(vd_feed *f)
     cJSON *lag = cJSON_AddObjectToObject(o, "lag");
     cJSON_AddNumberToObject(lag, "rows", (double)st.lag_rows);
     cJSON_AddNumberToObject(lag, "seconds", st.lag_seconds);
+    /* how stale the data may be: what readiness follows (null until Postgres said) */
+    if (st.staleness_seconds >= 0)
+        cJSON_AddNumberToObject(lag, "staleness_seconds", st.staleness_seconds);
+    else
+        cJSON_AddNullToObject(lag, "staleness_seconds");
     if (cfg->logical) {
         cJSON_AddNumberToObject(lag, "bytes", (double)st.lag_bytes);
         cJSON_AddNumberToObject(lag, "slot_retained_bytes", (double)st.slot_retained_bytes);

@@ -127,6 +127,9 @@ static void render_feeds(vd_metrics *m, vd_strbuf *b)
         {"vectord_feed_blocked", "gauge", "1 while an open transaction holds committed changes back."},
         {"vectord_feed_blocker_seconds", "gauge",
          "How long the transaction holding the feed back has been open (0 when none or not visible)."},
+        {"vectord_feed_staleness_seconds", "gauge",
+         "How far behind Postgres the data may be: the lag last heard plus the time since (-1 until known); "
+         "readiness follows it."},
         {"vectord_feed_lag_bytes", "gauge",
          "Logical source: WAL the server has written past what the feed has applied."},
         {"vectord_feed_slot_retained_bytes", "gauge",
@@ -146,7 +149,8 @@ static void render_feeds(vd_metrics *m, vd_strbuf *b)
                           (double)st[k].xid, st[k].position_recorded,
                           (double)st[k].position_write_errors, st[k].blocked,
                           st[k].blocked && st[k].blocker_seconds > 0 ? st[k].blocker_seconds : 0,
-                          (double)st[k].lag_bytes, (double)st[k].slot_retained_bytes};
+                          st[k].staleness_seconds, (double)st[k].lag_bytes,
+                          (double)st[k].slot_retained_bytes};
             _Static_assert(sizeof v / sizeof v[0] == sizeof fam / sizeof fam[0], "a value per family");
             vd_strbuf_printf(b, "%s{feed=\"%s\"} %.17g\n", fam[i].name,
                              vd_feed_config_of(m->feeds[k])->name, v[i]);

@@ -407,6 +407,46 @@ def test_readyz_reflects_feed_lag(pg, db):
             s.stop()
 
 
+def test_readiness_follows_staleness_not_the_connection(pg, db):
+    """A Postgres blip must not empty the Service: /readyz stays 200 while the
+    data cannot be staler than feed_max_lag_s, fails (saying how stale and why)
+    past it, and comes back once the feed hears from Postgres again."""
+    conn, dsn = db
+    with tempfile.TemporaryDirectory() as d:
+        s = feed_server(dsn, os.path.join(d, "data"), ["--set", "feed_max_lag_s=6"])
+        try:
+            c = s.client
+            wait_caught_up(c, conn)
+            deadline = time.time() + 10
+            while c.request("GET", "/readyz")[0] != 200 and time.time() < deadline:
+                time.sleep(0.1)
+            assert c.request("GET", "/readyz")[0] == 200
+            conn.close()
+            pg.stop()
+            stopped = time.time()
+            try:
+                time.sleep(1.5)
+                st, doc = c.request("GET", "/readyz")
+                assert st == 200 or time.time() - stopped > 5, doc  # a blip: still ready
+                assert c.ok("GET", "/feed")["lag"]["staleness_seconds"] >= 1.5
+                deadline = time.time() + 30
+                while c.request("GET", "/readyz")[0] == 200 and time.time() < deadline:
+                    time.sleep(0.1)
+                st, doc = c.request("GET", "/readyz")
+                assert st == 503 and time.time() - stopped >= 5, doc
+                msg = doc["error"]["message"]
+                assert "may be" in msg and "behind Postgres" in msg and "not connected" in msg, msg
+                assert c.ok("POST", "/collections/memories/search", {"vector": [0.0] * DIM, "k": 1}) is not None
+            finally:
+                pg.start()
+            deadline = time.time() + 60
+            while c.request("GET", "/readyz")[0] != 200 and time.time() < deadline:
+                time.sleep(0.2)
+            assert c.request("GET", "/readyz")[0] == 200
+        finally:
+            s.stop()
+
+
 def test_two_feeds_from_a_config_file(db):
     """[feed] plus a [feed.NAME] section: two tables into two collections."""
     conn, dsn = db
