@@ -75,6 +75,10 @@ static void raise_fd_limit(const vd_config *cfg)
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
         rl.rlim_cur = was;
+    else
+        vd_log_info("raised the open-file limit for max_connections", "from=%llu to=%llu hard=%llu",
+                    (unsigned long long)was, (unsigned long long)rl.rlim_cur,
+                    (unsigned long long)rl.rlim_max);
     if (rl.rlim_cur < want)
         vd_log_warn("the open-file limit is below what max_connections needs: connections past it "
                     "are refused (raise ulimit -n / LimitNOFILE)",

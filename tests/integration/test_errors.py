@@ -225,3 +225,25 @@ def test_an_environment_variable_that_names_no_setting_is_warned_about():
     warn = [line for line in logs.splitlines() if "name no setting" in line]
     assert len(warn) == 1 and "variables=VECTORD_LISTN" in warn[0], logs
     assert "SERVICE_HOST" not in warn[0] and "MAX_K" not in warn[0]  # Kubernetes' service links, a real setting
+
+
+def test_the_open_file_limit_is_raised_for_max_connections_or_the_log_says_why_not():
+    import resource
+
+    def limit(soft, hard):
+        return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    s = Server(args=["--set", "max_connections=1000"], preexec=limit(256, 8192))
+    try:
+        with open(f"/proc/{s.proc.pid}/limits") as f:
+            soft = int(next(line for line in f if line.startswith("Max open files")).split()[3])
+        assert 1000 < soft <= 8192, soft
+    finally:
+        logs = s.stop()
+    assert "raised the open-file limit" in logs and "from=256" in logs, logs
+    s = Server(args=["--set", "max_connections=1000"], preexec=limit(256, 256))
+    try:
+        assert s.client.request("GET", "/healthz")[0] == 200
+    finally:
+        logs = s.stop()
+    assert "open-file limit is below what max_connections needs" in logs and "limit=256" in logs, logs
