@@ -360,15 +360,18 @@ static vd_route match_route(char *path, const char *method, vd_call *call, char 
     vd_route route = VD_ROUTE_NONE;
     if (!buf)
         return VD_ROUTE_NONE;
+    /* HEAD is GET without the body (libmicrohttpd sends the headers only). */
+    const char *as = strcmp(method, "HEAD") == 0 ? "GET" : method;
     for (int i = 0; i < VD_ROUTE_NONE; i++) {
         const char *coll, *id;
         memcpy(buf, path, len + 1);
         if (!match(vd_routes[i].pattern, buf, &coll, &id))
             continue;
-        if (strcmp(vd_routes[i].method, method) != 0) {
+        if (strcmp(vd_routes[i].method, as) != 0) {
+            bool get = strcmp(vd_routes[i].method, "GET") == 0;
             if (!strstr(allow, vd_routes[i].method))
-                snprintf(allow + strlen(allow), allow_cap - strlen(allow), "%s%s",
-                         *allow ? ", " : "", vd_routes[i].method);
+                snprintf(allow + strlen(allow), allow_cap - strlen(allow), "%s%s%s",
+                         *allow ? ", " : "", vd_routes[i].method, get ? ", HEAD" : "");
             continue;
         }
         route = (vd_route)i;

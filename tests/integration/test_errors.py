@@ -117,6 +117,15 @@ def test_routing_and_transport_errors(client):
     assert status == 405 and resp.getheader("Allow") == "POST"
     assert json.loads(body)["error"]["code"] == "method_not_allowed"
     c.error("POST", "/collections", {}, 405, "method_not_allowed")
+    # HEAD on every GET route: the GET's status and headers, no body.
+    status, body, resp = c.request("POST", "/healthz", {}, raw=True)
+    assert status == 405 and resp.getheader("Allow") == "GET, HEAD"
+    for path, want in (("/healthz", 200), ("/collections", 200), ("/metrics", 200), ("/collections/nope", 404)):
+        get_status, get_body, _ = c.request("GET", path, raw=True)
+        status, body, resp = c.request("HEAD", path, raw=True)
+        assert status == get_status == want and body == b"", (path, status, body)
+        # the length of the body a GET would get (time_ms and the metrics vary between the two)
+        assert abs(int(resp.getheader("Content-Length")) - len(get_body)) < 64, path
     c.error("PUT", "/collections/x", '{"dim":3}', 415, "unsupported_media_type",
             headers={"Content-Type": "text/plain"})
     c.error("PATCH", "/collections/x", '{"index":{}}', 415, "unsupported_media_type",
