@@ -92,6 +92,29 @@ static void render_http_load(vd_metrics *m, vd_strbuf *b)
                                                                   memory_order_relaxed));
 }
 
+/* Prometheus' standard process_* metrics, under their standard names (a
+ * field /proc cannot give is left out). */
+static void render_process(const vd_process_facts *pf, vd_strbuf *b)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fam[] = {
+        {"process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds."},
+        {"process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds."},
+        {"process_resident_memory_bytes", "gauge", "Resident memory size in bytes."},
+        {"process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes."},
+        {"process_open_fds", "gauge", "Number of open file descriptors."},
+        {"process_max_fds", "gauge", "Maximum number of open file descriptors."},
+    };
+    double v[] = {pf->cpu_seconds, pf->start_time_seconds, (double)pf->resident_bytes,
+                  (double)pf->virtual_bytes, (double)pf->open_fds, (double)pf->max_fds};
+    _Static_assert(sizeof v / sizeof v[0] == sizeof fam / sizeof fam[0], "a value per family");
+    for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++)
+        if (v[i] >= 0)
+            vd_strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", fam[i].name, fam[i].help,
+                             fam[i].name, fam[i].type, fam[i].name, v[i]);
+}
+
 void vd_metrics_set_recall(vd_metrics *m, vd_recall_monitor *rm) { m->recall = rm; }
 
 void vd_metrics_set_jobs(vd_metrics *m, vd_jobq *jobs) { m->jobs = jobs; }
@@ -491,10 +514,13 @@ int vd_metrics_render(vd_metrics *m, vd_database *db, const char *simd, char **t
                          "# HELP vectord_uptime_seconds Seconds since start.\n"
                          "# TYPE vectord_uptime_seconds gauge\nvectord_uptime_seconds %.3f\n",
                      VECTORD_VERSION, simd, up);
+    vd_process_facts pf;
+    vd_process_facts_get(&pf);
     vd_strbuf_printf(&b, "# HELP vectord_process_resident_memory_bytes Resident set size.\n"
                          "# TYPE vectord_process_resident_memory_bytes gauge\n"
                          "vectord_process_resident_memory_bytes %ld\n",
-                     vd_process_rss_bytes());
+                     pf.resident_bytes);
+    render_process(&pf, &b);
     render_requests(m, &b);
     render_http_load(m, &b);
     render_work(m, &b);

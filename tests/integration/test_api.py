@@ -66,6 +66,16 @@ def test_probes_and_metrics(client):
     assert 'vectord_collection_points{collection="m"} 1' in text
     assert 'vectord_collection_memory_bytes{collection="m",part="vectors"}' in text
     assert "vectord_process_resident_memory_bytes" in text
+    # Prometheus' standard process metrics, under their standard names.
+    import re
+    import time as _time
+    fam = {m.group(1): float(m.group(2)) for m in re.finditer(r"^(process_\w+) (\S+)$", text, re.M)}
+    assert set(fam) == {"process_cpu_seconds_total", "process_start_time_seconds", "process_resident_memory_bytes",
+                        "process_virtual_memory_bytes", "process_open_fds", "process_max_fds"}, fam
+    assert abs(fam["process_start_time_seconds"] - _time.time()) < 600, fam
+    assert fam["process_cpu_seconds_total"] >= 0 and 0 < fam["process_open_fds"] <= fam["process_max_fds"], fam
+    assert fam["process_resident_memory_bytes"] > 0 and fam["process_virtual_memory_bytes"] > 0, fam
+    assert "# TYPE process_cpu_seconds_total counter" in text
 
 
 def test_collection_lifecycle(client):
