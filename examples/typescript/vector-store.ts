@@ -3,8 +3,9 @@
  *
  * fetch-based (Node 18+ or a browser), no dependencies. Every call has a
  * timeout (AbortController); idempotent calls are retried on network errors
- * and on 503 (overloaded, not_ready, wal_disk_full) with exponential backoff
- * that honours Retry-After. Errors surface as VectorStoreError with vectord's
+ * and on 502/503/504 (overloaded, not_ready, wal_disk_full) with exponential
+ * backoff that honours Retry-After, but not on a timeout or on the 504s that
+ * waiting again would repeat (feed_timeout, deadline_exceeded). Errors surface as VectorStoreError with vectord's
  * stable error code (docs/API.md). Vectors travel as base64 float32
  * ("vector_b64") by default: vectord parses that about 0.2 ms faster per
  * 1536-d search than a JSON array of numbers (docs/BENCHMARKS.md).
@@ -55,10 +56,24 @@ export interface SearchOptions {
   withVector?: boolean;
   scoreThreshold?: number;
   ef?: number;
+  /** IVF collections: lists probed. */
+  nprobe?: number;
+  /** Quantized collections: candidates re-ranked per result. */
+  oversampling?: number;
   exact?: boolean;
-  /** Read-your-writes: wait until the Postgres feed has applied this transaction id. */
+  /** Read-your-writes, outbox feed: wait until the feed has applied this transaction id
+   * (pg_current_xact_id() in the writing transaction). */
   feedXid?: string | number;
+  /** Read-your-writes, logical-replication feed: wait until the feed has applied every change
+   * committed before this LSN (pg_current_wal_lsn() after the commit), e.g. "16/B374D848". */
+  feedLsn?: string;
+  /** How long the server waits for the feed (default 5000 ms there). */
   feedTimeoutMs?: number;
+}
+
+/** One search of a batch: its vector and options (feed waits apply to the whole batch). */
+export interface BatchSearch extends Omit<SearchOptions, "feedXid" | "feedLsn" | "feedTimeoutMs"> {
+  vector: number[];
 }
 
 export interface ShadowResult {
@@ -79,7 +94,8 @@ export interface ShadowResult {
 export interface UpsertResult {
   inserted: number;
   updated: number;
-  stale?: number;
+  /** Points skipped because the stored version is newer (vectord's skipped_stale). */
+  stale: number;
 }
 
 export interface VectorStoreOptions {
@@ -87,7 +103,8 @@ export interface VectorStoreOptions {
   baseUrl: string;
   /** Sent as "Authorization: Bearer <key>". */
   apiKey?: string;
-  /** Per attempt, in ms (default 2000). */
+  /** Per attempt, in ms (default 10000). A search that waits for the feed gets at least its
+   * feed timeout plus a second, so the server's feed_timeout answer arrives first. */
   timeoutMs?: number;
   /** Retries after the first attempt for idempotent calls (default 2). */
   retries?: number;
@@ -112,6 +129,9 @@ export class VectorStoreError extends Error {
 }
 
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
+/** Answers that waiting again would only repeat: the feed or the request ran out of time. */
+const FINAL_CODES = new Set(["feed_timeout", "deadline_exceeded"]);
+const FEED_TIMEOUT_DEFAULT_MS = 5000;
 
 export class VectorStore {
   private readonly base: string;
@@ -124,8 +144,8 @@ export class VectorStore {
     this.base = options.baseUrl.replace(/\/+$/, "");
     this.opts = {
       baseUrl: this.base,
-      apiKey: options.apiKey,
-      timeoutMs: options.timeoutMs ?? 2000,
+      ...(options.apiKey !== undefined ? { apiKey: options.apiKey } : {}),
+      timeoutMs: options.timeoutMs ?? 10000,
       retries: options.retries ?? 2,
       backoffMs: options.backoffMs ?? 50,
       base64Vectors: options.base64Vectors ?? true,
@@ -168,13 +188,17 @@ export class VectorStore {
   /** Upserts are idempotent (same id, same data), so they are retried. */
   async upsert(collection: string, points: Point[]): Promise<UpsertResult> {
     const body = points.map(({ vector, ...rest }) => ({ ...rest, ...this.vectorField(vector) }));
-    return this.call("PUT", `/collections/${enc(collection)}/points`, { points: body }, true);
+    const r = await this.call<{ inserted: number; updated: number; skipped_stale?: number }>(
+      "PUT", `/collections/${enc(collection)}/points`, { points: body }, true);
+    return { inserted: r.inserted, updated: r.updated, stale: r.skipped_stale ?? 0 };
   }
 
+  /** The point with this id: a string id and a number id are different points ("42" ≠ 42). */
   async get(collection: string, id: PointId): Promise<Hit | null> {
+    const idType = typeof id === "number" ? "int" : "string";
     try {
-      return await this.call("GET", `/collections/${enc(collection)}/points/${enc(String(id))}`,
-        undefined, true);
+      return await this.call("GET",
+        `/collections/${enc(collection)}/points/${enc(String(id))}?id_type=${idType}`, undefined, true);
     } catch (e) {
       if (e instanceof VectorStoreError && e.code === "point_not_found") return null;
       throw e;
@@ -195,7 +219,15 @@ export class VectorStore {
 
   async search(collection: string, vector: number[], options: SearchOptions = {}): Promise<Hit[]> {
     return this.call("POST", `/collections/${enc(collection)}/search${feedQuery(options)}`,
-      { ...searchBody(options), ...this.vectorField(vector) }, true);
+      { ...searchBody(options), ...this.vectorField(vector) }, true, feedWaitMs(options));
+  }
+
+  /** Several searches in one request; the answers in the same order. */
+  async searchBatch(collection: string, searches: BatchSearch[],
+    feed: Pick<SearchOptions, "feedXid" | "feedLsn" | "feedTimeoutMs"> = {}): Promise<Hit[][]> {
+    const body = searches.map(({ vector, ...o }) => ({ ...searchBody(o), ...this.vectorField(vector) }));
+    return this.call("POST", `/collections/${enc(collection)}/search/batch${feedQuery(feed)}`,
+      { searches: body }, true, feedWaitMs(feed));
   }
 
   /**
@@ -207,24 +239,28 @@ export class VectorStore {
     const body = { ...searchBody(options), ...this.vectorField(vector),
       baseline: { ids: baselineIds, latency_ms: baselineLatencyMs } };
     return this.call("POST", `/collections/${enc(collection)}/search/shadow${feedQuery(options)}`,
-      body, true);
+      body, true, feedWaitMs(options));
   }
 
   private vectorField(vector: number[]): { vector: number[] } | { vector_b64: string } {
     return this.opts.base64Vectors ? { vector_b64: float32Base64(vector) } : { vector };
   }
 
-  private async call<T>(method: string, path: string, body: unknown, idempotent: boolean): Promise<T> {
+  private async call<T>(method: string, path: string, body: unknown, idempotent: boolean,
+    serverWaitMs = 0): Promise<T> {
     const attempts = idempotent ? this.opts.retries + 1 : 1;
+    // A search that waits for the feed may take that long on the server: wait for its answer.
+    const timeoutMs = Math.max(this.opts.timeoutMs, serverWaitMs ? serverWaitMs + 1000 : 0);
     let last: VectorStoreError | undefined;
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) await sleep(this.delay(attempt, last));
       try {
-        return await this.once<T>(method, path, body);
+        return await this.once<T>(method, path, body, timeoutMs);
       } catch (e) {
         if (!(e instanceof VectorStoreError)) throw e;
         last = e;
-        const retryable = e.status === 0 || RETRYABLE_STATUS.has(e.status);
+        const retryable = (e.status === 0 && e.code !== "timeout") ||
+          (RETRYABLE_STATUS.has(e.status) && !FINAL_CODES.has(e.code));
         if (!retryable) throw e;
       }
     }
@@ -240,9 +276,9 @@ export class VectorStore {
     return Math.min(Math.max(backoff, hinted ?? 0), this.opts.timeoutMs);
   }
 
-  private async once<T>(method: string, path: string, body: unknown): Promise<T> {
+  private async once<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
     const ctl = new AbortController();
-    const timer = setTimeout(() => ctl.abort(), this.opts.timeoutMs);
+    const timer = setTimeout(() => ctl.abort(), timeoutMs);
     const headers: Record<string, string> = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (this.opts.apiKey) headers["Authorization"] = `Bearer ${this.opts.apiKey}`;
@@ -252,14 +288,14 @@ export class VectorStore {
       res = await this.opts.fetch(this.base + path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: ctl.signal,
       });
       text = await res.text();
     } catch (e) {
       const aborted = ctl.signal.aborted;
       throw new VectorStoreError(
-        aborted ? `${method} ${path}: no answer within ${this.opts.timeoutMs} ms`
+        aborted ? `${method} ${path}: no answer within ${timeoutMs} ms`
           : `${method} ${path}: ${(e as Error).message}`,
         aborted ? "timeout" : "network", 0);
     } finally {
@@ -310,13 +346,24 @@ function searchBody(o: SearchOptions): Record<string, unknown> {
   if (o.withVector !== undefined) body.with_vector = o.withVector;
   if (o.scoreThreshold !== undefined) body.score_threshold = o.scoreThreshold;
   if (o.ef !== undefined) body.ef = o.ef;
+  if (o.nprobe !== undefined) body.nprobe = o.nprobe;
+  if (o.oversampling !== undefined) body.oversampling = o.oversampling;
   if (o.exact !== undefined) body.exact = o.exact;
   return body;
 }
 
-function feedQuery(o: SearchOptions): string {
-  if (o.feedXid === undefined) return "";
-  const q = new URLSearchParams({ feed_xid: String(o.feedXid) });
+type FeedWait = Pick<SearchOptions, "feedXid" | "feedLsn" | "feedTimeoutMs">;
+
+function feedQuery(o: FeedWait): string {
+  const q = new URLSearchParams();
+  if (o.feedXid !== undefined) q.set("feed_xid", String(o.feedXid));
+  if (o.feedLsn !== undefined) q.set("feed_lsn", o.feedLsn);
+  if (!q.toString()) return "";
   if (o.feedTimeoutMs !== undefined) q.set("feed_timeout_ms", String(o.feedTimeoutMs));
   return `?${q.toString()}`;
+}
+
+/** How long the server may hold a search that waits for the feed (0: it does not wait). */
+function feedWaitMs(o: FeedWait): number {
+  return o.feedXid === undefined && o.feedLsn === undefined ? 0 : o.feedTimeoutMs ?? FEED_TIMEOUT_DEFAULT_MS;
 }
