@@ -4,6 +4,7 @@ variable they set is a real setting, the ConfigMap's vectord.conf is a valid
 configuration, probes point at /healthz and /readyz, and the runtime image
 installs the Debian package of every shared library vectord links against.
 (Docker itself is not needed: nothing is built or run here.)"""
+import json
 import os
 import re
 import shutil
@@ -118,20 +119,11 @@ def test_dockerfile_installs_every_runtime_library():
     assert not missing, f"runtime image lacks {missing}; installed {sorted(installed)}"
 
 
-def test_prometheus_rules_reference_metrics_vectord_exports():
-    """Every vectord_* series in deploy/prometheus/vectord-rules.yml exists in
-    /metrics of a running server (after one search, shadow search and
-    sampled search, so per-collection series are present)."""
+def exported_metrics():
+    """The metric names of /metrics of a running server with a (disconnected)
+    feed, after a search, a shadow search and a sampled search, so per-feed
+    and per-collection series are present."""
     from conftest import Server
-    with open(os.path.join(DEPLOY, "prometheus", "vectord-rules.yml")) as f:
-        rules = yaml.safe_load(f)
-    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
-    recorded = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
-    used = set()
-    for e in exprs:
-        used |= set(re.findall(r"\b(vectord_[a-z_]+)", e))
-        for name in re.findall(r"\b(vectord:[a-z_0-9:]+)", e):
-            assert name in recorded, name
     s = Server(args=["--set", "recall_sample_every=1", "--set", "feed_dsn=host=127.0.0.1 port=1",
                      "--set", "feed_collection=m"])
     try:
@@ -143,6 +135,50 @@ def test_prometheus_rules_reference_metrics_vectord_exports():
         _, text = c.request("GET", "/metrics")
     finally:
         s.stop()
-    exported = set(re.findall(r"^(vectord_[a-z_]+)", text, re.M))
+    names = set(re.findall(r"^((?:vectord|process)_[a-z_]+)", text, re.M))
+    # a histogram's family, beside its _bucket, _sum and _count series
+    return names | {re.sub(r"_(bucket|sum|count)$", "", n) for n in names}
+
+
+def series_used(expr):
+    """vectord_* and process_* names in a PromQL expression (histogram
+    _bucket/_sum/_count series map to their family, as /metrics lists them)."""
+    names = set(re.findall(r"\b((?:vectord|process)_[a-z_]+)", expr))
+    return {re.sub(r"_bucket$", "", n) if n.endswith("_bucket") else n for n in names}
+
+
+def test_prometheus_rules_reference_metrics_vectord_exports():
+    """Every vectord_* series in deploy/prometheus/vectord-rules.yml exists in
+    /metrics of a running server."""
+    with open(os.path.join(DEPLOY, "prometheus", "vectord-rules.yml")) as f:
+        rules = yaml.safe_load(f)
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    recorded = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
+    used = set()
+    for e in exprs:
+        used |= set(re.findall(r"\b(vectord_[a-z_]+)", e))
+        for name in re.findall(r"\b(vectord:[a-z_0-9:]+)", e):
+            assert name in recorded, name
+    exported = exported_metrics()
     missing = sorted(used - exported)
     assert not missing, f"rules use metrics vectord does not export: {missing}"
+
+
+def test_grafana_dashboard_parses_and_queries_only_exported_metrics():
+    with open(os.path.join(DEPLOY, "grafana", "vectord-dashboard.json")) as f:
+        dash = json.load(f)
+    assert dash["uid"] and dash["panels"], dash.keys()
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids repeat"
+    used = set()
+    for p in dash["panels"]:
+        assert p["targets"], p["title"]
+        for t in p["targets"]:
+            used |= series_used(t["expr"])
+    # what the issue asks the dashboard to show
+    for family in ("vectord_http_request_duration_seconds", "vectord_http_requests_total",
+                   "vectord_feed_staleness_seconds", "vectord_wal_sync_seconds", "vectord_recall_hits_total",
+                   "vectord_collection_memory_bytes"):
+        assert family in used, family
+    missing = sorted(used - exported_metrics())
+    assert not missing, f"the dashboard queries metrics vectord does not export: {missing}"
