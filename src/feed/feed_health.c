@@ -26,8 +26,6 @@ void vd_feed_clear_error(vd_feed *f)
     pthread_mutex_unlock(&f->lock);
 }
 
-static bool yes(PGresult *r, int col) { return strcmp(PQgetvalue(r, 0, col), "t") == 0; }
-
 /* "SELECT, INSERT" of the privileges (names[i] where !have[i]) into out. */
 static void missing_list(const char *const *names, const bool *have, size_t n, char *out, size_t cap)
 {
@@ -66,10 +64,10 @@ static void position_access(vd_feed *f, char *out, size_t cap)
     if (!r)
         return;
     static const char *const names[] = {"SELECT", "INSERT", "UPDATE"};
-    bool have[3] = {yes(r, 2), yes(r, 3), yes(r, 4)};
+    bool have[3] = {vd_feed_true(r, 2), vd_feed_true(r, 3), vd_feed_true(r, 4)};
     char list[64];
     missing_list(names, have, 3, list, sizeof list);
-    if (!yes(r, 1))
+    if (!vd_feed_true(r, 1))
         snprintf(out, cap, "table vectord_feed_position does not exist: apply deploy/sql/*.sql");
     else if (list[0])
         snprintf(out, cap,
@@ -106,22 +104,22 @@ bool vd_feed_check_access(vd_feed *f)
         return false;
     const char *role = PQgetvalue(r, 0, 0);
     bool ok = false;
-    if (!yes(r, 1))
+    if (!vd_feed_true(r, 1))
         vd_feed_error(f, "role %s lacks SELECT on %s (GRANT SELECT ON %s TO %s)", role, f->from, f->from,
                       role);
-    else if (!yes(r, 2))
+    else if (!vd_feed_true(r, 2))
         vd_feed_error(f, "table vectord_outbox does not exist: apply deploy/sql/*.sql");
-    else if (!yes(r, 3))
+    else if (!vd_feed_true(r, 3))
         vd_feed_error(f, "role %s lacks SELECT on vectord_outbox (GRANT SELECT ON vectord_outbox TO %s)",
                       role, role);
     else
         ok = true;
     char warning[256] = "";
-    if (ok && !yes(r, 4))
+    if (ok && !vd_feed_true(r, 4))
         snprintf(warning, sizeof warning,
                  "%s has no vectord_outbox_capture row trigger: its changes do not reach vectord "
                  "(apply deploy/sql/002_memory_triggers.sql, adapted)", f->from);
-    else if (ok && !yes(r, 5))
+    else if (ok && !vd_feed_true(r, 5))
         snprintf(warning, sizeof warning,
                  "%s has no TRUNCATE trigger: a TRUNCATE would not reach vectord "
                  "(apply deploy/sql/002_memory_triggers.sql, adapted)", f->from);
@@ -223,7 +221,7 @@ void vd_feed_measure_lag(vd_feed *f)
     f->lag_measured_at = vd_now_s();
     if (!r)
         return;
-    bool blocked = f->caught_up && yes(r, 2);
+    bool blocked = f->caught_up && vd_feed_true(r, 2);
     vd_feed_confirm_lag(f, strtod(PQgetvalue(r, 0, 1), NULL));
     pthread_mutex_lock(&f->lock);
     f->st.lag_rows = strtoull(PQgetvalue(r, 0, 0), NULL, 10);

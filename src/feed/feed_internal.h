@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "feed/pg_feed.h"
 
@@ -84,6 +85,12 @@ typedef struct vd_feed_batch {
 /* Wakes the waiters whose transaction is applied, whose time is up, or all
  * (the feed stops). feed_waiters.c */
 void vd_feed_wake_waiters(vd_feed *f, bool all);
+
+/* Column col of a one-row result is boolean true. */
+static inline bool vd_feed_true(PGresult *r, int col)
+{
+    return strcmp(PQgetvalue(r, 0, col), "t") == 0;
+}
 
 /* feed_conn.c: */
 /* Sleeps up to ms, waking early when the feed stops (and serving waiters). */

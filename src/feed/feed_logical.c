@@ -56,8 +56,6 @@
 #define SLOT_MEASURE_EVERY_S 1.0
 #define ROUND_S 0.1
 
-static bool yes(PGresult *r, int col) { return strcmp(PQgetvalue(r, 0, col), "t") == 0; }
-
 bool vd_feed_logical_check(vd_feed *f)
 {
     const char *params[3] = {f->from, f->cfg.publication, f->cfg.id_column};
@@ -86,25 +84,25 @@ bool vd_feed_logical_check(vd_feed *f)
         vd_feed_error(f, "wal_level is %s; feed_source = logical needs wal_level = logical "
                       "(ALTER SYSTEM SET wal_level = logical, then restart PostgreSQL)",
                       PQgetvalue(r, 0, 1));
-    else if (!yes(r, 2))
+    else if (!vd_feed_true(r, 2))
         vd_feed_error(f, "role %s may not stream changes (ALTER ROLE %s REPLICATION)", role, role);
-    else if (!yes(r, 3))
+    else if (!vd_feed_true(r, 3))
         vd_feed_error(f, "role %s lacks SELECT on %s (GRANT SELECT ON %s TO %s)", role, f->from,
                       f->from, role);
-    else if (!yes(r, 4))
+    else if (!vd_feed_true(r, 4))
         vd_feed_error(f, "publication \"%s\" does not exist (CREATE PUBLICATION \"%s\" FOR TABLE %s)",
                       f->cfg.publication, f->cfg.publication, f->from);
-    else if (!yes(r, 5))
+    else if (!vd_feed_true(r, 5))
         vd_feed_error(f, "publication \"%s\" does not publish %s (ALTER PUBLICATION \"%s\" ADD TABLE %s)",
                       f->cfg.publication, f->from, f->cfg.publication, f->from);
-    else if (!yes(r, 7))
+    else if (!vd_feed_true(r, 7))
         vd_feed_error(f, "a delete from %s would not carry column \"%s\": make it the primary key or "
                       "the replica identity (ALTER TABLE %s REPLICA IDENTITY FULL)",
                       f->from, f->cfg.id_column, f->from);
     else
         ok = true;
     char warning[256] = "";
-    if (ok && !yes(r, 6))
+    if (ok && !vd_feed_true(r, 6))
         snprintf(warning, sizeof warning,
                  "publication \"%s\" does not publish TRUNCATE: a TRUNCATE of %s would not reach "
                  "vectord (ALTER PUBLICATION \"%s\" SET (publish = 'insert, update, delete, truncate'))",

@@ -382,6 +382,14 @@ def test_two_replicas_following_one_outbox_converge(db):
             b.stop()
 
 
+def readyz_until(client, ready, timeout):
+    """Polls /readyz until it is (ready) or is not (not ready) 200, or timeout s pass; its last answer."""
+    deadline = time.time() + timeout
+    while (client.request("GET", "/readyz")[0] == 200) != ready and time.time() < deadline:
+        time.sleep(0.1)
+    return client.request("GET", "/readyz")
+
+
 def test_readyz_reflects_feed_lag(pg, db):
     conn, dsn = db
     with tempfile.TemporaryDirectory() as d:
@@ -389,17 +397,11 @@ def test_readyz_reflects_feed_lag(pg, db):
         try:
             c = s.client
             wait_caught_up(c, conn)
-            deadline = time.time() + 10
-            while c.request("GET", "/readyz")[0] != 200 and time.time() < deadline:
-                time.sleep(0.1)
-            assert c.request("GET", "/readyz")[0] == 200
+            assert readyz_until(c, True, 10)[0] == 200
             conn.close()
             pg.stop()
             try:
-                deadline = time.time() + 10
-                while c.request("GET", "/readyz")[0] == 200 and time.time() < deadline:
-                    time.sleep(0.1)
-                st, doc = c.request("GET", "/readyz")
+                st, doc = readyz_until(c, False, 10)
                 assert st == 503 and "feed" in doc["error"]["message"], doc
             finally:
                 pg.start()
@@ -417,10 +419,7 @@ def test_readiness_follows_staleness_not_the_connection(pg, db):
         try:
             c = s.client
             wait_caught_up(c, conn)
-            deadline = time.time() + 10
-            while c.request("GET", "/readyz")[0] != 200 and time.time() < deadline:
-                time.sleep(0.1)
-            assert c.request("GET", "/readyz")[0] == 200
+            assert readyz_until(c, True, 10)[0] == 200
             conn.close()
             pg.stop()
             stopped = time.time()
@@ -429,20 +428,14 @@ def test_readiness_follows_staleness_not_the_connection(pg, db):
                 st, doc = c.request("GET", "/readyz")
                 assert st == 200 or time.time() - stopped > 5, doc  # a blip: still ready
                 assert c.ok("GET", "/feed")["lag"]["staleness_seconds"] >= 1.5
-                deadline = time.time() + 30
-                while c.request("GET", "/readyz")[0] == 200 and time.time() < deadline:
-                    time.sleep(0.1)
-                st, doc = c.request("GET", "/readyz")
+                st, doc = readyz_until(c, False, 30)
                 assert st == 503 and time.time() - stopped >= 5, doc
                 msg = doc["error"]["message"]
                 assert "may be" in msg and "behind Postgres" in msg and "not connected" in msg, msg
                 assert c.ok("POST", "/collections/memories/search", {"vector": [0.0] * DIM, "k": 1}) is not None
             finally:
                 pg.start()
-            deadline = time.time() + 60
-            while c.request("GET", "/readyz")[0] != 200 and time.time() < deadline:
-                time.sleep(0.2)
-            assert c.request("GET", "/readyz")[0] == 200
+            assert readyz_until(c, True, 60)[0] == 200
         finally:
             s.stop()
 
