@@ -70,20 +70,36 @@ def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
         assert status == 200, (status, head, body)
         # Connections with a request in progress are never evicted: 8 bodies
         # half sent fill the cap, and a further request gets 503 overloaded.
-        for _ in range(8):
+        # Until the server holds all 8 bodies (their heads read), an upload is
+        # to the server a connection without a request, and a newcomer (the
+        # next upload, or the metrics poll's connection) may evict it: one the
+        # server closed is opened again until all 8 are held.
+        def upload():
             u = socket.create_connection(("127.0.0.1", s.port), timeout=5)
             u.sendall(b"PUT /collections/m/points HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                       b"Content-Length: 100000\r\n\r\n{\"points\":")
-            uploads.append(u)
-        # Until the server holds all 8 bodies (their heads read). The first look
-        # waits: a new connection (the metrics poll's, c's was evicted) may
-        # evict an upload whose bytes the server has not read yet, since to the
-        # server it is still a connection without a request.
-        time.sleep(1.5)
-        deadline = time.time() + 10
-        while time.time() < deadline and (metric(c, "vectord_http_body_bytes") or 0) < 8 * len('{"points":'):
-            time.sleep(0.05)
-        assert metric(c, "vectord_http_body_bytes") >= 8 * len('{"points":')
+            return u
+
+        def closed_by_server(u):
+            u.setblocking(False)
+            try:
+                return u.recv(1) == b""
+            except BlockingIOError:
+                return False
+            except ConnectionResetError:
+                return True
+            finally:
+                u.setblocking(True)
+
+        uploads.extend(upload() for _ in range(8))
+        deadline = time.time() + 20
+        while (metric(c, "vectord_http_body_bytes") or 0) < 8 * len('{"points":'):
+            assert time.time() < deadline, "the server never held 8 upload bodies"
+            time.sleep(0.2)
+            for i, u in enumerate(uploads):
+                if closed_by_server(u):
+                    u.close()
+                    uploads[i] = upload()
         status, head, body = raw_request(s.port, "GET /collections HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status == 503, (status, head, body)
         assert json.loads(body)["error"]["code"] == "overloaded"
@@ -92,6 +108,8 @@ def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
         # Probes are answered past the cap.
         status, _, body = raw_request(s.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status == 200, body
+        # The held uploads were neither evicted nor closed by the refusal.
+        assert not any(closed_by_server(u) for u in uploads)
         for u in uploads:
             u.close()
         # 60 more idle ones: evicted in turn or closed at connection_timeout_s
