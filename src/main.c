@@ -73,7 +73,7 @@ static void raise_fd_limit(const vd_config *cfg)
         return;
     rlim_t was = rl.rlim_cur;
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+    if (rl.rlim_cur <= was || setrlimit(RLIMIT_NOFILE, &rl) != 0)
         rl.rlim_cur = was;
     else
         vd_log_info("raised the open-file limit for max_connections", "from=%llu to=%llu hard=%llu",
