@@ -26,12 +26,20 @@ def settings():
     return set(re.findall(r"\]\s+(\w+)\s+default", out))
 
 
+def manifest_files():
+    """(path relative to deploy/k8s, document) for every manifest, the
+    optional monitoring/ ones included."""
+    out = []
+    for top, _, names in sorted(os.walk(os.path.join(DEPLOY, "k8s"))):
+        for name in sorted(n for n in names if n.endswith((".yaml", ".yml"))):
+            path = os.path.join(top, name)
+            with open(path) as f:
+                out += [(os.path.relpath(path, os.path.join(DEPLOY, "k8s")), d) for d in yaml.safe_load_all(f) if d]
+    return out
+
+
 def manifests():
-    docs = []
-    for name in sorted(os.listdir(os.path.join(DEPLOY, "k8s"))):
-        with open(os.path.join(DEPLOY, "k8s", name)) as f:
-            docs += [d for d in yaml.safe_load_all(f) if d]
-    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    return {(d["kind"], d["metadata"]["name"]): d for _, d in manifest_files()}
 
 
 def test_yamllint():
@@ -88,13 +96,177 @@ def test_statefulset_probes_volumes_and_lifecycle():
     assert m[("Service", "vectord-headless")]["spec"]["clusterIP"] == "None"
 
 
+K8S_TOOLS = os.path.join(ROOT, "tests", "k8s")
+# apiVersion -> the module of kubernetes-models that has its types
+TYPE_MODULES = {
+    "v1": "kubernetes-models/v1",
+    "apps/v1": "kubernetes-models/apps/v1",
+    "policy/v1": "kubernetes-models/policy/v1",
+    "monitoring.coreos.com/v1": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1",
+}
+
+
+def k8s_models():
+    """tests/k8s with its npm packages installed from the committed lockfile."""
+    if not shutil.which("npm") or not shutil.which("node"):
+        pytest.skip("node and npm are needed to validate the manifests (apt-get install nodejs npm)")
+    if not os.path.isdir(os.path.join(K8S_TOOLS, "node_modules", "kubernetes-models")):
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=K8S_TOOLS, capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+    return K8S_TOOLS
+
+
+def test_manifests_validate_against_the_kubernetes_schemas():
+    """Every manifest against the API's JSON schema (types, required fields,
+    formats) with kubernetes-models, and against its TypeScript types, which
+    also refuse fields the API does not have (kubectl's strict validation)."""
+    tools = k8s_models()
+    docs = [{"file": f, "doc": d} for f, d in manifest_files()]
+    assert {d["doc"]["kind"] for d in docs} >= {"StatefulSet", "Service", "ConfigMap", "Secret",
+                                                 "PodDisruptionBudget", "PodMonitor"}
+    r = subprocess.run(["node", os.path.join(tools, "validate.mjs")], input=json.dumps(docs),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("\nok ") + r.stdout.startswith("ok ") == len(docs), r.stdout
+    if not shutil.which("tsc"):
+        pytest.skip("tsc is needed for the unknown-field check (apt-get install node-typescript)")
+    lines = []
+    for i, d in enumerate(docs):
+        kind, module = d["doc"]["kind"], TYPE_MODULES[d["doc"]["apiVersion"]]
+        lines.append(f'import type {{ I{kind} as T{i} }} from "{module}/{kind}";')
+        lines.append(f"export const doc{i}: T{i} = {json.dumps(d['doc'])}; // {d['file']}")
+    check = os.path.join(tools, ".manifests-check.ts")
+    with open(check, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    try:
+        r = subprocess.run(["tsc", "--noEmit", "--strict", "--module", "node16", "--moduleResolution", "node16",
+                            check], cwd=tools, capture_output=True, text=True, timeout=300)
+    finally:
+        os.unlink(check)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_schema_checks_catch_a_wrong_manifest():
+    tools = k8s_models()
+    sts = json.loads(json.dumps(manifests()[("StatefulSet", "vectord")]))
+    sts["spec"]["replicas"] = "two"
+    r = subprocess.run(["node", os.path.join(tools, "validate.mjs")],
+                       input=json.dumps([{"file": "x", "doc": sts}]), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "replicas must be integer" in r.stdout, r.stdout + r.stderr
+
+
+# The restricted Pod Security Standard's rules for a pod spec, as the
+# Kubernetes documentation lists them (Pod Security Standards, "Restricted").
+ALLOWED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                   "projected", "secret"}
+
+
+def restricted_violations(pod):
+    bad = []
+    psc = pod.get("securityContext", {})
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(key):
+            bad.append(key)
+    for v in pod.get("volumes", []):
+        kinds = set(v) - {"name"}
+        if not kinds <= ALLOWED_VOLUMES:
+            bad.append(f"volume {v['name']} of type {kinds - ALLOWED_VOLUMES}")
+    if psc.get("runAsUser") == 0:
+        bad.append("pod runAsUser 0")
+    for c in pod.get("initContainers", []) + pod["containers"]:
+        sc = c.get("securityContext", {})
+        name = c["name"]
+        if sc.get("privileged"):
+            bad.append(f"{name}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            bad.append(f"{name}: allowPrivilegeEscalation must be false")
+        caps = sc.get("capabilities", {})
+        if "ALL" not in caps.get("drop", []):
+            bad.append(f"{name}: capabilities must drop ALL")
+        if set(caps.get("add", [])) - {"NET_BIND_SERVICE"}:
+            bad.append(f"{name}: adds capabilities")
+        if sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is not True:
+            bad.append(f"{name}: runAsNonRoot")
+        if sc.get("runAsUser", psc.get("runAsUser", 1)) == 0:
+            bad.append(f"{name}: runAsUser 0")
+        seccomp = sc.get("seccompProfile", psc.get("seccompProfile", {})).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            bad.append(f"{name}: seccompProfile RuntimeDefault or Localhost")
+        if any(p.get("hostPort") for p in c.get("ports", [])):
+            bad.append(f"{name}: hostPort")
+    return bad
+
+
+def test_statefulset_meets_the_restricted_pod_security_standard():
+    pod = manifests()[("StatefulSet", "vectord")]["spec"]["template"]["spec"]
+    assert restricted_violations(pod) == []
+    # The rules can fail: the same pod with one rule broken each time.
+    for breaking in (lambda p: p["containers"][0]["securityContext"].pop("allowPrivilegeEscalation"),
+                     lambda p: p["securityContext"].pop("seccompProfile"),
+                     lambda p: p["volumes"].append({"name": "h", "hostPath": {"path": "/"}}),
+                     lambda p: p["containers"][0]["securityContext"]["capabilities"].update(drop=[])):
+        broken = json.loads(json.dumps(pod))
+        breaking(broken)
+        assert restricted_violations(broken), breaking
+    c = pod["containers"][0]
+    sc, psc = c["securityContext"], pod["securityContext"]
+    assert isinstance(psc["runAsUser"], int) and psc["runAsUser"] == 10001  # the image's USER
+    # A read-only root with the data volume and /tmp writable.
+    assert sc["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert not mounts["/var/lib/vectord"].get("readOnly") and not mounts["/tmp"].get("readOnly")
+    tmp = [v for v in pod["volumes"] if v["name"] == mounts["/tmp"]["name"]][0]
+    assert "emptyDir" in tmp
+
+
+def test_statefulset_spreads_replicas_and_pins_its_image():
+    pod = manifests()[("StatefulSet", "vectord")]["spec"]["template"]["spec"]
+    spread = [t["topologyKey"] for t in pod.get("topologySpreadConstraints", [])]
+    anti = [t.get("podAffinityTerm", t)["topologyKey"]
+            for kind in ("preferredDuringSchedulingIgnoredDuringExecution",
+                         "requiredDuringSchedulingIgnoredDuringExecution")
+            for t in pod.get("affinity", {}).get("podAntiAffinity", {}).get(kind, [])]
+    assert "kubernetes.io/hostname" in spread + anti
+    image = pod["containers"][0]["image"]
+    name, _, tag = image.rpartition(":")
+    assert ("@sha256:" in image or (name and tag and tag != "latest" and "/" not in tag)), image
+
+
+def test_service_does_not_claim_replicas_share_writes():
+    with open(os.path.join(DEPLOY, "k8s", "service.yaml")) as f:
+        text = " ".join(f.read().replace("#", " ").split())
+    assert "writes go to any" not in text.lower()
+    assert "do not share writes" in text
+
+
+def test_comments_point_only_at_files_in_the_repository():
+    """A path named in a comment of deploy/ (docs/X.md, deploy/…, scripts/…)
+    must exist in the repository."""
+    named = []
+    for top, _, names in os.walk(DEPLOY):
+        for name in names:
+            path = os.path.join(top, name)
+            with open(path, errors="replace") as f:
+                text = f.read()
+            comments = "\n".join(re.findall(r"(?:^|\s)(?:#|--|//) ?(.*)$", text, re.M))
+            if name.endswith(".json"):
+                comments = text  # JSON has no comments: descriptions name files
+            for ref in re.findall(r"\b((?:docs|deploy|scripts|tests|bench|config|examples)/[\w./-]*\w)", comments):
+                named.append((os.path.relpath(path, ROOT), ref))
+    assert named, "no paths found: the pattern is wrong"
+    missing = [(src, ref) for src, ref in named if not os.path.exists(os.path.join(ROOT, ref))]
+    assert not missing, missing
+
+
 def test_dockerfile_installs_every_runtime_library():
     with open(os.path.join(DEPLOY, "Dockerfile")) as f:
         text = f.read()
     stages = re.split(r"^FROM ", text, flags=re.M)[1:]
-    assert len(stages) == 2 and stages[1].startswith("debian:12-slim")
+    assert len(stages) == 2 and stages[1].startswith("${RUNTIME_IMAGE}")
+    assert re.search(r"^ARG RUNTIME_IMAGE=docker.io/library/debian:12-slim$", text, re.M)
     runtime = stages[1]
-    assert re.search(r"^USER vectord$", runtime, re.M)
+    assert re.search(r"^USER 10001:10001$", runtime, re.M)  # numeric: runAsNonRoot can verify it
     assert "HEALTHCHECK" in runtime and "/healthz" in runtime and "VOLUME /var/lib/vectord" in runtime
     installed = set(re.findall(r"\b(lib[a-z0-9.+-]+)", runtime.split("rm -rf")[0]))
     # The libraries vectord itself names (DT_NEEDED); apt brings their own dependencies.
