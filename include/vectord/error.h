@@ -39,7 +39,7 @@
     X(RESPONSE_TOO_LARGE, "response_too_large", 413, "the answer would be too large") \
     X(UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", 415,                     \
       "content type must be application/json")                                   \
-    X(LIMIT_REACHED, "limit_reached", 429, "a configured limit was reached")     \
+    X(LIMIT_REACHED, "limit_reached", 409, "a configured limit was reached")     \
     X(OUT_OF_MEMORY, "out_of_memory", 503, "server is out of memory")            \
     X(NOT_READY, "not_ready", 503, "server is not ready")                        \
     X(OVERLOADED, "overloaded", 503, "server is overloaded; retry later")        \

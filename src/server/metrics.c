@@ -19,7 +19,7 @@
 
 
 /* Statuses counted individually; anything else lands in "other". */
-static const int statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503, 504};
+static const int statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 415, 500, 503, 504};
 #define N_STATUS (sizeof statuses / sizeof statuses[0] + 1)
 
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,

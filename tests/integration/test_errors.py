@@ -256,3 +256,21 @@ def test_the_open_file_limit_is_raised_for_max_connections_or_the_log_says_why_n
     finally:
         logs = s.stop()
     assert "open-file limit is below what max_connections needs" in logs and "limit=256" in logs, logs
+
+
+def test_a_quota_refusal_is_not_an_invitation_to_retry():
+    # max_collections is a quota: 409 limit_reached, never 429 (which generic
+    # clients retry with back-off, forever) and no Retry-After.
+    s = Server(args=["--set", "max_collections=2"])
+    try:
+        c = s.client
+        c.ok("PUT", "/collections/a", {"dim": 2})
+        c.ok("PUT", "/collections/b", {"dim": 2})
+        status, body, resp = c.request("PUT", "/collections/c", {"dim": 2}, raw=True)
+        assert status == 409, body
+        assert json.loads(body)["error"]["code"] == "limit_reached"
+        assert resp.getheader("Retry-After") is None
+        c.ok("DELETE", "/collections/a")
+        c.ok("PUT", "/collections/c", {"dim": 2})
+    finally:
+        s.stop()
