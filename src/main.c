@@ -349,6 +349,7 @@ int main(int argc, char **argv)
         break;
     }
     vd_log_set_level(v.cfg.log_level_value);
+    vd_log_set_format(v.cfg.log_format_value);
     if (v.cfg.unknown_env[0]) /* a typo such as VECTORD_LISTN would otherwise pass unseen */
         vd_log_warn("environment variables that name no setting are ignored (see --help)",
                     "variables=%s", v.cfg.unknown_env);

@@ -50,6 +50,8 @@ async function main(): Promise<void> {
     check(false, "404 expected");
   } catch (e) {
     check(e instanceof VectorStoreError && e.code === "collection_not_found", "404 code");
+    check(e instanceof VectorStoreError && /^[0-9a-f]{20}$/.test(e.requestId ?? ""),
+      `the error names its request id, got ${String((e as VectorStoreError).requestId)}`);
   }
   // Nothing listens here: a network error after the retries.
   const down = new VectorStore({ baseUrl: "http://127.0.0.1:1", timeoutMs: 500, retries: 1,

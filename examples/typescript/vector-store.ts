@@ -122,6 +122,8 @@ export class VectorStoreError extends Error {
     readonly code: string,
     /** HTTP status, 0 when no answer came. */
     readonly status: number,
+    /** The request's X-Request-Id (in vectord's log lines too), when an answer came. */
+    readonly requestId?: string,
   ) {
     super(message);
     this.name = "VectorStoreError";
@@ -301,7 +303,7 @@ export class VectorStore {
     } finally {
       clearTimeout(timer);
     }
-    let doc: { result?: T; error?: { code: string; message: string } };
+    let doc: { result?: T; error?: { code: string; message: string; request_id?: string } };
     try {
       doc = JSON.parse(text);
     } catch {
@@ -310,7 +312,8 @@ export class VectorStore {
     }
     if (!res.ok || doc.error) {
       const err = new VectorStoreError(doc.error?.message ?? `HTTP ${res.status}`,
-        doc.error?.code ?? "http_error", res.status);
+        doc.error?.code ?? "http_error", res.status,
+        doc.error?.request_id ?? res.headers.get("X-Request-Id") ?? undefined);
       const ra = Number(res.headers.get("Retry-After"));
       if (Number.isFinite(ra) && ra > 0) this.retryAfterMs.set(err, ra * 1000);
       throw err;

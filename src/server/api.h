@@ -63,6 +63,7 @@ struct vd_call {
     double deadline;        /* the seconds it must end by: request_timeout_ms from started,
                                or less if ?timeout_ms= asks (set by the HTTP layer) */
     void *conn;
+    const char *request_id; /* X-Request-Id; log lines from the call carry it */
     /* Filled by the handler on success: */
     int status;            /* default 200 */
     cJSON *result;         /* owned; wrapped as {"result": …, "time_ms": …} */

@@ -42,6 +42,9 @@ typedef struct setting {
 static const setting settings[] = {
     STR("server", listen, "127.0.0.1:6480", "HOST:PORT to listen on (port 0 = any free port)"),
     STR("server", log_level, "info", "debug | info | warn | error"),
+    STR("server", log_format, "logfmt", "logfmt | json: one key=value line or one JSON object per entry"),
+    STR("server", access_log, "errors",
+        "none | errors | all: a line per request answered (errors: status 400 and above)"),
     UINT("server", http_threads, 0, 0, 256, "HTTP event-loop threads (epoll each); 0 = one per core"),
     UINT("server", worker_threads, 0, 0, 256, "worker pool for shard fan-out; 0 = one per core"),
     UINT("server", request_workers, 0, 0, 256,
@@ -250,6 +253,17 @@ static int validate(vd_config *cfg, vd_errmsg *em)
     if (vd_log_level_parse(cfg->log_level, &cfg->log_level_value) != 0)
         return vd_fail(em, VD_E_INVALID_REQUEST,
                        "log_level must be debug, info, warn or error, got '%s'", cfg->log_level);
+    if (vd_log_format_parse(cfg->log_format, &cfg->log_format_value) != 0)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "log_format must be logfmt or json, got '%s'",
+                       cfg->log_format);
+    static const char *const access_logs[] = {"none", "errors", "all"};
+    size_t ai = 0;
+    while (ai < 3 && strcmp(cfg->access_log, access_logs[ai]) != 0)
+        ai++;
+    if (ai == 3)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "access_log must be none, errors or all, got '%s'",
+                       cfg->access_log);
+    cfg->access_log_value = (vd_access_log)ai;
     static const struct {
         const char *name;
         vd_fsync_policy policy;

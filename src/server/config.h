@@ -44,10 +44,19 @@ typedef struct vd_feed_settings {
     vd_metric metric_value; /* metric, validated */
 } vd_feed_settings;
 
+/* Which requests get an access log line (setting access_log). */
+typedef enum vd_access_log {
+    VD_ACCESS_LOG_NONE = 0,
+    VD_ACCESS_LOG_ERRORS = 1, /* answers with status 400 and above */
+    VD_ACCESS_LOG_ALL = 2,
+} vd_access_log;
+
 typedef struct vd_config {
     char listen[128];
     char data_dir[1024];
     char log_level[16];
+    char log_format[16];
+    char access_log[16];
     char simd[16];
     char api_key[513];
     char read_api_key[513];
@@ -96,6 +105,8 @@ typedef struct vd_config {
     /* Typed forms of the settings above, filled once they are validated:
      * the rest of vectord reads these, never the strings again. */
     vd_log_level log_level_value;
+    vd_log_format log_format_value;
+    vd_access_log access_log_value;
     int simd_isa;                /* vd_isa_parse: -1 = the best the CPU has */
     vd_fsync_policy wal_fsync_policy;
     /* derived from listen */

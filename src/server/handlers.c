@@ -14,6 +14,7 @@
 #include "server/response.h"
 #include "util/clock.h"
 #include "util/jobq.h"
+#include "util/log.h"
 
 int vd_call_collection(vd_call *call, vd_collection **out)
 {
@@ -92,6 +93,7 @@ static int offload_done(vd_call *call)
 static void offload_main(void *arg)
 {
     vd_call *call = arg;
+    vd_log_request(call->request_id);
     /* A logged write is applied whatever the time: it is in the WAL already. */
     int err = call->offload_always ? 0 : vd_call_check_deadline(call, "waiting in the request queue");
     if (!err)
@@ -108,7 +110,8 @@ static void offload_main(void *arg)
         }
     }
     call->offload_err = err;
-    vd_call_wake(call);
+    vd_log_request(NULL);
+    vd_call_wake(call); /* the call belongs to its HTTP thread again from here */
 }
 
 static bool try_offload(vd_call *call, int (*fn)(vd_call *call), bool always)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <strings.h>
 #include <time.h>
 
@@ -42,14 +43,25 @@ struct vd_http {
     _Atomic long unfinished;   /* requests dispatched whose answer is not yet all sent */
     vd_conn_guard *guard;      /* request deadlines, eviction past max_connections */
     char *tls_cert, *tls_key;  /* PEM texts; libmicrohttpd reads them while it runs */
+    vd_access_log access_log;  /* which answered requests get a log line */
+    char id_prefix[9];         /* generated request ids: this process's random prefix, */
+    _Atomic uint64_t id_next;  /* then a counter */
 };
 
 /* A suspended call's wake-up, which may come before the connection is
  * parked: whichever of the two comes second resumes the connection. */
 enum { WAKE_PENDING = 0, WAKE_ARMED = 1, WAKE_WOKEN = 2 };
 
+/* X-Request-Id: taken from the request when it is 1 to 64 visible ASCII
+ * characters other than '"' and '\\' (safe in headers, logs and JSON as
+ * it is), generated otherwise. */
+#define REQUEST_ID_MAX 64
+
 typedef struct req_ctx {
     struct timespec start;
+    char request_id[REQUEST_ID_MAX + 1];
+    char method[12];
+    int status; /* the answer's, once queued; 0 before */
     vd_strbuf body;
     bool responded;   /* an early error was queued; ignore the rest */
     bool too_large;   /* the body outgrew max_body_bytes: drain it, then answer 413 */
@@ -81,14 +93,22 @@ static double elapsed_s(const struct timespec *start)
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
-static enum MHD_Result send_raw(struct MHD_Connection *conn, int status, char *data, size_t len,
-                                const char *content_type, const char *allow, bool close)
+/* Headers every answer carries: the request id; rc's status is recorded. */
+static void add_common_headers(struct MHD_Response *resp, req_ctx *rc, int status)
+{
+    rc->status = status;
+    MHD_add_response_header(resp, "X-Request-Id", rc->request_id);
+}
+
+static enum MHD_Result send_raw(struct MHD_Connection *conn, req_ctx *rc, int status, char *data,
+                                size_t len, const char *content_type, const char *allow, bool close)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(data);
         return MHD_NO;
     }
+    add_common_headers(resp, rc, status);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     if (status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"vectord\"");
@@ -118,7 +138,7 @@ static size_t terminate_line(char **text)
     return len + 1;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *conn, int status, cJSON *doc)
+static enum MHD_Result send_json(struct MHD_Connection *conn, req_ctx *rc, int status, cJSON *doc)
 {
     char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
     cJSON_Delete(doc);
@@ -130,7 +150,7 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, int status, cJSON 
         if (!text)
             return MHD_NO;
     }
-    return send_raw(conn, status, text, terminate_line(&text), "application/json", NULL, false);
+    return send_raw(conn, rc, status, text, terminate_line(&text), "application/json", NULL, false);
 }
 
 static enum MHD_Result send_error(vd_http *h, struct MHD_Connection *conn, req_ctx *rc,
@@ -141,13 +161,14 @@ static enum MHD_Result send_error(vd_http *h, struct MHD_Connection *conn, req_c
     cJSON *e = cJSON_AddObjectToObject(doc, "error");
     cJSON_AddStringToObject(e, "code", vd_err_code(err));
     cJSON_AddStringToObject(e, "message", message && *message ? message : vd_err_message(err));
+    cJSON_AddStringToObject(e, "request_id", rc->request_id);
     char *text = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
     rc->responded = true;
     vd_metrics_observe(h->api->metrics, route, status, elapsed_s(&rc->start));
     if (!text)
         return MHD_NO;
-    return send_raw(conn, status, text, terminate_line(&text), "application/json", allow,
+    return send_raw(conn, rc, status, text, terminate_line(&text), "application/json", allow,
                     rc->close_after);
 }
 
@@ -276,7 +297,7 @@ static enum MHD_Result send_stream(vd_http *h, struct MHD_Connection *conn, req_
     stream_out *o = calloc(1, sizeof *o);
     if (!o) {
         drop_stream(&rc->call);
-        return send_json(conn, 200, NULL);
+        return send_json(conn, rc, 200, NULL);
     }
     o->s = rc->call.stream;
     rc->call.stream = (vd_stream){0};
@@ -284,7 +305,7 @@ static enum MHD_Result send_stream(vd_http *h, struct MHD_Connection *conn, req_
     vd_strbuf_init(&o->buf, 0);
     if (!vd_resp_envelope_head(&o->buf)) {
         stream_free(o);
-        return send_json(conn, 200, NULL);
+        return send_json(conn, rc, 200, NULL);
     }
     count_answer(h, rc, o->s.held_bytes);
     struct MHD_Response *resp =
@@ -293,6 +314,7 @@ static enum MHD_Result send_stream(vd_http *h, struct MHD_Connection *conn, req_
         stream_free(o);
         return MHD_NO;
     }
+    add_common_headers(resp, rc, rc->call.status);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     enum MHD_Result r = MHD_queue_response(conn, (unsigned)rc->call.status, resp);
     MHD_destroy_response(resp);
@@ -316,7 +338,7 @@ static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *
     } else if (call->text) {
         vd_metrics_observe(h->api->metrics, route, call->status, elapsed_s(&rc->start));
         count_answer(h, rc, call->text_len);
-        result = send_raw(conn, call->status, call->text, call->text_len,
+        result = send_raw(conn, rc, call->status, call->text, call->text_len,
                           call->content_type ? call->content_type : "text/plain", NULL, false);
     } else {
         double secs = elapsed_s(&rc->start);
@@ -326,8 +348,8 @@ static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *
         call->result = NULL;
         if (text)
             count_answer(h, rc, len);
-        result = text ? send_raw(conn, call->status, text, len, "application/json", NULL, false)
-                      : send_json(conn, call->status, NULL);
+        result = text ? send_raw(conn, rc, call->status, text, len, "application/json", NULL, false)
+                      : send_json(conn, rc, call->status, NULL);
     }
     call->result = NULL;
     call->text = NULL;
@@ -547,9 +569,11 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
     if (len > 1 && path[len - 1] == '/' && rc->path_slash)
         path[len - 1] = 0;
     vd_call call = {.api = h->api, .arg = arg_lookup, .conn = conn, .status = 200,
-                    .started = (double)rc->start.tv_sec + (double)rc->start.tv_nsec / 1e9};
+                    .started = (double)rc->start.tv_sec + (double)rc->start.tv_nsec / 1e9,
+                    .request_id = rc->request_id};
     char allow[64] = "";
     vd_route route = match_route(path, method, &call, allow, sizeof allow);
+    rc->route = route; /* for the access log */
     vd_errmsg em = {{0}};
     enum MHD_Result result;
     if (route == VD_ROUTE_NONE) {
@@ -673,13 +697,35 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return (void *)(uintptr_t)(uri_marks + marks);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
+static bool request_id_ok(const char *id)
 {
-    (void)version;
-    vd_http *h = cls;
+    size_t n = 0;
+    for (; id[n]; n++)
+        if (n == REQUEST_ID_MAX || id[n] <= 0x20 || id[n] >= 0x7f || id[n] == '"' || id[n] == '\\')
+            return false;
+    return n > 0;
+}
+
+/* The request's id: the client's X-Request-Id when usable, else a new one. */
+static void name_request(vd_http *h, struct MHD_Connection *conn, req_ctx *rc)
+{
+    const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (given && request_id_ok(given)) {
+        memcpy(rc->request_id, given, strlen(given) + 1);
+        return;
+    }
+    uint64_t n = atomic_fetch_add_explicit(&h->id_next, 1, memory_order_relaxed);
+    snprintf(rc->request_id, sizeof rc->request_id, "%s%012llx", h->id_prefix,
+             (unsigned long long)(n & 0xffffffffffffULL));
+}
+
+static enum MHD_Result serve(vd_http *h, struct MHD_Connection *conn, const char *url,
+                             const char *method, const char *upload_data, size_t *upload_data_size,
+                             void **con_cls)
+{
     req_ctx *rc = *con_cls;
+    if (rc && !is_uri_mark(rc))
+        vd_log_request(rc->request_id);
     if (!rc || is_uri_mark(rc)) {
         unsigned marks = rc ? (unsigned)((const char *)(void *)rc - uri_marks) : 0;
         rc = calloc(1, sizeof *rc);
@@ -688,6 +734,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rc->path_bad = marks & URI_PATH_BAD;
         rc->path_slash = marks & URI_PATH_SLASH;
         clock_gettime(CLOCK_MONOTONIC, &rc->start);
+        name_request(h, conn, rc);
+        snprintf(rc->method, sizeof rc->method, "%s", method);
+        vd_log_request(rc->request_id);
         vd_strbuf_init(&rc->body, h->max_body);
         *con_cls = rc;
         vd_conn_guard_head_done(h->guard, slot_of(conn));
@@ -800,14 +849,40 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return r;
 }
 
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    enum MHD_Result r = serve(cls, conn, url, method, upload_data, upload_data_size, con_cls);
+    vd_log_request(NULL); /* the thread serves other connections next */
+    return r;
+}
+
+/* One access log line for an answered request (setting access_log). */
+static void log_access(vd_http *h, req_ctx *rc, enum MHD_RequestTerminationCode toe)
+{
+    if (!rc->status || h->access_log == VD_ACCESS_LOG_NONE ||
+        (h->access_log == VD_ACCESS_LOG_ERRORS && rc->status < 400))
+        return;
+    vd_log_request(rc->request_id);
+    const vd_route_def *r = &vd_routes[rc->route];
+    vd_log(rc->status >= 500 ? VD_LOG_WARN : VD_LOG_INFO, "access",
+           "method=%s route=\"%s\" status=%d ms=%.3f body_bytes=%llu sent=%s", rc->method,
+           r->pattern ? r->pattern : "unmatched", rc->status, elapsed_s(&rc->start) * 1e3,
+           (unsigned long long)rc->received,
+           toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "complete" : "cut");
+    vd_log_request(NULL);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)toe;
     vd_conn_guard_idle(((vd_http *)cls)->guard, slot_of(conn));
     req_ctx *rc = *con_cls;
     if (!rc || is_uri_mark(rc))
         return;
+    log_access(cls, rc, toe);
     if (rc->dispatched)
         atomic_fetch_sub(&((vd_http *)cls)->unfinished, 1);
     release_body(cls, rc);
@@ -928,6 +1003,11 @@ int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *po
     h->max_waiting = cfg->max_waiting_requests;
     h->max_body_total = cfg->max_inflight_body_bytes;
     h->load = vd_metrics_http_load(api->metrics);
+    h->access_log = cfg->access_log_value;
+    uint32_t prefix = 0;
+    if (getrandom(&prefix, sizeof prefix, 0) != (ssize_t)sizeof prefix)
+        prefix = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+    snprintf(h->id_prefix, sizeof h->id_prefix, "%08x", prefix);
     int rc = load_tls(h, cfg, em);
     vd_conn_guard_config gc = {.max_connections = cfg->max_connections,
                                .idle_timeout_s = (double)cfg->connection_timeout_s,

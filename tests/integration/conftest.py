@@ -86,7 +86,7 @@ class Client:
     def error(self, method, path, body=None, status=400, code=None, headers=None):
         got, doc = self.request(method, path, body, headers=headers)
         assert got == status, (method, path, got, doc)
-        assert set(doc) == {"error"} and set(doc["error"]) == {"code", "message"}, doc
+        assert set(doc) == {"error"} and set(doc["error"]) == {"code", "message", "request_id"}, doc
         assert doc["error"]["message"], doc
         if code:
             assert doc["error"]["code"] == code, doc
@@ -116,8 +116,9 @@ class Server:
         deadline = time.time() + 120
         while time.time() < deadline:
             text = self.logs()
-            m = re.search(r'msg="listening" addr=127\.0\.0\.1:(\d+)', text)
-            if m and 'msg="ready"' in text:
+            m = (re.search(r'msg="listening" addr=127\.0\.0\.1:(\d+)', text) or  # logfmt, or json:
+                 re.search(r'"msg":"listening","addr":"127\.0\.0\.1:(\d+)"', text))
+            if m and ('msg="ready"' in text or '"msg":"ready"' in text):
                 return int(m.group(1))
             if self.proc.poll() is not None:
                 raise RuntimeError("vectord exited early:\n" + text)
