@@ -200,6 +200,21 @@ int vd_h_metrics(vd_call *call)
     return 0;
 }
 
+/* docs/openapi.json, compiled in (scripts/embed-text). */
+extern const char vd_openapi_json[];
+extern const size_t vd_openapi_json_len;
+
+int vd_h_openapi(vd_call *call)
+{
+    call->text = malloc(vd_openapi_json_len);
+    if (!call->text)
+        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory copying the OpenAPI document");
+    memcpy(call->text, vd_openapi_json, vd_openapi_json_len);
+    call->text_len = vd_openapi_json_len;
+    call->content_type = "application/json";
+    return 0;
+}
+
 
 int vd_call_feed(vd_call *call, vd_feed **out)
 {

@@ -7,6 +7,7 @@
 int vd_h_healthz(vd_call *call);
 int vd_h_readyz(vd_call *call);
 int vd_h_metrics(vd_call *call);
+int vd_h_openapi(vd_call *call);
 int vd_h_collections_list(vd_call *call);
 int vd_h_collection_create(vd_call *call);
 int vd_h_collection_info(vd_call *call);

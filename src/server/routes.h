@@ -33,6 +33,7 @@ enum {
     X(HEALTHZ, "GET", "/healthz", "healthz", vd_h_healthz, PROBE, VD_RF_ALWAYS)                     \
     X(READYZ, "GET", "/readyz", "readyz", vd_h_readyz, PROBE, VD_RF_ALWAYS)                         \
     X(METRICS, "GET", "/metrics", "metrics", vd_h_metrics, METRICS, VD_RF_ALWAYS)                   \
+    X(OPENAPI, "GET", "/openapi.json", "openapi", vd_h_openapi, PROBE, 0)                            \
     X(COLLECTIONS_LIST, "GET", "/collections", "collections_list", vd_h_collections_list, READ, 0)  \
     X(COLLECTION_CREATE, "PUT", "/collections/{c}", "collection_create", vd_h_collection_create,     \
       WRITE, VD_RF_BODY | VD_RF_WAITS)                                                               \

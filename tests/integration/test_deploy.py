@@ -96,7 +96,7 @@ def test_statefulset_probes_volumes_and_lifecycle():
     assert m[("Service", "vectord-headless")]["spec"]["clusterIP"] == "None"
 
 
-K8S_TOOLS = os.path.join(ROOT, "tests", "k8s")
+K8S_TOOLS = os.path.join(ROOT, "tests", "tools")
 # apiVersion -> the module of kubernetes-models that has its types
 TYPE_MODULES = {
     "v1": "kubernetes-models/v1",
@@ -106,8 +106,8 @@ TYPE_MODULES = {
 }
 
 
-def k8s_models():
-    """tests/k8s with its npm packages installed from the committed lockfile."""
+def tools_dir():
+    """tests/tools with its npm packages installed from the committed lockfile."""
     if not shutil.which("npm") or not shutil.which("node"):
         pytest.skip("node and npm are needed to validate the manifests (apt-get install nodejs npm)")
     if not os.path.isdir(os.path.join(K8S_TOOLS, "node_modules", "kubernetes-models")):
@@ -121,11 +121,11 @@ def test_manifests_validate_against_the_kubernetes_schemas():
     """Every manifest against the API's JSON schema (types, required fields,
     formats) with kubernetes-models, and against its TypeScript types, which
     also refuse fields the API does not have (kubectl's strict validation)."""
-    tools = k8s_models()
+    tools = tools_dir()
     docs = [{"file": f, "doc": d} for f, d in manifest_files()]
     assert {d["doc"]["kind"] for d in docs} >= {"StatefulSet", "Service", "ConfigMap", "Secret",
                                                  "PodDisruptionBudget", "PodMonitor"}
-    r = subprocess.run(["node", os.path.join(tools, "validate.mjs")], input=json.dumps(docs),
+    r = subprocess.run(["node", os.path.join(tools, "validate-k8s.mjs")], input=json.dumps(docs),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("\nok ") + r.stdout.startswith("ok ") == len(docs), r.stdout
@@ -148,10 +148,10 @@ def test_manifests_validate_against_the_kubernetes_schemas():
 
 
 def test_the_schema_checks_catch_a_wrong_manifest():
-    tools = k8s_models()
+    tools = tools_dir()
     sts = json.loads(json.dumps(manifests()[("StatefulSet", "vectord")]))
     sts["spec"]["replicas"] = "two"
-    r = subprocess.run(["node", os.path.join(tools, "validate.mjs")],
+    r = subprocess.run(["node", os.path.join(tools, "validate-k8s.mjs")],
                        input=json.dumps([{"file": "x", "doc": sts}]), capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "replicas must be integer" in r.stdout, r.stdout + r.stderr
 
