@@ -82,9 +82,11 @@ def state(c):
 
 
 def strip_times(snap):
-    # time_ms differs; search results are compared as returned.
+    # time_ms and an error's request_id differ; search results are compared as returned.
     for coll in ("flat", "graph"):
-        snap[coll]["points"] = [(s, d.get("result", d)) for s, d in snap[coll]["points"]]
+        snap[coll]["points"] = [(s, d.get("result", {k: v for k, v in d["error"].items() if k != "request_id"}
+                                               if "error" in d else d))
+                                for s, d in snap[coll]["points"]]
     return snap
 
 

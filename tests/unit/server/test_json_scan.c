@@ -191,10 +191,19 @@ Test(json_scan, lifted_values_are_correctly_rounded_like_strtof)
         "16777217",   "16777219",    "0.1",        "0.30000001",   "1.00000005960464477539062", /* halfway */
         "1.000000059604644775390625000001", "9007199254740993", "123456789012345678901234567890",
         "0.000000000000000000000000000000000000000000001401298464324817",
+        /* Near halfway points between floats, in few digits: the fast path's
+         * double lands on the halfway point and must leave it to strtof. */
+        "16777217.000000001", "16777216.999999999", "16777217", "-16777219", "1.00000005960464478",
+        "1.0000000596046447", "0.12345678", "-0.0123456789012345678", "1e22", "1e-22", "9007199254740992e22",
+        "123e-25", "0.0000000000000000000001234", "-0e5", "1E+2", "5e-0",
+        /* 16 digits whose nearest double is a halfway point between floats
+         * (found by an exact search): (float)strtod would round them wrongly. */
+        "1.000000536441803", "1000001847743988e-15", "-1.000002682209015", "1.00000292062759400",
+        "100000661611557e-14",
     };
     char body[1 << 16], num[64];
     unsigned seed = 12345;
-    for (int round = 0; round < 200; round++) {
+    for (int round = 0; round < 400; round++) {
         int n = snprintf(body, sizeof body, "{\"vector\":[");
         char nums[600][64];
         int count = 0;
@@ -202,7 +211,11 @@ Test(json_scan, lifted_values_are_correctly_rounded_like_strtof)
             for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
                 snprintf(nums[count++], 64, "%s", edges[i]);
         while (count < 500) {
-            random_number(num, sizeof num, &seed);
+            if (round % 2) /* what embeddings look like: 0.0xxxxxxx with 6 to 10 digits */
+                snprintf(num, sizeof num, "%s0.%0*u", rand_r(&seed) & 1 ? "-" : "",
+                         6 + (int)(rand_r(&seed) % 5), (unsigned)rand_r(&seed) % 1000000000u);
+            else
+                random_number(num, sizeof num, &seed);
             if (!isfinite(strtof(num, NULL)))
                 continue; /* such an array is left for cJSON: tested above */
             snprintf(nums[count++], 64, "%s", num);
