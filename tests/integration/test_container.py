@@ -49,6 +49,8 @@ def image():
         "--build-arg", f"RUNTIME_IMAGE={BASE}", "-f", os.path.join(ROOT, "deploy", "Dockerfile"),
         "-t", IMAGE, ROOT)
     yield json.loads(run("podman", "image", "inspect", IMAGE))[0]
+    # Built afresh each run: the image is removed (the base stays for the next run).
+    subprocess.run(["podman", "rmi", "-f", IMAGE], capture_output=True, timeout=120)
 
 
 def free_port():
