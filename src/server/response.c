@@ -5,21 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/fmtfloat.h"
+
 /* A float as the double that prints in its shortest round-trip form (9
  * significant digits), so replies say 0.995037198 rather than the 17 digits
  * of the float's exact binary value. */
 static double float_for_json(float f)
 {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.9g", (double)f);
+    char buf[VD_FMT_FLOAT_MAX];
+    vd_fmt_float(f, buf);
     return strtod(buf, NULL);
 }
 
 /* A vector as one raw-text node: a node per value would take ~80 bytes of
- * memory for each ~10 bytes of answer. The text is float_for_json's. */
+ * memory for each ~10 bytes of answer. The text is float_for_json's, written
+ * without printf (util/fmtfloat.h): an answer may carry thousands. */
 static cJSON *float_array(const float *v, uint32_t n)
 {
-    size_t cap = (size_t)n * 16 + 3, len = 0;
+    size_t cap = (size_t)n * (VD_FMT_FLOAT_MAX - 1) + 3, len = 0;
     char *text = malloc(cap);
     if (!text)
         return NULL;
@@ -27,7 +30,7 @@ static cJSON *float_array(const float *v, uint32_t n)
     for (uint32_t i = 0; i < n; i++) {
         if (i)
             text[len++] = ',';
-        len += (size_t)snprintf(text + len, cap - len, "%.9g", (double)v[i]);
+        len += vd_fmt_float(v[i], text + len);
     }
     text[len++] = ']';
     text[len] = 0;

@@ -1,9 +1,10 @@
-/* bench_json_parse — what a request's vector costs to read, before any search:
- * a dim-d vector sent as JSON numbers (the body scan that lifts it into floats,
- * server/json_scan.h) against the same vector as vector_b64 (base64 decode),
- * for embedding-like values printed with 9 significant digits.
- *   build/bench/bench_json_parse [--dim 1536] [--iters 5000]
- * Prints a table: microseconds per body and per value, and the JSON/base64 ratio. */
+/* bench_json_vectors — what a vector costs in JSON, before and after a search:
+ * reading a dim-d vector sent as JSON numbers (the body scan that lifts it
+ * into floats, server/json_scan.h) against the same vector as vector_b64
+ * (base64 decode), and writing one into an answer (util/fmtfloat.h) against
+ * printf("%.9g"), for embedding-like values.
+ *   build/bench/bench_json_vectors [--dim 1536] [--iters 5000]
+ * Prints a table: microseconds per vector and nanoseconds per value. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "server/json_scan.h"
 #include "util/base64.h"
 #include "util/clock.h"
+#include "util/fmtfloat.h"
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -75,10 +77,32 @@ int main(int argc, char **argv)
     double b64_us = (vd_now_s() - t0) * 1e6 / iters;
     if (memcmp(decoded, vec, (size_t)dim * 4) != 0)
         return 1;
-    printf("| %d-d vector | bytes | µs per body | ns per value |\n|---|---|---|---|\n", dim);
-    printf("| JSON numbers (scan + lift) | %d | %.1f | %.1f |\n", n, json_us, json_us * 1e3 / dim);
-    printf("| vector_b64 (decode) | %zu | %.1f | %.1f |\n", b64len, b64_us, b64_us * 1e3 / dim);
-    printf("JSON / base64: %.1f×\n", json_us / b64_us);
+    char *text = malloc((size_t)dim * VD_FMT_FLOAT_MAX + 1);
+    size_t out_printf = 0, out_fmt = 0;
+    t0 = vd_now_s();
+    for (int it = 0; it < iters; it++) {
+        out_printf = 0;
+        for (int i = 0; i < dim; i++)
+            out_printf += (size_t)snprintf(text + out_printf, VD_FMT_FLOAT_MAX, "%.9g", (double)vec[i]);
+    }
+    double printf_us = (vd_now_s() - t0) * 1e6 / iters;
+    t0 = vd_now_s();
+    for (int it = 0; it < iters; it++) {
+        out_fmt = 0;
+        for (int i = 0; i < dim; i++)
+            out_fmt += vd_fmt_float(vec[i], text + out_fmt);
+    }
+    double fmt_us = (vd_now_s() - t0) * 1e6 / iters;
+    if (out_fmt != out_printf)
+        return 1;
+    printf("| %d-d vector | bytes | µs per vector | ns per value |\n|---|---|---|---|\n", dim);
+    printf("| read: JSON numbers (scan + lift) | %d | %.1f | %.1f |\n", n, json_us, json_us * 1e3 / dim);
+    printf("| read: vector_b64 (decode) | %zu | %.1f | %.1f |\n", b64len, b64_us, b64_us * 1e3 / dim);
+    printf("| write: printf(\"%%.9g\") | %zu | %.1f | %.1f |\n", out_printf, printf_us, printf_us * 1e3 / dim);
+    printf("| write: vd_fmt_float | %zu | %.1f | %.1f |\n", out_fmt, fmt_us, fmt_us * 1e3 / dim);
+    printf("read JSON / base64: %.1f×; write printf / vd_fmt_float: %.1f×\n", json_us / b64_us,
+           printf_us / fmt_us);
+    free(text);
     free(vec);
     free(body);
     free(work);
