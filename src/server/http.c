@@ -736,6 +736,7 @@ static enum MHD_Result serve(vd_http *h, struct MHD_Connection *conn, const char
         clock_gettime(CLOCK_MONOTONIC, &rc->start);
         name_request(h, conn, rc);
         snprintf(rc->method, sizeof rc->method, "%s", method);
+        rc->route = VD_ROUTE_NONE; /* until dispatch matches one */
         vd_log_request(rc->request_id);
         vd_strbuf_init(&rc->body, h->max_body);
         *con_cls = rc;

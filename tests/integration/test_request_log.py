@@ -53,6 +53,18 @@ def test_request_ids_in_headers_error_bodies_and_logs():
     assert re.search(r'msg="request" method=GET path="/collections/nope".* request_id=trace-42:a\.b', logs), logs
 
 
+def test_a_request_refused_before_routing_is_logged_as_unmatched():
+    s = Server(args=["--set", "max_body_bytes=1024"])
+    try:
+        status, _, _ = s.client.request("PUT", "/collections/x/points", b"x" * 5000, raw=True,
+                                        headers={"X-Request-Id": "big-1"})
+        assert status == 413
+    finally:
+        logs = s.stop()
+    line = [l for l in access_lines(logs) if "request_id=big-1" in l]
+    assert len(line) == 1 and 'route="unmatched" status=413' in line[0], line
+
+
 def test_access_log_settings():
     for setting, want_ok, want_error in (("none", False, False), ("errors", False, True), ("all", True, True)):
         s = Server(args=["--set", f"access_log={setting}"])
