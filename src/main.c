@@ -100,6 +100,7 @@ typedef struct vectord {
     vd_recall_monitor *recall;
     vd_auth *auth;
     vd_http *http;
+    vd_http *qdrant_http; /* the Qdrant-compatible API's listener, or NULL (qdrant_listen empty) */
     vd_store *store;
     vd_feed *feeds[VD_MAX_FEEDS];
     size_t n_feeds;
@@ -204,9 +205,20 @@ static int start_serving(vectord *v)
     }
     v->api.auth = v->auth;
     uint16_t port;
-    if (vd_http_start(&v->http, &v->api, &v->cfg, &port, &em) != 0) {
+    vd_http_listen native = {.host = v->cfg.host, .port = v->cfg.port, .dialect = VD_DIALECT_NATIVE};
+    if (vd_http_start(&v->http, &v->api, &v->cfg, &native, &port, &em) != 0) {
         vd_log_error("cannot start http server", "error=\"%s\"", em.text);
         return -1;
+    }
+    if (v->cfg.qdrant_listen[0]) {
+        uint16_t qport;
+        vd_http_listen qdrant = {.host = v->cfg.qdrant_host, .port = v->cfg.qdrant_port,
+                                 .dialect = VD_DIALECT_QDRANT};
+        if (vd_http_start(&v->qdrant_http, &v->api, &v->cfg, &qdrant, &qport, &em) != 0) {
+            vd_log_error("cannot start the Qdrant API's listener", "error=\"%s\"", em.text);
+            return -1;
+        }
+        vd_log_info("listening (Qdrant API)", "addr=%s:%u", v->cfg.qdrant_host, qport);
     }
     vd_log_info("listening", "addr=%s:%u data_dir=\"%s\" simd=%s http_threads=%llu workers=%u "
                 "version=%s tls=%s",
@@ -309,6 +321,7 @@ static void shut_down(vectord *v, bool clean)
 {
     for (size_t k = 0; k < v->n_feeds; k++)
         vd_feed_stop(v->feeds[k]); /* before the store: they write through the journal */
+    vd_http_stop(v->qdrant_http);
     vd_http_stop(v->http); /* parked writes finish first: the WAL is still open */
     vd_jobq_destroy(v->jobs); /* idle: vd_http_stop waited for it */
     for (size_t k = 0; k < v->n_feeds; k++)

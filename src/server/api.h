@@ -64,6 +64,11 @@ struct vd_call {
                                or less if ?timeout_ms= asks (set by the HTTP layer) */
     void *conn;
     const char *request_id; /* X-Request-Id; log lines from the call carry it */
+    vd_dialect dialect;     /* the listener's: which envelope and error shape the answer takes */
+    /* Set by a handler that adapts another's answer (a Qdrant route over a
+     * native handler): run once the call succeeds, after any wait, before
+     * the answer is rendered; it may change result, status or fail. */
+    int (*finish)(vd_call *call);
     /* Filled by the handler on success: */
     int status;            /* default 200 */
     cJSON *result;         /* owned; wrapped as {"result": …, "time_ms": …} */

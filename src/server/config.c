@@ -41,6 +41,8 @@ typedef struct setting {
 
 static const setting settings[] = {
     STR("server", listen, "127.0.0.1:6480", "HOST:PORT to listen on (port 0 = any free port)"),
+    STR("server", qdrant_listen, "",
+        "HOST:PORT for the Qdrant-compatible REST API (docs/QDRANT.md; e.g. 127.0.0.1:6333); empty = off"),
     STR("server", log_level, "info", "debug | info | warn | error"),
     STR("server", log_format, "logfmt", "logfmt | json: one key=value line or one JSON object per entry"),
     STR("server", access_log, "errors",
@@ -248,6 +250,23 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     return fc->rc == 0;
 }
 
+/* "HOST:PORT" into host and port; -1 if it is not that. */
+static int split_listen(const char *listen, char *host, size_t host_cap, uint16_t *port)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || (size_t)(colon - listen) >= host_cap)
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (errno || !colon[1] || *end || p > 65535)
+        return -1;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = 0;
+    *port = (uint16_t)p;
+    return 0;
+}
+
 static int validate(vd_config *cfg, vd_errmsg *em)
 {
     if (vd_log_level_parse(cfg->log_level, &cfg->log_level_value) != 0)
@@ -330,23 +349,17 @@ static int validate(vd_config *cfg, vd_errmsg *em)
     if (vd_isa_parse(cfg->simd, &cfg->simd_isa) != 0)
         return vd_fail(em, VD_E_INVALID_REQUEST,
                        "simd must be auto, avx512, avx2 or scalar, got '%s'", cfg->simd);
-    const char *colon = strrchr(cfg->listen, ':');
-    if (!colon || colon == cfg->listen || (size_t)(colon - cfg->listen) >= sizeof cfg->host)
-        goto bad_listen;
-    char *end;
-    errno = 0;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (errno || !colon[1] || *end || port > 65535)
-        goto bad_listen;
-    memcpy(cfg->host, cfg->listen, (size_t)(colon - cfg->listen));
-    cfg->host[colon - cfg->listen] = 0;
-    cfg->port = (uint16_t)port;
+    if (split_listen(cfg->listen, cfg->host, sizeof cfg->host, &cfg->port) != 0)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "listen must be HOST:PORT (IPv4), got '%s'",
+                       cfg->listen);
+    if (cfg->qdrant_listen[0] &&
+        split_listen(cfg->qdrant_listen, cfg->qdrant_host, sizeof cfg->qdrant_host, &cfg->qdrant_port) != 0)
+        return vd_fail(em, VD_E_INVALID_REQUEST,
+                       "qdrant_listen must be HOST:PORT (IPv4) or empty (off), got '%s'",
+                       cfg->qdrant_listen);
     if (!cfg->data_dir[0])
         return vd_fail(em, VD_E_INVALID_REQUEST, "data_dir must not be empty");
     return 0;
-bad_listen:
-    return vd_fail(em, VD_E_INVALID_REQUEST, "listen must be HOST:PORT (IPv4), got '%s'",
-                   cfg->listen);
 }
 
 /* Value of --name=value or --name value at argv[*i]; NULL if the flag is not name. */

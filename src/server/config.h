@@ -53,6 +53,7 @@ typedef enum vd_access_log {
 
 typedef struct vd_config {
     char listen[128];
+    char qdrant_listen[128];
     char data_dir[1024];
     char log_level[16];
     char log_format[16];
@@ -109,9 +110,11 @@ typedef struct vd_config {
     vd_access_log access_log_value;
     int simd_isa;                /* vd_isa_parse: -1 = the best the CPU has */
     vd_fsync_policy wal_fsync_policy;
-    /* derived from listen */
+    /* derived from listen and qdrant_listen */
     char host[96];
     uint16_t port;
+    char qdrant_host[96];
+    uint16_t qdrant_port;
     char config_file[1024];
 } vd_config;
 

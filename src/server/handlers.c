@@ -73,7 +73,7 @@ int vd_call_answer_stream(vd_call *call, vd_stream s, size_t answer_bytes)
     bool done = false, ok = vd_resp_envelope_head(&b);
     while (ok && !done)
         ok = s.next(s.ctx, &b, &done);
-    ok = ok && vd_resp_envelope_tail(&b, vd_now_s() - call->started);
+    ok = ok && vd_resp_envelope_tail(&b, vd_now_s() - call->started, call->dialect);
     s.free(s.ctx);
     if (!ok) {
         vd_strbuf_free(&b);
@@ -98,10 +98,14 @@ static void offload_main(void *arg)
     int err = call->offload_always ? 0 : vd_call_check_deadline(call, "waiting in the request queue");
     if (!err)
         err = call->offload_fn(call);
+    if (!err && call->finish) { /* an adapter's last step comes before rendering */
+        err = call->finish(call);
+        call->finish = NULL;
+    }
     if (!err && call->result && !call->text) {
         /* The answer is rendered here too: printing it can be heavy. */
         size_t len;
-        char *text = vd_resp_envelope(call->result, vd_now_s() - call->started, &len);
+        char *text = vd_resp_envelope(call->result, vd_now_s() - call->started, call->dialect, &len);
         if (text) {
             call->result = NULL;
             call->text = text;

@@ -44,6 +44,7 @@ struct vd_http {
     vd_conn_guard *guard;      /* request deadlines, eviction past max_connections */
     char *tls_cert, *tls_key;  /* PEM texts; libmicrohttpd reads them while it runs */
     vd_access_log access_log;  /* which answered requests get a log line */
+    vd_dialect dialect;        /* the routes served, the envelopes and errors written */
     char id_prefix[9];         /* generated request ids: this process's random prefix, */
     _Atomic uint64_t id_next;  /* then a counter */
 };
@@ -158,10 +159,21 @@ static enum MHD_Result send_error(vd_http *h, struct MHD_Connection *conn, req_c
 {
     int status = vd_err_status(err);
     cJSON *doc = cJSON_CreateObject();
-    cJSON *e = cJSON_AddObjectToObject(doc, "error");
-    cJSON_AddStringToObject(e, "code", vd_err_code(err));
-    cJSON_AddStringToObject(e, "message", message && *message ? message : vd_err_message(err));
-    cJSON_AddStringToObject(e, "request_id", rc->request_id);
+    const char *text_of = message && *message ? message : vd_err_message(err);
+    if (h->dialect == VD_DIALECT_QDRANT) {
+        /* Qdrant's shape: {"status": {"error": "…"}, "time": s}; the code
+         * leads the message so that a client shows it. */
+        char both[sizeof(((vd_errmsg *)0)->text) + 64];
+        snprintf(both, sizeof both, "%s: %s", vd_err_code(err), text_of);
+        cJSON *st = cJSON_AddObjectToObject(doc, "status");
+        cJSON_AddStringToObject(st, "error", both);
+        cJSON_AddNumberToObject(doc, "time", elapsed_s(&rc->start));
+    } else {
+        cJSON *e = cJSON_AddObjectToObject(doc, "error");
+        cJSON_AddStringToObject(e, "code", vd_err_code(err));
+        cJSON_AddStringToObject(e, "message", text_of);
+        cJSON_AddStringToObject(e, "request_id", rc->request_id);
+    }
     char *text = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
     rc->responded = true;
@@ -250,6 +262,7 @@ typedef struct stream_out {
     size_t off;    /* how much of it is sent */
     bool done;     /* the tail is in buf */
     double secs;   /* the call's time, for time_ms */
+    vd_dialect dialect;
 } stream_out;
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *dst, size_t max)
@@ -262,7 +275,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *dst, size_t max)
         o->off = 0;
         bool last = false;
         if (!o->s.next(o->s.ctx, &o->buf, &last) ||
-            (last && !vd_resp_envelope_tail(&o->buf, o->secs))) {
+            (last && !vd_resp_envelope_tail(&o->buf, o->secs, o->dialect))) {
             vd_log_warn("out of memory streaming an answer; the connection is closed", "bytes_sent=%llu",
                         (unsigned long long)pos);
             return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut answer */
@@ -302,6 +315,7 @@ static enum MHD_Result send_stream(vd_http *h, struct MHD_Connection *conn, req_
     o->s = rc->call.stream;
     rc->call.stream = (vd_stream){0};
     o->secs = secs;
+    o->dialect = h->dialect;
     vd_strbuf_init(&o->buf, 0);
     if (!vd_resp_envelope_head(&o->buf)) {
         stream_free(o);
@@ -326,6 +340,10 @@ static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *
     vd_call *call = &rc->call;
     vd_route route = rc->route;
     enum MHD_Result result;
+    if (!err && call->finish) { /* an adapter's last step (api.h) */
+        err = call->finish(call);
+        call->finish = NULL;
+    }
     if (err) {
         cJSON_Delete(call->result);
         free(call->text);
@@ -344,7 +362,7 @@ static enum MHD_Result answer(vd_http *h, struct MHD_Connection *conn, req_ctx *
         double secs = elapsed_s(&rc->start);
         vd_metrics_observe(h->api->metrics, route, call->status, secs);
         size_t len;
-        char *text = vd_resp_envelope(call->result, secs, &len);
+        char *text = vd_resp_envelope(call->result, secs, h->dialect, &len);
         call->result = NULL;
         if (text)
             count_answer(h, rc, len);
@@ -374,8 +392,13 @@ static bool may_wait(vd_route r, struct MHD_Connection *conn)
 /* Step 1 of a dispatch: the route of method + path (a writable copy of the
  * URL without a trailing '/'), with the call's path parameters pointing into
  * path. VD_ROUTE_NONE if none; allow then lists the methods the path has. */
-static vd_route match_route(char *path, const char *method, vd_call *call, char *allow,
-                            size_t allow_cap)
+static bool served_here(const vd_http *h, int route)
+{
+    return ((vd_routes[route].flags & VD_RF_QDRANT) != 0) == (h->dialect == VD_DIALECT_QDRANT);
+}
+
+static vd_route match_route(const vd_http *h, char *path, const char *method, vd_call *call,
+                            char *allow, size_t allow_cap)
 {
     size_t len = strlen(path);
     char *buf = malloc(len + 1);
@@ -386,6 +409,8 @@ static vd_route match_route(char *path, const char *method, vd_call *call, char 
     const char *as = strcmp(method, "HEAD") == 0 ? "GET" : method;
     for (int i = 0; i < VD_ROUTE_NONE; i++) {
         const char *coll, *id;
+        if (!served_here(h, i))
+            continue;
         memcpy(buf, path, len + 1);
         if (!match(vd_routes[i].pattern, buf, &coll, &id))
             continue;
@@ -572,7 +597,8 @@ static enum MHD_Result dispatch(vd_http *h, struct MHD_Connection *conn, req_ctx
                     .started = (double)rc->start.tv_sec + (double)rc->start.tv_nsec / 1e9,
                     .request_id = rc->request_id};
     char allow[64] = "";
-    vd_route route = match_route(path, method, &call, allow, sizeof allow);
+    call.dialect = h->dialect;
+    vd_route route = match_route(h, path, method, &call, allow, sizeof allow);
     rc->route = route; /* for the access log */
     vd_errmsg em = {{0}};
     enum MHD_Result result;
@@ -635,10 +661,11 @@ static bool content_type_ok(struct MHD_Connection *conn)
 /* Probes and metrics are answered even past max_connections: a kubelet must
  * not restart a busy pod, and a busy pod is when metrics matter most. These
  * are the routes flagged VD_RF_ALWAYS (fixed paths, no parameters). */
-static bool is_monitoring_path(const char *url)
+static bool is_monitoring_path(const vd_http *h, const char *url)
 {
     for (int i = 0; i < VD_ROUTE_NONE; i++)
-        if ((vd_routes[i].flags & VD_RF_ALWAYS) && strcmp(url, vd_routes[i].pattern) == 0)
+        if (served_here(h, i) && (vd_routes[i].flags & VD_RF_ALWAYS) &&
+            strcmp(url, vd_routes[i].pattern) == 0)
             return true;
     return false;
 }
@@ -741,7 +768,7 @@ static enum MHD_Result serve(vd_http *h, struct MHD_Connection *conn, const char
         vd_strbuf_init(&rc->body, h->max_body);
         *con_cls = rc;
         vd_conn_guard_head_done(h->guard, slot_of(conn));
-        if (vd_conn_guard_live(h->guard) > h->max_connections && !is_monitoring_path(url)) {
+        if (vd_conn_guard_live(h->guard) > h->max_connections && !is_monitoring_path(h, url)) {
             char msg[160];
             snprintf(msg, sizeof msg,
                      "more than %llu connections are open (setting max_connections); retry later",
@@ -984,13 +1011,14 @@ uint64_t vd_http_connection_reserve(uint64_t max_connections)
     return max_connections / 8 > 16 ? max_connections / 8 : 16;
 }
 
-int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *port, vd_errmsg *em)
+int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, const vd_http_listen *at,
+                  uint16_t *port, vd_errmsg *em)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(cfg->port)};
-    if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(at->port)};
+    if (inet_pton(AF_INET, at->host, &addr.sin_addr) != 1) {
         struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-        if (getaddrinfo(cfg->host, NULL, &hints, &ai) != 0 || !ai) {
-            return vd_fail(em, VD_E_INVALID_REQUEST, "cannot resolve listen host '%s'", cfg->host);
+        if (getaddrinfo(at->host, NULL, &hints, &ai) != 0 || !ai) {
+            return vd_fail(em, VD_E_INVALID_REQUEST, "cannot resolve listen host '%s'", at->host);
         }
         addr.sin_addr = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
         freeaddrinfo(ai);
@@ -1005,6 +1033,7 @@ int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *po
     h->max_body_total = cfg->max_inflight_body_bytes;
     h->load = vd_metrics_http_load(api->metrics);
     h->access_log = cfg->access_log_value;
+    h->dialect = at->dialect;
     uint32_t prefix = 0;
     if (getrandom(&prefix, sizeof prefix, 0) != (ssize_t)sizeof prefix)
         prefix = (uint32_t)getpid() ^ (uint32_t)time(NULL);
@@ -1045,7 +1074,7 @@ int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *po
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (h->tls_cert)
         flags |= MHD_USE_TLS;
-    h->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, h, MHD_OPTION_ARRAY,
+    h->daemon = MHD_start_daemon(flags, at->port, NULL, NULL, on_request, h, MHD_OPTION_ARRAY,
                                  opts, MHD_OPTION_END);
     if (!h->daemon) {
         bool tls = h->tls_cert != NULL;
@@ -1057,7 +1086,7 @@ int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *po
                        cfg->listen);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    *port = info ? info->port : cfg->port;
+    *port = info ? info->port : at->port;
     *out = h;
     return 0;
 }

@@ -20,8 +20,17 @@ typedef struct vd_http vd_http;
  * least 16. */
 uint64_t vd_http_connection_reserve(uint64_t max_connections);
 
-/* Starts listening; *port receives the bound port (useful with port 0). */
-int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, uint16_t *port, vd_errmsg *em);
+/* Where a server listens and which API dialect it speaks there. */
+typedef struct vd_http_listen {
+    const char *host;
+    uint16_t port; /* 0: any free port */
+    vd_dialect dialect;
+} vd_http_listen;
+
+/* Starts listening; *port receives the bound port (useful with port 0). The
+ * limits, TLS and threads come from cfg. */
+int vd_http_start(vd_http **out, vd_api *api, const vd_config *cfg, const vd_http_listen *at,
+                  uint16_t *port, vd_errmsg *em);
 /* True when the server speaks HTTPS (tls_cert_file and tls_key_file set). */
 bool vd_http_tls(const vd_http *h);
 /* Stops accepting, closes connections, joins the threads. NULL is a no-op. */

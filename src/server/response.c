@@ -215,13 +215,15 @@ static double time_ms(double seconds) { return (double)(long long)(seconds * 1e6
 
 bool vd_resp_envelope_head(vd_strbuf *out) { return vd_strbuf_append(out, "{\"result\":", 10); }
 
-bool vd_resp_envelope_tail(vd_strbuf *out, double seconds)
+bool vd_resp_envelope_tail(vd_strbuf *out, double seconds, vd_dialect d)
 {
     /* "\n" so curl output ends its line */
+    if (d == VD_DIALECT_QDRANT)
+        return vd_strbuf_printf(out, ",\"status\":\"ok\",\"time\":%.9g}\n", seconds);
     return vd_strbuf_printf(out, ",\"time_ms\":%.15g}\n", time_ms(seconds));
 }
 
-char *vd_resp_envelope(cJSON *result, double seconds, size_t *len)
+char *vd_resp_envelope(cJSON *result, double seconds, vd_dialect d, size_t *len)
 {
     char *text = result ? cJSON_PrintUnformatted(result) : NULL;
     cJSON_Delete(result);
@@ -234,7 +236,7 @@ char *vd_resp_envelope(cJSON *result, double seconds, size_t *len)
     vd_resp_envelope_head(&b);
     vd_strbuf_append(&b, text ? text : "null", n);
     free(text);
-    if (!vd_resp_envelope_tail(&b, seconds)) {
+    if (!vd_resp_envelope_tail(&b, seconds, d)) {
         vd_strbuf_free(&b);
         return NULL;
     }

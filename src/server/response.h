@@ -8,6 +8,7 @@
 
 #include "db/collection.h"
 #include "db/point.h"
+#include "server/routes.h"
 #include "util/strbuf.h"
 
 cJSON *vd_resp_id(const vd_point_id *id);
@@ -20,13 +21,14 @@ cJSON *vd_resp_collection(vd_collection *c);
 /* About how many bytes j prints as (its tree walked, not printed). */
 size_t vd_resp_size_estimate(const cJSON *j);
 
-/* The success envelope {"result": result, "time_ms": …} as text ending in
- * a newline (malloc'd, *len bytes); takes result. NULL on ENOMEM. */
-char *vd_resp_envelope(cJSON *result, double seconds, size_t *len);
+/* The success envelope as text ending in a newline (malloc'd, *len bytes);
+ * takes result. Native: {"result": result, "time_ms": …}; Qdrant:
+ * {"result": result, "status": "ok", "time": seconds}. NULL on ENOMEM. */
+char *vd_resp_envelope(cJSON *result, double seconds, vd_dialect d, size_t *len);
 /* The same envelope around a result written piece by piece: its head
  * before the result's text, its tail after. false on ENOMEM. */
 bool vd_resp_envelope_head(vd_strbuf *out);
-bool vd_resp_envelope_tail(vd_strbuf *out, double seconds);
+bool vd_resp_envelope_tail(vd_strbuf *out, double seconds, vd_dialect d);
 /* Appends vd_resp_point(p, true, with_payload)'s text. false on ENOMEM. */
 bool vd_resp_point_text(vd_point_out *p, bool with_payload, vd_strbuf *out);
 

@@ -2,6 +2,7 @@
 #include "server/routes.h"
 
 #include "server/handlers.h"
+#include "server/qdrant.h"
 
 const vd_route_def vd_routes[VD_N_ROUTES] = {
 #define VD_ROUTE_DEF(id, method, path, label, handler, access, flags)                             \

@@ -20,13 +20,22 @@ typedef enum vd_access {
     VD_ACCESS_WRITE,   /* every change, snapshots, reconciliation */
 } vd_access;
 
+/* The two API dialects: vectord's own, and Qdrant's REST API on its own
+ * listener (qdrant_listen; docs/QDRANT.md). A listener serves only its
+ * dialect's routes, and writes its envelopes and errors. */
+typedef enum vd_dialect {
+    VD_DIALECT_NATIVE = 0,
+    VD_DIALECT_QDRANT = 1,
+} vd_dialect;
+
 /* Route flags. */
 enum {
     VD_RF_BODY = 1u << 0,     /* takes a JSON body (parsed before the handler) */
     VD_RF_ALWAYS = 1u << 1,   /* served before recovery ends, in shutdown, past max_connections */
     VD_RF_WAITS = 1u << 2,    /* may park until the WAL is durable (max_waiting_requests) */
     VD_RF_WAITS_XID = 1u << 3, /* parks only when ?feed_xid= asks to wait for the feed */
-    VD_RF_VECTORS = 1u << 4    /* its body's "vector" arrays are lifted (server/json_scan.h) */
+    VD_RF_VECTORS = 1u << 4,   /* its body's "vector" arrays are lifted (server/json_scan.h) */
+    VD_RF_QDRANT = 1u << 5     /* a Qdrant-dialect route (server/qdrant.c), on the Qdrant listener */
 };
 
 #define VD_ROUTES(X)                                                                                \
@@ -61,7 +70,22 @@ enum {
     X(FEED, "GET", "/feed", "feed", vd_h_feed, READ, 0)                                             \
     X(FEEDS, "GET", "/feeds", "feeds", vd_h_feeds, READ, 0)                                         \
     X(FEED_RECONCILE, "POST", "/feed/reconcile", "feed_reconcile", vd_h_feed_reconcile, WRITE,      \
-      VD_RF_WAITS)
+      VD_RF_WAITS)                                                                                   \
+    /* The Qdrant-compatible REST API (server/qdrant.h), on the qdrant_listen listener. */          \
+    X(QD_ROOT, "GET", "/", "qdrant_root", vd_qd_root, PROBE, VD_RF_QDRANT | VD_RF_ALWAYS)            \
+    X(QD_HEALTHZ, "GET", "/healthz", "qdrant_healthz", vd_qd_healthz, PROBE, VD_RF_QDRANT | VD_RF_ALWAYS) \
+    X(QD_LIVEZ, "GET", "/livez", "qdrant_livez", vd_qd_healthz, PROBE, VD_RF_QDRANT | VD_RF_ALWAYS)  \
+    X(QD_READYZ, "GET", "/readyz", "qdrant_readyz", vd_qd_readyz, PROBE, VD_RF_QDRANT | VD_RF_ALWAYS) \
+    X(QD_COLLECTIONS_LIST, "GET", "/collections", "qdrant_collections_list", vd_qd_collections_list, \
+      READ, VD_RF_QDRANT)                                                                            \
+    X(QD_COLLECTION_EXISTS, "GET", "/collections/{c}/exists", "qdrant_collection_exists",           \
+      vd_qd_collection_exists, READ, VD_RF_QDRANT)                                                   \
+    X(QD_COLLECTION_CREATE, "PUT", "/collections/{c}", "qdrant_collection_create",                  \
+      vd_qd_collection_create, WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_WAITS)                        \
+    X(QD_COLLECTION_INFO, "GET", "/collections/{c}", "qdrant_collection_info", vd_qd_collection_info, \
+      READ, VD_RF_QDRANT)                                                                            \
+    X(QD_COLLECTION_DELETE, "DELETE", "/collections/{c}", "qdrant_collection_delete",               \
+      vd_qd_collection_delete, WRITE, VD_RF_QDRANT | VD_RF_WAITS)
 
 typedef enum vd_route {
 #define VD_ROUTE_ENUM(id, method, path, label, handler, access, flags) VD_ROUTE_##id,

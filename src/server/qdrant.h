@@ -1,0 +1,26 @@
+/*
+ * qdrant.h — the Qdrant-compatible REST API's handlers (docs/QDRANT.md).
+ * Each reads Qdrant's request shape, does the work through vectord's own
+ * (the same database, journal, limits and durability as the native API) and
+ * answers in Qdrant's shape; the HTTP layer writes Qdrant's envelope
+ * {"result", "status", "time"} and error {"status": {"error"}} on the
+ * listener of qdrant_listen. The routes are in routes.h (VD_RF_QDRANT).
+ */
+#ifndef VD_QDRANT_H
+#define VD_QDRANT_H
+
+#include "server/api.h"
+
+/* The Qdrant REST API version these routes follow (GET / answers it). */
+#define VD_QDRANT_API_VERSION "1.18.0"
+
+int vd_qd_root(vd_call *call);
+int vd_qd_healthz(vd_call *call);
+int vd_qd_readyz(vd_call *call);
+int vd_qd_collections_list(vd_call *call);
+int vd_qd_collection_exists(vd_call *call);
+int vd_qd_collection_create(vd_call *call);
+int vd_qd_collection_info(vd_call *call);
+int vd_qd_collection_delete(vd_call *call);
+
+#endif

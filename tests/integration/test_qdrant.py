@@ -1,0 +1,129 @@
+"""The Qdrant-compatible REST API (docs/QDRANT.md) on its own listener
+(qdrant_listen), driven by the official Qdrant JS client
+(@qdrant/js-client-rest, pinned in tests/tools with a lockfile): what it
+supports answers as Qdrant does, what it does not is refused with Qdrant's
+error shape and a message saying so; the two dialects stay on their own
+listeners; the same API keys guard both."""
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import Server
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOOLS = os.path.join(ROOT, "tests", "tools")
+
+
+def qdrant_port(s):
+    return int(re.search(r'msg="listening \(Qdrant API\)" addr=127\.0\.0\.1:(\d+)', s.logs()).group(1))
+
+
+def js_client(port, api_key=None):
+    if not shutil.which("node") or not shutil.which("npm"):
+        pytest.skip("node and npm are needed for the Qdrant client tests")
+    if not os.path.isdir(os.path.join(TOOLS, "node_modules", "@qdrant", "js-client-rest")):
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=TOOLS, capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+    args = ["node", os.path.join(TOOLS, "qdrant-client.mjs"), f"http://127.0.0.1:{port}"]
+    r = subprocess.run(args + ([api_key] if api_key else []), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout)
+
+
+def raw(port, method, path, body=None, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        c.request(method, path, body=json.dumps(body) if body is not None else None, headers=hdrs)
+        r = c.getresponse()
+        data = r.read()
+        ctype = r.getheader("Content-Type", "")
+        return r.status, json.loads(data) if ctype.startswith("application/json") else data.decode()
+    finally:
+        c.close()
+
+
+def test_the_official_js_client_manages_collections():
+    s = Server(args=["--set", "qdrant_listen=127.0.0.1:0"])
+    try:
+        out = js_client(qdrant_port(s))
+    finally:
+        s.stop()
+    assert out["versionInfo"]["ok"]["version"] == "1.18.0"
+    assert out["createCollection"] == {"ok": True} and out["createQuantized"] == {"ok": True}
+    # Refusals: Qdrant's error shape, a message naming what is not supported.
+    for step, status, words in (("createExisting", 409, "already exists"),
+                                ("createManhattan", 400, "Manhattan is not supported"),
+                                ("createNamed", 400, "named vectors are not supported"),
+                                ("getMissing", 404, "does not exist")):
+        assert out[step]["status"] == status and words in out[step]["data"]["status"]["error"], out[step]
+    assert out["getCollections"]["ok"] == {"collections": [{"name": "memories"}, {"name": "quantized"}]}
+    assert out["collectionExists"]["ok"] == {"exists": True}
+    assert out["collectionMissing"]["ok"] == {"exists": False}
+    info = out["getCollection"]["ok"]
+    assert info["status"] == "green" and info["points_count"] == 0
+    assert info["config"]["params"]["vectors"] == {"size": 4, "distance": "Cosine", "on_disk": False}
+    assert info["config"]["hnsw_config"]["m"] == 16 and info["config"]["hnsw_config"]["ef_construct"] == 100
+    assert info["config"]["quantization_config"] is None and info["payload_schema"] == {}
+    q = out["getQuantized"]["ok"]["config"]
+    assert q["params"]["vectors"]["distance"] == "Euclid" and q["quantization_config"]["scalar"]["type"] == "int8"
+    assert out["deleteCollection"] == {"ok": True}
+    assert out["afterDelete"]["ok"] == {"collections": [{"name": "memories"}]}
+
+
+def test_each_listener_speaks_its_own_dialect():
+    s = Server(args=["--set", "qdrant_listen=127.0.0.1:0"])
+    try:
+        q = qdrant_port(s)
+        assert raw(q, "PUT", "/collections/a", {"vectors": {"size": 2, "distance": "Dot"}}) [1]["result"] is True
+        # The same collection through the native API, in its shape.
+        info = s.client.ok("GET", "/collections/a")
+        assert info["dim"] == 2 and info["metric"] == "dot" and info["index"]["type"] == "hnsw"
+        # A native body on the Qdrant listener, and a Qdrant body on the native one: each refused in its shape.
+        status, doc = raw(q, "PUT", "/collections/b", {"dim": 2})
+        assert status == 400 and "unknown field 'dim'" in doc["status"]["error"], doc
+        s.client.error("PUT", "/collections/b", {"vectors": {"size": 2, "distance": "Dot"}}, status=400,
+                       code="unknown_field")
+        # Routes of one dialect are not on the other listener.
+        status, doc = raw(q, "GET", "/metrics")
+        assert status == 404 and "error" in doc["status"], doc
+        s.client.error("GET", "/collections/a/exists", status=404)
+        # The service routes, as Qdrant answers them.
+        assert raw(q, "GET", "/healthz") == (200, "healthz check passed")
+        assert raw(q, "GET", "/livez") == (200, "healthz check passed")
+        assert raw(q, "GET", "/readyz") == (200, "all shards are ready")
+        status, doc = raw(q, "GET", "/collections/a")
+        assert status == 200 and doc["status"] == "ok" and isinstance(doc["time"], float), doc
+    finally:
+        s.stop()
+
+
+def test_the_qdrant_listener_is_off_unless_configured_and_takes_the_same_keys():
+    s = Server()
+    try:
+        assert "Qdrant API" not in s.logs()
+    finally:
+        s.stop()
+    key, read_key = "a" * 32, "r" * 32
+    s = Server(args=["--set", "qdrant_listen=127.0.0.1:0"],
+               env={"VECTORD_API_KEY": key, "VECTORD_READ_API_KEY": read_key})
+    try:
+        q = qdrant_port(s)
+        status, doc = raw(q, "GET", "/collections")
+        assert status == 401 and "error" in doc["status"], doc
+        assert raw(q, "GET", "/collections", headers={"api-key": read_key})[0] == 200
+        assert raw(q, "GET", "/collections", headers={"Authorization": "Bearer " + read_key})[0] == 200
+        status, doc = raw(q, "PUT", "/collections/x", {"vectors": {"size": 2, "distance": "Dot"}},
+                          headers={"api-key": read_key})
+        assert status == 403, doc
+        assert raw(q, "GET", "/")[0] == 200  # the version, like the probes, needs no key
+        out = js_client(q, api_key=key)
+        assert out["createCollection"] == {"ok": True} and out["deleteCollection"] == {"ok": True}
+    finally:
+        s.stop()
