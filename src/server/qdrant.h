@@ -22,5 +22,10 @@ int vd_qd_collection_exists(vd_call *call);
 int vd_qd_collection_create(vd_call *call);
 int vd_qd_collection_info(vd_call *call);
 int vd_qd_collection_delete(vd_call *call);
+/* qdrant_points.c */
+int vd_qd_points_upsert(vd_call *call);
+int vd_qd_points_delete(vd_call *call);
+int vd_qd_point_get(vd_call *call);
+int vd_qd_points_retrieve(vd_call *call);
 
 #endif

@@ -85,7 +85,15 @@ enum {
     X(QD_COLLECTION_INFO, "GET", "/collections/{c}", "qdrant_collection_info", vd_qd_collection_info, \
       READ, VD_RF_QDRANT)                                                                            \
     X(QD_COLLECTION_DELETE, "DELETE", "/collections/{c}", "qdrant_collection_delete",               \
-      vd_qd_collection_delete, WRITE, VD_RF_QDRANT | VD_RF_WAITS)
+      vd_qd_collection_delete, WRITE, VD_RF_QDRANT | VD_RF_WAITS)                                    \
+    X(QD_POINTS_UPSERT, "PUT", "/collections/{c}/points", "qdrant_points_upsert", vd_qd_points_upsert, \
+      WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_VECTORS | VD_RF_WAITS)                                 \
+    X(QD_POINTS_RETRIEVE, "POST", "/collections/{c}/points", "qdrant_points_retrieve",              \
+      vd_qd_points_retrieve, READ, VD_RF_QDRANT | VD_RF_BODY)                                         \
+    X(QD_POINTS_DELETE, "POST", "/collections/{c}/points/delete", "qdrant_points_delete",           \
+      vd_qd_points_delete, WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_WAITS)                            \
+    X(QD_POINT_GET, "GET", "/collections/{c}/points/{id}", "qdrant_point_get", vd_qd_point_get, READ, \
+      VD_RF_QDRANT)
 
 typedef enum vd_route {
 #define VD_ROUTE_ENUM(id, method, path, label, handler, access, flags) VD_ROUTE_##id,

@@ -66,8 +66,19 @@ def test_the_official_js_client_manages_collections():
     assert out["getCollections"]["ok"] == {"collections": [{"name": "memories"}, {"name": "quantized"}]}
     assert out["collectionExists"]["ok"] == {"exists": True}
     assert out["collectionMissing"]["ok"] == {"exists": False}
+    # Points: both upsert forms, UUIDs in any spelling returned canonically, retrieve, deletes.
+    assert out["upsertList"]["ok"] == {"operation_id": 0, "status": "completed"}
+    assert out["upsertBatch"]["ok"]["status"] == "completed"
+    assert out["upsertBadId"]["status"] == 400 and "UUID" in out["upsertBadId"]["data"]["status"]["error"]
+    got = out["retrieve"]["ok"]
+    assert [r["id"] for r in got] == [1, "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"], got  # 99 is left out
+    assert got[0]["payload"] == {"userId": "u1", "n": 1} and got[0]["vector"] == [1, 0, 0, 0], got
+    assert out["deleteIds"]["ok"]["status"] == "completed" and out["deleteFilter"]["ok"]["status"] == "completed"
+    left = out["afterDeletes"]["ok"]
+    assert [r["id"] for r in left] == [1, "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"], left
+    assert all("vector" not in r for r in left), left
     info = out["getCollection"]["ok"]
-    assert info["status"] == "green" and info["points_count"] == 0
+    assert info["status"] == "green" and info["points_count"] == 2
     assert info["config"]["params"]["vectors"] == {"size": 4, "distance": "Cosine", "on_disk": False}
     assert info["config"]["hnsw_config"]["m"] == 16 and info["config"]["hnsw_config"]["ef_construct"] == 100
     assert info["config"]["quantization_config"] is None and info["payload_schema"] == {}
@@ -100,6 +111,19 @@ def test_each_listener_speaks_its_own_dialect():
         assert raw(q, "GET", "/readyz") == (200, "all shards are ready")
         status, doc = raw(q, "GET", "/collections/a")
         assert status == 200 and doc["status"] == "ok" and isinstance(doc["time"], float), doc
+        # A point by path id: digits are an integer id, a UUID in any spelling its canonical form.
+        raw(q, "PUT", "/collections/a/points", {"points": [
+            {"id": 7, "vector": [1, 0], "payload": {"k": "v"}},
+            {"id": "5c56c793-69f3-4fbf-87e6-c4bf54c28c26", "vector": [0, 1]}]})
+        status, doc = raw(q, "GET", "/collections/a/points/7")
+        assert status == 200 and doc["result"] == {"id": 7, "payload": {"k": "v"}, "vector": [1, 0]}, doc
+        status, doc = raw(q, "GET", "/collections/a/points/5C56C79369F34FBF87E6C4BF54C28C26")
+        assert status == 200 and doc["result"]["id"] == "5c56c793-69f3-4fbf-87e6-c4bf54c28c26", doc
+        status, doc = raw(q, "GET", "/collections/a/points/8")
+        assert status == 404 and "not found" in doc["status"]["error"], doc
+        # The same points through the native API: a UUID is a string id there.
+        assert s.client.ok("GET", "/collections/a/points/5c56c793-69f3-4fbf-87e6-c4bf54c28c26")["id"] == \
+            "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"
     finally:
         s.stop()
 

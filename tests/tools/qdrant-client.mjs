@@ -36,6 +36,27 @@ await step("createNamed", () => client.createCollection("n", { vectors: { a: { s
 await step("getCollections", () => client.getCollections());
 await step("collectionExists", () => client.collectionExists("memories"));
 await step("collectionMissing", () => client.collectionExists("nope"));
+const uuid = "5C56C793-69F3-4FBF-87E6-C4BF54C28C26"; // any spelling; stored canonically
+await step("upsertList", () =>
+  client.upsert("memories", {
+    wait: true,
+    points: [
+      { id: 1, vector: [1, 0, 0, 0], payload: { userId: "u1", n: 1 } },
+      { id: uuid, vector: [0, 1, 0, 0], payload: { userId: "u2" } },
+    ],
+  }));
+await step("upsertBatch", () =>
+  client.upsert("memories", {
+    wait: true,
+    batch: { ids: [2, 3], vectors: [[0, 0, 1, 0], [0, 0, 0, 1]], payloads: [{ userId: "u1" }, { userId: "u3" }] },
+  }));
+await step("upsertBadId", () => client.upsert("memories", { points: [{ id: "not-a-uuid", vector: [1, 0, 0, 0] }] }));
+await step("retrieve", () =>
+  client.retrieve("memories", { ids: [1, uuid.toLowerCase(), 99], with_payload: true, with_vector: true }));
+await step("deleteIds", () => client.delete("memories", { wait: true, points: [2] }));
+await step("deleteFilter", () =>
+  client.delete("memories", { wait: true, filter: { must: [{ key: "userId", match: { value: "u3" } }] } }));
+await step("afterDeletes", () => client.retrieve("memories", { ids: [1, 2, 3, uuid], with_payload: false }));
 await step("getCollection", () => client.getCollection("memories"));
 await step("getQuantized", () => client.getCollection("quantized"));
 await step("getMissing", () => client.getCollection("nope"));

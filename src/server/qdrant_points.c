@@ -1,0 +1,318 @@
+/* qdrant_points.c — see qdrant.h. Points: upsert (list and batch forms),
+ * retrieve, delete. Ids are unsigned integers or UUIDs; a UUID in any
+ * spelling a client sends (upper case, no hyphens, braces, urn:uuid:) is
+ * stored and returned in its canonical form, 8-4-4-4-12 lower-case hex. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/handlers.h"
+#include "server/qdrant.h"
+#include "server/response.h"
+
+#define UUID_LEN 36
+
+/* The canonical spelling of a UUID text into out (UUID_LEN + 1 bytes), or false. */
+static bool uuid_canonical(const char *s, char *out)
+{
+    size_t n = strlen(s);
+    if (n > 9 && strncasecmp(s, "urn:uuid:", 9) == 0) {
+        s += 9;
+        n -= 9;
+    }
+    if (n >= 2 && s[0] == '{' && s[n - 1] == '}') {
+        s++;
+        n -= 2;
+    }
+    char hex[32];
+    size_t h = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '-') {
+            if (n != UUID_LEN || (i != 8 && i != 13 && i != 18 && i != 23))
+                return false;
+            continue;
+        }
+        if (!isxdigit((unsigned char)s[i]) || h == 32)
+            return false;
+        hex[h++] = (char)tolower((unsigned char)s[i]);
+    }
+    if (h != 32 || (n != 32 && n != UUID_LEN))
+        return false;
+    snprintf(out, UUID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+    return true;
+}
+
+/* A Qdrant point id (a JSON value) as vectord's: an unsigned integer stays
+ * one, a UUID string becomes its canonical spelling. NULL if it is neither. */
+static cJSON *native_id(const cJSON *id)
+{
+    if (cJSON_IsNumber(id))
+        return cJSON_Duplicate(id, 0); /* the native parser checks the integer's range */
+    char canon[UUID_LEN + 1];
+    if (cJSON_IsString(id) && uuid_canonical(id->valuestring, canon))
+        return cJSON_CreateString(canon);
+    return NULL;
+}
+
+static int bad_id(vd_call *call, const char *where)
+{
+    return vd_fail(&call->em, VD_E_INVALID_ID,
+                   "%s: a point id is an unsigned integer or a UUID (e.g. \"5c56c793-69f3-4fbf-87e6-c4bf54c28c26\")",
+                   where);
+}
+
+/* A write's answer, Qdrant's UpdateResult: vectord's write is durable and
+ * applied whatever ?wait says, so its status is always "completed". */
+static int write_finish(vd_call *call)
+{
+    cJSON_Delete(call->result);
+    call->result = cJSON_CreateObject();
+    cJSON_AddNumberToObject(call->result, "operation_id", 0);
+    cJSON_AddStringToObject(call->result, "status", "completed");
+    return 0;
+}
+
+/* One point of the native upsert body from Qdrant's id, vector and payload. */
+static int native_point(vd_call *call, const cJSON *id, const cJSON *vector, const cJSON *payload,
+                        const char *where, cJSON *points)
+{
+    cJSON *nid = native_id(id);
+    if (!nid)
+        return bad_id(call, where);
+    if (cJSON_IsObject(vector)) {
+        cJSON_Delete(nid);
+        return vd_fail(&call->em, VD_E_INVALID_VECTOR,
+                       "%s: named and sparse vectors are not supported; give the vector as an array", where);
+    }
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddItemToObject(p, "id", nid);
+    if (vector) /* an array, or the placeholder of one the body scan lifted */
+        cJSON_AddItemToObject(p, "vector", cJSON_Duplicate(vector, 1));
+    if (payload)
+        cJSON_AddItemToObject(p, "payload", cJSON_Duplicate(payload, 1));
+    cJSON_AddItemToArray(points, p);
+    return 0;
+}
+
+/* Qdrant's list form {"points": [{id, vector, payload}]} or batch form
+ * {"batch": {ids, vectors, payloads}} as vectord's {"points": [...]}. */
+static int upsert_body(vd_call *call, cJSON **out)
+{
+    const cJSON *list = cJSON_GetObjectItem(call->body, "points"), *batch = cJSON_GetObjectItem(call->body, "batch");
+    if (!list == !batch)
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                       "give either \"points\": [{\"id\", \"vector\", \"payload\"}] or \"batch\": "
+                       "{\"ids\", \"vectors\", \"payloads\"}");
+    cJSON *n = cJSON_CreateObject();
+    *out = n;
+    cJSON *points = cJSON_AddArrayToObject(n, "points");
+    char where[64];
+    if (list) {
+        if (!cJSON_IsArray(list))
+            return vd_fail(&call->em, VD_E_INVALID_REQUEST, "points must be an array");
+        int i = 0;
+        const cJSON *p;
+        cJSON_ArrayForEach(p, list)
+        {
+            snprintf(where, sizeof where, "points[%d]", i++);
+            const cJSON *f;
+            cJSON_ArrayForEach(f, p)
+            {
+                if (strcmp(f->string, "id") && strcmp(f->string, "vector") && strcmp(f->string, "payload"))
+                    return vd_fail(&call->em, VD_E_UNKNOWN_FIELD, "%s: unknown field '%s' (known: id, vector, payload)",
+                                   where, f->string);
+            }
+            int rc = native_point(call, cJSON_GetObjectItem(p, "id"), cJSON_GetObjectItem(p, "vector"),
+                                  cJSON_GetObjectItem(p, "payload"), where, points);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    const cJSON *ids = cJSON_GetObjectItem(batch, "ids"), *vectors = cJSON_GetObjectItem(batch, "vectors"),
+                *payloads = cJSON_GetObjectItem(batch, "payloads");
+    int count = cJSON_GetArraySize((cJSON *)ids);
+    if (!cJSON_IsArray(ids) || !cJSON_IsArray(vectors) || cJSON_GetArraySize((cJSON *)vectors) != count ||
+        (payloads && !cJSON_IsNull(payloads) &&
+         (!cJSON_IsArray(payloads) || cJSON_GetArraySize((cJSON *)payloads) != count)))
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                       "batch needs \"ids\" and \"vectors\" (and optionally \"payloads\") as arrays of one length");
+    for (int i = 0; i < count; i++) {
+        snprintf(where, sizeof where, "batch.ids[%d]", i);
+        int rc = native_point(call, cJSON_GetArrayItem(ids, i), cJSON_GetArrayItem(vectors, i),
+                              cJSON_IsArray(payloads) ? cJSON_GetArrayItem(payloads, i) : NULL, where, points);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int vd_qd_points_upsert(vd_call *call)
+{
+    int rc = vd_call_require_body(call, "{\"points\":[{\"id\":…,\"vector\":[…],\"payload\":{…}}]}");
+    cJSON *native = NULL;
+    if (!rc)
+        rc = upsert_body(call, &native);
+    if (rc) {
+        cJSON_Delete(native);
+        return rc;
+    }
+    cJSON_Delete(call->body);
+    call->body = native;
+    call->finish = write_finish;
+    return vd_h_points_upsert(call);
+}
+
+int vd_qd_points_delete(vd_call *call)
+{
+    int rc = vd_call_require_body(call, "{\"points\":[…]} or {\"filter\":{…}}");
+    if (rc)
+        return rc;
+    const cJSON *list = cJSON_GetObjectItem(call->body, "points"), *filter = cJSON_GetObjectItem(call->body, "filter");
+    if (!list == !filter)
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST, "give either \"points\": [ids] or \"filter\": {…}");
+    cJSON *native = cJSON_CreateObject();
+    if (filter) {
+        cJSON_AddItemToObject(native, "filter", cJSON_Duplicate(filter, 1));
+    } else {
+        cJSON *ids = cJSON_AddArrayToObject(native, "ids");
+        const cJSON *id;
+        int i = 0;
+        cJSON_ArrayForEach(id, list)
+        {
+            cJSON *nid = native_id(id);
+            if (!nid) {
+                char where[48];
+                snprintf(where, sizeof where, "points[%d]", i);
+                cJSON_Delete(native);
+                return bad_id(call, where);
+            }
+            cJSON_AddItemToArray(ids, nid);
+            i++;
+        }
+    }
+    cJSON_Delete(call->body);
+    call->body = native;
+    call->finish = write_finish;
+    return vd_h_points_delete(call);
+}
+
+/* Qdrant's Record for a stored point: id, payload (unless left out), vector (if asked). */
+static cJSON *record(vd_point_out *p, bool with_payload, bool with_vector)
+{
+    cJSON *o = vd_resp_point(p, false, with_payload);
+    if (!o)
+        return NULL;
+    cJSON_DeleteItemFromObject(o, "version");
+    if (!with_vector)
+        cJSON_DeleteItemFromObject(o, "vector");
+    return o;
+}
+
+/* Looks a Qdrant id (JSON) up: 0 and *p filled, VD_E_POINT_NOT_FOUND, or an error. */
+static int get_point(vd_call *call, vd_collection *c, const cJSON *id, bool with_vector, vd_point_out *p)
+{
+    vd_point_id pid = {0};
+    char canon[UUID_LEN + 1];
+    if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble <= 9007199254740991.0 &&
+        id->valuedouble == (double)(uint64_t)id->valuedouble) {
+        pid.kind = VD_ID_INT;
+        pid.num = (uint64_t)id->valuedouble;
+    } else if (cJSON_IsString(id) && uuid_canonical(id->valuestring, canon)) {
+        pid.kind = VD_ID_STR;
+        pid.str = canon;
+        pid.len = UUID_LEN;
+    } else {
+        return bad_id(call, "id");
+    }
+    int rc = vd_collection_get(c, &pid, with_vector, p);
+    if (rc && rc != VD_E_POINT_NOT_FOUND)
+        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+    return rc;
+}
+
+int vd_qd_point_get(vd_call *call)
+{
+    vd_collection *c;
+    int rc = vd_call_collection(call, &c);
+    if (rc)
+        return rc;
+    /* The path's id: digits are an integer id, anything else a UUID. */
+    const char *t = call->point_id;
+    size_t digits = strspn(t, "0123456789");
+    cJSON *id = digits && !t[digits] && digits <= 16 ? cJSON_CreateNumber(strtod(t, NULL)) : cJSON_CreateString(t);
+    vd_point_out p;
+    rc = id ? get_point(call, c, id, true, &p) : vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+    cJSON_Delete(id);
+    vd_collection_unref(c);
+    if (rc == VD_E_POINT_NOT_FOUND)
+        return vd_fail(&call->em, rc, "point '%.64s' not found in collection '%s'", call->point_id, call->collection);
+    if (rc)
+        return rc;
+    call->result = record(&p, true, true);
+    vd_point_out_free(&p);
+    return call->result ? 0 : vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+}
+
+/* with_payload / with_vector as Qdrant sends them: a bool (lists and
+ * include/exclude selectors are not supported yet: refused). */
+static int flag(vd_call *call, const char *name, bool dflt, bool *out)
+{
+    const cJSON *f = cJSON_GetObjectItem(call->body, name);
+    if (!f || cJSON_IsNull(f)) {
+        *out = dflt;
+        return 0;
+    }
+    if (!cJSON_IsBool(f))
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                       "%s: only true or false is supported (field lists and include/exclude are not yet)", name);
+    *out = cJSON_IsTrue(f);
+    return 0;
+}
+
+int vd_qd_points_retrieve(vd_call *call)
+{
+    int rc = vd_call_require_body(call, "{\"ids\":[…]}");
+    bool with_payload, with_vector;
+    if (rc || (rc = flag(call, "with_payload", true, &with_payload)) ||
+        (rc = flag(call, "with_vector", false, &with_vector)))
+        return rc;
+    const cJSON *ids = cJSON_GetObjectItem(call->body, "ids");
+    if (!cJSON_IsArray(ids))
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST, "ids must be an array of point ids");
+    if ((size_t)cJSON_GetArraySize((cJSON *)ids) > call->api->limits.max_batch_points)
+        return vd_fail(&call->em, VD_E_BATCH_TOO_LARGE, "at most %zu ids (setting max_batch_points)",
+                       (size_t)call->api->limits.max_batch_points);
+    vd_collection *c;
+    if ((rc = vd_call_collection(call, &c)))
+        return rc;
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *id;
+    cJSON_ArrayForEach(id, ids)
+    {
+        vd_point_out p;
+        rc = get_point(call, c, id, with_vector, &p);
+        if (rc == VD_E_POINT_NOT_FOUND) {
+            rc = 0; /* Qdrant leaves missing ids out */
+            continue;
+        }
+        if (rc)
+            break;
+        cJSON *r = record(&p, with_payload, with_vector);
+        vd_point_out_free(&p);
+        if (!r) {
+            rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+            break;
+        }
+        cJSON_AddItemToArray(out, r);
+    }
+    vd_collection_unref(c);
+    if (rc) {
+        cJSON_Delete(out);
+        return rc;
+    }
+    call->result = out;
+    return 0;
+}
