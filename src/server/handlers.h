@@ -26,4 +26,19 @@ int vd_h_feed(vd_call *call);
 int vd_h_feeds(vd_call *call);
 int vd_h_feed_reconcile(vd_call *call);
 
+/* Adapts one search's hits (best first, owned: free what is dropped) before
+ * they are answered: another dialect's offset, scores or payload fields; i
+ * is the search's index in a batch. */
+typedef struct vd_hits_adapter {
+    void (*fn)(void *ctx, size_t i, vd_point_out *hits, size_t *n);
+    void *ctx;
+} vd_hits_adapter;
+
+/* Runs the parsed searches s[0..n) (their state freed as they run) into one
+ * answer, as POST …/search (batch: …/search/batch) answers: rendered whole
+ * when small, streamed when large, refused past max_response_bytes. adapt
+ * may be NULL. */
+int vd_call_run_searches(vd_call *call, vd_collection *c, vd_search_parsed *s, size_t n, bool batch,
+                         const vd_hits_adapter *adapt);
+
 #endif

@@ -102,10 +102,8 @@ static int render_hits(vd_call *call, vd_point_out *hits, size_t n, bool with_pa
     return 0;
 }
 
-/* Runs the searches s[0..n) into one answer (the searches' state freed as
- * they run) and hands it to the HTTP layer: rendered whole when small,
- * streamed when large, refused when past max_response_bytes. */
-static int run_searches(vd_call *call, vd_collection *c, vd_search_parsed *s, size_t n, bool batch)
+int vd_call_run_searches(vd_call *call, vd_collection *c, vd_search_parsed *s, size_t n, bool batch,
+                         const vd_hits_adapter *adapt)
 {
     int rc = check_answer_size(call, s, n, vd_collection_config_of(c)->dim);
     vd_search_answer *a = rc ? NULL : vd_search_answer_new(n, batch);
@@ -116,8 +114,11 @@ static int run_searches(vd_call *call, vd_collection *c, vd_search_parsed *s, si
             rc = vd_call_check_deadline(call, "running the batch's searches");
         vd_point_out *hits;
         size_t nh;
-        if (!rc && !(rc = search_hits(call, c, &s[i], &hits, &nh)))
+        if (!rc && !(rc = search_hits(call, c, &s[i], &hits, &nh))) {
+            if (adapt)
+                adapt->fn(adapt->ctx, i, hits, &nh);
             vd_search_answer_put(a, i, hits, nh, s[i].req.with_payload);
+        }
         vd_search_parsed_free(&s[i]);
     }
     size_t bytes = a ? vd_search_answer_bytes(a) : 0;
@@ -260,7 +261,7 @@ static int search_now(vd_call *call)
     rc = vd_req_search(call->body, "", vd_collection_config_of(c), &call->api->limits, call->vectors, &s,
                        &call->em);
     if (!rc)
-        rc = run_searches(call, c, &s, 1, false);
+        rc = vd_call_run_searches(call, c, &s, 1, false, NULL);
     vd_collection_unref(c);
     return rc;
 }
@@ -276,7 +277,7 @@ static int search_batch_now(vd_call *call)
     rc = vd_req_search_batch(call->body, vd_collection_config_of(c), &call->api->limits, call->vectors, &s, &n,
                              &call->em);
     if (!rc) {
-        rc = run_searches(call, c, s, n, true);
+        rc = vd_call_run_searches(call, c, s, n, true, NULL);
         free(s);
     }
     vd_collection_unref(c);

@@ -93,7 +93,11 @@ enum {
     X(QD_POINTS_DELETE, "POST", "/collections/{c}/points/delete", "qdrant_points_delete",           \
       vd_qd_points_delete, WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_WAITS)                            \
     X(QD_POINT_GET, "GET", "/collections/{c}/points/{id}", "qdrant_point_get", vd_qd_point_get, READ, \
-      VD_RF_QDRANT)
+      VD_RF_QDRANT)                                                                                  \
+    X(QD_SEARCH, "POST", "/collections/{c}/points/search", "qdrant_search", vd_qd_search, READ,      \
+      VD_RF_QDRANT | VD_RF_BODY | VD_RF_VECTORS)                                                     \
+    X(QD_SEARCH_BATCH, "POST", "/collections/{c}/points/search/batch", "qdrant_search_batch",       \
+      vd_qd_search_batch, READ, VD_RF_QDRANT | VD_RF_BODY | VD_RF_VECTORS)
 
 typedef enum vd_route {
 #define VD_ROUTE_ENUM(id, method, path, label, handler, access, flags) VD_ROUTE_##id,

@@ -73,6 +73,17 @@ def test_the_official_js_client_manages_collections():
     got = out["retrieve"]["ok"]
     assert [r["id"] for r in got] == [1, "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"], got  # 99 is left out
     assert got[0]["payload"] == {"userId": "u1", "n": 1} and got[0]["vector"] == [1, 0, 0, 0], got
+    # Searches: Qdrant's defaults (no payload unless asked), offset, payload field selection, filters.
+    hits = out["search"]["ok"]
+    assert [h["id"] for h in hits] == [1, 2] or [h["id"] for h in hits][0] == 1, hits
+    assert hits[0]["payload"] == {"userId": "u1", "n": 1} and abs(hits[0]["score"] - 0.995) < 0.01, hits
+    f = out["searchFiltered"]["ok"]  # u1 has points 1 and 2; offset 1 skips the best (2)
+    assert [h["id"] for h in f] == [1] and f[0]["payload"] == {"userId": "u1"} and len(f[0]["vector"]) == 4, f
+    assert [h["id"] for h in out["searchThreshold"]["ok"]] == [1], out["searchThreshold"]
+    b = out["searchBatch"]["ok"]
+    assert [[h["id"] for h in r] for r in b] == [["5c56c793-69f3-4fbf-87e6-c4bf54c28c26"], [3]], b
+    assert b[0][0]["payload"] == {"userId": "u2"}, b
+    assert out["searchNamed"]["status"] == 400 and "named" in out["searchNamed"]["data"]["status"]["error"]
     assert out["deleteIds"]["ok"]["status"] == "completed" and out["deleteFilter"]["ok"]["status"] == "completed"
     left = out["afterDeletes"]["ok"]
     assert [r["id"] for r in left] == [1, "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"], left
@@ -121,6 +132,12 @@ def test_each_listener_speaks_its_own_dialect():
         assert status == 200 and doc["result"]["id"] == "5c56c793-69f3-4fbf-87e6-c4bf54c28c26", doc
         status, doc = raw(q, "GET", "/collections/a/points/8")
         assert status == 404 and "not found" in doc["status"]["error"], doc
+        # Euclid scores are distances (vectord's l2 score is their square), thresholds too.
+        raw(q, "PUT", "/collections/e", {"vectors": {"size": 2, "distance": "Euclid"}})
+        raw(q, "PUT", "/collections/e/points", {"points": [{"id": i, "vector": [3.0 * i, 4.0 * i]} for i in range(3)]})
+        status, doc = raw(q, "POST", "/collections/e/points/search", {"vector": [0, 0], "limit": 3, "score_threshold": 5.5})
+        assert status == 200 and [(h["id"], h["score"]) for h in doc["result"]] == [(0, 0), (1, 5)], doc
+        assert all("payload" not in h for h in doc["result"]), doc  # Qdrant's default: no payload
         # The same points through the native API: a UUID is a string id there.
         assert s.client.ok("GET", "/collections/a/points/5c56c793-69f3-4fbf-87e6-c4bf54c28c26")["id"] == \
             "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"

@@ -53,6 +53,23 @@ await step("upsertBatch", () =>
 await step("upsertBadId", () => client.upsert("memories", { points: [{ id: "not-a-uuid", vector: [1, 0, 0, 0] }] }));
 await step("retrieve", () =>
   client.retrieve("memories", { ids: [1, uuid.toLowerCase(), 99], with_payload: true, with_vector: true }));
+await step("search", () =>
+  client.search("memories", { vector: [1, 0.1, 0, 0], limit: 2, with_payload: true }));
+await step("searchFiltered", () =>
+  client.search("memories", {
+    vector: [0, 0, 1, 0], limit: 3, offset: 1, with_payload: ["userId"], with_vector: true,
+    filter: { must: [{ key: "userId", match: { value: "u1" } }] }, params: { hnsw_ef: 64, exact: false },
+  }));
+await step("searchThreshold", () =>
+  client.search("memories", { vector: [1, 0, 0, 0], limit: 10, score_threshold: 0.5 }));
+await step("searchBatch", () =>
+  client.searchBatch("memories", {
+    searches: [
+      { vector: [0, 1, 0, 0], limit: 1, with_payload: { exclude: ["n"] } },
+      { vector: [0, 0, 0, 1], limit: 1 },
+    ],
+  }));
+await step("searchNamed", () => client.search("memories", { vector: { name: "a", vector: [1, 0, 0, 0] }, limit: 1 }));
 await step("deleteIds", () => client.delete("memories", { wait: true, points: [2] }));
 await step("deleteFilter", () =>
   client.delete("memories", { wait: true, filter: { must: [{ key: "userId", match: { value: "u3" } }] } }));
