@@ -32,6 +32,7 @@ int vd_h_feed_reconcile(vd_call *call);
 typedef struct vd_hits_adapter {
     void (*fn)(void *ctx, size_t i, vd_point_out *hits, size_t *n);
     void *ctx;
+    bool as_points; /* each search's hits answered as {"points": [...]} */
 } vd_hits_adapter;
 
 /* Runs the parsed searches s[0..n) (their state freed as they run) into one

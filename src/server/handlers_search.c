@@ -109,6 +109,8 @@ int vd_call_run_searches(vd_call *call, vd_collection *c, vd_search_parsed *s, s
     vd_search_answer *a = rc ? NULL : vd_search_answer_new(n, batch);
     if (!rc && !a)
         rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory during search");
+    if (a && adapt && adapt->as_points)
+        vd_search_answer_as_points(a);
     for (size_t i = 0; i < n; i++) {
         if (!rc && i)
             rc = vd_call_check_deadline(call, "running the batch's searches");

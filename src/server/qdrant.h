@@ -23,6 +23,9 @@ int vd_qd_collection_create(vd_call *call);
 int vd_qd_collection_info(vd_call *call);
 int vd_qd_collection_delete(vd_call *call);
 /* qdrant_points.c */
+/* A Qdrant point id (an unsigned integer, or a UUID in any spelling, made
+ * canonical into buf: 37 bytes) as vectord's; 0 or 400 invalid_id. */
+int vd_qd_point_id(vd_call *call, const cJSON *id, vd_point_id *out, char *buf);
 int vd_qd_points_upsert(vd_call *call);
 int vd_qd_points_delete(vd_call *call);
 int vd_qd_point_get(vd_call *call);
@@ -30,5 +33,7 @@ int vd_qd_points_retrieve(vd_call *call);
 /* qdrant_search.c */
 int vd_qd_search(vd_call *call);
 int vd_qd_search_batch(vd_call *call);
+int vd_qd_query(vd_call *call);
+int vd_qd_query_batch(vd_call *call);
 
 #endif

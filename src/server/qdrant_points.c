@@ -211,23 +211,33 @@ static cJSON *record(vd_point_out *p, bool with_payload, bool with_vector)
     return o;
 }
 
+int vd_qd_point_id(vd_call *call, const cJSON *id, vd_point_id *out, char *buf)
+{
+    *out = (vd_point_id){0};
+    if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble <= 9007199254740991.0 &&
+        id->valuedouble == (double)(uint64_t)id->valuedouble) {
+        out->kind = VD_ID_INT;
+        out->num = (uint64_t)id->valuedouble;
+        return 0;
+    }
+    if (cJSON_IsString(id) && uuid_canonical(id->valuestring, buf)) {
+        out->kind = VD_ID_STR;
+        out->str = buf;
+        out->len = UUID_LEN;
+        return 0;
+    }
+    return bad_id(call, "id");
+}
+
 /* Looks a Qdrant id (JSON) up: 0 and *p filled, VD_E_POINT_NOT_FOUND, or an error. */
 static int get_point(vd_call *call, vd_collection *c, const cJSON *id, bool with_vector, vd_point_out *p)
 {
-    vd_point_id pid = {0};
+    vd_point_id pid;
     char canon[UUID_LEN + 1];
-    if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble <= 9007199254740991.0 &&
-        id->valuedouble == (double)(uint64_t)id->valuedouble) {
-        pid.kind = VD_ID_INT;
-        pid.num = (uint64_t)id->valuedouble;
-    } else if (cJSON_IsString(id) && uuid_canonical(id->valuestring, canon)) {
-        pid.kind = VD_ID_STR;
-        pid.str = canon;
-        pid.len = UUID_LEN;
-    } else {
-        return bad_id(call, "id");
-    }
-    int rc = vd_collection_get(c, &pid, with_vector, p);
+    int rc = vd_qd_point_id(call, id, &pid, canon);
+    if (rc)
+        return rc;
+    rc = vd_collection_get(c, &pid, with_vector, p);
     if (rc && rc != VD_E_POINT_NOT_FOUND)
         return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
     return rc;

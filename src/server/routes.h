@@ -97,7 +97,11 @@ enum {
     X(QD_SEARCH, "POST", "/collections/{c}/points/search", "qdrant_search", vd_qd_search, READ,      \
       VD_RF_QDRANT | VD_RF_BODY | VD_RF_VECTORS)                                                     \
     X(QD_SEARCH_BATCH, "POST", "/collections/{c}/points/search/batch", "qdrant_search_batch",       \
-      vd_qd_search_batch, READ, VD_RF_QDRANT | VD_RF_BODY | VD_RF_VECTORS)
+      vd_qd_search_batch, READ, VD_RF_QDRANT | VD_RF_BODY | VD_RF_VECTORS)                           \
+    X(QD_QUERY, "POST", "/collections/{c}/points/query", "qdrant_query", vd_qd_query, READ,          \
+      VD_RF_QDRANT | VD_RF_BODY)                                                                     \
+    X(QD_QUERY_BATCH, "POST", "/collections/{c}/points/query/batch", "qdrant_query_batch",          \
+      vd_qd_query_batch, READ, VD_RF_QDRANT | VD_RF_BODY)
 
 typedef enum vd_route {
 #define VD_ROUTE_ENUM(id, method, path, label, handler, access, flags) VD_ROUTE_##id,

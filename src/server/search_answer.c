@@ -20,6 +20,7 @@ struct vd_search_answer {
     one_search *s;
     size_t n;
     bool batch;
+    bool as_points; /* each search as {"points": [...]} */
     size_t at, hit; /* the next hit to write: search at, its hit `hit` */
     bool opened;    /* the outer '[' of a batch is out */
 };
@@ -35,6 +36,8 @@ vd_search_answer *vd_search_answer_new(size_t n, bool batch)
     a->batch = batch;
     return a;
 }
+
+void vd_search_answer_as_points(vd_search_answer *a) { a->as_points = true; }
 
 void vd_search_answer_put(vd_search_answer *a, size_t i, vd_point_out *hits, size_t n,
                           bool with_payload)
@@ -58,7 +61,7 @@ size_t vd_search_answer_bytes(const vd_search_answer *a)
 {
     size_t n = 4;
     for (size_t i = 0; i < a->n; i++) {
-        n += 3;
+        n += 3 + (a->as_points ? 12 : 0);
         for (size_t j = 0; j < a->s[i].n; j++)
             n += hit_bytes(&a->s[i].hits[j], a->s[i].with_payload);
     }
@@ -100,7 +103,9 @@ static bool next_piece(void *ctx, vd_strbuf *out, bool *done)
     }
     while (a->at < a->n && out->len - start < PIECE_BYTES) {
         one_search *s = &a->s[a->at];
-        if (a->hit == 0 && !vd_strbuf_append(out, a->batch && a->at ? ",[" : "[", a->batch && a->at ? 2 : 1))
+        if (a->hit == 0 && ((a->batch && a->at && !vd_strbuf_append(out, ",", 1)) ||
+                            !vd_strbuf_append(out, a->as_points ? "{\"points\":[" : "[",
+                                              a->as_points ? 11 : 1)))
             return false;
         if (a->hit < s->n) {
             if ((a->hit && !vd_strbuf_append(out, ",", 1)) ||
@@ -109,7 +114,7 @@ static bool next_piece(void *ctx, vd_strbuf *out, bool *done)
             a->hit++;
             continue;
         }
-        if (!vd_strbuf_append(out, "]", 1))
+        if (!vd_strbuf_append(out, a->as_points ? "]}" : "]", a->as_points ? 2 : 1))
             return false;
         drop_hits(s);
         a->at++;

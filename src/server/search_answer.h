@@ -19,6 +19,9 @@ typedef struct vd_search_answer vd_search_answer;
 /* Room for n searches' hits; batch: the result is an array of their arrays,
  * else the one search's array. NULL on ENOMEM. */
 vd_search_answer *vd_search_answer_new(size_t n, bool batch);
+/* Writes each search's hits as {"points": [...]} instead of [...] (the
+ * answer of Qdrant's points/query). */
+void vd_search_answer_as_points(vd_search_answer *a);
 /* Takes search i's hits (n of them, best first). */
 void vd_search_answer_put(vd_search_answer *a, size_t i, vd_point_out *hits, size_t n,
                           bool with_payload);

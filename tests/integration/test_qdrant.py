@@ -83,6 +83,15 @@ def test_the_official_js_client_manages_collections():
     b = out["searchBatch"]["ok"]
     assert [[h["id"] for h in r] for r in b] == [["5c56c793-69f3-4fbf-87e6-c4bf54c28c26"], [3]], b
     assert b[0][0]["payload"] == {"userId": "u2"}, b
+    # Query: a vector, a point id (that point left out), MMR, batches; fusion refused clearly.
+    qr = out["query"]["ok"]["points"]
+    assert [h["id"] for h in qr][0] == 1 and qr[0]["payload"] == {"userId": "u1"}, qr
+    assert [h["id"] for h in out["queryById"]["ok"]["points"]] != [1], out["queryById"]
+    mmr = [h["id"] for h in out["queryMmr"]["ok"]["points"]]
+    assert mmr[0] == 1 and len(mmr) == 2 and mmr[1] != 2, mmr  # 2 is nearest to 1's direction but alike
+    qb = out["queryBatch"]["ok"]
+    assert [[h["id"] for h in r["points"]] for r in qb][0] == [3] and len(qb) == 2, qb
+    assert out["queryFusion"]["status"] == 400 and "not supported yet" in out["queryFusion"]["data"]["status"]["error"]
     assert out["searchNamed"]["status"] == 400 and "named" in out["searchNamed"]["data"]["status"]["error"]
     assert out["deleteIds"]["ok"]["status"] == "completed" and out["deleteFilter"]["ok"]["status"] == "completed"
     left = out["afterDeletes"]["ok"]
@@ -168,3 +177,29 @@ def test_the_qdrant_listener_is_off_unless_configured_and_takes_the_same_keys():
         assert out["createCollection"] == {"ok": True} and out["deleteCollection"] == {"ok": True}
     finally:
         s.stop()
+
+
+def test_langchain_qdrant_vector_store():
+    """@langchain/qdrant with a deterministic fake embedding: addDocuments,
+    similarity search with scores and a metadata filter, MMR, delete by ids
+    and by filter, fromExistingCollection."""
+    s = Server(args=["--set", "qdrant_listen=127.0.0.1:0"])
+    try:
+        js_client(qdrant_port(s))  # installs tests/tools' packages when missing
+        r = subprocess.run(["node", os.path.join(TOOLS, "langchain-qdrant.mjs"), f"http://127.0.0.1:{qdrant_port(s)}"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        out = json.loads(r.stdout)
+    finally:
+        s.stop()
+    assert out["addDocuments"] == {"ok": True}, out
+    sim = out["similarity"]["ok"]
+    assert [d["text"] for d in sim] == ["apples and bananas", "apple pie with bananas"], sim
+    assert sim[0]["metadata"] == {"source": "fruit", "n": 1} and 0.9 < sim[0]["score"] <= 1.0, sim
+    assert {d["metadata"]["source"] for d in out["filtered"]["ok"]} == {"animals"}, out["filtered"]
+    mmr = out["mmr"]["ok"]
+    assert mmr[0] == "apples and bananas" and len(mmr) == 2 and mmr[1] != "apple pie with bananas", mmr
+    assert out["delete"] == {"ok": True}
+    assert "apples and bananas" not in [d["text"] for d in out["existing"]["ok"]], out["existing"]
+    assert len(out["existing"]["ok"]) == 3
+    assert [d["text"] for d in out["deleteByFilter"]["ok"]] == ["apple pie with bananas"], out["deleteByFilter"]

@@ -69,6 +69,14 @@ await step("searchBatch", () =>
       { vector: [0, 0, 0, 1], limit: 1 },
     ],
   }));
+await step("query", () => client.query("memories", { query: [1, 0.1, 0, 0], limit: 2, with_payload: ["userId"] }));
+await step("queryById", () => client.query("memories", { query: 1, limit: 1 }));
+await step("queryMmr", () =>
+  client.query("memories", { query: { nearest: [1, 0.1, 0, 0], mmr: { diversity: 0.9, candidates_limit: 4 } }, limit: 2 }));
+await step("queryBatch", () =>
+  client.queryBatch("memories", { searches: [{ query: [0, 0, 0, 1], limit: 1 }, { query: { nearest: 3 }, limit: 1 }] }));
+await step("queryFusion", () =>
+  client.query("memories", { prefetch: [{ query: [1, 0, 0, 0], limit: 2 }], query: { fusion: "rrf" }, limit: 2 }));
 await step("searchNamed", () => client.search("memories", { vector: { name: "a", vector: [1, 0, 0, 0] }, limit: 1 }));
 await step("deleteIds", () => client.delete("memories", { wait: true, points: [2] }));
 await step("deleteFilter", () =>
