@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -37,6 +38,23 @@ def _sanitized(path):
 
 
 SANITIZED = _sanitized(BIN)
+
+
+TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
+
+
+def node_tools(why):
+    """tests/tools with its npm packages installed (npm ci) from the committed
+    lockfile, again whenever the lockfile is newer than the installed tree.
+    Skips, saying why they are needed, where node or npm is missing."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        pytest.skip(f"node and npm are needed {why} (apt-get install nodejs npm)")
+    stamp = os.path.join(TOOLS, "node_modules", ".package-lock.json")
+    if not os.path.exists(stamp) or os.path.getmtime(stamp) < os.path.getmtime(os.path.join(TOOLS, "package-lock.json")):
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=TOOLS, capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+    return TOOLS
 
 
 def proc_status(pid, field):

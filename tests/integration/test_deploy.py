@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, node_tools
 
 yaml = pytest.importorskip("yaml", reason="python3-yaml is needed to read the manifests")
 
@@ -96,7 +96,6 @@ def test_statefulset_probes_volumes_and_lifecycle():
     assert m[("Service", "vectord-headless")]["spec"]["clusterIP"] == "None"
 
 
-K8S_TOOLS = os.path.join(ROOT, "tests", "tools")
 # apiVersion -> the module of kubernetes-models that has its types
 TYPE_MODULES = {
     "v1": "kubernetes-models/v1",
@@ -107,14 +106,7 @@ TYPE_MODULES = {
 
 
 def tools_dir():
-    """tests/tools with its npm packages installed from the committed lockfile."""
-    if not shutil.which("npm") or not shutil.which("node"):
-        pytest.skip("node and npm are needed to validate the manifests (apt-get install nodejs npm)")
-    if not os.path.isdir(os.path.join(K8S_TOOLS, "node_modules", "kubernetes-models")):
-        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=K8S_TOOLS, capture_output=True,
-                           text=True, timeout=600)
-        assert r.returncode == 0, r.stdout + r.stderr
-    return K8S_TOOLS
+    return node_tools("to validate the manifests")
 
 
 def test_manifests_validate_against_the_kubernetes_schemas():

@@ -8,13 +8,12 @@ sent are accepted by the document's request schemas."""
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 
 import pytest
 
-from conftest import Server
+from conftest import Server, node_tools
 from test_feed import db, pg  # noqa: F401 (fixtures)
 
 jsonschema = pytest.importorskip("jsonschema", reason="python3-jsonschema is needed (apt-get install python3-jsonschema)")
@@ -77,13 +76,7 @@ class Checker:
 
 
 def test_the_document_is_valid_openapi_3_1():
-    if not shutil.which("node") or not shutil.which("npm"):
-        pytest.skip("node and npm are needed for the OpenAPI schema check")
-    tools = os.path.join(ROOT, "tests", "tools")
-    if not os.path.isdir(os.path.join(tools, "node_modules", "@seriousme")):
-        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=tools, capture_output=True, text=True,
-                           timeout=600)
-        assert r.returncode == 0, r.stdout + r.stderr
+    tools = node_tools("for the OpenAPI schema check")
     r = subprocess.run(["node", os.path.join(tools, "validate-openapi.mjs"), DOC_PATH], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.startswith("ok 3.1"), r.stdout + r.stderr

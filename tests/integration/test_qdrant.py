@@ -8,15 +8,12 @@ import http.client
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
-from conftest import Server
+from conftest import TOOLS, Server, node_tools
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOLS = os.path.join(ROOT, "tests", "tools")
 
 
 def qdrant_port(s):
@@ -24,12 +21,7 @@ def qdrant_port(s):
 
 
 def js_client(port, api_key=None):
-    if not shutil.which("node") or not shutil.which("npm"):
-        pytest.skip("node and npm are needed for the Qdrant client tests")
-    if not os.path.isdir(os.path.join(TOOLS, "node_modules", "@qdrant", "js-client-rest")):
-        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=TOOLS, capture_output=True, text=True,
-                           timeout=600)
-        assert r.returncode == 0, r.stdout + r.stderr
+    node_tools("for the Qdrant client tests")
     args = ["node", os.path.join(TOOLS, "qdrant-client.mjs"), f"http://127.0.0.1:{port}"]
     r = subprocess.run(args + ([api_key] if api_key else []), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -185,7 +177,7 @@ def test_langchain_qdrant_vector_store():
     and by filter, fromExistingCollection."""
     s = Server(args=["--set", "qdrant_listen=127.0.0.1:0"])
     try:
-        js_client(qdrant_port(s))  # installs tests/tools' packages when missing
+        node_tools("for the LangChain test")
         r = subprocess.run(["node", os.path.join(TOOLS, "langchain-qdrant.mjs"), f"http://127.0.0.1:{qdrant_port(s)}"],
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
