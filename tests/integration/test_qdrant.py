@@ -10,10 +10,7 @@ import os
 import re
 import subprocess
 
-import pytest
-
 from conftest import TOOLS, Server, node_tools
-
 
 
 def qdrant_port(s):
