@@ -96,6 +96,8 @@ static int hnsw_into(vd_call *call, const cJSON *hc, cJSON *index)
 {
     static const char *const known[] = {"m", "ef_construct", "full_scan_threshold", "max_indexing_threads",
                                         "on_disk", "payload_m", "inline_storage", NULL};
+    if (!cJSON_IsObject(hc))
+        return bad(call, "%s must be an object such as {\"m\": 16, \"ef_construct\": 100}", "hnsw_config");
     const cJSON *f;
     cJSON_ArrayForEach(f, hc)
     {
@@ -124,7 +126,7 @@ static int quantization_into(vd_call *call, const cJSON *qc, cJSON *native)
 {
     if (cJSON_IsNull(qc))
         return 0;
-    const cJSON *scalar = cJSON_GetObjectItem(qc, "scalar");
+    const cJSON *scalar = cJSON_IsObject(qc) ? cJSON_GetObjectItem(qc, "scalar") : NULL;
     if (!scalar || cJSON_GetArraySize((cJSON *)qc) != 1)
         return bad(call, "%s: vectord supports scalar int8 quantization only "
                    "({\"scalar\": {\"type\": \"int8\"}}); product and binary are not supported",

@@ -117,6 +117,9 @@ static int upsert_body(vd_call *call, cJSON **out)
         cJSON_ArrayForEach(p, list)
         {
             snprintf(where, sizeof where, "points[%d]", i++);
+            if (!cJSON_IsObject(p))
+                return vd_fail(&call->em, VD_E_INVALID_REQUEST, "%s must be an object {\"id\", \"vector\", \"payload\"}",
+                               where);
             const cJSON *f;
             cJSON_ArrayForEach(f, p)
             {

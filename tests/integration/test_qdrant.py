@@ -192,3 +192,53 @@ def test_langchain_qdrant_vector_store():
     assert "apples and bananas" not in [d["text"] for d in out["existing"]["ok"]], out["existing"]
     assert len(out["existing"]["ok"]) == 3
     assert [d["text"] for d in out["deleteByFilter"]["ok"]] == ["apple pie with bananas"], out["deleteByFilter"]
+
+
+def test_hostile_bodies_on_every_qdrant_route_get_4xx_and_the_server_keeps_serving():
+    """Every Qdrant route with bodies of the wrong shape or type: each answer
+    is a 4xx in Qdrant's error shape, and the server (ASan in CI) serves on."""
+    s = Server(args=["--set", "qdrant_listen=127.0.0.1:0"])
+    try:
+        q = qdrant_port(s)
+        assert raw(q, "PUT", "/collections/h", {"vectors": {"size": 2, "distance": "Cosine"}})[0] == 200
+        raw(q, "PUT", "/collections/h/points", {"points": [{"id": 1, "vector": [1, 0], "payload": {"a": 1}}]})
+        values = [None, True, 5, -1, 1e308, "x", "", [], [1], [[1, 0]], {}, {"a": 1}, [None], ["x", 1],
+                  {"size": 2}, {"nearest": {}}, {"nearest": [1, 0], "mmr": 5}, {"include": 5}, {"exclude": ["a"]},
+                  "5c56c793-69f3-4fbf-87e6-c4bf54c28c26", 2 ** 64]
+        bodies = [
+            ("PUT", "/collections/h2", lambda v: {"vectors": v}),
+            ("PUT", "/collections/h2", lambda v: {"vectors": {"size": v, "distance": "Dot"}}),
+            ("PUT", "/collections/h2", lambda v: {"vectors": {"size": 2, "distance": "Dot"}, "hnsw_config": v}),
+            ("PUT", "/collections/h2", lambda v: {"vectors": {"size": 2, "distance": "Dot"}, "quantization_config": v}),
+            ("PUT", "/collections/h/points", lambda v: {"points": v}),
+            ("PUT", "/collections/h/points", lambda v: {"points": [{"id": v, "vector": [1, 0]}]}),
+            ("PUT", "/collections/h/points", lambda v: {"points": [{"id": 2, "vector": v}]}),
+            ("PUT", "/collections/h/points", lambda v: {"batch": v}),
+            ("PUT", "/collections/h/points", lambda v: {"batch": {"ids": v, "vectors": [[1, 0]]}}),
+            ("POST", "/collections/h/points", lambda v: {"ids": v, "with_payload": v}),
+            ("POST", "/collections/h/points/delete", lambda v: {"points": v}),
+            ("POST", "/collections/h/points/delete", lambda v: {"filter": v}),
+            ("POST", "/collections/h/points/search", lambda v: {"vector": v, "limit": 1}),
+            ("POST", "/collections/h/points/search", lambda v: {"vector": [1, 0], "limit": v, "offset": v}),
+            ("POST", "/collections/h/points/search", lambda v: {"vector": [1, 0], "with_payload": v, "params": v}),
+            ("POST", "/collections/h/points/search/batch", lambda v: {"searches": v}),
+            ("POST", "/collections/h/points/query", lambda v: {"query": v, "limit": 2}),
+            ("POST", "/collections/h/points/query", lambda v: {"query": [1, 0], "filter": v, "score_threshold": v}),
+            ("POST", "/collections/h/points/query/batch", lambda v: {"searches": [{"query": v}]}),
+        ]
+        seen = set()
+        for method, path, make in bodies:
+            for v in values:
+                status, doc = raw(q, method, path, make(v))
+                seen.add(status)
+                assert status < 500, (method, path, v, status, doc)
+                if status >= 400:
+                    assert isinstance(doc, dict) and doc["status"]["error"], (method, path, v, doc)
+        assert 400 in seen
+        raw(q, "DELETE", "/collections/h2")
+        # Still serving (the hostile deletes may have emptied h: {"filter": {}} matches all).
+        raw(q, "PUT", "/collections/h/points", {"points": [{"id": 1, "vector": [1, 0], "payload": {"a": 1}}]})
+        status, doc = raw(q, "POST", "/collections/h/points/search", {"vector": [1, 0], "limit": 5, "with_payload": True})
+        assert status == 200 and doc["result"][0]["id"] == 1, doc
+    finally:
+        s.stop()
