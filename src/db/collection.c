@@ -380,6 +380,19 @@ int vd_collection_delete_filter(vd_collection *c, const vd_filter *f, uint64_t l
     return 0;
 }
 
+int vd_collection_count(vd_collection *c, const vd_filter *f, size_t *n)
+{
+    *n = 0;
+    for (uint32_t s = 0; s < c->cfg.n_shards; s++) {
+        size_t k = 0;
+        int rc = vd_shard_count(c->shards[s], f, &k);
+        if (rc)
+            return rc;
+        *n += k;
+    }
+    return 0;
+}
+
 /* ---- search: fan out, then merge ---------------------------------------- */
 
 typedef struct search_job {

@@ -132,6 +132,8 @@ int vd_collection_delete_filter(vd_collection *c, const vd_filter *f, uint64_t l
                                 size_t *n_deleted);
 /* Best min(k, matches) points, best first. *out is malloc'd (free each with
  * vd_point_out_free, then free(*out)). */
+/* How many points match f (NULL: all), exactly, shard by shard: 0 or -ENOMEM. */
+int vd_collection_count(vd_collection *c, const vd_filter *f, size_t *n);
 int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_out **out,
                          size_t *n_out);
 /* VD_E_COLLECTION_EXISTS-like conflicts are reported as VD_E_INVALID_REQUEST. */

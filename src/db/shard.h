@@ -74,6 +74,8 @@ int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted);
  * candidates, and re-ranks them with the originals (an exact request scans
  * the originals). -ENOMEM, or -EIO reading originals on disk. */
 int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, size_t *n_out);
+/* How many live points match f (NULL: all): 0 or -ENOMEM. */
+int vd_shard_count(vd_shard *s, const vd_filter *f, size_t *n);
 /* With an index that keeps slots (HNSW): when tombstones make up at least
  * min_ratio of the index's nodes, repairs the index around them (beside
  * searches and writes) and then frees their slots. *n_released counts them. */

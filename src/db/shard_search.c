@@ -147,3 +147,23 @@ done:
     free(buf);
     return rc;
 }
+
+int vd_shard_count(vd_shard *s, const vd_filter *f, size_t *n)
+{
+    pthread_rwlock_rdlock(&s->lock);
+    int rc = 0;
+    if (!f) {
+        *n = s->n_alive;
+    } else {
+        size_t nw = vd_bitset_words(s->n_slots);
+        uint64_t *match = malloc(nw * 8 + 8);
+        vd_filter_source src = vd_shard_filter_source(s);
+        if (!match)
+            rc = -ENOMEM;
+        else if (!(rc = vd_filter_eval(f, &src, match)))
+            *n = vd_bitset_count(match, nw);
+        free(match);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return rc;
+}

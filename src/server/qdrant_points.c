@@ -329,3 +329,36 @@ int vd_qd_points_retrieve(vd_call *call)
     call->result = out;
     return 0;
 }
+
+int vd_qd_points_count(vd_call *call)
+{
+    int rc = vd_call_require_body(call, "{\"filter\": {…}, \"exact\": true}");
+    if (rc)
+        return rc;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, call->body)
+    {
+        if (strcmp(f->string, "filter") && strcmp(f->string, "exact") && strcmp(f->string, "shard_key"))
+            return vd_fail(&call->em, VD_E_UNKNOWN_FIELD, "unknown field '%.64s' (known: filter, exact)", f->string);
+    }
+    const cJSON *filter = cJSON_GetObjectItem(call->body, "filter");
+    vd_filter *flt = NULL;
+    if (filter && !cJSON_IsNull(filter) &&
+        (rc = vd_filter_parse(filter, call->api->limits.max_filter_depth, call->api->limits.max_filter_terms, &flt,
+                              &call->em)))
+        return rc;
+    vd_collection *c;
+    size_t n = 0;
+    if (!(rc = vd_call_collection(call, &c))) {
+        /* always exact: a count of the matching bitmap, shard by shard */
+        if (vd_collection_count(c, flt, &n))
+            rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory counting");
+        vd_collection_unref(c);
+    }
+    vd_filter_destroy(flt);
+    if (rc)
+        return rc;
+    call->result = cJSON_CreateObject();
+    cJSON_AddNumberToObject(call->result, "count", (double)n);
+    return 0;
+}

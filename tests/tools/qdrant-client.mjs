@@ -53,6 +53,9 @@ await step("upsertBatch", () =>
 await step("upsertBadId", () => client.upsert("memories", { points: [{ id: "not-a-uuid", vector: [1, 0, 0, 0] }] }));
 await step("retrieve", () =>
   client.retrieve("memories", { ids: [1, uuid.toLowerCase(), 99], with_payload: true, with_vector: true }));
+await step("countAll", () => client.count("memories", { exact: true }));
+await step("countFiltered", () =>
+  client.count("memories", { exact: true, filter: { must: [{ key: "userId", match: { value: "u1" } }] } }));
 await step("search", () =>
   client.search("memories", { vector: [1, 0.1, 0, 0], limit: 2, with_payload: true }));
 await step("searchFiltered", () =>
