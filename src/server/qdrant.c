@@ -321,3 +321,64 @@ int vd_qd_collection_delete(vd_call *call)
     call->result = cJSON_CreateTrue();
     return 0;
 }
+
+/* ---- payload indexes ---------------------------------------------------- */
+
+static int index_finish(vd_call *call)
+{
+    cJSON_Delete(call->result);
+    call->result = cJSON_CreateObject();
+    cJSON_AddNumberToObject(call->result, "operation_id", 0);
+    cJSON_AddStringToObject(call->result, "status", "completed");
+    return 0;
+}
+
+int vd_qd_index_create(vd_call *call)
+{
+    int rc = vd_call_require_body(call, "{\"field_name\": \"userId\", \"field_schema\": \"keyword\"}");
+    if (rc)
+        return rc;
+    const cJSON *name = cJSON_GetObjectItem(call->body, "field_name"), *schema = cJSON_GetObjectItem(call->body, "field_schema");
+    if (cJSON_IsObject(schema)) /* {"type": "keyword", …params} */
+        schema = cJSON_GetObjectItem(schema, "type");
+    if (!cJSON_IsString(name) || !*name->valuestring || !cJSON_IsString(schema))
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                       "give \"field_name\" and \"field_schema\" (keyword, integer, float or uuid)");
+    const char *t = schema->valuestring, *type = NULL;
+    if (strcmp(t, "keyword") == 0 || strcmp(t, "uuid") == 0)
+        type = "keyword";
+    else if (strcmp(t, "integer") == 0 || strcmp(t, "float") == 0)
+        type = "numeric";
+    if (!type)
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                       "field_schema '%.32s' is not supported: vectord indexes keyword, integer, float and uuid "
+                       "fields (bool, datetime, text and geo are not supported; filters on them still work, "
+                       "by scanning)", t);
+    vd_collection *c;
+    if ((rc = vd_call_collection(call, &c)))
+        return rc;
+    /* Qdrant's create is idempotent: the same index again is a success. */
+    vd_pindex_spec specs[VD_PINDEX_MAX];
+    size_t n = vd_collection_pindexes(c, specs, VD_PINDEX_MAX);
+    bool same = false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(specs[i].field, name->valuestring) == 0)
+            same = strcmp(vd_pindex_type_name(specs[i].type), type) == 0;
+    vd_collection_unref(c);
+    if (same)
+        return index_finish(call);
+    cJSON *native = cJSON_CreateObject();
+    cJSON_AddStringToObject(native, "field", name->valuestring);
+    cJSON_AddStringToObject(native, "type", type);
+    cJSON_Delete(call->body);
+    call->body = native;
+    call->finish = index_finish;
+    return vd_h_pindex_create(call);
+}
+
+int vd_qd_index_delete(vd_call *call)
+{
+    return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                   "dropping a payload index is not supported by vectord: the index '%.64s' stays (it costs "
+                   "memory only; filters work the same with or without it)", call->point_id);
+}

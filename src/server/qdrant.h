@@ -22,6 +22,8 @@ int vd_qd_collection_exists(vd_call *call);
 int vd_qd_collection_create(vd_call *call);
 int vd_qd_collection_info(vd_call *call);
 int vd_qd_collection_delete(vd_call *call);
+int vd_qd_index_create(vd_call *call);
+int vd_qd_index_delete(vd_call *call);
 /* qdrant_points.c */
 /* A Qdrant point id (an unsigned integer, or a UUID in any spelling, made
  * canonical into buf: 37 bytes) as vectord's; 0 or 400 invalid_id. */

@@ -86,6 +86,10 @@ enum {
       READ, VD_RF_QDRANT)                                                                            \
     X(QD_COLLECTION_DELETE, "DELETE", "/collections/{c}", "qdrant_collection_delete",               \
       vd_qd_collection_delete, WRITE, VD_RF_QDRANT | VD_RF_WAITS)                                    \
+    X(QD_INDEX_CREATE, "PUT", "/collections/{c}/index", "qdrant_index_create", vd_qd_index_create,  \
+      WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_WAITS)                                                \
+    X(QD_INDEX_DELETE, "DELETE", "/collections/{c}/index/{id}", "qdrant_index_delete",              \
+      vd_qd_index_delete, WRITE, VD_RF_QDRANT)                                                       \
     X(QD_POINTS_UPSERT, "PUT", "/collections/{c}/points", "qdrant_points_upsert", vd_qd_points_upsert, \
       WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_VECTORS | VD_RF_WAITS)                                 \
     X(QD_POINTS_RETRIEVE, "POST", "/collections/{c}/points", "qdrant_points_retrieve",              \

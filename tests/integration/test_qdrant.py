@@ -87,11 +87,18 @@ def test_the_official_js_client_manages_collections():
     left = out["afterDeletes"]["ok"]
     assert [r["id"] for r in left] == [1, "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"], left
     assert all("vector" not in r for r in left), left
+    # Payload indexes: create (idempotent), refusals naming what is not supported.
+    assert out["createIndex"]["ok"]["status"] == "completed" and out["createIndexAgain"]["ok"]["status"] == "completed"
+    assert out["createIndexNumeric"]["ok"]["status"] == "completed"
+    assert out["createIndexBool"]["status"] == 400 and "bool" in out["createIndexBool"]["data"]["status"]["error"]
+    assert out["deleteIndex"]["status"] == 400 and "not supported" in out["deleteIndex"]["data"]["status"]["error"]
     info = out["getCollection"]["ok"]
+    assert info["payload_schema"] == {"userId": {"data_type": "keyword", "points": 2},
+                                      "n": {"data_type": "float", "points": 2}}, info["payload_schema"]
     assert info["status"] == "green" and info["points_count"] == 2
     assert info["config"]["params"]["vectors"] == {"size": 4, "distance": "Cosine", "on_disk": False}
     assert info["config"]["hnsw_config"]["m"] == 16 and info["config"]["hnsw_config"]["ef_construct"] == 100
-    assert info["config"]["quantization_config"] is None and info["payload_schema"] == {}
+    assert info["config"]["quantization_config"] is None
     q = out["getQuantized"]["ok"]["config"]
     assert q["params"]["vectors"]["distance"] == "Euclid" and q["quantization_config"]["scalar"]["type"] == "int8"
     assert out["deleteCollection"] == {"ok": True}
@@ -211,6 +218,8 @@ def test_hostile_bodies_on_every_qdrant_route_get_4xx_and_the_server_keeps_servi
             ("PUT", "/collections/h2", lambda v: {"vectors": {"size": v, "distance": "Dot"}}),
             ("PUT", "/collections/h2", lambda v: {"vectors": {"size": 2, "distance": "Dot"}, "hnsw_config": v}),
             ("PUT", "/collections/h2", lambda v: {"vectors": {"size": 2, "distance": "Dot"}, "quantization_config": v}),
+            ("PUT", "/collections/h/index", lambda v: {"field_name": v, "field_schema": v}),
+            ("PUT", "/collections/h/index", lambda v: {"field_name": "a", "field_schema": {"type": v}}),
             ("PUT", "/collections/h/points", lambda v: {"points": v}),
             ("PUT", "/collections/h/points", lambda v: {"points": [{"id": v, "vector": [1, 0]}]}),
             ("PUT", "/collections/h/points", lambda v: {"points": [{"id": 2, "vector": v}]}),

@@ -85,6 +85,11 @@ await step("deleteIds", () => client.delete("memories", { wait: true, points: [2
 await step("deleteFilter", () =>
   client.delete("memories", { wait: true, filter: { must: [{ key: "userId", match: { value: "u3" } }] } }));
 await step("afterDeletes", () => client.retrieve("memories", { ids: [1, 2, 3, uuid], with_payload: false }));
+await step("createIndex", () => client.createPayloadIndex("memories", { field_name: "userId", field_schema: "keyword", wait: true }));
+await step("createIndexAgain", () => client.createPayloadIndex("memories", { field_name: "userId", field_schema: "keyword" }));
+await step("createIndexNumeric", () => client.createPayloadIndex("memories", { field_name: "n", field_schema: { type: "integer" } }));
+await step("createIndexBool", () => client.createPayloadIndex("memories", { field_name: "flag", field_schema: "bool" }));
+await step("deleteIndex", () => client.deletePayloadIndex("memories", "userId"));
 await step("getCollection", () => client.getCollection("memories"));
 await step("getQuantized", () => client.getCollection("quantized"));
 await step("getMissing", () => client.getCollection("nope"));
