@@ -33,6 +33,7 @@ int vd_qd_points_delete(vd_call *call);
 int vd_qd_point_get(vd_call *call);
 int vd_qd_points_retrieve(vd_call *call);
 int vd_qd_points_count(vd_call *call);
+int vd_qd_points_scroll(vd_call *call);
 /* qdrant_search.c */
 int vd_qd_search(vd_call *call);
 int vd_qd_search_batch(vd_call *call);

@@ -330,7 +330,7 @@ int vd_qd_points_retrieve(vd_call *call)
     return 0;
 }
 
-int vd_qd_points_count(vd_call *call)
+static int count_now(vd_call *call)
 {
     int rc = vd_call_require_body(call, "{\"filter\": {…}, \"exact\": true}");
     if (rc)
@@ -362,3 +362,144 @@ int vd_qd_points_count(vd_call *call)
     cJSON_AddNumberToObject(call->result, "count", (double)n);
     return 0;
 }
+
+/* ---- scroll: every point in id order, page by page ------------------------ */
+
+typedef struct id_list {
+    vd_point_id *ids; /* str copies owned */
+    size_t n, cap;
+    bool oom;
+} id_list;
+
+static void collect_id(void *ctx, const vd_point_id *id, uint64_t version)
+{
+    (void)version;
+    id_list *l = ctx;
+    if (l->oom)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 1024;
+        vd_point_id *n = realloc(l->ids, cap * sizeof *n);
+        if (!n) {
+            l->oom = true;
+            return;
+        }
+        l->ids = n;
+        l->cap = cap;
+    }
+    vd_point_id c = *id;
+    if (id->kind == VD_ID_STR) {
+        char *copy = malloc(id->len + 1);
+        if (!copy) {
+            l->oom = true;
+            return;
+        }
+        memcpy(copy, id->str, id->len);
+        copy[id->len] = 0;
+        c.str = copy;
+    }
+    l->ids[l->n++] = c;
+}
+
+/* Qdrant's order: integer ids ascending, then string (UUID) ids by their bytes. */
+static int id_order(const void *pa, const void *pb)
+{
+    const vd_point_id *a = pa, *b = pb;
+    if (a->kind != b->kind)
+        return a->kind == VD_ID_INT ? -1 : 1;
+    if (a->kind == VD_ID_INT)
+        return (a->num > b->num) - (a->num < b->num);
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->str, b->str, n);
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static void id_list_free(id_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->ids[i].kind == VD_ID_STR)
+            free((void *)l->ids[i].str);
+    free(l->ids);
+}
+
+static int scroll_now(vd_call *call)
+{
+    int rc = vd_call_require_body(call, "{\"limit\": 10, \"offset\": null, \"filter\": {…}}");
+    bool with_payload, with_vector;
+    if (rc || (rc = flag(call, "with_payload", true, &with_payload)) ||
+        (rc = flag(call, "with_vector", false, &with_vector)))
+        return rc;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, call->body)
+    {
+        static const char *const known[] = {"offset", "limit", "filter", "with_payload", "with_vector", "shard_key", NULL};
+        bool ok = false;
+        for (const char *const *k = known; *k && !ok; k++)
+            ok = strcmp(f->string, *k) == 0;
+        if (!ok)
+            return vd_fail(&call->em, VD_E_UNKNOWN_FIELD, "unknown field '%.64s' in a scroll%s", f->string,
+                           strcmp(f->string, "order_by") == 0 ? " (order_by is not supported yet)" : "");
+    }
+    const cJSON *lim = cJSON_GetObjectItem(call->body, "limit"), *off = cJSON_GetObjectItem(call->body, "offset");
+    double limit = cJSON_IsNumber(lim) ? lim->valuedouble : 10;
+    if ((lim && !cJSON_IsNumber(lim)) || limit < 1 || limit > call->api->limits.max_batch_points)
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST, "limit must be 1 to %zu (setting max_batch_points)",
+                       (size_t)call->api->limits.max_batch_points);
+    vd_point_id start = {0};
+    char start_buf[UUID_LEN + 1];
+    if (off && !cJSON_IsNull(off) && (rc = vd_qd_point_id(call, off, &start, start_buf)))
+        return rc;
+    const cJSON *filter = cJSON_GetObjectItem(call->body, "filter");
+    vd_filter *flt = NULL;
+    if (filter && !cJSON_IsNull(filter) &&
+        (rc = vd_filter_parse(filter, call->api->limits.max_filter_depth, call->api->limits.max_filter_terms, &flt,
+                              &call->em)))
+        return rc;
+    vd_collection *c;
+    if ((rc = vd_call_collection(call, &c))) {
+        vd_filter_destroy(flt);
+        return rc;
+    }
+    id_list l = {0};
+    vd_collection_foreach(c, collect_id, &l);
+    cJSON *points = cJSON_CreateArray(), *next = NULL;
+    if (l.oom)
+        rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory listing the points");
+    else if (l.n)
+        qsort(l.ids, l.n, sizeof *l.ids, id_order);
+    for (size_t i = 0; !rc && i < l.n && !next; i++) {
+        if (start.kind && id_order(&l.ids[i], &start) < 0)
+            continue;
+        vd_point_out p;
+        int g = vd_collection_get(c, &l.ids[i], with_vector, &p);
+        if (g == VD_E_POINT_NOT_FOUND)
+            continue; /* deleted since the listing */
+        if (g) {
+            rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+            break;
+        }
+        if (!flt || vd_filter_match(flt, p.payload)) {
+            if ((double)cJSON_GetArraySize(points) < limit)
+                cJSON_AddItemToArray(points, record(&p, with_payload, with_vector));
+            else /* the first point of the next page */
+                next = p.id.kind == VD_ID_INT ? cJSON_CreateNumber((double)p.id.num) : cJSON_CreateString(l.ids[i].str);
+        }
+        vd_point_out_free(&p);
+    }
+    id_list_free(&l);
+    vd_collection_unref(c);
+    vd_filter_destroy(flt);
+    if (rc) {
+        cJSON_Delete(points);
+        cJSON_Delete(next);
+        return rc;
+    }
+    call->result = cJSON_CreateObject();
+    cJSON_AddItemToObject(call->result, "points", points);
+    cJSON_AddItemToObject(call->result, "next_page_offset", next ? next : cJSON_CreateNull());
+    return 0;
+}
+
+/* Both walk every point: on the request workers, not the HTTP threads. */
+int vd_qd_points_count(vd_call *call) { return vd_call_offload(call, count_now); }
+int vd_qd_points_scroll(vd_call *call) { return vd_call_offload(call, scroll_now); }

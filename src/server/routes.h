@@ -94,6 +94,8 @@ enum {
       WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_VECTORS | VD_RF_WAITS)                                 \
     X(QD_POINTS_RETRIEVE, "POST", "/collections/{c}/points", "qdrant_points_retrieve",              \
       vd_qd_points_retrieve, READ, VD_RF_QDRANT | VD_RF_BODY)                                         \
+    X(QD_POINTS_SCROLL, "POST", "/collections/{c}/points/scroll", "qdrant_points_scroll",           \
+      vd_qd_points_scroll, READ, VD_RF_QDRANT | VD_RF_BODY)                                          \
     X(QD_POINTS_COUNT, "POST", "/collections/{c}/points/count", "qdrant_points_count",              \
       vd_qd_points_count, READ, VD_RF_QDRANT | VD_RF_BODY)                                           \
     X(QD_POINTS_DELETE, "POST", "/collections/{c}/points/delete", "qdrant_points_delete",           \

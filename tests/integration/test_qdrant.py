@@ -63,6 +63,16 @@ def test_the_official_js_client_manages_collections():
     assert [r["id"] for r in got] == [1, "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"], got  # 99 is left out
     assert got[0]["payload"] == {"userId": "u1", "n": 1} and got[0]["vector"] == [1, 0, 0, 0], got
     assert out["countAll"]["ok"] == {"count": 4} and out["countFiltered"]["ok"] == {"count": 2}, out["countAll"]
+    # Scroll: id order (integers, then UUIDs), pages chained by next_page_offset, filters.
+    p1 = out["scrollPage1"]["ok"]
+    assert [r["id"] for r in p1["points"]] == [1, 2] and p1["next_page_offset"] == 3, p1
+    assert p1["points"][0]["payload"] == {"userId": "u1", "n": 1}, p1
+    p2 = out["scrollPage2"]["ok"]
+    assert [r["id"] for r in p2["points"]] == [3, "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"], p2
+    assert p2["next_page_offset"] is None, p2
+    sf = out["scrollFiltered"]["ok"]
+    assert [r["id"] for r in sf["points"]] == [1, 2] and sf["next_page_offset"] is None, sf
+    assert all("payload" not in r or r["payload"] is None for r in sf["points"]), sf
     # Searches: Qdrant's defaults (no payload unless asked), offset, payload field selection, filters.
     hits = out["search"]["ok"]
     assert [h["id"] for h in hits] == [1, 2] or [h["id"] for h in hits][0] == 1, hits
@@ -229,6 +239,8 @@ def test_hostile_bodies_on_every_qdrant_route_get_4xx_and_the_server_keeps_servi
             ("POST", "/collections/h/points/delete", lambda v: {"points": v}),
             ("POST", "/collections/h/points/delete", lambda v: {"filter": v}),
             ("POST", "/collections/h/points/count", lambda v: {"filter": v, "exact": v}),
+            ("POST", "/collections/h/points/scroll", lambda v: {"offset": v, "limit": v}),
+            ("POST", "/collections/h/points/scroll", lambda v: {"filter": v, "with_payload": v}),
             ("POST", "/collections/h/points/search", lambda v: {"vector": v, "limit": 1}),
             ("POST", "/collections/h/points/search", lambda v: {"vector": [1, 0], "limit": v, "offset": v}),
             ("POST", "/collections/h/points/search", lambda v: {"vector": [1, 0], "with_payload": v, "params": v}),

@@ -56,6 +56,13 @@ await step("retrieve", () =>
 await step("countAll", () => client.count("memories", { exact: true }));
 await step("countFiltered", () =>
   client.count("memories", { exact: true, filter: { must: [{ key: "userId", match: { value: "u1" } }] } }));
+await step("scrollPage1", () => client.scroll("memories", { limit: 2, with_payload: true }));
+await step("scrollPage2", async () => {
+  const first = await client.scroll("memories", { limit: 2 });
+  return client.scroll("memories", { limit: 2, offset: first.next_page_offset });
+});
+await step("scrollFiltered", () =>
+  client.scroll("memories", { filter: { must: [{ key: "userId", match: { value: "u1" } }] }, with_payload: false }));
 await step("search", () =>
   client.search("memories", { vector: [1, 0.1, 0, 0], limit: 2, with_payload: true }));
 await step("searchFiltered", () =>
