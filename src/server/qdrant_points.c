@@ -330,6 +330,17 @@ int vd_qd_points_retrieve(vd_call *call)
     return 0;
 }
 
+/* The body's "filter" (absent or null: none), parsed within the limits. */
+static int body_filter(vd_call *call, vd_filter **out)
+{
+    const cJSON *filter = cJSON_GetObjectItem(call->body, "filter");
+    *out = NULL;
+    if (!filter || cJSON_IsNull(filter))
+        return 0;
+    return vd_filter_parse(filter, call->api->limits.max_filter_depth, call->api->limits.max_filter_terms, out,
+                           &call->em);
+}
+
 static int count_now(vd_call *call)
 {
     int rc = vd_call_require_body(call, "{\"filter\": {…}, \"exact\": true}");
@@ -341,11 +352,8 @@ static int count_now(vd_call *call)
         if (strcmp(f->string, "filter") && strcmp(f->string, "exact") && strcmp(f->string, "shard_key"))
             return vd_fail(&call->em, VD_E_UNKNOWN_FIELD, "unknown field '%.64s' (known: filter, exact)", f->string);
     }
-    const cJSON *filter = cJSON_GetObjectItem(call->body, "filter");
     vd_filter *flt = NULL;
-    if (filter && !cJSON_IsNull(filter) &&
-        (rc = vd_filter_parse(filter, call->api->limits.max_filter_depth, call->api->limits.max_filter_terms, &flt,
-                              &call->em)))
+    if ((rc = body_filter(call, &flt)))
         return rc;
     vd_collection *c;
     size_t n = 0;
@@ -449,11 +457,8 @@ static int scroll_now(vd_call *call)
     char start_buf[UUID_LEN + 1];
     if (off && !cJSON_IsNull(off) && (rc = vd_qd_point_id(call, off, &start, start_buf)))
         return rc;
-    const cJSON *filter = cJSON_GetObjectItem(call->body, "filter");
     vd_filter *flt = NULL;
-    if (filter && !cJSON_IsNull(filter) &&
-        (rc = vd_filter_parse(filter, call->api->limits.max_filter_depth, call->api->limits.max_filter_terms, &flt,
-                              &call->em)))
+    if ((rc = body_filter(call, &flt)))
         return rc;
     vd_collection *c;
     if ((rc = vd_call_collection(call, &c))) {
