@@ -91,6 +91,17 @@ static bool is_one_of(const char *name, const char *const *names)
     return false;
 }
 
+int vd_qd_known_fields(vd_call *call, const cJSON *obj, const char *const *known, const char *what)
+{
+    const cJSON *f;
+    cJSON_ArrayForEach(f, obj)
+    {
+        if (!is_one_of(f->string, known))
+            return vd_fail(&call->em, VD_E_UNKNOWN_FIELD, "unknown field '%.64s' in %s", f->string, what);
+    }
+    return 0;
+}
+
 /* Qdrant's hnsw_config into the native index object: m 0 is no graph (flat). */
 static int hnsw_into(vd_call *call, const cJSON *hc, cJSON *index)
 {
@@ -98,12 +109,9 @@ static int hnsw_into(vd_call *call, const cJSON *hc, cJSON *index)
                                         "on_disk", "payload_m", "inline_storage", NULL};
     if (!cJSON_IsObject(hc))
         return bad(call, "%s must be an object such as {\"m\": 16, \"ef_construct\": 100}", "hnsw_config");
-    const cJSON *f;
-    cJSON_ArrayForEach(f, hc)
-    {
-        if (!is_one_of(f->string, known))
-            return bad(call, "unknown field hnsw_config.%s", f->string);
-    }
+    int rc = vd_qd_known_fields(call, hc, known, "hnsw_config");
+    if (rc)
+        return rc;
     const cJSON *m = cJSON_GetObjectItem(hc, "m"), *efc = cJSON_GetObjectItem(hc, "ef_construct");
     if (m && (!cJSON_IsNumber(m) || m->valuedouble < 0))
         return bad(call, "%s must be a non-negative integer", "hnsw_config.m");
@@ -147,12 +155,10 @@ static int create_body(vd_call *call, cJSON **out)
         "vectors", "shard_number", "sharding_method", "replication_factor", "write_consistency_factor",
         "on_disk_payload", "hnsw_config", "wal_config", "optimizers_config", "quantization_config",
         "sparse_vectors", "strict_mode_config", "metadata", "init_from", NULL};
-    const cJSON *body = call->body, *f;
-    cJSON_ArrayForEach(f, body)
-    {
-        if (!is_one_of(f->string, known))
-            return bad(call, "unknown field '%s' in the collection's settings", f->string);
-    }
+    const cJSON *body = call->body;
+    int rc = vd_qd_known_fields(call, body, known, "the collection's settings");
+    if (rc)
+        return rc;
     const cJSON *vectors = cJSON_GetObjectItem(body, "vectors");
     if (!cJSON_IsObject(vectors))
         return bad(call, "%s is required: {\"size\": N, \"distance\": \"Cosine\"}", "vectors");
@@ -198,7 +204,7 @@ static int create_body(vd_call *call, cJSON **out)
             cJSON_DeleteItemFromObject(index, "ef_construction");
             cJSON_ReplaceItemInObject(index, "type", cJSON_CreateString("hnsw"));
         }
-        int rc = hnsw_into(call, hc[i], index);
+        rc = hnsw_into(call, hc[i], index);
         if (rc)
             return rc;
     }

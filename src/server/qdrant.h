@@ -14,6 +14,10 @@
 /* The Qdrant REST API version these routes follow (GET / answers it). */
 #define VD_QDRANT_API_VERSION "1.18.0"
 
+/* 0, or 400 unknown_field naming the first member of obj not in known
+ * (NULL-terminated); what says where ("a search", "hnsw_config"). */
+int vd_qd_known_fields(vd_call *call, const cJSON *obj, const char *const *known, const char *what);
+
 int vd_qd_root(vd_call *call);
 int vd_qd_healthz(vd_call *call);
 int vd_qd_readyz(vd_call *call);

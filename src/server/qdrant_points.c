@@ -120,14 +120,11 @@ static int upsert_body(vd_call *call, cJSON **out)
             if (!cJSON_IsObject(p))
                 return vd_fail(&call->em, VD_E_INVALID_REQUEST, "%s must be an object {\"id\", \"vector\", \"payload\"}",
                                where);
-            const cJSON *f;
-            cJSON_ArrayForEach(f, p)
-            {
-                if (strcmp(f->string, "id") && strcmp(f->string, "vector") && strcmp(f->string, "payload"))
-                    return vd_fail(&call->em, VD_E_UNKNOWN_FIELD, "%s: unknown field '%s' (known: id, vector, payload)",
-                                   where, f->string);
-            }
-            int rc = native_point(call, cJSON_GetObjectItem(p, "id"), cJSON_GetObjectItem(p, "vector"),
+            static const char *const known[] = {"id", "vector", "payload", NULL};
+            int rc = vd_qd_known_fields(call, p, known, where);
+            if (rc)
+                return rc;
+            rc = native_point(call, cJSON_GetObjectItem(p, "id"), cJSON_GetObjectItem(p, "vector"),
                                   cJSON_GetObjectItem(p, "payload"), where, points);
             if (rc)
                 return rc;
@@ -346,12 +343,9 @@ static int count_now(vd_call *call)
     int rc = vd_call_require_body(call, "{\"filter\": {…}, \"exact\": true}");
     if (rc)
         return rc;
-    const cJSON *f;
-    cJSON_ArrayForEach(f, call->body)
-    {
-        if (strcmp(f->string, "filter") && strcmp(f->string, "exact") && strcmp(f->string, "shard_key"))
-            return vd_fail(&call->em, VD_E_UNKNOWN_FIELD, "unknown field '%.64s' (known: filter, exact)", f->string);
-    }
+    static const char *const known[] = {"filter", "exact", "shard_key", NULL};
+    if ((rc = vd_qd_known_fields(call, call->body, known, "a count")))
+        return rc;
     vd_filter *flt = NULL;
     if ((rc = body_filter(call, &flt)))
         return rc;
@@ -437,17 +431,9 @@ static int scroll_now(vd_call *call)
     if (rc || (rc = flag(call, "with_payload", true, &with_payload)) ||
         (rc = flag(call, "with_vector", false, &with_vector)))
         return rc;
-    const cJSON *f;
-    cJSON_ArrayForEach(f, call->body)
-    {
-        static const char *const known[] = {"offset", "limit", "filter", "with_payload", "with_vector", "shard_key", NULL};
-        bool ok = false;
-        for (const char *const *k = known; *k && !ok; k++)
-            ok = strcmp(f->string, *k) == 0;
-        if (!ok)
-            return vd_fail(&call->em, VD_E_UNKNOWN_FIELD, "unknown field '%.64s' in a scroll%s", f->string,
-                           strcmp(f->string, "order_by") == 0 ? " (order_by is not supported yet)" : "");
-    }
+    static const char *const known[] = {"offset", "limit", "filter", "with_payload", "with_vector", "shard_key", NULL};
+    if ((rc = vd_qd_known_fields(call, call->body, known, "a scroll (order_by is not supported yet)")))
+        return rc;
     const cJSON *lim = cJSON_GetObjectItem(call->body, "limit"), *off = cJSON_GetObjectItem(call->body, "offset");
     double limit = cJSON_IsNumber(lim) ? lim->valuedouble : 10;
     if ((lim && !cJSON_IsNumber(lim)) || limit < 1 || limit > call->api->limits.max_batch_points)

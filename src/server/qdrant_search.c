@@ -176,18 +176,11 @@ static int native_search(vd_call *call, const cJSON *q, const char *where, vd_me
 {
     static const char *const known[] = {"vector", "filter", "params", "limit", "offset", "with_payload",
                                         "with_vector", "score_threshold", "shard_key", NULL};
-    const cJSON *f;
-    cJSON_ArrayForEach(f, q)
-    {
-        bool ok = false;
-        for (const char *const *k = known; *k && !ok; k++)
-            ok = strcmp(f->string, *k) == 0;
-        if (!ok) {
-            char what[160];
-            snprintf(what, sizeof what, "unknown field '%.64s' in a search", f->string);
-            return bad(call, where, what);
-        }
-    }
+    char what[64];
+    snprintf(what, sizeof what, "%sa search", where);
+    int rc = vd_qd_known_fields(call, q, known, what);
+    if (rc)
+        return rc;
     const cJSON *vector = cJSON_GetObjectItem(q, "vector");
     if (cJSON_IsObject(vector))
         return bad(call, where, "named and sparse vectors are not supported; give \"vector\" as an array");
@@ -201,7 +194,7 @@ static int native_search(vd_call *call, const cJSON *q, const char *where, vd_me
     sh->metric = metric;
     sh->euclid = metric == VD_METRIC_L2;
     bool with_payload;
-    int rc = payload_selector(call, cJSON_GetObjectItem(q, "with_payload"), where, &with_payload, sh);
+    rc = payload_selector(call, cJSON_GetObjectItem(q, "with_payload"), where, &with_payload, sh);
     if (rc)
         return rc;
     const cJSON *wv = cJSON_GetObjectItem(q, "with_vector");
@@ -240,22 +233,14 @@ static int query_as_search(vd_call *call, vd_collection *c, const cJSON *q, cons
                            qd_search_shape *sh)
 {
     static const char *const copied[] = {"filter", "params", "score_threshold", "with_payload", "shard_key", NULL};
-    static const char *const known[] = {"query", "using", "limit", "offset", "with_vector", "prefetch",
-                                        "lookup_from", NULL};
+    static const char *const known[] = {"query", "using", "limit", "offset", "with_vector", "prefetch", "lookup_from",
+                                        "filter", "params", "score_threshold", "with_payload", "shard_key", NULL};
+    char what[64];
+    snprintf(what, sizeof what, "%sa query", where);
+    int rc = vd_qd_known_fields(call, q, known, what);
+    if (rc)
+        return rc;
     const cJSON *f;
-    cJSON_ArrayForEach(f, q)
-    {
-        bool ok = false;
-        for (const char *const *k = copied; *k && !ok; k++)
-            ok = strcmp(f->string, *k) == 0;
-        for (const char *const *k = known; *k && !ok; k++)
-            ok = strcmp(f->string, *k) == 0;
-        if (!ok) {
-            char what[160];
-            snprintf(what, sizeof what, "unknown field '%.64s' in a query", f->string);
-            return bad(call, where, what);
-        }
-    }
     const cJSON *using = cJSON_GetObjectItem(q, "using");
     if (using && !cJSON_IsNull(using))
         return bad(call, where, "using: named vectors are not supported");
@@ -268,17 +253,17 @@ static int query_as_search(vd_call *call, vd_collection *c, const cJSON *q, cons
         nearest = cJSON_GetObjectItem(query, "nearest");
         mmr = cJSON_GetObjectItem(query, "mmr");
         if (!nearest) {
-            char what[160];
-            snprintf(what, sizeof what, "query.%.40s is not supported yet; a vector, a point id or "
+            char msg[160];
+            snprintf(msg, sizeof msg, "query.%.40s is not supported yet; a vector, a point id or "
                      "{\"nearest\": …, \"mmr\": …} are", query->child ? query->child->string : "{}");
-            return bad(call, where, what);
+            return bad(call, where, msg);
         }
     }
     cJSON *vector = NULL;
     if (cJSON_IsArray(nearest)) {
         vector = cJSON_Duplicate(nearest, 1);
     } else {
-        int rc = vd_qd_point_id(call, nearest, &sh->exclude_id, sh->exclude_buf);
+        rc = vd_qd_point_id(call, nearest, &sh->exclude_id, sh->exclude_buf);
         if (rc)
             return rc;
         vd_point_out p;
