@@ -17,7 +17,15 @@
 
 #include "util/bitset.h"
 
-typedef enum cond_type { COND_GROUP, COND_MATCH, COND_RANGE } cond_type;
+typedef enum cond_type {
+    COND_GROUP,
+    COND_MATCH,        /* match value / any, or except (values not held) */
+    COND_RANGE,        /* numbers, or RFC 3339 date-times (datetime) */
+    COND_IS_EMPTY,     /* the key is missing, null or [] */
+    COND_IS_NULL,      /* the key holds null */
+    COND_VALUES_COUNT, /* how many values the key holds (0, 1, or an array's length), in a range */
+    COND_NESTED        /* some object of the key's array (or the key's object) satisfies sub */
+} cond_type;
 
 enum { R_GT = 1, R_GTE = 2, R_LT = 4, R_LTE = 8 };
 
@@ -35,10 +43,15 @@ struct vd_cond {
     vd_key_path path;
     char **values; /* COND_MATCH: keyword keys ("s:…"), sorted */
     size_t n_values;
-    unsigned range_flags; /* COND_RANGE */
+    bool except;   /* COND_MATCH: the value is none of values */
+    unsigned range_flags; /* COND_RANGE, COND_VALUES_COUNT */
     double gt, gte, lt, lte;
+    bool datetime; /* COND_RANGE: bounds and values are date-times (seconds since 1970) */
+    vd_cond *sub;  /* COND_NESTED: a group, tested on each element */
     /* groups */
     cond_list must, should, must_not;
+    cond_list min_should; /* at least min_count of these hold */
+    size_t min_count;
 };
 
 struct vd_filter {
@@ -86,6 +99,50 @@ static void cond_free(vd_cond *c)
     list_free(&c->must);
     list_free(&c->should);
     list_free(&c->must_not);
+    list_free(&c->min_should);
+    if (c->sub) {
+        cond_free(c->sub);
+        free(c->sub);
+    }
+}
+
+/* An RFC 3339 date-time ("2026-12-05T23:10:00Z", "…+01:00", fractions of a
+ * second, a space for the 'T'), or a date ("2026-12-05": midnight UTC), as
+ * seconds since 1970-01-01 UTC. false if s is not one. */
+static bool parse_datetime(const char *s, double *out)
+{
+    int y, mo, d, h = 0, mi = 0, n = 0;
+    double sec = 0;
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10 || mo < 1 || mo > 12 || d < 1 || d > 31)
+        return false;
+    const char *p = s + 10;
+    double tz = 0;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        int m = 0;
+        if (sscanf(p + 1, "%2d:%2d:%lf%n", &h, &mi, &sec, &m) != 3 || h > 23 || mi > 59 || sec < 0 || sec >= 61)
+            return false;
+        p += 1 + m;
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int th, tm, k = 0;
+            if (sscanf(p + 1, "%2d:%2d%n", &th, &tm, &k) != 2 || k != 5 || th > 23 || tm > 59)
+                return false;
+            tz = (*p == '+' ? 1 : -1) * (th * 3600.0 + tm * 60.0);
+            p += 1 + k;
+        }
+    }
+    if (*p)
+        return false;
+    /* days from the civil date (proleptic Gregorian) */
+    int yy = y - (mo <= 2);
+    int era = (yy >= 0 ? yy : yy - 399) / 400;
+    int yoe = yy - era * 400;
+    int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    double days = (double)era * 146097 + doe - 719468;
+    *out = days * 86400 + h * 3600.0 + mi * 60.0 + sec - tz;
+    return true;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -121,19 +178,24 @@ static int parse_match(parse_ctx *pc, const cJSON *m, vd_cond *c, const char *wh
                        "%s.match must be an object with \"value\" or \"any\"", where);
     const cJSON *value = cJSON_GetObjectItemCaseSensitive(m, "value");
     const cJSON *any = cJSON_GetObjectItemCaseSensitive(m, "any");
+    const cJSON *except = cJSON_GetObjectItemCaseSensitive(m, "except");
     for (const cJSON *f = m->child; f; f = f->next)
-        if (strcmp(f->string, "value") != 0 && strcmp(f->string, "any") != 0)
+        if (strcmp(f->string, "value") != 0 && strcmp(f->string, "any") != 0 && strcmp(f->string, "except") != 0)
             return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.match has unknown field '%s'", where,
                            f->string);
-    if (!value == !any)
+    if ((value != NULL) + (any != NULL) + (except != NULL) != 1)
         return vd_fail(pc->em, VD_E_INVALID_FILTER,
-                       "%s.match needs exactly one of \"value\" or \"any\"", where);
+                       "%s.match needs exactly one of \"value\", \"any\" or \"except\"", where);
     c->type = COND_MATCH;
+    if (except) { /* the values none may be: read like "any" */
+        c->except = true;
+        any = except;
+    }
     size_t n = 1;
     if (any) {
-        if (!cJSON_IsArray(any) || !any->child)
-            return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.match.any must be a non-empty array",
-                           where);
+        if (!cJSON_IsArray(any) || (!any->child && !c->except))
+            return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.match.%s must be a non-empty array",
+                           where, c->except ? "except" : "any");
         n = (size_t)cJSON_GetArraySize(any);
         if (n > VD_FILTER_MAX_VALUES)
             return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.match.any has %zu values; at most %d",
@@ -142,7 +204,7 @@ static int parse_match(parse_ctx *pc, const cJSON *m, vd_cond *c, const char *wh
     int trc = count_terms(pc, n, where);
     if (trc)
         return trc;
-    c->values = calloc(n, sizeof *c->values);
+    c->values = calloc(n ? n : 1, sizeof *c->values);
     if (!c->values)
         return -ENOMEM;
     if (value) {
@@ -151,7 +213,7 @@ static int parse_match(parse_ctx *pc, const cJSON *m, vd_cond *c, const char *wh
     }
     size_t i = 0;
     for (const cJSON *v = any->child; v; v = v->next, i++) {
-        snprintf(sub, sizeof sub, "%s.match.any[%zu]", where, i);
+        snprintf(sub, sizeof sub, "%s.match.%s[%zu]", where, c->except ? "except" : "any", i);
         int rc = parse_value(pc, v, c, sub);
         if (rc)
             return rc;
@@ -167,7 +229,8 @@ static int parse_range(parse_ctx *pc, const cJSON *r, vd_cond *c, const char *wh
     if (!cJSON_IsObject(r))
         return vd_fail(pc->em, VD_E_INVALID_FILTER,
                        "%s.range must be an object with gt/gte/lt/lte", where);
-    c->type = COND_RANGE;
+    if (c->type != COND_VALUES_COUNT)
+        c->type = COND_RANGE;
     for (const cJSON *f = r->child; f; f = f->next) {
         int k = -1;
         for (int i = 0; i < 4; i++)
@@ -177,10 +240,20 @@ static int parse_range(parse_ctx *pc, const cJSON *r, vd_cond *c, const char *wh
             return vd_fail(pc->em, VD_E_INVALID_FILTER,
                            "%s.range has unknown field '%s' (use gt, gte, lt, lte)", where,
                            f->string);
-        if (!cJSON_IsNumber(f) || !isfinite(f->valuedouble))
-            return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.range.%s must be a finite number",
+        bool when = c->type == COND_RANGE && cJSON_IsString(f);
+        if (when && !parse_datetime(f->valuestring, slots[k]))
+            return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                           "%s.range.%s is not an RFC 3339 date-time (e.g. \"2026-12-05T23:10:00Z\")",
                            where, names[k]);
-        *slots[k] = f->valuedouble;
+        if (!when && (!cJSON_IsNumber(f) || !isfinite(f->valuedouble)))
+            return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.range.%s must be a finite number%s",
+                           where, names[k], c->type == COND_RANGE ? " or an RFC 3339 date-time" : "");
+        if (!when)
+            *slots[k] = f->valuedouble;
+        if (c->range_flags && when != c->datetime)
+            return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                           "%s.range mixes numbers and date-times", where);
+        c->datetime = when;
         c->range_flags |= 1u << k;
     }
     if (!c->range_flags)
@@ -193,7 +266,8 @@ static bool is_group(const cJSON *j)
 {
     return cJSON_GetObjectItemCaseSensitive(j, "must") ||
            cJSON_GetObjectItemCaseSensitive(j, "should") ||
-           cJSON_GetObjectItemCaseSensitive(j, "must_not");
+           cJSON_GetObjectItemCaseSensitive(j, "must_not") ||
+           cJSON_GetObjectItemCaseSensitive(j, "min_should");
 }
 
 static int parse_cond(parse_ctx *pc, const cJSON *j, vd_cond *c, const char *where, unsigned depth)
@@ -205,6 +279,38 @@ static int parse_cond(parse_ctx *pc, const cJSON *j, vd_cond *c, const char *whe
         return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s must be an object", where);
     if (is_group(j))
         return parse_group(pc, j, c, where, depth + 1);
+    static const char *const unary[] = {"is_empty", "is_null", "nested"};
+    for (int u = 0; u < 3; u++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, unary[u]);
+        if (!o)
+            continue;
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "key");
+        if (cJSON_GetArraySize((cJSON *)j) != 1 || !cJSON_IsObject(o) || !cJSON_IsString(k) || !k->valuestring[0])
+            return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.%s must be the condition's only field: "
+                           "{\"%s\": {\"key\": \"…\"%s}}", where, unary[u], unary[u],
+                           u == 2 ? ", \"filter\": {…}" : "");
+        c->type = u == 0 ? COND_IS_EMPTY : u == 1 ? COND_IS_NULL : COND_NESTED;
+        c->key = strdup(k->valuestring);
+        if (!c->key)
+            return -ENOMEM;
+        int prc = vd_key_path_parse(&c->path, c->key);
+        if (prc)
+            return prc == -ENOMEM ? prc
+                                  : vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.key '%s' has an empty part", where, c->key);
+        if (c->type != COND_NESTED) {
+            if (cJSON_GetArraySize((cJSON *)o) != 1)
+                return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.%s takes only \"key\"", where, unary[u]);
+            return 0;
+        }
+        const cJSON *sub = cJSON_GetObjectItemCaseSensitive(o, "filter");
+        char at[256];
+        snprintf(at, sizeof at, "%s.nested.filter", where);
+        if (!sub || cJSON_GetArraySize((cJSON *)o) != 2)
+            return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.nested needs \"key\" and \"filter\"", where);
+        if (!(c->sub = calloc(1, sizeof *c->sub)))
+            return -ENOMEM;
+        return parse_group(pc, sub, c->sub, at, depth + 1);
+    }
     const cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "key");
     if (!key)
         return vd_fail(pc->em, VD_E_INVALID_FILTER,
@@ -213,19 +319,25 @@ static int parse_cond(parse_ctx *pc, const cJSON *j, vd_cond *c, const char *whe
                        where);
     if (!cJSON_IsString(key) || !key->valuestring[0])
         return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.key must be a non-empty string", where);
-    const cJSON *match = NULL, *range = NULL;
+    const cJSON *match = NULL, *range = NULL, *count = NULL;
     for (const cJSON *f = j->child; f; f = f->next) {
         if (strcmp(f->string, "match") == 0)
             match = f;
         else if (strcmp(f->string, "range") == 0)
             range = f;
+        else if (strcmp(f->string, "values_count") == 0)
+            count = f;
         else if (strcmp(f->string, "key") != 0)
             return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s has unknown field '%s'", where,
                            f->string);
     }
-    if (!match == !range)
-        return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s needs exactly one of \"match\" or \"range\"",
-                       where);
+    if ((match != NULL) + (range != NULL) + (count != NULL) != 1)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                       "%s needs exactly one of \"match\", \"range\" or \"values_count\"", where);
+    if (count) {
+        c->type = COND_VALUES_COUNT;
+        range = count;
+    }
     c->key = strdup(key->valuestring);
     if (!c->key)
         return -ENOMEM;
@@ -282,9 +394,23 @@ static int parse_group(parse_ctx *pc, const cJSON *j, vd_cond *out, const char *
             l = &out->should;
         else if (strcmp(f->string, "must_not") == 0)
             l = &out->must_not;
-        else
+        else if (strcmp(f->string, "min_should") == 0) {
+            const cJSON *conds = cJSON_GetObjectItemCaseSensitive(f, "conditions");
+            const cJSON *min = cJSON_GetObjectItemCaseSensitive(f, "min_count");
+            if (out->min_should.items || !cJSON_IsObject(f) || cJSON_GetArraySize((cJSON *)f) != 2 ||
+                !cJSON_IsNumber(min) || min->valuedouble < 0 || min->valuedouble > VD_FILTER_MAX_CONDITIONS ||
+                min->valuedouble != (double)(size_t)min->valuedouble)
+                return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                               "%s.min_should must be {\"conditions\": [...], \"min_count\": N}", where);
+            out->min_count = (size_t)min->valuedouble;
+            snprintf(sub, sizeof sub, "%s.min_should.conditions", where);
+            int rc = parse_list(pc, conds, &out->min_should, sub, depth);
+            if (rc)
+                return rc;
+            continue;
+        } else
             return vd_fail(pc->em, VD_E_INVALID_FILTER,
-                           "%s has unknown field '%s' (use must, should, must_not)", where,
+                           "%s has unknown field '%s' (use must, should, must_not, min_should)", where,
                            f->string);
         if (l->items)
             return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s has '%s' twice", where, f->string);
@@ -343,7 +469,10 @@ static bool in_range(const vd_cond *c, double x)
 static bool scalar_holds(const vd_cond *c, const cJSON *v)
 {
     if (c->type == COND_MATCH)
-        return value_in(c, v);
+        return value_in(c, v) != c->except;
+    double t;
+    if (c->datetime)
+        return cJSON_IsString(v) && parse_datetime(v->valuestring, &t) && in_range(c, t);
     return cJSON_IsNumber(v) && in_range(c, v->valuedouble);
 }
 
@@ -352,6 +481,23 @@ static bool cond_match(const vd_cond *c, const cJSON *payload);
 static bool leaf_match(const vd_cond *c, const cJSON *payload)
 {
     const cJSON *v = payload ? vd_payload_get(payload, &c->path) : NULL;
+    switch (c->type) {
+    case COND_IS_EMPTY:
+        return !v || cJSON_IsNull(v) || (cJSON_IsArray(v) && !v->child);
+    case COND_IS_NULL:
+        return v && cJSON_IsNull(v);
+    case COND_VALUES_COUNT:
+        return in_range(c, !v || cJSON_IsNull(v) ? 0 : cJSON_IsArray(v) ? (double)cJSON_GetArraySize((cJSON *)v) : 1);
+    case COND_NESTED:
+        if (v && cJSON_IsObject(v))
+            return cond_match(c->sub, v);
+        for (const cJSON *e = v && cJSON_IsArray(v) ? v->child : NULL; e; e = e->next)
+            if (cJSON_IsObject(e) && cond_match(c->sub, e))
+                return true;
+        return false;
+    default:
+        break;
+    }
     if (!v)
         return false;
     if (!cJSON_IsArray(v))
@@ -372,6 +518,13 @@ static bool cond_match(const vd_cond *c, const cJSON *payload)
     for (size_t i = 0; i < c->must_not.n; i++)
         if (cond_match(&c->must_not.items[i], payload))
             return false;
+    if (c->min_should.items) {
+        size_t held = 0;
+        for (size_t i = 0; i < c->min_should.n && held < c->min_count; i++)
+            held += cond_match(&c->min_should.items[i], payload);
+        if (held < c->min_count)
+            return false;
+    }
     if (!c->should.n)
         return true;
     for (size_t i = 0; i < c->should.n; i++)
@@ -386,8 +539,8 @@ bool vd_filter_match(const vd_filter *f, const cJSON *payload) { return cond_mat
 
 static const vd_pindex *index_for(const vd_filter_source *src, const vd_cond *c)
 {
-    if (c->type == COND_GROUP)
-        return NULL;
+    if ((c->type != COND_MATCH && c->type != COND_RANGE) || c->except || c->datetime)
+        return NULL; /* the others are answered by testing payloads */
     vd_pindex_type want = c->type == COND_MATCH ? VD_PINDEX_KEYWORD : VD_PINDEX_NUMERIC;
     for (size_t i = 0; i < src->n_indexes; i++)
         if (src->indexes[i]->type == want && strcmp(src->indexes[i]->field, c->key) == 0)
@@ -511,7 +664,7 @@ done:
 
 static int eval(const vd_cond *c, const vd_filter_source *src, const uint64_t *cand, uint64_t *out)
 {
-    if (c->type == COND_GROUP)
+    if (c->type == COND_GROUP && !c->min_should.items)
         return eval_group(c, src, cand, out);
     const vd_pindex *idx = index_for(src, c);
     if (idx && c->type == COND_MATCH)

@@ -154,6 +154,27 @@ def test_each_listener_speaks_its_own_dialect():
         status, doc = raw(q, "POST", "/collections/e/points/search", {"vector": [0, 0], "limit": 3, "score_threshold": 5.5})
         assert status == 200 and [(h["id"], h["score"]) for h in doc["result"]] == [(0, 0), (1, 5)], doc
         assert all("payload" not in h for h in doc["result"]), doc  # Qdrant's default: no payload
+        # Qdrant's filter conditions beyond match and range, through count.
+        raw(q, "PUT", "/collections/f", {"vectors": {"size": 2, "distance": "Dot"}})
+        raw(q, "PUT", "/collections/f/points", {"points": [
+            {"id": 1, "vector": [1, 0], "payload": {"tags": ["a", "b"], "at": "2026-12-05T10:00:00Z",
+                                                     "items": [{"k": "x", "v": 2}]}},
+            {"id": 2, "vector": [0, 1], "payload": {"tags": [], "note": None, "at": "2026-11-01T00:00:00Z"}},
+            {"id": 3, "vector": [1, 1], "payload": {"tags": ["c"], "items": [{"k": "x", "v": 9}]}}]})
+        for flt, want in (({"must": [{"is_empty": {"key": "tags"}}]}, 1),
+                          ({"must": [{"is_null": {"key": "note"}}]}, 1),
+                          ({"must": [{"key": "tags", "values_count": {"gte": 1}}]}, 2),
+                          ({"must": [{"key": "tags", "match": {"except": ["a", "b"]}}]}, 1),
+                          ({"must": [{"key": "at", "range": {"gte": "2026-12-01T00:00:00Z"}}]}, 1),
+                          ({"must": [{"nested": {"key": "items", "filter": {"must": [
+                              {"key": "k", "match": {"value": "x"}}, {"key": "v", "range": {"gt": 5}}]}}}]}, 1),
+                          ({"min_should": {"conditions": [{"is_empty": {"key": "tags"}}, {"is_null": {"key": "note"}},
+                                                          {"key": "tags", "match": {"value": "c"}}],
+                                           "min_count": 2}}, 1)):
+            status, doc = raw(q, "POST", "/collections/f/points/count", {"filter": flt})
+            assert status == 200 and doc["result"]["count"] == want, (flt, doc)
+        status, doc = raw(q, "POST", "/collections/f/points/count", {"filter": {"must": [{"has_id": [1]}]}})
+        assert status == 400 and "invalid_filter" in doc["status"]["error"], doc
         # The same points through the native API: a UUID is a string id there.
         assert s.client.ok("GET", "/collections/a/points/5c56c793-69f3-4fbf-87e6-c4bf54c28c26")["id"] == \
             "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"

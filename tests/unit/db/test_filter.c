@@ -36,7 +36,13 @@ Test(filter, parse_errors_name_the_problem)
     parse_fails("[]", "filter must be an object");
     parse_fails("{\"musts\":[]}", "unknown field 'musts'");
     parse_fails("{\"must\":{}}", "filter.must must be an array");
-    parse_fails("{\"must\":[{\"key\":\"a\"}]}", "exactly one of \"match\" or \"range\"");
+    parse_fails("{\"must\":[{\"key\":\"a\"}]}", "exactly one of \"match\", \"range\" or \"values_count\"");
+    parse_fails("{\"must\":[{\"is_empty\":{\"key\":\"a\"},\"key\":\"b\"}]}", "only field");
+    parse_fails("{\"must\":[{\"nested\":{\"key\":\"a\"}}]}", "needs \"key\" and \"filter\"");
+    parse_fails("{\"must\":[{\"key\":\"a\",\"range\":{\"gte\":\"yesterday\"}}]}", "RFC 3339");
+    parse_fails("{\"must\":[{\"key\":\"a\",\"range\":{\"gte\":\"2026-01-01\",\"lt\":5}}]}", "mixes");
+    parse_fails("{\"min_should\":{\"conditions\":[]}}", "min_count");
+    parse_fails("{\"must\":[{\"key\":\"a\",\"values_count\":{\"gt\":\"2026-01-01\"}}]}", "finite number");
     parse_fails("{\"must\":[{\"key\":\"\",\"match\":{\"value\":1}}]}", "non-empty string");
     parse_fails("{\"must\":[{\"key\":\"a..b\",\"match\":{\"value\":1}}]}", "empty part");
     parse_fails("{\"must\":[{\"key\":\"a\",\"match\":{\"value\":1.5}}]}",
@@ -44,7 +50,7 @@ Test(filter, parse_errors_name_the_problem)
     parse_fails("{\"must\":[{\"key\":\"a\",\"match\":{\"any\":[]}}]}", "non-empty array");
     parse_fails("{\"must\":[{\"key\":\"a\",\"match\":{\"value\":1,\"any\":[1]}}]}", "exactly one");
     parse_fails("{\"must\":[{\"key\":\"a\",\"range\":{}}]}", "at least one");
-    parse_fails("{\"must\":[{\"key\":\"a\",\"range\":{\"gte\":\"1\"}}]}", "range.gte must be a finite number");
+    parse_fails("{\"must\":[{\"key\":\"a\",\"range\":{\"gte\":\"1\"}}]}", "range.gte is not an RFC 3339 date-time");
     parse_fails("{\"must\":[{\"key\":\"a\",\"range\":{\"from\":1}}]}", "unknown field 'from'");
     parse_fails("{\"must\":[{\"must\":[{\"must\":[{\"must\":[]}]}]}]}", "deeper than 3");
     parse_fails("{\"should\":[1]}", "filter.should[0] must be an object");
@@ -53,7 +59,9 @@ Test(filter, parse_errors_name_the_problem)
 Test(filter, semantics_on_one_payload)
 {
     cJSON *p = cJSON_Parse("{\"userId\":\"u1\",\"n\":5,\"tags\":[\"a\",\"b\"],\"flag\":true,"
-                           "\"meta\":{\"lang\":\"en\",\"score\":0.5}}");
+                           "\"meta\":{\"lang\":\"en\",\"score\":0.5},\"empty\":[],\"nothing\":null,"
+                           "\"items\":[{\"k\":\"x\",\"v\":2},{\"k\":\"y\",\"v\":3}],"
+                           "\"at\":\"2026-12-05T10:30:00Z\"}");
     struct {
         const char *filter;
         bool match;
@@ -76,6 +84,31 @@ Test(filter, semantics_on_one_payload)
         {"{\"must\":[{\"should\":[{\"key\":\"userId\",\"match\":{\"value\":\"zz\"}},"
          "{\"must_not\":[{\"key\":\"flag\",\"match\":{\"value\":false}}]}]}]}",
          true},
+        /* except, is_empty, is_null, values_count, nested, min_should, date-times */
+        {"{\"must\":[{\"key\":\"userId\",\"match\":{\"except\":[\"u2\",\"u3\"]}}]}", true},
+        {"{\"must\":[{\"key\":\"userId\",\"match\":{\"except\":[\"u1\"]}}]}", false},
+        {"{\"must\":[{\"key\":\"tags\",\"match\":{\"except\":[\"a\"]}}]}", true},
+        {"{\"must\":[{\"key\":\"missing\",\"match\":{\"except\":[\"a\"]}}]}", false},
+        {"{\"must\":[{\"is_empty\":{\"key\":\"missing\"}}]}", true},
+        {"{\"must\":[{\"is_empty\":{\"key\":\"empty\"}}]}", true},
+        {"{\"must\":[{\"is_empty\":{\"key\":\"nothing\"}}]}", true},
+        {"{\"must\":[{\"is_empty\":{\"key\":\"tags\"}}]}", false},
+        {"{\"must\":[{\"is_null\":{\"key\":\"nothing\"}}]}", true},
+        {"{\"must\":[{\"is_null\":{\"key\":\"missing\"}}]}", false},
+        {"{\"must\":[{\"key\":\"tags\",\"values_count\":{\"gte\":2,\"lt\":3}}]}", true},
+        {"{\"must\":[{\"key\":\"n\",\"values_count\":{\"gt\":1}}]}", false},
+        {"{\"must\":[{\"key\":\"missing\",\"values_count\":{\"lt\":1}}]}", true},
+        {"{\"must\":[{\"nested\":{\"key\":\"items\",\"filter\":{\"must\":[{\"key\":\"k\",\"match\":{\"value\":\"x\"}},"
+         "{\"key\":\"v\",\"range\":{\"gte\":2}}]}}}]}", true},
+        {"{\"must\":[{\"nested\":{\"key\":\"items\",\"filter\":{\"must\":[{\"key\":\"k\",\"match\":{\"value\":\"x\"}},"
+         "{\"key\":\"v\",\"range\":{\"gte\":3}}]}}}]}", false}, /* no one element has both */
+        {"{\"min_should\":{\"conditions\":[{\"key\":\"n\",\"match\":{\"value\":5}},"
+         "{\"key\":\"flag\",\"match\":{\"value\":false}},{\"key\":\"userId\",\"match\":{\"value\":\"u1\"}}],\"min_count\":2}}", true},
+        {"{\"min_should\":{\"conditions\":[{\"key\":\"n\",\"match\":{\"value\":5}},"
+         "{\"key\":\"flag\",\"match\":{\"value\":false}}],\"min_count\":2}}", false},
+        {"{\"must\":[{\"key\":\"at\",\"range\":{\"gte\":\"2026-12-05T00:00:00Z\",\"lt\":\"2026-12-06\"}}]}", true},
+        {"{\"must\":[{\"key\":\"at\",\"range\":{\"gt\":\"2026-12-05T11:30:00+01:00\"}}]}", false},
+        {"{\"must\":[{\"key\":\"at\",\"range\":{\"gte\":\"2026-12-05T11:30:00+01:00\"}}]}", true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         vd_filter *f = parse_ok(cases[i].filter);
@@ -161,6 +194,9 @@ Test(filter, bitmap_eval_equals_scan_with_and_without_indexes)
         "{\"must\":[{\"key\":\"tags\",\"range\":{\"gt\":5}}]}",
         "{\"must\":[{\"should\":[{\"key\":\"n\",\"range\":{\"lt\":10}},"
         "{\"must\":[{\"key\":\"type\",\"match\":{\"value\":\"t2\"}},{\"key\":\"n\",\"range\":{\"gt\":990}}]}]}]}",
+        "{\"must\":[{\"key\":\"userId\",\"match\":{\"except\":[\"u3\",\"u9\"]}},{\"is_empty\":{\"key\":\"m\"}}]}",
+        "{\"min_should\":{\"conditions\":[{\"key\":\"userId\",\"match\":{\"value\":\"u3\"}},"
+        "{\"key\":\"n\",\"range\":{\"lt\":500}},{\"key\":\"tags\",\"values_count\":{\"gte\":2}}],\"min_count\":2}}",
     };
     for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
         check_filter(filters[i], idx, 0, alive);
