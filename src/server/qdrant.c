@@ -318,6 +318,35 @@ int vd_qd_collection_info(vd_call *call)
     return q ? 0 : vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
 }
 
+/* PATCH /collections/{c}: vectord has no optimizer, WAL or replication
+ * settings per collection to change, so those are accepted as they come; a
+ * change to the graph's m / ef_construct or to the vectors would mean
+ * rebuilding the collection, and is refused saying so. */
+int vd_qd_collection_update(vd_call *call)
+{
+    static const char *const known[] = {"optimizers_config", "params", "hnsw_config", "vectors", "quantization_config",
+                                        "sparse_vectors", "strict_mode_config", "metadata", NULL};
+    int rc = vd_call_require_body(call, "{\"optimizers_config\": {…}}");
+    if (rc || (rc = vd_qd_known_fields(call, call->body, known, "a collection update")))
+        return rc;
+    static const char *const rebuilds[] = {"hnsw_config", "vectors", "quantization_config", "sparse_vectors"};
+    for (size_t i = 0; i < sizeof rebuilds / sizeof *rebuilds; i++) {
+        const cJSON *f = cJSON_GetObjectItem(call->body, rebuilds[i]);
+        if (f && !cJSON_IsNull(f) && !(cJSON_IsObject(f) && !f->child))
+            return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                           "changing %s is not supported: it would rebuild the collection (create a new one "
+                           "and write the points again); search breadth is set per search (params.hnsw_ef) "
+                           "or with vectord's PATCH /collections/{name} on the native port",
+                           rebuilds[i]);
+    }
+    vd_collection *c;
+    if ((rc = vd_call_collection(call, &c)))
+        return rc;
+    vd_collection_unref(c);
+    call->result = cJSON_CreateTrue();
+    return 0;
+}
+
 int vd_qd_collection_delete(vd_call *call)
 {
     int rc = vd_h_collection_delete(call);

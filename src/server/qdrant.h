@@ -25,6 +25,7 @@ int vd_qd_collections_list(vd_call *call);
 int vd_qd_collection_exists(vd_call *call);
 int vd_qd_collection_create(vd_call *call);
 int vd_qd_collection_info(vd_call *call);
+int vd_qd_collection_update(vd_call *call);
 int vd_qd_collection_delete(vd_call *call);
 int vd_qd_index_create(vd_call *call);
 int vd_qd_index_delete(vd_call *call);

@@ -84,6 +84,8 @@ enum {
       vd_qd_collection_create, WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_WAITS)                        \
     X(QD_COLLECTION_INFO, "GET", "/collections/{c}", "qdrant_collection_info", vd_qd_collection_info, \
       READ, VD_RF_QDRANT)                                                                            \
+    X(QD_COLLECTION_UPDATE, "PATCH", "/collections/{c}", "qdrant_collection_update",                \
+      vd_qd_collection_update, WRITE, VD_RF_QDRANT | VD_RF_BODY)                                     \
     X(QD_COLLECTION_DELETE, "DELETE", "/collections/{c}", "qdrant_collection_delete",               \
       vd_qd_collection_delete, WRITE, VD_RF_QDRANT | VD_RF_WAITS)                                    \
     X(QD_INDEX_CREATE, "PUT", "/collections/{c}/index", "qdrant_index_create", vd_qd_index_create,  \

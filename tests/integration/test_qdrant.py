@@ -111,6 +111,8 @@ def test_the_official_js_client_manages_collections():
     assert info["config"]["quantization_config"] is None
     q = out["getQuantized"]["ok"]["config"]
     assert q["params"]["vectors"]["distance"] == "Euclid" and q["quantization_config"]["scalar"]["type"] == "int8"
+    assert out["updateCollection"] == {"ok": True}
+    assert out["updateHnsw"]["status"] == 400 and "rebuild" in out["updateHnsw"]["data"]["status"]["error"]
     assert out["deleteCollection"] == {"ok": True}
     assert out["afterDelete"]["ok"] == {"collections": [{"name": "memories"}]}
 
@@ -248,6 +250,7 @@ def test_hostile_bodies_on_every_qdrant_route_get_4xx_and_the_server_keeps_servi
             ("PUT", "/collections/h2", lambda v: {"vectors": v}),
             ("PUT", "/collections/h2", lambda v: {"vectors": {"size": v, "distance": "Dot"}}),
             ("PUT", "/collections/h2", lambda v: {"vectors": {"size": 2, "distance": "Dot"}, "hnsw_config": v}),
+            ("PATCH", "/collections/h", lambda v: {"optimizers_config": v, "hnsw_config": v}),
             ("PUT", "/collections/h2", lambda v: {"vectors": {"size": 2, "distance": "Dot"}, "quantization_config": v}),
             ("PUT", "/collections/h/index", lambda v: {"field_name": v, "field_schema": v}),
             ("PUT", "/collections/h/index", lambda v: {"field_name": "a", "field_schema": {"type": v}}),

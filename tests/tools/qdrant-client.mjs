@@ -100,6 +100,9 @@ await step("deleteIndex", () => client.deletePayloadIndex("memories", "userId"))
 await step("getCollection", () => client.getCollection("memories"));
 await step("getQuantized", () => client.getCollection("quantized"));
 await step("getMissing", () => client.getCollection("nope"));
+await step("updateCollection", () =>
+  client.updateCollection("memories", { optimizers_config: { indexing_threshold: 10000 } }));
+await step("updateHnsw", () => client.updateCollection("memories", { hnsw_config: { m: 32 } }));
 await step("deleteCollection", () => client.deleteCollection("quantized"));
 await step("afterDelete", () => client.getCollections());
 console.log(JSON.stringify(out));
