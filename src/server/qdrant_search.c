@@ -278,6 +278,10 @@ static int query_as_search(vd_call *call, vd_collection *c, const cJSON *q, cons
     }
     const cJSON *limit = cJSON_GetObjectItem(q, "limit"), *offset = cJSON_GetObjectItem(q, "offset");
     double lim = cJSON_IsNumber(limit) ? limit->valuedouble : 10, off = cJSON_IsNumber(offset) ? offset->valuedouble : 0;
+    if (!(lim >= 1 && lim <= 1e6 && off >= 0 && off <= 1e6)) {
+        cJSON_Delete(vector);
+        return bad(call, where, "limit must be a positive integer and offset a non-negative one");
+    }
     double fetch = lim + off + (sh->exclude_id.kind ? 1 : 0);
     const cJSON *wv = cJSON_GetObjectItem(q, "with_vector");
     sh->keep_vectors = cJSON_IsTrue(wv);
@@ -303,7 +307,7 @@ static int query_as_search(vd_call *call, vd_collection *c, const cJSON *q, cons
     /* limit and offset apply after exclusion and MMR (the adapter) */
     sh->limit = (uint32_t)lim;
     sh->offset = (uint32_t)off;
-    return lim >= 1 && off >= 0 ? 0 : bad(call, where, "limit must be a positive integer and offset a non-negative one");
+    return 0;
 }
 
 typedef enum { QD_SEARCH, QD_SEARCH_BATCH, QD_QUERY, QD_QUERY_BATCH } qd_kind;

@@ -270,6 +270,7 @@ def test_hostile_bodies_on_every_qdrant_route_get_4xx_and_the_server_keeps_servi
             ("POST", "/collections/h/points/search", lambda v: {"vector": [1, 0], "with_payload": v, "params": v}),
             ("POST", "/collections/h/points/search/batch", lambda v: {"searches": v}),
             ("POST", "/collections/h/points/query", lambda v: {"query": v, "limit": 2}),
+            ("POST", "/collections/h/points/query", lambda v: {"query": [1, 0], "limit": v, "offset": v}),
             ("POST", "/collections/h/points/query", lambda v: {"query": [1, 0], "filter": v, "score_threshold": v}),
             ("POST", "/collections/h/points/query/batch", lambda v: {"searches": [{"query": v}]}),
         ]
