@@ -117,6 +117,11 @@ class Container:
 
     def remove(self):
         if self.proc and self.proc.poll() is None:
+            # buildah's SIGKILL does not reach the process inside the chroot: kill vectord itself.
+            try:
+                os.kill(self.vectord_pid(), signal.SIGKILL)
+            except (AssertionError, ProcessLookupError):
+                pass
             self.proc.kill()
             self.proc.wait()
         subprocess.run(["buildah", "rm", self.name], capture_output=True, timeout=60)
