@@ -9,6 +9,34 @@
 #include "server/handlers.h"
 #include "server/response.h"
 
+/* ---- shared by the Qdrant routes ------------------------------------------ */
+
+int vd_qd_update_result(vd_call *call)
+{
+    cJSON_Delete(call->result);
+    call->result = cJSON_CreateObject();
+    cJSON_AddNumberToObject(call->result, "operation_id", 0);
+    cJSON_AddStringToObject(call->result, "status", "completed");
+    return 0;
+}
+
+int vd_qd_over_native(vd_call *call, const char *shape, int (*translate)(vd_call *call, cJSON **out),
+                      int (*native)(vd_call *call), int (*finish)(vd_call *call))
+{
+    int rc = vd_call_require_body(call, shape);
+    cJSON *body = NULL;
+    if (!rc)
+        rc = translate(call, &body);
+    if (rc) {
+        cJSON_Delete(body);
+        return rc;
+    }
+    cJSON_Delete(call->body);
+    call->body = body; /* the HTTP layer frees it with the call */
+    call->finish = finish;
+    return native(call);
+}
+
 /* ---- service ------------------------------------------------------------ */
 
 static int plain_text(vd_call *call, const char *text)
@@ -214,23 +242,18 @@ static int create_body(vd_call *call, cJSON **out)
     return qc ? quantization_into(call, qc, n) : 0;
 }
 
-int vd_qd_collection_create(vd_call *call)
+/* Qdrant answers a created collection with true. */
+static int true_result(vd_call *call)
 {
-    int rc = vd_call_require_body(call, "a JSON object such as {\"vectors\":{\"size\":1536,\"distance\":\"Cosine\"}}");
-    cJSON *native = NULL;
-    if (!rc)
-        rc = create_body(call, &native);
-    if (rc) {
-        cJSON_Delete(native);
-        return rc;
-    }
-    cJSON_Delete(call->body);
-    call->body = native; /* the HTTP layer frees it with the call */
-    if ((rc = vd_h_collection_create(call)))
-        return rc;
     cJSON_Delete(call->result);
     call->result = cJSON_CreateTrue();
     return 0;
+}
+
+int vd_qd_collection_create(vd_call *call)
+{
+    return vd_qd_over_native(call, "a JSON object such as {\"vectors\":{\"size\":1536,\"distance\":\"Cosine\"}}",
+                             create_body, vd_h_collection_create, true_result);
 }
 
 static cJSON *item(const cJSON *o, const char *name) { return cJSON_GetObjectItem(o, name); }
@@ -349,24 +372,11 @@ int vd_qd_collection_update(vd_call *call)
 
 int vd_qd_collection_delete(vd_call *call)
 {
-    int rc = vd_h_collection_delete(call);
-    if (rc)
-        return rc;
-    cJSON_Delete(call->result);
-    call->result = cJSON_CreateTrue();
-    return 0;
+    call->finish = true_result;
+    return vd_h_collection_delete(call);
 }
 
 /* ---- payload indexes ---------------------------------------------------- */
-
-static int index_finish(vd_call *call)
-{
-    cJSON_Delete(call->result);
-    call->result = cJSON_CreateObject();
-    cJSON_AddNumberToObject(call->result, "operation_id", 0);
-    cJSON_AddStringToObject(call->result, "status", "completed");
-    return 0;
-}
 
 int vd_qd_index_create(vd_call *call)
 {
@@ -401,13 +411,13 @@ int vd_qd_index_create(vd_call *call)
             same = strcmp(vd_pindex_type_name(specs[i].type), type) == 0;
     vd_collection_unref(c);
     if (same)
-        return index_finish(call);
+        return vd_qd_update_result(call);
     cJSON *native = cJSON_CreateObject();
     cJSON_AddStringToObject(native, "field", name->valuestring);
     cJSON_AddStringToObject(native, "type", type);
     cJSON_Delete(call->body);
     call->body = native;
-    call->finish = index_finish;
+    call->finish = vd_qd_update_result;
     return vd_h_pindex_create(call);
 }
 

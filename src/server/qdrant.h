@@ -18,6 +18,18 @@
  * (NULL-terminated); what says where ("a search", "hnsw_config"). */
 int vd_qd_known_fields(vd_call *call, const cJSON *obj, const char *const *known, const char *what);
 
+/* Qdrant's UpdateResult, the answer of a write (a finish hook): vectord
+ * answers once the write is durable and applied, so it is always
+ * {"operation_id": 0, "status": "completed"}. */
+int vd_qd_update_result(vd_call *call);
+
+/* A Qdrant route over a native handler: the body must be an object (shape
+ * names one in the error); translate builds the native body from Qdrant's,
+ * which it replaces; native runs on it, and finish (may be NULL) rewrites
+ * its answer in Qdrant's shape once ready, after any wait. */
+int vd_qd_over_native(vd_call *call, const char *shape, int (*translate)(vd_call *call, cJSON **out),
+                      int (*native)(vd_call *call), int (*finish)(vd_call *call));
+
 int vd_qd_root(vd_call *call);
 int vd_qd_healthz(vd_call *call);
 int vd_qd_readyz(vd_call *call);

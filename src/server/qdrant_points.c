@@ -63,17 +63,6 @@ static int bad_id(vd_call *call, const char *where)
                    where);
 }
 
-/* A write's answer, Qdrant's UpdateResult: vectord's write is durable and
- * applied whatever ?wait says, so its status is always "completed". */
-static int write_finish(vd_call *call)
-{
-    cJSON_Delete(call->result);
-    call->result = cJSON_CreateObject();
-    cJSON_AddNumberToObject(call->result, "operation_id", 0);
-    cJSON_AddStringToObject(call->result, "status", "completed");
-    return 0;
-}
-
 /* One point of the native upsert body from Qdrant's id, vector and payload. */
 static int native_point(vd_call *call, const cJSON *id, const cJSON *vector, const cJSON *payload,
                         const char *where, cJSON *points)
@@ -149,31 +138,22 @@ static int upsert_body(vd_call *call, cJSON **out)
     return 0;
 }
 
+/* The answer is Qdrant's UpdateResult whatever ?wait says: vectord's write is
+ * durable and applied when it answers either way. */
 int vd_qd_points_upsert(vd_call *call)
 {
-    int rc = vd_call_require_body(call, "{\"points\":[{\"id\":…,\"vector\":[…],\"payload\":{…}}]}");
-    cJSON *native = NULL;
-    if (!rc)
-        rc = upsert_body(call, &native);
-    if (rc) {
-        cJSON_Delete(native);
-        return rc;
-    }
-    cJSON_Delete(call->body);
-    call->body = native;
-    call->finish = write_finish;
-    return vd_h_points_upsert(call);
+    return vd_qd_over_native(call, "{\"points\":[{\"id\":…,\"vector\":[…],\"payload\":{…}}]}", upsert_body,
+                             vd_h_points_upsert, vd_qd_update_result);
 }
 
-int vd_qd_points_delete(vd_call *call)
+/* {"points": [ids]} or {"filter": {…}} as vectord's {"ids": […]} or {"filter": {…}}. */
+static int delete_body(vd_call *call, cJSON **out)
 {
-    int rc = vd_call_require_body(call, "{\"points\":[…]} or {\"filter\":{…}}");
-    if (rc)
-        return rc;
     const cJSON *list = cJSON_GetObjectItem(call->body, "points"), *filter = cJSON_GetObjectItem(call->body, "filter");
     if (!list == !filter)
         return vd_fail(&call->em, VD_E_INVALID_REQUEST, "give either \"points\": [ids] or \"filter\": {…}");
     cJSON *native = cJSON_CreateObject();
+    *out = native;
     if (filter) {
         cJSON_AddItemToObject(native, "filter", cJSON_Duplicate(filter, 1));
     } else {
@@ -186,17 +166,19 @@ int vd_qd_points_delete(vd_call *call)
             if (!nid) {
                 char where[48];
                 snprintf(where, sizeof where, "points[%d]", i);
-                cJSON_Delete(native);
                 return bad_id(call, where);
             }
             cJSON_AddItemToArray(ids, nid);
             i++;
         }
     }
-    cJSON_Delete(call->body);
-    call->body = native;
-    call->finish = write_finish;
-    return vd_h_points_delete(call);
+    return 0;
+}
+
+int vd_qd_points_delete(vd_call *call)
+{
+    return vd_qd_over_native(call, "{\"points\":[…]} or {\"filter\":{…}}", delete_body, vd_h_points_delete,
+                             vd_qd_update_result);
 }
 
 /* Qdrant's Record for a stored point: id, payload (unless left out), vector (if asked). */
