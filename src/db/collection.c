@@ -316,6 +316,7 @@ int vd_collection_upsert_stage(vd_collection *c, vd_point_in *pts, size_t n, uin
         counts->inserted += st->counts[s].inserted;
         counts->updated += st->counts[s].updated;
         counts->stale += st->counts[s].stale;
+        counts->missing += st->counts[s].missing;
         if (st->rc[s] && !rc)
             rc = st->rc[s];
     }
@@ -374,6 +375,28 @@ int vd_collection_delete_filter(vd_collection *c, const vd_filter *f, uint64_t l
         if (vd_shard_covers(c->shards[s], lsn))
             continue;
         int rc = vd_shard_delete_filter(c->shards[s], f, n_deleted);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int vd_collection_edit_payload(vd_collection *c, const vd_payload_edit *e, const vd_point_id *ids,
+                               size_t n, const vd_filter *f, uint64_t lsn, size_t *n_edited)
+{
+    for (uint32_t s = 0; f && s < c->cfg.n_shards; s++) {
+        if (vd_shard_covers(c->shards[s], lsn))
+            continue;
+        int rc = vd_shard_edit_payload(c->shards[s], e, NULL, 0, f, n_edited);
+        if (rc)
+            return rc;
+    }
+    /* One id at a time, as deletes: each shard lock stays short. */
+    for (size_t i = 0; !f && i < n; i++) {
+        vd_shard *s = c->shards[shard_of(c, &ids[i])];
+        if (vd_shard_covers(s, lsn))
+            continue;
+        int rc = vd_shard_edit_payload(s, e, &ids[i], 1, NULL, n_edited);
         if (rc)
             return rc;
     }

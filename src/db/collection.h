@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "db/filter.h"
+#include "db/payload_edit.h"
 #include "db/payload_index.h"
 #include "db/point.h"
 #include "db/quality.h"
@@ -130,6 +131,10 @@ int vd_collection_delete_ids(vd_collection *c, const vd_point_id *ids, size_t n,
                              size_t *n_deleted);
 int vd_collection_delete_filter(vd_collection *c, const vd_filter *f, uint64_t lsn,
                                 size_t *n_deleted);
+/* Applies e to the payloads of the points f selects, or (f NULL) of those of
+ * ids[0..n) that exist; lsn as for vd_collection_upsert_stage. */
+int vd_collection_edit_payload(vd_collection *c, const vd_payload_edit *e, const vd_point_id *ids,
+                               size_t n, const vd_filter *f, uint64_t lsn, size_t *n_edited);
 /* Best min(k, matches) points, best first. *out is malloc'd (free each with
  * vd_point_out_free, then free(*out)). */
 /* How many points match f (NULL: all), exactly, shard by shard: 0 or -ENOMEM. */

@@ -22,6 +22,9 @@ typedef struct vd_point_in {
      * remembered for the id says, and its version stored as it is. API
      * writes leave it false and keep the version guard. */
     bool from_record;
+    /* A vector update: the stored point keeps its payload and version and
+     * takes this vector; a point that does not exist is not created. */
+    bool vector_only;
 } vd_point_in;
 
 typedef struct vd_point_out {
@@ -41,6 +44,7 @@ typedef struct vd_upsert_counts {
     size_t inserted;
     size_t updated;
     size_t stale; /* ignored: the stored version is newer */
+    size_t missing; /* vector updates (vector_only) of points that do not exist */
 } vd_upsert_counts;
 
 /* One k-NN request against a collection (all borrowed). */

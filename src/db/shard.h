@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "db/filter.h"
+#include "db/payload_edit.h"
 #include "db/payload_index.h"
 #include "db/point.h"
 #include "db/stats.h"
@@ -69,6 +70,11 @@ int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st);
 int vd_shard_get(vd_shard *s, const vd_point_id *id, bool with_vector, vd_point_out *out);
 int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n_deleted);
 int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted);
+/* Applies e to the payload of each live point that f selects, or (f NULL)
+ * each of ids[0..n) that exists; *n_edited counts them. 0 or -ENOMEM (the
+ * points before the failing one edited). */
+int vd_shard_edit_payload(vd_shard *s, const vd_payload_edit *e, const vd_point_id *ids, size_t n,
+                          const vd_filter *f, size_t *n_edited);
 /* Best min(k, matches) points, best first, into out[0..*n_out). A quantized
  * shard walks its index with the codes, collecting k × req->oversampling
  * candidates, and re-ranks them with the originals (an exact request scans

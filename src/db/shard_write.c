@@ -143,6 +143,19 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
         uint64_t h = vd_shard_id_hash(s, &p->id);
         uint32_t slot;
         bool exists = vd_idmap_find(&s->idmap, &p->id, h, &slot);
+        if (p->vector_only) {
+            if (!exists) {
+                counts->missing++;
+                continue;
+            }
+            const slot_meta *had = &s->meta[slot];
+            if (had->payload && !(p->payload = cJSON_Duplicate(had->payload, true))) {
+                rc = -ENOMEM;
+                continue;
+            }
+            p->has_version = true; /* kept, and past the version guard below */
+            p->version = had->version;
+        }
         if (exists && p->has_version && !p->from_record && p->version < s->meta[slot].version) {
             drop_payload(p);
             counts->stale++;
@@ -280,15 +293,16 @@ int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n
     return rc;
 }
 
-int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted)
+/* The slots a write logged after them must see that match f: alive, or
+ * staged by an earlier upsert (its write came first). *out is malloc'd
+ * (vd_bitset_words(n_slots) words). Write lock held. 0 or -ENOMEM. */
+static int live_matching(vd_shard *s, const vd_filter *f, uint64_t **out)
 {
-    pthread_rwlock_wrlock(&s->lock);
     size_t nw = vd_bitset_words(s->n_slots);
     uint64_t *match = malloc(nw * 8 + 8);
     uint64_t *live = malloc(nw * 8 + 8);
     int rc = match && live ? 0 : -ENOMEM;
     if (!rc) {
-        /* Staged points count: the delete comes after their write in the log. */
         for (size_t w = 0; w < nw; w++)
             live[w] = s->alive[w] | (s->pending[w] & ~s->dead[w]);
         vd_filter_source src = vd_shard_filter_source(s);
@@ -296,6 +310,20 @@ int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted)
         rc = vd_filter_eval(f, &src, match);
     }
     free(live);
+    if (rc) {
+        free(match);
+        match = NULL;
+    }
+    *out = match;
+    return rc;
+}
+
+int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted)
+{
+    pthread_rwlock_wrlock(&s->lock);
+    size_t nw = vd_bitset_words(s->n_slots);
+    uint64_t *match;
+    int rc = live_matching(s, f, &match);
     if (!rc)
         rc = vd_shard_reserve_free(s, vd_bitset_count(match, nw));
     for (size_t i = rc ? SIZE_MAX : vd_bitset_next(match, nw, 0); i != SIZE_MAX;
@@ -307,5 +335,56 @@ int vd_shard_delete_filter(vd_shard *s, const vd_filter *f, size_t *n_deleted)
     }
     pthread_rwlock_unlock(&s->lock);
     free(match);
+    return rc;
+}
+
+/* Gives slot the payload edit e makes of its own, keeping the payload
+ * indexes in step. On failure the slot keeps its payload. */
+static int edit_slot(vd_shard *s, uint32_t slot, const vd_payload_edit *e)
+{
+    slot_meta *m = &s->meta[slot];
+    cJSON *next;
+    int rc = vd_payload_edit_apply(m->payload, e, &next);
+    if (rc)
+        return rc;
+    vd_shard_unindex_payload(s, slot);
+    cJSON *old = m->payload; /* kept until the new one is indexed */
+    s->payload_bytes -= m->payload_bytes;
+    m->payload = NULL;
+    m->payload_bytes = 0;
+    vd_shard_set_payload(s, slot, next);
+    if ((rc = vd_shard_index_payload(s, slot))) {
+        vd_shard_set_payload(s, slot, old); /* frees next */
+        (void)vd_shard_index_payload(s, slot); /* its postings were just removed: room is there */
+        return rc;
+    }
+    cJSON_Delete(old);
+    return 0;
+}
+
+int vd_shard_edit_payload(vd_shard *s, const vd_payload_edit *e, const vd_point_id *ids, size_t n,
+                          const vd_filter *f, size_t *n_edited)
+{
+    int rc = 0;
+    pthread_rwlock_wrlock(&s->lock);
+    if (f) {
+        size_t nw = vd_bitset_words(s->n_slots);
+        uint64_t *match;
+        rc = live_matching(s, f, &match);
+        for (size_t i = rc ? SIZE_MAX : vd_bitset_next(match, nw, 0); i != SIZE_MAX;
+             i = vd_bitset_next(match, nw, i + 1)) {
+            if ((rc = edit_slot(s, (uint32_t)i, e)))
+                break;
+            (*n_edited)++;
+        }
+        free(match);
+    }
+    for (size_t i = 0; !f && rc == 0 && i < n; i++) {
+        uint32_t slot;
+        if (vd_idmap_find(&s->idmap, &ids[i], vd_shard_id_hash(s, &ids[i]), &slot) && is_live(s, slot) &&
+            (rc = edit_slot(s, slot, e)) == 0)
+            (*n_edited)++;
+    }
+    pthread_rwlock_unlock(&s->lock);
     return rc;
 }

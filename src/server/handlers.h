@@ -16,6 +16,8 @@ int vd_h_collection_update(vd_call *call);
 int vd_h_pindex_create(vd_call *call);
 int vd_h_points_upsert(vd_call *call);
 int vd_h_points_delete(vd_call *call);
+int vd_h_points_vectors(vd_call *call);
+int vd_h_points_payload(vd_call *call);
 int vd_h_point_get(vd_call *call);
 int vd_h_search(vd_call *call);
 int vd_h_search_batch(vd_call *call);

@@ -1,4 +1,5 @@
-/* handlers_points.c — upsert, get and delete of points. */
+/* handlers_points.c — upsert, get and delete of points; vector updates and
+ * payload edits of stored points. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -13,7 +14,9 @@ typedef struct pending_write {
     vd_commit *cm;
     vd_upsert_req upsert;
     vd_delete_req del;
+    vd_payload_edit_req edit; /* its argument borrows from the call's body */
     char *filter_json;
+    bool vectors_only; /* an upsert that updates vectors: answered as such */
 } pending_write;
 
 static void pending_free(pending_write *p)
@@ -22,6 +25,7 @@ static void pending_free(pending_write *p)
         return;
     vd_upsert_req_free(&p->upsert);
     vd_delete_req_free(&p->del);
+    vd_delete_req_free(&p->edit.sel);
     free(p->filter_json);
     vd_collection_unref(p->c);
     free(p);
@@ -66,13 +70,19 @@ static int write_apply(vd_call *call)
     pending_write *p = call->pending;
     vd_mutation_outcome out = {0};
     vd_mutation_type type = p->m.type;
+    bool vectors_only = p->vectors_only;
     int rc = vd_commit_complete(p->cm, &out, &call->em);
     pending_free(p);
     if (rc)
         return rc;
     call->result = cJSON_CreateObject();
     cJSON_AddStringToObject(call->result, "status", "completed");
-    if (type == VD_MUT_UPSERT) {
+    if (vectors_only) {
+        cJSON_AddNumberToObject(call->result, "updated", (double)out.counts.updated);
+        cJSON_AddNumberToObject(call->result, "not_found", (double)out.counts.missing);
+    } else if (type == VD_MUT_EDIT_PAYLOAD) {
+        cJSON_AddNumberToObject(call->result, "updated", (double)out.edited);
+    } else if (type == VD_MUT_UPSERT) {
         cJSON_AddNumberToObject(call->result, "inserted", (double)out.counts.inserted);
         cJSON_AddNumberToObject(call->result, "updated", (double)out.counts.updated);
         cJSON_AddNumberToObject(call->result, "skipped_stale", (double)out.counts.stale);
@@ -82,26 +92,73 @@ static int write_apply(vd_call *call)
     return 0;
 }
 
-int vd_h_points_upsert(vd_call *call)
+/* The common start of a logged write: ?wait, a body of the shape named,
+ * the pending state and the collection. */
+static int begin_write(vd_call *call, const char *shape, pending_write **out)
 {
+    *out = NULL;
     int rc = parse_wait(call);
-    if (rc || (rc = vd_call_require_body(call, "{\"points\":[{\"id\":…,\"vector\":[…]}]}")))
+    if (rc || (rc = vd_call_require_body(call, shape)))
         return rc;
     pending_write *p = calloc(1, sizeof *p);
     if (!p)
         return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
-    if ((rc = vd_call_collection(call, &p->c)) ||
-        (rc = vd_req_upsert(call->body, vd_collection_config_of(p->c), &call->api->limits, call->vectors,
-                            &p->upsert, &call->em))) {
+    if ((rc = vd_call_collection(call, &p->c))) {
         pending_free(p);
         return rc;
     }
+    *out = p;
+    return 0;
+}
+
+/* An upsert, or (vectors_only) a vector update of stored points. */
+static int points_write(vd_call *call, bool vectors_only)
+{
+    pending_write *p;
+    int rc = begin_write(call, "{\"points\":[{\"id\":…,\"vector\":[…]}]}", &p);
+    if (rc)
+        return rc;
+    const vd_collection_config *cfg = vd_collection_config_of(p->c);
+    rc = vectors_only ? vd_req_update_vectors(call->body, cfg, &call->api->limits, call->vectors, &p->upsert, &call->em)
+                      : vd_req_upsert(call->body, cfg, &call->api->limits, call->vectors, &p->upsert, &call->em);
+    if (rc) {
+        pending_free(p);
+        return rc;
+    }
+    p->vectors_only = vectors_only;
     p->m = (vd_mutation){
         .type = VD_MUT_UPSERT,
         .points = p->upsert.points,
         .n_points = p->upsert.n,
-        .dim = vd_collection_config_of(p->c)->dim,
+        .dim = cfg->dim,
     };
+    return submit(call, p);
+}
+
+int vd_h_points_upsert(vd_call *call) { return points_write(call, false); }
+int vd_h_points_vectors(vd_call *call) { return points_write(call, true); }
+
+/* The filter of a write as the JSON text its record logs. */
+static int log_filter(vd_call *call, pending_write *p)
+{
+    p->filter_json = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(call->body, "filter"));
+    return p->filter_json ? 0 : vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+}
+
+int vd_h_points_payload(vd_call *call)
+{
+    pending_write *p;
+    int rc = begin_write(call, "{\"ids\":[…] or \"filter\":{…}, \"set\":{…}}", &p);
+    if (rc)
+        return rc;
+    if ((rc = vd_req_payload_edit(call->body, &call->api->limits, &p->edit, &call->em)) ||
+        (p->edit.sel.filter && (rc = log_filter(call, p)))) {
+        pending_free(p);
+        return rc;
+    }
+    p->m = (vd_mutation){.type = VD_MUT_EDIT_PAYLOAD, .edit = &p->edit.edit, .ids = p->edit.sel.ids,
+                         .n_ids = p->edit.sel.n_ids, .filter = p->edit.sel.filter,
+                         .filter_json = p->filter_json};
     return submit(call, p);
 }
 
@@ -130,22 +187,18 @@ int vd_h_point_get(vd_call *call)
 
 int vd_h_points_delete(vd_call *call)
 {
-    int rc = parse_wait(call);
-    if (rc || (rc = vd_call_require_body(call, "{\"ids\":[…]} or {\"filter\":{…}}")))
+    pending_write *p;
+    int rc = begin_write(call, "{\"ids\":[…]} or {\"filter\":{…}}", &p);
+    if (rc)
         return rc;
-    pending_write *p = calloc(1, sizeof *p);
-    if (!p)
-        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
-    if ((rc = vd_call_collection(call, &p->c)) ||
-        (rc = vd_req_delete(call->body, &call->api->limits, &p->del, &call->em))) {
+    if ((rc = vd_req_delete(call->body, &call->api->limits, &p->del, &call->em))) {
         pending_free(p);
         return rc;
     }
     if (p->del.filter) {
-        p->filter_json = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(call->body, "filter"));
-        if (!p->filter_json) {
+        if ((rc = log_filter(call, p))) {
             pending_free(p);
-            return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+            return rc;
         }
         p->m = (vd_mutation){.type = VD_MUT_DELETE_FILTER, .filter = p->del.filter,
                              .filter_json = p->filter_json};

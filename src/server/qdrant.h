@@ -45,12 +45,23 @@ int vd_qd_index_delete(vd_call *call);
 /* A Qdrant point id (an unsigned integer, or a UUID in any spelling, made
  * canonical into buf: 37 bytes) as vectord's; 0 or 400 invalid_id. */
 int vd_qd_point_id(vd_call *call, const cJSON *id, vd_point_id *out, char *buf);
+/* Qdrant's PointsSelector in call->body ({"points": [ids]} or {"filter":
+ * {…}}) into native (vectord's "ids" or "filter"). With must_exist, a listed
+ * point that does not exist is refused (404), as Qdrant refuses to change it. */
+int vd_qd_selector(vd_call *call, cJSON *native, bool must_exist);
 int vd_qd_points_upsert(vd_call *call);
 int vd_qd_points_delete(vd_call *call);
 int vd_qd_point_get(vd_call *call);
 int vd_qd_points_retrieve(vd_call *call);
 int vd_qd_points_count(vd_call *call);
 int vd_qd_points_scroll(vd_call *call);
+/* qdrant_payload.c */
+int vd_qd_payload_set(vd_call *call);
+int vd_qd_payload_overwrite(vd_call *call);
+int vd_qd_payload_delete(vd_call *call);
+int vd_qd_payload_clear(vd_call *call);
+int vd_qd_vectors_update(vd_call *call);
+int vd_qd_vectors_delete(vd_call *call);
 /* qdrant_search.c */
 int vd_qd_search(vd_call *call);
 int vd_qd_search_batch(vd_call *call);

@@ -146,33 +146,55 @@ int vd_qd_points_upsert(vd_call *call)
                              vd_h_points_upsert, vd_qd_update_result);
 }
 
-/* {"points": [ids]} or {"filter": {…}} as vectord's {"ids": […]} or {"filter": {…}}. */
-static int delete_body(vd_call *call, cJSON **out)
+static int get_point(vd_call *call, vd_collection *c, const cJSON *id, bool with_vector, vd_point_out *p);
+
+int vd_qd_selector(vd_call *call, cJSON *native, bool must_exist)
 {
     const cJSON *list = cJSON_GetObjectItem(call->body, "points"), *filter = cJSON_GetObjectItem(call->body, "filter");
     if (!list == !filter)
         return vd_fail(&call->em, VD_E_INVALID_REQUEST, "give either \"points\": [ids] or \"filter\": {…}");
-    cJSON *native = cJSON_CreateObject();
-    *out = native;
     if (filter) {
         cJSON_AddItemToObject(native, "filter", cJSON_Duplicate(filter, 1));
-    } else {
-        cJSON *ids = cJSON_AddArrayToObject(native, "ids");
-        const cJSON *id;
-        int i = 0;
-        cJSON_ArrayForEach(id, list)
-        {
-            cJSON *nid = native_id(id);
-            if (!nid) {
-                char where[48];
-                snprintf(where, sizeof where, "points[%d]", i);
-                return bad_id(call, where);
-            }
-            cJSON_AddItemToArray(ids, nid);
-            i++;
-        }
+        return 0;
     }
-    return 0;
+    if (!cJSON_IsArray(list))
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST, "points must be an array of point ids");
+    vd_collection *c = NULL;
+    int rc = must_exist ? vd_call_collection(call, &c) : 0;
+    cJSON *ids = cJSON_AddArrayToObject(native, "ids");
+    const cJSON *id;
+    int i = 0;
+    cJSON_ArrayForEach(id, list)
+    {
+        cJSON *nid = rc ? NULL : native_id(id);
+        if (!rc && !nid) {
+            char where[48];
+            snprintf(where, sizeof where, "points[%d]", i);
+            rc = bad_id(call, where);
+        }
+        if (rc)
+            break;
+        cJSON_AddItemToArray(ids, nid);
+        vd_point_out p;
+        int g = c ? get_point(call, c, nid, false, &p) : 0;
+        if (g == VD_E_POINT_NOT_FOUND && cJSON_IsString(nid)) /* Qdrant refuses to change a missing point */
+            rc = vd_fail(&call->em, VD_E_POINT_NOT_FOUND, "No point with id %s found", nid->valuestring);
+        else if (g == VD_E_POINT_NOT_FOUND)
+            rc = vd_fail(&call->em, VD_E_POINT_NOT_FOUND, "No point with id %.0f found", nid->valuedouble);
+        else if (g)
+            rc = g;
+        else if (c)
+            vd_point_out_free(&p);
+        i++;
+    }
+    vd_collection_unref(c);
+    return rc;
+}
+
+static int delete_body(vd_call *call, cJSON **out)
+{
+    *out = cJSON_CreateObject();
+    return vd_qd_selector(call, *out, false);
 }
 
 int vd_qd_points_delete(vd_call *call)

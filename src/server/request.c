@@ -193,14 +193,18 @@ void vd_upsert_req_free(vd_upsert_req *r)
 }
 
 static int parse_point(cJSON *p, size_t i, const vd_collection_config *c,
-                       const vd_json_vectors *lifted, vd_point_in *out, float *vec, vd_errmsg *em)
+                       const vd_json_vectors *lifted, bool vector_only, vd_point_in *out, float *vec,
+                       vd_errmsg *em)
 {
     static const char *const allowed[] = {"id", "vector", "vector_b64", "payload", "version", NULL};
+    static const char *const vector_fields[] = {"id", "vector", "vector_b64", NULL};
     char where[64], path[96];
     int rc;
     snprintf(where, sizeof where, "points[%zu]", i);
-    if ((rc = vd_json_object(p, where, em)) || (rc = vd_json_no_unknown(p, where, allowed, em)))
+    if ((rc = vd_json_object(p, where, em)) ||
+        (rc = vd_json_no_unknown(p, where, vector_only ? vector_fields : allowed, em)))
         return rc;
+    out->vector_only = vector_only;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(p, "id");
     if (!id)
         return vd_fail(em, VD_E_INVALID_REQUEST, "missing field '%s.id'", where);
@@ -224,8 +228,9 @@ static int parse_point(cJSON *p, size_t i, const vd_collection_config *c,
     return 0;
 }
 
-int vd_req_upsert(cJSON *body, const vd_collection_config *c, const vd_limits *lim,
-                  const vd_json_vectors *lifted, vd_upsert_req *out, vd_errmsg *em)
+static int parse_points(cJSON *body, const vd_collection_config *c, const vd_limits *lim,
+                        const vd_json_vectors *lifted, bool vector_only, vd_upsert_req *out,
+                        vd_errmsg *em)
 {
     static const char *const allowed[] = {"points", NULL};
     int rc;
@@ -251,7 +256,7 @@ int vd_req_upsert(cJSON *body, const vd_collection_config *c, const vd_limits *l
     }
     size_t i = 0;
     for (cJSON *p = points->child; p; p = p->next, i++) {
-        if ((rc = parse_point(p, i, c, lifted, &out->points[i], out->vectors + i * c->dim, em))) {
+        if ((rc = parse_point(p, i, c, lifted, vector_only, &out->points[i], out->vectors + i * c->dim, em))) {
             vd_upsert_req_free(out);
             return rc;
         }
@@ -268,6 +273,18 @@ int vd_req_upsert(cJSON *body, const vd_collection_config *c, const vd_limits *l
     }
     out->n = n;
     return 0;
+}
+
+int vd_req_upsert(cJSON *body, const vd_collection_config *c, const vd_limits *lim,
+                  const vd_json_vectors *lifted, vd_upsert_req *out, vd_errmsg *em)
+{
+    return parse_points(body, c, lim, lifted, false, out, em);
+}
+
+int vd_req_update_vectors(cJSON *body, const vd_collection_config *c, const vd_limits *lim,
+                          const vd_json_vectors *lifted, vd_upsert_req *out, vd_errmsg *em)
+{
+    return parse_points(body, c, lim, lifted, true, out, em);
 }
 
 void vd_search_parsed_free(vd_search_parsed *s)
@@ -388,13 +405,10 @@ void vd_delete_req_free(vd_delete_req *r)
     *r = (vd_delete_req){0};
 }
 
-int vd_req_delete(const cJSON *body, const vd_limits *lim, vd_delete_req *out, vd_errmsg *em)
+/* The points a write names: {"ids": […]} or {"filter": {…}}, exactly one. */
+static int parse_selector(const cJSON *body, const vd_limits *lim, vd_delete_req *out, vd_errmsg *em)
 {
-    static const char *const allowed[] = {"ids", "filter", NULL};
     int rc;
-    *out = (vd_delete_req){0};
-    if ((rc = vd_json_object(body, "", em)) || (rc = vd_json_no_unknown(body, "", allowed, em)))
-        return rc;
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(body, "ids");
     const cJSON *filter = cJSON_GetObjectItemCaseSensitive(body, "filter");
     if (!ids == !filter)
@@ -417,13 +431,88 @@ int vd_req_delete(const cJSON *body, const vd_limits *lim, vd_delete_req *out, v
     for (const cJSON *e = ids->child; e; e = e->next, i++) {
         char path[32];
         snprintf(path, sizeof path, "ids[%zu]", i);
-        if ((rc = vd_json_id(e, path, &out->ids[i], em))) {
-            vd_delete_req_free(out);
+        if ((rc = vd_json_id(e, path, &out->ids[i], em)))
             return rc;
-        }
     }
     out->n_ids = n;
     return 0;
+}
+
+int vd_req_delete(const cJSON *body, const vd_limits *lim, vd_delete_req *out, vd_errmsg *em)
+{
+    static const char *const allowed[] = {"ids", "filter", NULL};
+    int rc;
+    *out = (vd_delete_req){0};
+    if ((rc = vd_json_object(body, "", em)) || (rc = vd_json_no_unknown(body, "", allowed, em)) ||
+        (rc = parse_selector(body, lim, out, em)))
+        vd_delete_req_free(out);
+    return rc;
+}
+
+int vd_req_payload_edit(const cJSON *body, const vd_limits *lim, vd_payload_edit_req *out, vd_errmsg *em)
+{
+    static const char *const allowed[] = {"ids", "filter", "set", "key", "replace", "unset", "clear", NULL};
+    static const char *const ops[] = {"set", "replace", "unset", "clear"};
+    int rc;
+    *out = (vd_payload_edit_req){0};
+    if ((rc = vd_json_object(body, "", em)) || (rc = vd_json_no_unknown(body, "", allowed, em)))
+        return rc;
+    const cJSON *arg = NULL;
+    for (int i = 0; i < 4; i++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(body, ops[i]);
+        if (!o)
+            continue;
+        if (arg)
+            return vd_fail(em, VD_E_INVALID_REQUEST, "give one of \"set\", \"replace\", \"unset\" or \"clear\", not two");
+        arg = o;
+        out->edit.op = (vd_payload_op)(i + 1);
+    }
+    if (!arg)
+        return vd_fail(em, VD_E_INVALID_REQUEST,
+                       "say what to change: \"set\": {…}, \"replace\": {…}, \"unset\": [keys] or \"clear\": true");
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(body, "key");
+    if (key && out->edit.op != VD_PAYLOAD_SET && out->edit.op != VD_PAYLOAD_REPLACE)
+        return vd_fail(em, VD_E_INVALID_REQUEST, "key goes with \"set\" or \"replace\" only");
+    if (key && !cJSON_IsNull(key)) {
+        vd_key_path kp;
+        int krc = cJSON_IsString(key) && strlen(key->valuestring) <= VD_PAYLOAD_KEY_MAX
+                      ? vd_key_path_parse(&kp, key->valuestring)
+                      : -1;
+        if (krc == -ENOMEM)
+            return vd_fail(em, VD_E_OUT_OF_MEMORY, "out of memory");
+        if (krc)
+            return vd_fail(em, VD_E_INVALID_REQUEST,
+                           "key must be a dotted path of non-empty parts (at most %d bytes), such as \"a.b\"",
+                           VD_PAYLOAD_KEY_MAX);
+        vd_key_path_free(&kp);
+        out->edit.key = key->valuestring;
+    }
+    switch (out->edit.op) {
+    case VD_PAYLOAD_SET:
+    case VD_PAYLOAD_REPLACE:
+        if (!cJSON_IsObject(arg))
+            return vd_fail(em, VD_E_INVALID_REQUEST, "%s must be a JSON object", arg->string);
+        out->edit.arg = arg;
+        break;
+    case VD_PAYLOAD_UNSET: {
+        int n = cJSON_GetArraySize(arg);
+        if (!cJSON_IsArray(arg) || n == 0 || n > VD_FILTER_MAX_VALUES)
+            return vd_fail(em, VD_E_INVALID_REQUEST, "unset must be an array of 1 to %d keys", VD_FILTER_MAX_VALUES);
+        for (const cJSON *k = arg->child; k; k = k->next)
+            if (!cJSON_IsString(k) || !k->valuestring[0] || strlen(k->valuestring) > VD_PAYLOAD_KEY_MAX)
+                return vd_fail(em, VD_E_INVALID_REQUEST,
+                               "unset must list keys as non-empty strings of at most %d bytes", VD_PAYLOAD_KEY_MAX);
+        out->edit.arg = arg;
+        break;
+    }
+    case VD_PAYLOAD_CLEAR:
+        if (!cJSON_IsTrue(arg))
+            return vd_fail(em, VD_E_INVALID_REQUEST, "clear must be true");
+        break;
+    }
+    if ((rc = parse_selector(body, lim, &out->sel, em)))
+        vd_delete_req_free(&out->sel);
+    return rc;
 }
 
 /* A member the settings change names but no collection can change after creation. */

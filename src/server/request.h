@@ -51,6 +51,11 @@ int vd_req_upsert(cJSON *body, const vd_collection_config *c, const vd_limits *l
                   const vd_json_vectors *lifted, vd_upsert_req *out, vd_errmsg *em);
 void vd_upsert_req_free(vd_upsert_req *r);
 
+/* PUT /collections/{name}/points/vectors: {"points": [{"id", "vector"}]},
+ * points that keep their payload (vector_only). */
+int vd_req_update_vectors(cJSON *body, const vd_collection_config *c, const vd_limits *lim,
+                          const vd_json_vectors *lifted, vd_upsert_req *out, vd_errmsg *em);
+
 /* One search (POST …/search, or one entry of …/search/batch). */
 typedef struct vd_search_parsed {
     vd_search_req req;
@@ -74,6 +79,15 @@ typedef struct vd_delete_req {
 } vd_delete_req;
 int vd_req_delete(const cJSON *body, const vd_limits *lim, vd_delete_req *out, vd_errmsg *em);
 void vd_delete_req_free(vd_delete_req *r);
+
+/* POST /collections/{name}/points/payload: the points ("ids" or "filter")
+ * and one edit: {"set": {…}, "key"?}, {"replace": {…}}, {"unset": [keys]}
+ * or {"clear": true}. The edit's argument and key borrow from body. */
+typedef struct vd_payload_edit_req {
+    vd_delete_req sel;
+    vd_payload_edit edit;
+} vd_payload_edit_req;
+int vd_req_payload_edit(const cJSON *body, const vd_limits *lim, vd_payload_edit_req *out, vd_errmsg *em);
 
 /* PUT /collections/{name}/payload_indexes: {"field":"userId","type":"keyword"} */
 int vd_req_pindex(const cJSON *body, const char **field, vd_pindex_type *type, vd_errmsg *em);

@@ -55,6 +55,10 @@ enum {
       VD_RF_BODY | VD_RF_VECTORS | VD_RF_WAITS)                                                                      \
     X(POINTS_DELETE, "POST", "/collections/{c}/points/delete", "points_delete", vd_h_points_delete, \
       WRITE, VD_RF_BODY | VD_RF_WAITS)                                                               \
+    X(POINTS_VECTORS, "PUT", "/collections/{c}/points/vectors", "points_vectors", vd_h_points_vectors, \
+      WRITE, VD_RF_BODY | VD_RF_VECTORS | VD_RF_WAITS)                                               \
+    X(POINTS_PAYLOAD, "POST", "/collections/{c}/points/payload", "points_payload", vd_h_points_payload, \
+      WRITE, VD_RF_BODY | VD_RF_WAITS)                                                               \
     X(POINT_GET, "GET", "/collections/{c}/points/{id}", "point_get", vd_h_point_get, READ, 0)       \
     X(SEARCH, "POST", "/collections/{c}/search", "search", vd_h_search, READ,                       \
       VD_RF_BODY | VD_RF_VECTORS | VD_RF_WAITS_XID)                                                                  \
@@ -102,6 +106,18 @@ enum {
       vd_qd_points_count, READ, VD_RF_QDRANT | VD_RF_BODY)                                           \
     X(QD_POINTS_DELETE, "POST", "/collections/{c}/points/delete", "qdrant_points_delete",           \
       vd_qd_points_delete, WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_WAITS)                            \
+    X(QD_PAYLOAD_SET, "POST", "/collections/{c}/points/payload", "qdrant_payload_set", vd_qd_payload_set, \
+      WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_WAITS)                                                \
+    X(QD_PAYLOAD_OVERWRITE, "PUT", "/collections/{c}/points/payload", "qdrant_payload_overwrite",   \
+      vd_qd_payload_overwrite, WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_WAITS)                       \
+    X(QD_PAYLOAD_DELETE, "POST", "/collections/{c}/points/payload/delete", "qdrant_payload_delete", \
+      vd_qd_payload_delete, WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_WAITS)                          \
+    X(QD_PAYLOAD_CLEAR, "POST", "/collections/{c}/points/payload/clear", "qdrant_payload_clear",    \
+      vd_qd_payload_clear, WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_WAITS)                           \
+    X(QD_VECTORS_UPDATE, "PUT", "/collections/{c}/points/vectors", "qdrant_vectors_update",         \
+      vd_qd_vectors_update, WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_VECTORS | VD_RF_WAITS)          \
+    X(QD_VECTORS_DELETE, "POST", "/collections/{c}/points/vectors/delete", "qdrant_vectors_delete", \
+      vd_qd_vectors_delete, WRITE, VD_RF_QDRANT | VD_RF_BODY)                                        \
     X(QD_POINT_GET, "GET", "/collections/{c}/points/{id}", "qdrant_point_get", vd_qd_point_get, READ, \
       VD_RF_QDRANT)                                                                                  \
     X(QD_SEARCH, "POST", "/collections/{c}/points/search", "qdrant_search", vd_qd_search, READ,      \

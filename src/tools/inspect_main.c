@@ -23,7 +23,7 @@
 
 static const char *const type_names[] = {
     "?", "create_collection", "drop_collection", "add_payload_index", "upsert", "delete_ids",
-    "delete_filter", "feed_state", "set_defaults"};
+    "delete_filter", "feed_state", "set_defaults", "edit_payload"};
 
 /* type name, collection and size of a logged change (vd_wal_describe_fn). */
 static void describe(const vd_wal_record *r, char *out, size_t cap)
@@ -58,6 +58,10 @@ static void describe(const vd_wal_record *r, char *out, size_t cap)
         snprintf(out + n, cap - (size_t)n, " ids=%zu", m->n_ids);
     else if (m->type == VD_MUT_DELETE_FILTER)
         snprintf(out + n, cap - (size_t)n, " filter=%.120s", m->filter_json);
+    else if (m->type == VD_MUT_EDIT_PAYLOAD && m->filter)
+        snprintf(out + n, cap - (size_t)n, " op=%s filter=%.120s", vd_payload_op_name(m->edit->op), m->filter_json);
+    else if (m->type == VD_MUT_EDIT_PAYLOAD)
+        snprintf(out + n, cap - (size_t)n, " op=%s ids=%zu", vd_payload_op_name(m->edit->op), m->n_ids);
     else if (m->type == VD_MUT_ADD_PINDEX)
         snprintf(out + n, cap - (size_t)n, " field=%s", m->field);
     else if (m->type == VD_MUT_SET_DEFAULTS)

@@ -14,7 +14,9 @@
  *   ADD_PINDEX         name, u64 incarnation, u8 type, u16 length, field bytes
  *   UPSERT             name, u64 incarnation, u32 dim, u32 n, n × point:
  *                        id: u8 kind (1 integer: u64 | 2 string: u16 length + bytes)
- *                        u8 flags (1 has a version, 2 from the record), [u64 version]
+ *                        u8 flags (1 has a version, 2 from the record, 4 the vector
+ *                        only: the point keeps its payload and version, and is
+ *                        not created if missing), [u64 version]
  *                        dim × f32 (as stored: cosine vectors already normalised)
  *                        u32 payload length, payload JSON text (length 0 = none)
  *   DELETE_IDS         name, u64 incarnation, u32 n, n × id
@@ -22,6 +24,11 @@
  *   SET_DEFAULTS       name, u64 incarnation, u8 mask (1 ef_search, 2 nprobe,
  *                      4 oversampling: the fields it sets), u32 ef_search,
  *                      u32 nprobe, f32 oversampling
+ *   EDIT_PAYLOAD       name, u64 incarnation, u8 op (db/payload_edit.h), u8 selector
+ *                      (1 ids: u32 n, n × id | 2 filter: u32 length, filter JSON
+ *                      text), u32 length + argument JSON text (the object to set
+ *                      or replace with, the array of keys to unset; 0 = none),
+ *                      u16 length + key path of a set (0 = the top)
  *   FEED_STATE         name (of the feed), u64 0, u8 flags (1 backfill started,
  *                      2 backfill done, 4 logical source), u64 backfill rows,
  *                      u16 length + last backfilled id, u64 outbox xid (logical:
@@ -72,7 +79,7 @@ static void put_id(vd_strbuf *b, const vd_point_id *id)
 static void put_point(vd_strbuf *b, const vd_point_in *p, uint32_t dim)
 {
     put_id(b, &p->id);
-    vd_put_u8(b, (uint8_t)((p->has_version ? 1 : 0) | (p->from_record ? 2 : 0)));
+    vd_put_u8(b, (uint8_t)((p->has_version ? 1 : 0) | (p->from_record ? 2 : 0) | (p->vector_only ? 4 : 0)));
     if (p->has_version)
         vd_put_u64(b, p->version);
     vd_put_bytes(b, p->vector, dim * sizeof(float));
@@ -143,6 +150,30 @@ void vd_mutation_encode(const vd_mutation *m, vd_strbuf *b)
         vd_put_u32(b, (uint32_t)strlen(m->filter_json));
         vd_put_bytes(b, m->filter_json, strlen(m->filter_json));
         break;
+    case VD_MUT_EDIT_PAYLOAD: {
+        vd_put_u8(b, (uint8_t)m->edit->op);
+        vd_put_u8(b, m->filter ? 2 : 1);
+        if (m->filter) {
+            vd_put_u32(b, (uint32_t)strlen(m->filter_json));
+            vd_put_bytes(b, m->filter_json, strlen(m->filter_json));
+        } else {
+            vd_put_u32(b, (uint32_t)m->n_ids);
+            for (size_t i = 0; i < m->n_ids; i++)
+                put_id(b, &m->ids[i]);
+        }
+        char *arg = m->edit->arg ? cJSON_PrintUnformatted(m->edit->arg) : NULL;
+        if (m->edit->arg && !arg) {
+            b->failed = true;
+            break;
+        }
+        size_t n = arg ? strlen(arg) : 0, k = m->edit->key ? strlen(m->edit->key) : 0;
+        vd_put_u32(b, (uint32_t)n);
+        vd_put_bytes(b, arg, n);
+        free(arg);
+        vd_put_u16(b, (uint16_t)k);
+        vd_put_bytes(b, m->edit->key, k);
+        break;
+    }
     case VD_MUT_FEED_STATE: {
         const vd_feed_state *f = m->feed;
         vd_put_u8(b, (uint8_t)(f->backfill_started | f->backfill_done << 1 | f->logical << 2));
@@ -206,10 +237,11 @@ static int decode_upsert(vd_reader *r, vd_mutation_decoded *d, vd_errmsg *em)
         if (!get_id(r, &p->id))
             return bad(em, "point id");
         uint8_t flags = vd_get_u8(r);
-        if (flags > 3)
+        if (flags > 7)
             return bad(em, "point flags");
         p->has_version = flags & 1;
         p->from_record = flags & 2;
+        p->vector_only = flags & 4;
         if (p->has_version)
             p->version = vd_get_u64(r);
         p->vector = d->vectors + (size_t)i * dim;
@@ -226,6 +258,62 @@ static int decode_upsert(vd_reader *r, vd_mutation_decoded *d, vd_errmsg *em)
                      !cJSON_IsObject(p->payload)))
             return bad(em, "payload JSON");
     }
+    return 0;
+}
+
+static int decode_ids(vd_reader *r, vd_mutation_decoded *d, vd_errmsg *em)
+{
+    uint32_t n = vd_get_u32(r);
+    if (r->bad || (uint64_t)n * 4 > vd_reader_left(r))
+        return bad(em, "id count");
+    if (!(d->ids = calloc(n ? n : 1, sizeof *d->ids)))
+        return vd_fail(em, -ENOMEM, "out of memory decoding %u ids", n);
+    for (uint32_t i = 0; i < n; i++)
+        if (!get_id(r, &d->ids[i]))
+            return bad(em, "point id");
+    d->m.ids = d->ids;
+    d->m.n_ids = n;
+    return 0;
+}
+
+static int decode_filter(vd_reader *r, vd_mutation_decoded *d, vd_errmsg *em)
+{
+    if (!(d->filter_json = get_string(r, vd_get_u32(r))))
+        return bad(em, "filter text");
+    if (!(d->filter_doc = cJSON_Parse(d->filter_json)))
+        return bad(em, "filter JSON");
+    int rc = vd_filter_parse(d->filter_doc, REPLAY_FILTER_DEPTH, 0, &d->filter, em);
+    d->m.filter = d->filter;
+    d->m.filter_json = d->filter_json;
+    return rc;
+}
+
+static int decode_edit(vd_reader *r, vd_mutation_decoded *d, vd_errmsg *em)
+{
+    vd_payload_edit *e = &d->edit;
+    e->op = (vd_payload_op)vd_get_u8(r);
+    uint8_t selector = vd_get_u8(r);
+    if (r->bad || !vd_payload_op_name(e->op) || (selector != 1 && selector != 2))
+        return bad(em, "payload edit");
+    int rc = selector == 1 ? decode_ids(r, d, em) : decode_filter(r, d, em);
+    if (rc)
+        return rc;
+    uint32_t alen = vd_get_u32(r);
+    const uint8_t *arg = vd_get_bytes(r, alen);
+    if (r->bad)
+        return bad(em, "payload edit argument");
+    bool wants_object = e->op == VD_PAYLOAD_SET || e->op == VD_PAYLOAD_REPLACE;
+    if (alen && !(d->edit_arg = cJSON_ParseWithLength((const char *)arg, alen)))
+        return bad(em, "payload edit JSON");
+    if (wants_object ? !cJSON_IsObject(d->edit_arg)
+                     : e->op == VD_PAYLOAD_UNSET ? !cJSON_IsArray(d->edit_arg) : d->edit_arg != NULL)
+        return bad(em, "payload edit argument type");
+    uint16_t klen = vd_get_u16(r);
+    if (klen && !(d->edit_key = get_string(r, klen)))
+        return bad(em, "payload edit key");
+    e->arg = d->edit_arg;
+    e->key = d->edit_key;
+    d->m.edit = e;
     return 0;
 }
 
@@ -328,28 +416,14 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
     case VD_MUT_UPSERT:
         rc = decode_upsert(&r, d, em);
         break;
-    case VD_MUT_DELETE_IDS: {
-        uint32_t n = vd_get_u32(&r);
-        if (r.bad || (uint64_t)n * 4 > vd_reader_left(&r))
-            return bad(em, "id count");
-        if (!(d->ids = calloc(n ? n : 1, sizeof *d->ids)))
-            return vd_fail(em, -ENOMEM, "out of memory decoding a delete of %u ids", n);
-        for (uint32_t i = 0; i < n; i++)
-            if (!get_id(&r, &d->ids[i]))
-                return bad(em, "point id");
-        d->m.ids = d->ids;
-        d->m.n_ids = n;
+    case VD_MUT_DELETE_IDS:
+        rc = decode_ids(&r, d, em);
         break;
-    }
     case VD_MUT_DELETE_FILTER:
-        if (!(d->filter_json = get_string(&r, vd_get_u32(&r))))
-            return bad(em, "filter text");
-        if (!(d->filter_doc = cJSON_Parse(d->filter_json)))
-            return bad(em, "filter JSON");
-        if ((rc = vd_filter_parse(d->filter_doc, REPLAY_FILTER_DEPTH, 0, &d->filter, em)))
-            return rc;
-        d->m.filter = d->filter;
-        d->m.filter_json = d->filter_json;
+        rc = decode_filter(&r, d, em);
+        break;
+    case VD_MUT_EDIT_PAYLOAD:
+        rc = decode_edit(&r, d, em);
         break;
     case VD_MUT_FEED_STATE: {
         vd_feed_state *f = &d->feed;
@@ -389,6 +463,8 @@ void vd_mutation_decoded_free(vd_mutation_decoded *d)
     free(d->points);
     free(d->vectors);
     free(d->ids);
+    cJSON_Delete(d->edit_arg);
+    free(d->edit_key);
     free(d->field);
     vd_filter_destroy(d->filter);
     cJSON_Delete(d->filter_doc);
@@ -479,6 +555,8 @@ int vd_mutation_stage(vd_collection *c, const vd_mutation *m, uint64_t lsn,
         return vd_collection_delete_ids(c, m->ids, m->n_ids, lsn, &out->deleted);
     case VD_MUT_DELETE_FILTER:
         return vd_collection_delete_filter(c, m->filter, lsn, &out->deleted);
+    case VD_MUT_EDIT_PAYLOAD:
+        return vd_collection_edit_payload(c, m->edit, m->ids, m->n_ids, m->filter, lsn, &out->edited);
     default:
         return VD_E_INTERNAL;
     }

@@ -27,6 +27,7 @@ typedef enum vd_mutation_type {
     VD_MUT_DELETE_FILTER = 6,
     VD_MUT_FEED_STATE = 7,
     VD_MUT_SET_DEFAULTS = 8,
+    VD_MUT_EDIT_PAYLOAD = 9,
 } vd_mutation_type;
 
 typedef struct vd_mutation {
@@ -39,10 +40,11 @@ typedef struct vd_mutation {
     vd_point_in *points;             /* UPSERT: payloads are taken when applied */
     size_t n_points;
     uint32_t dim;
-    const vd_point_id *ids; /* DELETE_IDS */
+    const vd_point_id *ids; /* DELETE_IDS; EDIT_PAYLOAD by ids (no filter) */
     size_t n_ids;
-    const vd_filter *filter;   /* DELETE_FILTER */
-    const char *filter_json;   /* DELETE_FILTER: the filter as JSON text (what is logged) */
+    const vd_filter *filter;   /* DELETE_FILTER; EDIT_PAYLOAD by filter */
+    const char *filter_json;   /* ... the filter as JSON text (what is logged) */
+    const vd_payload_edit *edit; /* EDIT_PAYLOAD */
     const vd_feed_state *feed; /* FEED_STATE (collection = the feed's name) */
     const vd_search_defaults *defaults; /* SET_DEFAULTS: the values ... */
     unsigned defaults_mask;             /* ... that VD_SET_* names */
@@ -52,6 +54,7 @@ typedef struct vd_mutation {
 typedef struct vd_mutation_outcome {
     vd_upsert_counts counts;
     size_t deleted;
+    size_t edited; /* EDIT_PAYLOAD: points whose payload it changed */
     bool skipped; /* the collection (this incarnation) is gone */
 } vd_mutation_outcome;
 
@@ -67,6 +70,9 @@ typedef struct vd_mutation_decoded {
     vd_point_in *points;
     float *vectors;
     vd_point_id *ids; /* string ids borrow from the record body */
+    vd_payload_edit edit;
+    cJSON *edit_arg;
+    char *edit_key;
     cJSON *filter_doc;
     vd_filter *filter;
     char *filter_json;

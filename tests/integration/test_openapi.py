@@ -168,6 +168,16 @@ def test_every_route_answers_as_documented():
             {"field": "n", "type": "numeric"})
         chk("PUT", "/collections/{c}/payload_indexes", "/collections/docs/payload_indexes",
             {"field": "n", "type": "keyword"}, status=409)
+        vec = "/collections/{c}/points/vectors"
+        chk("PUT", vec, "/collections/docs/points/vectors", {"points": [{"id": 1, "vector": [0, 0, 1]},
+                                                                        {"id": 77, "vector_b64": "AACAPwAAAAAAAIA/"}]})
+        chk("PUT", vec, "/collections/docs/points/vectors", {"points": [{"id": 1, "payload": {}}]}, status=400)
+        edit = "/collections/{c}/points/payload"
+        chk("POST", edit, "/collections/docs/points/payload", {"ids": [1], "set": {"x": 1}, "key": "m"})
+        chk("POST", edit, "/collections/docs/points/payload",
+            {"filter": {"must": [{"key": "user", "match": {"value": "a"}}]}, "unset": ["n"]})
+        chk("POST", edit, "/collections/docs/points/payload", {"ids": ["m-2"], "clear": True})
+        chk("POST", edit, "/collections/docs/points/payload", {"ids": [1], "clear": False}, status=400)
         chk("POST", "/collections/{c}/points/delete", "/collections/docs/points/delete", {"ids": [1, "nope"]})
         chk("POST", "/collections/{c}/points/delete", "/collections/docs/points/delete",
             {"filter": {"must": [{"key": "user", "match": {"value": "b"}}]}})

@@ -113,8 +113,21 @@ def test_the_official_js_client_manages_collections():
     assert q["params"]["vectors"]["distance"] == "Euclid" and q["quantization_config"]["scalar"]["type"] == "int8"
     assert out["updateCollection"] == {"ok": True}
     assert out["updateHnsw"]["status"] == 400 and "rebuild" in out["updateHnsw"]["data"]["status"]["error"]
+    # Changing stored points: each edit is one logged write; Qdrant's 404 for a named missing point.
+    for step in ("editsCreate", "setPayload", "setPayloadKey", "setPayloadFilter", "overwritePayload",
+                 "deletePayload", "clearPayload", "updateVectors"):
+        assert out[step]["ok"] == {"operation_id": 0, "status": "completed"}, (step, out[step])
+    for step in ("setPayloadMissing", "updateVectorsMissing"):
+        assert out[step]["status"] == 404 and "No point with id" in out[step]["data"]["status"]["error"], out[step]
+    assert out["deleteVectors"]["status"] == 400 and "always has its one vector" in \
+        out["deleteVectors"]["data"]["status"]["error"], out["deleteVectors"]
+    e = {r["id"]: r for r in out["afterEdits"]["ok"]}
+    assert e[1]["payload"] == {} and e[1]["vector"] == [1, 0, 0, 0], e[1]
+    assert e[2]["payload"] == {"tag": "a"} and e[2]["vector"] == [0, 0, 0, 5], e[2]
+    assert e["6a0c1e4b-0a1c-4f7e-9d8e-2f1b3c4d5e6f"]["payload"] == {"tag": "d"}, e
+    assert out["countTagC"]["ok"] == {"count": 0}  # point 1's tag "c" was cleared, and the index knows
     assert out["deleteCollection"] == {"ok": True}
-    assert out["afterDelete"]["ok"] == {"collections": [{"name": "memories"}]}
+    assert out["afterDelete"]["ok"] == {"collections": [{"name": "edits"}, {"name": "memories"}]}
 
 
 def test_each_listener_speaks_its_own_dialect():
@@ -263,6 +276,17 @@ def test_hostile_bodies_on_every_qdrant_route_get_4xx_and_the_server_keeps_servi
             ("POST", "/collections/h/points/delete", lambda v: {"points": v}),
             ("POST", "/collections/h/points/delete", lambda v: {"filter": v}),
             ("POST", "/collections/h/points/count", lambda v: {"filter": v, "exact": v}),
+            ("POST", "/collections/h/points/payload", lambda v: {"payload": v, "points": [1]}),
+            ("POST", "/collections/h/points/payload", lambda v: {"payload": {"b": 1}, "points": v, "key": v}),
+            ("PUT", "/collections/h/points/payload", lambda v: {"payload": v, "filter": v}),
+            ("PUT", "/collections/h/points/payload", lambda v: {"payload": {"b": 1}, "points": [1], "key": v}),
+            ("POST", "/collections/h/points/payload/delete", lambda v: {"keys": v, "points": [1]}),
+            ("POST", "/collections/h/points/payload/delete", lambda v: {"keys": ["a"], "points": v}),
+            ("POST", "/collections/h/points/payload/clear", lambda v: {"points": v}),
+            ("PUT", "/collections/h/points/vectors", lambda v: {"points": v}),
+            ("PUT", "/collections/h/points/vectors", lambda v: {"points": [{"id": v, "vector": [1, 0]}]}),
+            ("PUT", "/collections/h/points/vectors", lambda v: {"points": [{"id": 1, "vector": v}]}),
+            ("POST", "/collections/h/points/vectors/delete", lambda v: {"points": v}),
             ("POST", "/collections/h/points/scroll", lambda v: {"offset": v, "limit": v}),
             ("POST", "/collections/h/points/scroll", lambda v: {"filter": v, "with_payload": v}),
             ("POST", "/collections/h/points/search", lambda v: {"vector": v, "limit": 1}),

@@ -103,6 +103,35 @@ await step("getMissing", () => client.getCollection("nope"));
 await step("updateCollection", () =>
   client.updateCollection("memories", { optimizers_config: { indexing_threshold: 10000 } }));
 await step("updateHnsw", () => client.updateCollection("memories", { hnsw_config: { m: 32 } }));
+// Changing stored points: payload set / overwrite / delete / clear, vector updates.
+const editsUuid = "6a0c1e4b-0a1c-4f7e-9d8e-2f1b3c4d5e6f";
+await step("editsCreate", async () => {
+  await client.createCollection("edits", { vectors: { size: 4, distance: "Dot" } });
+  await client.createPayloadIndex("edits", { field_name: "tag", field_schema: "keyword", wait: true });
+  return client.upsert("edits", {
+    wait: true,
+    points: [
+      { id: 1, vector: [1, 0, 0, 0], payload: { tag: "a", n: 1, m: { x: 1 } } },
+      { id: 2, vector: [0, 1, 0, 0], payload: { tag: "a", n: 2 } },
+      { id: editsUuid, vector: [0, 0, 1, 0], payload: { tag: "b", n: 3 } },
+    ],
+  });
+});
+await step("setPayload", () => client.setPayload("edits", { payload: { tag: "c", extra: true }, points: [1], wait: true }));
+await step("setPayloadKey", () => client.setPayload("edits", { payload: { y: 2 }, key: "m", points: [1] }));
+await step("setPayloadFilter", () =>
+  client.setPayload("edits", { payload: { seen: 1 }, filter: { must: [{ key: "tag", match: { value: "a" } }] } }));
+await step("setPayloadMissing", () => client.setPayload("edits", { payload: { z: 1 }, points: [404] }));
+await step("overwritePayload", () =>
+  client.overwritePayload("edits", { payload: { tag: "d" }, points: [editsUuid.toUpperCase()], wait: true }));
+await step("deletePayload", () => client.deletePayload("edits", { keys: ["n", "seen"], points: [2] }));
+await step("clearPayload", () => client.clearPayload("edits", { points: [1] }));
+await step("updateVectors", () =>
+  client.updateVectors("edits", { points: [{ id: 2, vector: [0, 0, 0, 5] }], wait: true }));
+await step("updateVectorsMissing", () => client.updateVectors("edits", { points: [{ id: 77, vector: [1, 1, 1, 1] }] }));
+await step("deleteVectors", () => client.deleteVectors("edits", { points: [2], vector: [""] }));
+await step("afterEdits", () => client.retrieve("edits", { ids: [1, 2, editsUuid], with_payload: true, with_vector: true }));
+await step("countTagC", () => client.count("edits", { filter: { must: [{ key: "tag", match: { value: "c" } }] } }));
 await step("deleteCollection", () => client.deleteCollection("quantized"));
 await step("afterDelete", () => client.getCollections());
 console.log(JSON.stringify(out));
