@@ -24,7 +24,8 @@ typedef enum cond_type {
     COND_IS_EMPTY,     /* the key is missing, null or [] */
     COND_IS_NULL,      /* the key holds null */
     COND_VALUES_COUNT, /* how many values the key holds (0, 1, or an array's length), in a range */
-    COND_NESTED        /* some object of the key's array (or the key's object) satisfies sub */
+    COND_NESTED,       /* some object of the key's array (or the key's object) satisfies sub */
+    COND_HAS_ID        /* the point's id is one of ids */
 } cond_type;
 
 enum { R_GT = 1, R_GTE = 2, R_LT = 4, R_LTE = 8 };
@@ -48,6 +49,8 @@ struct vd_cond {
     double gt, gte, lt, lte;
     bool datetime; /* COND_RANGE: bounds and values are date-times (seconds since 1970) */
     vd_cond *sub;  /* COND_NESTED: a group, tested on each element */
+    vd_point_id *ids; /* COND_HAS_ID: sorted (id_cmp), strings owned */
+    size_t n_ids;
     /* groups */
     cond_list must, should, must_not;
     cond_list min_should; /* at least min_count of these hold */
@@ -91,6 +94,10 @@ static void list_free(cond_list *l)
 
 static void cond_free(vd_cond *c)
 {
+    for (size_t k = 0; k < c->n_ids; k++)
+        if (c->ids[k].kind == VD_ID_STR)
+            free((char *)c->ids[k].str);
+    free(c->ids);
     free(c->key);
     vd_key_path_free(&c->path);
     for (size_t i = 0; i < c->n_values; i++)
@@ -262,6 +269,56 @@ static int parse_range(parse_ctx *pc, const cJSON *r, vd_cond *c, const char *wh
     return 0;
 }
 
+/* The order of has_id's ids: integers first, then strings by their bytes. */
+static int id_cmp(const void *pa, const void *pb)
+{
+    const vd_point_id *a = pa, *b = pb;
+    if (a->kind != b->kind)
+        return a->kind == VD_ID_INT ? -1 : 1;
+    if (a->kind == VD_ID_INT)
+        return (a->num > b->num) - (a->num < b->num);
+    size_t n = a->len < b->len ? a->len : b->len;
+    int d = memcmp(a->str, b->str, n);
+    return d ? d : (a->len > b->len) - (a->len < b->len);
+}
+
+/* {"has_id": [ids]}: integers 0 … 2^53-1 or strings of 1 … VD_ID_MAX_LEN bytes. */
+static int parse_has_id(parse_ctx *pc, const cJSON *j, const cJSON *ids, vd_cond *c, const char *where)
+{
+    if (cJSON_GetArraySize((cJSON *)j) != 1 || !cJSON_IsArray(ids))
+        return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                       "%s.has_id must be the condition's only field, an array of point ids", where);
+    size_t n = (size_t)cJSON_GetArraySize((cJSON *)ids);
+    if (n > VD_FILTER_MAX_VALUES)
+        return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.has_id has %zu ids; at most %d", where, n,
+                       VD_FILTER_MAX_VALUES);
+    int rc = count_terms(pc, n, where);
+    if (rc)
+        return rc;
+    c->type = COND_HAS_ID;
+    if (!(c->ids = calloc(n ? n : 1, sizeof *c->ids)))
+        return -ENOMEM;
+    for (const cJSON *v = ids->child; v; v = v->next) {
+        vd_point_id *id = &c->ids[c->n_ids];
+        if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= (double)VD_ID_MAX_INT &&
+            v->valuedouble == floor(v->valuedouble)) {
+            *id = (vd_point_id){.kind = VD_ID_INT, .num = (uint64_t)v->valuedouble};
+        } else if (cJSON_IsString(v) && v->valuestring[0] && strlen(v->valuestring) <= VD_ID_MAX_LEN) {
+            char *copy = strdup(v->valuestring);
+            if (!copy)
+                return -ENOMEM;
+            *id = (vd_point_id){.kind = VD_ID_STR, .str = copy, .len = (uint32_t)strlen(copy)};
+        } else {
+            return vd_fail(pc->em, VD_E_INVALID_FILTER,
+                           "%s.has_id[%zu] must be a point id: an integer 0 to 2^53-1 or a string of 1 to %d bytes",
+                           where, c->n_ids, VD_ID_MAX_LEN);
+        }
+        c->n_ids++;
+    }
+    qsort(c->ids, c->n_ids, sizeof *c->ids, id_cmp);
+    return 0;
+}
+
 static bool is_group(const cJSON *j)
 {
     return cJSON_GetObjectItemCaseSensitive(j, "must") ||
@@ -279,6 +336,9 @@ static int parse_cond(parse_ctx *pc, const cJSON *j, vd_cond *c, const char *whe
         return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s must be an object", where);
     if (is_group(j))
         return parse_group(pc, j, c, where, depth + 1);
+    const cJSON *has_id = cJSON_GetObjectItemCaseSensitive(j, "has_id");
+    if (has_id)
+        return parse_has_id(pc, j, has_id, c, where);
     static const char *const unary[] = {"is_empty", "is_null", "nested"};
     for (int u = 0; u < 3; u++) {
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, unary[u]);
@@ -476,10 +536,12 @@ static bool scalar_holds(const vd_cond *c, const cJSON *v)
     return cJSON_IsNumber(v) && in_range(c, v->valuedouble);
 }
 
-static bool cond_match(const vd_cond *c, const cJSON *payload);
+static bool cond_match(const vd_cond *c, const vd_point_id *id, const cJSON *payload);
 
-static bool leaf_match(const vd_cond *c, const cJSON *payload)
+static bool leaf_match(const vd_cond *c, const vd_point_id *id, const cJSON *payload)
 {
+    if (c->type == COND_HAS_ID)
+        return id && c->n_ids && bsearch(id, c->ids, c->n_ids, sizeof *c->ids, id_cmp) != NULL;
     const cJSON *v = payload ? vd_payload_get(payload, &c->path) : NULL;
     switch (c->type) {
     case COND_IS_EMPTY:
@@ -490,9 +552,9 @@ static bool leaf_match(const vd_cond *c, const cJSON *payload)
         return in_range(c, !v || cJSON_IsNull(v) ? 0 : cJSON_IsArray(v) ? (double)cJSON_GetArraySize((cJSON *)v) : 1);
     case COND_NESTED:
         if (v && cJSON_IsObject(v))
-            return cond_match(c->sub, v);
+            return cond_match(c->sub, id, v);
         for (const cJSON *e = v && cJSON_IsArray(v) ? v->child : NULL; e; e = e->next)
-            if (cJSON_IsObject(e) && cond_match(c->sub, e))
+            if (cJSON_IsObject(e) && cond_match(c->sub, id, e))
                 return true;
         return false;
     default:
@@ -508,32 +570,37 @@ static bool leaf_match(const vd_cond *c, const cJSON *payload)
     return false;
 }
 
-static bool cond_match(const vd_cond *c, const cJSON *payload)
+static bool cond_match(const vd_cond *c, const vd_point_id *id, const cJSON *payload)
 {
     if (c->type != COND_GROUP)
-        return leaf_match(c, payload);
+        return leaf_match(c, id, payload);
     for (size_t i = 0; i < c->must.n; i++)
-        if (!cond_match(&c->must.items[i], payload))
+        if (!cond_match(&c->must.items[i], id, payload))
             return false;
     for (size_t i = 0; i < c->must_not.n; i++)
-        if (cond_match(&c->must_not.items[i], payload))
+        if (cond_match(&c->must_not.items[i], id, payload))
             return false;
     if (c->min_should.items) {
         size_t held = 0;
         for (size_t i = 0; i < c->min_should.n && held < c->min_count; i++)
-            held += cond_match(&c->min_should.items[i], payload);
+            held += cond_match(&c->min_should.items[i], id, payload);
         if (held < c->min_count)
             return false;
     }
     if (!c->should.n)
         return true;
     for (size_t i = 0; i < c->should.n; i++)
-        if (cond_match(&c->should.items[i], payload))
+        if (cond_match(&c->should.items[i], id, payload))
             return true;
     return false;
 }
 
-bool vd_filter_match(const vd_filter *f, const cJSON *payload) { return cond_match(&f->root, payload); }
+bool vd_filter_match(const vd_filter *f, const cJSON *payload) { return cond_match(&f->root, NULL, payload); }
+
+bool vd_filter_match_point(const vd_filter *f, const vd_point_id *id, const cJSON *payload)
+{
+    return cond_match(&f->root, id, payload);
+}
 
 /* ---- evaluating over a shard ------------------------------------------ */
 
@@ -550,6 +617,11 @@ static const vd_pindex *index_for(const vd_filter_source *src, const vd_cond *c)
 
 static int eval(const vd_cond *c, const vd_filter_source *src, const uint64_t *cand, uint64_t *out);
 
+static const vd_point_id *point_id(const vd_filter_source *src, size_t slot)
+{
+    return src->id_of ? src->id_of(src->ctx, (uint32_t)slot) : NULL;
+}
+
 /* cand ∩ {slots whose payload satisfies c}, testing each candidate. */
 static void eval_scan(const vd_cond *c, const vd_filter_source *src, const uint64_t *cand,
                       uint64_t *out)
@@ -557,8 +629,19 @@ static void eval_scan(const vd_cond *c, const vd_filter_source *src, const uint6
     size_t nw = vd_bitset_words(src->n_slots);
     memset(out, 0, nw * 8);
     for (size_t s = vd_bitset_next(cand, nw, 0); s != SIZE_MAX; s = vd_bitset_next(cand, nw, s + 1))
-        if (cond_match(c, src->payload_of(src->ctx, (uint32_t)s)))
+        if (cond_match(c, point_id(src, s), src->payload_of(src->ctx, (uint32_t)s)))
             vd_bit_set(out, s);
+}
+
+/* has_id through the shard's id map: one look-up per id, not a scan. */
+static void eval_has_id(const vd_cond *c, const vd_filter_source *src, const uint64_t *cand, uint64_t *out)
+{
+    memset(out, 0, vd_bitset_words(src->n_slots) * 8);
+    for (size_t i = 0; i < c->n_ids; i++) {
+        uint32_t s;
+        if (src->slot_of(src->ctx, &c->ids[i], &s) && s < src->n_slots && vd_bit_test(cand, s))
+            vd_bit_set(out, s);
+    }
 }
 
 static void eval_keyword(const vd_cond *c, const vd_pindex *idx, const vd_filter_source *src,
@@ -614,7 +697,7 @@ static void eval_numeric(const vd_cond *c, const vd_pindex *idx, const vd_filter
         out[w] = m & cand[w] & ~idx->multi[w];
         for (; multi; multi &= multi - 1) {
             size_t s = base + (size_t)__builtin_ctzll(multi);
-            if (leaf_match(c, src->payload_of(src->ctx, (uint32_t)s)))
+            if (leaf_match(c, point_id(src, s), src->payload_of(src->ctx, (uint32_t)s)))
                 vd_bit_set(out, s);
         }
     }
@@ -666,6 +749,10 @@ static int eval(const vd_cond *c, const vd_filter_source *src, const uint64_t *c
 {
     if (c->type == COND_GROUP && !c->min_should.items)
         return eval_group(c, src, cand, out);
+    if (c->type == COND_HAS_ID && src->slot_of) {
+        eval_has_id(c, src, cand, out);
+        return 0;
+    }
     const vd_pindex *idx = index_for(src, c);
     if (idx && c->type == COND_MATCH)
         eval_keyword(c, idx, src, cand, out);

@@ -7,6 +7,7 @@
  *              | {"key":"a.b", "match":{"value": string|integer|bool}}
  *              | {"key":"a.b", "match":{"any": [string|integer|bool, …]}}
  *              | {"key":"a.b", "range":{"gt"|"gte"|"lt"|"lte": number, …}}
+ *              | {"has_id": [point id, …]}   (the point's id is one of them)
  * must: all hold; should: at least one holds (when present); must_not: none
  * holds; an empty group matches everything. When the payload value is an
  * array, a condition holds if it holds for any element. A parsed filter is
@@ -24,6 +25,7 @@
 #include "db/payload.h"
 #include "db/payload_index.h"
 #include "vectord/error.h"
+#include "vectord/types.h"
 
 #define VD_FILTER_MAX_CONDITIONS 1024 /* nodes in one filter */
 #define VD_FILTER_MAX_VALUES 1024     /* values in one match.any */
@@ -38,8 +40,11 @@ int vd_filter_parse(const cJSON *json, unsigned max_depth, size_t max_terms, vd_
                     vd_errmsg *em);
 void vd_filter_destroy(vd_filter *f);
 
-/* Whether one payload (may be NULL) satisfies the filter. */
+/* Whether one payload (may be NULL) satisfies the filter; has_id holds for
+ * no point here (vd_filter_match_point knows the id). */
 bool vd_filter_match(const vd_filter *f, const cJSON *payload);
+/* The same for the point with id (may be NULL). */
+bool vd_filter_match_point(const vd_filter *f, const vd_point_id *id, const cJSON *payload);
 
 /* What a shard lends to vd_filter_eval; all borrowed, read under its lock. */
 typedef struct vd_filter_source {
@@ -49,6 +54,10 @@ typedef struct vd_filter_source {
     const void *ctx;
     vd_pindex *const *indexes;
     size_t n_indexes;
+    /* optional (NULL: has_id holds for no slot): a slot's id, and the slot of
+     * an id (false if none) */
+    const vd_point_id *(*id_of)(const void *ctx, uint32_t slot);
+    bool (*slot_of)(const void *ctx, const vd_point_id *id, uint32_t *slot);
 } vd_filter_source;
 
 /* Writes into out (vd_bitset_words(n_slots) words) the alive slots that match.

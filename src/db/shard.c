@@ -273,6 +273,17 @@ int vd_shard_get(vd_shard *s, const vd_point_id *id, bool with_vector, vd_point_
     return rc;
 }
 
+static const vd_point_id *filter_id_of(const void *ctx, uint32_t slot)
+{
+    return &((const vd_shard *)ctx)->meta[slot].id;
+}
+
+static bool filter_slot_of(const void *ctx, const vd_point_id *id, uint32_t *slot)
+{
+    const vd_shard *s = ctx;
+    return vd_idmap_find(&s->idmap, id, vd_shard_id_hash(s, id), slot);
+}
+
 vd_filter_source vd_shard_filter_source(const vd_shard *s)
 {
     return (vd_filter_source){
@@ -282,6 +293,8 @@ vd_filter_source vd_shard_filter_source(const vd_shard *s)
         .ctx = s,
         .indexes = s->pindexes,
         .n_indexes = s->n_pindexes,
+        .id_of = filter_id_of,
+        .slot_of = filter_slot_of,
     };
 }
 

@@ -25,8 +25,10 @@ int vd_qd_over_native(vd_call *call, const char *shape, int (*translate)(vd_call
 {
     int rc = vd_call_require_body(call, shape);
     cJSON *body = NULL;
-    if (!rc)
+    if (!rc) {
+        vd_qd_canonical_has_id(call->body);
         rc = translate(call, &body);
+    }
     if (rc) {
         cJSON_Delete(body);
         return rc;

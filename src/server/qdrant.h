@@ -49,6 +49,9 @@ int vd_qd_point_id(vd_call *call, const cJSON *id, vd_point_id *out, char *buf);
  * {…}}) into native (vectord's "ids" or "filter"). With must_exist, a listed
  * point that does not exist is refused (404), as Qdrant refuses to change it. */
 int vd_qd_selector(vd_call *call, cJSON *native, bool must_exist);
+/* Rewrites in place every UUID in the "has_id" lists of a Qdrant body
+ * (filters, at any depth) in its canonical spelling, as stored. */
+void vd_qd_canonical_has_id(cJSON *json);
 int vd_qd_points_upsert(vd_call *call);
 int vd_qd_points_delete(vd_call *call);
 int vd_qd_point_get(vd_call *call);

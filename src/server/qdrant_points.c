@@ -56,6 +56,21 @@ static cJSON *native_id(const cJSON *id)
     return NULL;
 }
 
+void vd_qd_canonical_has_id(cJSON *json)
+{
+    for (cJSON *m = json ? json->child : NULL; m; m = m->next) {
+        if (m->string && strcmp(m->string, "has_id") == 0 && cJSON_IsArray(m)) {
+            for (cJSON *id = m->child; id; id = id->next) {
+                char canon[UUID_LEN + 1];
+                if (cJSON_IsString(id) && uuid_canonical(id->valuestring, canon) && strcmp(canon, id->valuestring))
+                    cJSON_SetValuestring(id, canon);
+            }
+        } else if (cJSON_IsObject(m) || cJSON_IsArray(m)) {
+            vd_qd_canonical_has_id(m);
+        }
+    }
+}
+
 static int bad_id(vd_call *call, const char *where)
 {
     return vd_fail(&call->em, VD_E_INVALID_ID,
@@ -334,7 +349,8 @@ int vd_qd_points_retrieve(vd_call *call)
 /* The body's "filter" (absent or null: none), parsed within the limits. */
 static int body_filter(vd_call *call, vd_filter **out)
 {
-    const cJSON *filter = cJSON_GetObjectItem(call->body, "filter");
+    cJSON *filter = cJSON_GetObjectItem(call->body, "filter");
+    vd_qd_canonical_has_id(filter);
     *out = NULL;
     if (!filter || cJSON_IsNull(filter))
         return 0;
@@ -473,7 +489,7 @@ static int scroll_now(vd_call *call)
             rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
             break;
         }
-        if (!flt || vd_filter_match(flt, p.payload)) {
+        if (!flt || vd_filter_match_point(flt, &p.id, p.payload)) {
             if ((double)cJSON_GetArraySize(points) < limit)
                 cJSON_AddItemToArray(points, record(&p, with_payload, with_vector));
             else /* the first point of the next page */

@@ -321,6 +321,7 @@ static int search_now(vd_call *call, qd_kind kind)
                                               : "{\"vector\":[…],\"limit\":10}");
     if (rc || (rc = vd_call_collection(call, &c)))
         return rc;
+    vd_qd_canonical_has_id(call->body);
     const vd_collection_config *cfg = vd_collection_config_of(c);
     const cJSON *list = batch ? cJSON_GetObjectItem(call->body, "searches") : NULL;
     size_t n = batch ? (size_t)cJSON_GetArraySize((cJSON *)list) : 1;

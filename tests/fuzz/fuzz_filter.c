@@ -28,7 +28,7 @@ static void count_matching(void *arg, const vd_point_id *id, uint64_t version)
     if (vd_collection_get(x->c, id, false, &p) != 0)
         return;
     x->points++;
-    x->matching += vd_filter_match(x->f, p.payload);
+    x->matching += vd_filter_match_point(x->f, &p.id, p.payload);
     vd_point_out_free(&p);
 }
 

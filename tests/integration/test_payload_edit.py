@@ -76,6 +76,19 @@ def test_edit_by_filter(coll):
     assert count(c, {"must": [{"key": "flag", "match": {"value": True}}]}) == list(range(0, 30, 3))
 
 
+def test_has_id_selects_points_in_every_filter(coll):
+    c = coll
+    r = c.ok("POST", "/collections/p/points/payload",
+             {"filter": {"must": [{"has_id": [1, 2, 999, "1"]}]}, "set": {"picked": True}})
+    assert r["updated"] == 2
+    assert count(c, {"must": [{"key": "picked", "match": {"value": True}}]}) == [1, 2]
+    assert count(c, {"must": [{"has_id": [5, 6]}, {"key": "n", "range": {"gt": 5}}]}) == [6]
+    assert 3 not in count(c, {"must_not": [{"has_id": [3]}]})
+    assert c.ok("POST", "/collections/p/points/delete", {"filter": {"should": [{"has_id": [7, 8]}]}})["deleted"] == 2
+    c.error("POST", "/collections/p/search", {"vector": vec(0), "filter": {"must": [{"has_id": [-1]}]}},
+            400, "invalid_filter")
+
+
 def test_vector_update_keeps_the_payload(coll):
     c = coll
     r = c.ok("PUT", "/collections/p/points/vectors",

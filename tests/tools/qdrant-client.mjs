@@ -132,6 +132,13 @@ await step("updateVectorsMissing", () => client.updateVectors("edits", { points:
 await step("deleteVectors", () => client.deleteVectors("edits", { points: [2], vector: [""] }));
 await step("afterEdits", () => client.retrieve("edits", { ids: [1, 2, editsUuid], with_payload: true, with_vector: true }));
 await step("countTagC", () => client.count("edits", { filter: { must: [{ key: "tag", match: { value: "c" } }] } }));
+await step("countHasId", () =>
+  client.count("edits", { filter: { must: [{ has_id: [1, editsUuid.toUpperCase().replaceAll("-", "")] }] } }));
+await step("scrollHasId", () => client.scroll("edits", { filter: { must_not: [{ has_id: [1] }] }, with_payload: false }));
+await step("searchHasId", () =>
+  client.search("edits", { vector: [1, 0, 0, 0], limit: 3, filter: { must: [{ has_id: [2, editsUuid] }] } }));
+await step("deleteHasId", () => client.delete("edits", { filter: { must: [{ has_id: [editsUuid.toUpperCase()] }] } }));
+await step("afterDeleteHasId", () => client.count("edits", {}));
 await step("deleteCollection", () => client.deleteCollection("quantized"));
 await step("afterDelete", () => client.getCollections());
 console.log(JSON.stringify(out));

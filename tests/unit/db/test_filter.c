@@ -34,6 +34,11 @@ static void parse_fails(const char *text, const char *needle)
 Test(filter, parse_errors_name_the_problem)
 {
     parse_fails("[]", "filter must be an object");
+    parse_fails("{\"must\":[{\"has_id\":5}]}", "has_id must be the condition's only field");
+    parse_fails("{\"must\":[{\"has_id\":[1],\"key\":\"a\"}]}", "has_id must be the condition's only field");
+    parse_fails("{\"must\":[{\"has_id\":[-1]}]}", "has_id[0] must be a point id");
+    parse_fails("{\"must\":[{\"has_id\":[1,1.5]}]}", "has_id[1] must be a point id");
+    parse_fails("{\"must\":[{\"has_id\":[\"\"]}]}", "has_id[0] must be a point id");
     parse_fails("{\"musts\":[]}", "unknown field 'musts'");
     parse_fails("{\"must\":{}}", "filter.must must be an array");
     parse_fails("{\"must\":[{\"key\":\"a\"}]}", "exactly one of \"match\", \"range\" or \"values_count\"");
@@ -118,6 +123,13 @@ Test(filter, semantics_on_one_payload)
     vd_filter *f = parse_ok("{\"must\":[{\"key\":\"n\",\"range\":{\"gte\":0}}]}");
     cr_assert_not(vd_filter_match(f, NULL), "a point without payload matches no condition");
     vd_filter_destroy(f);
+    f = parse_ok("{\"should\":[{\"has_id\":[7,\"a\"]}]}");
+    vd_point_id seven = {.kind = VD_ID_INT, .num = 7}, eight = {.kind = VD_ID_INT, .num = 8};
+    vd_point_id a = {.kind = VD_ID_STR, .str = "a", .len = 1}, seven_str = {.kind = VD_ID_STR, .str = "7", .len = 1};
+    cr_assert(vd_filter_match_point(f, &seven, p) && vd_filter_match_point(f, &a, NULL));
+    cr_assert_not(vd_filter_match_point(f, &eight, p) || vd_filter_match_point(f, &seven_str, p));
+    cr_assert_not(vd_filter_match(f, p), "without the id, has_id holds for no point");
+    vd_filter_destroy(f);
     cJSON_Delete(p);
 }
 
@@ -149,22 +161,50 @@ static void make_payloads(void)
     }
 }
 
-static void check_filter(const char *text, vd_pindex **idx, size_t n_idx, const uint64_t *alive)
+/* Slot s holds the point with integer id 5000 + s (ids 5000 … 5000 + N - 1). */
+static vd_point_id ids[N];
+
+static const vd_point_id *id_of(const void *ctx, uint32_t slot)
+{
+    (void)ctx;
+    return &ids[slot];
+}
+
+static bool slot_of(const void *ctx, const vd_point_id *id, uint32_t *slot)
+{
+    (void)ctx;
+    if (id->kind != VD_ID_INT || id->num < 5000 || id->num >= 5000 + N)
+        return false;
+    *slot = (uint32_t)(id->num - 5000);
+    return true;
+}
+
+/* With the id map (slot_of) when by_id, else by testing each slot's id. */
+static void check_filter_ids(const char *text, vd_pindex **idx, size_t n_idx, const uint64_t *alive, bool by_id)
 {
     vd_filter *f = parse_ok(text);
     size_t nw = vd_bitset_words(N);
     uint64_t *out = calloc(nw, 8);
-    vd_filter_source src = {N, alive, payload_of, NULL, idx, n_idx};
+    for (uint32_t s = 0; s < N; s++)
+        ids[s] = (vd_point_id){.kind = VD_ID_INT, .num = 5000 + s};
+    vd_filter_source src = {.n_slots = N, .alive = alive, .payload_of = payload_of, .indexes = idx,
+                            .n_indexes = n_idx, .id_of = id_of, .slot_of = by_id ? slot_of : NULL};
     cr_assert_eq(vd_filter_eval(f, &src, out), 0);
     size_t matches = 0;
     for (uint32_t s = 0; s < N; s++) {
-        bool want = vd_bit_test(alive, s) && vd_filter_match(f, payloads[s]);
+        bool want = vd_bit_test(alive, s) && vd_filter_match_point(f, &ids[s], payloads[s]);
         cr_assert_eq(vd_bit_test(out, s), want, "%s slot %u (%zu indexes)", text, s, n_idx);
         matches += want;
     }
     cr_log_info("%s: %zu matches", text, matches);
     free(out);
     vd_filter_destroy(f);
+}
+
+static void check_filter(const char *text, vd_pindex **idx, size_t n_idx, const uint64_t *alive)
+{
+    check_filter_ids(text, idx, n_idx, alive, true);
+    check_filter_ids(text, idx, n_idx, alive, false);
 }
 
 Test(filter, bitmap_eval_equals_scan_with_and_without_indexes)
@@ -197,6 +237,11 @@ Test(filter, bitmap_eval_equals_scan_with_and_without_indexes)
         "{\"must\":[{\"key\":\"userId\",\"match\":{\"except\":[\"u3\",\"u9\"]}},{\"is_empty\":{\"key\":\"m\"}}]}",
         "{\"min_should\":{\"conditions\":[{\"key\":\"userId\",\"match\":{\"value\":\"u3\"}},"
         "{\"key\":\"n\",\"range\":{\"lt\":500}},{\"key\":\"tags\",\"values_count\":{\"gte\":2}}],\"min_count\":2}}",
+        "{\"must\":[{\"has_id\":[5000,5003,5014,6000,7999,8000,\"x\",12]}]}",
+        "{\"must\":[{\"has_id\":[5001,5002,5100]},{\"key\":\"n\",\"range\":{\"lt\":500}}]}",
+        "{\"must_not\":[{\"has_id\":[5000,5001,5002]}],\"should\":[{\"has_id\":[5005]},"
+        "{\"key\":\"userId\",\"match\":{\"value\":\"u3\"}}]}",
+        "{\"must\":[{\"has_id\":[]}]}",
     };
     for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
         check_filter(filters[i], idx, 0, alive);
