@@ -37,6 +37,9 @@ typedef struct vd_point_id {
 } vd_point_id;
 
 bool vd_id_equal(const vd_point_id *a, const vd_point_id *b);
+/* A total order of ids, as a qsort/bsearch comparator of vd_point_id: integer
+ * ids first, ascending, then string ids by their bytes (Qdrant's scroll order). */
+int vd_id_order(const void *a, const void *b);
 /* Stable 64-bit hash of an id (FNV-1a over a kind tag and the bytes, then a
  * 64-bit finaliser). Shard routing depends on it: never change it. */
 uint64_t vd_id_hash(const vd_point_id *id);

@@ -49,7 +49,7 @@ struct vd_cond {
     double gt, gte, lt, lte;
     bool datetime; /* COND_RANGE: bounds and values are date-times (seconds since 1970) */
     vd_cond *sub;  /* COND_NESTED: a group, tested on each element */
-    vd_point_id *ids; /* COND_HAS_ID: sorted (id_cmp), strings owned */
+    vd_point_id *ids; /* COND_HAS_ID: sorted (vd_id_order), strings owned */
     size_t n_ids;
     /* groups */
     cond_list must, should, must_not;
@@ -269,19 +269,6 @@ static int parse_range(parse_ctx *pc, const cJSON *r, vd_cond *c, const char *wh
     return 0;
 }
 
-/* The order of has_id's ids: integers first, then strings by their bytes. */
-static int id_cmp(const void *pa, const void *pb)
-{
-    const vd_point_id *a = pa, *b = pb;
-    if (a->kind != b->kind)
-        return a->kind == VD_ID_INT ? -1 : 1;
-    if (a->kind == VD_ID_INT)
-        return (a->num > b->num) - (a->num < b->num);
-    size_t n = a->len < b->len ? a->len : b->len;
-    int d = memcmp(a->str, b->str, n);
-    return d ? d : (a->len > b->len) - (a->len < b->len);
-}
-
 /* {"has_id": [ids]}: integers 0 … 2^53-1 or strings of 1 … VD_ID_MAX_LEN bytes. */
 static int parse_has_id(parse_ctx *pc, const cJSON *j, const cJSON *ids, vd_cond *c, const char *where)
 {
@@ -315,7 +302,7 @@ static int parse_has_id(parse_ctx *pc, const cJSON *j, const cJSON *ids, vd_cond
         }
         c->n_ids++;
     }
-    qsort(c->ids, c->n_ids, sizeof *c->ids, id_cmp);
+    qsort(c->ids, c->n_ids, sizeof *c->ids, vd_id_order);
     return 0;
 }
 
@@ -541,7 +528,7 @@ static bool cond_match(const vd_cond *c, const vd_point_id *id, const cJSON *pay
 static bool leaf_match(const vd_cond *c, const vd_point_id *id, const cJSON *payload)
 {
     if (c->type == COND_HAS_ID)
-        return id && c->n_ids && bsearch(id, c->ids, c->n_ids, sizeof *c->ids, id_cmp) != NULL;
+        return id && c->n_ids && bsearch(id, c->ids, c->n_ids, sizeof *c->ids, vd_id_order) != NULL;
     const cJSON *v = payload ? vd_payload_get(payload, &c->path) : NULL;
     switch (c->type) {
     case COND_IS_EMPTY:

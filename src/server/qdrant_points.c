@@ -423,19 +423,6 @@ static void collect_id(void *ctx, const vd_point_id *id, uint64_t version)
     l->ids[l->n++] = c;
 }
 
-/* Qdrant's order: integer ids ascending, then string (UUID) ids by their bytes. */
-static int id_order(const void *pa, const void *pb)
-{
-    const vd_point_id *a = pa, *b = pb;
-    if (a->kind != b->kind)
-        return a->kind == VD_ID_INT ? -1 : 1;
-    if (a->kind == VD_ID_INT)
-        return (a->num > b->num) - (a->num < b->num);
-    size_t n = a->len < b->len ? a->len : b->len;
-    int c = memcmp(a->str, b->str, n);
-    return c ? c : (a->len > b->len) - (a->len < b->len);
-}
-
 static void id_list_free(id_list *l)
 {
     for (size_t i = 0; i < l->n; i++)
@@ -477,9 +464,9 @@ static int scroll_now(vd_call *call)
     if (l.oom)
         rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory listing the points");
     else if (l.n)
-        qsort(l.ids, l.n, sizeof *l.ids, id_order);
+        qsort(l.ids, l.n, sizeof *l.ids, vd_id_order);
     for (size_t i = 0; !rc && i < l.n && !next; i++) {
-        if (start.kind && id_order(&l.ids[i], &start) < 0)
+        if (start.kind && vd_id_order(&l.ids[i], &start) < 0)
             continue;
         vd_point_out p;
         int g = vd_collection_get(c, &l.ids[i], with_vector, &p);

@@ -30,6 +30,18 @@ bool vd_id_equal(const vd_point_id *a, const vd_point_id *b)
     return a->len == b->len && memcmp(a->str, b->str, a->len) == 0;
 }
 
+int vd_id_order(const void *pa, const void *pb)
+{
+    const vd_point_id *a = pa, *b = pb;
+    if (a->kind != b->kind)
+        return a->kind == VD_ID_INT ? -1 : 1;
+    if (a->kind == VD_ID_INT)
+        return (a->num > b->num) - (a->num < b->num);
+    size_t n = a->len < b->len ? a->len : b->len;
+    int d = memcmp(a->str, b->str, n);
+    return d ? d : (a->len > b->len) - (a->len < b->len);
+}
+
 static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
