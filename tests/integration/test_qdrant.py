@@ -194,7 +194,10 @@ def test_each_listener_speaks_its_own_dialect():
             status, doc = raw(q, "POST", "/collections/f/points/count", {"filter": flt})
             assert status == 200 and doc["result"]["count"] == want, (flt, doc)
         status, doc = raw(q, "POST", "/collections/f/points/count", {"filter": {"must": [{"has_id": [1]}]}})
-        assert status == 400 and "invalid_filter" in doc["status"]["error"], doc
+        assert status == 200 and doc["result"]["count"] == 1, doc
+        status, doc = raw(q, "POST", "/collections/f/points/count", {"filter": {"must": [
+            {"key": "loc", "geo_radius": {"center": {"lon": 0, "lat": 0}, "radius": 10}}]}})
+        assert status == 400 and "invalid_filter" in doc["status"]["error"] and "geo_radius" in doc["status"]["error"], doc
         # The same points through the native API: a UUID is a string id there.
         assert s.client.ok("GET", "/collections/a/points/5c56c793-69f3-4fbf-87e6-c4bf54c28c26")["id"] == \
             "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"
