@@ -20,6 +20,51 @@ int vd_qd_update_result(vd_call *call)
     return 0;
 }
 
+int vd_qd_payload_sel_parse(vd_call *call, const cJSON *wp, bool dflt, const char *where, vd_qd_payload_sel *out)
+{
+    *out = (vd_qd_payload_sel){.with = dflt};
+    if (!wp || cJSON_IsNull(wp))
+        return 0;
+    out->with = !cJSON_IsFalse(wp);
+    if (cJSON_IsBool(wp))
+        return 0;
+    const cJSON *inc = cJSON_GetObjectItem(wp, "include"), *exc = cJSON_GetObjectItem(wp, "exclude");
+    const cJSON *list = cJSON_IsArray(wp) ? wp
+                        : cJSON_IsObject(wp) && cJSON_GetArraySize((cJSON *)wp) == 1 ? (inc ? inc : exc)
+                                                                                      : NULL;
+    bool names = cJSON_IsArray(list);
+    for (const cJSON *n = names ? list->child : NULL; n; n = n->next)
+        names = names && cJSON_IsString(n);
+    if (!names)
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                       "%swith_payload must be true, false, a list of field names, or {\"include\"|\"exclude\": [names]}",
+                       where);
+    if (list == exc)
+        out->exclude = exc;
+    else
+        out->include = list;
+    return 0;
+}
+
+static bool named(const cJSON *names, const char *key)
+{
+    for (const cJSON *n = names ? names->child : NULL; n; n = n->next)
+        if (strcmp(n->valuestring, key) == 0)
+            return true;
+    return false;
+}
+
+void vd_qd_payload_trim(const vd_qd_payload_sel *sel, cJSON *payload)
+{
+    if (!payload || (!sel->include && !sel->exclude))
+        return;
+    for (cJSON *f = payload->child, *next; f; f = next) {
+        next = f->next;
+        if (sel->include ? !named(sel->include, f->string) : named(sel->exclude, f->string))
+            cJSON_Delete(cJSON_DetachItemViaPointer(payload, f));
+    }
+}
+
 int vd_qd_over_native(vd_call *call, const char *shape, int (*translate)(vd_call *call, cJSON **out),
                       int (*native)(vd_call *call), int (*finish)(vd_call *call))
 {

@@ -23,6 +23,18 @@ int vd_qd_known_fields(vd_call *call, const cJSON *obj, const char *const *known
  * {"operation_id": 0, "status": "completed"}. */
 int vd_qd_update_result(vd_call *call);
 
+/* Qdrant's with_payload: true, false, a list of fields, {"include": [...]}
+ * or {"exclude": [...]} (the arrays borrow from the body). */
+typedef struct vd_qd_payload_sel {
+    bool with;             /* payloads at all */
+    const cJSON *include;  /* fields kept (names), or NULL: all */
+    const cJSON *exclude;  /* fields dropped, or NULL */
+} vd_qd_payload_sel;
+/* Reads wp (absent or null: dflt); 0 or 400 naming where. */
+int vd_qd_payload_sel_parse(vd_call *call, const cJSON *wp, bool dflt, const char *where, vd_qd_payload_sel *out);
+/* Drops from payload (may be NULL) the top-level fields sel leaves out. */
+void vd_qd_payload_trim(const vd_qd_payload_sel *sel, cJSON *payload);
+
 /* A Qdrant route over a native handler: the body must be an object (shape
  * names one in the error); translate builds the native body from Qdrant's,
  * which it replaces; native runs on it, and finish (may be NULL) rewrites

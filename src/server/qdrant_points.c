@@ -219,9 +219,10 @@ int vd_qd_points_delete(vd_call *call)
 }
 
 /* Qdrant's Record for a stored point: id, payload (unless left out), vector (if asked). */
-static cJSON *record(vd_point_out *p, bool with_payload, bool with_vector)
+static cJSON *record(vd_point_out *p, const vd_qd_payload_sel *payload, bool with_vector)
 {
-    cJSON *o = vd_resp_point(p, false, with_payload);
+    vd_qd_payload_trim(payload, p->payload);
+    cJSON *o = vd_resp_point(p, false, payload->with);
     if (!o)
         return NULL;
     cJSON_DeleteItemFromObject(o, "version");
@@ -280,7 +281,7 @@ int vd_qd_point_get(vd_call *call)
         return vd_fail(&call->em, rc, "point '%.64s' not found in collection '%s'", call->point_id, call->collection);
     if (rc)
         return rc;
-    call->result = record(&p, true, true);
+    call->result = record(&p, &(vd_qd_payload_sel){.with = true}, true);
     vd_point_out_free(&p);
     return call->result ? 0 : vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
 }
@@ -295,8 +296,8 @@ static int flag(vd_call *call, const char *name, bool dflt, bool *out)
         return 0;
     }
     if (!cJSON_IsBool(f))
-        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
-                       "%s: only true or false is supported (field lists and include/exclude are not yet)", name);
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST, "%s must be true or false (named vectors are not supported)",
+                       name);
     *out = cJSON_IsTrue(f);
     return 0;
 }
@@ -304,8 +305,9 @@ static int flag(vd_call *call, const char *name, bool dflt, bool *out)
 int vd_qd_points_retrieve(vd_call *call)
 {
     int rc = vd_call_require_body(call, "{\"ids\":[…]}");
-    bool with_payload, with_vector;
-    if (rc || (rc = flag(call, "with_payload", true, &with_payload)) ||
+    vd_qd_payload_sel with_payload;
+    bool with_vector;
+    if (rc || (rc = vd_qd_payload_sel_parse(call, cJSON_GetObjectItem(call->body, "with_payload"), true, "", &with_payload)) ||
         (rc = flag(call, "with_vector", false, &with_vector)))
         return rc;
     const cJSON *ids = cJSON_GetObjectItem(call->body, "ids");
@@ -329,7 +331,7 @@ int vd_qd_points_retrieve(vd_call *call)
         }
         if (rc)
             break;
-        cJSON *r = record(&p, with_payload, with_vector);
+        cJSON *r = record(&p, &with_payload, with_vector);
         vd_point_out_free(&p);
         if (!r) {
             rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
@@ -434,8 +436,9 @@ static void id_list_free(id_list *l)
 static int scroll_now(vd_call *call)
 {
     int rc = vd_call_require_body(call, "{\"limit\": 10, \"offset\": null, \"filter\": {…}}");
-    bool with_payload, with_vector;
-    if (rc || (rc = flag(call, "with_payload", true, &with_payload)) ||
+    vd_qd_payload_sel with_payload;
+    bool with_vector;
+    if (rc || (rc = vd_qd_payload_sel_parse(call, cJSON_GetObjectItem(call->body, "with_payload"), true, "", &with_payload)) ||
         (rc = flag(call, "with_vector", false, &with_vector)))
         return rc;
     static const char *const known[] = {"offset", "limit", "filter", "with_payload", "with_vector", "shard_key", NULL};
@@ -478,7 +481,7 @@ static int scroll_now(vd_call *call)
         }
         if (!flt || vd_filter_match_point(flt, &p.id, p.payload)) {
             if ((double)cJSON_GetArraySize(points) < limit)
-                cJSON_AddItemToArray(points, record(&p, with_payload, with_vector));
+                cJSON_AddItemToArray(points, record(&p, &with_payload, with_vector));
             else /* the first point of the next page */
                 next = p.id.kind == VD_ID_INT ? cJSON_CreateNumber((double)p.id.num) : cJSON_CreateString(l.ids[i].str);
         }

@@ -18,8 +18,7 @@ typedef struct qd_search_shape {
     uint32_t limit;
     vd_metric metric;
     bool euclid;            /* scores are distances: the square root of vectord's */
-    const cJSON *include;   /* payload fields kept (an array of names), or NULL: all */
-    const cJSON *exclude;   /* payload fields dropped, or NULL */
+    vd_qd_payload_sel payload; /* with_payload */
     /* points/query: */
     bool mmr;               /* maximal marginal relevance over the candidates */
     float diversity;        /* 0: relevance only … 1: diversity only */
@@ -27,24 +26,6 @@ typedef struct qd_search_shape {
     vd_point_id exclude_id; /* a query by point id leaves that point out (kind 0: none) */
     char exclude_buf[40];
 } qd_search_shape;
-
-static bool named(const cJSON *names, const char *key)
-{
-    const cJSON *n;
-    cJSON_ArrayForEach(n, names)
-    {
-        if (cJSON_IsString(n) && strcmp(n->valuestring, key) == 0)
-            return true;
-    }
-    return false;
-}
-
-static bool same_id(const vd_point_id *a, const vd_point_id *b)
-{
-    if (a->kind != b->kind)
-        return false;
-    return a->kind == VD_ID_INT ? a->num == b->num : a->len == b->len && memcmp(a->str, b->str, a->len) == 0;
-}
 
 /* Drops hits[j] (freed), keeping the order of the rest. */
 static void drop(vd_point_out *hits, size_t *n, size_t j)
@@ -110,7 +91,7 @@ static void adapt(void *ctx, size_t i, vd_point_out *hits, size_t *n)
 {
     const qd_search_shape *sh = &((const qd_search_shape *)ctx)[i];
     for (size_t j = 0; sh->exclude_id.kind && j < *n; j++)
-        if (same_id(&hits[j].id, &sh->exclude_id)) {
+        if (vd_id_equal(&hits[j].id, &sh->exclude_id)) {
             drop(hits, n, j);
             break;
         }
@@ -132,42 +113,13 @@ static void adapt(void *ctx, size_t i, vd_point_out *hits, size_t *n)
             free(hits[j].vector);
             hits[j].vector = NULL;
         }
-        cJSON *p = hits[j].payload, *f = p ? p->child : NULL;
-        while (f && (sh->include || sh->exclude)) {
-            cJSON *next = f->next;
-            bool keep = sh->include ? named(sh->include, f->string) : !named(sh->exclude, f->string);
-            if (!keep)
-                cJSON_Delete(cJSON_DetachItemViaPointer(p, f));
-            f = next;
-        }
+        vd_qd_payload_trim(&sh->payload, hits[j].payload);
     }
 }
 
 static int bad(vd_call *call, const char *where, const char *what)
 {
     return vd_fail(&call->em, VD_E_INVALID_REQUEST, "%s%s", where, what);
-}
-
-/* with_payload: true, false, a list of fields, {"include": [...]} or {"exclude": [...]}. */
-static int payload_selector(vd_call *call, const cJSON *wp, const char *where, bool *with, qd_search_shape *sh)
-{
-    *with = false;
-    if (!wp || cJSON_IsFalse(wp) || cJSON_IsNull(wp))
-        return 0; /* Qdrant's search leaves payloads out unless asked */
-    *with = true;
-    if (cJSON_IsTrue(wp))
-        return 0;
-    if (cJSON_IsArray(wp)) {
-        sh->include = wp;
-        return 0;
-    }
-    const cJSON *inc = cJSON_GetObjectItem(wp, "include"), *exc = cJSON_GetObjectItem(wp, "exclude");
-    if (cJSON_IsObject(wp) && cJSON_GetArraySize((cJSON *)wp) == 1 && (cJSON_IsArray(inc) || cJSON_IsArray(exc))) {
-        sh->include = cJSON_IsArray(inc) ? inc : NULL;
-        sh->exclude = cJSON_IsArray(exc) ? exc : NULL;
-        return 0;
-    }
-    return bad(call, where, "with_payload must be true, false, a list of fields, or {\"include\"|\"exclude\": [...]}");
 }
 
 /* One Qdrant search request as vectord's (a new object) and its shape. */
@@ -193,8 +145,8 @@ static int native_search(vd_call *call, const cJSON *q, const char *where, vd_me
     sh->limit = (uint32_t)lim;
     sh->metric = metric;
     sh->euclid = metric == VD_METRIC_L2;
-    bool with_payload;
-    rc = payload_selector(call, cJSON_GetObjectItem(q, "with_payload"), where, &with_payload, sh);
+    /* Qdrant's search leaves payloads out unless asked. */
+    rc = vd_qd_payload_sel_parse(call, cJSON_GetObjectItem(q, "with_payload"), false, where, &sh->payload);
     if (rc)
         return rc;
     const cJSON *wv = cJSON_GetObjectItem(q, "with_vector");
@@ -208,7 +160,7 @@ static int native_search(vd_call *call, const cJSON *q, const char *where, vd_me
     const cJSON *filter = cJSON_GetObjectItem(q, "filter");
     if (filter && !cJSON_IsNull(filter))
         cJSON_AddItemToObject(n, "filter", cJSON_Duplicate(filter, 1));
-    cJSON_AddBoolToObject(n, "with_payload", with_payload);
+    cJSON_AddBoolToObject(n, "with_payload", sh->payload.with);
     cJSON_AddBoolToObject(n, "with_vector", cJSON_IsTrue(wv));
     const cJSON *t = cJSON_GetObjectItem(q, "score_threshold");
     if (cJSON_IsNumber(t)) /* Euclid: a distance; vectord's l2 threshold is on its square */

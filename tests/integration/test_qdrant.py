@@ -126,6 +126,10 @@ def test_the_official_js_client_manages_collections():
     assert e[2]["payload"] == {"tag": "a"} and e[2]["vector"] == [0, 0, 0, 5], e[2]
     assert e["6a0c1e4b-0a1c-4f7e-9d8e-2f1b3c4d5e6f"]["payload"] == {"tag": "d"}, e
     assert out["countTagC"]["ok"] == {"count": 0}  # point 1's tag "c" was cleared, and the index knows
+    # Payload selectors on retrieve and scroll, as on search.
+    assert out["retrieveInclude"]["ok"] == [{"id": 2, "payload": {"tag": "a"}}], out["retrieveInclude"]
+    assert out["scrollExclude"]["ok"]["points"][0]["payload"] == {}, out["scrollExclude"]
+    assert out["scrollFields"]["ok"]["points"][0]["payload"] == {"tag": "a"}, out["scrollFields"]
     # has_id, with UUIDs in any spelling, in count, scroll, search and delete filters.
     assert out["countHasId"]["ok"] == {"count": 2}, out["countHasId"]
     assert [r["id"] for r in out["scrollHasId"]["ok"]["points"]] == [2, "6a0c1e4b-0a1c-4f7e-9d8e-2f1b3c4d5e6f"]

@@ -132,6 +132,9 @@ await step("updateVectorsMissing", () => client.updateVectors("edits", { points:
 await step("deleteVectors", () => client.deleteVectors("edits", { points: [2], vector: [""] }));
 await step("afterEdits", () => client.retrieve("edits", { ids: [1, 2, editsUuid], with_payload: true, with_vector: true }));
 await step("countTagC", () => client.count("edits", { filter: { must: [{ key: "tag", match: { value: "c" } }] } }));
+await step("retrieveInclude", () => client.retrieve("edits", { ids: [2], with_payload: { include: ["tag"] } }));
+await step("scrollExclude", () => client.scroll("edits", { limit: 1, offset: 2, with_payload: { exclude: ["tag"] } }));
+await step("scrollFields", () => client.scroll("edits", { limit: 1, offset: 2, with_payload: ["missing", "tag"] }));
 await step("countHasId", () =>
   client.count("edits", { filter: { must: [{ has_id: [1, editsUuid.toUpperCase().replaceAll("-", "")] }] } }));
 await step("scrollHasId", () => client.scroll("edits", { filter: { must_not: [{ has_id: [1] }] }, with_payload: false }));
