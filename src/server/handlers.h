@@ -35,7 +35,17 @@ typedef struct vd_hits_adapter {
     void (*fn)(void *ctx, size_t i, vd_point_out *hits, size_t *n);
     void *ctx;
     bool as_points; /* each search's hits answered as {"points": [...]} */
+    /* Optional: makes search i's hits itself (*made set; e.g. by fusing
+     * several searches run with vd_call_search_hits); when it leaves *made
+     * false, s[i] is run. 0 or an error code. */
+    int (*source)(void *ctx, size_t i, vd_call *call, vd_collection *c, vd_point_out **hits, size_t *n,
+                  bool *made);
 } vd_hits_adapter;
+
+/* Runs one parsed search: its hits, best first (free each with
+ * vd_point_out_free, then the array), counted in the metrics and offered to
+ * the recall monitor. */
+int vd_call_search_hits(vd_call *call, vd_collection *c, vd_search_parsed *s, vd_point_out **hits, size_t *n);
 
 /* Runs the parsed searches s[0..n) (their state freed as they run) into one
  * answer, as POST …/search (batch: …/search/batch) answers: rendered whole

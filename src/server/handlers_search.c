@@ -14,10 +14,7 @@
 #include "server/response.h"
 #include "server/search_answer.h"
 
-/* Runs one parsed search: hits best first (free with free_hits). A sampled
- * search hands its query to the recall monitor. */
-static int search_hits(vd_call *call, vd_collection *c, vd_search_parsed *s, vd_point_out **hits,
-                       size_t *n)
+int vd_call_search_hits(vd_call *call, vd_collection *c, vd_search_parsed *s, vd_point_out **hits, size_t *n)
 {
     _Atomic uint64_t distances = 0;
     _Atomic uint32_t approximate = 0;
@@ -116,7 +113,10 @@ int vd_call_run_searches(vd_call *call, vd_collection *c, vd_search_parsed *s, s
             rc = vd_call_check_deadline(call, "running the batch's searches");
         vd_point_out *hits;
         size_t nh;
-        if (!rc && !(rc = search_hits(call, c, &s[i], &hits, &nh))) {
+        bool made = false;
+        if (!rc && adapt && adapt->source)
+            rc = adapt->source(adapt->ctx, i, call, c, &hits, &nh, &made);
+        if (!rc && (made || !(rc = vd_call_search_hits(call, c, &s[i], &hits, &nh)))) {
             if (adapt)
                 adapt->fn(adapt->ctx, i, hits, &nh);
             vd_search_answer_put(a, i, hits, nh, s[i].req.with_payload);
@@ -410,7 +410,7 @@ static int shadow_now(vd_call *call)
         size_t n;
         double t0 = vd_now_s();
         if (!(rc = check_answer_size(call, &s, 1, vd_collection_config_of(c)->dim)) &&
-            !(rc = search_hits(call, c, &s, &hits, &n))) {
+            !(rc = vd_call_search_hits(call, c, &s, &hits, &n))) {
             rc = compare_and_render(call, c, &b, hits, n, s.req.with_payload, s.req.k,
                                     vd_now_s() - t0);
             free_hits(hits, n);

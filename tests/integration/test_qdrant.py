@@ -91,7 +91,22 @@ def test_the_official_js_client_manages_collections():
     assert mmr[0] == 1 and len(mmr) == 2 and mmr[1] != 2, mmr  # 2 is nearest to 1's direction but alike
     qb = out["queryBatch"]["ok"]
     assert [[h["id"] for h in r["points"]] for r in qb][0] == [3] and len(qb) == 2, qb
-    assert out["queryFusion"]["status"] == 400 and "not supported yet" in out["queryFusion"]["data"]["status"]["error"]
+    # Fusion (Qdrant's RRF: sum of 1 / (position + k), k = 2 unless given; weights; DBSF), re-ranking.
+    uuid = "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"
+    def ranked(step):
+        return [(h["id"], round(h["score"], 4)) for h in out[step]["ok"]["points"]]
+    assert ranked("queryFusion") == [(2, 0.75), (uuid, 0.5833), (1, 0.5), (3, 0.3333)], ranked("queryFusion")
+    assert out["queryFusion"]["ok"]["points"][0]["payload"] == {"userId": "u1"}
+    assert ranked("queryRrfK") == [(1, 0.0334), (2, 0.0169), (uuid, 0.0164)], ranked("queryRrfK")
+    dbsf = ranked("queryDbsf")
+    assert len(dbsf) == 2 and dbsf[0][1] >= dbsf[1][1] and dbsf[0][0] in (2, uuid), dbsf
+    assert ranked("queryRescore") == [(2, 0.9759), (uuid, 0.1952)], ranked("queryRescore")
+    assert out["queryRescore"]["ok"]["points"][0]["vector"] == [0, 0, 1, 0]
+    assert ranked("queryFusionFiltered") == [(1, 0.8333), (2, 0.8333)], ranked("queryFusionFiltered")
+    assert out["queryFusionNested"]["status"] == 400 and "nested prefetch" in \
+        out["queryFusionNested"]["data"]["status"]["error"], out["queryFusionNested"]
+    fb = out["queryFusionBatch"]["ok"]
+    assert [[h["id"] for h in r["points"]] for r in fb] == [[1, 3], [3]], fb
     assert out["searchNamed"]["status"] == 400 and "named" in out["searchNamed"]["data"]["status"]["error"]
     assert out["deleteIds"]["ok"]["status"] == "completed" and out["deleteFilter"]["ok"]["status"] == "completed"
     left = out["afterDeletes"]["ok"]
@@ -309,6 +324,14 @@ def test_hostile_bodies_on_every_qdrant_route_get_4xx_and_the_server_keeps_servi
             ("POST", "/collections/h/points/query", lambda v: {"query": [1, 0], "limit": v, "offset": v}),
             ("POST", "/collections/h/points/query", lambda v: {"query": [1, 0], "filter": v, "score_threshold": v}),
             ("POST", "/collections/h/points/query/batch", lambda v: {"searches": [{"query": v}]}),
+            ("POST", "/collections/h/points/query", lambda v: {"prefetch": v, "query": {"fusion": "rrf"}}),
+            ("POST", "/collections/h/points/query", lambda v: {"prefetch": [{"query": v, "limit": v}], "query": v}),
+            ("POST", "/collections/h/points/query", lambda v: {"prefetch": {"query": [1, 0], "filter": v},
+                                                             "query": {"rrf": v}, "limit": v, "filter": v}),
+            ("POST", "/collections/h/points/query", lambda v: {"prefetch": [{"query": [1, 0]}], "query": {"fusion": v},
+                                                             "score_threshold": v, "with_payload": v}),
+            ("POST", "/collections/h/points/query/batch", lambda v: {"searches": [{"prefetch": [{"query": v}],
+                                                                                   "query": {"rrf": {"weights": v}}}]}),
         ]
         seen = set()
         for method, path, make in bodies:

@@ -85,8 +85,36 @@ await step("queryMmr", () =>
   client.query("memories", { query: { nearest: [1, 0.1, 0, 0], mmr: { diversity: 0.9, candidates_limit: 4 } }, limit: 2 }));
 await step("queryBatch", () =>
   client.queryBatch("memories", { searches: [{ query: [0, 0, 0, 1], limit: 1 }, { query: { nearest: 3 }, limit: 1 }] }));
+// Hybrid-style queries: prefetches fused by rank or score, or re-ranked by a vector.
+// Query vectors without ties: qa ranks 1, uuid, 2, 3; qb ranks 2, 3, uuid, 1.
+const qa = [1, 0.5, 0.25, 0.1], qb = [0.1, 0.2, 1, 0.4];
 await step("queryFusion", () =>
-  client.query("memories", { prefetch: [{ query: [1, 0, 0, 0], limit: 2 }], query: { fusion: "rrf" }, limit: 2 }));
+  client.query("memories", {
+    prefetch: [{ query: qa, limit: 3 }, { query: qb, limit: 3 }], query: { fusion: "rrf" }, limit: 4, with_payload: true,
+  }));
+await step("queryRrfK", () =>
+  client.query("memories", {
+    prefetch: [{ query: qa, limit: 2 }, { query: qb, limit: 2, filter: { must: [{ key: "userId", match: { value: "u1" } }] } }],
+    query: { rrf: { k: 60, weights: [1, 3] } }, limit: 3,
+  }));
+await step("queryDbsf", () =>
+  client.query("memories", { prefetch: [{ query: qa, limit: 3 }, { query: qb, limit: 3 }], query: { fusion: "dbsf" }, limit: 2 }));
+await step("queryRescore", () =>
+  client.query("memories", { prefetch: { query: qa, limit: 3 }, query: [0.1, 0.2, 1, 0], limit: 2, with_vector: true }));
+await step("queryFusionFiltered", () =>
+  client.query("memories", {
+    prefetch: [{ query: qa, limit: 4 }, { query: qb, limit: 4 }],
+    query: { fusion: "rrf" }, filter: { must: [{ key: "userId", match: { value: "u1" } }] }, limit: 4,
+  }));
+await step("queryFusionNested", () =>
+  client.query("memories", { prefetch: [{ prefetch: [{ query: qa }], query: qa }], query: { fusion: "rrf" } }));
+await step("queryFusionBatch", () =>
+  client.queryBatch("memories", {
+    searches: [
+      { prefetch: [{ query: qa, limit: 2 }, { query: [0.1, 0.2, 0.4, 1], limit: 2 }], query: { fusion: "rrf" }, limit: 2 },
+      { query: [0, 0, 0, 1], limit: 1 },
+    ],
+  }));
 await step("searchNamed", () => client.search("memories", { vector: { name: "a", vector: [1, 0, 0, 0] }, limit: 1 }));
 await step("deleteIds", () => client.delete("memories", { wait: true, points: [2] }));
 await step("deleteFilter", () =>
