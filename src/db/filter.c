@@ -113,10 +113,7 @@ static void cond_free(vd_cond *c)
     }
 }
 
-/* An RFC 3339 date-time ("2026-12-05T23:10:00Z", "…+01:00", fractions of a
- * second, a space for the 'T'), or a date ("2026-12-05": midnight UTC), as
- * seconds since 1970-01-01 UTC. false if s is not one. */
-static bool parse_datetime(const char *s, double *out)
+bool vd_filter_datetime(const char *s, double *out)
 {
     int y, mo, d, h = 0, mi = 0, n = 0;
     double sec = 0;
@@ -248,7 +245,7 @@ static int parse_range(parse_ctx *pc, const cJSON *r, vd_cond *c, const char *wh
                            "%s.range has unknown field '%s' (use gt, gte, lt, lte)", where,
                            f->string);
         bool when = c->type == COND_RANGE && cJSON_IsString(f);
-        if (when && !parse_datetime(f->valuestring, slots[k]))
+        if (when && !vd_filter_datetime(f->valuestring, slots[k]))
             return vd_fail(pc->em, VD_E_INVALID_FILTER,
                            "%s.range.%s is not an RFC 3339 date-time (e.g. \"2026-12-05T23:10:00Z\")",
                            where, names[k]);
@@ -519,7 +516,7 @@ static bool scalar_holds(const vd_cond *c, const cJSON *v)
         return value_in(c, v) != c->except;
     double t;
     if (c->datetime)
-        return cJSON_IsString(v) && parse_datetime(v->valuestring, &t) && in_range(c, t);
+        return cJSON_IsString(v) && vd_filter_datetime(v->valuestring, &t) && in_range(c, t);
     return cJSON_IsNumber(v) && in_range(c, v->valuedouble);
 }
 

@@ -433,6 +433,131 @@ static void id_list_free(id_list *l)
     free(l->ids);
 }
 
+/* A point's place in an ordered scroll. */
+typedef struct ordered {
+    double value;
+    vd_point_id id; /* borrowed from the id list */
+} ordered_point;
+
+typedef struct order_by {
+    vd_key_path key;
+    bool desc;
+    bool has_start;
+    double start;
+} order_by;
+
+/* The number a payload value orders by: a number, or an RFC 3339 date-time
+ * (seconds since 1970); false for other values. */
+static bool order_number(const cJSON *v, double *x)
+{
+    if (cJSON_IsNumber(v)) {
+        *x = v->valuedouble;
+        return true;
+    }
+    return cJSON_IsString(v) && vd_filter_datetime(v->valuestring, x);
+}
+
+/* The value a point orders by: its key's value, or of an array the lowest
+ * (ascending) or highest (descending). false: the point has none. */
+static bool order_value(const order_by *ob, const cJSON *payload, double *out)
+{
+    const cJSON *v = payload ? vd_payload_get(payload, &ob->key) : NULL;
+    bool any = false;
+    double x;
+    for (const cJSON *e = cJSON_IsArray(v) ? v->child : v; e; e = cJSON_IsArray(v) ? e->next : NULL)
+        if (order_number(e, &x) && (!any || (ob->desc ? x > *out : x < *out))) {
+            *out = x;
+            any = true;
+        }
+    return any;
+}
+
+static int ordered_cmp_asc(const void *pa, const void *pb)
+{
+    const ordered_point *a = pa, *b = pb;
+    if (a->value != b->value)
+        return a->value < b->value ? -1 : 1;
+    return vd_id_order(&a->id, &b->id);
+}
+
+static int ordered_cmp_desc(const void *pa, const void *pb)
+{
+    const ordered_point *a = pa, *b = pb;
+    if (a->value != b->value)
+        return a->value > b->value ? -1 : 1;
+    return vd_id_order(&a->id, &b->id);
+}
+
+/* order_by: "key", or {"key", "direction": "asc"|"desc", "start_from": number or date-time}. */
+static int parse_order_by(vd_call *call, const cJSON *o, order_by *ob)
+{
+    const cJSON *key = cJSON_IsString(o) ? o : cJSON_GetObjectItem(o, "key");
+    const cJSON *dir = cJSON_IsObject(o) ? cJSON_GetObjectItem(o, "direction") : NULL;
+    const cJSON *start = cJSON_IsObject(o) ? cJSON_GetObjectItem(o, "start_from") : NULL;
+    static const char *const known[] = {"key", "direction", "start_from", NULL};
+    int rc = cJSON_IsObject(o) ? vd_qd_known_fields(call, o, known, "order_by") : 0;
+    if (rc)
+        return rc;
+    const char *d = cJSON_GetStringValue(dir);
+    if (!cJSON_IsString(key) || vd_key_path_parse(&ob->key, key->valuestring) != 0 ||
+        (dir && !cJSON_IsNull(dir) && (!d || (strcmp(d, "asc") && strcmp(d, "desc")))))
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST,
+                       "order_by must be a payload key, or {\"key\", \"direction\": \"asc\"|\"desc\", \"start_from\"}");
+    ob->desc = d && strcmp(d, "desc") == 0;
+    if (start && !cJSON_IsNull(start)) {
+        if (!order_number(start, &ob->start))
+            return vd_fail(&call->em, VD_E_INVALID_REQUEST, "order_by.start_from must be a number or an RFC 3339 date-time");
+        ob->has_start = true;
+    }
+    return 0;
+}
+
+/* The points of l (matching flt) in order_by's order, the first `limit`;
+ * Qdrant answers no next_page_offset here (start_from pages). */
+static int scroll_ordered(vd_call *call, vd_collection *c, const id_list *l, const vd_filter *flt, const order_by *ob,
+                          const vd_qd_payload_sel *sel, bool with_vector, size_t limit, cJSON *points)
+{
+    ordered_point *o = malloc((l->n ? l->n : 1) * sizeof *o);
+    if (!o)
+        return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory ordering the points");
+    size_t n = 0;
+    int rc = 0;
+    for (size_t i = 0; i < l->n; i++) { /* first the values, then only the page's points */
+        vd_point_out p;
+        int g = vd_collection_get(c, &l->ids[i], false, &p);
+        if (g == VD_E_POINT_NOT_FOUND)
+            continue;
+        if (g) {
+            rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+            break;
+        }
+        double v = 0;
+        if ((!flt || vd_filter_match_point(flt, &p.id, p.payload)) && order_value(ob, p.payload, &v) &&
+            (!ob->has_start || (ob->desc ? v <= ob->start : v >= ob->start)))
+            o[n++] = (ordered_point){v, l->ids[i]};
+        vd_point_out_free(&p);
+        if (i % 4096 == 4095 && (rc = vd_call_check_deadline(call, "ordering the points")))
+            break;
+    }
+    if (!rc)
+        qsort(o, n, sizeof *o, ob->desc ? ordered_cmp_desc : ordered_cmp_asc);
+    for (size_t i = 0; !rc && i < n && (size_t)cJSON_GetArraySize(points) < limit; i++) {
+        vd_point_out p;
+        if (vd_collection_get(c, &o[i].id, with_vector, &p) != 0)
+            continue; /* deleted meanwhile */
+        cJSON *r = record(&p, sel, with_vector);
+        vd_point_out_free(&p);
+        if (!r) {
+            rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+            break;
+        }
+        cJSON_AddNumberToObject(r, "order_value", o[i].value);
+        cJSON_AddItemToArray(points, r);
+    }
+    free(o);
+    return rc;
+}
+
 static int scroll_now(vd_call *call)
 {
     int rc = vd_call_require_body(call, "{\"limit\": 10, \"offset\": null, \"filter\": {…}}");
@@ -441,8 +566,9 @@ static int scroll_now(vd_call *call)
     if (rc || (rc = vd_qd_payload_sel_parse(call, cJSON_GetObjectItem(call->body, "with_payload"), true, "", &with_payload)) ||
         (rc = flag(call, "with_vector", false, &with_vector)))
         return rc;
-    static const char *const known[] = {"offset", "limit", "filter", "with_payload", "with_vector", "shard_key", NULL};
-    if ((rc = vd_qd_known_fields(call, call->body, known, "a scroll (order_by is not supported yet)")))
+    static const char *const known[] = {"offset", "limit", "filter", "with_payload", "with_vector", "order_by",
+                                        "shard_key", NULL};
+    if ((rc = vd_qd_known_fields(call, call->body, known, "a scroll")))
         return rc;
     const cJSON *lim = cJSON_GetObjectItem(call->body, "limit"), *off = cJSON_GetObjectItem(call->body, "offset");
     double limit = cJSON_IsNumber(lim) ? lim->valuedouble : 10;
@@ -453,11 +579,16 @@ static int scroll_now(vd_call *call)
     char start_buf[UUID_LEN + 1];
     if (off && !cJSON_IsNull(off) && (rc = vd_qd_point_id(call, off, &start, start_buf)))
         return rc;
+    const cJSON *ob_json = cJSON_GetObjectItem(call->body, "order_by");
+    bool ordered = ob_json && !cJSON_IsNull(ob_json);
+    if (ordered && off && !cJSON_IsNull(off))
+        return vd_fail(&call->em, VD_E_INVALID_REQUEST, "offset does not go with order_by: page with order_by.start_from");
+    order_by ob = {0};
     vd_filter *flt = NULL;
-    if ((rc = body_filter(call, &flt)))
-        return rc;
-    vd_collection *c;
-    if ((rc = vd_call_collection(call, &c))) {
+    vd_collection *c = NULL;
+    if ((ordered && (rc = parse_order_by(call, ob_json, &ob))) || (rc = body_filter(call, &flt)) ||
+        (rc = vd_call_collection(call, &c))) {
+        vd_key_path_free(&ob.key);
         vd_filter_destroy(flt);
         return rc;
     }
@@ -468,7 +599,9 @@ static int scroll_now(vd_call *call)
         rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory listing the points");
     else if (l.n)
         qsort(l.ids, l.n, sizeof *l.ids, vd_id_order);
-    for (size_t i = 0; !rc && i < l.n && !next; i++) {
+    if (!rc && ordered)
+        rc = scroll_ordered(call, c, &l, flt, &ob, &with_payload, with_vector, (size_t)limit, points);
+    for (size_t i = 0; !rc && !ordered && i < l.n && !next; i++) {
         if (start.kind && vd_id_order(&l.ids[i], &start) < 0)
             continue;
         vd_point_out p;
@@ -490,6 +623,7 @@ static int scroll_now(vd_call *call)
     id_list_free(&l);
     vd_collection_unref(c);
     vd_filter_destroy(flt);
+    vd_key_path_free(&ob.key);
     if (rc) {
         cJSON_Delete(points);
         cJSON_Delete(next);

@@ -145,13 +145,23 @@ def test_the_official_js_client_manages_collections():
     assert out["retrieveInclude"]["ok"] == [{"id": 2, "payload": {"tag": "a"}}], out["retrieveInclude"]
     assert out["scrollExclude"]["ok"]["points"][0]["payload"] == {}, out["scrollExclude"]
     assert out["scrollFields"]["ok"]["points"][0]["payload"] == {"tag": "a"}, out["scrollFields"]
+    # Scroll in payload order: numbers or date-times; an array orders by its lowest (asc) or highest
+    # (desc) value; points without the key are left out; start_from pages; offset is refused with it.
+    def order(step):
+        return [(p["id"], p["order_value"]) for p in out[step]["ok"]["points"]]
+    assert order("scrollOrderAsc") == [(5, 0), (2, 1), (3, 2), (1, 3)], order("scrollOrderAsc")
+    assert order("scrollOrderDesc") == [(5, 5), (1, 3), (3, 2)], order("scrollOrderDesc")
+    assert order("scrollOrderFrom") == [(1, 3)], order("scrollOrderFrom")
+    assert [i for i, _ in order("scrollOrderTime")] == [1, 3], order("scrollOrderTime")
+    assert out["scrollOrderAsc"]["ok"]["next_page_offset"] is None
+    assert out["scrollOrderOffset"]["status"] == 400 and "start_from" in out["scrollOrderOffset"]["data"]["status"]["error"]
     # has_id, with UUIDs in any spelling, in count, scroll, search and delete filters.
     assert out["countHasId"]["ok"] == {"count": 2}, out["countHasId"]
     assert [r["id"] for r in out["scrollHasId"]["ok"]["points"]] == [2, "6a0c1e4b-0a1c-4f7e-9d8e-2f1b3c4d5e6f"]
     assert sorted(str(h["id"]) for h in out["searchHasId"]["ok"]) == ["2", "6a0c1e4b-0a1c-4f7e-9d8e-2f1b3c4d5e6f"]
     assert out["deleteHasId"]["ok"]["status"] == "completed" and out["afterDeleteHasId"]["ok"] == {"count": 2}
     assert out["deleteCollection"] == {"ok": True}
-    assert out["afterDelete"]["ok"] == {"collections": [{"name": "edits"}, {"name": "memories"}]}
+    assert out["afterDelete"]["ok"] == {"collections": [{"name": "edits"}, {"name": "memories"}, {"name": "ordered"}]}
 
 
 def test_each_listener_speaks_its_own_dialect():
@@ -316,6 +326,8 @@ def test_hostile_bodies_on_every_qdrant_route_get_4xx_and_the_server_keeps_servi
             ("POST", "/collections/h/points/vectors/delete", lambda v: {"points": v}),
             ("POST", "/collections/h/points/scroll", lambda v: {"offset": v, "limit": v}),
             ("POST", "/collections/h/points/scroll", lambda v: {"filter": v, "with_payload": v}),
+            ("POST", "/collections/h/points/scroll", lambda v: {"order_by": v}),
+            ("POST", "/collections/h/points/scroll", lambda v: {"order_by": {"key": "a", "direction": v, "start_from": v}}),
             ("POST", "/collections/h/points/search", lambda v: {"vector": v, "limit": 1}),
             ("POST", "/collections/h/points/search", lambda v: {"vector": [1, 0], "limit": v, "offset": v}),
             ("POST", "/collections/h/points/search", lambda v: {"vector": [1, 0], "with_payload": v, "params": v}),

@@ -163,6 +163,29 @@ await step("countTagC", () => client.count("edits", { filter: { must: [{ key: "t
 await step("retrieveInclude", () => client.retrieve("edits", { ids: [2], with_payload: { include: ["tag"] } }));
 await step("scrollExclude", () => client.scroll("edits", { limit: 1, offset: 2, with_payload: { exclude: ["tag"] } }));
 await step("scrollFields", () => client.scroll("edits", { limit: 1, offset: 2, with_payload: ["missing", "tag"] }));
+// Scroll in payload order.
+await step("orderedCreate", async () => {
+  await client.createCollection("ordered", { vectors: { size: 2, distance: "Dot" } });
+  return client.upsert("ordered", {
+    wait: true,
+    points: [
+      { id: 1, vector: [1, 0], payload: { n: 3, at: "2026-12-01T00:00:00Z" } },
+      { id: 2, vector: [1, 0], payload: { n: 1, at: "2026-12-03T00:00:00Z" } },
+      { id: 3, vector: [1, 0], payload: { n: 2, at: "2026-11-01T00:00:00+01:00" } },
+      { id: 4, vector: [1, 0], payload: { other: true } },
+      { id: 5, vector: [1, 0], payload: { n: [5, 0] } },
+    ],
+  });
+});
+await step("scrollOrderAsc", () => client.scroll("ordered", { order_by: "n", limit: 10, with_payload: false }));
+await step("scrollOrderDesc", () =>
+  client.scroll("ordered", { order_by: { key: "n", direction: "desc" }, limit: 3, with_payload: false }));
+await step("scrollOrderFrom", () =>
+  client.scroll("ordered", { order_by: { key: "n", start_from: 2 }, limit: 10, with_payload: false,
+    filter: { must_not: [{ has_id: [3] }] } }));
+await step("scrollOrderTime", () =>
+  client.scroll("ordered", { order_by: { key: "at", direction: "desc", start_from: "2026-12-02" }, with_payload: false }));
+await step("scrollOrderOffset", () => client.scroll("ordered", { order_by: "n", offset: 1 }));
 await step("countHasId", () =>
   client.count("edits", { filter: { must: [{ has_id: [1, editsUuid.toUpperCase().replaceAll("-", "")] }] } }));
 await step("scrollHasId", () => client.scroll("edits", { filter: { must_not: [{ has_id: [1] }] }, with_payload: false }));
