@@ -98,12 +98,13 @@ static int plain_text(vd_call *call, const char *text)
 
 int vd_qd_root(vd_call *call)
 {
-    /* Qdrant answers GET / without its envelope; clients read "version". */
+    /* Qdrant answers GET / without its envelope; clients read "version".
+     * Only Qdrant's fields (strict clients refuse others): vectord's own
+     * version goes in the title. */
     char text[200];
     snprintf(text, sizeof text,
-             "{\"title\":\"vectord (Qdrant-compatible REST API)\",\"version\":\"%s\","
-             "\"vectord_version\":\"%s\"}\n",
-             VD_QDRANT_API_VERSION, VECTORD_VERSION);
+             "{\"title\":\"vectord %s (Qdrant-compatible REST API)\",\"version\":\"%s\"}\n",
+             VECTORD_VERSION, VD_QDRANT_API_VERSION);
     int rc = plain_text(call, text);
     call->content_type = "application/json";
     return rc;

@@ -361,3 +361,85 @@ def test_hostile_bodies_on_every_qdrant_route_get_4xx_and_the_server_keeps_servi
         assert status == 200 and doc["result"][0]["id"] == 1, doc
     finally:
         s.stop()
+
+
+def test_every_answer_has_the_shape_of_qdrants_openapi_document():
+    """Each route's answer, typed as the schema Qdrant's OpenAPI document
+    gives it (the official JS client's types are generated from that
+    document), must compile under tsc --strict: a missing required field, a
+    wrong type or a field Qdrant does not have fails (strict models, such as
+    the Python client's, would refuse the same answers)."""
+    import shutil
+    import pytest
+    if not shutil.which("tsc"):
+        pytest.skip("tsc is needed (apt-get install node-typescript)")
+    node_tools("for the Qdrant answer-shape check")
+    s = Server(args=["--set", "qdrant_listen=127.0.0.1:0"])
+    answers = []  # (TypeScript type, result)
+
+    def call(ts_type, method, path, body=None):
+        status, doc = raw(q, method, path, body)
+        assert status == 200 and doc["status"] == "ok" and isinstance(doc["time"], float), (path, doc)
+        answers.append((ts_type, doc["result"], f"{method} {path}"))
+        return doc["result"]
+
+    try:
+        q = qdrant_port(s)
+        status, root = raw(q, "GET", "/")
+        answers.append(('S["VersionInfo"]', root, "GET /"))
+        call("boolean", "PUT", "/collections/shapes", {"vectors": {"size": 3, "distance": "Euclid"},
+                                                        "hnsw_config": {"m": 8}})
+        call("boolean", "PUT", "/collections/quant", {"vectors": {"size": 3, "distance": "Cosine"},
+                                                       "quantization_config": {"scalar": {"type": "int8"}}})
+        call('S["UpdateResult"]', "PUT", "/collections/shapes/index", {"field_name": "user", "field_schema": "keyword"})
+        call('S["UpdateResult"]', "PUT", "/collections/shapes/index", {"field_name": "n", "field_schema": "integer"})
+        call('S["UpdateResult"]', "PUT", "/collections/shapes/points", {"points": [
+            {"id": i, "vector": [i, 1, 0], "payload": {"user": f"u{i % 2}", "n": i}} for i in range(1, 6)]})
+        call('S["UpdateResult"]', "PUT", "/collections/shapes/points",
+             {"batch": {"ids": ["5c56c793-69f3-4fbf-87e6-c4bf54c28c26"], "vectors": [[0, 0, 1]]}})
+        call('S["CollectionsResponse"]', "GET", "/collections")
+        call('S["CollectionExistence"]', "GET", "/collections/shapes/exists")
+        call('S["CollectionInfo"]', "GET", "/collections/shapes")
+        call('S["CollectionInfo"]', "GET", "/collections/quant")
+        call("boolean", "PATCH", "/collections/shapes", {"optimizers_config": {"indexing_threshold": 100}})
+        call('S["Record"]', "GET", "/collections/shapes/points/1")
+        call('S["Record"][]', "POST", "/collections/shapes/points", {"ids": [1, 2, 99], "with_vector": True})
+        call('S["ScrollResult"]', "POST", "/collections/shapes/points/scroll", {"limit": 2})
+        call('S["ScrollResult"]', "POST", "/collections/shapes/points/scroll", {"order_by": "n", "limit": 2})
+        call('S["CountResult"]', "POST", "/collections/shapes/points/count", {"exact": True})
+        flt = {"must": [{"key": "user", "match": {"value": "u1"}}]}
+        call('S["ScoredPoint"][]', "POST", "/collections/shapes/points/search",
+             {"vector": [1, 1, 0], "limit": 3, "with_payload": True, "with_vector": True, "filter": flt})
+        call('S["ScoredPoint"][][]', "POST", "/collections/shapes/points/search/batch",
+             {"searches": [{"vector": [1, 1, 0], "limit": 2}, {"vector": [0, 0, 1], "limit": 1}]})
+        call('S["QueryResponse"]', "POST", "/collections/shapes/points/query", {"query": [1, 1, 0], "limit": 2})
+        call('S["QueryResponse"]', "POST", "/collections/shapes/points/query",
+             {"prefetch": [{"query": [1, 1, 0]}, {"query": 2}], "query": {"fusion": "rrf"}, "with_payload": True})
+        call('S["QueryResponse"][]', "POST", "/collections/shapes/points/query/batch",
+             {"searches": [{"query": {"nearest": [1, 1, 0], "mmr": {"diversity": 0.5}}}]})
+        call('S["UpdateResult"]', "POST", "/collections/shapes/points/payload", {"payload": {"x": 1}, "points": [1]})
+        call('S["UpdateResult"]', "PUT", "/collections/shapes/points/payload", {"payload": {"x": 2}, "points": [1]})
+        call('S["UpdateResult"]', "POST", "/collections/shapes/points/payload/delete", {"keys": ["x"], "points": [1]})
+        call('S["UpdateResult"]', "POST", "/collections/shapes/points/payload/clear", {"points": [1]})
+        call('S["UpdateResult"]', "PUT", "/collections/shapes/points/vectors", {"points": [{"id": 2, "vector": [0, 1, 0]}]})
+        call('S["UpdateResult"]', "POST", "/collections/shapes/points/delete", {"points": [3]})
+        call("boolean", "DELETE", "/collections/quant")
+        status, err = raw(q, "GET", "/collections/nope")
+        assert status == 404
+        answers.append(('S["ErrorResponse"]', err, "an error"))
+    finally:
+        s.stop()
+    lines = ['import type { Schemas as S } from "@qdrant/js-client-rest";']
+    for i, (ts_type, result, what) in enumerate(answers):
+        lines.append(f"export const a{i}: {ts_type} = {json.dumps(result)}; // {what}")
+    check = os.path.join(TOOLS, ".qdrant-shapes-check.ts")
+    with open(check, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    try:
+        r = subprocess.run(["tsc", "--noEmit", "--strict", "--module", "node16", "--moduleResolution", "node16",
+                            "--skipLibCheck", check], cwd=TOOLS, capture_output=True, text=True, timeout=300)
+        if r.returncode:  # show the failing answers beside the errors
+            print("\n".join(lines))
+    finally:
+        os.unlink(check)
+    assert r.returncode == 0, r.stdout + r.stderr
