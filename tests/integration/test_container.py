@@ -67,13 +67,14 @@ class Container:
         self.config = config
         self.name = run("buildah", "from", "--pull-never", IMAGE).strip()
         self.port = free_port()
+        self.qdrant_port = free_port()
         self.proc = None
 
     def start(self):
         entry = self.config["Entrypoint"]
         self.proc = subprocess.Popen(
             ["buildah", "run", "--isolation=chroot", "--network=host", self.name, "--", *entry,
-             "--listen", f"127.0.0.1:{self.port}"],
+             "--listen", f"127.0.0.1:{self.port}", "--set", f"qdrant_listen=127.0.0.1:{self.qdrant_port}"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 60
         while True:
@@ -130,7 +131,8 @@ class Container:
 def test_image_configuration(image):
     cfg = image["Config"]
     assert cfg["User"] == "10001:10001", cfg["User"]  # numeric: runAsNonRoot can verify it
-    assert "6480/tcp" in cfg["ExposedPorts"]
+    assert "6480/tcp" in cfg["ExposedPorts"] and "6333/tcp" in cfg["ExposedPorts"]
+    assert "VECTORD_QDRANT_LISTEN=0.0.0.0:6333" in cfg["Env"], cfg["Env"]
     assert cfg["StopSignal"] == "SIGTERM"
     assert "/var/lib/vectord" in cfg["Volumes"]
     assert cfg["Entrypoint"][0] == "/usr/local/bin/vectord"
@@ -160,6 +162,11 @@ def test_image_serves_checkpoints_on_sigterm_and_recovers(image):
                          {"id": 2, "vector": [0, 1, 0], "payload": {"k": "b"}}]})
         hits = c.ok("POST", "/collections/notes/search", {"vector": [0.9, 0.1, 0], "k": 1})
         assert [h["id"] for h in hits] == [1], hits
+        # The Qdrant-compatible listener answers in the container too.
+        q = Client(box.qdrant_port)
+        status, doc = q.request("POST", "/collections/notes/points/search", {"vector": [0.9, 0.1, 0], "limit": 1})
+        assert status == 200 and doc["result"][0]["id"] == 1, doc
+        q.close()
         # The image's own HEALTHCHECK command, pointed at this container's port.
         check = " ".join(image["Healthcheck"]["Test"][1:]).replace("6480", str(box.port))
         r = box.exec("sh", "-c", check)
