@@ -95,6 +95,7 @@ typedef struct vd_index_stats {
     uint64_t searches_exact; /* searches answered by scanning the allowed slots */
     uint64_t searches_graph; /* searches answered by graph traversal */
     uint64_t searches_probe; /* searches answered by probing lists (IVF) */
+    uint64_t scratch_allocations; /* working memory made or grown for searches and inserts */
     size_t n_nodes;          /* slots the structure holds, tombstones included */
     /* IVF: whether trained, and on how many points; lists; a retraining runs */
     bool trainable, trained, training;

@@ -21,6 +21,9 @@ struct vd_collection {
     /* The search defaults now (cfg keeps those of the creation). */
     _Atomic uint32_t ef_search, nprobe;
     _Atomic float oversampling;
+    pthread_mutex_t merge_lock;      /* guards merge_free */
+    struct merge_scratch *merge_free; /* searches' per-shard answers, reused */
+    _Atomic uint64_t merge_allocs;    /* merge scratch made or grown */
 };
 
 vd_quality *vd_collection_quality(vd_collection *c) { return &c->quality; }
@@ -55,6 +58,74 @@ bool vd_collection_name_valid(const char *name)
     return n > 0;
 }
 
+/* Where a search gathers its shards' answers (n_shards × k hits), reused
+ * across searches like the shards' own scratch (db/search_scratch.h). */
+typedef struct merge_scratch {
+    vd_point_out *hits;
+    size_t hits_cap;
+    size_t *n_hits; /* n_shards */
+    int *rc;        /* n_shards */
+    struct merge_scratch *next;
+} merge_scratch;
+
+static void merge_free(merge_scratch *m)
+{
+    if (m) {
+        free(m->hits);
+        free(m->n_hits);
+        free(m->rc);
+        free(m);
+    }
+}
+
+static void merge_pool_destroy(vd_collection *c)
+{
+    while (c->merge_free) {
+        merge_scratch *m = c->merge_free;
+        c->merge_free = m->next;
+        merge_free(m);
+    }
+    pthread_mutex_destroy(&c->merge_lock);
+}
+
+/* A merge scratch with room for hits answers; NULL out of memory. */
+static merge_scratch *merge_get(vd_collection *c, size_t hits)
+{
+    pthread_mutex_lock(&c->merge_lock);
+    merge_scratch *m = c->merge_free;
+    if (m)
+        c->merge_free = m->next;
+    pthread_mutex_unlock(&c->merge_lock);
+    if (!m) {
+        m = calloc(1, sizeof *m);
+        if (!m || !(m->n_hits = calloc(c->cfg.n_shards, sizeof *m->n_hits)) ||
+            !(m->rc = calloc(c->cfg.n_shards, sizeof *m->rc))) {
+            merge_free(m);
+            return NULL;
+        }
+        atomic_fetch_add_explicit(&c->merge_allocs, 1, memory_order_relaxed);
+    }
+    if (m->hits_cap < hits) {
+        vd_point_out *h = realloc(m->hits, hits * sizeof *h);
+        if (!h) {
+            merge_free(m);
+            return NULL;
+        }
+        m->hits = h;
+        m->hits_cap = hits;
+        atomic_fetch_add_explicit(&c->merge_allocs, 1, memory_order_relaxed);
+    }
+    return m;
+}
+
+static void merge_put(vd_collection *c, merge_scratch *m)
+{
+    pthread_mutex_lock(&c->merge_lock);
+    m->next = c->merge_free;
+    c->merge_free = m;
+    pthread_mutex_unlock(&c->merge_lock);
+}
+
 static void destroy(vd_collection *c)
 {
     for (uint32_t i = 0; c->shards && i < c->cfg.n_shards; i++)
@@ -63,6 +134,7 @@ static void destroy(vd_collection *c)
     for (size_t i = 0; i < c->cfg.n_pindexes; i++)
         free((char *)c->cfg.pindexes[i].field);
     pthread_mutex_destroy(&c->pindex_lock);
+    merge_pool_destroy(c);
     vd_quality_destroy(&c->quality);
     if (c->order)
         c->order_hooks->release(c->order);
@@ -88,6 +160,7 @@ int vd_collection_create_ordered(vd_collection **out, const vd_collection_config
     atomic_init(&c->nprobe, cfg->index.nprobe);
     atomic_init(&c->oversampling, cfg->oversampling);
     pthread_mutex_init(&c->pindex_lock, NULL);
+    pthread_mutex_init(&c->merge_lock, NULL);
     vd_quality_init(&c->quality);
     int rc = 0;
     if (hooks && !(c->order = hooks->make(cfg->incarnation))) {
@@ -455,23 +528,19 @@ int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_ou
         with_default.nprobe = p ? p : VD_IVF_NPROBE_AUTO;
     }
     req = &with_default;
-    search_job j = {.c = c, .req = req};
-    j.hits = calloc((size_t)ns * req->k, sizeof *j.hits);
-    j.n_hits = calloc(ns, sizeof *j.n_hits);
-    j.rc = calloc(ns, sizeof *j.rc);
-    int rc = 0;
     *out = NULL;
     *n_out = 0;
-    if (!j.hits || !j.n_hits || !j.rc) {
-        rc = -ENOMEM;
-        goto done;
-    }
+    merge_scratch *m = merge_get(c, (size_t)ns * req->k);
+    if (!m)
+        return -ENOMEM;
+    search_job j = {.c = c, .req = req, .hits = m->hits, .n_hits = m->n_hits, .rc = m->rc};
     if (req->on_caller)
         for (uint32_t s = 0; s < ns; s++)
             search_task(&j, s);
     else
         vd_pool_run(c->pool, ns, search_task, &j);
-    /* Compact the per-shard runs, sort by key, keep k, free the rest. */
+    /* Compact the per-shard runs, sort by key, keep k (the answer), free the rest. */
+    int rc = 0;
     size_t total = 0;
     for (uint32_t s = 0; s < ns; s++) {
         if (j.rc[s] && !rc)
@@ -479,22 +548,19 @@ int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_ou
         for (size_t i = 0; i < j.n_hits[s]; i++)
             j.hits[total++] = j.hits[(size_t)s * req->k + i];
     }
-    if (rc) {
-        for (size_t i = 0; i < total; i++)
-            vd_point_out_free(&j.hits[i]);
-        goto done;
-    }
-    qsort(j.hits, total, sizeof *j.hits, cmp_out);
     size_t keep = total < req->k ? total : req->k;
-    for (size_t i = keep; i < total; i++)
+    if (!rc) {
+        qsort(j.hits, total, sizeof *j.hits, cmp_out);
+        if (!(*out = malloc((keep ? keep : 1) * sizeof **out)))
+            rc = -ENOMEM;
+    }
+    for (size_t i = rc ? 0 : keep; i < total; i++)
         vd_point_out_free(&j.hits[i]);
-    *out = j.hits;
-    *n_out = keep;
-    j.hits = NULL;
-done:
-    free(j.hits);
-    free(j.n_hits);
-    free(j.rc);
+    if (!rc) {
+        memcpy(*out, j.hits, keep * sizeof **out);
+        *n_out = keep;
+    }
+    merge_put(c, m);
     return rc;
 }
 
@@ -600,12 +666,14 @@ int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st)
         t->searches_graph += x->searches_graph;
         t->searches_probe += x->searches_probe;
         t->distance_computations += x->distance_computations;
+        t->search_allocations += x->search_allocations;
         t->trainable = x->trainable;
         t->trained = (s == 0 || t->trained) && x->trained; /* every shard */
         t->training = t->training || x->training;
         t->n_lists += x->n_lists;
         t->trained_points += x->trained_points;
     }
+    t->search_allocations += atomic_load_explicit(&c->merge_allocs, memory_order_relaxed);
     st->n_points = t->n_points;
     st->memory_bytes = t->vector_bytes + t->code_bytes + t->id_bytes + t->payload_bytes + t->payload_index_bytes +
                        t->index_bytes;

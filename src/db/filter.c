@@ -59,6 +59,7 @@ struct vd_cond {
 
 struct vd_filter {
     vd_cond root;
+    unsigned group_depth; /* nesting of groups that evaluate with temporary bitmaps */
 };
 
 /* ---- parsing ---------------------------------------------------------- */
@@ -466,6 +467,22 @@ static int parse_group(parse_ctx *pc, const cJSON *j, vd_cond *out, const char *
     return 0;
 }
 
+/* How deep eval_group recurses for c (0: c is evaluated without temporary bitmaps). */
+static unsigned group_depth(const vd_cond *c)
+{
+    if (c->type != COND_GROUP || c->min_should.items)
+        return 0;
+    unsigned deepest = 0;
+    const cond_list *lists[] = {&c->must, &c->should, &c->must_not};
+    for (int l = 0; l < 3; l++)
+        for (size_t i = 0; i < lists[l]->n; i++) {
+            unsigned d = group_depth(&lists[l]->items[i]);
+            if (d > deepest)
+                deepest = d;
+        }
+    return deepest + 1;
+}
+
 int vd_filter_parse(const cJSON *json, unsigned max_depth, size_t max_terms, vd_filter **out,
                     vd_errmsg *em)
 {
@@ -480,8 +497,14 @@ int vd_filter_parse(const cJSON *json, unsigned max_depth, size_t max_terms, vd_
         vd_filter_destroy(f);
         return rc == -ENOMEM ? VD_E_OUT_OF_MEMORY : rc;
     }
+    f->group_depth = group_depth(&f->root);
     *out = f;
     return 0;
+}
+
+size_t vd_filter_scratch_words(const vd_filter *f, size_t n_slots)
+{
+    return (size_t)f->group_depth * (2 * vd_bitset_words(n_slots) + 1);
 }
 
 void vd_filter_destroy(vd_filter *f)
@@ -690,10 +713,14 @@ static void eval_numeric(const vd_cond *c, const vd_pindex *idx, const vd_filter
 static int eval_group(const vd_cond *c, const vd_filter_source *src, const uint64_t *cand,
                       uint64_t *out)
 {
-    size_t nw = vd_bitset_words(src->n_slots);
-    uint64_t *tmp = malloc(nw * 8 * 2 + 8);
+    size_t nw = vd_bitset_words(src->n_slots), need = 2 * nw + 1;
+    vd_filter_scratch *sc = src->scratch;
+    bool lent = sc && sc->cap - sc->used >= need;
+    uint64_t *tmp = lent ? sc->words + sc->used : malloc(need * 8);
     if (!tmp)
         return -ENOMEM;
+    if (lent)
+        sc->used += need;
     uint64_t *any = tmp + nw;
     int rc = 0;
     memcpy(out, cand, nw * 8);
@@ -725,7 +752,10 @@ static int eval_group(const vd_cond *c, const vd_filter_source *src, const uint6
         memcpy(out, any, nw * 8);
     }
 done:
-    free(tmp);
+    if (lent)
+        sc->used -= need;
+    else
+        free(tmp);
     return rc;
 }
 

@@ -51,6 +51,16 @@ bool vd_filter_match(const vd_filter *f, const cJSON *payload);
 /* The same for the point with id (may be NULL). */
 bool vd_filter_match_point(const vd_filter *f, const vd_point_id *id, const cJSON *payload);
 
+/* Room for vd_filter_eval's temporary bitmaps, used as a stack and reused
+ * across evaluations (the search path does not malloc): words[0..cap). */
+typedef struct vd_filter_scratch {
+    uint64_t *words;
+    size_t cap, used;
+} vd_filter_scratch;
+
+/* The words of scratch vd_filter_eval of f over n_slots uses at most. */
+size_t vd_filter_scratch_words(const vd_filter *f, size_t n_slots);
+
 /* What a shard lends to vd_filter_eval; all borrowed, read under its lock. */
 typedef struct vd_filter_source {
     size_t n_slots;
@@ -63,6 +73,8 @@ typedef struct vd_filter_source {
      * an id (false if none) */
     const vd_point_id *(*id_of)(const void *ctx, uint32_t slot);
     bool (*slot_of)(const void *ctx, const vd_point_id *id, uint32_t *slot);
+    /* optional: temporary bitmaps come from here when it has room (else malloc) */
+    vd_filter_scratch *scratch;
 } vd_filter_source;
 
 /* Writes into out (vd_bitset_words(n_slots) words) the alive slots that match.

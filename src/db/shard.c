@@ -38,6 +38,7 @@ int vd_shard_create(vd_shard **out, const vd_shard_config *cfg, vd_pool *pool)
         return -ENOMEM;
     pthread_rwlock_init(&s->lock, NULL);
     pthread_mutex_init(&s->compact_lock, NULL);
+    vd_scratch_pool_init(&s->scratch);
     s->pool = pool;
     s->dim = cfg->dim;
     s->metric = cfg->metric;
@@ -93,6 +94,7 @@ void vd_shard_destroy(vd_shard *s)
     free(s->pending);
     free(s->free_slots);
     pthread_mutex_destroy(&s->compact_lock);
+    vd_scratch_pool_destroy(&s->scratch);
     pthread_rwlock_destroy(&s->lock);
     free(s);
 }
@@ -347,6 +349,8 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
         .n_lists = is.n_lists,
         .trained_points = is.trained_points,
         .distance_computations = is.distance_computations,
+        .search_allocations = atomic_load_explicit(&s->scratch.allocations, memory_order_relaxed) +
+                              is.scratch_allocations,
         .vector_bytes = vd_vecstore_ram_bytes(&s->vs),
         .vector_disk_bytes = vd_vecstore_disk_bytes(&s->vs),
         .code_bytes = vd_vecstore_code_bytes(&s->vs),

@@ -25,6 +25,7 @@
 
 #include "db/graveyard.h"
 #include "db/idmap.h"
+#include "db/search_scratch.h"
 #include "db/shard.h"
 #include "db/vecstore.h"
 #include "util/bitset.h"
@@ -70,6 +71,7 @@ struct vd_shard {
     uint64_t n_compactions;
     _Atomic bool compacting; /* a compaction is running (for status reports) */
     pthread_mutex_t compact_lock; /* one compaction or training at a time; not held with `lock` waiting */
+    vd_scratch_pool scratch;      /* searches' working memory, reused (its own lock) */
 };
 
 /* The id map's hash of id: keyed (SipHash-1-3 with id_key), unlike the frozen

@@ -63,24 +63,26 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
     uint32_t n_cand = !reranked ? 0
                       : candidates_for(req->k, codes_exhaustive ? VD_REFERENCE_OVERSAMPLING
                                                                 : req->oversampling);
-    vd_hit *hits = malloc(req->k * sizeof *hits);
-    vd_hit *cand_hits = reranked ? malloc(n_cand * sizeof *cand_hits) : NULL;
-    int8_t *q8 = s->vs.quant == VD_QUANT_SQ8 ? malloc(s->dim) : NULL;
-    float *buf = s->vs.on_disk ? malloc(s->dim * sizeof *buf) : NULL;
-    if (!hits || (reranked && !cand_hits) || (s->vs.quant == VD_QUANT_SQ8 && !q8) ||
-        (s->vs.on_disk && !buf)) {
-        free(hits);
-        free(cand_hits);
-        free(q8);
-        free(buf);
-        return -ENOMEM;
-    }
-    vd_quant_query query;
-    vd_quant_query_init(&query, s->vs.quant, s->metric, req->vector, s->dim, q8);
-    uint64_t *matching = NULL;
     int rc = 0;
     pthread_rwlock_rdlock(&s->lock);
+    /* The working memory, sized under the lock (the shard may have grown). */
     size_t nw = vd_bitset_words(s->n_slots);
+    vd_scratch_need need = {
+        .k = req->k,
+        .n_cand = n_cand,
+        .dim = s->dim,
+        .words = req->filter ? nw + 1 : 0,
+        .filter_words = req->filter ? vd_filter_scratch_words(req->filter, s->n_slots) : 0,
+    };
+    vd_search_scratch *sc = vd_scratch_get(&s->scratch, &need);
+    if (!sc) {
+        pthread_rwlock_unlock(&s->lock);
+        return -ENOMEM;
+    }
+    float *buf = s->vs.on_disk ? sc->buf : NULL;
+    vd_quant_query query;
+    vd_quant_query_init(&query, s->vs.quant, s->metric, req->vector, s->dim,
+                        s->vs.quant == VD_QUANT_SQ8 ? sc->q8 : NULL);
     float max_key = req->has_threshold ? vd_key_from_score(s->metric, req->score_threshold)
                                        : __builtin_inff();
     vd_index_query q = {
@@ -96,19 +98,15 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
         .n_approximate = req->n_approximate,
     };
     if (req->filter) {
-        matching = malloc(nw * 8 + 8);
-        if (!matching) {
-            rc = -ENOMEM;
-            goto done;
-        }
         vd_filter_source src = vd_shard_filter_source(s);
-        if ((rc = vd_filter_eval(req->filter, &src, matching)))
+        src.scratch = &sc->filter;
+        if ((rc = vd_filter_eval(req->filter, &src, sc->matching)))
             goto done;
-        q.allowed = matching;
+        q.allowed = sc->matching;
         q.n_allowed = SIZE_MAX;
     }
     vd_topk top;
-    vd_topk_init(&top, hits, req->k);
+    vd_topk_init(&top, sc->hits, req->k);
     vd_vector_view v = vd_shard_view(s);
     if (quantized && req->exact && !codes_exhaustive) {
         q.max_key = max_key;
@@ -121,7 +119,7 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
         if (req->n_approximate && !codes_exhaustive)
             atomic_fetch_add_explicit(req->n_approximate, 1, memory_order_relaxed);
         vd_topk cands;
-        vd_topk_init(&cands, cand_hits, n_cand);
+        vd_topk_init(&cands, sc->cands, n_cand);
         rc = s->index->ops->search(s->index, &v, &q, &cands);
         if (!rc)
             rc = rerank(s, &cands, req->vector, max_key, buf, &top);
@@ -140,11 +138,7 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
     }
 done:
     pthread_rwlock_unlock(&s->lock);
-    free(matching);
-    free(hits);
-    free(cand_hits);
-    free(q8);
-    free(buf);
+    vd_scratch_put(&s->scratch, sc);
     return rc;
 }
 

@@ -24,6 +24,9 @@ typedef struct vd_shard_stats {
     size_t payload_index_bytes;
     size_t index_bytes;
     uint64_t searches_exact, searches_graph, searches_probe, distance_computations;
+    /* working memory searches allocated (scratch made or grown, the shard's
+     * and its index's): flat in steady state, when searches reuse it */
+    uint64_t search_allocations;
     bool trainable, trained, training; /* IVF */
     uint32_t n_lists;
     size_t trained_points;

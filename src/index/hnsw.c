@@ -80,6 +80,7 @@ typedef struct hnsw {
     _Atomic size_t n_nodes;
     _Atomic size_t upper_bytes;
     _Atomic uint64_t n_distances, n_exact, n_graph;
+    _Atomic uint64_t scratch_allocs; /* scratches made or grown (flat once warm) */
 } hnsw;
 
 /* ---- node locks ---------------------------------------------------------- */
@@ -250,6 +251,9 @@ static scratch *scratch_get(hnsw *h, uint32_t ef, scratch_use use)
         h->scratch_pool = s->next;
     pthread_mutex_unlock(&h->scratch_lock);
     size_t row = (size_t)h->m0 + 1;
+    bool grows = !s || s->visit_cap < h->cap || s->w_cap < ef || (use == FOR_REPAIR && !s->cands);
+    if (grows)
+        atomic_fetch_add_explicit(&h->scratch_allocs, 1, memory_order_relaxed);
     if (!s) {
         s = calloc(1, sizeof *s);
         if (!s)
@@ -827,6 +831,7 @@ static void hnsw_stats(const vd_index *idx, vd_index_stats *out)
         .distance_computations = atomic_load_explicit(&h->n_distances, memory_order_relaxed),
         .searches_exact = atomic_load_explicit(&h->n_exact, memory_order_relaxed),
         .searches_graph = atomic_load_explicit(&h->n_graph, memory_order_relaxed),
+        .scratch_allocations = atomic_load_explicit(&h->scratch_allocs, memory_order_relaxed),
         .n_nodes = atomic_load(&h->n_nodes),
     };
 }

@@ -78,7 +78,11 @@ typedef struct ivf {
     uint32_t *next_assign; /* cap */
     float *vec_buf; /* dim floats: decoding one vector under the write lock */
     _Atomic uint64_t n_distances, n_exact, n_probe;
+    _Atomic uint64_t n_allocs; /* searches that had to malloc their list ranking */
 } ivf;
+
+/* Lists a search ranks on its stack; more are ranked in malloc'd memory. */
+#define IVF_STACK_LISTS 1024
 
 uint32_t vd_ivf_default_nprobe(uint32_t nprobe_param, uint32_t n_lists)
 {
@@ -213,9 +217,12 @@ static int ivf_search(vd_index *idx, const vd_vector_view *v, const vd_index_que
             atomic_fetch_add_explicit(q->n_distances, n, memory_order_relaxed);
         return 0;
     }
-    ranked *order = malloc((size_t)f->n_lists * sizeof *order);
+    ranked on_stack[IVF_STACK_LISTS];
+    ranked *order = f->n_lists <= IVF_STACK_LISTS ? on_stack : malloc((size_t)f->n_lists * sizeof *order);
     if (!order)
         return -ENOMEM;
+    if (order != on_stack)
+        atomic_fetch_add_explicit(&f->n_allocs, 1, memory_order_relaxed);
     for (uint32_t i = 0; i < f->n_lists; i++) {
         order[i].key = vd_index_key(f->metric, q->query->f, f->centroids + (size_t)i * f->dim, f->dim);
         order[i].list = i;
@@ -242,7 +249,8 @@ static int ivf_search(vd_index *idx, const vd_vector_view *v, const vd_index_que
                 vd_topk_push(out, key, slot);
         }
     }
-    free(order);
+    if (order != on_stack)
+        free(order);
     atomic_fetch_add_explicit(&f->n_distances, n_dist, memory_order_relaxed);
     atomic_fetch_add_explicit(&f->n_probe, 1, memory_order_relaxed);
     if (q->n_approximate && probed < f->n_lists) /* every list scanned: exact */
@@ -448,6 +456,7 @@ static void ivf_stats(const vd_index *idx, vd_index_stats *out)
     *out = (vd_index_stats){
         .memory_bytes = bytes,
         .distance_computations = atomic_load_explicit(&f->n_distances, memory_order_relaxed),
+        .scratch_allocations = atomic_load_explicit(&f->n_allocs, memory_order_relaxed),
         .searches_exact = atomic_load_explicit(&f->n_exact, memory_order_relaxed),
         .searches_probe = atomic_load_explicit(&f->n_probe, memory_order_relaxed),
         .n_nodes = f->n_points,

@@ -484,6 +484,13 @@ static int render_collections(vd_metrics *m, vd_database *db, vd_strbuf *b)
     for (size_t i = 0; i < n && st; i++)
         vd_strbuf_printf(b, "vectord_collection_deleted_pending{collection=\"%s\"} %zu\n",
                          vd_collection_config_of(colls[i])->name, st[i].total.n_tombstones);
+    vd_strbuf_printf(b, "# HELP vectord_collection_search_scratch_allocations_total Working memory searches "
+                        "had to allocate (scratch made or grown); flat once warm.\n"
+                        "# TYPE vectord_collection_search_scratch_allocations_total counter\n");
+    for (size_t i = 0; i < n && st; i++)
+        vd_strbuf_printf(b, "vectord_collection_search_scratch_allocations_total{collection=\"%s\"} %llu\n",
+                         vd_collection_config_of(colls[i])->name,
+                         (unsigned long long)st[i].total.search_allocations);
     vd_strbuf_printf(b, "# HELP vectord_collection_compactions_total Index compactions.\n"
                         "# TYPE vectord_collection_compactions_total counter\n");
     for (size_t i = 0; i < n && st; i++) {

@@ -192,3 +192,76 @@ Test(collection, database_registry)
     cr_assert_not(vd_collection_name_valid(""));
     vd_database_destroy(db);
 }
+
+/* The search path reuses its working memory: once warm (the first searches
+ * make the scratch), searches of the same shape — HNSW, sq8 with re-ranking,
+ * IVF, with and without a filter — allocate no more of it. */
+Test(collection, searches_in_steady_state_allocate_no_scratch)
+{
+    vd_distance_init(-1);
+    vd_pool *pool;
+    cr_assert_eq(vd_pool_create(&pool, 2), 0);
+    vd_index_params hnsw = {.type = VD_INDEX_HNSW, .m = 8, .ef_construction = 40, .ef_search = 32};
+    vd_index_params ivf = {.type = VD_INDEX_IVF, .nlist = 16};
+    struct {
+        vd_index_params index;
+        vd_quant quant;
+    } shapes[] = {{hnsw, VD_QUANT_NONE}, {hnsw, VD_QUANT_SQ8}, {ivf, VD_QUANT_NONE}, {{0}, VD_QUANT_NONE}};
+    for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++) {
+        vd_collection_config cfg = {.dim = D, .metric = VD_METRIC_L2, .n_shards = 3, .index = shapes[sh].index,
+                                    .quant = shapes[sh].quant, .oversampling = 3};
+        snprintf(cfg.name, sizeof cfg.name, "s%zu", sh);
+        vd_collection *c;
+        cr_assert_eq(vd_collection_create(&c, &cfg, pool), 0);
+        enum { N = 3000 };
+        static float vecs[N][D];
+        unsigned seed = 5;
+        vd_point_in pts[N];
+        for (int i = 0; i < N; i++) {
+            rand_vec(vecs[i], &seed);
+            char buf[32];
+            snprintf(buf, sizeof buf, "{\"g\":%d,\"h\":%d}", i % 10, i % 3);
+            pts[i] = (vd_point_in){.id = {.kind = VD_ID_INT, .num = (uint64_t)i}, .vector = vecs[i],
+                                   .payload = cJSON_Parse(buf)};
+        }
+        vd_upsert_counts counts = {0};
+        cr_assert_eq(vd_collection_upsert(c, pts, N, &counts), 0);
+        uint32_t trained = 0;
+        cr_assert_eq(vd_collection_train(c, NULL, &trained), 0);
+        cJSON *fj = cJSON_Parse("{\"must\":[{\"key\":\"g\",\"match\":{\"any\":[1,2]}}],"
+                                "\"should\":[{\"must\":[{\"key\":\"h\",\"match\":{\"value\":0}}]},"
+                                "{\"key\":\"h\",\"match\":{\"value\":1}}]}");
+        vd_filter *f;
+        vd_errmsg em = {{0}};
+        cr_assert_eq(vd_filter_parse(fj, 8, 0, &f, &em), 0, "%s", em.text);
+        uint64_t before = 0;
+        for (int round = 0; round < 2; round++) {
+            for (int i = 0; i < 50; i++) {
+                float q[D];
+                rand_vec(q, &seed);
+                vd_search_req req = {.vector = q, .k = 10, .filter = i % 2 ? f : NULL};
+                vd_point_out *hits;
+                size_t n;
+                cr_assert_eq(vd_collection_search(c, &req, &hits, &n), 0);
+                cr_assert_eq(n, 10);
+                for (size_t h = 0; h < n; h++)
+                    vd_point_out_free(&hits[h]);
+                free(hits);
+            }
+            vd_collection_stats st;
+            cr_assert_eq(vd_collection_stats_get(c, &st), 0);
+            free(st.shards);
+            if (round == 0)
+                before = st.total.search_allocations; /* warm: the scratch exists now */
+            else
+                cr_assert_eq(st.total.search_allocations, before,
+                             "shape %zu: %llu scratch allocations in 50 warm searches", sh,
+                             (unsigned long long)(st.total.search_allocations - before));
+            cr_assert_gt(before, 0, "the counter counts");
+        }
+        vd_filter_destroy(f);
+        cJSON_Delete(fj);
+        vd_collection_unref(c);
+    }
+    vd_pool_destroy(pool);
+}
