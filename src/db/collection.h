@@ -37,6 +37,14 @@
 #define VD_OVERSAMPLING_DEFAULT_FP16 2.0f
 #define VD_OVERSAMPLING_DEFAULT_SQ8 3.0f
 #define VD_OVERSAMPLING_MAX 100.0f
+/* A search fans its shards out on the worker pool only when each shard's
+ * work (estimated in multiply-adds) is at least this — waking a worker costs
+ * about as much as 256 K multiply-adds — and the cores are free: the
+ * searches in flight, each on its shards, fit the pool's threads and the
+ * caller. Otherwise the shards are searched one after another on the calling
+ * thread (docs/ARCHITECTURE.md, Searches). */
+#define VD_FANOUT_MIN_WORK (256u * 1024u)
+
 /* The oversampling a collection with quantization q uses unless told. */
 float vd_oversampling_default(vd_quant q);
 

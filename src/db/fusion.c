@@ -64,8 +64,9 @@ int vd_fuse(const vd_fusion *f, vd_point_out **lists, const size_t *n, size_t n_
     size_t total = 0;
     for (size_t l = 0; l < n_lists; l++)
         total += n[l];
-    entry *e = malloc((total ? total : 1) * sizeof *e);
-    ranked *r = malloc((total ? total : 1) * sizeof *r);
+    bool fits = total < SIZE_MAX / sizeof(ranked);
+    entry *e = fits ? malloc((total ? total : 1) * sizeof *e) : NULL;
+    ranked *r = fits ? malloc((total ? total : 1) * sizeof *r) : NULL;
     int rc = e && r ? 0 : -ENOMEM;
     size_t m = 0;
     for (size_t l = 0; !rc && l < n_lists; l++) {
@@ -89,8 +90,8 @@ int vd_fuse(const vd_fusion *f, vd_point_out **lists, const size_t *n, size_t n_
     if (moved) {
         qsort(e, total, sizeof *e, by_id_then_order);
         for (size_t i = 0; i < total;) {
-            size_t j = i;
-            double score = 0;
+            size_t j = i + 1;
+            double score = e[i].score;
             for (; j < total && vd_id_equal(&e[j].hit->id, &e[i].hit->id); j++)
                 score += e[j].score;
             /* The first appearance (lowest list, then position) stays; the rest are freed. */
@@ -99,8 +100,8 @@ int vd_fuse(const vd_fusion *f, vd_point_out **lists, const size_t *n, size_t n_
             r[n_r].hit.score = (float)r[n_r].score;
             *e[i].hit = (vd_point_out){0};
             n_r++;
-            for (size_t k = i + 1; k < j; k++)
-                vd_point_out_free(e[k].hit);
+            for (entry *dup = e + i + 1; dup < e + j; dup++)
+                vd_point_out_free(dup->hit);
             i = j;
         }
         qsort(r, n_r, sizeof *r, by_score);

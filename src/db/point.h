@@ -65,6 +65,8 @@ typedef struct vd_search_req {
      * OVERSAMPLING candidates rather than reading every original from disk. */
     bool reference;
     bool on_caller; /* search the shards one after another on the calling thread, not the pool */
+    unsigned load;  /* requests the server is serving now, this one included (0: unknown): busy
+                     * cores are not lent to one search's shards (VD_FANOUT_MIN_WORK) */
     _Atomic uint64_t *n_distances; /* optional: distance computations, summed over shards */
     /* optional: shards whose answer may miss a neighbour (a graph walk,
      * probed lists, or ranking by quantized codes) */

@@ -27,6 +27,7 @@ typedef struct vd_shard_stats {
     /* working memory searches allocated (scratch made or grown, the shard's
      * and its index's): flat in steady state, when searches reuse it */
     uint64_t search_allocations;
+    uint64_t searches_fanned_out; /* collection total only: searches whose shards ran in parallel */
     bool trainable, trained, training; /* IVF */
     uint32_t n_lists;
     size_t trained_points;

@@ -21,6 +21,8 @@ int vd_call_search_hits(vd_call *call, vd_collection *c, vd_search_parsed *s, vd
     vd_search_req req = s->req;
     req.n_distances = &distances;
     req.n_approximate = &approximate;
+    long active = atomic_load_explicit(&vd_metrics_http_load(call->api->metrics)->active, memory_order_relaxed);
+    req.load = active > 0 ? (unsigned)active : 0;
     if (vd_collection_search(c, &req, hits, n))
         return vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory during search");
     vd_metrics_observe_search(call->api->metrics, atomic_load(&distances));

@@ -867,6 +867,7 @@ static enum MHD_Result serve(vd_http *h, struct MHD_Connection *conn, const char
     /* Counted before dispatch reads `ready`: vd_http_stop relies on it. */
     atomic_fetch_add(&h->in_dispatch, 1);
     atomic_fetch_add(&h->unfinished, 1);
+    atomic_fetch_add_explicit(&h->load->active, 1, memory_order_relaxed);
     rc->dispatched = true;
     enum MHD_Result r = dispatch(h, conn, rc, url, method);
     atomic_fetch_sub(&h->in_dispatch, 1);
@@ -911,8 +912,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!rc || is_uri_mark(rc))
         return;
     log_access(cls, rc, toe);
-    if (rc->dispatched)
+    if (rc->dispatched) {
         atomic_fetch_sub(&((vd_http *)cls)->unfinished, 1);
+        atomic_fetch_sub_explicit(&((vd_http *)cls)->load->active, 1, memory_order_relaxed);
+    }
     release_body(cls, rc);
     drop_stream(&rc->call); /* made but never sent (the connection closed first) */
     cJSON_Delete(rc->call.body);

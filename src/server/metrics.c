@@ -58,6 +58,9 @@ static void render_http_load(vd_metrics *m, vd_strbuf *b)
     vd_strbuf_printf(b,
                      "# HELP vectord_http_connections Open HTTP connections.\n"
                      "# TYPE vectord_http_connections gauge\nvectord_http_connections %ld\n"
+                     "# HELP vectord_http_active_requests Requests being served: dispatched, their "
+                     "answer not all sent (this scrape included).\n"
+                     "# TYPE vectord_http_active_requests gauge\nvectord_http_active_requests %ld\n"
                      "# HELP vectord_http_waiting_requests Requests parked until the WAL or the "
                      "feed catches up.\n# TYPE vectord_http_waiting_requests gauge\n"
                      "vectord_http_waiting_requests %ld\n"
@@ -67,6 +70,7 @@ static void render_http_load(vd_metrics *m, vd_strbuf *b)
                      "# HELP vectord_http_overloaded_total Requests refused with 503 overloaded, "
                      "by limit.\n# TYPE vectord_http_overloaded_total counter\n",
                      atomic_load_explicit(&m->http.connections, memory_order_relaxed),
+                     atomic_load_explicit(&m->http.active, memory_order_relaxed),
                      atomic_load_explicit(&m->http.waiting, memory_order_relaxed),
                      (unsigned long long)atomic_load_explicit(&m->http.body_bytes,
                                                               memory_order_relaxed));

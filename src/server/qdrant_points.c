@@ -306,7 +306,7 @@ int vd_qd_points_retrieve(vd_call *call)
 {
     int rc = vd_call_require_body(call, "{\"ids\":[…]}");
     vd_qd_payload_sel with_payload;
-    bool with_vector;
+    bool with_vector = false;
     if (rc || (rc = vd_qd_payload_sel_parse(call, cJSON_GetObjectItem(call->body, "with_payload"), true, "", &with_payload)) ||
         (rc = flag(call, "with_vector", false, &with_vector)))
         return rc;
@@ -562,7 +562,7 @@ static int scroll_now(vd_call *call)
 {
     int rc = vd_call_require_body(call, "{\"limit\": 10, \"offset\": null, \"filter\": {…}}");
     vd_qd_payload_sel with_payload;
-    bool with_vector;
+    bool with_vector = false;
     if (rc || (rc = vd_qd_payload_sel_parse(call, cJSON_GetObjectItem(call->body, "with_payload"), true, "", &with_payload)) ||
         (rc = flag(call, "with_vector", false, &with_vector)))
         return rc;

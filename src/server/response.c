@@ -184,6 +184,7 @@ cJSON *vd_resp_collection(vd_collection *c)
     add_size(searches, "probe", st.total.searches_probe);
     add_size(searches, "distance_computations", st.total.distance_computations);
     add_size(searches, "scratch_allocations", st.total.search_allocations);
+    add_size(searches, "fanned_out", st.total.searches_fanned_out);
     vd_agreement_stats recall, shadow;
     vd_quality_get(vd_collection_quality(c), &recall, &shadow);
     cJSON *quality = cJSON_AddObjectToObject(o, "quality");

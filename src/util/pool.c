@@ -29,6 +29,7 @@ struct vd_pool {
     pool_job *head, *tail;
     bool stopping;
     unsigned n_threads;
+    _Atomic unsigned entered; /* vd_pool_enter callers not yet left */
     pthread_t *threads;
 };
 
@@ -157,4 +158,12 @@ void vd_pool_run(vd_pool *p, size_t n_tasks, vd_pool_task_cb fn, void *ctx)
     while (atomic_load(&job.finished) < n_tasks || job.users > 0)
         pthread_cond_wait(&p->done, &p->lock);
     pthread_mutex_unlock(&p->lock);
+}
+
+unsigned vd_pool_enter(vd_pool *p) { return p ? atomic_fetch_add(&p->entered, 1) + 1 : 1; }
+
+void vd_pool_leave(vd_pool *p)
+{
+    if (p)
+        atomic_fetch_sub(&p->entered, 1);
 }

@@ -20,4 +20,10 @@ void vd_pool_destroy(vd_pool *pool);
 void vd_pool_run(vd_pool *pool, size_t n_tasks, vd_pool_task_cb fn, void *ctx);
 unsigned vd_pool_threads(const vd_pool *pool);
 
+/* Work that may fan out on the pool (searches) says when it starts and
+ * ends, so that each can tell whether the cores are free for fanning out:
+ * vd_pool_enter returns how many are in now, the caller included. */
+unsigned vd_pool_enter(vd_pool *pool);
+void vd_pool_leave(vd_pool *pool);
+
 #endif

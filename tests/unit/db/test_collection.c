@@ -265,3 +265,69 @@ Test(collection, searches_in_steady_state_allocate_no_scratch)
     }
     vd_pool_destroy(pool);
 }
+
+/* A search fans its shards out only when each shard's work is large and
+ * the cores are free; small searches, and any search while the cores are
+ * taken, run their shards on the calling thread — with the same answer. */
+Test(collection, fan_out_only_where_it_pays)
+{
+    vd_distance_init(-1);
+    vd_pool *pool;
+    cr_assert_eq(vd_pool_create(&pool, 1), 0); /* two cores: one worker and the caller */
+    vd_collection_config cfg = {.dim = D, .metric = VD_METRIC_L2, .n_shards = 2,
+                                .index = {.type = VD_INDEX_HNSW, .m = 8, .ef_construction = 40, .ef_search = 16}};
+    snprintf(cfg.name, sizeof cfg.name, "fan");
+    vd_collection *c;
+    cr_assert_eq(vd_collection_create(&c, &cfg, pool), 0);
+    enum { N = 40000 };
+    static float vecs[N][D];
+    static vd_point_in pts[N];
+    unsigned seed = 9;
+    for (int i = 0; i < N; i++) {
+        rand_vec(vecs[i], &seed);
+        pts[i] = (vd_point_in){.id = {.kind = VD_ID_INT, .num = (uint64_t)i}, .vector = vecs[i]};
+    }
+    vd_upsert_counts counts = {0};
+    cr_assert_eq(vd_collection_upsert(c, pts, N, &counts), 0);
+    float q[D];
+    rand_vec(q, &seed);
+    /* shard work: exact 20000 × 16 = 320 K multiply-adds (fans out); HNSW ef 16: 16 × 32 × 16 (does not) */
+    vd_search_req exact = {.vector = q, .k = 10, .exact = true}, walk = {.vector = q, .k = 10};
+    uint64_t fanned[4];
+    vd_point_out *first = NULL;
+    size_t n_first = 0;
+    for (int step = 0; step < 4; step++) {
+        if (step == 2)
+            vd_pool_enter(pool); /* another search is in flight: the cores are taken */
+        vd_point_out *hits;
+        size_t n;
+        cr_assert_eq(vd_collection_search(c, step % 2 ? &walk : &exact, &hits, &n), 0);
+        if (step == 0) {
+            first = hits;
+            n_first = n;
+        } else {
+            if (step == 2) { /* the same exact answer, on the caller */
+                cr_assert_eq(n, n_first);
+                for (size_t i = 0; i < n; i++)
+                    cr_assert(vd_id_equal(&hits[i].id, &first[i].id));
+            }
+            for (size_t i = 0; i < n; i++)
+                vd_point_out_free(&hits[i]);
+            free(hits);
+        }
+        vd_collection_stats st;
+        cr_assert_eq(vd_collection_stats_get(c, &st), 0);
+        free(st.shards);
+        fanned[step] = st.total.searches_fanned_out;
+    }
+    vd_pool_leave(pool);
+    cr_assert_eq(fanned[0], 1, "a large search on free cores fans out");
+    cr_assert_eq(fanned[1], 1, "a small one does not");
+    cr_assert_eq(fanned[2], 1, "nor a large one while the cores are busy");
+    cr_assert_eq(fanned[3], 1);
+    for (size_t i = 0; i < n_first; i++)
+        vd_point_out_free(&first[i]);
+    free(first);
+    vd_collection_unref(c);
+    vd_pool_destroy(pool);
+}
