@@ -114,41 +114,6 @@ static void cond_free(vd_cond *c)
     }
 }
 
-bool vd_filter_datetime(const char *s, double *out)
-{
-    int y, mo, d, h = 0, mi = 0, n = 0;
-    double sec = 0;
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10 || mo < 1 || mo > 12 || d < 1 || d > 31)
-        return false;
-    const char *p = s + 10;
-    double tz = 0;
-    if (*p == 'T' || *p == 't' || *p == ' ') {
-        int m = 0;
-        if (sscanf(p + 1, "%2d:%2d:%lf%n", &h, &mi, &sec, &m) != 3 || h > 23 || mi > 59 || sec < 0 || sec >= 61)
-            return false;
-        p += 1 + m;
-        if (*p == 'Z' || *p == 'z') {
-            p++;
-        } else if (*p == '+' || *p == '-') {
-            int th, tm, k = 0;
-            if (sscanf(p + 1, "%2d:%2d%n", &th, &tm, &k) != 2 || k != 5 || th > 23 || tm > 59)
-                return false;
-            tz = (*p == '+' ? 1 : -1) * (th * 3600.0 + tm * 60.0);
-            p += 1 + k;
-        }
-    }
-    if (*p)
-        return false;
-    /* days from the civil date (proleptic Gregorian) */
-    int yy = y - (mo <= 2);
-    int era = (yy >= 0 ? yy : yy - 399) / 400;
-    int yoe = yy - era * 400;
-    int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    double days = (double)era * 146097 + doe - 719468;
-    *out = days * 86400 + h * 3600.0 + mi * 60.0 + sec - tz;
-    return true;
-}
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -246,7 +211,7 @@ static int parse_range(parse_ctx *pc, const cJSON *r, vd_cond *c, const char *wh
                            "%s.range has unknown field '%s' (use gt, gte, lt, lte)", where,
                            f->string);
         bool when = c->type == COND_RANGE && cJSON_IsString(f);
-        if (when && !vd_filter_datetime(f->valuestring, slots[k]))
+        if (when && !vd_datetime_parse(f->valuestring, slots[k]))
             return vd_fail(pc->em, VD_E_INVALID_FILTER,
                            "%s.range.%s is not an RFC 3339 date-time (e.g. \"2026-12-05T23:10:00Z\")",
                            where, names[k]);
@@ -539,7 +504,7 @@ static bool scalar_holds(const vd_cond *c, const cJSON *v)
         return value_in(c, v) != c->except;
     double t;
     if (c->datetime)
-        return cJSON_IsString(v) && vd_filter_datetime(v->valuestring, &t) && in_range(c, t);
+        return cJSON_IsString(v) && vd_datetime_parse(v->valuestring, &t) && in_range(c, t);
     return cJSON_IsNumber(v) && in_range(c, v->valuedouble);
 }
 
@@ -613,9 +578,11 @@ bool vd_filter_match_point(const vd_filter *f, const vd_point_id *id, const cJSO
 
 static const vd_pindex *index_for(const vd_filter_source *src, const vd_cond *c)
 {
-    if ((c->type != COND_MATCH && c->type != COND_RANGE) || c->except || c->datetime)
+    if ((c->type != COND_MATCH && c->type != COND_RANGE) || c->except)
         return NULL; /* the others are answered by testing payloads */
-    vd_pindex_type want = c->type == COND_MATCH ? VD_PINDEX_KEYWORD : VD_PINDEX_NUMERIC;
+    vd_pindex_type want = c->type == COND_MATCH ? VD_PINDEX_KEYWORD
+                          : c->datetime         ? VD_PINDEX_DATETIME
+                                                : VD_PINDEX_NUMERIC;
     for (size_t i = 0; i < src->n_indexes; i++)
         if (src->indexes[i]->type == want && strcmp(src->indexes[i]->field, c->key) == 0)
             return src->indexes[i];

@@ -33,11 +33,6 @@
 
 typedef struct vd_filter vd_filter;
 
-/* An RFC 3339 date-time ("2026-12-05T23:10:00Z", "…+01:00", fractions of a
- * second, a space for the 'T'), or a date ("2026-12-05": midnight UTC), as
- * seconds since 1970-01-01 UTC, as ranges compare them. false if s is not one. */
-bool vd_filter_datetime(const char *s, double *out);
-
 /* Parses json (borrowed). max_depth bounds group nesting (1 = no nested
  * group); max_terms the conditions plus match values in all (0 = only the
  * fixed limits above), which bounds what evaluating it costs per point. */

@@ -93,3 +93,39 @@ size_t vd_keyword_key(const cJSON *v, char *buf, size_t cap)
     }
     return (n > 0 && (size_t)n < cap) ? (size_t)n : 0;
 }
+
+bool vd_datetime_parse(const char *s, double *out)
+{
+    int y, mo, d, h = 0, mi = 0, n = 0;
+    double sec = 0;
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10 || mo < 1 || mo > 12 || d < 1 || d > 31)
+        return false;
+    const char *p = s + 10;
+    double tz = 0;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        int m = 0;
+        if (sscanf(p + 1, "%2d:%2d:%lf%n", &h, &mi, &sec, &m) != 3 || h > 23 || mi > 59 || sec < 0 || sec >= 61)
+            return false;
+        p += 1 + m;
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int th, tm, k = 0;
+            if (sscanf(p + 1, "%2d:%2d%n", &th, &tm, &k) != 2 || k != 5 || th > 23 || tm > 59)
+                return false;
+            tz = (*p == '+' ? 1 : -1) * (th * 3600.0 + tm * 60.0);
+            p += 1 + k;
+        }
+    }
+    if (*p)
+        return false;
+    /* days from the civil date (proleptic Gregorian) */
+    int yy = y - (mo <= 2);
+    int era = (yy >= 0 ? yy : yy - 399) / 400;
+    int yoe = yy - era * 400;
+    int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    double days = (double)era * 146097 + doe - 719468;
+    *out = days * 86400 + h * 3600.0 + mi * 60.0 + sec - tz;
+    return true;
+}

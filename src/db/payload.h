@@ -30,6 +30,12 @@ const cJSON *vd_payload_get(const cJSON *payload, const vd_key_path *kp);
 /* Approximate heap bytes held by a cJSON tree (nodes plus strings). */
 size_t vd_payload_bytes(const cJSON *item);
 
+/* An RFC 3339 date-time ("2026-12-05T23:10:00Z", "…+01:00", fractions of a
+ * second, a space for the 'T'), or a date ("2026-12-05": midnight UTC), as
+ * seconds since 1970-01-01 UTC: how filters and datetime indexes compare
+ * them. false if s is not one. */
+bool vd_datetime_parse(const char *s, double *out);
+
 /* Keyword index key of a scalar value: "s:<string>", "i:<integer>", "b:0|1".
  * Returns the key length written into buf (NUL-terminated), or 0 if the value
  * is not a keyword-indexable scalar (numbers must be integral, |x| < 2^53).

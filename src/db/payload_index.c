@@ -20,7 +20,10 @@ struct vd_kw_entry {
 
 const char *vd_pindex_type_name(vd_pindex_type t)
 {
-    return t == VD_PINDEX_KEYWORD ? "keyword" : t == VD_PINDEX_NUMERIC ? "numeric" : "unknown";
+    return t == VD_PINDEX_KEYWORD    ? "keyword"
+           : t == VD_PINDEX_NUMERIC  ? "numeric"
+           : t == VD_PINDEX_DATETIME ? "datetime"
+                                     : "unknown";
 }
 
 int vd_pindex_type_parse(const char *name, vd_pindex_type *out)
@@ -30,6 +33,8 @@ int vd_pindex_type_parse(const char *name, vd_pindex_type *out)
     else if (strcmp(name, "numeric") == 0 || strcmp(name, "integer") == 0 ||
              strcmp(name, "float") == 0)
         *out = VD_PINDEX_NUMERIC;
+    else if (strcmp(name, "datetime") == 0)
+        *out = VD_PINDEX_DATETIME;
     else
         return -1;
     return 0;
@@ -219,7 +224,7 @@ static int apply(vd_pindex *idx, uint32_t slot, const cJSON *payload, bool add)
     const cJSON *v = payload ? vd_payload_get(payload, &idx->path) : NULL;
     if (!v)
         return 0;
-    if (idx->type == VD_PINDEX_NUMERIC) {
+    if (idx->type == VD_PINDEX_NUMERIC || idx->type == VD_PINDEX_DATETIME) {
         if (add) {
             int rc = numeric_reserve(idx, slot);
             if (rc)
@@ -231,7 +236,13 @@ static int apply(vd_pindex *idx, uint32_t slot, const cJSON *payload, bool add)
             idx->values[slot] = NAN;
             add ? vd_bit_set(idx->multi, slot) : vd_bit_clear(idx->multi, slot);
         } else {
-            idx->values[slot] = (add && cJSON_IsNumber(v)) ? v->valuedouble : NAN;
+            double x = NAN;
+            if (add && idx->type == VD_PINDEX_NUMERIC && cJSON_IsNumber(v))
+                x = v->valuedouble;
+            else if (add && idx->type == VD_PINDEX_DATETIME && cJSON_IsString(v) &&
+                     !vd_datetime_parse(v->valuestring, &x))
+                x = NAN;
+            idx->values[slot] = x;
         }
         return 0;
     }

@@ -9,6 +9,8 @@
  * numeric: a column of doubles indexed by slot (NaN = absent). A range scan
  *   reads 8 bytes per point instead of walking its JSON payload. Points whose
  *   value is an array are flagged in `multi` and checked on their payload.
+ * datetime: the same column, of RFC 3339 date-time strings as seconds since
+ *   1970 (vd_datetime_parse), for ranges over date-times.
  *
  * Values of arrays are indexed element by element. Not thread-safe: guarded by
  * the owning shard's lock.
@@ -23,7 +25,8 @@
 
 #include "db/payload.h"
 
-typedef enum vd_pindex_type { VD_PINDEX_KEYWORD = 1, VD_PINDEX_NUMERIC = 2 } vd_pindex_type;
+/* Values are part of the WAL and snapshot formats. */
+typedef enum vd_pindex_type { VD_PINDEX_KEYWORD = 1, VD_PINDEX_NUMERIC = 2, VD_PINDEX_DATETIME = 3 } vd_pindex_type;
 
 const char *vd_pindex_type_name(vd_pindex_type t);
 int vd_pindex_type_parse(const char *name, vd_pindex_type *out);
@@ -42,7 +45,7 @@ typedef struct vd_pindex {
     /* keyword */
     vd_kw_entry **buckets;
     size_t n_buckets, n_keys, posting_bytes;
-    /* numeric */
+    /* numeric, datetime */
     double *values;  /* values_cap entries, NaN = absent */
     uint64_t *multi; /* bit per slot: value is an array, check the payload */
     size_t values_cap;

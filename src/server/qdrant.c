@@ -372,7 +372,9 @@ static cJSON *qdrant_info(const cJSON *v)
     {
         cJSON *f = cJSON_AddObjectToObject(schema, pi->string);
         const char *t = cJSON_GetStringValue(pi);
-        cJSON_AddStringToObject(f, "data_type", t && strcmp(t, "numeric") == 0 ? "float" : "keyword");
+        cJSON_AddStringToObject(f, "data_type", !t || strcmp(t, "keyword") == 0 ? "keyword"
+                                                : strcmp(t, "datetime") == 0   ? "datetime"
+                                                                                : "float");
         cJSON_AddNumberToObject(f, "points", points);
     }
     return o;
@@ -436,17 +438,19 @@ int vd_qd_index_create(vd_call *call)
         schema = cJSON_GetObjectItem(schema, "type");
     if (!cJSON_IsString(name) || !*name->valuestring || !cJSON_IsString(schema))
         return vd_fail(&call->em, VD_E_INVALID_REQUEST,
-                       "give \"field_name\" and \"field_schema\" (keyword, integer, float or uuid)");
+                       "give \"field_name\" and \"field_schema\" (keyword, integer, float, bool, datetime or uuid)");
     const char *t = schema->valuestring, *type = NULL;
-    if (strcmp(t, "keyword") == 0 || strcmp(t, "uuid") == 0)
-        type = "keyword";
+    if (strcmp(t, "keyword") == 0 || strcmp(t, "uuid") == 0 || strcmp(t, "bool") == 0)
+        type = "keyword"; /* a keyword index holds strings, integers and booleans */
     else if (strcmp(t, "integer") == 0 || strcmp(t, "float") == 0)
         type = "numeric";
+    else if (strcmp(t, "datetime") == 0)
+        type = "datetime";
     if (!type)
         return vd_fail(&call->em, VD_E_INVALID_REQUEST,
-                       "field_schema '%.32s' is not supported: vectord indexes keyword, integer, float and uuid "
-                       "fields (bool, datetime, text and geo are not supported; filters on them still work, "
-                       "by scanning)", t);
+                       "field_schema '%.32s' is not supported: vectord indexes keyword, integer, float, bool, "
+                       "datetime and uuid fields (text and geo are not supported; text matching and geo "
+                       "filters are refused too)", t);
     vd_collection *c;
     if ((rc = vd_call_collection(call, &c)))
         return rc;

@@ -454,7 +454,7 @@ static bool order_number(const cJSON *v, double *x)
         *x = v->valuedouble;
         return true;
     }
-    return cJSON_IsString(v) && vd_filter_datetime(v->valuestring, x);
+    return cJSON_IsString(v) && vd_datetime_parse(v->valuestring, x);
 }
 
 /* The value a point orders by: its key's value, or of an array the lowest

@@ -166,7 +166,7 @@ int vd_req_collection(const cJSON *body, const char *name, const vd_limits *lim,
             vd_pindex_type t;
             if (!cJSON_IsString(f) || vd_pindex_type_parse(f->valuestring, &t))
                 return vd_fail(em, VD_E_INVALID_REQUEST,
-                               "payload_indexes.%.100s must be \"keyword\" or \"numeric\"",
+                               "payload_indexes.%.100s must be \"keyword\", \"numeric\" or \"datetime\"",
                                f->string);
             vd_key_path kp;
             if (vd_key_path_parse(&kp, f->string) != 0)
@@ -612,7 +612,7 @@ int vd_req_pindex(const cJSON *body, const char **field, vd_pindex_type *type, v
         return vd_fail(em, VD_E_INVALID_REQUEST, "field must be a non-empty (dotted) payload key");
     vd_key_path_free(&kp);
     if (!cJSON_IsString(t) || vd_pindex_type_parse(t->valuestring, type) != 0)
-        return vd_fail(em, VD_E_INVALID_REQUEST, "type must be \"keyword\" or \"numeric\"");
+        return vd_fail(em, VD_E_INVALID_REQUEST, "type must be \"keyword\", \"numeric\" or \"datetime\"");
     *field = f->valuestring;
     return 0;
 }

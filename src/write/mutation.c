@@ -327,7 +327,7 @@ static bool hnsw_params_ok(const vd_index_params *p)
 
 static bool pindex_type_ok(vd_pindex_type t)
 {
-    return t == VD_PINDEX_KEYWORD || t == VD_PINDEX_NUMERIC;
+    return t == VD_PINDEX_KEYWORD || t == VD_PINDEX_NUMERIC || t == VD_PINDEX_DATETIME;
 }
 
 int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutation_decoded *d,

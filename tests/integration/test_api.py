@@ -211,7 +211,23 @@ FILTERS = [
                           {"must": [{"key": "type", "match": {"value": "fact"}},
                                     {"key": "meta.score", "range": {"lte": 0.1}}]}]}]},
     {"must": [{"key": "userId", "match": {"value": "nobody"}}]},
+    {"must": [{"key": "at", "range": {"gte": "2026-03-10", "lt": "2026-08-01T06:00:00+02:00"}}]},
+    {"should": [{"key": "at", "range": {"gt": "2026-12-20T00:00:00Z"}}, {"key": "type", "match": {"value": "event"}}]},
 ]
+
+
+def _instant(x):
+    """An RFC 3339 date-time (or date) as seconds since 1970, or None."""
+    import datetime
+    if not isinstance(x, str):
+        return None
+    try:
+        d = datetime.datetime.fromisoformat(x.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=datetime.timezone.utc)
+    return d.timestamp()
 
 
 def payload_matches(p, f):
@@ -232,6 +248,9 @@ def payload_matches(p, f):
             want = c["match"].get("any", [c["match"].get("value")])
             return any(x in want and type(x) is type(w) for x in vals for w in want if x == w)
         r = c["range"]
+        if any(isinstance(b, str) for b in r.values()):  # date-times
+            r = {k: _instant(b) for k, b in r.items()}
+            vals = [_instant(x) for x in vals]
         for x in vals:
             if isinstance(x, (int, float)) and not isinstance(x, bool) and \
                     ("gt" not in r or x > r["gt"]) and ("gte" not in r or x >= r["gte"]) and \
@@ -259,11 +278,12 @@ def test_filtered_search_equals_brute_force_over_matching_set(client, indexed):
             "createdAt": int(rng.integers(0, 1000)),
             "tags": ["red", "blue"] if i % 7 == 0 else ["blue"],
             "meta": {"lang": "en" if i % 4 else "de", "score": float(rng.random())},
+            "at": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:30:00" + ("Z" if i % 2 else "+01:00"),
         })
     body = {"dim": dim, "metric": "l2", "shards": 2}
     if indexed:
         body["payload_indexes"] = {"userId": "keyword", "type": "keyword", "createdAt": "numeric",
-                                   "tags": "keyword"}
+                                   "tags": "keyword", "at": "datetime"}
     client.ok("PUT", "/collections/f", body)
     upsert_all(client, "f", list(range(n)), base, payloads)
     if indexed:  # add one more index after the data is in

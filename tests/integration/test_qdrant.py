@@ -115,7 +115,6 @@ def test_the_official_js_client_manages_collections():
     # Payload indexes: create (idempotent), refusals naming what is not supported.
     assert out["createIndex"]["ok"]["status"] == "completed" and out["createIndexAgain"]["ok"]["status"] == "completed"
     assert out["createIndexNumeric"]["ok"]["status"] == "completed"
-    assert out["createIndexBool"]["status"] == 400 and "bool" in out["createIndexBool"]["data"]["status"]["error"]
     assert out["deleteIndex"]["status"] == 400 and "not supported" in out["deleteIndex"]["data"]["status"]["error"]
     info = out["getCollection"]["ok"]
     assert info["payload_schema"] == {"userId": {"data_type": "keyword", "points": 2},
@@ -145,6 +144,12 @@ def test_the_official_js_client_manages_collections():
     assert out["retrieveInclude"]["ok"] == [{"id": 2, "payload": {"tag": "a"}}], out["retrieveInclude"]
     assert out["scrollExclude"]["ok"]["points"][0]["payload"] == {}, out["scrollExclude"]
     assert out["scrollFields"]["ok"]["points"][0]["payload"] == {"tag": "a"}, out["scrollFields"]
+    # bool (a keyword index) and datetime indexes; text is refused.
+    assert out["orderedIndexBool"]["ok"]["status"] == "completed" and out["orderedIndexTime"]["ok"]["status"] == "completed"
+    assert out["orderedIndexText"]["status"] == 400 and "text" in out["orderedIndexText"]["data"]["status"]["error"]
+    assert out["countTimeRange"]["ok"] == {"count": 2} and out["countBool"]["ok"] == {"count": 1}
+    assert {k: v["data_type"] for k, v in out["orderedInfo"]["ok"]["payload_schema"].items()} == \
+        {"other": "keyword", "at": "datetime"}, out["orderedInfo"]
     # Scroll in payload order: numbers or date-times; an array orders by its lowest (asc) or highest
     # (desc) value; points without the key are left out; start_from pages; offset is refused with it.
     def order(step):

@@ -123,7 +123,6 @@ await step("afterDeletes", () => client.retrieve("memories", { ids: [1, 2, 3, uu
 await step("createIndex", () => client.createPayloadIndex("memories", { field_name: "userId", field_schema: "keyword", wait: true }));
 await step("createIndexAgain", () => client.createPayloadIndex("memories", { field_name: "userId", field_schema: "keyword" }));
 await step("createIndexNumeric", () => client.createPayloadIndex("memories", { field_name: "n", field_schema: { type: "integer" } }));
-await step("createIndexBool", () => client.createPayloadIndex("memories", { field_name: "flag", field_schema: "bool" }));
 await step("deleteIndex", () => client.deletePayloadIndex("memories", "userId"));
 await step("getCollection", () => client.getCollection("memories"));
 await step("getQuantized", () => client.getCollection("quantized"));
@@ -177,6 +176,14 @@ await step("orderedCreate", async () => {
     ],
   });
 });
+await step("orderedIndexBool", () => client.createPayloadIndex("ordered", { field_name: "other", field_schema: "bool" }));
+await step("orderedIndexTime", () =>
+  client.createPayloadIndex("ordered", { field_name: "at", field_schema: "datetime", wait: true }));
+await step("orderedIndexText", () => client.createPayloadIndex("ordered", { field_name: "at", field_schema: "text" }));
+await step("countTimeRange", () =>
+  client.count("ordered", { filter: { must: [{ key: "at", range: { gte: "2026-12-01T00:00:00Z" } }] } }));
+await step("countBool", () => client.count("ordered", { filter: { must: [{ key: "other", match: { value: true } }] } }));
+await step("orderedInfo", () => client.getCollection("ordered"));
 await step("scrollOrderAsc", () => client.scroll("ordered", { order_by: "n", limit: 10, with_payload: false }));
 await step("scrollOrderDesc", () =>
   client.scroll("ordered", { order_by: { key: "n", direction: "desc" }, limit: 3, with_payload: false }));

@@ -155,8 +155,9 @@ static void make_payloads(void)
             continue;
         }
         snprintf(buf, sizeof buf,
-                 "{\"userId\":\"u%d\",\"type\":\"t%d\",\"n\":%d,\"tags\":[%d,%d],\"m\":{\"x\":%d}}",
-                 user, kind, n, n % 5, n % 7, n % 3);
+                 "{\"userId\":\"u%d\",\"type\":\"t%d\",\"n\":%d,\"tags\":[%d,%d],\"m\":{\"x\":%d},"
+                 "\"at\":\"2026-%02d-%02dT%02d:00:00%s\"}",
+                 user, kind, n, n % 5, n % 7, n % 3, 1 + n % 12, 1 + n % 28, n % 24, n % 2 ? "Z" : "+01:00");
         payloads[i] = cJSON_Parse(buf);
     }
 }
@@ -215,13 +216,14 @@ Test(filter, bitmap_eval_equals_scan_with_and_without_indexes)
     for (uint32_t s = 0; s < N; s++)
         if (s % 11 != 3) /* some slots are free */
             vd_bit_set(alive, s);
-    vd_pindex *idx[4];
+    vd_pindex *idx[5];
     cr_assert_eq(vd_pindex_create(&idx[0], "userId", VD_PINDEX_KEYWORD), 0);
     cr_assert_eq(vd_pindex_create(&idx[1], "n", VD_PINDEX_NUMERIC), 0);
     cr_assert_eq(vd_pindex_create(&idx[2], "tags", VD_PINDEX_KEYWORD), 0);
     cr_assert_eq(vd_pindex_create(&idx[3], "tags", VD_PINDEX_NUMERIC), 0);
+    cr_assert_eq(vd_pindex_create(&idx[4], "at", VD_PINDEX_DATETIME), 0);
     for (uint32_t s = 0; s < N; s++)
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 5; k++)
             cr_assert_eq(vd_pindex_add(idx[k], s, payloads[s]), 0);
     const char *filters[] = {
         "{}",
@@ -242,20 +244,22 @@ Test(filter, bitmap_eval_equals_scan_with_and_without_indexes)
         "{\"must_not\":[{\"has_id\":[5000,5001,5002]}],\"should\":[{\"has_id\":[5005]},"
         "{\"key\":\"userId\",\"match\":{\"value\":\"u3\"}}]}",
         "{\"must\":[{\"has_id\":[]}]}",
+        "{\"must\":[{\"key\":\"at\",\"range\":{\"gte\":\"2026-03-05\",\"lt\":\"2026-07-01T12:00:00+02:00\"}}]}",
+        "{\"must\":[{\"key\":\"at\",\"range\":{\"gt\":\"2026-11-28T22:00:00Z\"}},{\"key\":\"n\",\"range\":{\"lt\":700}}]}",
     };
     for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
         check_filter(filters[i], idx, 0, alive);
-        check_filter(filters[i], idx, 4, alive);
+        check_filter(filters[i], idx, 5, alive);
     }
     /* Index maintenance: remove some points from the indexes and the alive set. */
     for (uint32_t s = 0; s < N; s += 5) {
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 5; k++)
             vd_pindex_remove(idx[k], s, payloads[s]);
         vd_bit_clear(alive, s);
     }
     for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++)
-        check_filter(filters[i], idx, 4, alive);
-    for (int k = 0; k < 4; k++)
+        check_filter(filters[i], idx, 5, alive);
+    for (int k = 0; k < 5; k++)
         vd_pindex_destroy(idx[k]);
     for (int i = 0; i < N; i++)
         cJSON_Delete(payloads[i]);
