@@ -26,6 +26,9 @@ struct vd_collection {
     struct merge_scratch *merge_free; /* searches' per-shard answers, reused */
     _Atomic uint64_t merge_allocs;    /* merge scratch made or grown */
     _Atomic uint64_t fanned_out;      /* searches whose shards ran in parallel */
+    _Atomic float target_recall;      /* 0 = off */
+    vd_calibration calibration;       /* its own lock */
+    _Atomic uint32_t calibrated;      /* the breadth chosen for target_recall; 0 = none yet */
 };
 
 vd_quality *vd_collection_quality(vd_collection *c) { return &c->quality; }
@@ -137,6 +140,7 @@ static void destroy(vd_collection *c)
         free((char *)c->cfg.pindexes[i].field);
     pthread_mutex_destroy(&c->pindex_lock);
     merge_pool_destroy(c);
+    vd_calibration_destroy(&c->calibration);
     vd_quality_destroy(&c->quality);
     if (c->order)
         c->order_hooks->release(c->order);
@@ -161,6 +165,9 @@ int vd_collection_create_ordered(vd_collection **out, const vd_collection_config
     atomic_init(&c->ef_search, cfg->index.ef_search);
     atomic_init(&c->nprobe, cfg->index.nprobe);
     atomic_init(&c->oversampling, cfg->oversampling);
+    atomic_init(&c->target_recall, cfg->target_recall);
+    atomic_init(&c->calibrated, 0);
+    vd_calibration_init(&c->calibration, cfg->index.type == VD_INDEX_IVF);
     pthread_mutex_init(&c->pindex_lock, NULL);
     pthread_mutex_init(&c->merge_lock, NULL);
     vd_quality_init(&c->quality);
@@ -245,6 +252,27 @@ void vd_collection_config_now(vd_collection *c, vd_collection_config *out)
     out->index.ef_search = atomic_load_explicit(&c->ef_search, memory_order_relaxed);
     out->index.nprobe = atomic_load_explicit(&c->nprobe, memory_order_relaxed);
     out->oversampling = atomic_load_explicit(&c->oversampling, memory_order_relaxed);
+    out->target_recall = atomic_load_explicit(&c->target_recall, memory_order_relaxed);
+}
+
+float vd_collection_target_recall(vd_collection *c)
+{
+    return atomic_load_explicit(&c->target_recall, memory_order_relaxed);
+}
+
+void vd_collection_calibration(vd_collection *c, vd_calibration_choice *out)
+{
+    vd_calibration_choose(&c->calibration, vd_collection_target_recall(c), out);
+}
+
+const uint32_t *vd_collection_calibration_rungs(vd_collection *c) { return c->calibration.rungs; }
+
+void vd_collection_calibration_add(vd_collection *c, const uint32_t *found, uint32_t k)
+{
+    vd_calibration_add(&c->calibration, found, k);
+    vd_calibration_choice ch;
+    vd_collection_calibration(c, &ch);
+    atomic_store_explicit(&c->calibrated, ch.chosen ? ch.value : 0, memory_order_relaxed);
 }
 
 void vd_collection_set_search_defaults(vd_collection *c, const vd_search_defaults *d,
@@ -256,6 +284,12 @@ void vd_collection_set_search_defaults(vd_collection *c, const vd_search_default
         atomic_store_explicit(&c->nprobe, d->nprobe, memory_order_relaxed);
     if (mask & VD_SET_OVERSAMPLING)
         atomic_store_explicit(&c->oversampling, d->oversampling, memory_order_relaxed);
+    if (mask & VD_SET_TARGET_RECALL) {
+        atomic_store_explicit(&c->target_recall, d->target_recall, memory_order_relaxed);
+        vd_calibration_choice ch; /* the window's samples stand; the choice follows the new target */
+        vd_collection_calibration(c, &ch);
+        atomic_store_explicit(&c->calibrated, ch.chosen ? ch.value : 0, memory_order_relaxed);
+    }
 }
 
 static uint32_t shard_of(const vd_collection *c, const vd_point_id *id)
@@ -560,8 +594,13 @@ int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_ou
         float o = atomic_load_explicit(&c->oversampling, memory_order_relaxed);
         with_default.oversampling = o > 0 ? o : vd_oversampling_default(c->cfg.quant);
     }
+    /* A target recall, once calibrated, gives the default breadth. */
+    uint32_t calibrated = atomic_load_explicit(&c->target_recall, memory_order_relaxed) > 0
+                              ? atomic_load_explicit(&c->calibrated, memory_order_relaxed)
+                              : 0;
+    bool ivf = c->cfg.index.type == VD_INDEX_IVF;
     if (!with_default.ef)
-        with_default.ef = atomic_load_explicit(&c->ef_search, memory_order_relaxed);
+        with_default.ef = calibrated && !ivf ? calibrated : atomic_load_explicit(&c->ef_search, memory_order_relaxed);
     /* ef is the collection's breadth: its shards share it (each walks at
      * least k), so the same ef costs and finds about the same whatever the
      * shard count (bench/fanout.py: recall@10 0.985 / 0.998 / 1.000 at ef 16 /
@@ -571,7 +610,7 @@ int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_ou
         with_default.ef = e > with_default.k ? e : with_default.k;
     }
     if (!with_default.nprobe) {
-        uint32_t p = atomic_load_explicit(&c->nprobe, memory_order_relaxed);
+        uint32_t p = calibrated && ivf ? calibrated : atomic_load_explicit(&c->nprobe, memory_order_relaxed);
         with_default.nprobe = p ? p : VD_IVF_NPROBE_AUTO;
     }
     req = &with_default;

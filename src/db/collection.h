@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db/calibration.h"
 #include "db/filter.h"
 #include "db/payload_edit.h"
 #include "db/payload_index.h"
@@ -57,6 +58,9 @@ typedef struct vd_collection_config {
     vd_quant quant;        /* codes the index walks (VD_QUANT_NONE = the originals) */
     float oversampling;    /* quantized: candidates re-ranked per result, by default */
     bool originals_on_disk; /* quantized: float32 originals in a file, not in RAM */
+    /* HNSW, IVF: the recall the default ef / nprobe is calibrated to from
+     * sampled queries (db/calibration.h); 0 = off, ef_search / nprobe rule */
+    float target_recall;
     /* Not part of the stored configuration: the folder for originals on disk
      * (the database sets it to <data_dir>/vectors; NULL = the system's temp dir). */
     const char *vectors_dir;
@@ -97,9 +101,10 @@ typedef struct vd_search_defaults {
     uint32_t ef_search; /* HNSW */
     uint32_t nprobe;    /* IVF, 0 = automatic */
     float oversampling; /* quantized: 0 = the quantizer's default */
+    float target_recall; /* HNSW, IVF: 0 = off */
 } vd_search_defaults;
 /* Which fields of a vd_search_defaults a change sets. */
-enum { VD_SET_EF_SEARCH = 1, VD_SET_NPROBE = 2, VD_SET_OVERSAMPLING = 4 };
+enum { VD_SET_EF_SEARCH = 1, VD_SET_NPROBE = 2, VD_SET_OVERSAMPLING = 4, VD_SET_TARGET_RECALL = 8 };
 
 /* True if name is 1..64 chars of [A-Za-z0-9_-]. */
 bool vd_collection_name_valid(const char *name);
@@ -152,6 +157,15 @@ int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_ou
 /* VD_E_COLLECTION_EXISTS-like conflicts are reported as VD_E_INVALID_REQUEST. */
 int vd_collection_add_pindex(vd_collection *c, const char *field, vd_pindex_type type,
                              vd_errmsg *em);
+/* The target recall now (0 = off), and the calibration's state: the breadth
+ * chosen (once enough samples are in) and its measured recall. */
+float vd_collection_target_recall(vd_collection *c);
+void vd_collection_calibration(vd_collection *c, vd_calibration_choice *out);
+/* The breadths a calibration sample is run at (VD_CALIBRATION_RUNGS). */
+const uint32_t *vd_collection_calibration_rungs(vd_collection *c);
+/* Records a calibration sample (found[r] of the exact k at rung r) and
+ * updates the default breadth searches use. */
+void vd_collection_calibration_add(vd_collection *c, const uint32_t *found, uint32_t k);
 /* Trains every shard whose index is due (IVF; see vd_shard_train). */
 int vd_collection_train(vd_collection *c, _Atomic bool *cancel, uint32_t *n_trained);
 /* Compacts every shard whose tombstones reach min_ratio (0 = any). */

@@ -50,6 +50,40 @@ static void sample_free(sample *s)
     free(s);
 }
 
+/* For a collection with a target recall: the sample's query at every rung
+ * of the calibration ladder (ef for HNSW, nprobe for IVF), each answer
+ * compared with the exact one (ids[0..n)). */
+static void calibrate(sample *s, const vd_point_id *ids, size_t n)
+{
+    if (vd_collection_target_recall(s->c) <= 0 || !n)
+        return;
+    bool ivf = vd_collection_config_of(s->c)->index.type == VD_INDEX_IVF;
+    const uint32_t *rungs = vd_collection_calibration_rungs(s->c);
+    uint32_t found[VD_CALIBRATION_RUNGS];
+    for (int r = 0; r < VD_CALIBRATION_RUNGS; r++) {
+        vd_search_req q = {.vector = s->vector,
+                           .k = s->req.k,
+                           .filter = s->filter,
+                           .oversampling = s->req.oversampling,
+                           .ef = ivf ? 0 : rungs[r],
+                           .nprobe = ivf ? rungs[r] : 0,
+                           .on_caller = true};
+        vd_point_out *hits;
+        size_t nh;
+        if (vd_collection_search(s->c, &q, &hits, &nh) != 0)
+            return; /* out of memory: no sample */
+        vd_point_id *got = malloc((nh ? nh : 1) * sizeof *got);
+        for (size_t i = 0; got && i < nh; i++)
+            got[i] = hits[i].id;
+        found[r] = got ? (uint32_t)vd_ids_common(ids, n, got, nh) : 0;
+        free(got);
+        for (size_t i = 0; i < nh; i++)
+            vd_point_out_free(&hits[i]);
+        free(hits);
+    }
+    vd_collection_calibration_add(s->c, found, (uint32_t)n);
+}
+
 static void measure(vd_recall_monitor *m, sample *s)
 {
     vd_search_req exact = {.vector = s->vector,
@@ -73,6 +107,7 @@ static void measure(vd_recall_monitor *m, sample *s)
         size_t found = vd_ids_common(ids, n, s->ids, s->n);
         vd_quality_add_recall(vd_collection_quality(s->c), (uint32_t)found, (uint32_t)n);
         atomic_fetch_add_explicit(&m->measured, 1, memory_order_relaxed);
+        calibrate(s, ids, n);
     }
     free(ids);
     for (size_t i = 0; i < n; i++)

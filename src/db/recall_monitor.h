@@ -9,7 +9,9 @@
  * collection's quality tally how many of the exact top-k the live search
  * found. When the queue is full, samples are dropped and counted, never
  * waited for. Points written between the search and its re-run count against
- * recall, so under heavy writes the figure is a slight underestimate.
+ * recall, so under heavy writes the figure is a slight underestimate. For a
+ * collection with a target recall, the thread also runs the query at each
+ * breadth of the calibration ladder (db/calibration.h).
  */
 #ifndef VD_RECALL_MONITOR_H
 #define VD_RECALL_MONITOR_H

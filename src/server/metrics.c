@@ -488,6 +488,26 @@ static int render_collections(vd_metrics *m, vd_database *db, vd_strbuf *b)
     for (size_t i = 0; i < n && st; i++)
         vd_strbuf_printf(b, "vectord_collection_deleted_pending{collection=\"%s\"} %zu\n",
                          vd_collection_config_of(colls[i])->name, st[i].total.n_tombstones);
+    static const char *const cal_help[2] = {
+        "# HELP vectord_collection_calibrated_breadth The ef (HNSW) or nprobe (IVF) calibrated to the "
+        "collection's target recall (absent until calibrated).\n"
+        "# TYPE vectord_collection_calibrated_breadth gauge\n",
+        "# HELP vectord_collection_calibrated_recall The recall measured at that breadth over the "
+        "calibration window.\n# TYPE vectord_collection_calibrated_recall gauge\n"};
+    for (int family = 0; family < 2; family++) {
+        vd_strbuf_printf(b, "%s", cal_help[family]);
+        for (size_t i = 0; i < n && st; i++) {
+            vd_calibration_choice ch;
+            vd_collection_calibration(colls[i], &ch);
+            if (!ch.chosen || vd_collection_target_recall(colls[i]) <= 0)
+                continue;
+            const char *name = vd_collection_config_of(colls[i])->name;
+            if (family == 0)
+                vd_strbuf_printf(b, "vectord_collection_calibrated_breadth{collection=\"%s\"} %u\n", name, ch.value);
+            else
+                vd_strbuf_printf(b, "vectord_collection_calibrated_recall{collection=\"%s\"} %.4f\n", name, ch.recall);
+        }
+    }
     vd_strbuf_printf(b, "# HELP vectord_collection_search_scratch_allocations_total Working memory searches "
                         "had to allocate (scratch made or grown); flat once warm.\n"
                         "# TYPE vectord_collection_search_scratch_allocations_total counter\n");

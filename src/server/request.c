@@ -9,11 +9,27 @@
 #include "server/json_util.h"
 #include "vectord/distance.h"
 
+/* index.target_recall: 0 (off) or VD_TARGET_RECALL_MIN … MAX; *given says
+ * whether the body has it. */
+static int parse_target_recall(const cJSON *index, float *out, bool *given, vd_errmsg *em)
+{
+    double v;
+    int rc = vd_json_number(index, "target_recall", "index", given, &v, em);
+    if (rc || !*given)
+        return rc;
+    if (!(v == 0 || (v >= VD_TARGET_RECALL_MIN && v <= VD_TARGET_RECALL_MAX)))
+        return vd_fail(em, VD_E_INVALID_REQUEST,
+                       "index.target_recall must be 0 (off) or from %.1f to %.3f, got %g", (double)VD_TARGET_RECALL_MIN,
+                       (double)VD_TARGET_RECALL_MAX, v);
+    *out = (float)v;
+    return 0;
+}
+
 static int parse_index(const cJSON *index, vd_index_params *out, vd_errmsg *em)
 {
     static const char *const flat_fields[] = {"type", NULL};
-    static const char *const hnsw_fields[] = {"type", "m", "ef_construction", "ef_search", NULL};
-    static const char *const ivf_fields[] = {"type", "nlist", "nprobe", NULL};
+    static const char *const hnsw_fields[] = {"type", "m", "ef_construction", "ef_search", "target_recall", NULL};
+    static const char *const ivf_fields[] = {"type", "nlist", "nprobe", "target_recall", NULL};
     int rc;
     uint64_t v;
     if ((rc = vd_json_object(index, "index", em)))
@@ -151,6 +167,15 @@ int vd_req_collection(const cJSON *body, const char *name, const vd_limits *lim,
     const cJSON *index = cJSON_GetObjectItemCaseSensitive(body, "index");
     if (index && (rc = parse_index(index, &out->index, em)))
         return rc;
+    /* A graph or list index searches to a target recall by default — unless
+     * the body sets the knob (ef_search, nprobe) itself, which then rules. */
+    bool target_given = false;
+    if (out->index.type != VD_INDEX_FLAT) {
+        const char *knob = out->index.type == VD_INDEX_HNSW ? "ef_search" : "nprobe";
+        out->target_recall = cJSON_GetObjectItemCaseSensitive(index, knob) ? 0.0f : VD_TARGET_RECALL_DEFAULT;
+        if ((rc = parse_target_recall(index, &out->target_recall, &target_given, em)))
+            return rc;
+    }
     out->oversampling = 1.0f;
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "quantization");
     if (q && (rc = parse_quantization(q, out, em)))
@@ -535,7 +560,7 @@ int vd_req_collection_update(const cJSON *body, const vd_collection_config *c,
 {
     static const char *const top[] = {"index", "quantization", NULL};
     static const char *const top_fixed[] = {"dim", "metric", "shards", "payload_indexes", NULL};
-    static const char *const index_fields[] = {"ef_search", "nprobe", NULL};
+    static const char *const index_fields[] = {"ef_search", "nprobe", "target_recall", NULL};
     static const char *const index_fixed[] = {"type", "m", "ef_construction", "nlist", NULL};
     static const char *const quant_fields[] = {"oversampling", NULL};
     static const char *const quant_fixed[] = {"type", "originals", NULL};
@@ -574,6 +599,15 @@ int vd_req_collection_update(const cJSON *body, const vd_collection_config *c,
             out->nprobe = (uint32_t)v;
             *mask |= VD_SET_NPROBE;
         }
+        bool given = false;
+        if (cJSON_GetObjectItemCaseSensitive(index, "target_recall") && c->index.type == VD_INDEX_FLAT)
+            return vd_fail(em, VD_E_INVALID_REQUEST,
+                           "index.target_recall applies to hnsw and ivf collections; a flat one is exact");
+        if ((rc = parse_target_recall(index, &out->target_recall, &given, em)))
+            return rc;
+        /* Setting the knob by hand turns the target off, unless this change sets one. */
+        if (given || (*mask & (VD_SET_EF_SEARCH | VD_SET_NPROBE)))
+            *mask |= VD_SET_TARGET_RECALL;
     }
     const cJSON *quant = cJSON_GetObjectItemCaseSensitive(body, "quantization");
     if (quant) {
@@ -594,8 +628,8 @@ int vd_req_collection_update(const cJSON *body, const vd_collection_config *c,
     }
     if (!*mask)
         return vd_fail(em, VD_E_INVALID_REQUEST,
-                       "nothing to change: send index.ef_search (hnsw), index.nprobe (ivf) or "
-                       "quantization.oversampling (quantized collections)");
+                       "nothing to change: send index.ef_search (hnsw), index.nprobe (ivf), "
+                       "index.target_recall (hnsw, ivf) or quantization.oversampling (quantized collections)");
     return 0;
 }
 

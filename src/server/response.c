@@ -1,6 +1,7 @@
 /* response.c — see response.h. */
 #include "server/response.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,25 @@ cJSON *vd_resp_collection(vd_collection *c)
         /* 0 = automatic; index_status says what training chose */
         add_size(idx, "nlist", cfg->index.nlist);
         add_size(idx, "nprobe", cfg->index.nprobe);
+    }
+    if (cfg->index.type != VD_INDEX_FLAT) {
+        /* The target recall, and the breadth calibrated to it from sampled
+         * queries (null until enough are in); ef_search / nprobe above are
+         * what searches use until then, or always with the target off. */
+        cJSON_AddNumberToObject(idx, "target_recall", round((double)cfg->target_recall * 1e6) / 1e6); /* as given */
+        vd_calibration_choice ch;
+        vd_collection_calibration(c, &ch);
+        cJSON *cal = cJSON_AddObjectToObject(o, "calibration"); /* read-only: not part of "index" */
+        const char *knob = cfg->index.type == VD_INDEX_HNSW ? "ef_search" : "nprobe";
+        if (ch.chosen && cfg->target_recall > 0)
+            add_size(cal, knob, ch.value);
+        else
+            cJSON_AddNullToObject(cal, knob);
+        if (ch.chosen)
+            cJSON_AddNumberToObject(cal, "recall", ch.recall);
+        else
+            cJSON_AddNullToObject(cal, "recall");
+        add_size(cal, "samples", ch.samples);
     }
     cJSON *quant = cJSON_AddObjectToObject(o, "quantization");
     cJSON_AddStringToObject(quant, "type", vd_quant_name(cfg->quant));

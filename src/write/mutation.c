@@ -8,7 +8,8 @@
  *                      u8 n_pindexes, n × (u8 type, u16 length, field bytes),
  *                      then (since vectord 0.2; absent = none) u8 quantization,
  *                      f32 oversampling, u8 originals on disk, u32 IVF nlist,
- *                      u32 IVF nprobe
+ *                      u32 IVF nprobe, then (since vectord 0.3; absent = off)
+ *                      f32 target recall
  *                      (the collection's incarnation is the record's LSN)
  *   DROP_COLLECTION    name, u64 incarnation
  *   ADD_PINDEX         name, u64 incarnation, u8 type, u16 length, field bytes
@@ -22,8 +23,9 @@
  *   DELETE_IDS         name, u64 incarnation, u32 n, n × id
  *   DELETE_FILTER      name, u64 incarnation, u32 length, filter JSON text
  *   SET_DEFAULTS       name, u64 incarnation, u8 mask (1 ef_search, 2 nprobe,
- *                      4 oversampling: the fields it sets), u32 ef_search,
- *                      u32 nprobe, f32 oversampling
+ *                      4 oversampling, 8 target recall: the fields it sets),
+ *                      u32 ef_search, u32 nprobe, f32 oversampling, then (since
+ *                      vectord 0.3, when the mask has 8) f32 target recall
  *   EDIT_PAYLOAD       name, u64 incarnation, u8 op (db/payload_edit.h), u8 selector
  *                      (1 ids: u32 n, n × id | 2 filter: u32 length, filter JSON
  *                      text), u32 length + argument JSON text (the object to set
@@ -120,6 +122,7 @@ void vd_mutation_encode(const vd_mutation *m, vd_strbuf *b)
         vd_put_u8(b, c->originals_on_disk);
         vd_put_u32(b, c->index.nlist);
         vd_put_u32(b, c->index.nprobe);
+        vd_put_bytes(b, &c->target_recall, 4);
         break;
     }
     case VD_MUT_DROP_COLLECTION:
@@ -134,6 +137,8 @@ void vd_mutation_encode(const vd_mutation *m, vd_strbuf *b)
         vd_put_u32(b, m->defaults->ef_search);
         vd_put_u32(b, m->defaults->nprobe);
         vd_put_bytes(b, &m->defaults->oversampling, 4);
+        if (m->defaults_mask & VD_SET_TARGET_RECALL)
+            vd_put_bytes(b, &m->defaults->target_recall, 4);
         break;
     case VD_MUT_UPSERT:
         vd_put_u32(b, m->dim);
@@ -325,6 +330,11 @@ static bool hnsw_params_ok(const vd_index_params *p)
            p->ef_search >= VD_HNSW_MIN_EF_SEARCH && p->ef_search <= VD_HNSW_MAX_EF_SEARCH;
 }
 
+static bool target_recall_ok(float t)
+{
+    return t == 0.0f || (t >= VD_TARGET_RECALL_MIN && t <= VD_TARGET_RECALL_MAX);
+}
+
 static bool pindex_type_ok(vd_pindex_type t)
 {
     return t == VD_PINDEX_KEYWORD || t == VD_PINDEX_NUMERIC || t == VD_PINDEX_DATETIME;
@@ -384,6 +394,11 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
                 c->index.nlist > VD_IVF_MAX_NLIST || c->index.nprobe > VD_IVF_MAX_NPROBE)
                 return bad(em, "quantization settings");
         }
+        if (vd_reader_left(&r) > 0) { /* written since vectord 0.3 */
+            vd_get_copy(&r, &c->target_recall, 4);
+            if (!target_recall_ok(c->target_recall))
+                return bad(em, "target recall");
+        }
         d->m.cfg = c;
         break;
     }
@@ -401,7 +416,10 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
         v->ef_search = vd_get_u32(&r);
         v->nprobe = vd_get_u32(&r);
         vd_get_copy(&r, &v->oversampling, 4);
-        if (!mask || (mask & ~(VD_SET_EF_SEARCH | VD_SET_NPROBE | VD_SET_OVERSAMPLING)) ||
+        if (mask & VD_SET_TARGET_RECALL)
+            vd_get_copy(&r, &v->target_recall, 4);
+        if (!mask || (mask & ~(VD_SET_EF_SEARCH | VD_SET_NPROBE | VD_SET_OVERSAMPLING | VD_SET_TARGET_RECALL)) ||
+            ((mask & VD_SET_TARGET_RECALL) && !target_recall_ok(v->target_recall)) ||
             ((mask & VD_SET_EF_SEARCH) &&
              (v->ef_search < VD_HNSW_MIN_EF_SEARCH || v->ef_search > VD_HNSW_MAX_EF_SEARCH)) ||
             ((mask & VD_SET_NPROBE) && v->nprobe > VD_IVF_MAX_NPROBE) ||

@@ -30,7 +30,8 @@ def test_the_feed_creates_its_collection_as_configured(db):
             info = s.client.ok("GET", "/collections/memories")
             assert info["points_count"] == 300 and info["shards"] == 3, info
             assert info["metric"] == "l2" and info["dim"] == 8, info
-            assert info["index"] == {"type": "hnsw", "m": 8, "ef_construction": 64, "ef_search": 40}, info
+            assert info["index"] == {"type": "hnsw", "m": 8, "ef_construction": 64, "ef_search": 40,
+                                     "target_recall": 0}, info  # ef_search given: the knob rules
             assert info["quantization"] == {"type": "sq8", "oversampling": 4, "originals": "ram"}, info
             assert info["payload_indexes"] == {"userId": "keyword"}, info
             hits = s.client.ok("POST", "/collections/memories/search",

@@ -45,7 +45,8 @@ def test_hnsw_recall_filters_and_info(server):
             "dim": DIM, "metric": metric, "shards": 2,
             "index": {"type": "hnsw", "m": 16, "ef_construction": 100},
             "payload_indexes": {"g": "keyword"}})
-        assert info["index"] == {"type": "hnsw", "m": 16, "ef_construction": 100, "ef_search": 64}
+        assert info["index"] == {"type": "hnsw", "m": 16, "ef_construction": 100, "ef_search": 64,
+                                 "target_recall": 0.95}
         upsert_all(c, name, ids, base, payloads, batch=1000)
         r = recall_at_k(c, name, base, ids, queries, metric)
         assert r >= 0.95, (metric, r)

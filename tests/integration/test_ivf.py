@@ -39,7 +39,7 @@ def test_ivf_trains_and_searches(server):
         info = c.ok("PUT", f"/collections/{name}", {
             "dim": DIM, "metric": "cosine", "shards": 2, "index": {"type": "ivf"},
             "quantization": quant, "payload_indexes": {"g": "keyword"}})
-        assert info["index"] == {"type": "ivf", "nlist": 0, "nprobe": 0}
+        assert info["index"] == {"type": "ivf", "nlist": 0, "nprobe": 0, "target_recall": 0.95}
         assert info["index_status"]["trained"] is False
         # below the training threshold every search is exact
         upsert_all(c, name, ids[:1000], base[:1000], payloads[:1000], batch=1000)

@@ -163,3 +163,76 @@ def test_shadow_errors(server):
     c.error("POST", "/collections/none/search/shadow", {"vector": [1, 0], "baseline": {"ids": []}},
             404, "collection_not_found")
     assert c.ok("GET", "/collections/m")["quality"]["shadow"]["compared"] == 0
+
+
+def calibrated(c, name, samples, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        cal = c.ok("GET", f"/collections/{name}")["calibration"]
+        if cal["samples"] >= samples:
+            return cal
+        time.sleep(0.05)
+    raise AssertionError(f"calibration has {cal['samples']} of {samples} samples")
+
+
+def test_target_recall_calibrates_the_default_breadth_and_survives_a_restart():
+    """A collection's target recall: the recall monitor runs each sampled
+    query at every breadth of the ladder against the exact answer, and the
+    smallest ef (HNSW) or nprobe (IVF) meeting the target becomes the default
+    — a lower target gives a smaller one; the knob set by hand turns the
+    target off; the setting outlives a crash."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        s = Server(args=["--set", "recall_sample_every=1"], data_dir=d + "/data")
+        c = s.client
+        centers = np.random.default_rng(21).standard_normal((16, DIM)).astype(np.float32)
+        base = clustered(4000, 22, centers)
+        queries = clustered(40, 23, centers)
+        c.ok("PUT", "/collections/g", {"dim": DIM, "metric": "l2", "shards": 1,
+                                       "index": {"type": "hnsw", "m": 6, "ef_construction": 24}})
+        c.ok("PUT", "/collections/iv", {"dim": DIM, "metric": "l2", "shards": 1,
+                                        "index": {"type": "ivf", "nlist": 64, "target_recall": 0.9}})
+        c.ok("PUT", "/collections/knob", {"dim": DIM, "metric": "l2", "index": {"type": "hnsw", "ef_search": 40}})
+        info = c.ok("GET", "/collections/g")
+        assert info["index"]["target_recall"] == 0.95 and info["calibration"] == {
+            "ef_search": None, "recall": None, "samples": 0}, info
+        assert c.ok("GET", "/collections/knob")["index"]["target_recall"] == 0  # the knob rules
+        for name in ("g", "iv"):
+            upsert_all(c, name, list(range(len(base))), base, None, batch=1000)
+        deadline = time.time() + 60  # the IVF lists train in the background
+        while not c.ok("GET", "/collections/iv")["index_status"]["trained"]:
+            assert time.time() < deadline, "the IVF collection did not train"
+            time.sleep(0.1)
+        for round_ in range(2):
+            for i, q in enumerate(queries):
+                for name in ("g", "iv"):
+                    c.ok("POST", f"/collections/{name}/search", {"vector": q.tolist(), "k": 10})
+                calibrated(c, "g", round_ * len(queries) + i + 1)  # one at a time: the queue is bounded
+        g = calibrated(c, "g", 2 * len(queries))
+        assert g["ef_search"] in (10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512), g
+        assert g["recall"] >= 0.95 or g["ef_search"] == 512, g
+        iv = calibrated(c, "iv", 30)
+        assert iv["nprobe"] is not None and (iv["recall"] >= 0.9 or iv["nprobe"] == 64), iv
+        # A lower target: a smaller (or equal) breadth, at once, from the same samples.
+        c.ok("PATCH", "/collections/g", {"index": {"target_recall": 0.6}})
+        c.ok("POST", "/admin/checkpoint")  # the target in the snapshot; what follows in the WAL
+        low = c.ok("GET", "/collections/g")["calibration"]
+        assert low["ef_search"] <= g["ef_search"] and low["recall"] >= 0.6, (low, g)
+        _, metrics = c.request("GET", "/metrics")
+        assert re.search(r'vectord_collection_calibrated_breadth\{collection="g"\} %d\b' % low["ef_search"], metrics)
+        assert re.search(r'vectord_collection_calibrated_recall\{collection="g"\} 0\.\d+', metrics)
+        # Setting ef_search by hand turns the target off.
+        c.ok("PATCH", "/collections/knob", {"index": {"target_recall": 0.8}})
+        assert c.ok("GET", "/collections/knob")["index"]["target_recall"] == 0.8
+        c.ok("PATCH", "/collections/knob", {"index": {"ef_search": 50}})
+        assert c.ok("GET", "/collections/knob")["index"]["target_recall"] == 0
+        c.error("PATCH", "/collections/g", {"index": {"target_recall": 1.5}}, 400, "invalid_request")
+        c.error("PUT", "/collections/f", {"dim": 4, "index": {"type": "flat", "target_recall": 0.9}}, 400,
+                "unknown_field")
+        s.kill()
+        s = Server(args=["--set", "recall_sample_every=1"], data_dir=d + "/data")
+        c = s.client
+        assert abs(c.ok("GET", "/collections/g")["index"]["target_recall"] - 0.6) < 1e-6
+        assert abs(c.ok("GET", "/collections/iv")["index"]["target_recall"] - 0.9) < 1e-6
+        assert c.ok("GET", "/collections/knob")["index"]["target_recall"] == 0
+        s.stop()
