@@ -31,16 +31,17 @@
  * the memory back.
  *
  * Filtered search (the planner in hnsw_search): with a allowed slots (alive ∩
- * filter) among n graph nodes, a graph walk must span max(ef, k·n/a) nodes to
- * meet k allowed ones; at about 10 distances per node spanned, each ~3× the
- * cost of a sequential one, it costs 30·max(ef, k·n/a) scan-equivalent
- * distances, against a for an exact scan of the allowed slots. The scan is
- * chosen when it is cheaper (always when a ≤ ef, or when the search says
- * exact). Otherwise the traversal steps over every node but keeps only
- * allowed ones, and runs until it holds max(k, ef·a/n) of them. Since about
- * one node in n/a is allowed, the walk then spans about ef nodes, as an
- * unfiltered search with the same ef does, and it widens by itself as the
- * selectivity drops (allowed nodes grow sparse along the way).
+ * filter) among n graph nodes, a walk that collects ef allowed nodes spans
+ * about ef·n/a nodes; at about 10 distances per node spanned, each ~3× the
+ * cost of a sequential one, it costs 30·ef·n/a scan-equivalent distances,
+ * against a for an exact scan of the allowed slots. The scan is chosen when
+ * it is cheaper (always when a ≤ ef, or when the search says exact).
+ * Otherwise the traversal steps over every node but keeps only allowed ones,
+ * and runs until it holds ef of them (ef ≥ k), as hnswlib's filtered walk
+ * does: ef then means the same breadth of answers with a filter as without,
+ * and a larger ef finds more. (Keeping only ef·a/n of them, as vectord did
+ * before, held the walk's cost at an unfiltered one's but pinned it at k
+ * allowed nodes for most ef, so recall did not rise with ef.)
  */
 #include <errno.h>
 #include <math.h>
@@ -649,11 +650,11 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
     uint32_t ep;
     int top_level;
     top_get(h, &ep, &top_level);
-    /* Graph cost in scan-equivalent distances: the walk spans max(ef, k·n/a)
+    /* Graph cost in scan-equivalent distances: the walk spans about ef·n/a
      * nodes, computes about 10 distances per node spanned, and each is ~3×
      * dearer than one of a sequential scan (random access); see the header. */
     size_t n_nodes = atomic_load(&h->n_nodes);
-    double span = (double)out->k * (double)n_nodes / (double)allowed;
+    double span = (double)ef * (double)n_nodes / (double)allowed;
     double graph_cost = VD_HNSW_PLAN_GRAPH_FACTOR * (span > ef ? span : (double)ef);
     if (q->exact || ep == NONE || allowed <= ef || (double)allowed <= graph_cost) {
         uint64_t n = vd_index_scan(v, q, out);
@@ -673,15 +674,13 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
     float d_ep = dist(v, q->query, ep);
     for (int l = top_level; l > 0; l--)
         greedy(h, v, q->query, l, &ep, &d_ep, s->links, &n_dist);
-    /* w holds only allowed nodes; a walk that keeps ef·sel of them spans
-     * about ef nodes in all, the breadth an unfiltered search with ef has. */
-    double sel = (double)allowed / (double)atomic_load(&h->n_nodes);
-    uint32_t ef_allowed = (uint32_t)ceil((double)ef * (sel < 1.0 ? sel : 1.0));
-    if (ef_allowed < out->k)
-        ef_allowed = out->k;
+    /* w holds only allowed nodes, ef of them, as hnswlib's filtered walk
+     * does: the walk spans about ef / selectivity nodes, so ef means the same
+     * breadth of answers with a filter as without, and a larger ef finds more
+     * (the planner above scans instead when that span costs more). */
     vd_topk w;
-    vd_topk_init(&w, s->w, ef_allowed);
-    int rc = search_layer(h, v, q->query, ep, d_ep, ef_allowed, 0, q->allowed, s, &w, &n_dist);
+    vd_topk_init(&w, s->w, ef);
+    int rc = search_layer(h, v, q->query, ep, d_ep, ef, 0, q->allowed, s, &w, &n_dist);
     for (uint32_t i = 0; !rc && i < w.n; i++)
         if (w.hits[i].key <= q->max_key)
             vd_topk_push(out, w.hits[i].key, w.hits[i].slot);

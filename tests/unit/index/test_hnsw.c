@@ -91,7 +91,7 @@ static void upsert_both(pair *p, uint64_t first_id, size_t n, vd_metric m, bool 
 }
 
 /* Mean recall@K of graph against exact over Q queries; also checks result counts. */
-static double recall(pair *p, vd_metric m, const vd_filter *f, size_t expect_n)
+static double recall_at_ef(pair *p, vd_metric m, const vd_filter *f, size_t expect_n, uint32_t ef)
 {
     double total = 0;
     float q[D];
@@ -99,7 +99,7 @@ static double recall(pair *p, vd_metric m, const vd_filter *f, size_t expect_n)
         clustered(q);
         if (m == VD_METRIC_COSINE)
             vd_normalize(q, D);
-        vd_search_req req = {.vector = q, .k = K, .filter = f};
+        vd_search_req req = {.vector = q, .k = K, .filter = f, .ef = ef};
         vd_point_out *a, *b;
         size_t na, nb;
         cr_assert_eq(vd_collection_search(p->exact, &req, &a, &na), 0);
@@ -120,6 +120,11 @@ static double recall(pair *p, vd_metric m, const vd_filter *f, size_t expect_n)
         free(b);
     }
     return total / Q;
+}
+
+static double recall(pair *p, vd_metric m, const vd_filter *f, size_t expect_n)
+{
+    return recall_at_ef(p, m, f, expect_n, 0);
 }
 
 static void setup_pair(pair *p, vd_metric m, const vd_pindex_spec *pi, size_t n_pi)
@@ -251,6 +256,13 @@ Test(hnsw, filtered_recall_and_counts, .timeout = 600)
         double r = recall(&p, VD_METRIC_L2, f, expect);
         cr_log_info("filter %s (%zu matches): recall@10 %.4f", sel[i].key, sel[i].matches, r);
         cr_assert_geq(r, 0.95, "filter %s recall %.4f", sel[i].key, r);
+        if (i == 3) { /* a filtered walk honours ef: a broader one finds at least as much, nearly all */
+            double narrow = recall_at_ef(&p, VD_METRIC_L2, f, expect, K);
+            double broad = recall_at_ef(&p, VD_METRIC_L2, f, expect, 160);
+            cr_log_info("filter %s: recall@10 %.4f at ef %d, %.4f at ef 160", sel[i].key, narrow, K, broad);
+            cr_assert_geq(broad, narrow, "ef 160 %.4f below ef %d %.4f", broad, K, narrow);
+            cr_assert_geq(broad, 0.995, "filter %s at ef 160: recall %.4f", sel[i].key, broad);
+        }
         vd_filter_destroy(f);
     }
     vd_collection_stats st;
