@@ -29,6 +29,10 @@ struct vd_collection {
     _Atomic float target_recall;      /* 0 = off */
     vd_calibration calibration;       /* its own lock */
     _Atomic uint32_t calibrated;      /* the breadth chosen for target_recall; 0 = none yet */
+    /* Field names of dropped payload indexes: kept until the collection goes,
+     * since vd_collection_pindexes lends them out (guarded by pindex_lock). */
+    char **retired;
+    size_t n_retired;
 };
 
 vd_quality *vd_collection_quality(vd_collection *c) { return &c->quality; }
@@ -141,6 +145,9 @@ static void destroy(vd_collection *c)
     pthread_mutex_destroy(&c->pindex_lock);
     merge_pool_destroy(c);
     vd_calibration_destroy(&c->calibration);
+    for (size_t i = 0; i < c->n_retired; i++)
+        free(c->retired[i]);
+    free(c->retired);
     vd_quality_destroy(&c->quality);
     if (c->order)
         c->order_hooks->release(c->order);
@@ -699,6 +706,40 @@ int vd_collection_add_pindex(vd_collection *c, const char *field, vd_pindex_type
     }
     c->cfg.pindexes[c->cfg.n_pindexes++] = spec;
 done:
+    pthread_mutex_unlock(&c->pindex_lock);
+    return rc;
+}
+
+bool vd_collection_has_pindex(vd_collection *c, const char *field)
+{
+    pthread_mutex_lock(&c->pindex_lock);
+    bool has = false;
+    for (size_t i = 0; i < c->cfg.n_pindexes && !has; i++)
+        has = strcmp(c->cfg.pindexes[i].field, field) == 0;
+    pthread_mutex_unlock(&c->pindex_lock);
+    return has;
+}
+
+int vd_collection_drop_pindex(vd_collection *c, const char *field, vd_errmsg *em)
+{
+    pthread_mutex_lock(&c->pindex_lock);
+    size_t i = 0;
+    while (i < c->cfg.n_pindexes && strcmp(c->cfg.pindexes[i].field, field) != 0)
+        i++;
+    int rc = 0;
+    char **retired = i < c->cfg.n_pindexes ? realloc(c->retired, (c->n_retired + 1) * sizeof *retired) : NULL;
+    if (i == c->cfg.n_pindexes)
+        rc = vd_fail(em, VD_E_NOT_FOUND, "collection '%s' has no payload index on '%.200s'", c->cfg.name, field);
+    else if (!retired)
+        rc = -ENOMEM;
+    if (!rc) {
+        c->retired = retired;
+        for (uint32_t s = 0; s < c->cfg.n_shards; s++)
+            vd_shard_drop_pindex(c->shards[s], field);
+        c->retired[c->n_retired++] = (char *)c->cfg.pindexes[i].field;
+        memmove(&c->cfg.pindexes[i], &c->cfg.pindexes[i + 1], (c->cfg.n_pindexes - i - 1) * sizeof *c->cfg.pindexes);
+        c->cfg.n_pindexes--;
+    }
     pthread_mutex_unlock(&c->pindex_lock);
     return rc;
 }

@@ -166,6 +166,9 @@ const uint32_t *vd_collection_calibration_rungs(vd_collection *c);
 /* Records a calibration sample (found[r] of the exact k at rung r) and
  * updates the default breadth searches use. */
 void vd_collection_calibration_add(vd_collection *c, const uint32_t *found, uint32_t k);
+/* Drops the payload index on field from every shard: 0, or VD_E_NOT_FOUND. */
+int vd_collection_drop_pindex(vd_collection *c, const char *field, vd_errmsg *em);
+bool vd_collection_has_pindex(vd_collection *c, const char *field);
 /* Trains every shard whose index is due (IVF; see vd_shard_train). */
 int vd_collection_train(vd_collection *c, _Atomic bool *cancel, uint32_t *n_trained);
 /* Compacts every shard whose tombstones reach min_ratio (0 = any). */

@@ -300,6 +300,20 @@ vd_filter_source vd_shard_filter_source(const vd_shard *s)
     };
 }
 
+void vd_shard_drop_pindex(vd_shard *s, const char *field)
+{
+    pthread_rwlock_wrlock(&s->lock);
+    for (size_t i = 0; i < s->n_pindexes; i++) {
+        if (strcmp(s->pindexes[i]->field, field) != 0)
+            continue;
+        vd_pindex_destroy(s->pindexes[i]);
+        memmove(&s->pindexes[i], &s->pindexes[i + 1], (s->n_pindexes - i - 1) * sizeof *s->pindexes);
+        s->n_pindexes--;
+        break;
+    }
+    pthread_rwlock_unlock(&s->lock);
+}
+
 int vd_shard_add_pindex(vd_shard *s, const vd_pindex_spec *spec)
 {
     vd_pindex *idx;

@@ -92,6 +92,8 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released);
  * Once *cancel (may be NULL) is set, it stops at the next k-means round or
  * chunk and returns -ECANCELED, the old lists untouched. */
 int vd_shard_train(vd_shard *s, _Atomic bool *cancel, bool *trained);
+/* Drops the payload index on field (if the shard has one). */
+void vd_shard_drop_pindex(vd_shard *s, const char *field);
 /* Adds a payload index and fills it from the stored points. */
 int vd_shard_add_pindex(vd_shard *s, const vd_pindex_spec *spec);
 void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st);

@@ -14,6 +14,7 @@ int vd_h_collection_info(vd_call *call);
 int vd_h_collection_delete(vd_call *call);
 int vd_h_collection_update(vd_call *call);
 int vd_h_pindex_create(vd_call *call);
+int vd_h_pindex_delete(vd_call *call);
 int vd_h_points_upsert(vd_call *call);
 int vd_h_points_delete(vd_call *call);
 int vd_h_points_vectors(vd_call *call);

@@ -123,6 +123,26 @@ int vd_h_pindex_create(vd_call *call)
     return rc;
 }
 
+/* DELETE …/payload_indexes/{field}: the field is the rest of the path. */
+int vd_h_pindex_delete(vd_call *call)
+{
+    vd_collection *c;
+    int rc = vd_call_collection(call, &c);
+    if (rc)
+        return rc;
+    rc = vd_journal_ddl(call->api->journal,
+                        &(vd_mutation){.type = VD_MUT_DROP_PINDEX,
+                                       .collection = vd_collection_config_of(c)->name,
+                                       .field = call->point_id},
+                        &call->em);
+    if (rc == -ENOMEM)
+        rc = vd_fail(&call->em, VD_E_OUT_OF_MEMORY, "out of memory");
+    if (!rc)
+        call->result = vd_resp_collection(c);
+    vd_collection_unref(c);
+    return rc;
+}
+
 static cJSON *checkpoint_json(const vd_checkpoint_result *r)
 {
     cJSON *o = cJSON_CreateObject();

@@ -473,9 +473,18 @@ int vd_qd_index_create(vd_call *call)
     return vd_h_pindex_create(call);
 }
 
+/* Qdrant's delete of a payload index; like its create, idempotent: no index
+ * on the field is a success. */
 int vd_qd_index_delete(vd_call *call)
 {
-    return vd_fail(&call->em, VD_E_INVALID_REQUEST,
-                   "dropping a payload index is not supported by vectord: the index '%.64s' stays (it costs "
-                   "memory only; filters work the same with or without it)", call->point_id);
+    vd_collection *c;
+    int rc = vd_call_collection(call, &c);
+    if (rc)
+        return rc;
+    bool has = vd_collection_has_pindex(c, call->point_id);
+    vd_collection_unref(c);
+    if (!has)
+        return vd_qd_update_result(call);
+    call->finish = vd_qd_update_result;
+    return vd_h_pindex_delete(call);
 }

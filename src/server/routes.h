@@ -68,6 +68,8 @@ enum {
       vd_h_search_shadow, READ, VD_RF_BODY | VD_RF_VECTORS | VD_RF_WAITS_XID)                                        \
     X(PINDEX_CREATE, "PUT", "/collections/{c}/payload_indexes", "payload_index_create",             \
       vd_h_pindex_create, WRITE, VD_RF_BODY | VD_RF_WAITS)                                           \
+    X(PINDEX_DELETE, "DELETE", "/collections/{c}/payload_indexes/{id}", "payload_index_delete",      \
+      vd_h_pindex_delete, WRITE, VD_RF_WAITS)                                                        \
     X(COLLECTION_SNAPSHOT, "POST", "/collections/{c}/snapshot", "collection_snapshot",              \
       vd_h_collection_snapshot, WRITE, VD_RF_WAITS)                                                  \
     X(CHECKPOINT, "POST", "/admin/checkpoint", "checkpoint", vd_h_checkpoint, WRITE, VD_RF_WAITS)   \
@@ -95,7 +97,7 @@ enum {
     X(QD_INDEX_CREATE, "PUT", "/collections/{c}/index", "qdrant_index_create", vd_qd_index_create,  \
       WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_WAITS)                                                \
     X(QD_INDEX_DELETE, "DELETE", "/collections/{c}/index/{id}", "qdrant_index_delete",              \
-      vd_qd_index_delete, WRITE, VD_RF_QDRANT)                                                       \
+      vd_qd_index_delete, WRITE, VD_RF_QDRANT | VD_RF_WAITS)                                                       \
     X(QD_POINTS_UPSERT, "PUT", "/collections/{c}/points", "qdrant_points_upsert", vd_qd_points_upsert, \
       WRITE, VD_RF_QDRANT | VD_RF_BODY | VD_RF_VECTORS | VD_RF_WAITS)                                 \
     X(QD_POINTS_RETRIEVE, "POST", "/collections/{c}/points", "qdrant_points_retrieve",              \

@@ -23,7 +23,7 @@
 
 static const char *const type_names[] = {
     "?", "create_collection", "drop_collection", "add_payload_index", "upsert", "delete_ids",
-    "delete_filter", "feed_state", "set_defaults", "edit_payload"};
+    "delete_filter", "feed_state", "set_defaults", "edit_payload", "drop_payload_index"};
 
 /* type name, collection and size of a logged change (vd_wal_describe_fn). */
 static void describe(const vd_wal_record *r, char *out, size_t cap)
@@ -62,7 +62,7 @@ static void describe(const vd_wal_record *r, char *out, size_t cap)
         snprintf(out + n, cap - (size_t)n, " op=%s filter=%.120s", vd_payload_op_name(m->edit->op), m->filter_json);
     else if (m->type == VD_MUT_EDIT_PAYLOAD)
         snprintf(out + n, cap - (size_t)n, " op=%s ids=%zu", vd_payload_op_name(m->edit->op), m->n_ids);
-    else if (m->type == VD_MUT_ADD_PINDEX)
+    else if (m->type == VD_MUT_ADD_PINDEX || m->type == VD_MUT_DROP_PINDEX)
         snprintf(out + n, cap - (size_t)n, " field=%s", m->field);
     else if (m->type == VD_MUT_SET_DEFAULTS)
         snprintf(out + n, cap - (size_t)n, " mask=%u ef_search=%u nprobe=%u oversampling=%g",

@@ -211,6 +211,9 @@ static int validate_ddl(vd_journal *j, const vd_mutation *m, vd_collection **c, 
                        m->collection);
     if (m->type == VD_MUT_ADD_PINDEX)
         return vd_collection_check_pindex(*c, m->field, m->pindex_type, em);
+    if (m->type == VD_MUT_DROP_PINDEX && !vd_collection_has_pindex(*c, m->field))
+        return vd_fail(em, VD_E_NOT_FOUND, "collection '%s' has no payload index on '%.200s'", m->collection,
+                       m->field);
     return 0;
 }
 
@@ -244,7 +247,7 @@ int vd_journal_ddl(vd_journal *j, const vd_mutation *m, vd_errmsg *em)
     }
     if (!rc)
         rc = vd_mutation_apply_ddl(j->db, &mm, lsn, false, em);
-    if (!rc && (mm.type == VD_MUT_ADD_PINDEX || mm.type == VD_MUT_SET_DEFAULTS)) {
+    if (!rc && (mm.type == VD_MUT_ADD_PINDEX || mm.type == VD_MUT_DROP_PINDEX || mm.type == VD_MUT_SET_DEFAULTS)) {
         /* The index or settings change is a write of the collection like the
          * others: its snapshot must be redone to hold it. */
         stage_queued(c, NULL, lsn);

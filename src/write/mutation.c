@@ -13,6 +13,7 @@
  *                      (the collection's incarnation is the record's LSN)
  *   DROP_COLLECTION    name, u64 incarnation
  *   ADD_PINDEX         name, u64 incarnation, u8 type, u16 length, field bytes
+ *   DROP_PINDEX        name, u64 incarnation, u16 length, field bytes
  *   UPSERT             name, u64 incarnation, u32 dim, u32 n, n × point:
  *                        id: u8 kind (1 integer: u64 | 2 string: u16 length + bytes)
  *                        u8 flags (1 has a version, 2 from the record, 4 the vector
@@ -57,7 +58,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "record bodies copy fl
 bool vd_mutation_is_ddl(vd_mutation_type t)
 {
     return t == VD_MUT_CREATE_COLLECTION || t == VD_MUT_DROP_COLLECTION || t == VD_MUT_ADD_PINDEX ||
-           t == VD_MUT_SET_DEFAULTS || t == VD_MUT_FEED_STATE;
+           t == VD_MUT_SET_DEFAULTS || t == VD_MUT_FEED_STATE || t == VD_MUT_DROP_PINDEX;
 }
 
 static void put_name(vd_strbuf *b, const char *s)
@@ -129,6 +130,10 @@ void vd_mutation_encode(const vd_mutation *m, vd_strbuf *b)
         break;
     case VD_MUT_ADD_PINDEX:
         vd_put_u8(b, (uint8_t)m->pindex_type);
+        vd_put_u16(b, (uint16_t)strlen(m->field));
+        vd_put_bytes(b, m->field, strlen(m->field));
+        break;
+    case VD_MUT_DROP_PINDEX:
         vd_put_u16(b, (uint16_t)strlen(m->field));
         vd_put_bytes(b, m->field, strlen(m->field));
         break;
@@ -410,6 +415,11 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
             return bad(em, "payload index field");
         d->m.field = d->field;
         break;
+    case VD_MUT_DROP_PINDEX:
+        if (!(d->field = get_string(&r, vd_get_u16(&r))) || !d->field[0])
+            return bad(em, "payload index field");
+        d->m.field = d->field;
+        break;
     case VD_MUT_SET_DEFAULTS: {
         vd_search_defaults *v = &d->defaults;
         uint8_t mask = vd_get_u8(&r);
@@ -538,6 +548,17 @@ int vd_mutation_apply_ddl(vd_database *db, const vd_mutation *m, uint64_t lsn, b
         rc = vd_collection_add_pindex(c, m->field, m->pindex_type, em);
         if (replay && rc == VD_E_COLLECTION_EXISTS)
             rc = 0; /* a snapshot holds it */
+        break;
+    case VD_MUT_DROP_PINDEX:
+        if (!(c = lookup(db, m))) {
+            if (!replay)
+                rc = vd_fail(em, VD_E_COLLECTION_NOT_FOUND, "collection '%s' does not exist",
+                             m->collection);
+            break;
+        }
+        rc = vd_collection_drop_pindex(c, m->field, em);
+        if (replay && rc == VD_E_NOT_FOUND)
+            rc = 0; /* the snapshot was taken after the drop */
         break;
     case VD_MUT_SET_DEFAULTS:
         /* Replayed in log order, the last one logged wins, as it did live. */

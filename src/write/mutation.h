@@ -28,6 +28,7 @@ typedef enum vd_mutation_type {
     VD_MUT_FEED_STATE = 7,
     VD_MUT_SET_DEFAULTS = 8,
     VD_MUT_EDIT_PAYLOAD = 9,
+    VD_MUT_DROP_PINDEX = 10,
 } vd_mutation_type;
 
 typedef struct vd_mutation {
@@ -35,7 +36,7 @@ typedef struct vd_mutation {
     const char *collection; /* name */
     uint64_t incarnation;   /* of the collection (its create LSN); not for CREATE */
     const vd_collection_config *cfg; /* CREATE */
-    const char *field;               /* ADD_PINDEX */
+    const char *field;               /* ADD_PINDEX, DROP_PINDEX */
     vd_pindex_type pindex_type;      /* ADD_PINDEX */
     vd_point_in *points;             /* UPSERT: payloads are taken when applied */
     size_t n_points;

@@ -362,3 +362,35 @@ def test_every_route_in_the_table_is_documented():
         else:
             found = f"`{method} {path.replace('{c}', '{name}')}" in doc
         assert found, f"{method} {path} is not in docs/{name}"
+
+
+def test_a_payload_index_is_dropped_and_stays_dropped():
+    """DELETE …/payload_indexes/{field}: one logged change; filters on the
+    field keep their answers (by scanning); a second drop is 404; a crash
+    (replay of the WAL) and a checkpoint keep it dropped."""
+    import tempfile
+    from conftest import Server
+    with tempfile.TemporaryDirectory() as d:
+        s = Server(data_dir=d + "/data")
+        c = s.client
+        c.ok("PUT", "/collections/p", {"dim": 4, "metric": "l2", "index": {"type": "hnsw"},
+                                       "payload_indexes": {"user": "keyword", "n": "numeric", "at": "datetime"}})
+        c.ok("PUT", "/collections/p/points", {"points": [
+            {"id": i, "vector": [i, 1, 0, 0], "payload": {"user": f"u{i % 3}", "n": i}} for i in range(30)]})
+        flt = {"must": [{"key": "user", "match": {"value": "u1"}}, {"key": "n", "range": {"lt": 20}}]}
+        before = sorted(h["id"] for h in c.ok("POST", "/collections/p/search",
+                                              {"vector": [0, 1, 0, 0], "k": 30, "filter": flt}))
+        info = c.ok("DELETE", "/collections/p/payload_indexes/user")
+        assert info["payload_indexes"] == {"n": "numeric", "at": "datetime"}, info
+        after = sorted(h["id"] for h in c.ok("POST", "/collections/p/search",
+                                             {"vector": [0, 1, 0, 0], "k": 30, "filter": flt}))
+        assert after == before == [1, 4, 7, 10, 13, 16, 19]
+        c.error("DELETE", "/collections/p/payload_indexes/user", None, 404, "not_found")
+        c.error("DELETE", "/collections/nope/payload_indexes/user", None, 404, "collection_not_found")
+        c.ok("POST", "/admin/checkpoint")
+        c.ok("DELETE", "/collections/p/payload_indexes/at")  # after the checkpoint: in the WAL only
+        c.ok("PUT", "/collections/p/payload_indexes", {"field": "user", "type": "keyword"})  # and back
+        s.kill()
+        s = Server(data_dir=d + "/data")
+        assert s.client.ok("GET", "/collections/p")["payload_indexes"] == {"n": "numeric", "user": "keyword"}
+        s.stop()

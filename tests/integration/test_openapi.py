@@ -168,6 +168,10 @@ def test_every_route_answers_as_documented():
             {"field": "n", "type": "numeric"})
         chk("PUT", "/collections/{c}/payload_indexes", "/collections/docs/payload_indexes",
             {"field": "n", "type": "keyword"}, status=409)
+        chk("PUT", "/collections/{c}/payload_indexes", "/collections/docs/payload_indexes",
+            {"field": "at", "type": "datetime"})
+        chk("DELETE", "/collections/{c}/payload_indexes/{id}", "/collections/docs/payload_indexes/at")
+        chk("DELETE", "/collections/{c}/payload_indexes/{id}", "/collections/docs/payload_indexes/at", status=404)
         vec = "/collections/{c}/points/vectors"
         chk("PUT", vec, "/collections/docs/points/vectors", {"points": [{"id": 1, "vector": [0, 0, 1]},
                                                                         {"id": 77, "vector_b64": "AACAPwAAAAAAAIA/"}]})

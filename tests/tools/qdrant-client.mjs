@@ -123,7 +123,6 @@ await step("afterDeletes", () => client.retrieve("memories", { ids: [1, 2, 3, uu
 await step("createIndex", () => client.createPayloadIndex("memories", { field_name: "userId", field_schema: "keyword", wait: true }));
 await step("createIndexAgain", () => client.createPayloadIndex("memories", { field_name: "userId", field_schema: "keyword" }));
 await step("createIndexNumeric", () => client.createPayloadIndex("memories", { field_name: "n", field_schema: { type: "integer" } }));
-await step("deleteIndex", () => client.deletePayloadIndex("memories", "userId"));
 await step("getCollection", () => client.getCollection("memories"));
 await step("getQuantized", () => client.getCollection("quantized"));
 await step("getMissing", () => client.getCollection("nope"));
@@ -183,6 +182,10 @@ await step("orderedIndexText", () => client.createPayloadIndex("ordered", { fiel
 await step("countTimeRange", () =>
   client.count("ordered", { filter: { must: [{ key: "at", range: { gte: "2026-12-01T00:00:00Z" } }] } }));
 await step("countBool", () => client.count("ordered", { filter: { must: [{ key: "other", match: { value: true } }] } }));
+await step("deleteIndex", () => client.deletePayloadIndex("ordered", "other", { wait: true }));
+await step("deleteIndexMissing", () => client.deletePayloadIndex("ordered", "nothing"));
+await step("countBoolUnindexed", () =>
+  client.count("ordered", { filter: { must: [{ key: "other", match: { value: true } }] } }));
 await step("orderedInfo", () => client.getCollection("ordered"));
 await step("scrollOrderAsc", () => client.scroll("ordered", { order_by: "n", limit: 10, with_payload: false }));
 await step("scrollOrderDesc", () =>
