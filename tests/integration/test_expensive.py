@@ -267,27 +267,37 @@ def test_large_writes_are_applied_off_the_http_threads():
         def run(k):
             writer = Client(s.port)
             writer.conn.timeout = 300  # three batches share two request workers
-            st, doc = writer.request("PUT", f"/collections/g{k}/points", bodies[k])
+            for attempt in range(5):
+                try:
+                    st, doc = writer.request("PUT", f"/collections/g{k}/points", bodies[k])
+                    break
+                except ConnectionRefusedError:
+                    # Seen once in a while under TSan on loopback, before anything was sent
+                    # (the write was never logged): connect again.
+                    time.sleep(0.2)
+                    writer = Client(s.port)
+                    writer.conn.timeout = 300
             done.append((time.time(), st, doc))
 
         threads = [threading.Thread(target=run, args=(k,)) for k in range(3)]
         for t in threads:
             t.start()
-        # Until all three are logged and on the request workers (two applying, one
-        # waiting): a fixed sleep let a fast (unloaded) run finish a batch first.
+        # Until both request workers are applying a batch (depth 2 or more): a fixed
+        # sleep let a fast (unloaded) run finish a batch first, and waiting for all
+        # three at once missed the window when one body took longer to arrive.
         probe = Client(s.port)
         depth, deadline = 0, time.time() + 120
-        while depth < 3 and time.time() < deadline and len(done) == 0:
+        while depth < 2 and time.time() < deadline and len(done) < 3:
             _, text = probe.request("GET", "/metrics")
             depth = int(re.search(r"^vectord_request_queue_depth (\d+)$", text, re.M).group(1))
-        assert depth >= 3, f"the three batches were never on the request workers together (depth {depth})"
+        assert depth >= 2, f"two batches were never on the request workers together (depth {depth})"
         for _ in range(3):
             assert probe.request("GET", "/healthz")[0] == 200
         probed = time.time()
         for t in threads:
             t.join(300)
         assert len(done) == 3 and all(st == 200 and doc["result"]["inserted"] == n for _, st, doc in done), done
-        # The batches were on the request workers (depth 3, above), and the probes were
+        # Two batches were on the request workers (depth 2, above), and the probes were
         # answered while the last of them was still to be applied.
         assert probed < max(t for t, _, _ in done), "the probes waited for the writes"
         for k in range(3):
