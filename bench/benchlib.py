@@ -51,6 +51,14 @@ def ensure_dataset(n, dim, queries=500, seed=1, root=None):
     return d
 
 
+def open_dataset(path, queries):
+    """The data set at path (bench/data/<n>-<dim>), generated first if missing."""
+    if not os.path.exists(os.path.join(path, "base.fvecs")):
+        n, dim = (int(x) for x in os.path.basename(path).split("-")[:2])
+        ensure_dataset(n, dim, root=os.path.dirname(path))
+    return Dataset(path, queries=queries)
+
+
 class Dataset:
     """A generated data set (bench/datagen.py): cosine, with tenancy payloads
     and ground truth for the filters."""

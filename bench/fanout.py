@@ -60,10 +60,7 @@ def main():
     ap.add_argument("--baseline")
     ap.add_argument("--queries", type=int, default=300)
     a = ap.parse_args()
-    if not os.path.exists(os.path.join(a.data, "base.fvecs")):
-        n, dim = (int(x) for x in os.path.basename(a.data).split("-")[:2])
-        benchlib.ensure_dataset(n, dim, root=os.path.dirname(a.data))
-    ds = benchlib.Dataset(a.data, queries=a.queries)
+    ds = benchlib.open_dataset(a.data, a.queries)
     efs = [int(x) for x in a.ef.split(",")]
     load = os.path.join(ROOT, "build-release", "bench", "bench_load")
     runs = [("vectord", measure(a.vectord, ds, efs, a.seconds, load))]

@@ -58,10 +58,7 @@ def main():
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--vectord", default=os.path.join(ROOT, "build-release", "vectord"))
     a = ap.parse_args()
-    if not os.path.exists(os.path.join(a.data, "base.fvecs")):
-        n, dim = (int(x) for x in os.path.basename(a.data).split("-")[:2])
-        benchlib.ensure_dataset(n, dim, root=os.path.dirname(a.data))
-    ds = benchlib.Dataset(a.data, queries=a.queries)
+    ds = benchlib.open_dataset(a.data, a.queries)
     targets = [float(x) for x in a.targets.split(",")]
     load = os.path.join(ROOT, "build-release", "bench", "bench_load")
     chosen = calibrate(a.vectord, ds, targets)

@@ -274,12 +274,18 @@ void vd_collection_calibration(vd_collection *c, vd_calibration_choice *out)
 
 const uint32_t *vd_collection_calibration_rungs(vd_collection *c) { return c->calibration.rungs; }
 
-void vd_collection_calibration_add(vd_collection *c, const uint32_t *found, uint32_t k)
+/* Sets the breadth searches use from the calibration's choice for the target now. */
+static void recalibrate(vd_collection *c)
 {
-    vd_calibration_add(&c->calibration, found, k);
     vd_calibration_choice ch;
     vd_collection_calibration(c, &ch);
     atomic_store_explicit(&c->calibrated, ch.chosen ? ch.value : 0, memory_order_relaxed);
+}
+
+void vd_collection_calibration_add(vd_collection *c, const uint32_t *found, uint32_t k)
+{
+    vd_calibration_add(&c->calibration, found, k);
+    recalibrate(c);
 }
 
 void vd_collection_set_search_defaults(vd_collection *c, const vd_search_defaults *d,
@@ -293,9 +299,7 @@ void vd_collection_set_search_defaults(vd_collection *c, const vd_search_default
         atomic_store_explicit(&c->oversampling, d->oversampling, memory_order_relaxed);
     if (mask & VD_SET_TARGET_RECALL) {
         atomic_store_explicit(&c->target_recall, d->target_recall, memory_order_relaxed);
-        vd_calibration_choice ch; /* the window's samples stand; the choice follows the new target */
-        vd_collection_calibration(c, &ch);
-        atomic_store_explicit(&c->calibrated, ch.chosen ? ch.value : 0, memory_order_relaxed);
+        recalibrate(c); /* the window's samples stand; the choice follows the new target */
     }
 }
 

@@ -236,12 +236,11 @@ static int apply(vd_pindex *idx, uint32_t slot, const cJSON *payload, bool add)
             idx->values[slot] = NAN;
             add ? vd_bit_set(idx->multi, slot) : vd_bit_clear(idx->multi, slot);
         } else {
-            double x = NAN;
+            double x = NAN; /* absent: no value, or one of another kind (the parser writes only on success) */
             if (add && idx->type == VD_PINDEX_NUMERIC && cJSON_IsNumber(v))
                 x = v->valuedouble;
-            else if (add && idx->type == VD_PINDEX_DATETIME && cJSON_IsString(v) &&
-                     !vd_datetime_parse(v->valuestring, &x))
-                x = NAN;
+            else if (add && idx->type == VD_PINDEX_DATETIME && cJSON_IsString(v))
+                (void)vd_datetime_parse(v->valuestring, &x);
             idx->values[slot] = x;
         }
         return 0;

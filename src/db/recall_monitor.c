@@ -50,6 +50,15 @@ static void sample_free(sample *s)
     free(s);
 }
 
+/* The ids of hits[0..n), malloc'd (strings borrowed from the hits); NULL out of memory. */
+static vd_point_id *ids_of(const vd_point_out *hits, size_t n)
+{
+    vd_point_id *ids = malloc((n ? n : 1) * sizeof *ids);
+    for (size_t i = 0; ids && i < n; i++)
+        ids[i] = hits[i].id;
+    return ids;
+}
+
 /* For a collection with a target recall: the sample's query at every rung
  * of the calibration ladder (ef for HNSW, nprobe for IVF), each answer
  * compared with the exact one (ids[0..n)). */
@@ -72,9 +81,7 @@ static void calibrate(sample *s, const vd_point_id *ids, size_t n)
         size_t nh;
         if (vd_collection_search(s->c, &q, &hits, &nh) != 0)
             return; /* out of memory: no sample */
-        vd_point_id *got = malloc((nh ? nh : 1) * sizeof *got);
-        for (size_t i = 0; got && i < nh; i++)
-            got[i] = hits[i].id;
+        vd_point_id *got = ids_of(hits, nh);
         found[r] = got ? (uint32_t)vd_ids_common(ids, n, got, nh) : 0;
         free(got);
         for (size_t i = 0; i < nh; i++)
@@ -100,10 +107,8 @@ static void measure(vd_recall_monitor *m, sample *s)
         vd_log_warn("recall_monitor", "msg=\"exact re-run failed (out of memory); sample skipped\"");
         return;
     }
-    vd_point_id *ids = malloc((n ? n : 1) * sizeof *ids);
+    vd_point_id *ids = ids_of(hits, n);
     if (ids) {
-        for (size_t i = 0; i < n; i++)
-            ids[i] = hits[i].id;
         size_t found = vd_ids_common(ids, n, s->ids, s->n);
         vd_quality_add_recall(vd_collection_quality(s->c), (uint32_t)found, (uint32_t)n);
         atomic_fetch_add_explicit(&m->measured, 1, memory_order_relaxed);
