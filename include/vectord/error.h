@@ -49,6 +49,9 @@
     X(SNAPSHOT_FAILED, "snapshot_failed", 503, "the snapshot could not be written")    \
     X(FEED_TIMEOUT, "feed_timeout", 504, "the feed has not applied that transaction yet") \
     X(DEADLINE_EXCEEDED, "deadline_exceeded", 504, "the request ran past its deadline") \
+    X(PARTITION_UNAVAILABLE, "partition_unavailable", 503,                      \
+      "no replica of a partition answered")                                      \
+    X(UPSTREAM_ERROR, "upstream_error", 502, "a replica gave an answer the router cannot use") \
     X(INTERNAL, "internal", 500, "internal error")
 
 enum {

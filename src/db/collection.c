@@ -468,6 +468,11 @@ int vd_collection_upsert(vd_collection *c, vd_point_in *pts, size_t n, vd_upsert
     return rc ? rc : rc2;
 }
 
+bool vd_collection_holds(vd_collection *c, const vd_point_id *id)
+{
+    return vd_shard_holds(c->shards[shard_of(c, id)], id);
+}
+
 int vd_collection_get(vd_collection *c, const vd_point_id *id, bool with_vector, vd_point_out *out)
 {
     return vd_shard_get(c->shards[shard_of(c, id)], id, with_vector, out);

@@ -138,6 +138,8 @@ typedef struct vd_collection_staged vd_collection_staged;
 int vd_collection_upsert_stage(vd_collection *c, vd_point_in *pts, size_t n, uint64_t lsn,
                                vd_upsert_counts *counts, vd_collection_staged **st);
 int vd_collection_upsert_finish(vd_collection *c, vd_collection_staged *st);
+/* Whether c holds a point of this id (indexed yet or not): no copy made. */
+bool vd_collection_holds(vd_collection *c, const vd_point_id *id);
 int vd_collection_get(vd_collection *c, const vd_point_id *id, bool with_vector, vd_point_out *out);
 /* lsn as for vd_collection_upsert_stage. */
 int vd_collection_delete_ids(vd_collection *c, const vd_point_id *ids, size_t n, uint64_t lsn,

@@ -22,6 +22,7 @@ typedef struct vd_database vd_database;
  * (VD_MUT_FEED_STATE), kept here, and written with every checkpoint. */
 #define VD_FEED_NAME_MAX 64
 #define VD_FEED_KEY_MAX 256
+#define VD_FEED_PARTITION_MAX 160
 typedef struct vd_feed_state {
     char feed[VD_FEED_NAME_MAX + 1];
     bool backfill_started, backfill_done;
@@ -31,6 +32,9 @@ typedef struct vd_feed_state {
     bool logical;       /* the logical source: source_lsn is the position */
     uint64_t source_lsn; /* logical: every transaction committed before it is applied */
     uint64_t lsn;       /* WAL record that set this state */
+    /* The share of the table the state is for: "i/N column" (feed_partition
+     * and feed_partition_column), "" = the whole table. */
+    char partition[VD_FEED_PARTITION_MAX + 1];
 } vd_feed_state;
 
 /* pool is borrowed; max_collections bounds the registry. */

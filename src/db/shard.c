@@ -275,6 +275,15 @@ int vd_shard_get(vd_shard *s, const vd_point_id *id, bool with_vector, vd_point_
     return rc;
 }
 
+bool vd_shard_holds(vd_shard *s, const vd_point_id *id)
+{
+    uint32_t slot;
+    pthread_rwlock_rdlock(&s->lock);
+    bool held = vd_idmap_find(&s->idmap, id, vd_shard_id_hash(s, id), &slot);
+    pthread_rwlock_unlock(&s->lock);
+    return held;
+}
+
 static const vd_point_id *filter_id_of(const void *ctx, uint32_t slot)
 {
     return &((const vd_shard *)ctx)->meta[slot].id;

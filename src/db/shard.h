@@ -66,6 +66,8 @@ typedef struct vd_shard_staged vd_shard_staged;
 int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *counts,
                           vd_shard_staged **st);
 int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st);
+/* Whether the shard holds a point of this id (indexed yet or not). */
+bool vd_shard_holds(vd_shard *s, const vd_point_id *id);
 /* VD_E_POINT_NOT_FOUND if absent. */
 int vd_shard_get(vd_shard *s, const vd_point_id *id, bool with_vector, vd_point_out *out);
 int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n_deleted);

@@ -44,7 +44,7 @@ struct vd_feed {
     vd_feed_config cfg;
     vd_feed_waiter *waiters; /* read-your-writes (lock) */
     vd_feed_reconcile_req *reconciles; /* queued for the feed thread (lock) */
-#define VD_FEED_N_STRINGS 11
+#define VD_FEED_N_STRINGS 12
     char *strings[VD_FEED_N_STRINGS]; /* owned copies behind cfg's pointers */
     vd_collection_config create; /* cfg.create's copy (create.dim 0 = do not create); its
                                   * payload-index fields are owned */
@@ -64,10 +64,15 @@ struct vd_feed {
     char *from;           /* quoted table */
     char *id_quoted;
     char *version_expr;   /* the version as text, or NULL (no version column) */
+    char *in_partition;   /* SQL: the row t is in the feed's partition ("true" when unpartitioned) */
     vd_feed_state state;
     PGresult *prefetch;   /* the backfill page after prefetch_after, read ahead */
     char prefetch_after[VD_FEED_KEY_MAX + 1];
     bool caught_up;
+    /* The backfill ends by deleting the points whose rows are absent (or
+     * outside the partition): set for a partitioned feed, and when the
+     * partition changed since the log's state. */
+    bool sweep_after_backfill;
     double lag_measured_at; /* CLOCK_MONOTONIC seconds */
     vd_feed_logical lg;     /* feed_source = logical (feed thread only) */
 };
@@ -127,6 +132,11 @@ PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *par
  * ("" = the first page), limit rows in id order: keyset pagination, each
  * page its own statement (no long snapshot). */
 bool vd_feed_send_page(vd_feed *f, const char *cols, const char *after, unsigned limit);
+/* A delete of the source id `text` (a row gone, or outside the partition)
+ * added to b; skipped when the feed is partitioned and c holds no such
+ * point (most changes of the table are other partitions' rows). false =
+ * not an id. */
+bool vd_feed_add_delete(vd_feed *f, vd_feed_batch *b, vd_collection *c, const char *text);
 /* Counts and logs a source row the feed cannot apply. */
 void vd_feed_reject_row(vd_feed *f, const char *id, const char *why);
 bool vd_feed_batch_alloc(vd_feed_batch *b, size_t rows, uint32_t dim);

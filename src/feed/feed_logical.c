@@ -203,7 +203,7 @@ static int backfill(vd_feed *f, vd_collection *c)
     /* Points already there (an earlier copy cut short, or another source)
      * may have rows no longer in the table: swept at the end. */
     vd_collection_stats cs = {0};
-    bool sweep = vd_collection_stats_get(c, &cs) != 0 || cs.n_points > 0;
+    bool sweep = vd_collection_stats_get(c, &cs) != 0 || cs.n_points > 0 || f->sweep_after_backfill;
     free(cs.shards);
     char set_snapshot[200];
     snprintf(set_snapshot, sizeof set_snapshot, "SET TRANSACTION SNAPSHOT '%s'", snapshot);
@@ -216,6 +216,7 @@ static int backfill(vd_feed *f, vd_collection *c)
                 f->cfg.name, f->cfg.table, f->cfg.slot, lsn);
     vd_feed_state next = {.backfill_started = true, .logical = true};
     memcpy(next.feed, f->state.feed, sizeof next.feed);
+    memcpy(next.partition, f->state.partition, sizeof next.partition);
     vd_feed_batch none = {0};
     if (!vd_feed_apply(f, c, &none, &next))
         goto fail;
@@ -334,8 +335,8 @@ static bool flush_pending(vd_feed *f, vd_collection *c)
     char *sql = NULL;
     if (ids && asprintf(&sql,
                         "SELECT %s FROM %s t WHERE t.%s IN "
-                        "(SELECT jsonb_array_elements_text($1::jsonb)::%s) ORDER BY 1",
-                        f->select_cols, f->from, f->id_quoted, f->id_type) < 0)
+                        "(SELECT jsonb_array_elements_text($1::jsonb)::%s) AND %s ORDER BY 1",
+                        f->select_cols, f->from, f->id_quoted, f->id_type, f->in_partition) < 0)
         sql = NULL;
     const char *params[1] = {ids};
     PGresult *r = sql ? vd_feed_run(f, sql, 1, params) : NULL;
@@ -355,15 +356,13 @@ static bool flush_pending(vd_feed *f, vd_collection *c)
     }
     if (ok)
         qsort(found, (size_t)rows, sizeof *found, cmp_str);
-    /* An id whose row is gone: a delete. */
+    /* An id whose row is gone (or outside the partition): a delete. */
     for (size_t i = 0, j = 0; ok && i < n; i++) {
         while (j < (size_t)rows && strcmp(found[j], f->lg.pending[i]) < 0)
             j++;
         if (j < (size_t)rows && strcmp(found[j], f->lg.pending[i]) == 0)
             continue;
-        if (vd_feed_parse_id(f, &b, f->lg.pending[i], &b.dels[b.n_dels]))
-            b.n_dels++;
-        else
+        if (!vd_feed_add_delete(f, &b, c, f->lg.pending[i]))
             vd_feed_reject_row(f, f->lg.pending[i], "bad id");
     }
     vd_errmsg em = {{0}};

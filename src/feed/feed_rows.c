@@ -50,6 +50,16 @@ bool vd_feed_parse_id(vd_feed *f, vd_feed_batch *b, const char *text, vd_point_i
     return true;
 }
 
+bool vd_feed_add_delete(vd_feed *f, vd_feed_batch *b, vd_collection *c, const char *text)
+{
+    vd_point_id id;
+    if (!vd_feed_parse_id(f, b, text, &id))
+        return false;
+    if (!f->cfg.partition.count || vd_collection_holds(c, &id))
+        b->dels[b->n_dels++] = id;
+    return true;
+}
+
 /* Counts and logs a source row the feed cannot apply. */
 void vd_feed_reject_row(vd_feed *f, const char *id, const char *why)
 {
@@ -116,12 +126,14 @@ bool vd_feed_send_page(vd_feed *f, const char *cols, const char *after, unsigned
     snprintf(lim, sizeof lim, "%u", limit);
     const char *params[2] = {lim, after};
     bool first = !*after;
+    /* Only the partition's rows: the others are, to this feed, absent. */
     if (first)
-        snprintf(sql, sizeof sql, "SELECT %s FROM %s t ORDER BY t.%s LIMIT $1::int", cols, f->from,
-                 f->id_quoted);
+        snprintf(sql, sizeof sql, "SELECT %s FROM %s t WHERE %s ORDER BY t.%s LIMIT $1::int", cols,
+                 f->from, f->in_partition, f->id_quoted);
     else
-        snprintf(sql, sizeof sql, "SELECT %s FROM %s t WHERE t.%s > $2 ORDER BY t.%s LIMIT $1::int",
-                 cols, f->from, f->id_quoted, f->id_quoted);
+        snprintf(sql, sizeof sql,
+                 "SELECT %s FROM %s t WHERE %s AND t.%s > $2 ORDER BY t.%s LIMIT $1::int", cols,
+                 f->from, f->in_partition, f->id_quoted, f->id_quoted);
     return vd_feed_send(f, sql, first ? 1 : 2, params);
 }
 

@@ -137,6 +137,25 @@ static bool append_payload(vd_feed *f, vd_strbuf *b)
     return !b->failed;
 }
 
+/* The SQL condition on a row t of being in the feed's partition (a malloc'd
+ * string; "true" when the feed is not partitioned), or NULL (recorded). */
+static char *partition_predicate(vd_feed *f)
+{
+    if (!f->cfg.partition.count)
+        return strdup("true");
+    char *type = column_type(f, f->cfg.partition_column);
+    char *col = type ? vd_feed_quote_ident(f, f->cfg.partition_column) : NULL;
+    free(type); /* only its existence matters: every type prints as text */
+    char expr[512], column[300];
+    char *out = NULL;
+    if (col && snprintf(column, sizeof column, "t.%s", col) < (int)sizeof column &&
+        vd_partition_sql(expr, sizeof expr, column, f->cfg.partition.count) > 0 &&
+        asprintf(&out, "%s = %u", expr, f->cfg.partition.index) < 0)
+        out = NULL;
+    free(col);
+    return out;
+}
+
 static bool prepare(vd_feed *f)
 {
     free(f->from);
@@ -177,6 +196,14 @@ static bool prepare(vd_feed *f)
     }
     f->select_cols = ok && !b.failed ? vd_strbuf_take(&b, NULL) : NULL;
     vd_strbuf_free(&b);
+    free(f->in_partition);
+    f->in_partition = NULL;
+    if (f->select_cols)
+        f->in_partition = partition_predicate(f);
+    if (!f->in_partition) {
+        free(f->select_cols);
+        f->select_cols = NULL;
+    }
     free(emb);
     free(ver);
     free(ver_type);
@@ -330,10 +357,13 @@ static int backfill_page(vd_feed *f, vd_collection *c)
     if (n > 0)
         snprintf(next.backfill_after, sizeof next.backfill_after, "%s", PQgetvalue(r, n - 1, 0));
     next.backfill_rows += (uint64_t)n;
-    next.backfill_done = n < (int)f->cfg.batch_rows;
+    bool last = n < (int)f->cfg.batch_rows;
+    /* A sweep comes before the backfill is logged as done: a crash between
+     * the two sweeps again. */
+    next.backfill_done = last && !f->sweep_after_backfill;
     PQclear(r);
     /* Postgres reads the next page while this one is applied. */
-    bool ahead = ok && !next.backfill_done && send_backfill_query(f, next.backfill_after);
+    bool ahead = ok && !last && send_backfill_query(f, next.backfill_after);
     ok = ok && vd_feed_apply(f, c, &b, &next);
     vd_feed_batch_free(&b);
     if (ahead) {
@@ -347,6 +377,20 @@ static int backfill_page(vd_feed *f, vd_collection *c)
     }
     if (!ok)
         return -1;
+    if (last && !next.backfill_done) {
+        uint64_t swept = 0;
+        vd_errmsg em = {{0}};
+        if (vd_feed_drop_absent(f, c, &swept, &em)) {
+            vd_feed_error(f, "cannot delete the points whose rows are gone: %s", em.text);
+            return -1;
+        }
+        vd_log_info("feed swept the points outside its rows", "feed=%s points_swept=%" PRIu64,
+                    f->cfg.name, swept);
+        next.backfill_done = true;
+        vd_feed_batch none = {0};
+        if (!vd_feed_apply(f, c, &none, &next))
+            return -1;
+    }
     if (next.backfill_done) {
         vd_log_info("feed backfill done", "feed=%s rows=%" PRIu64, f->cfg.name, next.backfill_rows);
         vd_feed_publish_position(f);
@@ -370,10 +414,10 @@ static int follow_round(vd_feed *f, vd_collection *c)
              "SELECT s.x::text, r.* FROM s LEFT JOIN LATERAL ("
              " SELECT o.xid::text AS oxid, o.seq::text AS oseq, o.row_id, (t.%s IS NOT NULL),"
              " o.op::text AS oop, %s"
-             " FROM vectord_outbox o LEFT JOIN %s t ON t.%s = o.row_id::%s"
+             " FROM vectord_outbox o LEFT JOIN %s t ON t.%s = o.row_id::%s AND %s"
              " WHERE o.source = $4 AND (o.xid, o.seq) > ($1::xid8, $2::bigint) AND o.xid < s.x"
              " ORDER BY o.xid, o.seq LIMIT $3::int) r ON true",
-             f->id_quoted, f->select_cols, f->from, f->id_quoted, f->id_type);
+             f->id_quoted, f->select_cols, f->from, f->id_quoted, f->id_type, f->in_partition);
     PGresult *r = vd_feed_run(f, sql, 4, params);
     if (!r)
         return -1;
@@ -410,9 +454,7 @@ static int follow_round(vd_feed *f, vd_collection *c)
     for (int i = 0; ok && i < n && truncate_at != 0; i++) {
         if (strcmp(PQgetvalue(r, i, 4), "t") == 0) {
             vd_feed_add_row_or_delete(f, &b, r, i, 6, vd_collection_config_of(c));
-        } else if (vd_feed_parse_id(f, &b, PQgetvalue(r, i, 3), &b.dels[b.n_dels])) {
-            b.n_dels++;
-        } else {
+        } else if (!vd_feed_add_delete(f, &b, c, PQgetvalue(r, i, 3))) {
             vd_feed_reject_row(f, PQgetvalue(r, i, 3), "bad id");
         }
     }
@@ -601,7 +643,7 @@ int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_
     const char **fields[] = {&f->cfg.name, &f->cfg.dsn, &f->cfg.table, &f->cfg.collection,
                              &f->cfg.id_column, &f->cfg.embedding_column, &f->cfg.version_column,
                              &f->cfg.payload_columns, &f->cfg.payload_exclude, &f->cfg.slot,
-                             &f->cfg.publication};
+                             &f->cfg.publication, &f->cfg.partition_column};
     _Static_assert(sizeof fields / sizeof fields[0] == VD_FEED_N_STRINGS, "one copy per string");
     for (size_t i = 0; i < VD_FEED_N_STRINGS; i++) {
         f->strings[i] = strdup(*fields[i] ? *fields[i] : "");
@@ -630,14 +672,28 @@ int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_
     pthread_mutex_init(&f->lock, NULL);
     snprintf(f->state.feed, sizeof f->state.feed, "%s", f->cfg.name);
     vd_database_feed_get(db, f->cfg.name, &f->state); /* resume where the log says */
-    if (f->state.backfill_started && f->state.logical != f->cfg.logical) {
-        /* The position of one source means nothing to the other. */
-        vd_log_warn("feed_source changed: the table is copied again", "feed=%s source=%s",
-                    f->cfg.name, f->cfg.logical ? "logical" : "outbox");
+    char partition[VD_FEED_PARTITION_MAX + 1] = "";
+    if (f->cfg.partition.count)
+        snprintf(partition, sizeof partition, "%u/%u %s", f->cfg.partition.index,
+                 f->cfg.partition.count, f->cfg.partition_column);
+    f->sweep_after_backfill = f->cfg.partition.count > 0;
+    bool moved = f->state.backfill_started && strcmp(f->state.partition, partition) != 0;
+    if (f->state.backfill_started && (f->state.logical != f->cfg.logical || moved)) {
+        /* The position of one source means nothing to the other; the rows
+         * of another partition are not this one's. */
+        if (moved)
+            vd_log_warn("feed_partition changed: the table is copied again and the points outside "
+                        "the new partition are deleted", "feed=%s from=\"%s\" to=\"%s\"",
+                        f->cfg.name, f->state.partition, partition);
+        else
+            vd_log_warn("feed_source changed: the table is copied again", "feed=%s source=%s",
+                        f->cfg.name, f->cfg.logical ? "logical" : "outbox");
         vd_feed_state fresh = {.logical = f->cfg.logical};
         memcpy(fresh.feed, f->state.feed, sizeof fresh.feed);
         f->state = fresh;
+        f->sweep_after_backfill |= moved;
     }
+    memcpy(f->state.partition, partition, sizeof partition);
     f->st.backfill_started = f->state.backfill_started;
     f->st.backfill_done = f->state.backfill_done;
     f->st.backfill_rows = f->state.backfill_rows;
@@ -681,6 +737,7 @@ void vd_feed_free(vd_feed *f)
     free(f->id_type);
     free(f->select_cols);
     free(f->version_expr);
+    free(f->in_partition);
     pthread_mutex_destroy(&f->lock);
     free(f);
 }

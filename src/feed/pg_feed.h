@@ -19,6 +19,7 @@
 
 #include "db/collection.h"
 #include "db/database.h"
+#include "util/partition.h"
 #include "write/journal.h"
 #include "vectord/error.h"
 #include "vectord/types.h"
@@ -37,6 +38,11 @@ typedef struct vd_feed_config {
     bool logical;                 /* source: logical replication (else the outbox) */
     const char *slot;             /* logical: the replication slot */
     const char *publication;      /* logical: the publication holding the table */
+    /* Partitioned feeds (docs/PARTITIONS.md): only the rows whose
+     * partition_column hashes to partition.index of partition.count
+     * (count 0 = every row). A row outside is, to this feed, absent. */
+    vd_partition partition;
+    const char *partition_column;
     /* The collection to create when it is missing (create->dim 0 = do not),
      * and the payload indexes to add to it when it exists; copied. NULL =
      * do not create. */

@@ -272,8 +272,8 @@ static int repair_upserts(vd_feed *f, vd_collection *c, id_list *l, uint64_t *do
         char *arr = array_literal(l->ids + at, n), sql[4096];
         if (!arr)
             return vd_fail(em, -ENOMEM, "out of memory");
-        snprintf(sql, sizeof sql, "SELECT %s FROM %s t WHERE t.%s = ANY($1::%s[])", f->select_cols,
-                 f->from, f->id_quoted, f->id_type);
+        snprintf(sql, sizeof sql, "SELECT %s FROM %s t WHERE t.%s = ANY($1::%s[]) AND %s",
+                 f->select_cols, f->from, f->id_quoted, f->id_type, f->in_partition);
         const char *params[1] = {arr};
         PGresult *r = vd_feed_run(f, sql, 1, params);
         free(arr);

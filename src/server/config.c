@@ -105,6 +105,10 @@ static const setting settings[] = {
              "replication slot (wal_level = logical)"),
     FEED_STR(slot, "", "logical: the replication slot vectord creates and follows (empty = vectord_<feed_name>)"),
     FEED_STR(publication, "vectord", "logical: the publication that holds the table"),
+    FEED_STR(partition, "",
+             "i/N: follow only partition i of N, by the hash of feed_partition_column (empty = every row; "
+             "see docs/PARTITIONS.md)"),
+    FEED_STR(partition_column, "userId", "the tenant column that places a row in a partition"),
     FEED_STR(name, "vectord", "this consumer's name in vectord_feed_position (unique per replica)"),
     FEED_STR(table, "Memory", "source table"),
     FEED_STR(collection, "memories", "target collection"),
@@ -326,6 +330,13 @@ static int validate(vd_config *cfg, vd_errmsg *em)
                 return vd_fail(em, VD_E_INVALID_REQUEST,
                                "[%s] feed_slot must be 1..63 of a-z, 0-9 and _, got '%s'", fs->section,
                                fs->slot);
+        if (!vd_partition_parse(fs->partition, &fs->partition_value))
+            return vd_fail(em, VD_E_INVALID_REQUEST,
+                           "[%s] feed_partition must be i/N with 0 <= i < N <= %d (or empty), got '%s'",
+                           fs->section, VD_PARTITIONS_MAX, fs->partition);
+        if (fs->partition_value.count && !fs->partition_column[0])
+            return vd_fail(em, VD_E_INVALID_REQUEST, "[%s] feed_partition needs feed_partition_column",
+                           fs->section);
         if (!fs->publication[0] || strchr(fs->publication, '"') || strchr(fs->publication, ','))
             return vd_fail(em, VD_E_INVALID_REQUEST,
                            "[%s] feed_publication must be a publication name (no \" or ,), got '%s'",

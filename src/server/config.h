@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "util/log.h"
+#include "util/partition.h"
 #include "vectord/error.h"
 #include "vectord/types.h"
 #include "vectord/wal.h"
@@ -34,6 +35,8 @@ typedef struct vd_feed_settings {
     char source[16];      /* outbox | logical */
     char slot[64];        /* logical: replication slot ("" = vectord_<name>) */
     char publication[64]; /* logical: publication */
+    char partition[24];   /* "i/N" or "" (docs/PARTITIONS.md) */
+    char partition_column[128];
     char collection_config[4096]; /* JSON: the create body for a collection the feed makes */
     char metric[16];
     uint64_t dim;
@@ -42,6 +45,7 @@ typedef struct vd_feed_settings {
     uint64_t max_lag_s;
     uint64_t position_ready_s;
     vd_metric metric_value; /* metric, validated */
+    vd_partition partition_value; /* partition, validated */
 } vd_feed_settings;
 
 /* Which requests get an access log line (setting access_log). */

@@ -257,6 +257,14 @@ static cJSON *feed_json(vd_feed *f)
     cJSON_AddBoolToObject(bf, "done", st.backfill_done);
     cJSON_AddNumberToObject(bf, "rows", (double)st.backfill_rows);
     cJSON_AddStringToObject(o, "source", cfg->logical ? "logical" : "outbox");
+    if (cfg->partition.count) { /* docs/PARTITIONS.md */
+        cJSON *part = cJSON_AddObjectToObject(o, "partition");
+        cJSON_AddNumberToObject(part, "index", cfg->partition.index);
+        cJSON_AddNumberToObject(part, "count", cfg->partition.count);
+        cJSON_AddStringToObject(part, "column", cfg->partition_column);
+    } else {
+        cJSON_AddNullToObject(o, "partition");
+    }
     cJSON *pos = cJSON_AddObjectToObject(o, "position");
     if (cfg->logical) {
         char lsn[24];

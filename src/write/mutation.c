@@ -35,7 +35,9 @@
  *   FEED_STATE         name (of the feed), u64 0, u8 flags (1 backfill started,
  *                      2 backfill done, 4 logical source), u64 backfill rows,
  *                      u16 length + last backfilled id, u64 outbox xid (logical:
- *                      the source LSN), u64 outbox seq
+ *                      the source LSN), u64 outbox seq; then, when the feed is
+ *                      partitioned, u16 length + "i/N column" (absent in
+ *                      records from before partitions: the whole table)
  *
  * Enum values (metric, index type, payload-index type) are written as they
  * are numbered in the headers; those numbers are therefore frozen.
@@ -192,6 +194,11 @@ void vd_mutation_encode(const vd_mutation *m, vd_strbuf *b)
         vd_put_bytes(b, f->backfill_after, strlen(f->backfill_after));
         vd_put_u64(b, f->logical ? f->source_lsn : f->xid);
         vd_put_u64(b, f->seq);
+        size_t plen = strnlen(f->partition, VD_FEED_PARTITION_MAX);
+        if (plen) {
+            vd_put_u16(b, (uint16_t)plen);
+            vd_put_bytes(b, f->partition, plen);
+        }
         break;
     }
     }
@@ -471,6 +478,12 @@ int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutatio
             f->xid = 0;
         }
         f->seq = vd_get_u64(&r);
+        if (vd_reader_left(&r) > 0) {
+            uint16_t plen = vd_get_u16(&r);
+            if (plen > VD_FEED_PARTITION_MAX)
+                return bad(em, "feed partition");
+            vd_get_copy(&r, f->partition, plen);
+        }
         d->m.feed = f;
         break;
     }

@@ -1,0 +1,178 @@
+/*
+ * answers.c — see answers.h.
+ */
+#include "router/answers.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool vd_rt_value_text(const cJSON *v, char *out, size_t cap)
+{
+    if (cJSON_IsString(v)) {
+        size_t n = strlen(v->valuestring);
+        if (n + 1 > cap)
+            return false;
+        memcpy(out, v->valuestring, n + 1);
+        return true;
+    }
+    if (cJSON_IsBool(v))
+        return snprintf(out, cap, "%s", cJSON_IsTrue(v) ? "true" : "false") > 0;
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (!(d == floor(d)) || fabs(d) > 9007199254740991.0)
+            return false;
+        return snprintf(out, cap, "%lld", (long long)d) > 0;
+    }
+    return false;
+}
+
+static bool is_tenant_condition(const cJSON *c, const char *field, char *out, size_t cap)
+{
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(c, "key");
+    const cJSON *match = cJSON_GetObjectItemCaseSensitive(c, "match");
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(match, "value");
+    return cJSON_IsString(key) && strcmp(key->valuestring, field) == 0 && value &&
+           vd_rt_value_text(value, out, cap);
+}
+
+bool vd_rt_filter_tenant(const cJSON *filter, const char *field, char *out, size_t cap)
+{
+    const cJSON *must = cJSON_GetObjectItemCaseSensitive(filter, "must");
+    if (cJSON_IsObject(must))
+        return is_tenant_condition(must, field, out, cap);
+    const cJSON *c;
+    cJSON_ArrayForEach(c, must) if (is_tenant_condition(c, field, out, cap)) return true;
+    return false;
+}
+
+bool vd_rt_payload_tenant(const cJSON *payload, const char *field, char *out, size_t cap, bool *null)
+{
+    const cJSON *v = payload;
+    char part[256];
+    for (const char *p = field; v;) {
+        size_t n = strcspn(p, ".");
+        if (n >= sizeof part)
+            return false;
+        memcpy(part, p, n);
+        part[n] = 0;
+        v = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, part) : NULL;
+        if (!p[n])
+            break;
+        p += n + 1;
+    }
+    *null = !v || cJSON_IsNull(v);
+    return *null || vd_rt_value_text(v, out, cap);
+}
+
+/* A merge of the lists, each already sorted best first, taking the best
+ * head each time (the earlier list on a tie). */
+cJSON *vd_rt_merge_hits(cJSON *const *lists, size_t n, bool higher_better, size_t offset, size_t limit)
+{
+    cJSON **cur = calloc(n ? n : 1, sizeof *cur);
+    cJSON *out = cJSON_CreateArray();
+    if (!cur || !out)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        cur[i] = cJSON_IsArray(lists[i]) ? lists[i]->child : NULL;
+    for (size_t taken = 0; taken < offset + limit; taken++) {
+        size_t best = n;
+        double best_score = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!cur[i])
+                continue;
+            const cJSON *s = cJSON_GetObjectItemCaseSensitive(cur[i], "score");
+            double v = cJSON_IsNumber(s) ? s->valuedouble : (higher_better ? -INFINITY : INFINITY);
+            if (best == n || (higher_better ? v > best_score : v < best_score)) {
+                best = i;
+                best_score = v;
+            }
+        }
+        if (best == n)
+            break;
+        if (taken >= offset) {
+            cJSON *copy = cJSON_Duplicate(cur[best], true);
+            if (!copy)
+                goto fail;
+            cJSON_AddItemToArray(out, copy);
+        }
+        cur[best] = cur[best]->next;
+    }
+    free(cur);
+    return out;
+fail:
+    free(cur);
+    cJSON_Delete(out);
+    return NULL;
+}
+
+int vd_rt_id_cmp(const cJSON *a, const cJSON *b)
+{
+    bool an = cJSON_IsNumber(a), bn = cJSON_IsNumber(b);
+    if (an != bn)
+        return an ? -1 : 1;
+    if (an)
+        return (a->valuedouble > b->valuedouble) - (a->valuedouble < b->valuedouble);
+    const char *x = cJSON_IsString(a) ? a->valuestring : "", *y = cJSON_IsString(b) ? b->valuestring : "";
+    return strcmp(x, y) < 0 ? -1 : strcmp(x, y) > 0;
+}
+
+cJSON *vd_rt_merge_scroll(cJSON *const *pages, size_t n, size_t limit)
+{
+    cJSON **cur = calloc(n ? n : 1, sizeof *cur);
+    cJSON *out = cJSON_CreateObject();
+    cJSON *points = out ? cJSON_AddArrayToObject(out, "points") : NULL;
+    if (!cur || !points)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        cur[i] = cJSON_GetObjectItemCaseSensitive(pages[i], "points")
+                     ? cJSON_GetObjectItemCaseSensitive(pages[i], "points")->child
+                     : NULL;
+    const cJSON *next = NULL;
+    for (size_t taken = 0;; taken++) {
+        size_t best = n;
+        for (size_t i = 0; i < n; i++)
+            if (cur[i] && (best == n || vd_rt_id_cmp(cJSON_GetObjectItemCaseSensitive(cur[i], "id"),
+                                                     cJSON_GetObjectItemCaseSensitive(cur[best], "id")) < 0))
+                best = i;
+        if (best == n)
+            break;
+        if (taken == limit) {
+            next = cJSON_GetObjectItemCaseSensitive(cur[best], "id");
+            break;
+        }
+        cJSON *copy = cJSON_Duplicate(cur[best], true);
+        if (!copy)
+            goto fail;
+        cJSON_AddItemToArray(points, copy);
+        cur[best] = cur[best]->next;
+    }
+    /* A partition that stopped at its own page end knows its next id. */
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *np = cJSON_GetObjectItemCaseSensitive(pages[i], "next_page_offset");
+        if (np && !cJSON_IsNull(np) && (!next || vd_rt_id_cmp(np, next) < 0))
+            next = np;
+    }
+    cJSON *nx = next ? cJSON_Duplicate(next, false) : cJSON_CreateNull();
+    if (!nx)
+        goto fail;
+    cJSON_AddItemToObject(out, "next_page_offset", nx);
+    free(cur);
+    return out;
+fail:
+    free(cur);
+    cJSON_Delete(out);
+    return NULL;
+}
+
+void vd_rt_sum_fields(cJSON *dst, const cJSON *src, const char *const *fields)
+{
+    for (const char *const *f = fields; *f; f++) {
+        cJSON *d = cJSON_GetObjectItemCaseSensitive(dst, *f);
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(src, *f);
+        if (cJSON_IsNumber(d) && cJSON_IsNumber(s))
+            cJSON_SetNumberValue(d, d->valuedouble + s->valuedouble);
+    }
+}

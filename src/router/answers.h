@@ -1,0 +1,42 @@
+/*
+ * answers.h — reading requests and combining replicas' answers for the
+ * router: which tenant a filter or a point names, the top-k of several
+ * partitions' hit lists, scroll pages merged in id order.
+ */
+#ifndef VD_ANSWERS_H
+#define VD_ANSWERS_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define VD_TENANT_TEXT_MAX 512
+
+/* A payload value's text as Postgres' `::text` prints the column it came
+ * from: a string as it is, an integer in decimal, true/false. false for
+ * anything else (floats, objects, arrays, null). */
+bool vd_rt_value_text(const cJSON *v, char *out, size_t cap);
+/* The tenant a filter confines a search to: a condition
+ * {"key": field, "match": {"value": v}} in its top-level "must" (a list, or
+ * one condition as Qdrant allows). Its text goes to out; false if none. */
+bool vd_rt_filter_tenant(const cJSON *filter, const char *field, char *out, size_t cap);
+/* The tenant of a point's payload (field may be dotted); *null = the point
+ * has none (partition 0, as a NULL column is). false = a value that is
+ * not a tenant (a float, an object). */
+bool vd_rt_payload_tenant(const cJSON *payload, const char *field, char *out, size_t cap, bool *null);
+
+/* The best `offset + limit` of n hit lists (arrays of {"score": …}) in score
+ * order (higher first when higher_better), from `offset` on: a new array of
+ * copies. Ties keep list order, then position. NULL on ENOMEM. */
+cJSON *vd_rt_merge_hits(cJSON *const *lists, size_t n, bool higher_better, size_t offset, size_t limit);
+/* Point ids in vectord's order (integers first, ascending; then strings, bytewise). */
+int vd_rt_id_cmp(const cJSON *a, const cJSON *b);
+/* Qdrant scroll pages ({"points": […], "next_page_offset": id|null}) of n
+ * partitions merged: the first `limit` points in id order, and the next
+ * offset (the smallest id not returned). A new object, or NULL. */
+cJSON *vd_rt_merge_scroll(cJSON *const *pages, size_t n, size_t limit);
+/* Adds the numbers of src's top-level numeric fields named in `fields`
+ * (NULL-terminated) into dst's. */
+void vd_rt_sum_fields(cJSON *dst, const cJSON *src, const char *const *fields);
+
+#endif
