@@ -490,7 +490,7 @@ static long number_or(const cJSON *o, const char *name, long def)
 
 /* A search every partition must answer: each asked for offset + limit hits
  * from 0 (Qdrant), and why the router cannot merge it, if it cannot. */
-static const char *prepare_fanout(bool qdrant, cJSON *s, long *offset, long *limit)
+static const char *prepare_fanout(bool qdrant, cJSON *s, long *offset, long *limit, bool *changed)
 {
     if (!qdrant) {
         *offset = 0;
@@ -507,9 +507,12 @@ static const char *prepare_fanout(bool qdrant, cJSON *s, long *offset, long *lim
         return "a query by point id, recommend or fusion needs the point's partition";
     *offset = number_or(s, "offset", 0);
     *limit = number_or(s, "limit", 10);
-    cJSON_DeleteItemFromObjectCaseSensitive(s, "offset");
-    cJSON_DeleteItemFromObjectCaseSensitive(s, "limit");
-    cJSON_AddNumberToObject(s, "limit", (double)(*offset + *limit));
+    if (cJSON_GetObjectItemCaseSensitive(s, "offset")) {
+        cJSON_DeleteItemFromObjectCaseSensitive(s, "offset");
+        cJSON_DeleteItemFromObjectCaseSensitive(s, "limit");
+        cJSON_AddNumberToObject(s, "limit", (double)(*offset + *limit));
+        *changed = true;
+    }
     return NULL;
 }
 
@@ -554,6 +557,7 @@ static void op_search(vd_router *r, vd_rt_call *call, const vd_generation *g, vd
         return;
     }
     bool batch = shape == VD_RT_HITS_BATCH || shape == VD_RT_POINTS_BATCH;
+    bool changed = false; /* the body the partitions get differs from the client's */
     cJSON *searches = batch ? cJSON_GetObjectItemCaseSensitive(body, "searches") : NULL;
     int n = batch ? cJSON_GetArraySize(searches) : 1;
     long *offsets = calloc((size_t)(n ? n : 1), sizeof *offsets), *limits = calloc((size_t)(n ? n : 1), sizeof *limits);
@@ -572,7 +576,8 @@ static void op_search(vd_router *r, vd_rt_call *call, const vd_generation *g, vd
     }
     for (int i = 0; i < n; i++) {
         cJSON *s = batch ? cJSON_GetArrayItem(searches, i) : body;
-        const char *why = cJSON_IsObject(s) ? prepare_fanout(call->qdrant, s, &offsets[i], &limits[i]) : NULL;
+        const char *why = cJSON_IsObject(s) ? prepare_fanout(call->qdrant, s, &offsets[i], &limits[i], &changed)
+                                            : NULL;
         if (why) {
             vd_rt_fail(call, VD_E_INVALID_REQUEST,
                        "%s%.0d: %s; filter it to one tenant (a \"must\" condition {\"key\": \"%s\", "
@@ -584,14 +589,16 @@ static void op_search(vd_router *r, vd_rt_call *call, const vd_generation *g, vd
     int higher = higher_better(r, call, g, collection);
     if (higher < 0)
         goto done;
-    text = cJSON_PrintUnformatted(body);
-    if (!text) {
+    /* Sent as the client wrote it unless an offset had to become part of the
+     * limit: printing 1536 numbers again costs more than the rest. */
+    text = changed ? cJSON_PrintUnformatted(body) : NULL;
+    if (changed && !text) {
         vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
     size_t missing = 0;
     call->query = query;
-    q = ask_all(r, call, g, text, strlen(text), partial, &missing);
+    q = ask_all(r, call, g, text ? text : call->body, text ? strlen(text) : call->body_len, partial, &missing);
     call->query = orig_query;
     if (!q)
         goto done;

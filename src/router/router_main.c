@@ -20,7 +20,7 @@
 
 static const char usage[] =
     "usage: vectord-router [options]\n"
-    "  --listen HOST:PORT            native API (default 0.0.0.0:8090; VECTORD_ROUTER_LISTEN)\n"
+    "  --listen HOST:PORT            native API (default 0.0.0.0:6480; VECTORD_ROUTER_LISTEN)\n"
     "  --qdrant-listen HOST:PORT     Qdrant-compatible API (default off; VECTORD_ROUTER_QDRANT_LISTEN)\n"
     "  --partition URL[,URL…]        one partition's replicas, in partition order; repeat per partition\n"
     "                                (URL|QDRANT_URL names a replica's Qdrant listener too)\n"
@@ -77,7 +77,7 @@ static const char *env(const char *name, const char *def)
 static int parse(int argc, char **argv, options *o)
 {
     *o = (options){0};
-    o->listen = env("VECTORD_ROUTER_LISTEN", "0.0.0.0:8090");
+    o->listen = env("VECTORD_ROUTER_LISTEN", "0.0.0.0:6480");
     o->qdrant_listen = env("VECTORD_ROUTER_QDRANT_LISTEN", "");
     o->pattern = env("VECTORD_ROUTER_PARTITION_PATTERN", NULL);
     o->next_pattern = env("VECTORD_ROUTER_NEXT_PARTITION_PATTERN", NULL);

@@ -171,6 +171,9 @@ def test_image_serves_checkpoints_on_sigterm_and_recovers(image):
         check = " ".join(image["Healthcheck"]["Test"][1:]).replace("6480", str(box.port))
         r = box.exec("sh", "-c", check)
         assert r.returncode == 0, (r.stdout, r.stderr)
+        # vectord-router ships in the same image, its libraries with it.
+        r = box.exec("/usr/local/bin/vectord-router", "--help")
+        assert r.returncode == 0 and "--partition-pattern" in r.stdout, (r.stdout, r.stderr)
         uid = int([l for l in open(f"/proc/{box.vectord_pid()}/status") if l.startswith("Uid:")][0].split()[1])
         assert uid == 10001
         c.close()
