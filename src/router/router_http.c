@@ -107,6 +107,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, vd_rt_call *call, co
             MHD_add_response_header(resp, name, colon + 2);
         }
     }
+    if (call->status == 503)
+        MHD_add_response_header(resp, "Retry-After", "1"); /* as vectord: every 503 is worth a retry */
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)call->status, resp);
     MHD_destroy_response(resp);
     return rc;

@@ -261,14 +261,17 @@ def test_dockerfile_installs_every_runtime_library():
     assert re.search(r"^USER 10001:10001$", runtime, re.M)  # numeric: runAsNonRoot can verify it
     assert "HEALTHCHECK" in runtime and "/healthz" in runtime and "VOLUME /var/lib/vectord" in runtime
     installed = set(re.findall(r"\b(lib[a-z0-9.+-]+)", runtime.split("rm -rf")[0]))
-    # The libraries vectord itself names (DT_NEEDED); apt brings their own dependencies.
-    needed = re.findall(r"NEEDED\s+(\S+)", subprocess.run(["objdump", "-p", BIN], capture_output=True,
-                                                          text=True).stdout)
-    paths = dict(re.findall(r"^\s*(\S+) => (/\S+)", subprocess.run(["ldd", BIN], capture_output=True,
-                                                                   text=True).stdout, re.M))
-    assert "libpq.so.5" in needed
+    # The libraries vectord and vectord-router name (DT_NEEDED); apt brings their own dependencies.
+    from router import ROUTER_BIN
+    needed, paths = [], {}
+    for binary in (BIN, ROUTER_BIN):
+        needed += re.findall(r"NEEDED\s+(\S+)", subprocess.run(["objdump", "-p", binary], capture_output=True,
+                                                                text=True).stdout)
+        paths.update(re.findall(r"^\s*(\S+) => (/\S+)", subprocess.run(["ldd", binary], capture_output=True,
+                                                                        text=True).stdout, re.M))
+    assert "libpq.so.5" in needed and "libcurl.so.4" in needed
     missing = []
-    for soname in needed:
+    for soname in sorted(set(needed)):
         if soname.startswith("ld-linux"):
             continue  # the dynamic loader (thread-local storage may name it): libc6
         path = os.path.realpath(paths[soname])
@@ -348,3 +351,86 @@ def test_grafana_dashboard_parses_and_queries_only_exported_metrics():
         assert family in used, family
     missing = sorted(used - exported_metrics())
     assert not missing, f"the dashboard queries metrics vectord does not export: {missing}"
+
+
+# ---- the partitioned layout (docs/PARTITIONS.md) ---------------------------
+
+def test_partitioned_manifests_are_the_generators_output():
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run([os.path.join(ROOT, "scripts", "k8s-partitions"), "--out", d],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        for name in ("partitions.yaml", "router.yaml"):
+            with open(os.path.join(d, name)) as a, open(os.path.join(DEPLOY, "k8s", "partitioned", name)) as b:
+                assert a.read() == b.read(), f"deploy/k8s/partitioned/{name} is stale: run scripts/k8s-partitions"
+
+
+def partitioned():
+    m = manifests()
+    parts = sorted((d for (kind, _), d in m.items()
+                    if kind == "StatefulSet" and d["metadata"]["labels"].get("app") == "vectord-partition"),
+                   key=lambda d: d["metadata"]["name"])
+    return m, parts
+
+
+def env_of(container):
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_each_partition_is_a_statefulset_with_its_share_and_its_budget():
+    m, parts = partitioned()
+    assert len(parts) == 3
+    selected = []
+    for p, sts in enumerate(parts):
+        name = sts["metadata"]["name"]
+        assert name == f"vectord-p{p}"
+        spec = sts["spec"]
+        pod = spec["template"]["spec"]
+        assert restricted_violations(pod) == []
+        env = env_of(pod["containers"][0])
+        assert env["VECTORD_FEED_PARTITION"] == f"{p}/3" and env["VECTORD_FEED_PARTITION_COLUMN"] == "userId"
+        assert env["VECTORD_FEED_NAME"]["fieldRef"]["fieldPath"] == "metadata.name"  # unique per pod
+        labels = spec["template"]["metadata"]["labels"]
+        assert spec["selector"]["matchLabels"] == labels and labels["partition"] == name
+        # Its pods' DNS names (vectord-pP-R.vectord-pP), which the router's pattern names.
+        svc = m[("Service", spec["serviceName"])]
+        assert svc["spec"]["clusterIP"] == "None" and svc["spec"]["selector"] == labels
+        # A drain never takes a partition's last ready replica.
+        pdb = m[("PodDisruptionBudget", name)]
+        assert pdb["spec"]["selector"]["matchLabels"] == labels and pdb["spec"]["minAvailable"] >= 1
+        assert spec["replicas"] > pdb["spec"]["minAvailable"], "a drain could never evict a pod"
+        selected.append(labels)
+        # Spread: the replicas of one partition on different nodes.
+        spread = pod["topologySpreadConstraints"][0]
+        assert spread["labelSelector"]["matchLabels"] == labels
+    # No selector of the single-set layout picks partition pods (nor the reverse).
+    single = m[("Service", "vectord")]["spec"]["selector"]
+    assert all(any(labels.get(k) != v for k, v in single.items()) for labels in selected)
+
+
+def test_the_router_deployment_names_every_partition():
+    m, parts = partitioned()
+    dep = m[("Deployment", "vectord-router")]
+    pod = dep["spec"]["template"]["spec"]
+    assert restricted_violations(pod) == []
+    c = pod["containers"][0]
+    assert c["command"] == ["/usr/local/bin/vectord-router"]
+    args = c["args"]
+    pattern = args[args.index("--partition-pattern") + 1]
+    assert int(args[args.index("--partitions") + 1]) == len(parts)
+    reps = int(args[args.index("--replicas") + 1])
+    for p, sts in enumerate(parts):
+        assert sts["spec"]["replicas"] == reps
+        host = pattern.replace("{p}", str(p)).replace("{r}", "0").split("//")[1].split(":")[0]
+        assert host == f"{sts['metadata']['name']}-0.{sts['spec']['serviceName']}", host
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert m[("PodDisruptionBudget", "vectord-router")]["spec"]["minAvailable"] >= 1
+    assert dep["spec"]["replicas"] >= 2
+    svc = m[("Service", "vectord-router")]
+    assert {p["name"] for p in svc["spec"]["ports"]} == {"http", "qdrant"}
+    # The router's options are ones vectord-router takes.
+    from router import ROUTER_BIN
+    usage = subprocess.run([ROUTER_BIN, "--help"], capture_output=True, text=True, timeout=30).stdout
+    for a in args + [e["name"] for e in c["env"]]:
+        if a.startswith("--") or a.startswith("VECTORD_ROUTER_"):
+            assert a in usage or a.replace("VECTORD_ROUTER_", "") in usage, a
