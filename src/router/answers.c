@@ -167,6 +167,49 @@ fail:
     return NULL;
 }
 
+/* a before b in an order_by page */
+static bool ordered_before(const cJSON *a, const cJSON *b, bool desc)
+{
+    const cJSON *va = cJSON_GetObjectItemCaseSensitive(a, "order_value");
+    const cJSON *vb = cJSON_GetObjectItemCaseSensitive(b, "order_value");
+    double x = cJSON_IsNumber(va) ? va->valuedouble : 0, y = cJSON_IsNumber(vb) ? vb->valuedouble : 0;
+    if (x != y)
+        return desc ? x > y : x < y;
+    return vd_rt_id_cmp(cJSON_GetObjectItemCaseSensitive(a, "id"), cJSON_GetObjectItemCaseSensitive(b, "id")) < 0;
+}
+
+cJSON *vd_rt_merge_ordered(cJSON *const *pages, size_t n, size_t limit, bool desc)
+{
+    cJSON **cur = calloc(n ? n : 1, sizeof *cur);
+    cJSON *out = cJSON_CreateObject();
+    cJSON *points = out ? cJSON_AddArrayToObject(out, "points") : NULL;
+    if (!cur || !points || !cJSON_AddNullToObject(out, "next_page_offset"))
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *list = cJSON_GetObjectItemCaseSensitive(pages[i], "points");
+        cur[i] = list ? list->child : NULL;
+    }
+    for (size_t taken = 0; taken < limit; taken++) {
+        size_t best = n;
+        for (size_t i = 0; i < n; i++)
+            if (cur[i] && (best == n || ordered_before(cur[i], cur[best], desc)))
+                best = i;
+        if (best == n)
+            break;
+        cJSON *copy = cJSON_Duplicate(cur[best], true);
+        if (!copy)
+            goto fail;
+        cJSON_AddItemToArray(points, copy);
+        cur[best] = cur[best]->next;
+    }
+    free(cur);
+    return out;
+fail:
+    free(cur);
+    cJSON_Delete(out);
+    return NULL;
+}
+
 void vd_rt_sum_fields(cJSON *dst, const cJSON *src, const char *const *fields)
 {
     for (const char *const *f = fields; *f; f++) {

@@ -35,6 +35,10 @@ int vd_rt_id_cmp(const cJSON *a, const cJSON *b);
  * partitions merged: the first `limit` points in id order, and the next
  * offset (the smallest id not returned). A new object, or NULL. */
 cJSON *vd_rt_merge_scroll(cJSON *const *pages, size_t n, size_t limit);
+/* Scroll pages with order_by (each point with "order_value") merged: the
+ * first `limit` by value (descending with desc), ties in id order, as one
+ * vectord orders them; no next_page_offset (start_from pages). */
+cJSON *vd_rt_merge_ordered(cJSON *const *pages, size_t n, size_t limit, bool desc);
 /* Adds the numbers of src's top-level numeric fields named in `fields`
  * (NULL-terminated) into dst's. */
 void vd_rt_sum_fields(cJSON *dst, const cJSON *src, const char *const *fields);

@@ -505,6 +505,8 @@ static const char *prepare_fanout(bool qdrant, cJSON *s, long *offset, long *lim
     if (query && !cJSON_IsArray(query) &&
         !(cJSON_IsObject(query) && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(query, "nearest"))))
         return "a query by point id, recommend or fusion needs the point's partition";
+    if (cJSON_GetObjectItemCaseSensitive(query, "mmr"))
+        return "MMR diversifies within one result list, which partitions do not share";
     *offset = number_or(s, "offset", 0);
     *limit = number_or(s, "limit", 10);
     if (cJSON_GetObjectItemCaseSensitive(s, "offset")) {
@@ -737,6 +739,40 @@ static char *body_with_points(cJSON *body, cJSON *points)
     return text;
 }
 
+/* Qdrant's columnar {"batch": {"ids", "vectors", "payloads"}} as the
+ * "points" list it means (put in body in its place); NULL when its arrays
+ * are missing or of different lengths (the caller refuses it). */
+static cJSON *batch_as_points(cJSON *body)
+{
+    cJSON *batch = cJSON_GetObjectItemCaseSensitive(body, "batch");
+    cJSON *ids = cJSON_GetObjectItemCaseSensitive(batch, "ids");
+    cJSON *vectors = cJSON_GetObjectItemCaseSensitive(batch, "vectors");
+    cJSON *payloads = cJSON_GetObjectItemCaseSensitive(batch, "payloads");
+    int n = cJSON_GetArraySize(ids);
+    if (!cJSON_IsArray(ids) || !cJSON_IsArray(vectors) || cJSON_GetArraySize(vectors) != n ||
+        (payloads && !cJSON_IsNull(payloads) && (!cJSON_IsArray(payloads) || cJSON_GetArraySize(payloads) != n)))
+        return NULL;
+    cJSON *points = cJSON_CreateArray();
+    cJSON *id = ids->child, *vec = vectors->child, *pl = cJSON_IsArray(payloads) ? payloads->child : NULL;
+    for (; points && id && vec; id = id->next, vec = vec->next, pl = pl ? pl->next : NULL) {
+        cJSON *pt = cJSON_CreateObject();
+        if (!pt) {
+            cJSON_Delete(points);
+            return NULL;
+        }
+        cJSON_AddItemToObject(pt, "id", cJSON_Duplicate(id, true));
+        cJSON_AddItemToObject(pt, "vector", cJSON_Duplicate(vec, true));
+        if (pl && !cJSON_IsNull(pl))
+            cJSON_AddItemToObject(pt, "payload", cJSON_Duplicate(pl, true));
+        cJSON_AddItemToArray(points, pt);
+    }
+    if (!points)
+        return NULL;
+    cJSON_DeleteItemFromObjectCaseSensitive(body, "batch");
+    cJSON_AddItemToObject(body, "points", points);
+    return points;
+}
+
 static void op_upsert(vd_router *r, vd_rt_call *call, const vd_generation *g, const char *label)
 {
     cJSON *body = parse_body(call);
@@ -753,10 +789,12 @@ static void op_upsert(vd_router *r, vd_rt_call *call, const vd_generation *g, co
         vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
+    if (!points && call->qdrant && cJSON_GetObjectItemCaseSensitive(body, "batch"))
+        points = batch_as_points(body);
     if (!cJSON_IsArray(points)) {
         vd_rt_fail(call, VD_E_INVALID_REQUEST,
-                   "the router places each point by its payload's '%s': send \"points\" as a list%s",
-                   r->tenant_field, cJSON_GetObjectItemCaseSensitive(body, "batch") ? " (not \"batch\")" : "");
+                   "the router places each point by its payload's '%s': send \"points\" as a list "
+                   "(or Qdrant's \"batch\" with ids, vectors and payloads of one length)", r->tenant_field);
         goto done;
     }
     int i = 0;
@@ -992,6 +1030,31 @@ done:
     free(lens);
 }
 
+/* Reorders the points of list as their ids come in ids (as one vectord answers). */
+static void in_request_order(cJSON *list, const cJSON *ids)
+{
+    cJSON *sorted = cJSON_CreateArray();
+    const cJSON *want;
+    char a[300], b[300];
+    cJSON_ArrayForEach(want, ids)
+    {
+        id_text(want, a, sizeof a);
+        for (cJSON *pt = list->child; pt; pt = pt->next) {
+            id_text(cJSON_GetObjectItemCaseSensitive(pt, "id"), b, sizeof b);
+            if (strcmp(a, b) == 0) {
+                cJSON_AddItemToArray(sorted, cJSON_DetachItemViaPointer(list, pt));
+                break;
+            }
+        }
+    }
+    cJSON *rest;
+    while ((rest = list->child)) /* ids asked twice, or answered in another spelling */
+        cJSON_AddItemToArray(sorted, cJSON_DetachItemViaPointer(list, rest));
+    while ((rest = sorted ? sorted->child : NULL))
+        cJSON_AddItemToArray(list, cJSON_DetachItemViaPointer(sorted, rest));
+    cJSON_Delete(sorted);
+}
+
 /* RETRIEVE, COUNT, SCROLL and INFO over every partition. */
 static void op_gather(vd_router *r, vd_rt_call *call, const vd_generation *g, vd_rt_op op)
 {
@@ -1004,13 +1067,6 @@ static void op_gather(vd_router *r, vd_rt_call *call, const vd_generation *g, vd
             vd_rt_filter_tenant(cJSON_GetObjectItemCaseSensitive(body, "filter"), r->tenant_field, t, sizeof t)) {
             cJSON_Delete(body);
             op_tenant(r, call, g, tenant_partition(t, g));
-            return;
-        }
-        if (op == VD_RT_SCROLL && cJSON_GetObjectItemCaseSensitive(body, "order_by")) {
-            cJSON_Delete(body);
-            vd_rt_fail(call, VD_E_INVALID_REQUEST,
-                       "a scroll with order_by needs one partition: filter it to one tenant (a \"must\" "
-                       "condition {\"key\": \"%s\", \"match\": {\"value\": …}})", r->tenant_field);
             return;
         }
     }
@@ -1033,7 +1089,11 @@ static void op_gather(vd_router *r, vd_rt_call *call, const vd_generation *g, vd
                                               NULL};
     static const char *const count[] = {"count", NULL};
     if (op == VD_RT_SCROLL) {
-        cJSON *merged = vd_rt_merge_scroll(res, P, (size_t)number_or(body, "limit", 10));
+        const cJSON *ob = cJSON_GetObjectItemCaseSensitive(body, "order_by");
+        const cJSON *dir = cJSON_GetObjectItemCaseSensitive(ob, "direction");
+        size_t limit = (size_t)number_or(body, "limit", 10);
+        cJSON *merged = ob ? vd_rt_merge_ordered(res, P, limit, cJSON_IsString(dir) && strcmp(dir->valuestring, "desc") == 0)
+                           : vd_rt_merge_scroll(res, P, limit);
         if (!merged) {
             vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
             goto done;
@@ -1047,9 +1107,19 @@ static void op_gather(vd_router *r, vd_rt_call *call, const vd_generation *g, vd
                     cJSON_AddItemToArray(res[0], cJSON_DetachItemViaPointer(res[p], pt));
             } else {
                 vd_rt_sum_fields(res[0], res[p], op == VD_RT_COUNT ? count : info_counts);
+                /* Qdrant's info counts each payload index's points too */
+                cJSON *schema = op == VD_RT_INFO ? cJSON_GetObjectItemCaseSensitive(res[0], "payload_schema")
+                                                 : NULL;
+                const cJSON *theirs = cJSON_GetObjectItemCaseSensitive(res[p], "payload_schema");
+                static const char *const points[] = {"points", NULL};
+                cJSON *field;
+                cJSON_ArrayForEach(field, schema)
+                vd_rt_sum_fields(field, cJSON_GetObjectItemCaseSensitive(theirs, field->string), points);
             }
         }
     }
+    if (op == VD_RT_RETRIEVE && cJSON_IsArray(res[0]))
+        in_request_order(res[0], cJSON_GetObjectItemCaseSensitive(body, "ids"));
     answer_json(call, docs[0]);
 done:
     for (uint32_t p = 0; docs && p < P; p++)
