@@ -210,6 +210,77 @@ fail:
     return NULL;
 }
 
+static float similarity(bool l2, const cJSON *a, const cJSON *b)
+{
+    double s = 0;
+    for (const cJSON *x = a ? a->child : NULL, *y = b ? b->child : NULL; x && y; x = x->next, y = y->next) {
+        /* the vectors are float32 printed exactly: the same products as vectord's */
+        float fx = (float)x->valuedouble, fy = (float)y->valuedouble;
+        s += l2 ? ((double)fx - fy) * ((double)fx - fy) : (double)fx * fy;
+    }
+    return l2 ? -(float)sqrt(s) : (float)s;
+}
+
+void vd_rt_mmr(cJSON *hits, bool l2, float diversity, size_t want)
+{
+    size_t n = (size_t)cJSON_GetArraySize(hits);
+    cJSON **h = calloc(n ? n : 1, sizeof *h);
+    float *closest = calloc(n ? n : 1, sizeof *closest), *score = calloc(n ? n : 1, sizeof *score);
+    if (!h || !closest || !score)
+        goto done; /* out of memory: the plain ranking stands */
+    size_t k = 0;
+    for (cJSON *x = hits->child; x; x = x->next, k++) {
+        const cJSON *sc = cJSON_GetObjectItemCaseSensitive(x, "score");
+        h[k] = x;
+        score[k] = cJSON_IsNumber(sc) ? (float)sc->valuedouble : 0;
+        closest[k] = -INFINITY;
+    }
+    want = want < n ? want : n;
+    for (size_t picked = 0; picked < want; picked++) {
+        size_t best = picked;
+        float best_v = -INFINITY;
+        for (size_t j = picked; j < n; j++) {
+            if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(h[j], "vector")))
+                continue;
+            float rel = l2 ? -score[j] : score[j];
+            float v = picked ? (1 - diversity) * rel - diversity * closest[j] : rel;
+            if (v > best_v) {
+                best_v = v;
+                best = j;
+            }
+        }
+        cJSON *t = h[picked];
+        h[picked] = h[best];
+        h[best] = t;
+        float ts = score[picked], tc = closest[picked];
+        score[picked] = score[best];
+        score[best] = ts;
+        closest[picked] = closest[best];
+        closest[best] = tc;
+        const cJSON *pv = cJSON_GetObjectItemCaseSensitive(h[picked], "vector");
+        for (size_t j = picked + 1; j < n; j++) {
+            const cJSON *jv = cJSON_GetObjectItemCaseSensitive(h[j], "vector");
+            if (cJSON_IsArray(jv) && cJSON_IsArray(pv)) {
+                float sim = similarity(l2, jv, pv);
+                if (sim > closest[j])
+                    closest[j] = sim;
+            }
+        }
+    }
+    for (size_t j = 0; j < n; j++) /* rebuilt in the picked order, the rest dropped */
+        cJSON_DetachItemViaPointer(hits, h[j]);
+    for (size_t j = 0; j < n; j++) {
+        if (j < want)
+            cJSON_AddItemToArray(hits, h[j]);
+        else
+            cJSON_Delete(h[j]);
+    }
+done:
+    free(h);
+    free(closest);
+    free(score);
+}
+
 void vd_rt_sum_fields(cJSON *dst, const cJSON *src, const char *const *fields)
 {
     for (const char *const *f = fields; *f; f++) {

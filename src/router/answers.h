@@ -39,6 +39,13 @@ cJSON *vd_rt_merge_scroll(cJSON *const *pages, size_t n, size_t limit);
  * first `limit` by value (descending with desc), ties in id order, as one
  * vectord orders them; no next_page_offset (start_from pages). */
 cJSON *vd_rt_merge_ordered(cJSON *const *pages, size_t n, size_t limit, bool desc);
+/* Maximal marginal relevance over hits (best first, each with its "vector"),
+ * as vectord's Qdrant query does it: picks `want` one by one, each the best
+ * of (1 - diversity) × relevance − diversity × (its highest similarity to
+ * those picked), relevance being the score (minus the distance for l2);
+ * similarity is the inner product, or minus the Euclidean distance for l2.
+ * Reorders hits and drops the rest. */
+void vd_rt_mmr(cJSON *hits, bool l2, float diversity, size_t want);
 /* Adds the numbers of src's top-level numeric fields named in `fields`
  * (NULL-terminated) into dst's. */
 void vd_rt_sum_fields(cJSON *dst, const cJSON *src, const char *const *fields);

@@ -34,18 +34,20 @@
 #define ORDER_TTL_S 60.0
 #define STATUS_CLASSES 5 /* 1xx … 5xx */
 
-typedef struct score_order {
+/* What the router must know of a collection to merge its searches. */
+typedef struct collection_facts {
     char collection[200];
-    bool higher_better;
+    bool higher_better; /* score_order */
+    bool l2;            /* metric l2 (MMR's relevance and similarity) */
     double at;
-} score_order;
+} collection_facts;
 
 struct vd_router {
     char *tenant_field;
     long timeout_ms;
     vd_topology *topo;
     pthread_mutex_t orders_lock; /* guards orders, n_orders */
-    score_order orders[ORDERS_MAX];
+    collection_facts orders[ORDERS_MAX];
     size_t n_orders;
     size_t n_routes;
     _Atomic uint64_t *requests; /* (n_routes + 1) × STATUS_CLASSES: route, status class */
@@ -126,8 +128,9 @@ static void set_url(vd_up_req *q, const vd_replica *x, bool qdrant, const char *
 static void prepare(vd_router *r, vd_rt_call *call, vd_up_req *q, const char *method, const char *body,
                     size_t len)
 {
+    (void)r;
     *q = (vd_up_req){.method = method, .body = body, .body_len = len, .headers = call->headers,
-                     .timeout_ms = r->timeout_ms};
+                     .timeout_ms = call->timeout_ms};
 }
 
 static void note_failure(vd_router *r, vd_replica *x, const vd_up_req *q)
@@ -332,17 +335,18 @@ static long searches_partition(vd_router *r, const cJSON *body, vd_rt_shape shap
 
 /* ---- score order ---------------------------------------------------------------- */
 
-/* Whether higher scores are better in the collection (its metric), from a
- * replica's collection info, cached for a minute. -1 = unknown (answered). */
-static int higher_better(vd_router *r, vd_rt_call *call, const vd_generation *g, const char *collection)
+/* The collection's score order and metric, from a replica's collection
+ * info, cached for a minute; -1 = unknown (answered). */
+static int facts_of(vd_router *r, vd_rt_call *call, const vd_generation *g, const char *collection,
+                    collection_facts *out)
 {
     double now = vd_now_s();
     pthread_mutex_lock(&r->orders_lock);
     for (size_t i = 0; i < r->n_orders; i++)
         if (strcmp(r->orders[i].collection, collection) == 0 && now - r->orders[i].at < ORDER_TTL_S) {
-            bool h = r->orders[i].higher_better;
+            *out = r->orders[i];
             pthread_mutex_unlock(&r->orders_lock);
-            return h;
+            return 0;
         }
     pthread_mutex_unlock(&r->orders_lock);
     char path[300];
@@ -356,9 +360,11 @@ static int higher_better(vd_router *r, vd_rt_call *call, const vd_generation *g,
     ask_partitions(r, call, g, &p0, 1, "GET", path, "", bodies, lens, &q);
     call->qdrant = qd;
     cJSON *doc = q.status == 200 ? cJSON_ParseWithLength(q.answer, q.answer_len) : NULL;
-    const cJSON *o = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "result"),
-                                                      "score_order");
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "result");
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(res, "score_order");
+    const cJSON *metric = cJSON_GetObjectItemCaseSensitive(res, "metric");
     int h = cJSON_IsString(o) ? strcmp(o->valuestring, "higher_is_better") == 0 : -1;
+    bool l2 = cJSON_IsString(metric) && strcmp(metric->valuestring, "l2") == 0;
     cJSON_Delete(doc);
     if (h < 0) {
         if (q.status >= 400 && q.status < 500 && q.status != 0)
@@ -376,11 +382,14 @@ static int higher_better(vd_router *r, vd_rt_call *call, const vd_generation *g,
     for (size_t i = 0; i < r->n_orders; i++)
         if (strcmp(r->orders[i].collection, collection) == 0)
             slot = i;
-    snprintf(r->orders[slot].collection, sizeof r->orders[slot].collection, "%s", collection);
-    r->orders[slot].higher_better = h;
-    r->orders[slot].at = now;
+    collection_facts *f = &r->orders[slot];
+    snprintf(f->collection, sizeof f->collection, "%s", collection);
+    f->higher_better = h;
+    f->l2 = l2;
+    f->at = now;
+    *out = *f;
     pthread_mutex_unlock(&r->orders_lock);
-    return h;
+    return 0;
 }
 
 /* ---- operations -------------------------------------------------------------- */
@@ -488,13 +497,23 @@ static long number_or(const cJSON *o, const char *name, long def)
     return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e9 ? (long)v->valuedouble : def;
 }
 
+/* How one search of a fan-out is put back together. */
+typedef struct fan_search {
+    long offset, limit;
+    bool mmr;          /* re-ranked by MMR here, over every partition's candidates */
+    float diversity;
+    long fetch;        /* the candidates each partition is asked for */
+    bool keep_vectors; /* the client asked for the vectors (MMR needs them anyway) */
+} fan_search;
+
 /* A search every partition must answer: each asked for offset + limit hits
- * from 0 (Qdrant), and why the router cannot merge it, if it cannot. */
-static const char *prepare_fanout(bool qdrant, cJSON *s, long *offset, long *limit, bool *changed)
+ * from 0 (Qdrant), an MMR query for its candidates with their vectors; and
+ * why the router cannot merge it, if it cannot. */
+static const char *prepare_fanout(bool qdrant, cJSON *s, fan_search *f, bool *changed)
 {
+    *f = (fan_search){0};
     if (!qdrant) {
-        *offset = 0;
-        *limit = number_or(s, "k", number_or(s, "limit", 10));
+        f->limit = number_or(s, "k", number_or(s, "limit", 10));
         return NULL;
     }
     const cJSON *query = cJSON_GetObjectItemCaseSensitive(s, "query");
@@ -505,17 +524,47 @@ static const char *prepare_fanout(bool qdrant, cJSON *s, long *offset, long *lim
     if (query && !cJSON_IsArray(query) &&
         !(cJSON_IsObject(query) && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(query, "nearest"))))
         return "a query by point id, recommend or fusion needs the point's partition";
-    if (cJSON_GetObjectItemCaseSensitive(query, "mmr"))
-        return "MMR diversifies within one result list, which partitions do not share";
-    *offset = number_or(s, "offset", 0);
-    *limit = number_or(s, "limit", 10);
-    if (cJSON_GetObjectItemCaseSensitive(s, "offset")) {
-        cJSON_DeleteItemFromObjectCaseSensitive(s, "offset");
-        cJSON_DeleteItemFromObjectCaseSensitive(s, "limit");
-        cJSON_AddNumberToObject(s, "limit", (double)(*offset + *limit));
-        *changed = true;
+    f->offset = number_or(s, "offset", 0);
+    f->limit = number_or(s, "limit", 10);
+    const cJSON *mmr = cJSON_GetObjectItemCaseSensitive(query, "mmr");
+    if (mmr && !cJSON_IsNull(mmr)) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(mmr, "diversity");
+        f->mmr = true;
+        f->diversity = cJSON_IsNumber(d) ? (float)d->valuedouble : 0.5f;
+        f->fetch = number_or(mmr, "candidates_limit", 0);
+        f->fetch = f->fetch > f->offset + f->limit ? f->fetch : f->offset + f->limit;
+        f->keep_vectors = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "with_vector"));
+        /* each partition: its nearest candidates with their vectors; the MMR is the router's */
+        cJSON_ReplaceItemInObjectCaseSensitive(
+            s, "query", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(query, "nearest"), true));
+        cJSON_DeleteItemFromObjectCaseSensitive(s, "with_vector");
+        cJSON_AddTrueToObject(s, "with_vector");
+    } else {
+        f->fetch = f->offset + f->limit;
+        if (!cJSON_GetObjectItemCaseSensitive(s, "offset"))
+            return NULL;
     }
+    cJSON_DeleteItemFromObjectCaseSensitive(s, "offset");
+    cJSON_DeleteItemFromObjectCaseSensitive(s, "limit");
+    cJSON_AddNumberToObject(s, "limit", (double)f->fetch);
+    *changed = true;
     return NULL;
+}
+
+/* The hits of one search of a fan-out, from the partitions' lists. */
+static cJSON *merge_search(cJSON *const *lists, size_t n, const collection_facts *facts, const fan_search *f)
+{
+    if (!f->mmr)
+        return vd_rt_merge_hits(lists, n, facts->higher_better, (size_t)f->offset, (size_t)f->limit);
+    cJSON *hits = vd_rt_merge_hits(lists, n, facts->higher_better, 0, (size_t)f->fetch);
+    if (!hits)
+        return NULL;
+    vd_rt_mmr(hits, facts->l2, f->diversity, (size_t)(f->offset + f->limit));
+    for (long k = 0; k < f->offset && hits->child; k++)
+        cJSON_DeleteItemFromArray(hits, 0);
+    for (cJSON *h = f->keep_vectors ? NULL : hits->child; h; h = h->next)
+        cJSON_DeleteItemFromObjectCaseSensitive(h, "vector");
+    return hits;
 }
 
 static bool query_flag(const char *query, const char *name)
@@ -562,7 +611,7 @@ static void op_search(vd_router *r, vd_rt_call *call, const vd_generation *g, vd
     bool changed = false; /* the body the partitions get differs from the client's */
     cJSON *searches = batch ? cJSON_GetObjectItemCaseSensitive(body, "searches") : NULL;
     int n = batch ? cJSON_GetArraySize(searches) : 1;
-    long *offsets = calloc((size_t)(n ? n : 1), sizeof *offsets), *limits = calloc((size_t)(n ? n : 1), sizeof *limits);
+    fan_search *plan = calloc((size_t)(n ? n : 1), sizeof *plan);
     char collection[200], query[1024];
     collection_of(call->path, collection, sizeof collection);
     bool partial = query_flag(call->query, "allow_partial");
@@ -572,14 +621,13 @@ static void op_search(vd_router *r, vd_rt_call *call, const vd_generation *g, vd
     vd_up_req *q = NULL;
     cJSON **docs = calloc(g->n_partitions, sizeof *docs);
     cJSON **lists = calloc(g->n_partitions, sizeof *lists);
-    if (!offsets || !limits || !docs || !lists) {
+    if (!plan || !docs || !lists) {
         vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
     for (int i = 0; i < n; i++) {
         cJSON *s = batch ? cJSON_GetArrayItem(searches, i) : body;
-        const char *why = cJSON_IsObject(s) ? prepare_fanout(call->qdrant, s, &offsets[i], &limits[i], &changed)
-                                            : NULL;
+        const char *why = cJSON_IsObject(s) ? prepare_fanout(call->qdrant, s, &plan[i], &changed) : NULL;
         if (why) {
             vd_rt_fail(call, VD_E_INVALID_REQUEST,
                        "%s%.0d: %s; filter it to one tenant (a \"must\" condition {\"key\": \"%s\", "
@@ -588,8 +636,8 @@ static void op_search(vd_router *r, vd_rt_call *call, const vd_generation *g, vd
             goto done;
         }
     }
-    int higher = higher_better(r, call, g, collection);
-    if (higher < 0)
+    collection_facts facts;
+    if (facts_of(r, call, g, collection, &facts) < 0)
         goto done;
     /* Sent as the client wrote it unless an offset had to become part of the
      * limit: printing 1536 numbers again costs more than the rest. */
@@ -615,7 +663,7 @@ static void op_search(vd_router *r, vd_rt_call *call, const vd_generation *g, vd
     for (int i = 0; i < n; i++) {
         for (uint32_t k = 0; k < g->n_partitions; k++)
             lists[k] = docs[k] ? hits_of(docs[k], shape, i) : NULL;
-        cJSON *merged = vd_rt_merge_hits(lists, g->n_partitions, higher, (size_t)offsets[i], (size_t)limits[i]);
+        cJSON *merged = merge_search(lists, g->n_partitions, &facts, &plan[i]);
         if (!merged) {
             vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
             goto done;
@@ -642,8 +690,7 @@ done:
     free(docs);
     free(lists);
     free(text);
-    free(offsets);
-    free(limits);
+    free(plan);
     cJSON_Delete(body);
 }
 
@@ -1220,9 +1267,24 @@ static void op_local(vd_router *r, vd_rt_call *call, const vd_rt_route *rt)
 
 /* ---- entry ---------------------------------------------------------------------- */
 
+/* A replica may hold a search for its ?feed_timeout_ms (read-your-writes):
+ * the router waits that long and more before it calls the replica silent. */
+static long call_timeout(const vd_router *r, const char *query)
+{
+    long t = r->timeout_ms;
+    for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
+        if (strncmp(p, "feed_timeout_ms=", 16) == 0) {
+            long w = strtol(p + 16, NULL, 10);
+            if (w > 0 && w < 3600000 && w + 5000 > t)
+                t = w + 5000;
+        }
+    return t;
+}
+
 void vd_router_handle(vd_router *r, vd_rt_call *call)
 {
     call->started = vd_now_s();
+    call->timeout_ms = call_timeout(r, call->query);
     bool known = false;
     const vd_rt_route *rt = vd_rt_match(call->qdrant, call->method, call->path, &known);
     call->label = rt ? rt->label : "unmatched";

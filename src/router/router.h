@@ -32,6 +32,7 @@ typedef struct vd_rt_call {
     const char *const *headers; /* passed to replicas ("api-key: …", "X-Request-Id: …"), NULL-terminated */
     const char *request_id;
     vd_upstream *up;          /* the calling thread's client */
+    long timeout_ms;          /* per replica request (set by vd_router_handle) */
     /* the answer (owned by the call: vd_rt_call_free) */
     int status;
     char *answer;

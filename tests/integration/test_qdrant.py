@@ -266,19 +266,16 @@ def test_the_qdrant_listener_is_off_unless_configured_and_takes_the_same_keys():
         s.stop()
 
 
-def test_langchain_qdrant_vector_store():
-    """@langchain/qdrant with a deterministic fake embedding: addDocuments,
-    similarity search with scores and a metadata filter, MMR, delete by ids
-    and by filter, fromExistingCollection."""
-    s = Server(args=["--set", "qdrant_listen=127.0.0.1:0"])
-    try:
-        node_tools("for the LangChain test")
-        r = subprocess.run(["node", os.path.join(TOOLS, "langchain-qdrant.mjs"), f"http://127.0.0.1:{qdrant_port(s)}"],
-                           capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stdout + r.stderr
-        out = json.loads(r.stdout)
-    finally:
-        s.stop()
+def langchain_run(port):
+    """tests/tools/langchain-qdrant.mjs against a Qdrant-compatible URL; its output."""
+    node_tools("for the LangChain test")
+    r = subprocess.run(["node", os.path.join(TOOLS, "langchain-qdrant.mjs"), f"http://127.0.0.1:{port}"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout)
+
+
+def langchain_check(out):
     assert out["addDocuments"] == {"ok": True}, out
     sim = out["similarity"]["ok"]
     assert [d["text"] for d in sim] == ["apples and bananas", "apple pie with bananas"], sim
@@ -290,6 +287,18 @@ def test_langchain_qdrant_vector_store():
     assert "apples and bananas" not in [d["text"] for d in out["existing"]["ok"]], out["existing"]
     assert len(out["existing"]["ok"]) == 3
     assert [d["text"] for d in out["deleteByFilter"]["ok"]] == ["apple pie with bananas"], out["deleteByFilter"]
+
+
+def test_langchain_qdrant_vector_store():
+    """@langchain/qdrant with a deterministic fake embedding: addDocuments,
+    similarity search with scores and a metadata filter, MMR, delete by ids
+    and by filter, fromExistingCollection."""
+    s = Server(args=["--set", "qdrant_listen=127.0.0.1:0"])
+    try:
+        out = langchain_run(qdrant_port(s))
+    finally:
+        s.stop()
+    langchain_check(out)
 
 
 def test_hostile_bodies_on_every_qdrant_route_get_4xx_and_the_server_keeps_serving():

@@ -150,10 +150,15 @@ def test_router_answers_as_one_vectord_does(cluster):
         st2, d2 = q1.request("POST", "/collections/memories/points/search", body)
         assert st1 == st2 == 200, (d1, d2)
         assert [h["id"] for h in d1["result"]] == [h["id"] for h in d2["result"]]
-    body = {"query": [0.2] * DIM, "limit": 6, "offset": 2}
-    d1 = cluster.router.qdrant.request("POST", "/collections/memories/points/query", body)[1]
-    d2 = q1.request("POST", "/collections/memories/points/query", body)[1]
-    assert [h["id"] for h in d1["result"]["points"]] == [h["id"] for h in d2["result"]["points"]]
+    for body in ({"query": [0.2] * DIM, "limit": 6, "offset": 2},
+                 # MMR: every partition's candidates, re-ranked by the router as one vectord does
+                 {"query": {"nearest": [0.7, 0.1, 0.4, 0.9, 0.2, 0.5, 0.3, 0.8],
+                            "mmr": {"diversity": 0.6, "candidates_limit": 40}}, "limit": 8, "offset": 1},
+                 {"query": {"nearest": [0.2] * DIM, "mmr": {}}, "limit": 5, "with_vector": True}):
+        st1, d1 = cluster.router.qdrant.request("POST", "/collections/memories/points/query", body)
+        st2, d2 = q1.request("POST", "/collections/memories/points/query", body)
+        assert st1 == st2 == 200, (d1, d2)
+        assert d1["result"]["points"] == d2["result"]["points"], body
     # counts, collection info and scroll pages
     c1 = cluster.router.qdrant.request("POST", "/collections/memories/points/count", {})[1]["result"]["count"]
     assert c1 == ROWS

@@ -92,7 +92,7 @@ def test_api_writes_reach_their_partition_on_every_replica(cluster):
 
 
 # The steps of qdrant-client.mjs that need one partition: the router refuses them (400).
-ONE_PARTITION = {"queryById", "queryMmr", "queryBatch", "queryFusion", "queryRrfK", "queryDbsf",
+ONE_PARTITION = {"queryById", "queryBatch", "queryFusion", "queryRrfK", "queryDbsf",
                  "queryRescore", "queryFusionNested", "queryFusionBatch"}
 # (queryFusionFiltered names one tenant: its partition answers it, as one vectord does.)
 
@@ -120,6 +120,14 @@ def test_the_official_qdrant_client_through_the_router(cluster):
             assert a.get("status") == b["status"], (step, a, b)
             continue
         assert a == b, (step, a, b)
+
+
+def test_langchain_through_the_router(cluster):
+    """LangChain's Qdrant store over two partitions (its documents carry no
+    tenant: they all live in partition 0, and every search asks both)."""
+    from test_qdrant import langchain_check, langchain_run
+    parts, single, router = cluster
+    langchain_check(langchain_run(router.qdrant_port))
 
 
 def test_api_keys_pass_through_to_the_replicas():
