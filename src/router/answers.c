@@ -67,45 +67,69 @@ bool vd_rt_payload_tenant(const cJSON *payload, const char *field, char *out, si
     return *null || vd_rt_value_text(v, out, cap);
 }
 
-/* A merge of the lists, each already sorted best first, taking the best
- * head each time (the earlier list on a tie). */
-cJSON *vd_rt_merge_hits(cJSON *const *lists, size_t n, bool higher_better, size_t offset, size_t limit)
+/* The k-way merge every combined answer uses: lists (arrays of items, each
+ * sorted by `before`), skip the first `skip` items, copy the next `take`
+ * into out, and say (*next, borrowed) which item would have come next. An
+ * item goes before another when before(a, b, ctx); on a tie the earlier
+ * list's. false on ENOMEM. */
+typedef bool (*before_fn)(const cJSON *a, const cJSON *b, const void *ctx);
+
+static bool merge_lists(cJSON *const *lists, size_t n, before_fn before, const void *ctx, size_t skip,
+                        size_t take, cJSON *out, const cJSON **next)
 {
     cJSON **cur = calloc(n ? n : 1, sizeof *cur);
-    cJSON *out = cJSON_CreateArray();
-    if (!cur || !out)
-        goto fail;
+    if (!cur)
+        return false;
     for (size_t i = 0; i < n; i++)
         cur[i] = cJSON_IsArray(lists[i]) ? lists[i]->child : NULL;
-    for (size_t taken = 0; taken < offset + limit; taken++) {
+    *next = NULL;
+    for (size_t taken = 0;; taken++) {
         size_t best = n;
-        double best_score = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (!cur[i])
-                continue;
-            const cJSON *s = cJSON_GetObjectItemCaseSensitive(cur[i], "score");
-            double v = cJSON_IsNumber(s) ? s->valuedouble : (higher_better ? -INFINITY : INFINITY);
-            if (best == n || (higher_better ? v > best_score : v < best_score)) {
+        for (size_t i = 0; i < n; i++)
+            if (cur[i] && (best == n || before(cur[i], cur[best], ctx)))
                 best = i;
-                best_score = v;
-            }
-        }
         if (best == n)
             break;
-        if (taken >= offset) {
+        if (taken == skip + take) {
+            *next = cur[best];
+            break;
+        }
+        if (taken >= skip) {
             cJSON *copy = cJSON_Duplicate(cur[best], true);
-            if (!copy)
-                goto fail;
+            if (!copy) {
+                free(cur);
+                return false;
+            }
             cJSON_AddItemToArray(out, copy);
         }
         cur[best] = cur[best]->next;
     }
     free(cur);
+    return true;
+}
+
+static double score_of(const cJSON *hit, bool higher_better)
+{
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(hit, "score");
+    return cJSON_IsNumber(s) ? s->valuedouble : (higher_better ? -INFINITY : INFINITY);
+}
+
+static bool better_score(const cJSON *a, const cJSON *b, const void *ctx)
+{
+    bool higher = *(const bool *)ctx;
+    double x = score_of(a, higher), y = score_of(b, higher);
+    return higher ? x > y : x < y;
+}
+
+cJSON *vd_rt_merge_hits(cJSON *const *lists, size_t n, bool higher_better, size_t offset, size_t limit)
+{
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *next;
+    if (out && !merge_lists(lists, n, better_score, &higher_better, offset, limit, out, &next)) {
+        cJSON_Delete(out);
+        out = NULL;
+    }
     return out;
-fail:
-    free(cur);
-    cJSON_Delete(out);
-    return NULL;
 }
 
 int vd_rt_id_cmp(const cJSON *a, const cJSON *b)
@@ -119,36 +143,30 @@ int vd_rt_id_cmp(const cJSON *a, const cJSON *b)
     return strcmp(x, y) < 0 ? -1 : strcmp(x, y) > 0;
 }
 
+static bool lower_id(const cJSON *a, const cJSON *b, const void *ctx)
+{
+    (void)ctx;
+    return vd_rt_id_cmp(cJSON_GetObjectItemCaseSensitive(a, "id"), cJSON_GetObjectItemCaseSensitive(b, "id")) < 0;
+}
+
+/* The "points" lists of n pages, borrowed (a page without one counts as empty). */
+static cJSON **points_of(cJSON *const *pages, size_t n)
+{
+    cJSON **lists = calloc(n ? n : 1, sizeof *lists);
+    for (size_t i = 0; lists && i < n; i++)
+        lists[i] = cJSON_GetObjectItemCaseSensitive(pages[i], "points");
+    return lists;
+}
+
 cJSON *vd_rt_merge_scroll(cJSON *const *pages, size_t n, size_t limit)
 {
-    cJSON **cur = calloc(n ? n : 1, sizeof *cur);
+    cJSON **lists = points_of(pages, n);
     cJSON *out = cJSON_CreateObject();
     cJSON *points = out ? cJSON_AddArrayToObject(out, "points") : NULL;
-    if (!cur || !points)
+    const cJSON *after = NULL;
+    if (!lists || !points || !merge_lists(lists, n, lower_id, NULL, 0, limit, points, &after))
         goto fail;
-    for (size_t i = 0; i < n; i++)
-        cur[i] = cJSON_GetObjectItemCaseSensitive(pages[i], "points")
-                     ? cJSON_GetObjectItemCaseSensitive(pages[i], "points")->child
-                     : NULL;
-    const cJSON *next = NULL;
-    for (size_t taken = 0;; taken++) {
-        size_t best = n;
-        for (size_t i = 0; i < n; i++)
-            if (cur[i] && (best == n || vd_rt_id_cmp(cJSON_GetObjectItemCaseSensitive(cur[i], "id"),
-                                                     cJSON_GetObjectItemCaseSensitive(cur[best], "id")) < 0))
-                best = i;
-        if (best == n)
-            break;
-        if (taken == limit) {
-            next = cJSON_GetObjectItemCaseSensitive(cur[best], "id");
-            break;
-        }
-        cJSON *copy = cJSON_Duplicate(cur[best], true);
-        if (!copy)
-            goto fail;
-        cJSON_AddItemToArray(points, copy);
-        cur[best] = cur[best]->next;
-    }
+    const cJSON *next = after ? cJSON_GetObjectItemCaseSensitive(after, "id") : NULL;
     /* A partition that stopped at its own page end knows its next id. */
     for (size_t i = 0; i < n; i++) {
         const cJSON *np = cJSON_GetObjectItemCaseSensitive(pages[i], "next_page_offset");
@@ -159,55 +177,39 @@ cJSON *vd_rt_merge_scroll(cJSON *const *pages, size_t n, size_t limit)
     if (!nx)
         goto fail;
     cJSON_AddItemToObject(out, "next_page_offset", nx);
-    free(cur);
+    free(lists);
     return out;
 fail:
-    free(cur);
+    free(lists);
     cJSON_Delete(out);
     return NULL;
 }
 
-/* a before b in an order_by page */
-static bool ordered_before(const cJSON *a, const cJSON *b, bool desc)
+/* a before b in an order_by page: by value (descending when *ctx), then id */
+static bool ordered_before(const cJSON *a, const cJSON *b, const void *ctx)
 {
+    bool desc = *(const bool *)ctx;
     const cJSON *va = cJSON_GetObjectItemCaseSensitive(a, "order_value");
     const cJSON *vb = cJSON_GetObjectItemCaseSensitive(b, "order_value");
     double x = cJSON_IsNumber(va) ? va->valuedouble : 0, y = cJSON_IsNumber(vb) ? vb->valuedouble : 0;
     if (x != y)
         return desc ? x > y : x < y;
-    return vd_rt_id_cmp(cJSON_GetObjectItemCaseSensitive(a, "id"), cJSON_GetObjectItemCaseSensitive(b, "id")) < 0;
+    return lower_id(a, b, NULL);
 }
 
 cJSON *vd_rt_merge_ordered(cJSON *const *pages, size_t n, size_t limit, bool desc)
 {
-    cJSON **cur = calloc(n ? n : 1, sizeof *cur);
+    cJSON **lists = points_of(pages, n);
     cJSON *out = cJSON_CreateObject();
     cJSON *points = out ? cJSON_AddArrayToObject(out, "points") : NULL;
-    if (!cur || !points || !cJSON_AddNullToObject(out, "next_page_offset"))
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        cJSON *list = cJSON_GetObjectItemCaseSensitive(pages[i], "points");
-        cur[i] = list ? list->child : NULL;
+    const cJSON *after;
+    if (!lists || !points || !cJSON_AddNullToObject(out, "next_page_offset") ||
+        !merge_lists(lists, n, ordered_before, &desc, 0, limit, points, &after)) {
+        cJSON_Delete(out);
+        out = NULL;
     }
-    for (size_t taken = 0; taken < limit; taken++) {
-        size_t best = n;
-        for (size_t i = 0; i < n; i++)
-            if (cur[i] && (best == n || ordered_before(cur[i], cur[best], desc)))
-                best = i;
-        if (best == n)
-            break;
-        cJSON *copy = cJSON_Duplicate(cur[best], true);
-        if (!copy)
-            goto fail;
-        cJSON_AddItemToArray(points, copy);
-        cur[best] = cur[best]->next;
-    }
-    free(cur);
+    free(lists);
     return out;
-fail:
-    free(cur);
-    cJSON_Delete(out);
-    return NULL;
 }
 
 static float similarity(bool l2, const cJSON *a, const cJSON *b)
