@@ -43,24 +43,34 @@ def pg():
     p.close()
 
 
-@pytest.fixture
-def db(pg):
-    """A fresh database per test, with the table and deploy/sql/ applied."""
-    name = f"t{os.getpid()}_{int(time.time() * 1000) % 10**9}"
+def fresh_database(pg, prefix="t"):
+    """A new database with the table and deploy/sql/ applied: (name, conn, dsn)."""
+    name = f"{prefix}{os.getpid()}_{int(time.time() * 1000) % 10**9}"
     admin = pg.connect()
     admin.cursor().execute(f"CREATE DATABASE {name}")
+    admin.close()
     dsn = pg.dsn.replace("dbname=postgres", f"dbname={name}")
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
     conn.cursor().execute(TABLE)
     pg.apply_sql_files(conn)
     pg.apply_sql_files(conn)  # idempotent: applying twice is fine
-    admin.close()
-    yield conn, dsn
+    return name, conn, dsn
+
+
+def drop_database(pg, name, conn):
     conn.close()
     admin = pg.connect()  # a fresh connection: the test may have restarted the server
     admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
     admin.close()
+
+
+@pytest.fixture
+def db(pg):
+    """A fresh database per test, with the table and deploy/sql/ applied."""
+    name, conn, dsn = fresh_database(pg)
+    yield conn, dsn
+    drop_database(pg, name, conn)
 
 
 def insert_rows(conn, lo, hi, user_mod=10):

@@ -22,7 +22,7 @@ from conftest import Server
 
 psycopg2 = pytest.importorskip("psycopg2", reason="python3-psycopg2 is needed for the feed tests")
 from router import Router, partition_args, qdrant_port  # noqa: E402
-from test_feed import db, feed_server, pg, wait_caught_up  # noqa: E402,F401
+from test_feed import drop_database, feed_server, fresh_database, pg, wait_caught_up  # noqa: E402,F401
 
 DIM = 8
 ROWS = 20000
@@ -73,15 +73,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(pg):  # noqa: F811
-    name = f"r{os.getpid()}_{int(time.time() * 1000) % 10**9}"
-    admin = pg.connect()
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    dsn = pg.dsn.replace("dbname=postgres", f"dbname={name}")
-    conn = psycopg2.connect(dsn)
-    conn.autocommit = True
-    from test_feed import TABLE
-    conn.cursor().execute(TABLE)
-    pg.apply_sql_files(conn)
+    name, conn, dsn = fresh_database(pg, "r")
     insert(conn, 0, ROWS)
     with tempfile.TemporaryDirectory() as root:
         c = Cluster(conn, dsn, root)
@@ -89,9 +81,7 @@ def cluster(pg):  # noqa: F811
             yield c
         finally:
             c.close()
-    conn.close()
-    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
+    drop_database(pg, name, conn)
 
 
 def xid_now(conn):
