@@ -54,13 +54,17 @@ static int facts_of(vd_router *r, vd_rt_call *call, const vd_generation *g, cons
     pthread_mutex_unlock(&r->orders_lock);
     char path[300];
     snprintf(path, sizeof path, "/collections/%s", collection);
-    uint32_t p0 = 0;
     const char *bodies[1] = {NULL};
     size_t lens[1] = {0};
     vd_up_req q = {0};
     bool qd = call->qdrant;
     call->qdrant = false; /* the native info has score_order */
-    vd_rt_ask_partitions(&r->asked, call, g, &p0, 1, "GET", path, "", bodies, lens, &q);
+    /* any partition that answers knows (one that is down must not stop ?allow_partial) */
+    for (uint32_t p = 0; p < g->n_partitions && (p == 0 || vd_rt_retryable(q.status)); p++) {
+        free(q.answer);
+        q = (vd_up_req){0};
+        vd_rt_ask_partitions(&r->asked, call, g, &p, 1, "GET", path, "", bodies, lens, &q);
+    }
     call->qdrant = qd;
     cJSON *doc = q.status == 200 ? cJSON_ParseWithLength(q.answer, q.answer_len) : NULL;
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "result");
@@ -74,7 +78,7 @@ static int facts_of(vd_router *r, vd_rt_call *call, const vd_generation *g, cons
             vd_rt_pass(call, &q);
         else
             vd_rt_fail(call, VD_E_PARTITION_UNAVAILABLE,
-                       "cannot learn collection %s's score order from partition 0 (%s)", collection,
+                       "cannot learn collection %s's score order: no partition answered (%s)", collection,
                        q.status ? "no score_order" : q.error);
         free(q.answer);
         return -1;

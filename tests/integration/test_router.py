@@ -262,26 +262,30 @@ def test_replicas_killed_under_load_lose_nothing(cluster):
 
 def test_a_partition_wholly_down_is_a_clear_error(cluster):
     r = cluster.router.client
-    down = cluster.parts[1]
+    down = cluster.parts[0]  # partition 0: the one the router would ask first for the score order
     for s in down:
         s.proc.send_signal(signal.SIGKILL)
         s.proc.wait()
+    # A router that has not yet learnt the collection's score order (from any partition that answers).
+    cluster.router.stop()
+    cluster.router = Router(partition_args(cluster.parts))
+    r = cluster.router.client
     body = {"vector": [0.5] * DIM, "k": 5}
     st, doc = r.request("POST", "/collections/memories/search", body)
     assert st == 503 and doc["error"]["code"] == "partition_unavailable", doc
-    assert "partition 1" in doc["error"]["message"]
+    assert "partition 0" in doc["error"]["message"]
     st, raw, resp = r.request("POST", "/collections/memories/search?allow_partial=true", body, raw=True)
-    assert st == 200 and resp.getheader("X-Vectord-Missing-Partitions") == "1", raw
+    assert st == 200 and resp.getheader("X-Vectord-Missing-Partitions") == "0", raw
     # A tenant of another partition is answered as before.
-    t = next(f"u{i}" for i in range(TENANTS) if partition_of(f"u{i}", 3) == 0)
+    t = next(f"u{i}" for i in range(TENANTS) if partition_of(f"u{i}", 3) == 2)
     assert len(search(r, {**body, "filter": tenant_filter(t)})) == 5
     # and one of the down partition gets the same clear error
-    t1 = next(f"u{i}" for i in range(TENANTS) if partition_of(f"u{i}", 3) == 1)
+    t1 = next(f"u{i}" for i in range(TENANTS) if partition_of(f"u{i}", 3) == 0)
     st, doc = r.request("POST", "/collections/memories/search", {**body, "filter": tenant_filter(t1)})
     assert st == 503 and doc["error"]["code"] == "partition_unavailable", doc
     for i, s in enumerate(down):
         s.log.close()
-        down[i] = start(cluster.dsn, cluster.root, f"p1r{i}", "1/3")
+        down[i] = start(cluster.dsn, cluster.root, f"p0r{i}", "0/3")
     # The router's probes bring it back (the replicas' addresses are new: a new router).
     cluster.router.stop()
     cluster.router = Router(partition_args(cluster.parts))
