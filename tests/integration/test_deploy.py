@@ -434,3 +434,24 @@ def test_the_router_deployment_names_every_partition():
     for a in args + [e["name"] for e in c["env"]]:
         if a.startswith("--") or a.startswith("VECTORD_ROUTER_"):
             assert a in usage or a.replace("VECTORD_ROUTER_", "") in usage, a
+
+
+def test_router_rules_reference_metrics_the_router_exports():
+    """Every vectord_router_* series in deploy/prometheus/vectord-router-rules.yml
+    exists in /metrics of a running router (with a next generation, so the
+    generation="next" series are there too)."""
+    from conftest import Server
+    from router import Router
+    with open(os.path.join(DEPLOY, "prometheus", "vectord-router-rules.yml")) as f:
+        rules = yaml.safe_load(f)
+    used = {n for g in rules["groups"] for r in g["rules"] for n in re.findall(r"\b(vectord_router_[a-z_]+)", r["expr"])}
+    s = Server()
+    router = Router(["--partition", f"http://127.0.0.1:{s.port}", "--next-partition", "http://127.0.0.1:1"])
+    try:
+        _, text = router.client.request("GET", "/metrics")
+    finally:
+        router.stop()
+        s.stop()
+    exported = set(re.findall(r"^(vectord_router_[a-z_]+)", text, re.M))
+    assert used and not sorted(used - exported), sorted(used - exported)
+    assert 'generation="next"' in text and 'generation="current"' in text
