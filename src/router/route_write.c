@@ -30,10 +30,15 @@ static void combine_writes(vd_rt_call *call, const vd_generation *g, vd_up_req *
         for (size_t i = 0; i < n && !f; i++)
             if (vd_rt_retryable(q[i].status))
                 f = &q[i];
+        char why[300];
+        if (f->status)
+            snprintf(why, sizeof why, "status %ld", f->status);
+        else
+            snprintf(why, sizeof why, "%s", f->error);
         vd_rt_fail(call, VD_E_PARTITION_UNAVAILABLE,
                    "the write reached %zu of %zu replicas; %s gave no answer (%s). Send it again: "
                    "upserts, deletes and payload edits give the same result when repeated",
-                   n - failed, n, f->url, f->status ? "status 503" : f->error);
+                   n - failed, n, f->url, why);
         return;
     }
     if (!n) {

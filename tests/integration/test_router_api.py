@@ -201,3 +201,22 @@ def test_bad_router_options_are_refused(args, words):
     r = subprocess.run([ROUTER_BIN, *args], capture_output=True, text=True, timeout=30,
                        env={k: v for k, v in os.environ.items() if not k.startswith("VECTORD_")})
     assert r.returncode != 0 and words in r.stdout + r.stderr, (r.returncode, r.stdout, r.stderr)
+
+
+def test_a_write_that_misses_a_replica_says_so(cluster):
+    """Replicas do not copy each other's API writes: a write one replica did
+    not get is a 503 naming how many got it; the tenant's searches go on
+    from the replica that has it."""
+    parts, single, router = cluster
+    router.client.ok("PUT", "/collections/w", {"dim": 2})
+    t = next(f"u{i}" for i in range(100) if partition_of(f"u{i}", 2) == 1)
+    body = {"points": [{"id": 1, "vector": [1, 0], "payload": {"userId": t}}]}
+    parts[1][1].kill()
+    parts[1][1] = Server()  # for the fixture to stop; the router still names the dead one
+    st, doc = router.client.request("PUT", "/collections/w/points", body)
+    assert st == 503 and doc["error"]["code"] == "partition_unavailable", doc
+    assert "reached 1 of 2 replicas" in doc["error"]["message"], doc
+    # a search of that tenant is answered by the replica that has it
+    hits = router.client.ok("POST", "/collections/w/search",
+                            {"vector": [1, 0], "filter": {"must": [{"key": "userId", "match": {"value": t}}]}})
+    assert [h["id"] for h in hits] == [1]
