@@ -7,6 +7,7 @@ partition: the router's overhead alone) and searches without a tenant filter
 (the router asks every partition and merges the top k: fan-out cost).
 
   bench/router.py [--n 20000] [--dim 384] [--partitions 1,2,4] [--seconds 3] [--rounds 3]
+                  [--baseline-router OTHER/vectord-router]
 
 The data set (bench/datagen.py, userId drawn Zipf over n/100 users) is made
 and cached if missing. The load generator is bench_load (closed loop,
@@ -96,6 +97,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--vectord", default=benchlib.find_binary("vectord"))
     ap.add_argument("--router", default=benchlib.find_binary("vectord-router"))
+    ap.add_argument("--baseline-router", help="another vectord-router binary, run beside --router over the same "
+                                              "partitions (e.g. a build of the previous commit)")
     ap.add_argument("--load", default=benchlib.find_binary("bench/bench_load"))
     a = ap.parse_args()
     ds = benchlib.open_dataset(benchlib.ensure_dataset(a.n, a.dim, queries=200), 200)
@@ -118,6 +121,10 @@ def main():
                 via.call("PUT", "/collections/bench", {"dim": ds.dim, **CREATE})
                 benchlib.load_points(via, "bench", ds)  # split by userId
                 paths.append((f"router, {p} partition{'s' if p > 1 else ''}", router.port))
+                if a.baseline_router:
+                    base = Router(a.baseline_router, [v.port for v in parts])
+                    routers.append(base)
+                    paths.append((f"baseline router, {p} partition{'s' if p > 1 else ''}", base.port))
             settle(servers)
             # Rounds interleave the paths, so a noisy moment touches them all alike.
             got = {}

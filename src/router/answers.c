@@ -67,6 +67,123 @@ bool vd_rt_payload_tenant(const cJSON *payload, const char *field, char *out, si
     return *null || vd_rt_value_text(v, out, cap);
 }
 
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* The end of the JSON string starting at p (its opening quote), or NULL. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+/* The end of the JSON value starting at p, or NULL (brackets balanced,
+ * strings skipped; the rest is the replicas' to judge). */
+static const char *skip_value(const char *p, const char *end)
+{
+    if (p >= end)
+        return NULL;
+    if (*p == '"')
+        return skip_string(p, end);
+    if (*p != '{' && *p != '[') {
+        const char *q = p;
+        while (q < end && !strchr(",]} \t\n\r", *q))
+            q++;
+        return q > p ? q : NULL;
+    }
+    size_t depth = 0;
+    for (; p < end; p++) {
+        if (*p == '"') {
+            if (!(p = skip_string(p, end)))
+                return NULL;
+            p--;
+        } else if (*p == '{' || *p == '[') {
+            if (++depth > 1000)
+                return NULL;
+        } else if (*p == '}' || *p == ']') {
+            if (--depth == 0)
+                return p + 1;
+        }
+    }
+    return NULL;
+}
+
+bool vd_rt_json_member(const char *text, size_t len, const char *key, const char **at, size_t *at_len)
+{
+    const char *end = text + len, *p = skip_ws(text, end);
+    size_t klen = strlen(key);
+    if (p >= end || *p != '{')
+        return false;
+    p = skip_ws(p + 1, end);
+    while (p < end && *p == '"') {
+        const char *k = p + 1, *ke = skip_string(p, end);
+        if (!ke)
+            return false;
+        p = skip_ws(ke, end);
+        if (p >= end || *p != ':')
+            return false;
+        const char *v = skip_ws(p + 1, end), *ve = skip_value(v, end);
+        if (!ve)
+            return false;
+        if ((size_t)(ke - 1 - k) == klen && memcmp(k, key, klen) == 0) {
+            *at = v;
+            *at_len = (size_t)(ve - v);
+            return true;
+        }
+        p = skip_ws(ve, end);
+        if (p < end && *p == ',')
+            p = skip_ws(p + 1, end);
+        else
+            break;
+    }
+    return false;
+}
+
+bool vd_rt_json_elements(const char *text, size_t len, bool (*fn)(const char *at, size_t n, void *ctx),
+                         void *ctx)
+{
+    const char *end = text + len, *p = skip_ws(text, end);
+    if (p >= end || *p != '[')
+        return false;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == ']')
+        return true;
+    while (p < end) {
+        const char *ve = skip_value(p, end);
+        if (!ve)
+            return false;
+        if (!fn(p, (size_t)(ve - p), ctx))
+            return true;
+        p = skip_ws(ve, end);
+        if (p < end && *p == ',')
+            p = skip_ws(p + 1, end);
+        else
+            return p < end && *p == ']';
+    }
+    return false;
+}
+
+bool vd_rt_text_tenant(const char *text, size_t len, const char *field, char *out, size_t cap)
+{
+    const char *at;
+    size_t n;
+    if (!vd_rt_json_member(text, len, "filter", &at, &n))
+        return false;
+    cJSON *filter = cJSON_ParseWithLength(at, n);
+    bool found = vd_rt_filter_tenant(filter, field, out, cap);
+    cJSON_Delete(filter);
+    return found;
+}
+
 /* The k-way merge every combined answer uses: lists (arrays of items, each
  * sorted by `before`), skip the first `skip` items, copy the next `take`
  * into out, and say (*next, borrowed) which item would have come next. An

@@ -25,6 +25,20 @@ bool vd_rt_filter_tenant(const cJSON *filter, const char *field, char *out, size
  * not a tenant (a float, an object). */
 bool vd_rt_payload_tenant(const cJSON *payload, const char *field, char *out, size_t cap, bool *null);
 
+/* Reading a request without parsing it whole (its vector is most of it):
+ * the span of the top-level member `key` of the JSON object in text (a key
+ * written without escapes), or false when it is absent or the walk meets
+ * text that is not JSON. A miss costs only speed: the caller then parses
+ * the whole body. */
+bool vd_rt_json_member(const char *text, size_t len, const char *key, const char **at, size_t *at_len);
+/* Calls fn on the span of each element of the JSON array in text, until fn
+ * returns false; false when text is not an array it can walk. */
+bool vd_rt_json_elements(const char *text, size_t len, bool (*fn)(const char *at, size_t n, void *ctx),
+                         void *ctx);
+/* The tenant the "filter" member of the JSON object in text names (see
+ * vd_rt_filter_tenant), without parsing the rest of text. */
+bool vd_rt_text_tenant(const char *text, size_t len, const char *field, char *out, size_t cap);
+
 /* The best `offset + limit` of n hit lists (arrays of {"score": …}) in score
  * order (higher first when higher_better), from `offset` on: a new array of
  * copies. Ties keep list order, then position. NULL on ENOMEM. */

@@ -15,27 +15,57 @@
 #include "util/clock.h"
 #include "vectord/error.h"
 
-/* The partition all the call's searches name a tenant of, or -1. */
-static long searches_partition(vd_router *r, const cJSON *body, vd_rt_shape shape, const vd_generation *g)
+typedef struct tenant_walk {
+    const vd_router *r;
+    const vd_generation *g;
+    long p;   /* the partition so far, -1 = none yet */
+    bool one; /* every search so far names a tenant of partition p */
+} tenant_walk;
+
+static bool walk_search(const char *at, size_t n, void *ctx)
 {
+    tenant_walk *w = ctx;
     char t[VD_TENANT_TEXT_MAX];
-    if (shape == VD_RT_HITS || shape == VD_RT_POINTS)
-        return vd_rt_filter_tenant(cJSON_GetObjectItemCaseSensitive(body, "filter"), r->tenant_field, t,
-                                   sizeof t)
-                   ? (long)vd_rt_tenant_partition(t, g)
-                   : -1;
-    long p = -1;
-    const cJSON *s;
-    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(body, "searches"))
-    {
-        if (!vd_rt_filter_tenant(cJSON_GetObjectItemCaseSensitive(s, "filter"), r->tenant_field, t, sizeof t))
+    long q = vd_rt_text_tenant(at, n, w->r->tenant_field, t, sizeof t) ? (long)vd_rt_tenant_partition(t, w->g)
+                                                                       : -1;
+    w->one = q >= 0 && (w->p < 0 || q == w->p);
+    w->p = q;
+    return w->one;
+}
+
+/* The partition all the call's searches name a tenant of, or -1; read from
+ * the filters alone, without parsing the vectors. */
+static long searches_partition(const vd_router *r, const vd_rt_call *call, vd_rt_shape shape,
+                               const vd_generation *g)
+{
+    if (!call->body)
+        return -1;
+    tenant_walk w = {.r = r, .g = g, .p = -1, .one = false};
+    if (shape == VD_RT_HITS || shape == VD_RT_POINTS) {
+        walk_search(call->body, call->body_len, &w);
+    } else {
+        const char *at;
+        size_t n;
+        if (!vd_rt_json_member(call->body, call->body_len, "searches", &at, &n) ||
+            !vd_rt_json_elements(at, n, walk_search, &w))
             return -1;
-        long q = (long)vd_rt_tenant_partition(t, g);
-        if (p >= 0 && q != p)
-            return -1;
-        p = q;
     }
-    return p;
+    return w.one ? w.p : -1;
+}
+
+/* A number member of the JSON object in text (as vd_rt_number_or), unparsed around it. */
+static long text_number_or(const char *text, size_t len, const char *key, long def)
+{
+    const char *at;
+    size_t n;
+    char num[32];
+    if (!vd_rt_json_member(text, len, key, &at, &n) || n >= sizeof num)
+        return def;
+    memcpy(num, at, n);
+    num[n] = 0;
+    char *end;
+    long v = strtol(num, &end, 10);
+    return *end || v < 0 || v > 1000000000 ? def : v;
 }
 
 /* The collection's score order and metric, from a replica's collection
@@ -236,15 +266,16 @@ static void drop_arg(const char *query, const char *name, char *out, size_t cap)
 
 void vd_rt_op_search(vd_router *r, vd_rt_call *call, const vd_generation *g, vd_rt_shape shape)
 {
-    cJSON *body = vd_rt_parse_body(call);
-    if (!body)
-        return;
-    long p = searches_partition(r, body, shape, g);
+    long p = searches_partition(r, call, shape, g);
     if (p >= 0) {
-        cJSON_Delete(body);
         vd_rt_op_tenant(r, call, g, (uint32_t)p);
         return;
     }
+    /* A native search goes to the partitions as written: only its k is read. */
+    bool as_written = shape == VD_RT_HITS && !call->qdrant;
+    cJSON *body = NULL;
+    if (!as_written && !(body = vd_rt_parse_body(call)))
+        return;
     bool batch = shape == VD_RT_HITS_BATCH || shape == VD_RT_POINTS_BATCH;
     bool changed = false; /* the body the partitions get differs from the client's */
     cJSON *searches = batch ? cJSON_GetObjectItemCaseSensitive(body, "searches") : NULL;
@@ -263,7 +294,11 @@ void vd_rt_op_search(vd_router *r, vd_rt_call *call, const vd_generation *g, vd_
         vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
-    for (int i = 0; i < n; i++) {
+    if (as_written)
+        plan[0].limit = call->body ? text_number_or(call->body, call->body_len, "k",
+                                                    text_number_or(call->body, call->body_len, "limit", 10))
+                                   : 10;
+    for (int i = 0; !as_written && i < n; i++) {
         cJSON *s = batch ? cJSON_GetArrayItem(searches, i) : body;
         const char *why = cJSON_IsObject(s) ? prepare_fanout(call->qdrant, s, &plan[i], &changed) : NULL;
         if (why) {

@@ -137,3 +137,96 @@ Test(answers, mmr_prefers_a_diverse_second_pick)
     cr_assert_str_eq(ids(h), "1,2,3");
     cJSON_Delete(h);
 }
+
+/* A random JSON value of depth d: strings with quotes, backslashes and
+ * brackets in them, numbers, literals, arrays, objects. */
+static cJSON *random_value(unsigned *seed, int d)
+{
+    int kind = rand_r(seed) % (d > 0 ? 7 : 5);
+    static const char *strs[] = {"plain", "with \"quotes\"", "back\\slash", "{[brackets]}", "x,y:z", "",
+                                 "\xc3\xa9t\xc3\xa9"};
+    switch (kind) {
+    case 0: return cJSON_CreateNumber((rand_r(seed) % 20001 - 10000) / 7.0);
+    case 1: return cJSON_CreateString(strs[rand_r(seed) % 7]);
+    case 2: return cJSON_CreateBool(rand_r(seed) % 2);
+    case 3: return cJSON_CreateNull();
+    case 4: return cJSON_CreateNumber(rand_r(seed) % 100);
+    case 5: {
+        cJSON *a = cJSON_CreateArray();
+        for (int i = rand_r(seed) % 5; i > 0; i--)
+            cJSON_AddItemToArray(a, random_value(seed, d - 1));
+        return a;
+    }
+    default: {
+        cJSON *o = cJSON_CreateObject();
+        static const char *keys[] = {"filter", "vector", "k", "searches", "a\"b", "must", "{"};
+        for (int i = rand_r(seed) % 5; i > 0; i--) {
+            const char *k = keys[rand_r(seed) % 7];
+            if (!cJSON_GetObjectItemCaseSensitive(o, k))
+                cJSON_AddItemToObject(o, k, random_value(seed, d - 1));
+        }
+        return o;
+    }
+    }
+}
+
+Test(answers, json_member_finds_what_a_parser_finds)
+{
+    unsigned seed = 12345;
+    for (int round = 0; round < 3000; round++) {
+        cJSON *doc = cJSON_CreateObject();
+        static const char *keys[] = {"vector", "filter", "k", "searches", "with\\\"esc", "limit"};
+        for (int i = 0; i < 6; i++)
+            if (rand_r(&seed) % 2)
+                cJSON_AddItemToObject(doc, keys[i], random_value(&seed, 4));
+        char *text = round % 2 ? cJSON_Print(doc) : cJSON_PrintUnformatted(doc);
+        for (int i = 0; i < 6; i++) {
+            const char *at;
+            size_t n;
+            const cJSON *want = cJSON_GetObjectItemCaseSensitive(doc, keys[i]);
+            bool found = vd_rt_json_member(text, strlen(text), keys[i], &at, &n);
+            if (i == 4) /* a key written with an escape is not matched: a miss, never a wrong span */
+                continue;
+            cr_assert_eq(found, want != NULL, "%s in %s", keys[i], text);
+            if (found) {
+                cJSON *got = cJSON_ParseWithLength(at, n);
+                cr_assert(got && cJSON_Compare(got, want, true), "%s: %.*s", keys[i], (int)n, at);
+                cJSON_Delete(got);
+            }
+        }
+        free(text);
+        cJSON_Delete(doc);
+    }
+    /* not an object, or cut short: nothing found */
+    const char *at;
+    size_t n;
+    cr_assert_not(vd_rt_json_member("[1]", 3, "k", &at, &n));
+    cr_assert_not(vd_rt_json_member("{\"a\": [1, {\"k\": 2}", 18, "k", &at, &n));
+    cr_assert_not(vd_rt_json_member("{\"a\": \"k", 8, "k", &at, &n));
+}
+
+static bool count_elements(const char *at, size_t n, void *ctx)
+{
+    (void)at;
+    (void)n;
+    ++*(int *)ctx;
+    return true;
+}
+
+Test(answers, tenant_from_text_without_the_vector)
+{
+    char t[64];
+    const char *body = "{\"vector\": [0.1, 0.2, \"]}\"], \"filter\": {\"must\": [{\"key\": \"userId\", "
+                       "\"match\": {\"value\": \"u9\"}}]}, \"k\": 3}";
+    cr_assert(vd_rt_text_tenant(body, strlen(body), "userId", t, sizeof t));
+    cr_assert_str_eq(t, "u9");
+    cr_assert_not(vd_rt_text_tenant("{\"vector\": [1]}", 15, "userId", t, sizeof t));
+    int count = 0;
+    const char *arr = "[{\"a\": 1}, [2, 3], \"x,]\", 4]";
+    cr_assert(vd_rt_json_elements(arr, strlen(arr), count_elements, &count));
+    cr_assert_eq(count, 4);
+    count = 0;
+    cr_assert(vd_rt_json_elements("[]", 2, count_elements, &count));
+    cr_assert_eq(count, 0);
+    cr_assert_not(vd_rt_json_elements("[1, 2", 5, count_elements, &count));
+}
