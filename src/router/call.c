@@ -126,3 +126,33 @@ void vd_rt_id_text(const cJSON *id, char *out, size_t cap)
     for (char *c = out; *c; c++)
         *c = (*c >= 'A' && *c <= 'F') ? (char)(*c - 'A' + 'a') : *c;
 }
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(((const vd_rt_id_entry *)a)->text, ((const vd_rt_id_entry *)b)->text);
+}
+
+void vd_rt_id_sort(vd_rt_id_entry *e, size_t n) { qsort(e, n, sizeof *e, by_text); }
+
+vd_rt_id_entry *vd_rt_id_lookup(vd_rt_id_entry *e, size_t n, const cJSON *id)
+{
+    vd_rt_id_entry key;
+    vd_rt_id_text(id, key.text, sizeof key.text);
+    return bsearch(&key, e, n, sizeof *e, by_text);
+}
+
+bool vd_rt_query_arg(const char *query, const char *name, const char **value, size_t *len)
+{
+    size_t n = strlen(name);
+    for (const char *p = query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+        if (seg > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+            *value = p + n + 1;
+            *len = seg - n - 1;
+            return true;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return false;
+}

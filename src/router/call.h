@@ -32,7 +32,7 @@ typedef struct vd_rt_call {
     size_t answer_len;
     const char *content_type;
     char extra_header[160];   /* "Name: value", or "" */
-    const char *label;        /* the route's metric label */
+    const struct vd_rt_route *route; /* the route matched (metrics); NULL = none */
     double started;
 } vd_rt_call;
 
@@ -51,7 +51,19 @@ cJSON *vd_rt_parse_body(vd_rt_call *call);
 void vd_rt_collection_of(const char *path, char *out, size_t cap);
 uint32_t vd_rt_tenant_partition(const char *text, const vd_generation *g);
 long vd_rt_number_or(const cJSON *o, const char *name, long def);
-/* An id as comparable text (UUIDs in any case are one id). */
+/* Ids looked up by their text (UUIDs in any case are one id): fill text
+ * with vd_rt_id_text and value as the caller likes, sort, then look up. */
+#define VD_RT_ID_TEXT_MAX 300
+typedef struct vd_rt_id_entry {
+    char text[VD_RT_ID_TEXT_MAX];
+    int value;
+} vd_rt_id_entry;
 void vd_rt_id_text(const cJSON *id, char *out, size_t cap);
+void vd_rt_id_sort(vd_rt_id_entry *e, size_t n);
+/* The entry of e (sorted) with id's text, or NULL. */
+vd_rt_id_entry *vd_rt_id_lookup(vd_rt_id_entry *e, size_t n, const cJSON *id);
+/* The value of query argument name (up to the next '&'): *len bytes at
+ * *value; false when the query has no such argument. */
+bool vd_rt_query_arg(const char *query, const char *name, const char **value, size_t *len);
 
 #endif

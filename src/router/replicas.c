@@ -124,6 +124,15 @@ size_t vd_rt_ask_everyone(vd_rt_counters *c, vd_rt_call *call, const vd_generati
     return n;
 }
 
+const char *vd_rt_why(const vd_up_req *q, char *out, size_t cap)
+{
+    if (q->status)
+        snprintf(out, cap, "status %ld", q->status);
+    else
+        snprintf(out, cap, "%s", q->error);
+    return out;
+}
+
 /* When some partition gave no answer: a 503 naming them (true), else false. */
 bool vd_rt_unavailable(vd_rt_call *call, const uint32_t *parts, const vd_up_req *q, size_t n)
 {
@@ -139,11 +148,11 @@ bool vd_rt_unavailable(vd_rt_call *call, const uint32_t *parts, const vd_up_req 
         }
     if (!last)
         return false;
+    char why[300];
     vd_rt_fail(call, VD_E_PARTITION_UNAVAILABLE,
-               "no replica of partition %s answered (last: %s: %s%s); retry, or add "
+               "no replica of partition %s answered (last: %s: %s); retry, or add "
                "?allow_partial=true to a search to accept the other partitions' hits",
-               names, last->url, last->status ? "status " : "",
-               last->status ? (last->status == 502 ? "502" : "503") : last->error);
+               names, last->url, vd_rt_why(last, why, sizeof why));
     return true;
 }
 

@@ -39,6 +39,8 @@ size_t vd_rt_ask_everyone(vd_rt_counters *c, vd_rt_call *call, const vd_generati
  * every partition answered 200 (or allow_missing: some gave no answer). */
 vd_up_req *vd_rt_ask_all(vd_rt_counters *c, vd_rt_call *call, const vd_generation *g, const char *body, size_t len,
                          bool allow_missing, size_t *missing);
+/* Why a request got no usable answer ("status 503", or curl's error), in out. */
+const char *vd_rt_why(const vd_up_req *q, char *out, size_t cap);
 /* When some partition gave no answer: a 503 naming them (true), else false. */
 bool vd_rt_unavailable(vd_rt_call *call, const uint32_t *parts, const vd_up_req *q, size_t n);
 /* The first answer that is neither 2xx nor "no answer": the request's own

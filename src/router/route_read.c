@@ -70,26 +70,37 @@ done:
 /* Reorders the points of list as their ids come in ids (as one vectord answers). */
 static void in_request_order(cJSON *list, const cJSON *ids)
 {
+    size_t n = (size_t)cJSON_GetArraySize(list);
+    cJSON **items = malloc((n ? n : 1) * sizeof *items);
+    vd_rt_id_entry *by_id = malloc((n ? n : 1) * sizeof *by_id);
     cJSON *sorted = cJSON_CreateArray();
+    if (!items || !by_id || !sorted)
+        goto done; /* out of memory: the partitions' order stands */
+    size_t k = 0;
+    for (cJSON *pt = list->child; pt; pt = pt->next, k++) {
+        items[k] = pt;
+        vd_rt_id_text(cJSON_GetObjectItemCaseSensitive(pt, "id"), by_id[k].text, sizeof by_id[k].text);
+        by_id[k].value = (int)k;
+    }
+    vd_rt_id_sort(by_id, n);
     const cJSON *want;
-    char a[300], b[300];
     cJSON_ArrayForEach(want, ids)
     {
-        vd_rt_id_text(want, a, sizeof a);
-        for (cJSON *pt = list->child; pt; pt = pt->next) {
-            vd_rt_id_text(cJSON_GetObjectItemCaseSensitive(pt, "id"), b, sizeof b);
-            if (strcmp(a, b) == 0) {
-                cJSON_AddItemToArray(sorted, cJSON_DetachItemViaPointer(list, pt));
-                break;
-            }
+        vd_rt_id_entry *e = vd_rt_id_lookup(by_id, n, want);
+        if (e && items[e->value]) { /* an id asked twice is answered once */
+            cJSON_AddItemToArray(sorted, cJSON_DetachItemViaPointer(list, items[e->value]));
+            items[e->value] = NULL;
         }
     }
     cJSON *rest;
-    while ((rest = list->child)) /* ids asked twice, or answered in another spelling */
+    while ((rest = list->child)) /* answered in another spelling */
         cJSON_AddItemToArray(sorted, cJSON_DetachItemViaPointer(list, rest));
-    while ((rest = sorted ? sorted->child : NULL))
+    while ((rest = sorted->child))
         cJSON_AddItemToArray(list, cJSON_DetachItemViaPointer(sorted, rest));
+done:
     cJSON_Delete(sorted);
+    free(items);
+    free(by_id);
 }
 
 /* RETRIEVE, COUNT, SCROLL and INFO over every partition. */

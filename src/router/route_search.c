@@ -237,12 +237,9 @@ static cJSON *merge_search(cJSON *const *lists, size_t n, const collection_facts
 
 static bool query_flag(const char *query, const char *name)
 {
-    size_t n = strlen(name);
-    for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
-        if (strncmp(p, name, n) == 0 && p[n] == '=' && strncmp(p + n + 1, "true", 4) == 0 &&
-            (p[n + 5] == 0 || p[n + 5] == '&'))
-            return true;
-    return false;
+    const char *v;
+    size_t n;
+    return vd_rt_query_arg(query, name, &v, &n) && n == 4 && strncmp(v, "true", 4) == 0;
 }
 
 /* The query without name=…. */

@@ -14,11 +14,25 @@
 #include "router/answers.h"
 #include "vectord/error.h"
 
+/* The points a write names (its "points" list), for a not_found count. */
+static size_t points_named(const vd_rt_call *call)
+{
+    const char *at;
+    size_t len, n = 0;
+    if (call->body && vd_rt_json_member(call->body, call->body_len, "points", &at, &len)) {
+        cJSON *points = cJSON_ParseWithLength(at, len);
+        n = (size_t)cJSON_GetArraySize(points);
+        cJSON_Delete(points);
+    }
+    return n;
+}
+
 /* Combines the write answers (one per replica, where[i] its partition):
  * the first refusal, or 503 when some replica gave no answer, or the first
- * answer with each partition's counts summed (native). */
-static void combine_writes(vd_rt_call *call, const vd_generation *g, vd_up_req *q, const uint32_t *where,
-                           size_t n, const char *label, size_t n_points)
+ * answer with each partition's counts summed (native). A point lives in one
+ * partition, so the others count it not found: not_found is then the points
+ * named less those updated. */
+static void combine_writes(vd_rt_call *call, vd_up_req *q, const uint32_t *where, size_t n)
 {
     if (vd_rt_refused(call, q, n))
         return;
@@ -31,14 +45,10 @@ static void combine_writes(vd_rt_call *call, const vd_generation *g, vd_up_req *
             if (vd_rt_retryable(q[i].status))
                 f = &q[i];
         char why[300];
-        if (f->status)
-            snprintf(why, sizeof why, "status %ld", f->status);
-        else
-            snprintf(why, sizeof why, "%s", f->error);
         vd_rt_fail(call, VD_E_PARTITION_UNAVAILABLE,
                    "the write reached %zu of %zu replicas; %s gave no answer (%s). Send it again: "
                    "upserts, deletes and payload edits give the same result when repeated",
-                   n - failed, n, f->url, why);
+                   n - failed, n, f->url, vd_rt_why(f, why, sizeof why));
         return;
     }
     if (!n) {
@@ -60,43 +70,43 @@ static void combine_writes(vd_rt_call *call, const vd_generation *g, vd_up_req *
         }
         cJSON *nf = cJSON_GetObjectItemCaseSensitive(res, "not_found");
         cJSON *up = cJSON_GetObjectItemCaseSensitive(res, "updated");
-        if (strcmp(label, "points_vectors") == 0 && cJSON_IsNumber(nf) && cJSON_IsNumber(up))
-            cJSON_SetNumberValue(nf, (double)n_points - up->valuedouble); /* found in one partition each */
+        if (cJSON_IsNumber(nf) && cJSON_IsNumber(up))
+            cJSON_SetNumberValue(nf, (double)points_named(call) - up->valuedouble);
     }
-    (void)g;
     vd_rt_answer_json(call, first);
     cJSON_Delete(first);
 }
 
-void vd_rt_op_broadcast(vd_router *r, vd_rt_call *call, const vd_generation *g, const char *label)
+/* Sends bodies[p] to every replica of each partition p with send[p], and
+ * answers the call with their answers combined. */
+static void send_bodies(vd_router *r, vd_rt_call *call, const vd_generation *g, const bool *send,
+                        char *const *bodies, const size_t *lens)
+{
+    vd_up_req *q = NULL;
+    uint32_t *where = NULL;
+    size_t n = vd_rt_ask_everyone(&r->asked, call, g, send, bodies, lens, &q, &where);
+    combine_writes(call, q, where, n);
+    vd_up_reqs_free(q, n);
+    free(q);
+    free(where);
+}
+
+void vd_rt_op_broadcast(vd_router *r, vd_rt_call *call, const vd_generation *g)
 {
     uint32_t P = g->n_partitions;
     char **bodies = calloc(P, sizeof *bodies);
     size_t *lens = calloc(P, sizeof *lens);
     bool *send = calloc(P, sizeof *send);
-    vd_up_req *q = NULL;
-    uint32_t *where = NULL;
-    if (!bodies || !lens || !send) {
+    if (bodies && lens && send) {
+        for (uint32_t p = 0; p < P; p++) {
+            bodies[p] = (char *)call->body;
+            lens[p] = call->body_len;
+            send[p] = true;
+        }
+        send_bodies(r, call, g, send, bodies, lens);
+    } else {
         vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
-        goto done;
     }
-    for (uint32_t p = 0; p < P; p++) {
-        bodies[p] = (char *)call->body;
-        lens[p] = call->body_len;
-        send[p] = true;
-    }
-    size_t n_points = 0;
-    if (strcmp(label, "points_vectors") == 0 && call->body) {
-        cJSON *b = cJSON_ParseWithLength(call->body, call->body_len);
-        n_points = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "points"));
-        cJSON_Delete(b);
-    }
-    size_t n = vd_rt_ask_everyone(&r->asked, call, g, send, bodies, lens, &q, &where);
-    combine_writes(call, g, q, where, n, label, n_points);
-    vd_up_reqs_free(q, n);
-done:
-    free(q);
-    free(where);
     free(bodies);
     free(lens);
     free(send);
@@ -109,6 +119,32 @@ static char *body_with_points(cJSON *body, cJSON *points)
     char *text = cJSON_PrintUnformatted(body);
     cJSON_DeleteItemFromObjectCaseSensitive(body, "points"); /* the reference only */
     return text;
+}
+
+/* Sends body with each partition's points (parts[p], NULL = none) to every
+ * replica of that partition, and answers the call with their answers. */
+static void send_parts(vd_router *r, vd_rt_call *call, const vd_generation *g, cJSON *body, cJSON *const *parts)
+{
+    uint32_t P = g->n_partitions;
+    char **bodies = calloc(P, sizeof *bodies);
+    size_t *lens = calloc(P, sizeof *lens);
+    bool *send = calloc(P, sizeof *send);
+    bool ok = bodies && lens && send;
+    for (uint32_t p = 0; ok && p < P; p++) {
+        if (!(send[p] = parts[p] != NULL))
+            continue;
+        ok = (bodies[p] = body_with_points(body, parts[p])) != NULL;
+        lens[p] = ok ? strlen(bodies[p]) : 0;
+    }
+    if (ok)
+        send_bodies(r, call, g, send, bodies, lens);
+    else
+        vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
+    for (uint32_t p = 0; bodies && p < P; p++)
+        free(bodies[p]);
+    free(bodies);
+    free(lens);
+    free(send);
 }
 
 /* Qdrant's columnar {"batch": {"ids", "vectors", "payloads"}} as the
@@ -145,7 +181,7 @@ static cJSON *batch_as_points(cJSON *body)
     return points;
 }
 
-void vd_rt_op_upsert(vd_router *r, vd_rt_call *call, const vd_generation *g, const char *label)
+void vd_rt_op_upsert(vd_router *r, vd_rt_call *call, const vd_generation *g)
 {
     cJSON *body = vd_rt_parse_body(call);
     if (!body)
@@ -153,11 +189,7 @@ void vd_rt_op_upsert(vd_router *r, vd_rt_call *call, const vd_generation *g, con
     uint32_t P = g->n_partitions;
     cJSON *points = cJSON_GetObjectItemCaseSensitive(body, "points");
     cJSON **parts = calloc(P, sizeof *parts);
-    char **bodies = calloc(P, sizeof *bodies);
-    size_t *lens = calloc(P, sizeof *lens);
-    vd_up_req *q = NULL;
-    uint32_t *where = NULL;
-    if (!parts || !bodies || !lens) {
+    if (!parts) {
         vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
@@ -192,42 +224,21 @@ void vd_rt_op_upsert(vd_router *r, vd_rt_call *call, const vd_generation *g, con
         cJSON_AddItemToArray(parts[p], pt);
         i++;
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(body, "points");
-    for (uint32_t p = 0; p < P; p++) {
-        if (!parts[p])
-            continue;
-        bodies[p] = body_with_points(body, parts[p]);
-        if (!bodies[p]) {
-            vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
-            goto done;
-        }
-        lens[p] = strlen(bodies[p]);
-    }
     if (!n_points) { /* the replicas say what they say of an empty batch */
         vd_rt_op_any(r, call, g);
         goto done;
     }
-    bool send[VD_PARTITIONS_MAX];
-    for (uint32_t p = 0; p < P; p++)
-        send[p] = bodies[p] != NULL;
-    size_t n = vd_rt_ask_everyone(&r->asked, call, g, send, bodies, lens, &q, &where);
-    combine_writes(call, g, q, where, n, label, n_points);
-    vd_up_reqs_free(q, n);
+    cJSON_DeleteItemFromObjectCaseSensitive(body, "points");
+    send_parts(r, call, g, body, parts);
 done:
     for (uint32_t p = 0; parts && p < P; p++)
         cJSON_Delete(parts[p]);
-    for (uint32_t p = 0; bodies && p < P; p++)
-        free(bodies[p]);
     free(parts);
-    free(bodies);
-    free(lens);
-    free(q);
-    free(where);
     cJSON_Delete(body);
 }
 
 /* Qdrant edits that name points: each partition gets its own. */
-void vd_rt_op_by_ids(vd_router *r, vd_rt_call *call, const vd_generation *g, const char *label)
+void vd_rt_op_by_ids(vd_router *r, vd_rt_call *call, const vd_generation *g)
 {
     cJSON *body = vd_rt_parse_body(call);
     if (!body)
@@ -235,7 +246,7 @@ void vd_rt_op_by_ids(vd_router *r, vd_rt_call *call, const vd_generation *g, con
     cJSON *points = cJSON_GetObjectItemCaseSensitive(body, "points");
     if (!cJSON_IsArray(points)) { /* by filter: every partition edits its own matches */
         cJSON_Delete(body);
-        vd_rt_op_broadcast(r, call, g, label);
+        vd_rt_op_broadcast(r, call, g);
         return;
     }
     uint32_t P = g->n_partitions;
@@ -260,11 +271,7 @@ void vd_rt_op_by_ids(vd_router *r, vd_rt_call *call, const vd_generation *g, con
     vd_up_req *found = calloc(P, sizeof *found);
     int *home = calloc((size_t)(n_ids ? n_ids : 1), sizeof *home);
     cJSON **parts = calloc(P, sizeof *parts);
-    char **texts = calloc(P, sizeof *texts);
-    size_t *tlens = calloc(P, sizeof *tlens);
-    vd_up_req *q = NULL;
-    uint32_t *where = NULL;
-    if (!ask_text || !all || !bodies || !lens || !found || !home || !parts || !texts || !tlens) {
+    if (!ask_text || !all || !bodies || !lens || !found || !home || !parts) {
         vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
@@ -276,69 +283,61 @@ void vd_rt_op_by_ids(vd_router *r, vd_rt_call *call, const vd_generation *g, con
     vd_rt_ask_partitions(&r->asked, call, g, all, P, "POST", path, "", bodies, lens, found);
     if (vd_rt_refused(call, found, P) || vd_rt_unavailable(call, all, found, P))
         goto done;
-    for (int i = 0; i < n_ids; i++)
-        home[i] = -1;
-    for (uint32_t p = 0; p < P; p++) {
-        cJSON *doc = cJSON_ParseWithLength(found[p].answer, found[p].answer_len);
-        const cJSON *hit;
-        cJSON_ArrayForEach(hit, cJSON_GetObjectItemCaseSensitive(doc, "result"))
-        {
-            char a[300], b[300];
-            vd_rt_id_text(cJSON_GetObjectItemCaseSensitive(hit, "id"), a, sizeof a);
-            int i = 0;
-            cJSON_ArrayForEach(pt, points)
-            {
-                const cJSON *id = cJSON_IsObject(pt) ? cJSON_GetObjectItemCaseSensitive(pt, "id") : pt;
-                vd_rt_id_text(id, b, sizeof b);
-                if (home[i] < 0 && strcmp(a, b) == 0)
-                    home[i] = (int)p;
-                i++;
-            }
-        }
-        cJSON_Delete(doc);
+    /* Every point found, by id text, with its partition; then each named one looked up. */
+    size_t n_found = 0;
+    cJSON **docs = calloc(P, sizeof *docs);
+    for (uint32_t p = 0; docs && p < P; p++) {
+        docs[p] = cJSON_ParseWithLength(found[p].answer, found[p].answer_len);
+        n_found += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(docs[p], "result"));
     }
-    for (int i = 0; i < n_ids; i++)
-        if (home[i] < 0) {
-            char t[300];
-            cJSON *id = cJSON_GetArrayItem(points, i);
-            id = cJSON_IsObject(id) ? cJSON_GetObjectItemCaseSensitive(id, "id") : id;
-            char *s = cJSON_PrintUnformatted(id);
-            snprintf(t, sizeof t, "%s", s ? s : "?");
-            free(s);
-            vd_rt_fail(call, VD_E_POINT_NOT_FOUND, "No point with id %s found", t);
+    vd_rt_id_entry *where_is = docs ? malloc((n_found ? n_found : 1) * sizeof *where_is) : NULL;
+    size_t k = 0;
+    for (uint32_t p = 0; where_is && p < P; p++) {
+        const cJSON *hit;
+        cJSON_ArrayForEach(hit, cJSON_GetObjectItemCaseSensitive(docs[p], "result"))
+        {
+            vd_rt_id_text(cJSON_GetObjectItemCaseSensitive(hit, "id"), where_is[k].text, sizeof where_is[k].text);
+            where_is[k++].value = (int)p;
+        }
+    }
+    for (uint32_t p = 0; docs && p < P; p++)
+        cJSON_Delete(docs[p]);
+    free(docs);
+    if (!where_is) {
+        vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    vd_rt_id_sort(where_is, k);
+    int i = 0;
+    cJSON_ArrayForEach(pt, points)
+    {
+        const cJSON *id = cJSON_IsObject(pt) ? cJSON_GetObjectItemCaseSensitive(pt, "id") : pt;
+        const vd_rt_id_entry *e = vd_rt_id_lookup(where_is, k, id);
+        if (!e) {
+            char *text = cJSON_PrintUnformatted(id);
+            vd_rt_fail(call, VD_E_POINT_NOT_FOUND, "No point with id %.256s found", text ? text : "?");
+            free(text);
+            free(where_is);
             goto done;
         }
-    for (int i = 0; i < n_ids; i++) {
-        uint32_t p = (uint32_t)home[i];
+        home[i++] = e->value;
+    }
+    free(where_is);
+    i = 0;
+    cJSON_ArrayForEach(pt, points)
+    {
+        uint32_t p = (uint32_t)home[i++];
         if (!parts[p] && !(parts[p] = cJSON_CreateArray())) {
             vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
             goto done;
         }
-        cJSON_AddItemToArray(parts[p], cJSON_Duplicate(cJSON_GetArrayItem(points, i), true));
+        cJSON_AddItemToArray(parts[p], cJSON_Duplicate(pt, true));
     }
     cJSON_DeleteItemFromObjectCaseSensitive(body, "points");
-    for (uint32_t p = 0; p < P; p++) {
-        if (!parts[p])
-            continue;
-        texts[p] = body_with_points(body, parts[p]);
-        tlens[p] = texts[p] ? strlen(texts[p]) : 0;
-    }
-    bool send[VD_PARTITIONS_MAX];
-    for (uint32_t p = 0; p < P; p++) {
-        send[p] = parts[p] != NULL;
-        if (send[p] && !texts[p]) {
-            vd_rt_fail(call, VD_E_OUT_OF_MEMORY, "out of memory");
-            goto done;
-        }
-    }
-    size_t n = vd_rt_ask_everyone(&r->asked, call, g, send, texts, tlens, &q, &where);
-    combine_writes(call, g, q, where, n, label, (size_t)n_ids);
-    vd_up_reqs_free(q, n);
+    send_parts(r, call, g, body, parts);
 done:
     for (uint32_t p = 0; parts && p < P; p++)
         cJSON_Delete(parts[p]);
-    for (uint32_t p = 0; texts && p < P; p++)
-        free(texts[p]);
     if (found)
         vd_up_reqs_free(found, P);
     free(found);
@@ -348,9 +347,5 @@ done:
     free(lens);
     free(home);
     free(parts);
-    free(texts);
-    free(tlens);
-    free(q);
-    free(where);
     cJSON_Delete(body);
 }

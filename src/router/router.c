@@ -85,14 +85,10 @@ static void op_local(vd_router *r, vd_rt_call *call, const vd_rt_route *rt)
  * the router waits that long and more before it calls the replica silent. */
 static long call_timeout(const vd_router *r, const char *query)
 {
-    long t = r->timeout_ms;
-    for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
-        if (strncmp(p, "feed_timeout_ms=", 16) == 0) {
-            long w = strtol(p + 16, NULL, 10);
-            if (w > 0 && w < 3600000 && w + 5000 > t)
-                t = w + 5000;
-        }
-    return t;
+    const char *v;
+    size_t n;
+    long w = vd_rt_query_arg(query, "feed_timeout_ms", &v, &n) ? strtol(v, NULL, 10) : 0;
+    return w > 0 && w < 3600000 && w + 5000 > r->timeout_ms ? w + 5000 : r->timeout_ms;
 }
 
 void vd_router_handle(vd_router *r, vd_rt_call *call)
@@ -101,7 +97,7 @@ void vd_router_handle(vd_router *r, vd_rt_call *call)
     call->timeout_ms = call_timeout(r, call->query);
     bool known = false;
     const vd_rt_route *rt = vd_rt_match(call->qdrant, call->method, call->path, &known);
-    call->label = rt ? rt->label : "unmatched";
+    call->route = rt;
     if (!rt) {
         if (known)
             vd_rt_fail(call, VD_E_METHOD_NOT_ALLOWED, "%s is not allowed on %s", call->method, call->path);
@@ -121,13 +117,13 @@ void vd_router_handle(vd_router *r, vd_rt_call *call)
         vd_rt_op_search(r, call, g, rt->shape);
         break;
     case VD_RT_UPSERT:
-        vd_rt_op_upsert(r, call, g, rt->label);
+        vd_rt_op_upsert(r, call, g);
         break;
     case VD_RT_BROADCAST:
-        vd_rt_op_broadcast(r, call, g, rt->label);
+        vd_rt_op_broadcast(r, call, g);
         break;
     case VD_RT_BY_IDS:
-        vd_rt_op_by_ids(r, call, g, rt->label);
+        vd_rt_op_by_ids(r, call, g);
         break;
     case VD_RT_FIRST_FOUND:
         vd_rt_op_first_found(r, call, g);
@@ -151,15 +147,11 @@ void vd_router_handle(vd_router *r, vd_rt_call *call)
         vd_rt_fail(call, VD_E_INTERNAL, "no answer was made");
 }
 
-void vd_router_observe(vd_router *r, const vd_rt_call *call, double seconds)
+void vd_router_observe(vd_router *r, const vd_rt_call *call)
 {
-    (void)seconds;
     size_t n;
     const vd_rt_route *routes = vd_rt_routes(&n);
-    size_t i = n;
-    for (size_t k = 0; k < n; k++)
-        if (strcmp(routes[k].label, call->label) == 0)
-            i = k;
+    size_t i = call->route ? (size_t)(call->route - routes) : n; /* n: unmatched */
     int c = call->status / 100 - 1;
     if (c >= 0 && c < STATUS_CLASSES)
         atomic_fetch_add(&r->requests[i * STATUS_CLASSES + (size_t)c], 1);

@@ -27,6 +27,6 @@ void vd_router_destroy(vd_router *r);
 /* Answers the call (vd_rt_call in call.h). */
 void vd_router_handle(vd_router *r, vd_rt_call *call);
 /* Counts an answered call (metrics). */
-void vd_router_observe(vd_router *r, const vd_rt_call *call, double seconds);
+void vd_router_observe(vd_router *r, const vd_rt_call *call);
 
 #endif

@@ -176,8 +176,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         vd_rt_fail(&call, VD_E_OUT_OF_MEMORY, "out of memory");
     else
         vd_router_handle(h->router, &call);
-    double started = call.started;
-    vd_router_observe(h->router, &call, vd_now_s() - started);
+    vd_router_observe(h->router, &call);
     enum MHD_Result rc = respond(conn, &call, request_id);
     vd_rt_call_free(&call);
     vd_log_request(NULL);

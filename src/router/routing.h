@@ -55,11 +55,11 @@ struct vd_router {
 void vd_rt_op_search(vd_router *r, vd_rt_call *call, const vd_generation *g, vd_rt_shape shape);
 
 /* route_write.c */
-void vd_rt_op_upsert(vd_router *r, vd_rt_call *call, const vd_generation *g, const char *label);
+void vd_rt_op_upsert(vd_router *r, vd_rt_call *call, const vd_generation *g);
 /* The same request to every replica of every partition; counts summed (native). */
-void vd_rt_op_broadcast(vd_router *r, vd_rt_call *call, const vd_generation *g, const char *label);
+void vd_rt_op_broadcast(vd_router *r, vd_rt_call *call, const vd_generation *g);
 /* Qdrant edits that name points: located first, each partition gets its own. */
-void vd_rt_op_by_ids(vd_router *r, vd_rt_call *call, const vd_generation *g, const char *label);
+void vd_rt_op_by_ids(vd_router *r, vd_rt_call *call, const vd_generation *g);
 
 /* route_read.c */
 /* Any one replica (of partition 0), its answer as it is. */

@@ -13,15 +13,15 @@ bool vd_partition_parse(const char *text, vd_partition *out)
     *out = (vd_partition){0};
     if (!*text)
         return true;
-    unsigned long i, n;
-    int used = 0;
-    if (sscanf(text, "%lu/%lu%n", &i, &n, &used) != 2 || text[used] || text[0] < '0' ||
-        text[0] > '9' || n < 1 || n > VD_PARTITIONS_MAX || i >= n)
-        return false;
-    /* digits only around the slash: no signs, spaces or exponents */
+    /* digits only around the slash: no signs, spaces or exponents for sscanf to allow */
     for (const char *p = text; *p; p++)
         if (!((*p >= '0' && *p <= '9') || *p == '/'))
             return false;
+    unsigned long i, n;
+    int used = 0;
+    if (sscanf(text, "%lu/%lu%n", &i, &n, &used) != 2 || text[used] || n < 1 || n > VD_PARTITIONS_MAX ||
+        i >= n)
+        return false;
     *out = (vd_partition){.index = (uint32_t)i, .count = (uint32_t)n};
     return true;
 }
