@@ -7,6 +7,13 @@ exact top-k ground truth (cosine) for the unfiltered search and for the filters
 "g < s" where g = id % 100 (selectivities s% = 1, 10, 50).
 
   bench/datagen.py OUT_DIR [--n 100000] [--dim 1536] [--queries 500] [--seed 1]
+  bench/datagen.py OUT_DIR --real DATASETS/NAME [--queries 1000]
+
+--real takes a set fetched by ../shared/data/get-datasets (NAME_base.fvecs,
+NAME_query.fvecs, NAME_groundtruth.ivecs, NAME.json): its base as it is, its
+first --queries queries, the set's own ground truth (top k) for the unfiltered
+search and exact ground truth by the set's metric (angular = cosine, or l2)
+for the g filters; no payload or tenant files.
 
 Writes base.fvecs, query.fvecs, gt.ivecs, gt_f1.ivecs, gt_f10.ivecs,
 gt_f50.ivecs (fvecs/ivecs: per row an int32 count then the values),
@@ -87,17 +94,20 @@ def payload_json(cols, i):
             "type": TYPES[int(cols["type"][i])], "createdAt": int(cols["created"][i])}
 
 
-def ground_truth(base, queries, k, allowed=None):
-    """Exact top-k by cosine (rows are unit length), best first. With fewer
-    than k allowed points, the rows are padded with -1."""
+def ground_truth(base, queries, k, allowed=None, metric="cosine"):
+    """Exact top-k by cosine (rows are unit length) or by l2, best first. With
+    fewer than k allowed points, the rows are padded with -1."""
     gt = np.full((len(queries), k), -1, dtype=np.int32)
     cand = np.arange(len(base)) if allowed is None else np.nonzero(allowed)[0]
     kk = min(k, len(cand))
     if kk == 0:
         return gt
     sub = base[cand]
+    half_norms = (sub.astype(np.float64) ** 2).sum(1).astype(np.float32) / 2
     for s in range(0, len(queries), 100):
         scores = queries[s:s + 100] @ sub.T
+        if metric == "l2":  # -|q - x|² / 2 + |q|² / 2: the same order as -|q - x|
+            scores -= half_norms[None, :]
         idx = (np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < len(cand)
                else np.tile(np.arange(len(cand)), (len(scores), 1)))
         order = np.argsort(-np.take_along_axis(scores, idx, 1), axis=1, kind="stable")
@@ -105,9 +115,38 @@ def ground_truth(base, queries, k, allowed=None):
     return gt
 
 
+def read_vecs(path, dtype):
+    raw = np.fromfile(path, dtype="<i4")
+    d = int(raw[0])
+    return raw.reshape(-1, d + 1)[:, 1:].view(dtype).copy()
+
+
+def from_real(out, stem, n_queries, k):
+    """A compare-hnsw data directory from a fetched real set (see --real)."""
+    with open(stem + ".json") as f:
+        info = json.load(f)
+    metric = "cosine" if info["metric"] == "angular" else "l2"
+    base = read_vecs(stem + "_base.fvecs", "<f4")
+    queries = read_vecs(stem + "_query.fvecs", "<f4")[:n_queries]
+    gt = read_vecs(stem + "_groundtruth.ivecs", "<i4")[:n_queries, :k]
+    write_vecs(f"{out}/base.fvecs", base, "<f4")
+    write_vecs(f"{out}/query.fvecs", queries, "<f4")
+    write_vecs(f"{out}/gt.ivecs", gt, "<i4")
+    if metric == "cosine":
+        unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True).clip(1e-12)
+        base, queries = unit(base), unit(queries)
+    g = np.arange(len(base)) % 100
+    for s in FILTERS:
+        write_vecs(f"{out}/gt_f{s}.ivecs", ground_truth(base, queries, k, g < s, metric), "<i4")
+    with open(f"{out}/meta.json", "w") as f:
+        json.dump({"n": len(base), "dim": base.shape[1], "queries": len(queries), "k": k,
+                   "metric": metric, "filters": list(FILTERS), "real": info["name"]}, f)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
+    ap.add_argument("--real", help="DATASETS/NAME: a set fetched by get-datasets")
     ap.add_argument("--n", type=int, default=100000)
     ap.add_argument("--dim", type=int, default=1536)
     ap.add_argument("--queries", type=int, default=500)
@@ -115,6 +154,8 @@ def main():
     ap.add_argument("--k", type=int, default=10)
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    if a.real:
+        return from_real(a.out, a.real, a.queries, a.k)
     base, queries = make(a.n, a.dim, a.queries, a.seed)
     write_vecs(f"{a.out}/base.fvecs", base, "<f4")
     write_vecs(f"{a.out}/query.fvecs", queries, "<f4")

@@ -2,8 +2,9 @@
  * hnsw_vectord.c — vectord's HNSW in-process, for bench/compare-hnsw.
  *
  *   bench_hnsw_vectord DATA_DIR [--m 16] [--efc 200] [--threads 2] [--ef 16,32,64,128,256]
+ *                      [--metric cosine|l2]
  *
- * Builds one single-shard cosine collection over DATA_DIR/base.fvecs (made by
+ * Builds one single-shard cosine (or l2) collection over DATA_DIR/base.fvecs (made by
  * bench/datagen.py) through the same collection code the server runs, with a
  * numeric payload index on g = id % 100, then answers DATA_DIR/query.fvecs on
  * one thread for each ef, unfiltered and with the filters g < 1, 10, 50.
@@ -53,12 +54,13 @@ static void *read_vecs(const char *dir, const char *name, size_t *n, size_t *d)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s DATA_DIR [--m M] [--efc EFC] [--threads T] [--ef LIST]\n", argv[0]);
+        fprintf(stderr, "usage: %s DATA_DIR [--m M] [--efc EFC] [--threads T] [--ef LIST] [--metric cosine|l2]\n", argv[0]);
         return 2;
     }
     const char *dir = argv[1];
     unsigned m = 16, efc = 200, threads = 2;
     char efs[256] = "16,32,64,128,256";
+    vd_metric metric = VD_METRIC_COSINE;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--m"))
             m = (unsigned)atoi(argv[i + 1]);
@@ -68,6 +70,8 @@ int main(int argc, char **argv)
             threads = (unsigned)atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--ef"))
             snprintf(efs, sizeof efs, "%s", argv[i + 1]);
+        else if (!strcmp(argv[i], "--metric"))
+            metric = !strcmp(argv[i + 1], "l2") ? VD_METRIC_L2 : VD_METRIC_COSINE;
     }
     vd_distance_init(-1);
     size_t n, dim, nq, qd, ng, k;
@@ -81,7 +85,7 @@ int main(int argc, char **argv)
 
     vd_pool *pool;
     vd_pool_create(&pool, threads > 1 ? threads - 1 : 0);
-    vd_collection_config cfg = {.dim = (uint32_t)dim, .metric = VD_METRIC_COSINE, .n_shards = 1};
+    vd_collection_config cfg = {.dim = (uint32_t)dim, .metric = metric, .n_shards = 1};
     snprintf(cfg.name, sizeof cfg.name, "bench");
     vd_index_params_default(&cfg.index, VD_INDEX_HNSW);
     cfg.index.m = m;
@@ -91,6 +95,11 @@ int main(int argc, char **argv)
     vd_collection *c;
     if (vd_collection_create(&c, &cfg, pool) != 0)
         return 1;
+    /* As the API does: cosine vectors are stored and asked unit length. */
+    for (size_t i = 0; i < n; i++)
+        vd_collection_prepare_vector(&cfg, base + i * dim);
+    for (size_t i = 0; i < nq; i++)
+        vd_collection_prepare_vector(&cfg, queries + i * dim);
 
     long rss0 = vd_process_rss_bytes();
     double t0 = vd_now_s();
