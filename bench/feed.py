@@ -6,14 +6,16 @@ invisible while another session sits idle in a transaction.
 
   bench/feed.py [--rows 100000] [--dim 1536] [--rate 50] [--seconds 20]
                 [--source both|outbox|logical] [--stall-s 10]
-                [--vectord build-release/vectord]
+                [--vectord build-release/vectord] [--backlog-max N]
 
 Starts a throwaway PostgreSQL cluster (tests/integration/pg.py; Debian's
 postgresql, fsync off: the bench measures vectord, not Postgres' disk), fills
 "Memory" with --rows rows whose embedding is a JSON array text of --dim
 floats (generated in SQL), applies deploy/sql/, then starts vectord with the
 feed and times the backfill (from vectord's start to GET /feed reporting the
-backfill done). Then a writer inserts --rate rows per second, one transaction
+backfill done; then, while the HNSW graph is still being built behind the
+writes, recall@10 of 20 searches against exact ones, and the time until the
+graph holds every row: index_backlog 0). Then a writer inserts --rate rows per second, one transaction
 each, for --seconds; after each commit a second client polls GET
 /collections/memories/points/{id} every millisecond until it answers 200:
 the latency is commit to visible. Last, a session opens a transaction that
@@ -26,6 +28,7 @@ import argparse
 import glob
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -52,7 +55,8 @@ def start_vectord(a, pg, tmp, source):
     log = open(os.path.join(tmp, f"vectord-{source}.log"), "w+")
     proc = subprocess.Popen([a.vectord, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(tmp, f"data-{source}"),
                              "--set", f"feed_dsn={pg.dsn}", "--set", f"feed_dim={a.dim}",
-                             "--set", f"feed_source={source}", "--set", f"feed_name=bench_{source}"],
+                             "--set", f"feed_source={source}", "--set", f"feed_name=bench_{source}",
+                             *(["--set", f"index_backlog_max={a.backlog_max}"] if a.backlog_max is not None else [])],
                             stdout=log, stderr=log)
     while True:
         text = open(log.name).read()
@@ -62,6 +66,26 @@ def start_vectord(a, pg, tmp, source):
         if proc.poll() is not None:
             raise RuntimeError(text)
         time.sleep(0.01)
+
+
+def catch_up(a, c, get, t0):
+    """At the backfill's end: the graph's backlog, recall@10 of 20 random
+    searches against exact ones (the rows waiting for the graph are scanned),
+    then the seconds from vectord's start until the graph holds every row."""
+    backlog = json.loads(get("/collections/memories")[1])["result"]["index_backlog"]
+    rng = random.Random(7)
+    found = 0
+    for _ in range(20):
+        q = [rng.uniform(-0.5, 0.5) for _ in range(a.dim)]
+        ids = []
+        for exact in (False, True):
+            c.request("POST", "/collections/memories/search", json.dumps({"vector": q, "k": 10, "exact": exact}),
+                      {"Content-Type": "application/json"})
+            ids.append({h["id"] for h in json.loads(c.getresponse().read())["result"]})
+        found += len(ids[0] & ids[1])
+    while json.loads(get("/collections/memories")[1])["result"]["index_backlog"]:
+        time.sleep(0.2)
+    return {"backlog_at_done": backlog, "catch_up_recall": found / 200, "graph_s": time.time() - t0}
 
 
 def run_source(a, pg, tmp, source, vec):
@@ -81,6 +105,7 @@ def run_source(a, pg, tmp, source, vec):
                 break
             time.sleep(0.05)
         backfill_s = time.time() - t0
+        catch = catch_up(a, c, get, t0)
 
         def visible_after(rid, limit):
             committed = time.time()
@@ -121,7 +146,7 @@ def run_source(a, pg, tmp, source, vec):
         w.close()
         c.close()
         lat = [x for x in lat if x is not None]
-        return {"backfill_s": backfill_s, "lat": lat, "stall": stall, "after": after, "feed": f, "n": n}
+        return {"backfill_s": backfill_s, **catch, "lat": lat, "stall": stall, "after": after, "feed": f, "n": n}
     finally:
         proc.terminate()
         proc.wait()
@@ -136,6 +161,7 @@ def main():
     ap.add_argument("--stall-s", type=float, default=10)
     ap.add_argument("--source", default="both", choices=("both", "outbox", "logical"))
     ap.add_argument("--vectord", default=os.path.join(ROOT, "build-release", "vectord"))
+    ap.add_argument("--backlog-max", type=int, help="vectord's index_backlog_max (default: its own)")
     a = ap.parse_args()
 
     pg = Postgres(logical=True, synchronous_commit=True)  # as in production: a commit's WAL is written
@@ -173,6 +199,9 @@ def main():
 
         row("backfill: vectord start to backfill done", lambda r: f"{r['backfill_s']:.1f} s")
         row("backfill rate", lambda r: f"{a.rows / r['backfill_s']:,.0f} rows/s")
+        row("rows waiting for the graph at the backfill's end", lambda r: f"{r['backlog_at_done']:,}")
+        row("recall@10 then (20 searches vs exact)", lambda r: f"{r['catch_up_recall']:.3f}")
+        row("vectord start to the graph holding every row", lambda r: f"{r['graph_s']:.1f} s")
         row(f"follow: inserts at {a.rate:g}/s, commit → visible p50",
             lambda r: f"{pct(r['lat'], 0.5) * 1e3:.1f} ms")
         row("p90 / p99 / max", lambda r: f"{pct(r['lat'], 0.9) * 1e3:.1f} / {pct(r['lat'], 0.99) * 1e3:.1f} / "

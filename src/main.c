@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "db/database.h"
+#include "db/builder.h"
 #include "db/maintenance.h"
 #include "db/recall_monitor.h"
 #include "write/datadir.h"
@@ -88,6 +89,9 @@ static void raise_fd_limit(const vd_config *cfg)
 
 /* Everything main starts, in start order; shut_down undoes it in reverse.
  * Local to main.c and passed explicitly: no module sees it. */
+/* How long the graph builder sleeps when no shard has a backlog. */
+#define VD_BUILDER_IDLE_MS 10
+
 typedef struct vectord {
     vd_config cfg;
     const vd_distance_table *dist;
@@ -97,6 +101,7 @@ typedef struct vectord {
     vd_database *db;
     vd_metrics *metrics;
     vd_maintenance *maint;
+    vd_builder *builder; /* graph indexes built behind the writes */
     vd_recall_monitor *recall;
     vd_auth *auth;
     vd_http *http;
@@ -160,6 +165,7 @@ static int open_database(vectord *v)
     }
     char vectors_dir[4200];
     vd_datadir_path(vectors_dir, sizeof vectors_dir, v->cfg.data_dir, VD_DATADIR_VECTORS);
+    vd_database_set_backlog_max(v->db, (size_t)v->cfg.index_backlog_max);
     int rc = vd_database_set_vectors_dir(v->db, vectors_dir);
     if (rc) {
         vd_log_error("cannot keep vectors on disk", "dir=%s error=\"%s\"", vectors_dir,
@@ -177,6 +183,7 @@ static int start_serving(vectord *v)
     if (vd_metrics_create(&v->metrics) != 0 ||
         vd_maintenance_start(&v->maint, v->db, v->cfg.compact_interval_ms,
                              (double)v->cfg.compact_min_deleted_pct / 100.0) != 0 ||
+        vd_builder_start(&v->builder, v->db, VD_BUILDER_IDLE_MS) != 0 ||
         vd_recall_monitor_start(&v->recall, v->cfg.recall_sample_every) != 0) {
         vd_log_error("out of memory at start-up", "%s", "");
         return -1;
@@ -328,6 +335,7 @@ static void shut_down(vectord *v, bool clean)
     for (size_t k = 0; k < v->n_feeds; k++)
         vd_feed_free(v->feeds[k]); /* after the HTTP threads: their requests may read a feed */
     vd_maintenance_stop(v->maint);
+    vd_builder_stop(v->builder);
     vd_recall_monitor_stop(v->recall); /* holds collection references */
     vd_store_close(v->store, clean);
     vd_database_destroy(v->db);

@@ -130,6 +130,9 @@ typedef struct vd_index_ops {
     int (*repair)(vd_index *idx, const vd_vector_view *v, uint32_t first, uint32_t count);
     /* Forgets a repaired tombstone; the shard may then reuse the slot. */
     void (*release)(vd_index *idx, uint32_t slot);
+    /* keeps_slots indexes: whether slot is in the structure (inserted and not
+     * released). A loaded shard queues its points that are not (db/shard_build.c). */
+    bool (*holds)(const vd_index *idx, uint32_t slot);
     /* Fills out (capacity k) with the best allowed hits. 0 or -ENOMEM. */
     int (*search)(vd_index *idx, const vd_vector_view *v, const vd_index_query *q, vd_topk *out);
     void (*stats)(const vd_index *idx, vd_index_stats *out);

@@ -216,6 +216,7 @@ int vd_collection_create_ordered(vd_collection **out, const vd_collection_config
             .vectors_dir = cfg->quant && cfg->originals_on_disk ? dir : NULL,
             .pindexes = c->cfg.pindexes,
             .n_pindexes = c->cfg.n_pindexes,
+            .backlog_max = cfg->backlog_max,
         };
         if ((rc = vd_shard_create(&c->shards[i], &sc, pool)))
             goto fail;
@@ -753,6 +754,22 @@ int vd_collection_drop_pindex(vd_collection *c, const char *field, vd_errmsg *em
     return rc;
 }
 
+size_t vd_collection_build(vd_collection *c, size_t max_slots)
+{
+    size_t built = 0;
+    for (uint32_t s = 0; s < c->cfg.n_shards; s++)
+        built += vd_shard_build(c->shards[s], max_slots);
+    return built;
+}
+
+size_t vd_collection_backlog(vd_collection *c)
+{
+    size_t n = 0;
+    for (uint32_t s = 0; s < c->cfg.n_shards; s++)
+        n += vd_shard_backlog(c->shards[s]);
+    return n;
+}
+
 int vd_collection_compact(vd_collection *c, double min_ratio, size_t *n_released)
 {
     *n_released = 0;
@@ -800,6 +817,8 @@ int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st)
         t->payload_index_bytes += x->payload_index_bytes;
         t->index_bytes += x->index_bytes;
         t->n_tombstones += x->n_tombstones;
+        t->n_backlog += x->n_backlog;
+        t->n_built += x->n_built;
         t->n_compactions += x->n_compactions;
         t->compacting = t->compacting || x->compacting;
         t->searches_exact += x->searches_exact;

@@ -64,6 +64,10 @@ typedef struct vd_collection_config {
     /* Not part of the stored configuration: the folder for originals on disk
      * (the database sets it to <data_dir>/vectors; NULL = the system's temp dir). */
     const char *vectors_dir;
+    /* Not stored either: per shard, how many searchable points may wait for
+     * the graph before writers build it themselves (db/shard_build.c; the
+     * database sets it from index_backlog_max; 0 = each write builds its own). */
+    size_t backlog_max;
     vd_pindex_spec pindexes[VD_PINDEX_MAX]; /* field strings owned by the config copy */
     size_t n_pindexes;
     uint64_t incarnation; /* LSN of the create record in the WAL (0 = not logged) */
@@ -173,6 +177,11 @@ int vd_collection_drop_pindex(vd_collection *c, const char *field, vd_errmsg *em
 bool vd_collection_has_pindex(vd_collection *c, const char *field);
 /* Trains every shard whose index is due (IVF; see vd_shard_train). */
 int vd_collection_train(vd_collection *c, _Atomic bool *cancel, uint32_t *n_trained);
+/* Builds the graph behind the writes: up to max_slots of every shard's
+ * backlog (vd_shard_build); returns how many points entered the graphs. */
+size_t vd_collection_build(vd_collection *c, size_t max_slots);
+/* Points waiting for the graph, over all shards. */
+size_t vd_collection_backlog(vd_collection *c);
 /* Compacts every shard whose tombstones reach min_ratio (0 = any). */
 int vd_collection_compact(vd_collection *c, double min_ratio, size_t *n_released);
 int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st);

@@ -15,6 +15,7 @@ struct vd_database {
     size_t max_collections;
     vd_pool *pool; /* borrowed */
     char *vectors_dir; /* originals on disk go here (NULL = the temp dir) */
+    size_t backlog_max; /* each collection's shards' (vd_collection_config.backlog_max) */
     pthread_mutex_t feed_lock; /* guards feeds */
     vd_feed_state *feeds;
     size_t n_feeds;
@@ -78,6 +79,7 @@ int vd_database_create_collection(vd_database *db, const vd_collection_config *c
     vd_collection *c = NULL;
     vd_collection_config with_dir = *cfg;
     with_dir.vectors_dir = db->vectors_dir;
+    with_dir.backlog_max = db->backlog_max;
     int rc = vd_collection_create_ordered(&c, &with_dir, db->pool, hooks);
     if (rc)
         return vd_fail(em, rc, "cannot allocate collection '%s'", cfg->name);
@@ -115,6 +117,8 @@ int vd_database_set_vectors_dir(vd_database *db, const char *dir)
     db->vectors_dir = copy;
     return 0;
 }
+
+void vd_database_set_backlog_max(vd_database *db, size_t max) { db->backlog_max = max; }
 
 int vd_database_check_room(vd_database *db, vd_errmsg *em)
 {

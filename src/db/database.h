@@ -45,6 +45,10 @@ void vd_database_destroy(vd_database *db);
  * unnamed file there); set before any collection is created. Creates the
  * folder and checks a file can be made there: 0 or -errno. */
 int vd_database_set_vectors_dir(vd_database *db, const char *dir);
+/* How many searchable points each shard of a graph index may hold before
+ * the graph has them, before writers build it themselves (db/shard_build.c;
+ * 0 = every write builds its own); set before any collection is created. */
+void vd_database_set_backlog_max(vd_database *db, size_t max);
 /* VD_E_COLLECTION_EXISTS, VD_E_LIMIT_REACHED or -ENOMEM on failure. */
 int vd_database_create_collection(vd_database *db, const vd_collection_config *cfg,
                                   const vd_write_order_hooks *hooks, vd_errmsg *em);

@@ -38,6 +38,8 @@ int vd_shard_create(vd_shard **out, const vd_shard_config *cfg, vd_pool *pool)
         return -ENOMEM;
     pthread_rwlock_init(&s->lock, NULL);
     pthread_mutex_init(&s->compact_lock, NULL);
+    pthread_mutex_init(&s->build_lock, NULL);
+    s->backlog_max = cfg->backlog_max;
     vd_scratch_pool_init(&s->scratch);
     s->pool = pool;
     s->dim = cfg->dim;
@@ -92,8 +94,10 @@ void vd_shard_destroy(vd_shard *s)
     free(s->alive);
     free(s->dead);
     free(s->pending);
+    free(s->backlog);
     free(s->free_slots);
     pthread_mutex_destroy(&s->compact_lock);
+    pthread_mutex_destroy(&s->build_lock);
     vd_scratch_pool_destroy(&s->scratch);
     pthread_rwlock_destroy(&s->lock);
     free(s);
@@ -190,7 +194,7 @@ void vd_shard_activate(vd_shard *s, uint32_t slot)
     s->n_alive++;
 }
 
-/* Takes a stored slot (alive or still pending) out of the shard. With an index
+/* Takes a stored slot (alive, and maybe still queued for the graph) out of the shard. With an index
  * that keeps slots it becomes a tombstone until compaction; otherwise it goes
  * straight to the free list (room reserved by the caller). */
 void vd_shard_kill_slot(vd_shard *s, uint32_t slot, uint64_t hash)
@@ -361,6 +365,8 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
         .n_slots = s->n_slots,
         .n_free = s->n_free,
         .n_tombstones = s->n_tombstones,
+        .n_backlog = s->n_backlog - s->backlog_head,
+        .n_built = s->n_built,
         .n_compactions = s->n_compactions,
         .compacting = atomic_load(&s->compacting),
         .searches_exact = is.searches_exact,
@@ -379,7 +385,7 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
         .code_bytes = vd_vecstore_code_bytes(&s->vs),
         .id_bytes = s->id_bytes + (size_t)s->cap * sizeof(slot_meta) + vd_idmap_bytes(&s->idmap) +
                     vd_graveyard_bytes(&s->graves) +
-                    vd_bitset_words(s->cap) * 16 + s->free_cap * sizeof(uint32_t),
+                    vd_bitset_words(s->cap) * 24 + (s->free_cap + s->backlog_cap) * sizeof(uint32_t),
         .payload_bytes = s->payload_bytes,
         .index_bytes = is.memory_bytes,
     };

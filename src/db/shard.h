@@ -6,10 +6,10 @@
  * Locking: one rwlock per shard guards every field. Writers (upsert, delete,
  * index changes) take it exclusively once per batch; readers (get, search,
  * stats) share it, so searches on one shard run in parallel. With an index
- * that inserts concurrently (HNSW), an upsert stores its points under the
- * write lock, inserts them into the graph under the read lock (beside
- * searches, in parallel on the worker pool), and makes them visible under the
- * write lock again; compaction likewise repairs under the read lock.
+ * that inserts concurrently (HNSW), an upsert stores its points and makes
+ * them searchable under the write lock, and they are inserted into the graph
+ * later under the read lock (beside searches, in parallel on the worker pool:
+ * the backlog, shard_build.c); compaction likewise repairs under the read lock.
  */
 #ifndef VD_SHARD_H
 #define VD_SHARD_H
@@ -48,6 +48,10 @@ typedef struct vd_shard_config {
     const char *vectors_dir; /* keep the originals in a file there; NULL = in RAM */
     const vd_pindex_spec *pindexes;
     size_t n_pindexes;
+    /* Graph insertion behind the writes (shard_build.c): at most this many
+     * searchable points wait for the graph before a writer builds them
+     * itself; 0 = every upsert builds what it stored before it returns. */
+    size_t backlog_max;
 } vd_shard_config;
 
 int vd_shard_create(vd_shard **out, const vd_shard_config *cfg, vd_pool *pool);
@@ -58,14 +62,24 @@ void vd_shard_destroy(vd_shard *s);
 int vd_shard_upsert(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *counts);
 
 /* The same in two steps, for writers that must apply in log order: the stage
- * (under the write lock) decides every point's fate, stores the points and
- * fills counts; the finish inserts them into the graph and makes them
- * visible. Stages of later writes may run before this finish. finish always
- * runs (it frees *st), even when the stage failed, and returns the outcome. */
+ * (under the write lock) decides every point's fate, stores the points, makes
+ * them searchable and fills counts; with a graph index it queues them for
+ * the graph (the backlog), and the finish builds the backlog down to
+ * backlog_max. Stages of later writes may run before this finish. finish
+ * always runs (it frees *st), even when the stage failed, and returns the
+ * outcome. */
 typedef struct vd_shard_staged vd_shard_staged;
 int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *counts,
                           vd_shard_staged **st);
 int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st);
+/* The index backlog: points stored and searchable (scanned exactly) that are
+ * not in the graph yet. vd_shard_build inserts up to max_slots of the oldest
+ * into the graph (beside searches) and returns how many left the backlog (0:
+ * none waits, or no progress); vd_shard_build_down_to builds until at most
+ * max_waiting wait. Any thread; one round per shard at a time. */
+size_t vd_shard_backlog(const vd_shard *s);
+size_t vd_shard_build(vd_shard *s, size_t max_slots);
+void vd_shard_build_down_to(vd_shard *s, size_t max_waiting);
 /* Whether the shard holds a point of this id (indexed yet or not). */
 bool vd_shard_holds(vd_shard *s, const vd_point_id *id);
 /* VD_E_POINT_NOT_FOUND if absent. */

@@ -11,8 +11,10 @@
 #include "util/bytes.h"
 #include "vectord/snapshot.h"
 
-/* Slots that hold a point but are not alive yet (an upsert between its stage
- * and its finish) are saved as points and finished at load.
+/* Points the graph does not hold yet (the backlog, shard_build.c) are saved
+ * as points, and a load queues them again. Older files may hold points that
+ * are not alive (an upsert between its stage and its finish, when the stage
+ * did not make them alive): they are inserted at load.
  *
  * The save holds the write lock only while it copies what is cheap: the slot
  * metadata (ids, versions, payload JSON), the bitsets, the free list and the
@@ -267,8 +269,11 @@ int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn)
         rc = vd_graveyard_load(&s->graves, &r, shard_hash_of, s);
     if (!rc && (r.bad || vd_reader_left(&r) != 0))
         rc = -EINVAL;
-    /* Count, check, and (re)insert: every point is in the index and alive;
-     * the staged ones (no alive bit yet) are finished here. */
+    /* Count, check, and (re)insert: every point is alive, and in the index
+     * or queued for it. */
+    bool queue = has_image && s->index->ops->holds;
+    if (!rc && queue)
+        rc = vd_shard_backlog_reserve(s, n_slots);
     vd_vector_view v = vd_shard_view(s);
     for (uint32_t i = 0; !rc && i < n_slots; i++) {
         bool has_point = s->meta[i].id.kind != 0, alive = vd_bit_test(s->alive, i);
@@ -280,7 +285,9 @@ int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn)
         s->n_tombstones += dead;
         if (!has_point)
             continue;
-        if (!has_image || !alive) {
+        if (queue && alive && !s->index->ops->holds(s->index, i)) {
+            vd_shard_backlog_push(s, i);
+        } else if (!has_image || !alive) {
             rc = s->index->ops->insert(s->index, &v, i);
             if (rc == -EEXIST)
                 rc = 0; /* the graph had it already */

@@ -5,6 +5,7 @@
  *   shard.c        the slot store: create/destroy, room, slot data, id map and
  *                  payload-index upkeep, get, stats, visiting points;
  *   shard_write.c  upsert (stage, then finish), delete by ids or filter;
+ *   shard_build.c  the index backlog: graph insertion behind the writes;
  *   shard_search.c k-NN search, exact scans of originals, re-ranking;
  *   shard_maint.c  background upkeep: compaction (HNSW tombstones) and
  *                  training (IVF) driven from the shard's side;
@@ -46,14 +47,14 @@ struct vd_shard {
     slot_meta *meta; /* cap */
     uint64_t *alive; /* vd_bitset_words(cap): searchable points */
     uint64_t *dead;  /* vd_bitset_words(cap): tombstones awaiting compaction */
-    /* vd_bitset_words(cap): stored by an upsert's stage whose finish has not
-     * run yet. Compaction leaves these alone even when they are tombstones
-     * (killed while pending): the finish still names the slot, and a release
-     * and reuse in between would hand another point's slot to it. */
+    /* vd_bitset_words(cap): stored and queued for the graph (the backlog,
+     * shard_build.c), not inserted yet. Compaction leaves these alone even
+     * when they are tombstones (killed while queued): the queue still names
+     * the slot, and a release and reuse in between would hand another point's
+     * slot to it. */
     uint64_t *pending;
     uint32_t n_slots, cap, n_alive;
     uint32_t n_tombstones; /* dead slots kept by an index with keeps_slots */
-    uint32_t n_staged;     /* stored slots an upsert has still to insert into the graph */
     uint32_t n_saving;     /* saves streaming this shard's vectors (vd_shard_save) */
     uint64_t snapshot_lsn; /* the last WAL record the loaded snapshot holds (0 = none) */
     uint64_t seed;         /* reproducible index levels and training draws */
@@ -72,6 +73,14 @@ struct vd_shard {
     _Atomic bool compacting; /* a compaction is running (for status reports) */
     pthread_mutex_t compact_lock; /* one compaction or training at a time; not held with `lock` waiting */
     vd_scratch_pool scratch;      /* searches' working memory, reused (its own lock) */
+    /* The index backlog (shard_build.c): searchable slots not in the graph
+     * yet, oldest first, backlog[backlog_head .. n_backlog). */
+    uint32_t *backlog;
+    size_t backlog_head, n_backlog, backlog_cap;
+    size_t backlog_max;           /* more waiting than this: the writer builds */
+    _Atomic size_t backlog_len;   /* n_backlog - backlog_head, read without the lock */
+    uint64_t n_built;             /* slots the backlog has put into the graph */
+    pthread_mutex_t build_lock;   /* one build round at a time; taken before `lock` */
 };
 
 /* The id map's hash of id: keyed (SipHash-1-3 with id_key), unlike the frozen
@@ -101,5 +110,14 @@ int vd_shard_fill_out(const vd_shard *s, uint32_t slot, bool with_payload, bool 
                       vd_point_out *out);
 /* The shard's points as a filter sees them (lock held). */
 vd_filter_source vd_shard_filter_source(const vd_shard *s);
+/* The backlog (shard_build.c). Room for `extra` more queued slots (write
+ * lock): 0 or -ENOMEM. */
+int vd_shard_backlog_reserve(vd_shard *s, size_t extra);
+/* Queues a stored slot for the graph and marks it pending (write lock, room reserved). */
+void vd_shard_backlog_push(vd_shard *s, uint32_t slot);
+/* Exact keys of the queued slots q allows into out, skipping those out holds
+ * (read lock); returns the distances computed. */
+uint64_t vd_shard_scan_backlog(const vd_shard *s, const vd_vector_view *v, const vd_index_query *q,
+                               vd_topk *out);
 
 #endif

@@ -1,8 +1,10 @@
 /*
  * shard_search.c — k-NN search over one shard, under its read lock: the
  * filter becomes an allowed-slot bitmap, the index searches (or, for an exact
- * search of a quantized shard, the originals are scanned), and a quantized
- * shard re-ranks its index's candidates with the float32 originals.
+ * search of a quantized shard, the originals are scanned), the points still
+ * waiting for the graph (the backlog, shard_build.c) are scanned exactly and
+ * merged in, and a quantized shard re-ranks its candidates with the float32
+ * originals.
  */
 #include <errno.h>
 #include <math.h>
@@ -44,6 +46,12 @@ static int rerank(const vd_shard *s, const vd_topk *cands, const float *query, f
             vd_topk_push(out, key, slot);
     }
     return 0;
+}
+
+static void count_distances(const vd_search_req *req, uint64_t n)
+{
+    if (req->n_distances && n)
+        atomic_fetch_add_explicit(req->n_distances, n, memory_order_relaxed);
 }
 
 /* Candidates a quantized search collects for k results. */
@@ -111,9 +119,8 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
     if (quantized && req->exact && !codes_exhaustive) {
         q.max_key = max_key;
         uint64_t n = 0;
-        rc = scan_originals(s, &q, buf, &top, &n);
-        if (req->n_distances)
-            atomic_fetch_add_explicit(req->n_distances, n, memory_order_relaxed);
+        rc = scan_originals(s, &q, buf, &top, &n); /* every allowed slot, queued ones too */
+        count_distances(req, n);
     } else if (reranked) {
         /* codes rank the candidates: approximate, unless they are the reference's whole scan */
         if (req->n_approximate && !codes_exhaustive)
@@ -122,9 +129,13 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
         vd_topk_init(&cands, sc->cands, n_cand);
         rc = s->index->ops->search(s->index, &v, &q, &cands);
         if (!rc)
+            count_distances(req, vd_shard_scan_backlog(s, &v, &q, &cands));
+        if (!rc)
             rc = rerank(s, &cands, req->vector, max_key, buf, &top);
     } else {
         rc = s->index->ops->search(s->index, &v, &q, &top);
+        if (!rc)
+            count_distances(req, vd_shard_scan_backlog(s, &v, &q, &top));
     }
     if (rc)
         goto done;

@@ -1,10 +1,9 @@
 /*
  * shard_write.c — changing a shard: upserts in two steps (the stage decides
- * each point's fate and stores it under the write lock; the finish inserts
- * into the graph under the read lock and publishes under the write lock), and
- * deletes by ids or by filter. Writes arrive in log order (db/collection.c,
- * the write path's journal); a point staged and not yet finished is pending:
- * a later write treats it as existing.
+ * each point's fate, stores it and makes it searchable under the write lock,
+ * queueing it for the graph; the finish builds the graph's backlog down to
+ * its bound, shard_build.c), and deletes by ids or by filter. Writes arrive in
+ * log order (db/collection.c, the write path's journal).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -83,24 +82,6 @@ static void drop_payload(vd_point_in *p)
     p->payload = NULL;
 }
 
-/* Graph insertion of the pending slots, run under the read lock. */
-typedef struct insert_job {
-    vd_shard *s;
-    const vd_vector_view *v;
-    const uint32_t *slots;
-    int *rc;
-} insert_job;
-
-static void insert_task(void *ctx, size_t i)
-{
-    insert_job *j = ctx;
-    uint32_t slot = j->slots[i];
-    /* A later write may already have replaced the point (dead bit, set under
-     * the write lock, is stable while we hold the read lock). */
-    if (!vd_bit_test(j->s->dead, slot))
-        j->rc[i] = j->s->index->ops->insert(j->s->index, j->v, slot);
-}
-
 /* An upsert fails with -ENOMEM, or -ENOSPC / -EIO from originals on disk. */
 static int upsert_rc(int rc)
 {
@@ -108,9 +89,7 @@ static int upsert_rc(int rc)
 }
 
 struct vd_shard_staged {
-    uint32_t *pending; /* slots stored by the stage, to insert into the graph */
-    int *pending_rc;
-    size_t n_pending;
+    bool queued; /* the stage queued slots for the graph */
     int rc;
 };
 
@@ -119,11 +98,7 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
 {
     bool deferred = s->index->ops->keeps_slots; /* index work outside the write lock */
     vd_shard_staged *st = calloc(1, sizeof *st);
-    if (st && deferred) {
-        st->pending = malloc(n * sizeof *st->pending);
-        st->pending_rc = calloc(n, sizeof *st->pending_rc);
-    }
-    int rc = (!st || (deferred && (!st->pending || !st->pending_rc))) ? -ENOMEM : 0;
+    int rc = !st ? -ENOMEM : 0;
 
     /* Write lock: version checks, storage, tombstones of replaced points.
      * With a flat index this is the whole job. */
@@ -134,6 +109,8 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
         rc = s->index->ops->reserve(s->index, s->cap);
     if (!rc)
         rc = vd_shard_reserve_free(s, 2 * n + 1); /* a failed store and a kill per point */
+    if (!rc && deferred)
+        rc = vd_shard_backlog_reserve(s, n);
     for (size_t i = 0; i < n; i++) {
         vd_point_in *p = &pts[i];
         if (rc) {
@@ -185,18 +162,17 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
             vd_shard_kill_slot(s, slot, h); /* the graph cannot move a node: replace it */
         if ((rc = store_point(s, h, p, &slot)))
             continue;
-        if (deferred) {
-            st->pending[st->n_pending++] = slot;
-            vd_bit_set(s->pending, slot);
-            s->n_staged++;
+        if (deferred) { /* searchable now, scanned until the graph has it */
+            vd_shard_backlog_push(s, slot);
+            st->queued = true;
         } else {
             vd_vector_view v = vd_shard_view(s);
             if ((rc = s->index->ops->insert(s->index, &v, slot))) {
                 vd_shard_kill_slot(s, slot, h);
                 continue;
             }
-            vd_shard_activate(s, slot);
         }
+        vd_shard_activate(s, slot);
         if (exists)
             counts->updated++;
         else
@@ -214,38 +190,11 @@ int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st)
     if (!st)
         return -ENOMEM;
     int rc = st->rc;
-    if (st->n_pending) {
-        /* Read lock: graph insertion beside searches, in parallel. */
-        pthread_rwlock_rdlock(&s->lock);
-        vd_vector_view v = vd_shard_view(s);
-        insert_job job = {s, &v, st->pending, st->pending_rc};
-        if (s->index->ops->concurrent_insert)
-            vd_pool_run(s->pool, st->n_pending, insert_task, &job);
-        else
-            for (size_t i = 0; i < st->n_pending; i++)
-                insert_task(&job, i);
-        pthread_rwlock_unlock(&s->lock);
-
-        /* Write lock: make the new points visible. */
-        pthread_rwlock_wrlock(&s->lock);
-        for (size_t i = 0; i < st->n_pending; i++) {
-            uint32_t slot = st->pending[i];
-            s->n_staged--;
-            vd_bit_clear(s->pending, slot);
-            if (vd_bit_test(s->dead, slot))
-                continue; /* replaced or deleted meanwhile */
-            if (st->pending_rc[i]) {
-                if (!rc)
-                    rc = st->pending_rc[i];
-                vd_shard_kill_slot(s, slot, vd_shard_id_hash(s, &s->meta[slot].id));
-                continue;
-            }
-            vd_shard_activate(s, slot);
-        }
-        pthread_rwlock_unlock(&s->lock);
-    }
-    free(st->pending);
-    free(st->pending_rc);
+    /* Back-pressure: past the bound, the writer builds the graph itself. The
+     * points are stored and searchable already; a build that cannot make
+     * progress (out of memory) leaves them queued, not lost. */
+    if (st->queued)
+        vd_shard_build_down_to(s, s->backlog_max);
     free(st);
     return upsert_rc(rc);
 }
@@ -258,12 +207,11 @@ int vd_shard_upsert(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *c
     return rc ? rc : rc2;
 }
 
-/* A point that exists for a write that follows it in the log: alive, or
- * stored by an upsert whose finish has not run yet (staged; its write came
- * first, so a delete logged after it must take it out). */
+/* A point that exists for a write that follows it in the log: alive (a
+ * stage makes its points alive, queued for the graph or not). */
 static bool is_live(const vd_shard *s, uint32_t slot)
 {
-    return vd_bit_test(s->alive, slot) || (vd_bit_test(s->pending, slot) && !vd_bit_test(s->dead, slot));
+    return vd_bit_test(s->alive, slot);
 }
 
 /* Before a delete takes slot's point out: its version, so that older writes
@@ -293,23 +241,17 @@ int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n
     return rc;
 }
 
-/* The slots a write logged after them must see that match f: alive, or
- * staged by an earlier upsert (its write came first). *out is malloc'd
- * (vd_bitset_words(n_slots) words). Write lock held. 0 or -ENOMEM. */
+/* The live slots that match f. *out is malloc'd (vd_bitset_words(n_slots)
+ * words). Write lock held. 0 or -ENOMEM. */
 static int live_matching(vd_shard *s, const vd_filter *f, uint64_t **out)
 {
     size_t nw = vd_bitset_words(s->n_slots);
     uint64_t *match = malloc(nw * 8 + 8);
-    uint64_t *live = malloc(nw * 8 + 8);
-    int rc = match && live ? 0 : -ENOMEM;
+    int rc = match ? 0 : -ENOMEM;
     if (!rc) {
-        for (size_t w = 0; w < nw; w++)
-            live[w] = s->alive[w] | (s->pending[w] & ~s->dead[w]);
         vd_filter_source src = vd_shard_filter_source(s);
-        src.alive = live;
         rc = vd_filter_eval(f, &src, match);
     }
-    free(live);
     if (rc) {
         free(match);
         match = NULL;

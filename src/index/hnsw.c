@@ -820,6 +820,12 @@ static void hnsw_release(vd_index *idx, uint32_t slot)
     atomic_fetch_sub(&h->n_nodes, 1);
 }
 
+static bool hnsw_holds(const vd_index *idx, uint32_t slot)
+{
+    const hnsw *h = (const hnsw *)idx;
+    return slot < h->cap && level_of(h, slot) >= 0;
+}
+
 static void hnsw_stats(const vd_index *idx, vd_index_stats *out)
 {
     const hnsw *h = (const hnsw *)idx;
@@ -929,6 +935,7 @@ static const vd_index_ops hnsw_ops = {
     .search = hnsw_search,
     .repair = hnsw_repair,
     .release = hnsw_release,
+    .holds = hnsw_holds,
     .stats = hnsw_stats,
     .destroy = hnsw_destroy,
 };

@@ -138,6 +138,8 @@ static const setting settings[] = {
          "how often to look for indexes to compact, in ms; 0 = never"),
     UINT("index", compact_min_deleted_pct, 10, 0, 100,
          "compact a shard's HNSW graph when deleted points are this % of its nodes"),
+    UINT("index", index_backlog_max, 1000000, 0, 100000000,
+         "per shard, searchable points that may wait for the graph (scanned exactly meanwhile) before writes build it themselves; 0 = every write waits for its graph insertion"),
     UINT("quality", recall_sample_every, 1000, 0, 1000000000,
          "re-run one search in this many exactly, in the background, to measure recall; 0 = off"),
 };

@@ -106,6 +106,7 @@ typedef struct vd_config {
     uint64_t default_shards;
     uint64_t compact_interval_ms;
     uint64_t compact_min_deleted_pct;
+    uint64_t index_backlog_max;
     uint64_t recall_sample_every;
     /* Typed forms of the settings above, filled once they are validated:
      * the rest of vectord reads these, never the strings again. */

@@ -488,6 +488,16 @@ static int render_collections(vd_metrics *m, vd_database *db, vd_strbuf *b)
     for (size_t i = 0; i < n && st; i++)
         vd_strbuf_printf(b, "vectord_collection_deleted_pending{collection=\"%s\"} %zu\n",
                          vd_collection_config_of(colls[i])->name, st[i].total.n_tombstones);
+    vd_strbuf_printf(b, "# HELP vectord_collection_index_backlog Points searchable (scanned exactly) "
+                        "that the graph does not hold yet.\n# TYPE vectord_collection_index_backlog gauge\n");
+    for (size_t i = 0; i < n && st; i++)
+        vd_strbuf_printf(b, "vectord_collection_index_backlog{collection=\"%s\"} %zu\n",
+                         vd_collection_config_of(colls[i])->name, st[i].total.n_backlog);
+    vd_strbuf_printf(b, "# HELP vectord_collection_index_built_total Points the graph builder inserted "
+                        "behind the writes.\n# TYPE vectord_collection_index_built_total counter\n");
+    for (size_t i = 0; i < n && st; i++)
+        vd_strbuf_printf(b, "vectord_collection_index_built_total{collection=\"%s\"} %llu\n",
+                         vd_collection_config_of(colls[i])->name, (unsigned long long)st[i].total.n_built);
     static const char *const cal_help[2] = {
         "# HELP vectord_collection_calibrated_breadth The ef (HNSW) or nprobe (IVF) calibrated to the "
         "collection's target recall (absent until calibrated).\n"

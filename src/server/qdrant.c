@@ -325,7 +325,8 @@ static cJSON *qdrant_info(const cJSON *v)
     const cJSON *index = item(v, "index");
     bool graph = strcmp(cJSON_GetStringValue(item(index, "type")), "flat") != 0;
     cJSON_AddNumberToObject(o, "points_count", points);
-    cJSON_AddNumberToObject(o, "indexed_vectors_count", graph ? points : 0);
+    cJSON_AddNumberToObject(o, "indexed_vectors_count",
+                            graph ? points - cJSON_GetNumberValue(item(v, "index_backlog")) : 0);
     cJSON_AddNumberToObject(o, "segments_count", cJSON_GetNumberValue(item(v, "shards")));
     cJSON *config = cJSON_AddObjectToObject(o, "config");
     cJSON *params = cJSON_AddObjectToObject(config, "params");

@@ -165,9 +165,13 @@ cJSON *vd_resp_collection(vd_collection *c)
         cJSON_AddStringToObject(pi, cfg->pindexes[i].field, vd_pindex_type_name(cfg->pindexes[i].type));
     add_size(o, "points_count", st.n_points);
     add_size(o, "deleted_pending", st.total.n_tombstones);
-    /* Upserts answer once their points are searchable, so there is no
-     * "indexing" state; "compacting" means a graph is being repaired. */
-    cJSON_AddStringToObject(o, "status", st.total.compacting ? "compacting" : "ready");
+    /* Points searchable (scanned exactly) that the graph does not hold yet. */
+    add_size(o, "index_backlog", st.total.n_backlog);
+    /* Upserts answer once their points are searchable; "indexing" means the
+     * graph is catching up with them, "compacting" that it is being repaired. */
+    cJSON_AddStringToObject(o, "status", st.total.n_backlog   ? "indexing"
+                                         : st.total.compacting ? "compacting"
+                                                               : "ready");
     cJSON *mem = cJSON_AddObjectToObject(o, "memory_bytes");
     add_size(mem, "total", st.memory_bytes);
     add_size(mem, "vectors", st.total.vector_bytes);

@@ -57,6 +57,16 @@ def node_tools(why):
     return TOOLS
 
 
+def wait_indexed(client, name, timeout=300):
+    """Waits until the collection's graph holds every acknowledged point
+    (index_backlog 0: the graph is built behind the writes). For tests that
+    look at what a graph walk does; answers are right before it too."""
+    deadline = time.time() + timeout
+    while client.ok("GET", f"/collections/{name}")["index_backlog"]:
+        assert time.time() < deadline, f"{name}: the graph did not catch up in {timeout} s"
+        time.sleep(0.05)
+
+
 def proc_status(pid, field):
     """A /proc/PID/status figure in bytes (VmRSS, VmHWM: peak RSS)."""
     with open(f"/proc/{pid}/status") as f:

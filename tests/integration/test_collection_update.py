@@ -6,7 +6,7 @@ import os
 import random
 import tempfile
 
-from conftest import Server
+from conftest import Server, wait_indexed
 
 
 def distances_per_search(c, name, query, n=5):
@@ -28,6 +28,7 @@ def test_ef_search_changes_what_the_next_search_does_and_survives_a_crash_and_a_
     c.ok("PUT", "/collections/h/points",
          {"points": [{"id": i, "vector": [rnd.random() for _ in range(16)]} for i in range(3000)]})
     query = [0.5] * 16
+    wait_indexed(c, "h")
     narrow = distances_per_search(c, "h", query)
     info = c.ok("PATCH", "/collections/h", {"index": {"ef_search": 200}})
     assert info["index"]["ef_search"] == 200 and info["index"]["m"] == 16, info

@@ -1,0 +1,23 @@
+/*
+ * builder.h — the background thread that builds graph indexes behind the
+ * writes: it visits every collection and inserts a batch of each shard's
+ * backlog (db/shard_build.c: points stored and searchable, not in the graph
+ * yet) into the graph, beside searches, on the worker pool; when no shard has
+ * a backlog it sleeps until woken or idle_ms pass. Writes thus cost what the
+ * log and the store cost, and the graph catches up at the pace the cores
+ * allow.
+ */
+#ifndef VD_BUILDER_H
+#define VD_BUILDER_H
+
+#include <stdint.h>
+
+#include "db/database.h"
+
+typedef struct vd_builder vd_builder;
+
+int vd_builder_start(vd_builder **out, vd_database *db, uint64_t idle_ms);
+/* Stops and joins the thread (after the batch in progress). NULL is a no-op. */
+void vd_builder_stop(vd_builder *b);
+
+#endif
