@@ -13,8 +13,8 @@
  * queued, as before the backlog existed).
  *
  * A queued slot keeps its `pending` bit until its batch is published, so
- * compaction does not release it (a killed queued slot stays a tombstone
- * until a later compaction, shard_maint.c). A batch is copied from the head
+ * compaction does not release it (shard_maint.c); a queued point deleted or
+ * replaced meanwhile never enters the graph, and its round frees its slot. A batch is copied from the head
  * under the read lock, inserted in parallel under the read lock (beside
  * searches), and published under the write lock; slots replaced or deleted
  * meanwhile are skipped, and a failed insertion (out of memory) stays queued.
@@ -84,6 +84,19 @@ static void build_task(void *ctx, size_t i)
         j->rc[i] = 0;
 }
 
+/* A point deleted or replaced while it waited never entered the graph, so
+ * nothing links to its slot: it is free at once, with no compaction to wait
+ * for (write lock). Out of memory for the free list, it stays a tombstone. */
+static void release_if_unlinked(vd_shard *s, uint32_t slot)
+{
+    if (!vd_bit_test(s->dead, slot) || s->index->ops->holds(s->index, slot) ||
+        vd_shard_reserve_free(s, 1) != 0)
+        return;
+    vd_bit_clear(s->dead, slot);
+    s->n_tombstones--;
+    s->free_slots[s->n_free++] = slot;
+}
+
 size_t vd_shard_build(vd_shard *s, size_t max_slots)
 {
     uint32_t slots[VD_BUILD_BATCH];
@@ -116,6 +129,7 @@ size_t vd_shard_build(vd_shard *s, size_t max_slots)
             continue;
         }
         vd_bit_clear(s->pending, slots[i]);
+        release_if_unlinked(s, slots[i]);
         built++;
     }
     if (!queued(s))

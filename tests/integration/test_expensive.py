@@ -249,10 +249,12 @@ def test_sigterm_ends_heavy_searches_and_exits_0():
 
 
 def test_large_writes_are_applied_off_the_http_threads():
-    """Applying a batch to an HNSW graph is heavy too: it runs on the request
+    """Applying a batch to an HNSW graph is heavy too when the write builds the
+    graph itself (index_backlog_max 0, or a backlog over it; by default the
+    graph is built behind the writes, test_backlog.py): it runs on the request
     workers once the write is durable, so probes come back first even while
     three large batches are applied."""
-    s = Server()
+    s = Server(args=["--set", "index_backlog_max=0"])
     try:
         c = s.client
         rnd = random.Random(11)

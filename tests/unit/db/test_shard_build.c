@@ -147,13 +147,17 @@ Test(shard_build, graph_and_backlog_merge_into_the_exact_answer)
     vd_shard_stats_get(s, &st);
     cr_assert_eq(st.n_built, N / 2);
     cr_assert_eq(misses(s, N, N, 1.0f), 0);
-    /* A point queued and then replaced is built once, as its new self. */
+    /* A point queued and then replaced is built once, as its new self, and
+     * its old slot, never in the graph, needs no compaction. */
     float moved[D] = {5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5};
     vd_point_in p = {.id = {.kind = VD_ID_INT, .num = N - 1}, .vector = moved};
     cr_assert_eq(vd_shard_upsert(s, &p, 1, &c), 0);
     while (vd_shard_build(s, 1000))
         ;
     cr_assert_eq(vd_shard_backlog(s), 0);
+    vd_shard_stats_get(s, &st);
+    cr_assert_eq(st.n_tombstones, 0, "the replaced point never entered the graph: its slot is free at once");
+    cr_assert_eq(st.n_free, 1);
     vd_search_req req = {.vector = moved, .k = 1, .ef = 64};
     vd_point_out out;
     size_t got;
