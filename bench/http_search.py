@@ -4,7 +4,7 @@ single-client search latency and recall for several ef values.
 
   bench/http_search.py [--data bench/data/100000-1536] [--ef 16,24,32,48,64]
                        [--shards 2] [--m 16] [--efc 200] [--queries 300]
-                       [--vectord build/vectord]
+                       [--vectord build/vectord] [--set NAME=VALUE]...
 
 The data set comes from bench/datagen.py (bench/compare-hnsw makes and caches
 it). The script starts its own vectord on a free loopback port with a scratch
@@ -40,6 +40,8 @@ def main():
     ap.add_argument("--efc", type=int, default=200)
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--vectord", default=os.path.join(ROOT, "build", "vectord"))
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a vectord setting, e.g. index_backlog_max=0 (graph built in each write)")
     a = ap.parse_args()
 
     base = read_vecs(os.path.join(a.data, "base.fvecs"), np.float32)
@@ -47,7 +49,7 @@ def main():
     gt = read_vecs(os.path.join(a.data, "gt.ivecs"), np.int32)[:a.queries]
     n, dim = base.shape
 
-    v = benchlib.Vectord(a.vectord)
+    v = benchlib.Vectord(a.vectord, [x for s in a.set for x in ("--set", s)])
     try:
         def search(body):
             """One search with a pre-encoded body (encoding is not timed)."""

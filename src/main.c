@@ -183,7 +183,7 @@ static int start_serving(vectord *v)
     if (vd_metrics_create(&v->metrics) != 0 ||
         vd_maintenance_start(&v->maint, v->db, v->cfg.compact_interval_ms,
                              (double)v->cfg.compact_min_deleted_pct / 100.0) != 0 ||
-        vd_builder_start(&v->builder, v->db, VD_BUILDER_IDLE_MS) != 0 ||
+        vd_builder_start(&v->builder, v->db, v->workers, VD_BUILDER_IDLE_MS) != 0 ||
         vd_recall_monitor_start(&v->recall, v->cfg.recall_sample_every) != 0) {
         vd_log_error("out of memory at start-up", "%s", "");
         return -1;

@@ -5,13 +5,22 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Points per shard a round inserts before it looks at the others. */
-#define VD_BUILDER_ROUND 128u
+#define VD_BUILDER_ROUND 64u
+/* The builder's threads yield the cores to requests (HTTP threads run at 0,
+ * request workers at 5): a bulk load is acknowledged at the pace of the log
+ * and the store, and the graph takes the cores they leave. Past
+ * index_backlog_max writers build at their own priority. */
+#define VD_BUILDER_NICE 10
 
 struct vd_builder {
     vd_database *db; /* borrowed */
+    vd_pool *pool;   /* the builder's own workers, niced; the thread works too */
     uint64_t idle_ms;
     pthread_mutex_t lock; /* guards stopping */
     pthread_cond_t wake;
@@ -27,7 +36,7 @@ static size_t build_round(vd_builder *b)
     if (vd_database_list(b->db, &colls, &n) != 0)
         return 0;
     for (size_t i = 0; i < n; i++) {
-        built += vd_collection_build(colls[i], VD_BUILDER_ROUND);
+        built += vd_collection_build(colls[i], VD_BUILDER_ROUND, b->pool);
         vd_collection_unref(colls[i]);
     }
     free(colls);
@@ -37,6 +46,7 @@ static size_t build_round(vd_builder *b)
 static void *builder_main(void *arg)
 {
     vd_builder *b = arg;
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), VD_BUILDER_NICE); /* best effort */
     pthread_mutex_lock(&b->lock);
     while (!b->stopping) {
         pthread_mutex_unlock(&b->lock);
@@ -55,12 +65,16 @@ static void *builder_main(void *arg)
     return NULL;
 }
 
-int vd_builder_start(vd_builder **out, vd_database *db, uint64_t idle_ms)
+int vd_builder_start(vd_builder **out, vd_database *db, unsigned threads, uint64_t idle_ms)
 {
     *out = NULL;
     vd_builder *b = calloc(1, sizeof *b);
     if (!b)
         return -ENOMEM;
+    if (vd_pool_create_nice(&b->pool, threads > 1 ? threads - 1 : 0, VD_BUILDER_NICE) != 0) {
+        free(b);
+        return -ENOMEM;
+    }
     b->db = db;
     b->idle_ms = idle_ms ? idle_ms : 1;
     pthread_mutex_init(&b->lock, NULL);
@@ -72,6 +86,7 @@ int vd_builder_start(vd_builder **out, vd_database *db, uint64_t idle_ms)
     if (pthread_create(&b->thread, NULL, builder_main, b) != 0) {
         pthread_cond_destroy(&b->wake);
         pthread_mutex_destroy(&b->lock);
+        vd_pool_destroy(b->pool);
         free(b);
         return -EAGAIN;
     }
@@ -90,5 +105,6 @@ void vd_builder_stop(vd_builder *b)
     pthread_join(b->thread, NULL);
     pthread_cond_destroy(&b->wake);
     pthread_mutex_destroy(&b->lock);
+    vd_pool_destroy(b->pool);
     free(b);
 }

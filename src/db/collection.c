@@ -754,11 +754,11 @@ int vd_collection_drop_pindex(vd_collection *c, const char *field, vd_errmsg *em
     return rc;
 }
 
-size_t vd_collection_build(vd_collection *c, size_t max_slots)
+size_t vd_collection_build(vd_collection *c, size_t max_slots, vd_pool *pool)
 {
     size_t built = 0;
     for (uint32_t s = 0; s < c->cfg.n_shards; s++)
-        built += vd_shard_build(c->shards[s], max_slots);
+        built += vd_shard_build(c->shards[s], max_slots, pool);
     return built;
 }
 

@@ -29,7 +29,7 @@
 
 /* Slots a build round takes: the read lock is held while they are inserted,
  * so a writer waits at most about one round. */
-#define VD_BUILD_BATCH 128u
+#define VD_BUILD_BATCH 64u
 
 static inline size_t queued(const vd_shard *s) { return s->n_backlog - s->backlog_head; }
 
@@ -97,7 +97,7 @@ static void release_if_unlinked(vd_shard *s, uint32_t slot)
     s->free_slots[s->n_free++] = slot;
 }
 
-size_t vd_shard_build(vd_shard *s, size_t max_slots)
+size_t vd_shard_build(vd_shard *s, size_t max_slots, vd_pool *pool)
 {
     uint32_t slots[VD_BUILD_BATCH];
     int rc[VD_BUILD_BATCH];
@@ -112,7 +112,7 @@ size_t vd_shard_build(vd_shard *s, size_t max_slots)
     if (n) {
         vd_vector_view v = vd_shard_view(s);
         build_job job = {s, &v, slots, rc};
-        vd_pool_run(s->pool, n, build_task, &job);
+        vd_pool_run(pool ? pool : s->pool, n, build_task, &job);
     }
     pthread_rwlock_unlock(&s->lock);
     if (!n) {
@@ -144,7 +144,7 @@ size_t vd_shard_build(vd_shard *s, size_t max_slots)
 void vd_shard_build_down_to(vd_shard *s, size_t max_waiting)
 {
     while (vd_shard_backlog(s) > max_waiting)
-        if (!vd_shard_build(s, vd_shard_backlog(s) - max_waiting))
+        if (!vd_shard_build(s, vd_shard_backlog(s) - max_waiting, NULL))
             return; /* no progress (out of memory): the builder retries later */
 }
 

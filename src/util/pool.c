@@ -11,6 +11,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 typedef struct pool_job {
     vd_pool_task_cb fn;
@@ -29,6 +32,7 @@ struct vd_pool {
     pool_job *head, *tail;
     bool stopping;
     unsigned n_threads;
+    int nice; /* of the workers (0 = as the process) */
     _Atomic unsigned entered; /* vd_pool_enter callers not yet left */
     pthread_t *threads;
 };
@@ -62,6 +66,8 @@ static void unlink_job(vd_pool *p, pool_job *job)
 static void *worker_main(void *arg)
 {
     vd_pool *p = arg;
+    if (p->nice)
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice); /* best effort */
     pthread_mutex_lock(&p->lock);
     for (;;) {
         while (!p->head && !p->stopping)
@@ -86,11 +92,14 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int vd_pool_create(vd_pool **out, unsigned n_threads)
+int vd_pool_create(vd_pool **out, unsigned n_threads) { return vd_pool_create_nice(out, n_threads, 0); }
+
+int vd_pool_create_nice(vd_pool **out, unsigned n_threads, int nice)
 {
     vd_pool *p = calloc(1, sizeof *p);
     if (!p)
         return -12;
+    p->nice = nice;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);

@@ -16,6 +16,9 @@ typedef void (*vd_pool_task_cb)(void *ctx, size_t task);
 
 /* n_threads background workers (0 = run everything on the caller). */
 int vd_pool_create(vd_pool **out, unsigned n_threads);
+/* The same with workers at a nice value (background work that yields the
+ * cores to requests). */
+int vd_pool_create_nice(vd_pool **out, unsigned n_threads, int nice);
 void vd_pool_destroy(vd_pool *pool);
 void vd_pool_run(vd_pool *pool, size_t n_tasks, vd_pool_task_cb fn, void *ctx);
 unsigned vd_pool_threads(const vd_pool *pool);

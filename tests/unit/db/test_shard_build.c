@@ -152,7 +152,7 @@ Test(shard_build, graph_and_backlog_merge_into_the_exact_answer)
     float moved[D] = {5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5};
     vd_point_in p = {.id = {.kind = VD_ID_INT, .num = N - 1}, .vector = moved};
     cr_assert_eq(vd_shard_upsert(s, &p, 1, &c), 0);
-    while (vd_shard_build(s, 1000))
+    while (vd_shard_build(s, 1000, NULL))
         ;
     cr_assert_eq(vd_shard_backlog(s), 0);
     vd_shard_stats_get(s, &st);
