@@ -177,9 +177,19 @@ class Vectord:
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
 
     def call(self, method, path, body=None):
-        self.conn.request(method, path, body=None if body is None else json.dumps(body),
-                          headers={"Content-Type": "application/json"})
-        r = self.conn.getresponse()
+        for attempt in range(2):
+            try:
+                self.conn.request(method, path, body=None if body is None else json.dumps(body),
+                                  headers={"Content-Type": "application/json"})
+                r = self.conn.getresponse()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # vectord closes a connection idle for connection_timeout_s (a long load
+                # on other connections): connect again, once.
+                self.conn.close()
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+                if attempt:
+                    raise
         doc = json.loads(r.read())
         if r.status != 200:
             raise RuntimeError(f"{method} {path}: {r.status} {doc}")

@@ -76,11 +76,13 @@ int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st);
  * not in the graph yet. vd_shard_build inserts up to max_slots of the oldest
  * into the graph (beside searches; in parallel on pool, or on the shard's
  * pool when NULL) and returns how many left the backlog (0: none waits, or no
- * progress); vd_shard_build_down_to builds until at most max_waiting wait.
+ * progress); vd_shard_build_down_to builds until at most max_waiting wait,
+ * or it has built budget points (a writer's share: the points it queued, so
+ * that concurrent writers cannot keep one of them building forever).
  * Any thread; one round per shard at a time. */
 size_t vd_shard_backlog(const vd_shard *s);
 size_t vd_shard_build(vd_shard *s, size_t max_slots, vd_pool *pool);
-void vd_shard_build_down_to(vd_shard *s, size_t max_waiting);
+void vd_shard_build_down_to(vd_shard *s, size_t max_waiting, size_t budget);
 /* Whether the shard holds a point of this id (indexed yet or not). */
 bool vd_shard_holds(vd_shard *s, const vd_point_id *id);
 /* VD_E_POINT_NOT_FOUND if absent. */

@@ -141,11 +141,15 @@ size_t vd_shard_build(vd_shard *s, size_t max_slots, vd_pool *pool)
     return built;
 }
 
-void vd_shard_build_down_to(vd_shard *s, size_t max_waiting)
+void vd_shard_build_down_to(vd_shard *s, size_t max_waiting, size_t budget)
 {
-    while (vd_shard_backlog(s) > max_waiting)
-        if (!vd_shard_build(s, vd_shard_backlog(s) - max_waiting, NULL))
+    size_t built = 0;
+    while (built < budget && vd_shard_backlog(s) > max_waiting) {
+        size_t n = vd_shard_build(s, vd_shard_backlog(s) - max_waiting, NULL);
+        if (!n)
             return; /* no progress (out of memory): the builder retries later */
+        built += n;
+    }
 }
 
 /* Whether slot is among the answer's hits already (found by the graph). */

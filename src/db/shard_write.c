@@ -89,7 +89,7 @@ static int upsert_rc(int rc)
 }
 
 struct vd_shard_staged {
-    bool queued; /* the stage queued slots for the graph */
+    size_t queued; /* slots the stage queued for the graph */
     int rc;
 };
 
@@ -164,7 +164,7 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
             continue;
         if (deferred) { /* searchable now, scanned until the graph has it */
             vd_shard_backlog_push(s, slot);
-            st->queued = true;
+            st->queued++;
         } else {
             vd_vector_view v = vd_shard_view(s);
             if ((rc = s->index->ops->insert(s->index, &v, slot))) {
@@ -190,11 +190,12 @@ int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st)
     if (!st)
         return -ENOMEM;
     int rc = st->rc;
-    /* Back-pressure: past the bound, the writer builds the graph itself. The
-     * points are stored and searchable already; a build that cannot make
-     * progress (out of memory) leaves them queued, not lost. */
+    /* Back-pressure: past the bound, the writer builds the graph itself, as
+     * many points as it queued at most (its share). The points are stored and
+     * searchable already; a build that cannot make progress (out of memory)
+     * leaves them queued, not lost. */
     if (st->queued)
-        vd_shard_build_down_to(s, s->backlog_max);
+        vd_shard_build_down_to(s, s->backlog_max, st->queued);
     free(st);
     return upsert_rc(rc);
 }

@@ -115,7 +115,7 @@ Test(shard_build, points_waiting_for_the_graph_are_found)
         vd_shard_stats_get(s, &st);
         cr_assert_eq(st.n_points, N, "searchable before the graph has them");
         cr_assert_eq(st.n_backlog, N);
-        vd_shard_build_down_to(s, N / 2); /* the oldest half: ids below N / 2 */
+        vd_shard_build_down_to(s, N / 2, SIZE_MAX); /* the oldest half: ids below N / 2 */
         for (uint64_t id = N / 2; id < N; id += 7) {
             vd_search_req req = {.vector = vecs[id], .k = 1, .ef = 16, .oversampling = 4};
             vd_point_out out;
@@ -141,7 +141,7 @@ Test(shard_build, graph_and_backlog_merge_into_the_exact_answer)
     make_points(pts, 0, N);
     vd_upsert_counts c = {0};
     cr_assert_eq(vd_shard_upsert(s, pts, N, &c), 0);
-    vd_shard_build_down_to(s, N / 2);
+    vd_shard_build_down_to(s, N / 2, SIZE_MAX);
     cr_assert_eq(vd_shard_backlog(s), N / 2);
     vd_shard_stats st;
     vd_shard_stats_get(s, &st);
@@ -202,7 +202,7 @@ Test(shard_build, a_loaded_shard_queues_what_its_graph_lacks)
     make_points(pts, 0, N);
     vd_upsert_counts c = {0};
     cr_assert_eq(vd_shard_upsert(s, pts, N, &c), 0);
-    vd_shard_build_down_to(s, 1000);
+    vd_shard_build_down_to(s, 1000, SIZE_MAX);
 
     char dir[] = "/tmp/vd_test_backlog_XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
@@ -229,7 +229,7 @@ Test(shard_build, a_loaded_shard_queues_what_its_graph_lacks)
     vd_shard_stats_get(loaded, &st);
     cr_assert_eq(st.n_points, N);
     cr_assert_eq(misses(loaded, N, N, 1.0f), 0);
-    vd_shard_build_down_to(loaded, 0);
+    vd_shard_build_down_to(loaded, 0, SIZE_MAX);
     cr_assert_eq(vd_shard_backlog(loaded), 0);
     cr_assert_eq(misses(loaded, N, N, 1.0f), 0);
     free(data);
