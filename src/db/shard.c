@@ -215,21 +215,25 @@ void vd_shard_kill_slot(vd_shard *s, uint32_t slot, uint64_t hash)
     }
 }
 
+int vd_shard_grow_slots(uint32_t **slots, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
+    uint32_t *a = realloc(*slots, c * sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    *slots = a;
+    *cap = c;
+    return 0;
+}
+
 /* Grows the free list so that `extra` more slots fit. */
 int vd_shard_reserve_free(vd_shard *s, size_t extra)
 {
-    size_t need = (size_t)s->n_free + extra;
-    if (need <= s->free_cap)
-        return 0;
-    size_t cap = s->free_cap ? s->free_cap : 16;
-    while (cap < need)
-        cap *= 2;
-    uint32_t *f = realloc(s->free_slots, cap * sizeof *f);
-    if (!f)
-        return -ENOMEM;
-    s->free_slots = f;
-    s->free_cap = (uint32_t)cap;
-    return 0;
+    return vd_shard_grow_slots(&s->free_slots, &s->free_cap, (size_t)s->n_free + extra);
 }
 
 int vd_shard_fill_out(const vd_shard *s, uint32_t slot, bool with_payload, bool with_vector,

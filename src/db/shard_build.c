@@ -40,18 +40,7 @@ int vd_shard_backlog_reserve(vd_shard *s, size_t extra)
         s->n_backlog -= s->backlog_head;
         s->backlog_head = 0;
     }
-    size_t need = s->n_backlog + extra;
-    if (need <= s->backlog_cap)
-        return 0;
-    size_t cap = s->backlog_cap ? s->backlog_cap : 256;
-    while (cap < need)
-        cap *= 2;
-    uint32_t *b = realloc(s->backlog, cap * sizeof *b);
-    if (!b)
-        return -ENOMEM;
-    s->backlog = b;
-    s->backlog_cap = cap;
-    return 0;
+    return vd_shard_grow_slots(&s->backlog, &s->backlog_cap, s->n_backlog + extra);
 }
 
 void vd_shard_backlog_push(vd_shard *s, uint32_t slot)

@@ -60,7 +60,8 @@ struct vd_shard {
     uint64_t seed;         /* reproducible index levels and training draws */
     uint64_t n_trainings;
     uint32_t *free_slots;
-    uint32_t n_free, free_cap;
+    uint32_t n_free;
+    size_t free_cap;
     vd_idmap idmap;
     vd_graveyard graves; /* versions of deleted points (db/graveyard.h) */
     vd_sipkey id_key; /* keys the id map's hash: random per shard, so ids cannot be chosen to collide */
@@ -91,6 +92,8 @@ vd_vector_view vd_shard_view(const vd_shard *s);
 /* Makes room for `extra` more slots beyond n_slots (write lock). -ENOMEM, or
  * -ENOSPC / -EIO from originals on disk. */
 int vd_shard_reserve(vd_shard *s, size_t extra);
+/* Grows a list of slots (*slots, room for *cap) to hold need, doubling. 0 or -ENOMEM. */
+int vd_shard_grow_slots(uint32_t **slots, size_t *cap, size_t need);
 /* Grows the free list so that `extra` more slots fit (write lock). */
 int vd_shard_reserve_free(vd_shard *s, size_t extra);
 /* Adds slot's payload to every payload index (all or none). */
