@@ -87,7 +87,19 @@ typedef struct vd_index_query {
     _Atomic uint64_t *n_distances; /* if set, distances this search computed are added */
     _Atomic uint32_t *n_approximate; /* if set, incremented when the answer may miss a
                                       * neighbour (a graph walk, probed lists) */
+    /* A broad filter checked per slot as the search reaches it, instead of a
+     * bitmap built over every point first (HNSW only): a slot is allowed when
+     * its `allowed` bit is set (then: alive) and admits says yes; n_allowed
+     * is then an estimate. NULL: `allowed` alone decides. */
+    bool (*admits)(const void *ctx, uint32_t slot);
+    const void *admits_ctx;
 } vd_index_query;
+
+/* Whether q allows slot (< the view's n_slots). */
+static inline bool vd_index_allows(const vd_index_query *q, uint32_t slot)
+{
+    return ((q->allowed[slot >> 6] >> (slot & 63)) & 1) && (!q->admits || q->admits(q->admits_ctx, slot));
+}
 
 typedef struct vd_index_stats {
     size_t memory_bytes; /* index structures beyond the shard's vectors */

@@ -156,7 +156,7 @@ uint64_t vd_shard_scan_backlog(const vd_shard *s, const vd_vector_view *v, const
     uint64_t n = 0;
     for (size_t i = s->backlog_head; i < s->n_backlog; i++) {
         uint32_t slot = s->backlog[i];
-        if (!vd_bit_test(q->allowed, slot))
+        if (!vd_index_allows(q, slot))
             continue;
         float key = vd_view_key(v, q->query, slot);
         n++;

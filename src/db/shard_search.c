@@ -48,6 +48,59 @@ static int rerank(const vd_shard *s, const vd_topk *cands, const float *query, f
     return 0;
 }
 
+/* Broad filters on a graph are checked per slot as the walk reaches it
+ * (vd_index_query.admits) instead of as a bitmap built over every point
+ * first: the bitmap costs O(points) per search, the check O(nodes the walk
+ * reaches), about ef / share of them. The share a filter admits is
+ * estimated from a fixed pseudo-random sample of slots; from
+ * VD_LAZY_FILTER_MIN_SHARE up the walk is cheap and the bitmap is skipped,
+ * provided the graph's planner walks rather than scans (hnsw.c: it scans
+ * when a² ≤ 30·ef·n for a admitted of n points; a scan wants the bitmap),
+ * with a margin of 2 and ef taken as 256 when the index default applies.
+ * Narrower filters keep the bitmap. */
+#define VD_LAZY_FILTER_MIN_SHARE 0.2
+#define VD_LAZY_FILTER_SAMPLE 128u
+#define VD_LAZY_FILTER_MIN_POINTS 4096u
+#define VD_LAZY_FILTER_EF_UNKNOWN 256u
+
+/* Whether a walk admitting `share` of n points would be planned as a walk. */
+static bool walk_planned(double share, size_t n, const vd_search_req *req)
+{
+    double ef = req->ef ? req->ef : VD_LAZY_FILTER_EF_UNKNOWN;
+    if (ef < req->k)
+        ef = req->k;
+    return share >= VD_LAZY_FILTER_MIN_SHARE && share * share * (double)n >= 2 * 30 * ef;
+}
+
+typedef struct lazy_filter {
+    const vd_shard *s;
+    const vd_filter *f;
+} lazy_filter;
+
+static bool lazy_admits(const void *ctx, uint32_t slot)
+{
+    const lazy_filter *lf = ctx;
+    const slot_meta *m = &lf->s->meta[slot];
+    return vd_filter_match_point(lf->f, &m->id, m->payload);
+}
+
+/* The share of the shard's live points lf's filter admits, from a sample. */
+static double admitted_share(const lazy_filter *lf)
+{
+    const vd_shard *s = lf->s;
+    uint32_t seen = 0, yes = 0;
+    for (uint64_t k = 0; k < VD_LAZY_FILTER_SAMPLE; k++) {
+        uint64_t x = (k + 1) * 0x9E3779B97F4A7C15ULL;
+        x ^= x >> 31;
+        uint32_t slot = (uint32_t)(x % s->n_slots);
+        if (!vd_bit_test(s->alive, slot))
+            continue;
+        seen++;
+        yes += lazy_admits(lf, slot);
+    }
+    return seen ? (double)yes / seen : 0.0;
+}
+
 static void count_distances(const vd_search_req *req, uint64_t n)
 {
     if (req->n_distances && n)
@@ -105,7 +158,15 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
         .n_distances = req->n_distances,
         .n_approximate = req->n_approximate,
     };
-    if (req->filter) {
+    lazy_filter lazy = {s, req->filter};
+    double share = 0;
+    if (req->filter && !req->exact && s->index->ops->keeps_slots &&
+        s->n_alive >= VD_LAZY_FILTER_MIN_POINTS &&
+        walk_planned(share = admitted_share(&lazy), s->n_alive, req)) {
+        q.admits = lazy_admits;
+        q.admits_ctx = &lazy;
+        q.n_allowed = (size_t)(share * s->n_alive);
+    } else if (req->filter) {
         vd_filter_source src = vd_shard_filter_source(s);
         src.scratch = &sc->filter;
         if ((rc = vd_filter_eval(req->filter, &src, sc->matching)))

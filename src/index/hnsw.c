@@ -42,6 +42,10 @@
  * and a larger ef finds more. (Keeping only ef·a/n of them, as vectord did
  * before, held the walk's cost at an unfiltered one's but pinned it at k
  * allowed nodes for most ef, so recall did not rise with ef.)
+ * The filter comes as a bitmap, or for broad filters as a check made per
+ * node the walk reaches (vd_index_query.admits: the shard skips building a
+ * bitmap over every point; a walk spans about ef / share nodes); n_allowed
+ * is then the shard's estimate. Either way the walk is the same.
  */
 #include <errno.h>
 #include <math.h>
@@ -387,10 +391,10 @@ static void greedy(hnsw *h, const vd_vector_view *v, const vd_quant_query *q, in
 }
 
 /* The ef nearest nodes to q on `level` reachable from ep, into w. When
- * `allowed` is set, every node is traversed but only allowed ones enter w, and
- * the walk goes on until w holds ef of them (filtered search). */
+ * `filter` is set, every node is traversed but only those it allows enter w,
+ * and the walk goes on until w holds ef of them (filtered search). */
 static int search_layer(hnsw *h, const vd_vector_view *v, const vd_quant_query *q, uint32_t ep, float d_ep,
-                        uint32_t ef, int level, const uint64_t *allowed, scratch *s, vd_topk *w,
+                        uint32_t ef, int level, const vd_index_query *filter, scratch *s, vd_topk *w,
                         uint64_t *n_dist)
 {
     visit_begin(s);
@@ -398,7 +402,7 @@ static int search_layer(hnsw *h, const vd_vector_view *v, const vd_quant_query *
     visit(s, ep);
     if (heap_push(&s->cand, d_ep, ep))
         return -ENOMEM;
-    if (!allowed || (ep < v->n_slots && vd_bit_test(allowed, ep)))
+    if (!filter || (ep < v->n_slots && vd_index_allows(filter, ep)))
         vd_topk_push(w, d_ep, ep);
     while (s->cand.n) {
         vd_hit c = heap_pop(&s->cand);
@@ -428,7 +432,7 @@ static int search_layer(hnsw *h, const vd_vector_view *v, const vd_quant_query *
             if (w->n < ef || d < vd_topk_bound(w)) {
                 if (heap_push(&s->cand, d, e))
                     return -ENOMEM;
-                if (!allowed || (e < v->n_slots && vd_bit_test(allowed, e)))
+                if (!filter || (e < v->n_slots && vd_index_allows(filter, e)))
                     vd_topk_push(w, d, e);
             }
         }
@@ -680,7 +684,7 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
      * (the planner above scans instead when that span costs more). */
     vd_topk w;
     vd_topk_init(&w, s->w, ef);
-    int rc = search_layer(h, v, q->query, ep, d_ep, ef, 0, q->allowed, s, &w, &n_dist);
+    int rc = search_layer(h, v, q->query, ep, d_ep, ef, 0, q, s, &w, &n_dist);
     for (uint32_t i = 0; !rc && i < w.n; i++)
         if (w.hits[i].key <= q->max_key)
             vd_topk_push(out, w.hits[i].key, w.hits[i].slot);

@@ -13,6 +13,8 @@ uint64_t vd_index_scan(const vd_vector_view *v, const vd_index_query *q, vd_topk
     uint64_t n = 0;
     for (size_t s = vd_bitset_next(q->allowed, nw, 0); s != SIZE_MAX;
          s = vd_bitset_next(q->allowed, nw, s + 1)) {
+        if (q->admits && !q->admits(q->admits_ctx, (uint32_t)s))
+            continue;
         float key = vd_view_key(v, q->query, (uint32_t)s);
         n++;
         if (key <= q->max_key && key < vd_topk_bound(out))
