@@ -14,7 +14,10 @@
  *
  * A queued slot keeps its `pending` bit until its batch is published, so
  * compaction does not release it (shard_maint.c); a queued point deleted or
- * replaced meanwhile never enters the graph, and its round frees its slot. A batch is copied from the head
+ * replaced meanwhile never enters the graph and stays a tombstone, which the
+ * next compaction releases (one that had to skip queued tombstones runs again
+ * at its next pass, whatever their share). Slots are freed only by
+ * compaction, so where a write lands does not depend on the builder's pace. A batch is copied from the head
  * under the read lock, inserted in parallel under the read lock (beside
  * searches), and published under the write lock; slots replaced or deleted
  * meanwhile are skipped, and a failed insertion (out of memory) stays queued.
@@ -73,19 +76,6 @@ static void build_task(void *ctx, size_t i)
         j->rc[i] = 0;
 }
 
-/* A point deleted or replaced while it waited never entered the graph, so
- * nothing links to its slot: it is free at once, with no compaction to wait
- * for (write lock). Out of memory for the free list, it stays a tombstone. */
-static void release_if_unlinked(vd_shard *s, uint32_t slot)
-{
-    if (!vd_bit_test(s->dead, slot) || s->index->ops->holds(s->index, slot) ||
-        vd_shard_reserve_free(s, 1) != 0)
-        return;
-    vd_bit_clear(s->dead, slot);
-    s->n_tombstones--;
-    s->free_slots[s->n_free++] = slot;
-}
-
 size_t vd_shard_build(vd_shard *s, size_t max_slots, vd_pool *pool)
 {
     uint32_t slots[VD_BUILD_BATCH];
@@ -118,7 +108,6 @@ size_t vd_shard_build(vd_shard *s, size_t max_slots, vd_pool *pool)
             continue;
         }
         vd_bit_clear(s->pending, slots[i]);
-        release_if_unlinked(s, slots[i]);
         built++;
     }
     if (!queued(s))

@@ -72,6 +72,7 @@ struct vd_shard {
     size_t id_bytes, payload_bytes;
     uint64_t n_compactions;
     _Atomic bool compacting; /* a compaction is running (for status reports) */
+    _Atomic bool compact_again; /* the last compaction skipped queued tombstones: due again once the backlog is built */
     pthread_mutex_t compact_lock; /* one compaction or training at a time; not held with `lock` waiting */
     vd_scratch_pool scratch;      /* searches' working memory, reused (its own lock) */
     /* The index backlog (shard_build.c): searchable slots not in the graph

@@ -119,7 +119,12 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released)
     /* Note the tombstones to release, under the read lock. */
     pthread_rwlock_rdlock(&s->lock);
     size_t nodes = (size_t)s->n_alive + s->n_tombstones;
-    bool due = s->n_tombstones > 0 && (double)s->n_tombstones >= min_ratio * (double)nodes;
+    /* Due by their share, or because the last compaction skipped tombstones
+     * still queued for the graph and the builder has since caught up. */
+    bool due = s->n_tombstones > 0 &&
+               ((double)s->n_tombstones >= min_ratio * (double)nodes ||
+                (atomic_load(&s->compact_again) && s->n_backlog == s->backlog_head));
+    size_t skipped = 0;
     if (due) {
         size_t nw = vd_bitset_words(s->n_slots);
         dead = malloc(vd_bitset_count(s->dead, nw) * sizeof *dead + 4);
@@ -127,8 +132,10 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released)
             rc = -ENOMEM;
         for (size_t i = rc ? SIZE_MAX : vd_bitset_next(s->dead, nw, 0); i != SIZE_MAX;
              i = vd_bitset_next(s->dead, nw, i + 1))
-            if (!vd_bit_test(s->pending, i)) /* a later compaction releases it */
+            if (!vd_bit_test(s->pending, i)) /* queued: a later compaction releases it */
                 dead[n_dead++] = (uint32_t)i;
+            else
+                skipped++;
     }
     pthread_rwlock_unlock(&s->lock);
 
@@ -160,6 +167,7 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released)
         if (!rc) {
             *n_released = n_dead;
             s->n_compactions++;
+            atomic_store(&s->compact_again, skipped > 0);
         }
         pthread_rwlock_unlock(&s->lock);
     }
