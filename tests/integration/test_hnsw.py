@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from conftest import Client, Server
+from conftest import Client, Server, wait_indexed
 from test_api import reference, upsert_all
 
 DIM = 48
@@ -48,6 +48,7 @@ def test_hnsw_recall_filters_and_info(server):
         assert info["index"] == {"type": "hnsw", "m": 16, "ef_construction": 100, "ef_search": 64,
                                  "target_recall": 0.95}
         upsert_all(c, name, ids, base, payloads, batch=1000)
+        wait_indexed(c, name)  # the graph's recall, not the backlog scan's
         r = recall_at_k(c, name, base, ids, queries, metric)
         assert r >= 0.95, (metric, r)
         # exact: true gives the brute-force answer

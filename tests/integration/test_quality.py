@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from conftest import Server
+from conftest import Server, wait_indexed
 from test_api import upsert_all
 from test_hnsw import clustered
 
@@ -37,6 +37,7 @@ def test_recall_monitor_exact_and_low_ef():
             "type": "hnsw", "m": 4, "ef_construction": 8}})
         for name in ("flat", "rough"):
             upsert_all(c, name, ids, base, None, batch=1000)
+            wait_indexed(c, name)  # sampled searches are those that walk the graph
             info = c.ok("GET", f"/collections/{name}")
             assert info["quality"]["recall"] == {"compared": 0, "recall_at_k": None,
                                                  "recent_compared": 0, "recent": None}
@@ -80,6 +81,7 @@ def test_recall_monitor_off_and_sampling_rate():
         c.ok("PUT", "/collections/a", {"dim": 4, "metric": "dot", "index": {"type": "hnsw"}})
         c.ok("PUT", "/collections/a/points", {"points": [
             {"id": i, "vector": [1, i % 97, i % 13, 1]} for i in range(2000)]})
+        wait_indexed(c, "a")  # a search of points still waiting for the graph may be exact: not sampled
         for _ in range(12):
             c.ok("POST", "/collections/a/search", {"vector": [1, 1, 1, 1], "k": 3, "ef": 8})
         assert wait_compared(c, "a", 3)["compared"] == 3  # one search in four
@@ -199,6 +201,7 @@ def test_target_recall_calibrates_the_default_breadth_and_survives_a_restart():
         assert c.ok("GET", "/collections/knob")["index"]["target_recall"] == 0  # the knob rules
         for name in ("g", "iv"):
             upsert_all(c, name, list(range(len(base))), base, None, batch=1000)
+        wait_indexed(c, "g")
         deadline = time.time() + 60  # the IVF lists train in the background
         while not c.ok("GET", "/collections/iv")["index_status"]["trained"]:
             assert time.time() < deadline, "the IVF collection did not train"
