@@ -87,8 +87,8 @@ size_t vd_shard_build(vd_shard *s, size_t max_slots, vd_pool *pool)
      * Only this round takes from the head (build_lock); writers append. */
     pthread_rwlock_rdlock(&s->lock);
     size_t n = queued(s) < max_slots ? queued(s) : max_slots;
-    memcpy(slots, s->backlog + s->backlog_head, n * sizeof *slots);
-    if (n) {
+    if (n) { /* (no queue may have been allocated yet) */
+        memcpy(slots, s->backlog + s->backlog_head, n * sizeof *slots);
         vd_vector_view v = vd_shard_view(s);
         build_job job = {s, &v, slots, rc};
         vd_pool_run(pool ? pool : s->pool, n, build_task, &job);
