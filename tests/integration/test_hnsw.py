@@ -53,8 +53,10 @@ def test_hnsw_recall_filters_and_info(server):
         assert r >= 0.95, (metric, r)
         # exact: true gives the brute-force answer
         assert recall_at_k(c, name, base, ids, queries[:10], metric, exact=True) == 1.0
-        # a larger ef does not lose recall
-        assert recall_at_k(c, name, base, ids, queries[:10], metric, ef=200) >= r - 0.01
+        # a larger ef does not lose recall (compared on the same queries: a
+        # node the graph left unreachable is missed at any ef)
+        r10 = recall_at_k(c, name, base, ids, queries[:10], metric)
+        assert recall_at_k(c, name, base, ids, queries[:10], metric, ef=200) >= r10 - 0.01
     # filtered: min(k, matches) results, correct ones
     for g, count in (("rare", 12), ("half", 3000)):
         allowed = [p["g"] == g for p in payloads]
