@@ -6,7 +6,9 @@
  *   bench_checkpoint_stall [N] [DIM] [SECONDS_BEFORE] [SAVES] [DIR]
  *
  * Builds one cosine shard of N random vectors (default 100000 × 1536, HNSW
- * m=16, ef_construction=40: the graph's quality does not matter here), then
+ * m=16, ef_construction=40: the graph's quality does not matter here), each
+ * with a payload shaped like a MemoryService memory (user, kind, timestamp,
+ * tags and about 200 bytes of text: a save copies every payload), then
  * one search thread queries it back to back (k=10, ef=32) while the main
  * thread first waits SECONDS_BEFORE, then writes the image SAVES times into
  * DIR (default /tmp) through the real snapshot writer (temp file, fdatasync,
@@ -21,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cjson/cJSON.h>
 
 #include "bench_util.h"
 #include "db/shard.h"
@@ -76,6 +80,25 @@ static void *search_loop(void *arg)
     return NULL;
 }
 
+/* A payload shaped like a MemoryService memory row. */
+static cJSON *memory_payload(uint32_t i)
+{
+    static const char *kinds[] = {"note", "fact", "preference", "event"};
+    char user[32], text[256];
+    snprintf(user, sizeof user, "user-%u", i % 1000);
+    snprintf(text, sizeof text,
+             "Memory %u: the user mentioned a preference about scheduling, a project deadline and "
+             "a follow-up with the team; the assistant summarised it for later retrieval.",
+             i);
+    cJSON *p = cJSON_CreateObject(), *tags = cJSON_AddArrayToObject(p, "tags");
+    cJSON_AddStringToObject(p, "userId", user);
+    cJSON_AddStringToObject(p, "kind", kinds[i % 4]);
+    cJSON_AddNumberToObject(p, "createdAt", 1733000000.0 + i);
+    cJSON_AddItemToArray(tags, cJSON_CreateString(i % 3 ? "work" : "personal"));
+    cJSON_AddStringToObject(p, "text", text);
+    return p;
+}
+
 static void row(const char *phase, const searcher *sr, double from, double to, double save_s)
 {
     double *ms = malloc((sr->n + 1) * sizeof *ms);
@@ -127,7 +150,8 @@ int main(int argc, char **argv)
             for (uint32_t k = 0; k < dim; k++)
                 v[k] = frand(&seed);
             vd_normalize(v, dim);
-            pts[i] = (vd_point_in){.id = {.kind = VD_ID_INT, .num = done + i}, .vector = v};
+            pts[i] = (vd_point_in){.id = {.kind = VD_ID_INT, .num = done + i}, .vector = v,
+                                   .payload = memory_payload(done + i)};
         }
         vd_upsert_counts c = {0};
         if (vd_shard_upsert(s, pts, m, &c)) {

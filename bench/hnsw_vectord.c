@@ -2,13 +2,16 @@
  * hnsw_vectord.c — vectord's HNSW in-process, for bench/compare-hnsw.
  *
  *   bench_hnsw_vectord DATA_DIR [--m 16] [--efc 200] [--threads 2] [--ef 16,32,64,128,256]
- *                      [--metric cosine|l2]
+ *                      [--metric cosine|l2] [--connect 1|0]
  *
  * Builds one single-shard cosine (or l2) collection over DATA_DIR/base.fvecs (made by
  * bench/datagen.py) through the same collection code the server runs, with a
  * numeric payload index on g = id % 100, then answers DATA_DIR/query.fvecs on
  * one thread for each ef, unfiltered and with the filters g < 1, 10, 50.
- * Prints one JSON object per line (build, then one per search setting).
+ * The build ends as the server's builder does once nothing waits: nodes no
+ * search reaches are linked (--connect 0 skips that, to compare; "linked" in
+ * the build line counts them). Prints one JSON object per line (build, then
+ * one per search setting).
  */
 #include <math.h>
 #include <stdio.h>
@@ -54,13 +57,15 @@ static void *read_vecs(const char *dir, const char *name, size_t *n, size_t *d)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s DATA_DIR [--m M] [--efc EFC] [--threads T] [--ef LIST] [--metric cosine|l2]\n", argv[0]);
+        fprintf(stderr, "usage: %s DATA_DIR [--m M] [--efc EFC] [--threads T] [--ef LIST] [--metric cosine|l2] "
+                        "[--connect 1|0]\n", argv[0]);
         return 2;
     }
     const char *dir = argv[1];
     unsigned m = 16, efc = 200, threads = 2;
     char efs[256] = "16,32,64,128,256";
     vd_metric metric = VD_METRIC_COSINE;
+    bool connect = true;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--m"))
             m = (unsigned)atoi(argv[i + 1]);
@@ -70,6 +75,8 @@ int main(int argc, char **argv)
             threads = (unsigned)atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--ef"))
             snprintf(efs, sizeof efs, "%s", argv[i + 1]);
+        else if (!strcmp(argv[i], "--connect"))
+            connect = atoi(argv[i + 1]) != 0;
         else if (!strcmp(argv[i], "--metric"))
             metric = !strcmp(argv[i + 1], "l2") ? VD_METRIC_L2 : VD_METRIC_COSINE;
     }
@@ -118,14 +125,17 @@ int main(int argc, char **argv)
         if (vd_collection_upsert(c, pts, cnt, &counts) != 0)
             return 1;
     }
+    if (connect)
+        vd_collection_build(c, 0, NULL); /* nothing waits: the connect pass */
     double build_s = vd_now_s() - t0;
     vd_collection_stats st;
     vd_collection_stats_get(c, &st);
     printf("{\"system\":\"vectord\",\"phase\":\"build\",\"n\":%zu,\"dim\":%zu,\"m\":%u,\"efc\":%u,"
            "\"threads\":%u,\"seconds\":%.3f,\"vectors_per_s\":%.1f,\"index_bytes_per_vector\":%.1f,"
-           "\"rss_bytes_per_vector\":%.1f}\n",
+           "\"rss_bytes_per_vector\":%.1f,\"linked\":%llu}\n",
            n, dim, m, efc, threads, build_s, (double)n / build_s,
-           (double)st.total.index_bytes / (double)n, (double)(vd_process_rss_bytes() - rss0) / (double)n);
+           (double)st.total.index_bytes / (double)n, (double)(vd_process_rss_bytes() - rss0) / (double)n,
+           (unsigned long long)st.total.n_linked);
     free(st.shards);
     fflush(stdout);
 

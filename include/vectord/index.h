@@ -145,11 +145,19 @@ typedef struct vd_index_ops {
     /* keeps_slots indexes: whether slot is in the structure (inserted and not
      * released). A loaded shard queues its points that are not (db/shard_build.c). */
     bool (*holds)(const vd_index *idx, uint32_t slot);
+    /* Optional, graph indexes: links every live node that no walk from the
+     * entry point reaches (a node whose every in-link was pruned away), so
+     * that searches can find it; *n_linked says how many were. Under the read
+     * lock with no insert running, beside searches. 0 or -ENOMEM. */
+    int (*connect)(vd_index *idx, const vd_vector_view *v, size_t *n_linked);
     /* Fills out (capacity k) with the best allowed hits. 0 or -ENOMEM. */
     int (*search)(vd_index *idx, const vd_vector_view *v, const vd_index_query *q, vd_topk *out);
     void (*stats)(const vd_index *idx, vd_index_stats *out);
     /* Optional, both or neither: the structure over slots [0, n_slots) as
-     * snapshot bytes (under the write lock), and back into an empty index.
+     * snapshot bytes, and back into an empty index (write lock). The save
+     * runs under the read lock, beside searches, with no insert running (the
+     * shard holds its builder off); upkeep that changes what it saves while
+     * the read lock is held (repair) the index excludes itself.
      * Without them, a loaded shard inserts its live slots again. */
     int (*save)(const vd_index *idx, uint32_t n_slots, struct vd_strbuf *out);
     int (*load)(vd_index *idx, uint32_t n_slots, uint32_t dim, struct vd_reader *r);

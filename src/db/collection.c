@@ -757,8 +757,10 @@ int vd_collection_drop_pindex(vd_collection *c, const char *field, vd_errmsg *em
 size_t vd_collection_build(vd_collection *c, size_t max_slots, vd_pool *pool)
 {
     size_t built = 0;
-    for (uint32_t s = 0; s < c->cfg.n_shards; s++)
+    for (uint32_t s = 0; s < c->cfg.n_shards; s++) {
         built += vd_shard_build(c->shards[s], max_slots, pool);
+        vd_shard_connect(c->shards[s]); /* when due and nothing waits */
+    }
     return built;
 }
 
@@ -819,6 +821,7 @@ int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st)
         t->n_tombstones += x->n_tombstones;
         t->n_backlog += x->n_backlog;
         t->n_built += x->n_built;
+        t->n_linked += x->n_linked;
         t->n_compactions += x->n_compactions;
         t->compacting = t->compacting || x->compacting;
         t->searches_exact += x->searches_exact;

@@ -178,7 +178,9 @@ bool vd_collection_has_pindex(vd_collection *c, const char *field);
 /* Trains every shard whose index is due (IVF; see vd_shard_train). */
 int vd_collection_train(vd_collection *c, _Atomic bool *cancel, uint32_t *n_trained);
 /* Builds the graph behind the writes: up to max_slots of every shard's
- * backlog (vd_shard_build, on pool); returns how many points entered the graphs. */
+ * backlog (vd_shard_build, on pool), and links the nodes no search reaches
+ * where that is due (vd_shard_connect); returns how many points entered the
+ * graphs. */
 size_t vd_collection_build(vd_collection *c, size_t max_slots, vd_pool *pool);
 /* Points waiting for the graph, over all shards. */
 size_t vd_collection_backlog(vd_collection *c);

@@ -371,6 +371,7 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
         .n_tombstones = s->n_tombstones,
         .n_backlog = s->n_backlog - s->backlog_head,
         .n_built = s->n_built,
+        .n_linked = atomic_load(&s->n_linked),
         .n_compactions = s->n_compactions,
         .compacting = atomic_load(&s->compacting),
         .searches_exact = is.searches_exact,

@@ -83,6 +83,9 @@ int vd_shard_upsert_finish(vd_shard *s, vd_shard_staged *st);
 size_t vd_shard_backlog(const vd_shard *s);
 size_t vd_shard_build(vd_shard *s, size_t max_slots, vd_pool *pool);
 void vd_shard_build_down_to(vd_shard *s, size_t max_waiting, size_t budget);
+/* When it is due and nothing waits, links the graph's nodes that no search
+ * can reach (index op `connect`); returns how many. The builder's. */
+size_t vd_shard_connect(vd_shard *s);
 /* Whether the shard holds a point of this id (indexed yet or not). */
 bool vd_shard_holds(vd_shard *s, const vd_point_id *id);
 /* VD_E_POINT_NOT_FOUND if absent. */

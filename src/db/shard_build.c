@@ -23,6 +23,11 @@
  * meanwhile are skipped, and a failed insertion (out of memory) stays queued.
  * While a batch is being inserted its nodes may already be reachable through
  * the graph and still queued: the backlog scan skips a slot the answer holds.
+ *
+ * Once nothing waits, the builder also links the nodes no search can reach
+ * (vd_shard_connect): a pass walks the whole graph, so it runs after a load,
+ * after a compaction, and when the graph has grown by an eighth since the
+ * last one, not after every batch.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,6 +38,8 @@
 /* Slots a build round takes: the read lock is held while they are inserted,
  * so a writer waits at most about one round. */
 #define VD_BUILD_BATCH 64u
+/* Points built since the last connect pass that call for another. */
+#define VD_CONNECT_GROWTH(n_alive) ((n_alive) / 8 > 1024 ? (n_alive) / 8 : 1024)
 
 static inline size_t queued(const vd_shard *s) { return s->n_backlog - s->backlog_head; }
 
@@ -110,9 +117,12 @@ size_t vd_shard_build(vd_shard *s, size_t max_slots, vd_pool *pool)
         vd_bit_clear(s->pending, slots[i]);
         built++;
     }
-    if (!queued(s))
-        s->backlog_head = s->n_backlog = 0;
     s->n_built += built;
+    if (!queued(s)) {
+        s->backlog_head = s->n_backlog = 0;
+        if (s->n_built - s->built_at_connect >= VD_CONNECT_GROWTH(s->n_alive))
+            atomic_store(&s->connect_due, true);
+    }
     atomic_store_explicit(&s->backlog_len, queued(s), memory_order_relaxed);
     pthread_rwlock_unlock(&s->lock);
     pthread_mutex_unlock(&s->build_lock);
@@ -128,6 +138,29 @@ void vd_shard_build_down_to(vd_shard *s, size_t max_waiting, size_t budget)
             return; /* no progress (out of memory): the builder retries later */
         built += n;
     }
+}
+
+size_t vd_shard_connect(vd_shard *s)
+{
+    if (!s->index->ops->connect || !atomic_load(&s->connect_due))
+        return 0;
+    size_t linked = 0;
+    pthread_mutex_lock(&s->build_lock);
+    /* Under the read lock, beside searches: writers wait for the pass (a
+     * walk over every node's level-0 list, and an insert's walk per node
+     * linked: milliseconds per 100k nodes). */
+    pthread_rwlock_rdlock(&s->lock);
+    if (!queued(s) && atomic_exchange(&s->connect_due, false)) {
+        vd_vector_view v = vd_shard_view(s);
+        if (s->index->ops->connect(s->index, &v, &linked) == 0)
+            s->built_at_connect = s->n_built;
+        else
+            atomic_store(&s->connect_due, true); /* out of memory: a later round retries */
+    }
+    pthread_rwlock_unlock(&s->lock);
+    atomic_fetch_add(&s->n_linked, linked);
+    pthread_mutex_unlock(&s->build_lock);
+    return linked;
 }
 
 /* Whether slot is among the answer's hits already (found by the graph). */

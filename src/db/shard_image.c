@@ -16,20 +16,23 @@
  * are not alive (an upsert between its stage and its finish, when the stage
  * did not make them alive): they are inserted at load.
  *
- * The save holds the write lock only while it copies what is cheap: the slot
- * metadata (ids, versions, payload JSON), the bitsets, the free list and the
- * index image. The vectors, the bulk of the image, are streamed afterwards in
- * chunks, each copied under a short hold of the read lock, so searches and
- * writes go on during the file write. That is sound because, while n_saving
- * is set, no slot the image covers has its vector rewritten (shard_write.c:
- * no free-slot reuse, updates move to a new slot): every slot below the
- * image's n_slots still holds the vector it had when the metadata was copied. */
+ * The save never takes the write lock, so searches go on throughout. It
+ * copies the slot metadata (ids, versions, payload JSON), the bitsets, the
+ * free list and the index image under the read lock, which keeps writes out,
+ * with build_lock held, which keeps the builder's inserts out (the other
+ * upkeep that changes an index under the read lock, repair, the index holds
+ * off itself). The vectors, the bulk of the image, are streamed afterwards
+ * in chunks, each copied under a short hold of the read lock, so writes go on
+ * during the file write too. That is sound because, while n_saving is set,
+ * no slot the image covers has its vector rewritten (shard_write.c: no
+ * free-slot reuse, updates move to a new slot): every slot below the image's
+ * n_slots still holds the vector it had when the metadata was copied. */
 
 /* Bytes of originals copied per hold of the read lock. */
 #define VD_SAVE_CHUNK_BYTES (1u << 20)
 
 /* Copies slot metadata, bitsets and the free list into out, and the index
- * image into index_img (write lock held). */
+ * image into index_img (read lock and build_lock held). */
 static int save_meta(const vd_shard *s, vd_strbuf *out, vd_strbuf *index_img)
 {
     size_t nw = vd_bitset_words(s->n_slots);
@@ -95,13 +98,15 @@ int vd_shard_save(vd_shard *s, pthread_mutex_t *unlock_when_locked, vd_strbuf *o
                   vd_snapshot_writer *w)
 {
     vd_strbuf index_img = {0};
-    pthread_rwlock_wrlock(&s->lock);
+    pthread_mutex_lock(&s->build_lock); /* waits for a build round at most */
+    pthread_rwlock_rdlock(&s->lock);
     if (unlock_when_locked)
         pthread_mutex_unlock(unlock_when_locked);
     int rc = save_meta(s, out, &index_img);
     uint32_t n_slots = s->n_slots;
-    s->n_saving++;
+    atomic_fetch_add(&s->n_saving, 1); /* seen by the next writer: it takes the write lock after us */
     pthread_rwlock_unlock(&s->lock);
+    pthread_mutex_unlock(&s->build_lock);
 
     if (!rc && (out->failed || index_img.failed))
         rc = -ENOMEM;
@@ -113,9 +118,7 @@ int vd_shard_save(vd_shard *s, pthread_mutex_t *unlock_when_locked, vd_strbuf *o
         vd_snapshot_writer_flush(w, &index_img);
     vd_strbuf_free(&index_img);
 
-    pthread_rwlock_wrlock(&s->lock);
-    s->n_saving--;
-    pthread_rwlock_unlock(&s->lock);
+    atomic_fetch_sub(&s->n_saving, 1);
     return rc;
 }
 
@@ -298,6 +301,7 @@ int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn)
     }
     if (!rc)
         s->snapshot_lsn = lsn;
+    atomic_store(&s->connect_due, !rc && s->index->ops->connect); /* an image from before connect */
     pthread_rwlock_unlock(&s->lock);
     return rc;
 }

@@ -55,7 +55,7 @@ struct vd_shard {
     uint64_t *pending;
     uint32_t n_slots, cap, n_alive;
     uint32_t n_tombstones; /* dead slots kept by an index with keeps_slots */
-    uint32_t n_saving;     /* saves streaming this shard's vectors (vd_shard_save) */
+    _Atomic uint32_t n_saving; /* saves streaming this shard's vectors (vd_shard_save) */
     uint64_t snapshot_lsn; /* the last WAL record the loaded snapshot holds (0 = none) */
     uint64_t seed;         /* reproducible index levels and training draws */
     uint64_t n_trainings;
@@ -82,7 +82,13 @@ struct vd_shard {
     size_t backlog_max;           /* more waiting than this: the writer builds */
     _Atomic size_t backlog_len;   /* n_backlog - backlog_head, read without the lock */
     uint64_t n_built;             /* slots the backlog has put into the graph */
-    pthread_mutex_t build_lock;   /* one build round at a time; taken before `lock` */
+    pthread_mutex_t build_lock;   /* one build round, connect or save's copy at a time; before `lock` */
+    /* Linking the nodes no search reaches (index op `connect`), by the
+     * builder once nothing waits: after a load, a compaction, or growth by
+     * VD_CONNECT_GROWTH of the graph since the last pass. */
+    _Atomic bool connect_due;
+    uint64_t built_at_connect;    /* n_built at the last pass */
+    _Atomic uint64_t n_linked;    /* nodes connect has linked */
 };
 
 /* The id map's hash of id: keyed (SipHash-1-3 with id_key), unlike the frozen

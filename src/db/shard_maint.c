@@ -168,6 +168,7 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released)
             *n_released = n_dead;
             s->n_compactions++;
             atomic_store(&s->compact_again, skipped > 0);
+            atomic_store(&s->connect_due, true); /* the repair may have pruned a node's last in-link */
         }
         pthread_rwlock_unlock(&s->lock);
     }

@@ -44,7 +44,7 @@ static int update_point(vd_shard *s, uint32_t slot, vd_point_in *p)
 static int store_point(vd_shard *s, uint64_t hash, vd_point_in *p, uint32_t *out)
 {
     /* No reuse while a save streams the vectors it covers (shard_image.c). */
-    uint32_t slot = s->n_free && !s->n_saving ? s->free_slots[--s->n_free] : s->n_slots++;
+    uint32_t slot = s->n_free && !atomic_load(&s->n_saving) ? s->free_slots[--s->n_free] : s->n_slots++;
     slot_meta *m = &s->meta[slot];
     int rc = -ENOMEM;
     m->id = p->id;
@@ -151,7 +151,7 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
         }
         /* In place, unless a save is reading this slot's vector: then the
          * point moves to a new slot like a graph node does. */
-        if (exists && !deferred && !s->n_saving) {
+        if (exists && !deferred && !atomic_load(&s->n_saving)) {
             rc = update_point(s, slot, p);
             counts->updated += rc == 0;
             if (rc) /* half replaced: take the point out (the WAL still holds the write) */

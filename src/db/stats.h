@@ -16,6 +16,7 @@ typedef struct vd_shard_stats {
     size_t n_tombstones; /* deleted slots the index still holds (not reusable yet) */
     size_t n_backlog;    /* searchable points not in the graph yet (scanned exactly) */
     uint64_t n_built;    /* points the backlog has put into the graph */
+    uint64_t n_linked;   /* graph nodes no search reached, linked by the builder */
     uint64_t n_compactions;
     bool compacting;
     size_t vector_bytes;      /* float32 originals in RAM */

@@ -498,6 +498,12 @@ static int render_collections(vd_metrics *m, vd_database *db, vd_strbuf *b)
     for (size_t i = 0; i < n && st; i++)
         vd_strbuf_printf(b, "vectord_collection_index_built_total{collection=\"%s\"} %llu\n",
                          vd_collection_config_of(colls[i])->name, (unsigned long long)st[i].total.n_built);
+    vd_strbuf_printf(b, "# HELP vectord_collection_graph_linked_total Graph nodes no search could reach "
+                        "(every in-link pruned), linked again by the builder.\n"
+                        "# TYPE vectord_collection_graph_linked_total counter\n");
+    for (size_t i = 0; i < n && st; i++)
+        vd_strbuf_printf(b, "vectord_collection_graph_linked_total{collection=\"%s\"} %llu\n",
+                         vd_collection_config_of(colls[i])->name, (unsigned long long)st[i].total.n_linked);
     static const char *const cal_help[2] = {
         "# HELP vectord_collection_calibrated_breadth The ef (HNSW) or nprobe (IVF) calibrated to the "
         "collection's target recall (absent until calibrated).\n"

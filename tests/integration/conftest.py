@@ -165,6 +165,9 @@ class Server:
         self.log.close()
         logs = self.logs()
         self.tmp.cleanup()
+        # A killed server's exit code says nothing: a sanitizer's report would be lost.
+        for mark in ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "runtime error:"):
+            assert mark not in logs, f"vectord reported before it was killed:\n{logs[-4000:]}"
         return logs
 
     def stop(self, expect_code=0):

@@ -7,11 +7,12 @@ crash."""
 import base64
 import os
 import tempfile
+import threading
 import time
 
 import numpy as np
 
-from conftest import Server
+from conftest import Client, Server
 
 DIM = 128
 
@@ -96,6 +97,7 @@ def test_acknowledged_points_are_searchable_while_the_graph_catches_up():
         metrics = c.request("GET", "/metrics", raw=True)[1].decode()
         assert 'vectord_collection_index_backlog{collection="plain"} 0' in metrics
         assert 'vectord_collection_index_built_total{collection="plain"} 8000' in metrics
+        assert 'vectord_collection_graph_linked_total{collection="plain"} ' in metrics
     finally:
         s.stop()
 
@@ -132,5 +134,68 @@ def test_waiting_points_survive_a_checkpoint_and_a_crash():
             finds_itself(c, "h", base, range(0, 9000, 61))
             wait_built(c, "h")
             finds_itself(c, "h", base, range(5, 9000, 89))
+        finally:
+            s.stop()
+
+
+def test_checkpoints_beside_building_compaction_and_searches_stay_whole():
+    """A checkpoint copies a shard under its read lock (searches never wait for
+    it): beside the builder's inserts, a compaction's repair, writes and
+    searches, every image it writes loads into the same points."""
+    with tempfile.TemporaryDirectory(prefix="vectord-backlog-") as d:
+        data = os.path.join(d, "data")
+        s = Server(data_dir=data, args=["--set", "compact_interval_ms=20",
+                                        "--set", "compact_min_deleted_pct=2"])
+        c = s.client
+        c.ok("PUT", "/collections/h", {"dim": DIM, "shards": 2,
+                                      "index": {"type": "hnsw", "ef_construction": 200}})
+        base = vectors(6000, 4)
+        load(c, "h", base[:3000])
+        live = set(range(3000))
+        stop = threading.Event()
+        errors = []
+
+        def search_loop():
+            sc = Client(s.port)
+            i = 0
+            while not stop.is_set():
+                try:
+                    sc.ok("POST", "/collections/h/search",
+                          {"vector_b64": b64(base[i % 3000]), "k": 5, "ef": 32})
+                except AssertionError as e:  # noqa: PERF203
+                    errors.append(e)
+                i += 7
+
+        t = threading.Thread(target=search_loop)
+        t.start()
+        try:
+            for r in range(6):
+                first = 3000 + r * 500
+                load(c, "h", base[first:first + 500], first=first, batch=250)
+                live |= set(range(first, first + 500))
+                gone = list(range(r * 300, r * 300 + 300, 2))  # tombstones for compaction
+                c.ok("POST", "/collections/h/points/delete", {"ids": gone})
+                live -= set(gone)
+                c.ok("POST", "/admin/checkpoint")
+        finally:
+            stop.set()
+            t.join()
+        assert not errors, errors[:3]
+        s.kill()
+        s = Server(data_dir=data)
+        try:
+            c = s.client
+            assert c.ok("GET", "/collections/h")["points_count"] == len(live)
+            probe = sorted(live)[::37]
+            for i in probe:  # every live point is there (exact), and no deleted one
+                hits = c.ok("POST", "/collections/h/search",
+                            {"vector_b64": b64(base[i]), "k": 1, "exact": True})
+                assert hits[0]["id"] == i, (i, hits)
+            for i in range(0, 1800, 2)[::25]:
+                hits = c.ok("POST", "/collections/h/search",
+                            {"vector_b64": b64(base[i]), "k": 1, "exact": True})
+                assert hits[0]["id"] != i, (i, hits)
+            wait_built(c, "h")
+            finds_itself(c, "h", base, probe)
         finally:
             s.stop()

@@ -10,7 +10,7 @@ import tempfile
 
 import numpy as np
 
-from conftest import Server
+from conftest import Server, wait_indexed
 from test_api import reference, upsert_all
 from test_hnsw import clustered, recall_at_k
 
@@ -50,6 +50,7 @@ def test_recall_within_float32_and_exact_scores(server):
             # ef 40 covers the 30 candidates sq8 re-ranks (k 10 × oversampling 3)
             info = make(c, name, metric, quant, m=6, efc=24)
             upsert_all(c, name, ids, base, payloads, batch=1000)
+            wait_indexed(c, name)  # the graph's recall, not the backlog scan's (exact)
             recalls[quant] = recall_at_k(c, name, base, ids, queries, metric, ef=40)
             if quant == "none":
                 assert info["quantization"] == {"type": "none"}
