@@ -369,7 +369,7 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
         .n_slots = s->n_slots,
         .n_free = s->n_free,
         .n_tombstones = s->n_tombstones,
-        .n_backlog = s->n_backlog - s->backlog_head,
+        .n_backlog = vd_shard_queued(s),
         .n_built = s->n_built,
         .n_linked = atomic_load(&s->n_linked),
         .n_compactions = s->n_compactions,

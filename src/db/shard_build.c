@@ -41,12 +41,10 @@
 /* Points built since the last connect pass that call for another. */
 #define VD_CONNECT_GROWTH(n_alive) ((n_alive) / 8 > 1024 ? (n_alive) / 8 : 1024)
 
-static inline size_t queued(const vd_shard *s) { return s->n_backlog - s->backlog_head; }
-
 int vd_shard_backlog_reserve(vd_shard *s, size_t extra)
 {
-    if (s->backlog_head > 0 && s->backlog_head >= queued(s)) { /* slide the live part down */
-        memmove(s->backlog, s->backlog + s->backlog_head, queued(s) * sizeof *s->backlog);
+    if (s->backlog_head > 0 && s->backlog_head >= vd_shard_queued(s)) { /* slide the live part down */
+        memmove(s->backlog, s->backlog + s->backlog_head, vd_shard_queued(s) * sizeof *s->backlog);
         s->n_backlog -= s->backlog_head;
         s->backlog_head = 0;
     }
@@ -57,7 +55,7 @@ void vd_shard_backlog_push(vd_shard *s, uint32_t slot)
 {
     vd_bit_set(s->pending, slot);
     s->backlog[s->n_backlog++] = slot;
-    atomic_store_explicit(&s->backlog_len, queued(s), memory_order_relaxed);
+    atomic_store_explicit(&s->backlog_len, vd_shard_queued(s), memory_order_relaxed);
 }
 
 size_t vd_shard_backlog(const vd_shard *s)
@@ -93,7 +91,7 @@ size_t vd_shard_build(vd_shard *s, size_t max_slots, vd_pool *pool)
     /* Read lock: copy the head of the queue and insert it beside searches.
      * Only this round takes from the head (build_lock); writers append. */
     pthread_rwlock_rdlock(&s->lock);
-    size_t n = queued(s) < max_slots ? queued(s) : max_slots;
+    size_t n = vd_shard_queued(s) < max_slots ? vd_shard_queued(s) : max_slots;
     if (n) { /* (no queue may have been allocated yet) */
         memcpy(slots, s->backlog + s->backlog_head, n * sizeof *slots);
         vd_vector_view v = vd_shard_view(s);
@@ -118,12 +116,12 @@ size_t vd_shard_build(vd_shard *s, size_t max_slots, vd_pool *pool)
         built++;
     }
     s->n_built += built;
-    if (!queued(s)) {
+    if (!vd_shard_queued(s)) {
         s->backlog_head = s->n_backlog = 0;
         if (s->n_built - s->built_at_connect >= VD_CONNECT_GROWTH(s->n_alive))
             atomic_store(&s->connect_due, true);
     }
-    atomic_store_explicit(&s->backlog_len, queued(s), memory_order_relaxed);
+    atomic_store_explicit(&s->backlog_len, vd_shard_queued(s), memory_order_relaxed);
     pthread_rwlock_unlock(&s->lock);
     pthread_mutex_unlock(&s->build_lock);
     return built;
@@ -150,7 +148,7 @@ size_t vd_shard_connect(vd_shard *s)
      * walk over every node's level-0 list, and an insert's walk per node
      * linked: milliseconds per 100k nodes). */
     pthread_rwlock_rdlock(&s->lock);
-    if (!queued(s) && atomic_exchange(&s->connect_due, false)) {
+    if (!vd_shard_queued(s) && atomic_exchange(&s->connect_due, false)) {
         vd_vector_view v = vd_shard_view(s);
         if (s->index->ops->connect(s->index, &v, &linked) == 0)
             s->built_at_connect = s->n_built;

@@ -91,6 +91,10 @@ struct vd_shard {
     _Atomic uint64_t n_linked;    /* nodes connect has linked */
 };
 
+/* Slots queued for the graph (the backlog, shard_build.c), under the lock;
+ * vd_shard_backlog reads the same count without it. */
+static inline size_t vd_shard_queued(const vd_shard *s) { return s->n_backlog - s->backlog_head; }
+
 /* The id map's hash of id: keyed (SipHash-1-3 with id_key), unlike the frozen
  * vd_id_hash that routes points to shards, which anyone can compute. */
 uint64_t vd_shard_id_hash(const vd_shard *s, const vd_point_id *id);

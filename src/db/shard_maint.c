@@ -123,7 +123,7 @@ int vd_shard_compact(vd_shard *s, double min_ratio, size_t *n_released)
      * still queued for the graph and the builder has since caught up. */
     bool due = s->n_tombstones > 0 &&
                ((double)s->n_tombstones >= min_ratio * (double)nodes ||
-                (atomic_load(&s->compact_again) && s->n_backlog == s->backlog_head));
+                (atomic_load(&s->compact_again) && vd_shard_queued(s) == 0));
     size_t skipped = 0;
     if (due) {
         size_t nw = vd_bitset_words(s->n_slots);

@@ -208,13 +208,6 @@ int vd_shard_upsert(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_counts *c
     return rc ? rc : rc2;
 }
 
-/* A point that exists for a write that follows it in the log: alive (a
- * stage makes its points alive, queued for the graph or not). */
-static bool is_live(const vd_shard *s, uint32_t slot)
-{
-    return vd_bit_test(s->alive, slot);
-}
-
 /* Before a delete takes slot's point out: its version, so that older writes
  * replayed after the delete stay ignored (db/graveyard.h). Out of memory the
  * record is not kept; the delete itself always happens. */
@@ -232,7 +225,7 @@ int vd_shard_delete_ids(vd_shard *s, const vd_point_id *ids, size_t n, size_t *n
     for (size_t i = 0; rc == 0 && i < n; i++) {
         uint64_t h = vd_shard_id_hash(s, &ids[i]);
         uint32_t slot;
-        if (vd_idmap_find(&s->idmap, &ids[i], h, &slot) && is_live(s, slot)) {
+        if (vd_idmap_find(&s->idmap, &ids[i], h, &slot) && vd_bit_test(s->alive, slot)) {
             remember_version(s, slot, h);
             vd_shard_kill_slot(s, slot, h);
             (*n_deleted)++;
@@ -324,7 +317,7 @@ int vd_shard_edit_payload(vd_shard *s, const vd_payload_edit *e, const vd_point_
     }
     for (size_t i = 0; !f && rc == 0 && i < n; i++) {
         uint32_t slot;
-        if (vd_idmap_find(&s->idmap, &ids[i], vd_shard_id_hash(s, &ids[i]), &slot) && is_live(s, slot) &&
+        if (vd_idmap_find(&s->idmap, &ids[i], vd_shard_id_hash(s, &ids[i]), &slot) && vd_bit_test(s->alive, slot) &&
             (rc = edit_slot(s, slot, e)) == 0)
             (*n_edited)++;
     }
