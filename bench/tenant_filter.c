@@ -12,7 +12,7 @@
  * then times QUERIES searches (k 10) each filtered to one tenant, one at a
  * time on one thread (the shards fan out on the pool as the server's do).
  * CPU ms per search is the process's CPU time over the searches (both
- * shards' threads), the figure to compare on a shared machine.
+ * shards' threads, the pool's idle wait included).
  * Recall@10 is against the exact answer (exact: true). Prints a markdown
  * table: storage, p50, p99, QPS, recall. The issue's target: 1% at 1M ×
  * 1536 within 1 ms p50.
@@ -74,8 +74,7 @@ static double cpu_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* Process CPU seconds the last run() spent in searches (both shards' threads:
- * unlike wall time, not inflated when the machine's host takes the cores). */
+/* Process CPU seconds the last run() spent in searches (both shards' threads). */
 static double run_cpu_s;
 
 static double run(vd_collection *c, const float *queries, size_t nq, uint32_t dim, unsigned tenants,
