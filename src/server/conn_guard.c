@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 #define GUARD_TICK_MS 250
@@ -39,13 +40,6 @@ struct vd_conn_guard {
     uint64_t count;
     _Atomic uint64_t live; /* count less those shut down, their close pending */
 };
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* Under the lock: the slot is still on the list, so its connection has not
  * been closed and fd is still its socket. */
@@ -88,16 +82,10 @@ static void *guard_main(void *arg)
     vd_conn_guard *g = arg;
     pthread_mutex_lock(&g->lock);
     while (!g->stopping) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        t.tv_nsec += GUARD_TICK_MS * 1000000L;
-        if (t.tv_nsec >= 1000000000L) {
-            t.tv_sec++;
-            t.tv_nsec -= 1000000000L;
-        }
+        struct timespec t = vd_deadline_after_ms(GUARD_TICK_MS);
         pthread_cond_timedwait(&g->wake, &g->lock, &t);
         if (!g->stopping)
-            sweep(g, now_s());
+            sweep(g, vd_now_s());
     }
     pthread_mutex_unlock(&g->lock);
     return NULL;
@@ -153,7 +141,7 @@ vd_conn_slot *vd_conn_guard_opened(vd_conn_guard *g, int fd)
         return NULL;
     s->fd = fd;
     s->phase = PHASE_IDLE;
-    s->since = now_s();
+    s->since = vd_now_s();
     pthread_mutex_lock(&g->lock);
     s->next = g->head;
     if (g->head)
@@ -202,7 +190,7 @@ static void enter(vd_conn_guard *g, vd_conn_slot *s, slot_phase p)
     pthread_mutex_lock(&g->lock);
     if (s->phase != PHASE_CLOSING) {
         s->phase = p;
-        s->since = now_s();
+        s->since = vd_now_s();
         s->received = 0;
     }
     pthread_mutex_unlock(&g->lock);
@@ -221,7 +209,7 @@ bool vd_conn_guard_body(vd_conn_guard *g, vd_conn_slot *s, uint64_t received)
     bool ok = true;
     if (s->phase == PHASE_BODY) {
         s->received = received;
-        if (body_too_slow(g, s, now_s())) {
+        if (body_too_slow(g, s, vd_now_s())) {
             close_slot(g, s, VD_CLOSE_BODY_TOO_SLOW);
             ok = false;
         }

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
+
 struct vd_ticker {
     vd_ticker_step step;
     void *ctx;
@@ -19,19 +21,6 @@ struct vd_ticker {
     bool stopping;
     pthread_t thread;
 };
-
-static struct timespec after_ms(uint64_t ms)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += (time_t)(ms / 1000);
-    t.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
 
 static void *ticker_main(void *arg)
 {
@@ -45,7 +34,7 @@ static void *ticker_main(void *arg)
         pthread_mutex_lock(&t->lock);
         if (more)
             continue;
-        struct timespec until = after_ms(t->idle_ms);
+        struct timespec until = vd_deadline_after_ms(t->idle_ms);
         while (!t->stopping && pthread_cond_timedwait(&t->wake, &t->lock, &until) != ETIMEDOUT)
             ;
     }

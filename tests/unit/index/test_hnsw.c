@@ -399,6 +399,18 @@ Test(hnsw, concurrent_searches_and_writes, .timeout = 600)
 
 /* ---- a filter checked per slot walks exactly as its bitmap does ---------- */
 
+/* An index over every slot of v, inserted in slot order on this thread (the
+ * same graph every run). */
+static vd_index *index_over(const vd_index_params *params, uint64_t seed, const vd_vector_view *v)
+{
+    vd_index *idx;
+    cr_assert_eq(vd_index_create(params, seed, &idx), 0);
+    cr_assert_eq(idx->ops->reserve(idx, v->n_slots), 0);
+    for (uint32_t s = 0; s < v->n_slots; s++)
+        cr_assert_eq(idx->ops->insert(idx, v, s), 0);
+    return idx;
+}
+
 static bool even_slot(const void *ctx, uint32_t slot)
 {
     (void)ctx;
@@ -417,12 +429,8 @@ Test(hnsw, a_lazy_filter_walks_as_its_bitmap_does, .timeout = 300)
         clustered(vecs + i * D);
     vd_index_params params;
     vd_index_params_default(&params, VD_INDEX_HNSW);
-    vd_index *idx;
-    cr_assert_eq(vd_index_create(&params, 7, &idx), 0);
-    cr_assert_eq(idx->ops->reserve(idx, NL), 0);
     vd_vector_view v = {.vecs = vecs, .dim = D, .n_slots = NL, .metric = VD_METRIC_L2};
-    for (uint32_t s = 0; s < NL; s++)
-        cr_assert_eq(idx->ops->insert(idx, &v, s), 0);
+    vd_index *idx = index_over(&params, 7, &v);
     static uint64_t all[(NL + 63) / 64], even[(NL + 63) / 64];
     for (uint32_t s = 0; s < NL; s++) {
         all[s / 64] |= 1ull << (s % 64);
@@ -497,12 +505,8 @@ Test(hnsw, connect_links_the_nodes_no_walk_reaches, .timeout = 300)
     vd_index_params_default(&params, VD_INDEX_HNSW);
     params.m = 16;
     params.ef_construction = 100;
-    vd_index *idx;
-    cr_assert_eq(vd_index_create(&params, 3, &idx), 0);
-    cr_assert_eq(idx->ops->reserve(idx, NC), 0);
     vd_vector_view v = {.vecs = vecs, .dim = DC, .n_slots = NC, .metric = VD_METRIC_L2};
-    for (uint32_t s = 0; s < NC; s++)
-        cr_assert_eq(idx->ops->insert(idx, &v, s), 0);
+    vd_index *idx = index_over(&params, 3, &v);
     uint32_t before = self_misses(idx, &v, NC, 100);
     size_t linked = 0, again = 0;
     cr_assert_eq(idx->ops->connect(idx, &v, &linked), 0);
