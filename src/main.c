@@ -4,7 +4,6 @@
  * then waits for SIGTERM/SIGINT and shuts down in reverse order.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 #include "server/metrics.h"
 #include "util/jobq.h"
 #include "util/log.h"
+#include "util/memtrim.h"
 #include "util/pool.h"
 #include "vectord/crc32c.h"
 #include "vectord/distance.h"
@@ -87,11 +87,13 @@ static void raise_fd_limit(const vd_config *cfg)
                     (unsigned long long)want, (unsigned long long)cfg->max_connections);
 }
 
-/* Everything main starts, in start order; shut_down undoes it in reverse.
- * Local to main.c and passed explicitly: no module sees it. */
 /* How long the graph builder sleeps when no shard has a backlog. */
 #define VD_BUILDER_IDLE_MS 10
+/* Memory kept for requests goes back to the system within two ticks of the last one. */
+#define VD_MEMTRIM_TICK_MS 500
 
+/* Everything main starts, in start order; shut_down undoes it in reverse.
+ * Local to main.c and passed explicitly: no module sees it. */
 typedef struct vectord {
     vd_config cfg;
     const vd_distance_table *dist;
@@ -102,6 +104,7 @@ typedef struct vectord {
     vd_metrics *metrics;
     vd_maintenance *maint;
     vd_builder *builder; /* graph indexes built behind the writes */
+    vd_memtrim *memtrim; /* gives malloc's kept memory back when idle */
     vd_recall_monitor *recall;
     vd_auth *auth;
     vd_http *http;
@@ -124,17 +127,6 @@ static void block_signals(sigset_t *sigs)
     pthread_sigmask(SIG_BLOCK, sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* past a file-size limit, writes fail with EFBIG: a WAL error */
-}
-
-/* Large blocks (request bodies, lifted vectors, answers) from their own
- * mappings, so freeing one gives the memory back to the system. glibc would
- * otherwise raise its threshold after the first such free (up to 32 MiB) and
- * keep later ones in the heap, where they stay resident. */
-static void tune_malloc(void)
-{
-#ifdef __GLIBC__
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
-#endif
 }
 
 /* CPU dispatch (distance kernels, CRC) before any thread runs. */
@@ -184,7 +176,9 @@ static int start_serving(vectord *v)
         vd_maintenance_start(&v->maint, v->db, v->cfg.compact_interval_ms,
                              (double)v->cfg.compact_min_deleted_pct / 100.0) != 0 ||
         vd_builder_start(&v->builder, v->db, v->workers, VD_BUILDER_IDLE_MS) != 0 ||
-        vd_recall_monitor_start(&v->recall, v->cfg.recall_sample_every) != 0) {
+        vd_recall_monitor_start(&v->recall, v->cfg.recall_sample_every) != 0 ||
+        vd_memtrim_start(&v->memtrim, &vd_metrics_http_load(v->metrics)->requests,
+                         VD_MEMTRIM_TICK_MS) != 0) {
         vd_log_error("out of memory at start-up", "%s", "");
         return -1;
     }
@@ -335,6 +329,7 @@ static void shut_down(vectord *v, bool clean)
     for (size_t k = 0; k < v->n_feeds; k++)
         vd_feed_free(v->feeds[k]); /* after the HTTP threads: their requests may read a feed */
     vd_maintenance_stop(v->maint);
+    vd_memtrim_stop(v->memtrim);
     vd_builder_stop(v->builder);
     vd_recall_monitor_stop(v->recall); /* holds collection references */
     vd_store_close(v->store, clean);
@@ -376,7 +371,7 @@ int main(int argc, char **argv)
         vd_log_warn("environment variables that name no setting are ignored (see --help)",
                     "variables=%s", v.cfg.unknown_env);
     raise_fd_limit(&v.cfg);
-    tune_malloc();
+    vd_memtrim_tune();
     sigset_t sigs;
     block_signals(&sigs);
     init_cpu(&v);

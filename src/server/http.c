@@ -761,6 +761,7 @@ static enum MHD_Result serve(vd_http *h, struct MHD_Connection *conn, const char
         rc->path_bad = marks & URI_PATH_BAD;
         rc->path_slash = marks & URI_PATH_SLASH;
         clock_gettime(CLOCK_MONOTONIC, &rc->start);
+        atomic_fetch_add_explicit(&h->load->requests, 1, memory_order_relaxed);
         name_request(h, conn, rc);
         snprintf(rc->method, sizeof rc->method, "%s", method);
         rc->route = VD_ROUTE_NONE; /* until dispatch matches one */

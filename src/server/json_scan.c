@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/base64.h"
+
 #define PLACEHOLDER_MARK '\xff'
 
 /* Path frames kept with their key; deeper levels are counted, not named. */
@@ -239,16 +241,26 @@ static size_t skip_ws(const char *t, size_t i, size_t len)
     return i;
 }
 
+/* Room for extra more values. */
+static bool reserve_values(vd_json_vectors *v, size_t extra)
+{
+    if (v->n_values + extra <= v->cap_values)
+        return true;
+    size_t cap = v->cap_values ? 2 * v->cap_values : 64;
+    while (cap < v->n_values + extra)
+        cap *= 2;
+    float *nv = realloc(v->values, cap * sizeof *nv);
+    if (!nv)
+        return false;
+    v->values = nv;
+    v->cap_values = cap;
+    return true;
+}
+
 static bool push_value(vd_json_vectors *v, float f)
 {
-    if (v->n_values == v->cap_values) {
-        size_t cap = v->cap_values ? 2 * v->cap_values : 64;
-        float *nv = realloc(v->values, cap * sizeof *nv);
-        if (!nv)
-            return false;
-        v->values = nv;
-        v->cap_values = cap;
-    }
+    if (!reserve_values(v, 1))
+        return false;
     v->values[v->n_values++] = f;
     return true;
 }
@@ -270,6 +282,22 @@ static bool push_array(vd_json_vectors *v, size_t first, size_t count)
     v->first[v->n] = first;
     v->count[v->n++] = count;
     return true;
+}
+
+/* Records values[first .. n_values) as lifted array number v->n and
+ * overwrites the span bytes at t[at] with its placeholder. 1; 0 when the
+ * placeholder does not fit; -ENOMEM. */
+static int place_mark(char *t, size_t at, size_t span, vd_json_vectors *v, size_t first)
+{
+    char mark[32];
+    int m = snprintf(mark, sizeof mark, "\"%c%zu\"", PLACEHOLDER_MARK, v->n);
+    if ((size_t)m > span)
+        return 0;
+    if (!push_array(v, first, v->n_values - first))
+        return -ENOMEM;
+    memcpy(t + at, mark, (size_t)m);
+    memset(t + at + m, ' ', span - (size_t)m);
+    return 1;
 }
 
 /* Lifts the array whose '[' is at text[at]: 1 done (*next after its ']'),
@@ -307,15 +335,11 @@ static int lift(char *t, size_t len, size_t at, vd_json_vectors *v, size_t *next
             break;
         goto leave;
     }
-    char mark[32];
-    int m = snprintf(mark, sizeof mark, "\"%c%zu\"", PLACEHOLDER_MARK, v->n);
-    size_t span = i - at + 1;
-    if ((size_t)m > span)
-        goto leave;
-    if (!push_array(v, first, v->n_values - first))
-        goto oom;
-    memcpy(t + at, mark, (size_t)m);
-    memset(t + at + m, ' ', span - (size_t)m);
+    int r = place_mark(t, at, i - at + 1, v, first);
+    if (r <= 0) {
+        v->n_values = first;
+        return r;
+    }
     *next = i + 1;
     return 1;
 leave:
@@ -326,12 +350,55 @@ oom:
     return -ENOMEM;
 }
 
-/* A "vector" member's array where vectors are lifted: the top-level
- * object's, or that of an object in one of its arrays. */
-static bool liftable_here(const string_scan *sc)
+/* Lifts the "vector_b64" string whose opening '"' is at text[at]: decoded
+ * straight into float32 values (little-endian, as the API defines them), so
+ * cJSON neither copies nor the handler decodes 8 KiB per 1536-d vector.
+ * Same returns as lift(); a string that is not strict base64 of whole finite
+ * float32 values (or has an escape) is left for the usual errors. */
+static int lift_b64(char *t, size_t len, size_t at, vd_json_vectors *v, size_t *next)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const char *s = t + at + 1;
+    const char *q = memchr(s, '"', len - at - 1);
+    if (!q)
+        return 0;
+    size_t n = (size_t)(q - s), bytes = vd_base64_decoded_len(s, n);
+    if (bytes == SIZE_MAX || bytes == 0 || bytes % sizeof(float))
+        return 0;
+    size_t count = bytes / sizeof(float), first = v->n_values;
+    if (v->max_per_array && count > v->max_per_array)
+        return -E2BIG;
+    if (!reserve_values(v, count))
+        return -ENOMEM;
+    float *out = v->values + first;
+    if (vd_base64_decode(s, n, (uint8_t *)out) != 0)
+        return 0; /* a byte outside the alphabet, '\\' among them */
+    bool finite = true;
+    for (size_t k = 0; k < count; k++)
+        finite &= isfinite(out[k]) != 0;
+    if (!finite)
+        return 0;
+    v->n_values += count;
+    int r = place_mark(t, at, n + 2, v, first);
+    if (r <= 0) {
+        v->n_values = first;
+        return r;
+    }
+    *next = (size_t)(q - t) + 1;
+    return 1;
+#else
+    (void)t, (void)len, (void)at, (void)v, (void)next;
+    return 0; /* the handler decodes byte by byte */
+#endif
+}
+
+/* A member named key where vectors are lifted ("vector" arrays,
+ * "vector_b64" strings): in the top-level object, or in an object in one
+ * of its arrays. */
+static bool liftable_here(const string_scan *sc, const char *key)
 {
     const scan_frame *top = sc->depth && sc->depth <= SCAN_NAMED_DEPTH ? &sc->frames[sc->depth - 1] : NULL;
-    if (!top || !top->object || top->expect_key || strcmp(top->key, "vector") != 0)
+    if (!top || !top->object || top->expect_key || strcmp(top->key, key) != 0)
         return false;
     return sc->depth == 1 ||
            (sc->depth == 3 && sc->frames[0].object && !sc->frames[1].object);
@@ -352,9 +419,11 @@ int vd_json_scan(char *text, size_t len, vd_json_vectors *vectors, vd_json_scan_
     while (i < len) {
         char c = text[i];
         scan_frame *top = sc.depth && sc.depth <= SCAN_NAMED_DEPTH ? &sc.frames[sc.depth - 1] : NULL;
-        if (c == '[' && vectors && liftable_here(&sc)) {
+        bool lift_array = c == '[' && vectors && liftable_here(&sc, "vector");
+        if (lift_array || (c == '"' && vectors && liftable_here(&sc, "vector_b64"))) {
             size_t next;
-            int r = lift(text, len, i, vectors, &next);
+            int r = lift_array ? lift(text, len, i, vectors, &next)
+                               : lift_b64(text, len, i, vectors, &next);
             if (r == -E2BIG) {
                 char path[200];
                 scan_path(&sc, false, path, sizeof path);

@@ -251,6 +251,16 @@ int vd_json_vector_field(const cJSON *obj, const char *where, const char *collec
         return vd_json_vector(arr, vd_json_path(path, sizeof path, where, "vector"), collection,
                               dim, lifted, out, em);
     vd_json_path(path, sizeof path, where, "vector_b64");
+    const float *values;
+    size_t n_lifted;
+    if (vd_json_lifted(lifted, b64, &values, &n_lifted)) { /* decoded by the scan */
+        if (n_lifted != dim)
+            return vd_fail(em, VD_E_DIMENSION_MISMATCH,
+                           "%s holds %zu bytes (%zu float32 values); collection '%s' expects %u "
+                           "values", path, n_lifted * 4, n_lifted, collection, dim);
+        memcpy(out, values, (size_t)dim * sizeof *out);
+        return 0;
+    }
     if (!cJSON_IsString(b64))
         return vd_fail(em, VD_E_INVALID_VECTOR,
                        "%s must be a base64 string of little-endian float32 values, got %s", path,

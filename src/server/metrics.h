@@ -37,6 +37,7 @@ typedef enum vd_conn_close_reason {
 typedef struct vd_http_load {
     _Atomic long connections;
     _Atomic long active; /* requests dispatched whose answer is not all sent (all listeners) */
+    _Atomic uint64_t requests; /* requests begun, ever (all listeners) */
     _Atomic uint64_t closed[VD_N_CLOSE_REASONS];
     _Atomic long waiting;
     _Atomic uint64_t body_bytes;

@@ -150,6 +150,9 @@ void vd_mutation_encode(const vd_mutation *m, vd_strbuf *b)
     case VD_MUT_UPSERT:
         vd_put_u32(b, m->dim);
         vd_put_u32(b, (uint32_t)m->n_points);
+        /* the vectors' bytes at once: growing by doubling would copy them
+         * again at each step (payloads, printed below, may still grow it) */
+        vd_strbuf_reserve(b, b->len + m->n_points * ((size_t)m->dim * sizeof(float) + 64));
         for (size_t i = 0; i < m->n_points && !b->failed; i++)
             put_point(b, &m->points[i], m->dim);
         break;

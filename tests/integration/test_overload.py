@@ -400,9 +400,14 @@ def test_sixteen_concurrent_maximal_bodies_keep_rss_within_the_in_flight_budget(
             if i % 2:  # the payload of 2M numbers could never fit
                 assert st == 413 and "max_inflight_body_bytes" in doc["error"]["message"], doc
         assert peak - base <= BUDGET + RSS_SLACK, (peak - base) / 2**20
-        # Given back: the big blocks were their own mappings.
-        time.sleep(0.5)
-        after = proc_status(pid, "VmRSS")
+        # Given back: malloc keeps request buffers while requests come (util/memtrim.h)
+        # and trims its heap within about a second of the last one.
+        deadline = time.monotonic() + 10
+        while True:
+            after = proc_status(pid, "VmRSS")
+            if after - base <= 16 << 20 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert after - base <= 16 << 20, (after - base) / 2**20
         assert metric(c, "vectord_http_body_bytes") == 0
         print(f"rss base {base / 2**20:.1f} MiB, peak +{(peak - base) / 2**20:.1f} MiB, "

@@ -4,6 +4,7 @@
  * can pass for a placeholder, and what it counts. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,18 @@ static const cJSON *at(const cJSON *doc, const char *a, int i, const char *b)
     return x;
 }
 
+/* Each body scans without error, nothing lifted, its text as sent. */
+static void assert_left_alone(const char *const *left, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        scanned s = scan(left[i], 0);
+        cr_assert_eq(s.rc, 0);
+        cr_assert_eq(s.v.n, 0, "%s was lifted", left[i]);
+        cr_assert_str_eq(s.text, left[i], "the text of what is left stays as sent");
+        done(&s);
+    }
+}
+
 Test(json_scan, lifts_top_level_and_per_entry_vectors_only)
 {
     scanned s = scan("{\"points\":[{\"id\":1,\"vector\":[1.5, -2e-3,0.1],"
@@ -82,13 +95,7 @@ Test(json_scan, leaves_what_is_not_all_finite_float32_numbers)
         "{\"vector\":[01,2,3,4]}",      "{\"vector\":[1.,2,3,4]}",   "{\"vector\":[+1,2,3,4]}",
         "{\"vector\":[NaN,2,3,4]}",     "{\"vector\":[1,2,3,4,]}",   "{\"a\":{\"vector\":[1,2,3,4]}}",
     };
-    for (size_t i = 0; i < sizeof left / sizeof *left; i++) {
-        scanned s = scan(left[i], 0);
-        cr_assert_eq(s.rc, 0);
-        cr_assert_eq(s.v.n, 0, "%s was lifted", left[i]);
-        cr_assert_str_eq(s.text, left[i], "the text of what is left stays as sent");
-        done(&s);
-    }
+    assert_left_alone(left, sizeof left / sizeof *left);
 }
 
 Test(json_scan, invalid_json_stays_invalid)
@@ -236,4 +243,76 @@ Test(json_scan, lifted_values_are_correctly_rounded_like_strtof)
         }
         done(&s);
     }
+}
+
+/* "vector_b64" strings are decoded by the scan into the same lifted store,
+ * bit for bit the floats the client encoded, and the handler's field reader
+ * takes them from there; what is not strict base64 of whole finite float32
+ * values stays a string for the handler's usual errors. */
+Test(json_scan, lifts_base64_vectors_bit_for_bit)
+{
+    /* 1.5, -0.0, the smallest subnormal, FLT_MAX: 16 bytes little-endian */
+    const char *body = "{\"points\":[{\"id\":1,\"vector_b64\":\"AADAPwAAAIABAAAA//9/fw==\","
+                       "\"payload\":{\"vector_b64\":\"AADAPw==\"}}],"
+                       "\"vector_b64\":\"AACAPw==\"}";
+    scanned s = scan(body, 0);
+    cr_assert_eq(s.rc, 0, "%s", s.em.text);
+    cr_assert_not_null(s.doc);
+    cr_assert_eq(s.v.n, 2, "the payload's string is the client's data");
+    const float *f;
+    size_t n;
+    cr_assert(vd_json_lifted(&s.v, at(s.doc, "points", 0, "vector_b64"), &f, &n));
+    cr_assert_eq(n, 4);
+    uint32_t bits[4];
+    memcpy(bits, f, sizeof bits);
+    cr_assert(bits[0] == 0x3fc00000u && bits[1] == 0x80000000u && bits[2] == 1u &&
+              bits[3] == 0x7f7fffffu);
+    cr_assert(vd_json_lifted(&s.v, at(s.doc, "vector_b64", -1, NULL), &f, &n) && n == 1 &&
+              f[0] == 1.0f);
+    float out[4];
+    vd_errmsg em = {{0}};
+    cr_assert_eq(vd_json_vector_field(cJSON_GetArrayItem(at(s.doc, "points", -1, NULL), 0),
+                                      "points[0]", "c", 4, &s.v, out, &em), 0, "%s", em.text);
+    cr_assert(out[0] == 1.5f && signbit(out[1]) && out[3] == 0x1.fffffep127f);
+    cr_assert_eq(vd_json_vector_field(cJSON_GetArrayItem(at(s.doc, "points", -1, NULL), 0),
+                                      "points[0]", "c", 3, &s.v, out, &em),
+                 VD_E_DIMENSION_MISMATCH);
+    cr_assert(strstr(em.text, "points[0].vector_b64 holds 16 bytes (4 float32 values)"), "%s",
+              em.text);
+    done(&s);
+}
+
+Test(json_scan, leaves_base64_strings_that_are_not_whole_finite_floats)
+{
+    static const char *const left[] = {
+        "{\"vector_b64\":\"AADAPw\"}",       /* not a multiple of 4 characters */
+        "{\"vector_b64\":\"AADA\"}",         /* 3 bytes: no whole float */
+        "{\"vector_b64\":\"AADA*w==\"}",     /* outside the alphabet */
+        "{\"vector_b64\":\"AAD\\u0041Pw==\"}", /* an escape */
+        "{\"vector_b64\":\"AACAfw==\"}",     /* +Inf */
+        "{\"vector_b64\":\"AADAfw==\"}",     /* NaN */
+        "{\"vector_b64\":\"\"}",
+        "{\"vector_b64\":[1,2,3,4]}",
+        "{\"a\":{\"vector_b64\":\"AACAPw==\"}}",
+    };
+    assert_left_alone(left, sizeof left / sizeof *left);
+    /* The handler then says what is wrong, as before. */
+    scanned s = scan("{\"vector_b64\":\"AACAfw==\"}", 0);
+    float out[1];
+    vd_errmsg em = {{0}};
+    cr_assert_eq(vd_json_vector_field(s.doc, "", "c", 1, &s.v, out, &em), VD_E_INVALID_VECTOR);
+    cr_assert(strstr(em.text, "NaN or infinite"), "%s", em.text);
+    done(&s);
+    s = scan("{\"vector_b64\":\"AADA*w==\"}", 0);
+    cr_assert_eq(vd_json_vector_field(s.doc, "", "c", 1, &s.v, out, &em), VD_E_INVALID_VECTOR);
+    cr_assert(strstr(em.text, "not valid base64"), "%s", em.text);
+    done(&s);
+}
+
+Test(json_scan, a_base64_vector_longer_than_any_collection_takes_is_refused)
+{
+    scanned s = scan("{\"searches\":[{\"vector_b64\":\"AACAPwAAgD8AAIA/\"}]}", 2);
+    cr_assert_eq(s.rc, VD_E_DIMENSION_MISMATCH);
+    cr_assert(strstr(s.em.text, "searches[0].vector_b64 has more than 2 values"), "%s", s.em.text);
+    done(&s);
 }
