@@ -36,8 +36,12 @@
 #include "db/shard_internal.h"
 
 /* Slots a build round takes: the read lock is held while they are inserted,
- * so a writer waits at most about one round. */
-#define VD_BUILD_BATCH 64u
+ * so a writer waits at most about one round. The builder runs niced, so while
+ * writes keep the cores busy a round takes longer than its CPU time: at 1536
+ * dimensions and ef_construction 200, rounds of 64 held 8 upload connections
+ * to 16k vectors/s, rounds of 16 let them reach 24k, and the graph was
+ * complete as soon (bench/http_search.py --clients 8, docs/BENCHMARKS.md 5b). */
+#define VD_BUILD_BATCH 16u
 /* Points built since the last connect pass that call for another. */
 #define VD_CONNECT_GROWTH(n_alive) ((n_alive) / 8 > 1024 ? (n_alive) / 8 : 1024)
 
