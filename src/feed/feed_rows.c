@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/json_float.h"
 #include "util/log.h"
 #include "write/mutation.h"
 
@@ -80,14 +81,21 @@ bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c,
     *p = (vd_point_in){0};
     const char *why = NULL;
     cJSON *emb = NULL;
+    float *v = b->vecs + (size_t)b->n_pts * dim;
+    /* The common case straight into floats; anything else through cJSON,
+     * which says what is wrong. */
+    bool parsed = !PQgetisnull(r, row, c + 1) &&
+                  vd_json_float_array(PQgetvalue(r, row, c + 1),
+                                      (size_t)PQgetlength(r, row, c + 1), v, dim) == dim;
     if (!vd_feed_parse_id(f, b, id, &p->id))
         why = "bad id";
+    else if (parsed)
+        ;
     else if (PQgetisnull(r, row, c + 1) || !(emb = cJSON_Parse(PQgetvalue(r, row, c + 1))) ||
              !cJSON_IsArray(emb))
         why = "the embedding is not a JSON or pgvector array";
     else if ((uint32_t)cJSON_GetArraySize(emb) != dim)
         why = "the embedding has the wrong dimension";
-    float *v = b->vecs + (size_t)b->n_pts * dim;
     uint32_t k = 0;
     for (cJSON *e = emb ? emb->child : NULL; !why && e; e = e->next, k++) {
         if (!cJSON_IsNumber(e) || !(e->valuedouble == e->valuedouble) ||
