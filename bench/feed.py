@@ -56,7 +56,8 @@ def start_vectord(a, pg, tmp, source):
     proc = subprocess.Popen([a.vectord, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(tmp, f"data-{source}"),
                              "--set", f"feed_dsn={pg.dsn}", "--set", f"feed_dim={a.dim}",
                              "--set", f"feed_source={source}", "--set", f"feed_name=bench_{source}",
-                             *(["--set", f"index_backlog_max={a.backlog_max}"] if a.backlog_max is not None else [])],
+                             *(["--set", f"index_backlog_max={a.backlog_max}"] if a.backlog_max is not None else []),
+                             *[x for kv in a.set for x in ("--set", kv)]],
                             stdout=log, stderr=log)
     while True:
         text = open(log.name).read()
@@ -169,6 +170,8 @@ def main():
     ap.add_argument("--source", default="both", choices=("both", "outbox", "logical"))
     ap.add_argument("--vectord", default=os.path.join(ROOT, "build-release", "vectord"))
     ap.add_argument("--backlog-max", type=int, help="vectord's index_backlog_max (default: its own)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="another vectord setting, e.g. feed_batch_rows=2000")
     a = ap.parse_args()
 
     pg = Postgres(logical=True, synchronous_commit=True)  # as in production: a commit's WAL is written

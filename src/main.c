@@ -281,6 +281,7 @@ static int start_feeds(vectord *v)
             .create = &create,
             .batch_rows = (uint32_t)fs->batch_rows, .poll_ms = (uint32_t)fs->poll_ms,
             .max_lag_s = (uint32_t)fs->max_lag_s, .position_ready_s = (uint32_t)fs->position_ready_s,
+            .pool = v->pool,
         };
         int rc = vd_feed_start(&v->feeds[v->n_feeds], &fc, v->db, v->api.journal, &em);
         cJSON_Delete(doc); /* the feed copied what it keeps */

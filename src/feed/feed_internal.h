@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "feed/pg_feed.h"
+#include "util/pool.h"
 
 /* The logical source's stream state (feed_logical.c). */
 typedef struct vd_feed_logical {
@@ -85,6 +86,7 @@ typedef struct vd_feed_batch {
     char **ids; /* owned id strings */
     size_t n_pts, n_dels, n_ids;
     bool quiet; /* rows that cannot be points are neither logged nor counted (a comparison) */
+    bool *parsed; /* row i's embedding is in vecs[i * dim ...] already (vd_feed_batch_parse), or NULL */
 } vd_feed_batch;
 
 /* Wakes the waiters whose transaction is applied, whose time is up, or all
@@ -141,6 +143,11 @@ bool vd_feed_add_delete(vd_feed *f, vd_feed_batch *b, vd_collection *c, const ch
 void vd_feed_reject_row(vd_feed *f, const char *id, const char *why);
 bool vd_feed_batch_alloc(vd_feed_batch *b, size_t rows, uint32_t dim);
 void vd_feed_batch_free(vd_feed_batch *b);
+/* Parses every row's embedding (column c + 1 of r, whose rows b was
+ * allocated for) into b on the worker pool, before the rows are added one by
+ * one: 1536 numbers a row are most of a page's work. pool NULL: each row is
+ * parsed as it is added. */
+void vd_feed_batch_parse(vd_feed_batch *b, PGresult *r, int c, uint32_t dim, vd_pool *pool);
 /* A source id as a point id (strings are copied into b). */
 bool vd_feed_parse_id(vd_feed *f, vd_feed_batch *b, const char *text, vd_point_id *out);
 /* Row `row` of r, columns c..c+3 (id, embedding, version, payload), as an

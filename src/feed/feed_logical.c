@@ -228,6 +228,8 @@ static int backfill(vd_feed *f, vd_collection *c)
         int n = PQntuples(r);
         vd_feed_batch b = {0};
         bool ok = vd_feed_batch_alloc(&b, (size_t)n, cc->dim);
+        if (ok)
+            vd_feed_batch_parse(&b, r, 0, cc->dim, f->cfg.pool);
         for (int i = 0; ok && i < n; i++)
             vd_feed_add_row_or_delete(f, &b, r, i, 0, cc);
         if (n > 0)

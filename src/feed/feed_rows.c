@@ -25,6 +25,7 @@ void vd_feed_batch_free(vd_feed_batch *b)
     free(b->vecs);
     free(b->dels);
     free(b->ids);
+    free(b->parsed);
     *b = (vd_feed_batch){0};
 }
 
@@ -70,6 +71,37 @@ void vd_feed_reject_row(vd_feed *f, const char *id, const char *why)
     vd_log_warn("feed skipped a bad row", "feed=%s id=\"%.100s\" reason=\"%s\"", f->cfg.name, id, why);
 }
 
+/* Row row's embedding (column col) into v, if it is a JSON array (or a
+ * pgvector literal) of dim finite numbers. */
+static bool parse_embedding(PGresult *r, int row, int col, float *v, uint32_t dim)
+{
+    return !PQgetisnull(r, row, col) &&
+           vd_json_float_array(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col), v, dim) ==
+               dim;
+}
+
+typedef struct parse_job {
+    PGresult *r;
+    int col;
+    uint32_t dim;
+    vd_feed_batch *b;
+} parse_job;
+
+static void parse_task(void *ctx, size_t i)
+{
+    parse_job *j = ctx;
+    j->b->parsed[i] = parse_embedding(j->r, (int)i, j->col, j->b->vecs + i * j->dim, j->dim);
+}
+
+void vd_feed_batch_parse(vd_feed_batch *b, PGresult *r, int c, uint32_t dim, vd_pool *pool)
+{
+    int n = PQntuples(r);
+    if (!pool || n < 2 || !(b->parsed = calloc((size_t)n, sizeof *b->parsed)))
+        return; /* each row is parsed as it is added */
+    parse_job j = {r, c + 1, dim, b};
+    vd_pool_run(pool, (size_t)n, parse_task, &j);
+}
+
 /* Adds the row (id, embedding, version, payload at columns c..c+3) to b as
  * an upsert; false (counted, logged) if it is malformed. */
 bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c,
@@ -81,12 +113,10 @@ bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c,
     *p = (vd_point_in){0};
     const char *why = NULL;
     cJSON *emb = NULL;
-    float *v = b->vecs + (size_t)b->n_pts * dim;
+    float *v = b->vecs + (size_t)row * dim;
     /* The common case straight into floats; anything else through cJSON,
      * which says what is wrong. */
-    bool parsed = !PQgetisnull(r, row, c + 1) &&
-                  vd_json_float_array(PQgetvalue(r, row, c + 1),
-                                      (size_t)PQgetlength(r, row, c + 1), v, dim) == dim;
+    bool parsed = b->parsed ? b->parsed[row] : parse_embedding(r, row, c + 1, v, dim);
     if (!vd_feed_parse_id(f, b, id, &p->id))
         why = "bad id";
     else if (parsed)

@@ -311,14 +311,58 @@ bool vd_feed_apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed
 
 /* ---- backfill and follow -------------------------------------------------------- */
 
+/* Backfill pages a round reads and applies before the feed loop looks around
+ * (stop, reconnect, reconciliations) again. */
+#define VD_BACKFILL_PAGES 8u
+
 /* Sends the backfill page after key `after` ("" = the first page). */
 static bool send_backfill_query(vd_feed *f, const char *after)
 {
     return vd_feed_send_page(f, f->select_cols, after, f->cfg.batch_rows);
 }
 
-/* One backfill page; 1 = more to do, 0 = done, -1 = error. */
-static int backfill_page(vd_feed *f, vd_collection *c)
+/* A backfill page being applied on its own thread (backfill_round). */
+typedef struct page_apply {
+    vd_feed *f;
+    vd_collection *c;
+    vd_feed_batch b;
+    vd_feed_state next;
+    pthread_t thread;
+    bool ok;
+} page_apply;
+
+static void *apply_main(void *arg)
+{
+    page_apply *a = arg;
+    a->ok = vd_feed_apply(a->f, a->c, &a->b, &a->next);
+    return NULL;
+}
+
+/* Applies a->b on a thread of its own (on this one if none can start). */
+static bool start_apply(page_apply *a, bool *running)
+{
+    if (pthread_create(&a->thread, NULL, apply_main, a) == 0) {
+        *running = true;
+        return true;
+    }
+    apply_main(a);
+    vd_feed_batch_free(&a->b);
+    return a->ok;
+}
+
+/* Waits for the apply in flight, if any: whether it (or none) succeeded. */
+static bool join_apply(page_apply *a, bool *running)
+{
+    if (!*running)
+        return true;
+    pthread_join(a->thread, NULL);
+    *running = false;
+    vd_feed_batch_free(&a->b);
+    return a->ok;
+}
+
+/* One backfill round of up to VD_BACKFILL_PAGES pages; 1 = more to do, 0 = done, -1 = error. */
+static int backfill_round(vd_feed *f, vd_collection *c)
 {
     vd_feed_state next = f->state;
     if (!next.backfill_started) {
@@ -348,32 +392,53 @@ static int backfill_page(vd_feed *f, vd_collection *c)
         if (!send_backfill_query(f, next.backfill_after) || !(r = vd_feed_collect(f)))
             return -1;
     }
-    int n = PQntuples(r);
+    /* Up to VD_BACKFILL_PAGES pages in this round, each applied on a helper
+     * thread while this one reads and parses the next: a page's apply (log,
+     * store) and the next page's transfer and parse overlap. The state is
+     * chained here, never read back from f->state until the apply is joined. */
+    page_apply a = {.f = f, .c = c};
+    bool running = false, ok = true, last = false;
     uint32_t dim = vd_collection_config_of(c)->dim;
-    vd_feed_batch b = {0};
-    bool ok = vd_feed_batch_alloc(&b, (size_t)n, dim);
-    for (int i = 0; ok && i < n; i++)
-        vd_feed_add_row_or_delete(f, &b, r, i, 0, vd_collection_config_of(c));
-    if (n > 0)
-        snprintf(next.backfill_after, sizeof next.backfill_after, "%s", PQgetvalue(r, n - 1, 0));
-    next.backfill_rows += (uint64_t)n;
-    bool last = n < (int)f->cfg.batch_rows;
-    /* A sweep comes before the backfill is logged as done: a crash between
-     * the two sweeps again. */
-    next.backfill_done = last && !f->sweep_after_backfill;
-    PQclear(r);
-    /* Postgres reads the next page while this one is applied. */
-    bool ahead = ok && !last && send_backfill_query(f, next.backfill_after);
-    ok = ok && vd_feed_apply(f, c, &b, &next);
-    vd_feed_batch_free(&b);
-    if (ahead) {
-        PGresult *p = vd_feed_collect(f); /* read it even if the apply failed: the connection is free again */
+    for (unsigned page = 0;; page++) {
+        int n = PQntuples(r);
+        if (n > 0)
+            snprintf(next.backfill_after, sizeof next.backfill_after, "%s", PQgetvalue(r, n - 1, 0));
+        next.backfill_rows += (uint64_t)n;
+        last = n < (int)f->cfg.batch_rows;
+        /* A sweep comes before the backfill is logged as done: a crash between
+         * the two sweeps again. */
+        next.backfill_done = last && !f->sweep_after_backfill;
+        /* Postgres reads the next page while this one is parsed and applied. */
+        bool ahead = !last && send_backfill_query(f, next.backfill_after);
+        vd_feed_batch b = {0};
+        bool parsed = vd_feed_batch_alloc(&b, (size_t)n, dim);
+        if (parsed)
+            vd_feed_batch_parse(&b, r, 0, dim, f->cfg.pool);
+        for (int i = 0; parsed && i < n; i++)
+            vd_feed_add_row_or_delete(f, &b, r, i, 0, vd_collection_config_of(c));
+        PQclear(r);
+        r = NULL;
+        ok = join_apply(&a, &running) && parsed;
+        if (ok) {
+            a.b = b;
+            a.next = next;
+            ok = start_apply(&a, &running);
+        } else {
+            vd_feed_batch_free(&b);
+        }
+        PGresult *p = ahead ? vd_feed_collect(f) : NULL; /* read even after a failure: the connection is free again */
+        if (ok && p && page + 1 < VD_BACKFILL_PAGES) {
+            r = p;
+            continue;
+        }
+        ok = join_apply(&a, &running) && ok;
         if (ok && p) {
             f->prefetch = p;
             snprintf(f->prefetch_after, sizeof f->prefetch_after, "%s", next.backfill_after);
         } else {
             PQclear(p);
         }
+        break;
     }
     if (!ok)
         return -1;
@@ -597,7 +662,7 @@ static void *feed_main(void *arg)
             /* Before the round: the batch about to be applied counts as lag. */
             if (f->state.backfill_done && vd_feed_lag_due(f))
                 vd_feed_measure_lag(f);
-            rc = !f->state.backfill_done ? backfill_page(f, c) : follow_round(f, c);
+            rc = !f->state.backfill_done ? backfill_round(f, c) : follow_round(f, c);
             if (rc >= 0)
                 vd_feed_clear_error(f);
             if (rc == 0 && f->state.backfill_done) {

@@ -51,6 +51,7 @@ typedef struct vd_feed_config {
     uint32_t poll_ms; /* fallback poll when no NOTIFY arrives */
     uint32_t max_lag_s; /* /readyz fails while the oldest unapplied change is older (0 = never) */
     uint32_t position_ready_s; /* /readyz fails while the position has not been recorded for this long (0 = never) */
+    struct vd_pool *pool; /* parses a page's embeddings in parallel (borrowed), or NULL */
 } vd_feed_config;
 
 typedef struct vd_feed_status {
