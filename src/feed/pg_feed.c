@@ -729,7 +729,7 @@ int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_
     f->create.vectors_dir = NULL; /* the database sets it */
     f->cfg.create = &f->create;
     if (!f->cfg.batch_rows)
-        f->cfg.batch_rows = 500;
+        f->cfg.batch_rows = 2000; /* as the setting's default (server/config.c) */
     if (!f->cfg.poll_ms)
         f->cfg.poll_ms = 1000;
     f->db = db;

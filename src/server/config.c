@@ -126,7 +126,7 @@ static const setting settings[] = {
              "quantization, shards, payload_indexes); its payload_indexes are also added to an "
              "existing one. Empty = HNSW with the defaults"),
     FEED_STR(metric, "cosine", "metric for creating the collection: cosine | dot | l2"),
-    FEED_UINT(batch_rows, 500, 1, 100000, "rows per backfill page and per follow round"),
+    FEED_UINT(batch_rows, 2000, 1, 100000, "rows per backfill page and per follow round"),
     FEED_UINT(poll_ms, 1000, 10, 600000, "poll the outbox this often when no NOTIFY arrives"),
     FEED_UINT(max_lag_s, 0, 0, 86400,
               "/readyz fails while the feed is further behind than this (0 = the feed never affects readiness)"),

@@ -94,7 +94,7 @@ def test_extra_feed_sections_in_the_config_file():
         assert r.returncode == 0, r.stderr
         extra = r.stdout.split("[feed.agents]")[1]
         assert "feed_name = agents" in extra and "feed_table = AgentMemory" in extra
-        assert "feed_collection = agent_memories" in extra and "feed_batch_rows = 500" in extra
+        assert "feed_collection = agent_memories" in extra and "feed_batch_rows = 2000" in extra
         r = run(["--config", bad, "--print-config"])
         assert r.returncode == 2 and "feed name" in r.stderr
         r = run(["--config", unknown, "--print-config"])
