@@ -188,47 +188,38 @@ static int place_mark(char *t, size_t at, size_t span, vd_json_vectors *v, size_
     return 1;
 }
 
+typedef struct lift_ctx {
+    vd_json_vectors *v;
+    size_t first;
+} lift_ctx;
+
+/* One value of an array being lifted: -E2BIG past v->max_per_array, -ENOMEM. */
+static int lift_value(void *ctx, float f)
+{
+    lift_ctx *l = ctx;
+    if (l->v->max_per_array && l->v->n_values - l->first >= l->v->max_per_array)
+        return -E2BIG;
+    return push_value(l->v, f) ? 0 : -ENOMEM;
+}
+
 /* Lifts the array whose '[' is at text[at]: 1 done (*next after its ']'),
  * 0 left alone (not all finite float32 numbers, or too short), -E2BIG
  * (longer than v->max_per_array), -ENOMEM. */
 static int lift(char *t, size_t len, size_t at, vd_json_vectors *v, size_t *next)
 {
-    size_t first = v->n_values, i = vd_json_skip_ws(t, at + 1, len);
-    if (i >= len || t[i] == ']')
-        return 0;
-    for (;;) {
-        float f;
-        size_t n = vd_json_float_at(t, i, len, &f);
-        if (!n)
-            goto leave;
-        if (v->max_per_array && v->n_values - first >= v->max_per_array) {
-            v->n_values = first;
-            return -E2BIG;
-        }
-        if (!push_value(v, f))
-            goto oom;
-        i = vd_json_skip_ws(t, i + n, len);
-        if (i < len && t[i] == ',') {
-            i = vd_json_skip_ws(t, i + 1, len);
-            continue;
-        }
-        if (i < len && t[i] == ']')
-            break;
-        goto leave;
-    }
-    int r = place_mark(t, at, i - at + 1, v, first);
+    lift_ctx l = {v, v->n_values};
+    size_t end;
+    int r = vd_json_float_walk(t, len, at, lift_value, &l, &end);
+    if (r == 0)
+        r = place_mark(t, at, end - at, v, l.first);
+    else if (r > 0)
+        r = 0; /* not an array of numbers: left alone */
     if (r <= 0) {
-        v->n_values = first;
+        v->n_values = l.first;
         return r;
     }
-    *next = i + 1;
+    *next = end;
     return 1;
-leave:
-    v->n_values = first;
-    return 0;
-oom:
-    v->n_values = first;
-    return -ENOMEM;
 }
 
 /* Lifts the "vector_b64" string whose opening '"' is at text[at]: decoded

@@ -136,19 +136,20 @@ size_t vd_json_float_at(const char *t, size_t i, size_t len, float *out)
     return n;
 }
 
-size_t vd_json_float_array(const char *t, size_t len, float *out, size_t cap)
+int vd_json_float_walk(const char *t, size_t len, size_t at, vd_json_float_put put, void *ctx,
+                       size_t *end)
 {
-    size_t i = vd_json_skip_ws(t, 0, len), k = 0;
-    if (i >= len || t[i] != '[')
-        return 0;
-    i = vd_json_skip_ws(t, i + 1, len);
+    size_t i = vd_json_skip_ws(t, at + 1, len);
+    if (i >= len || t[i] == ']')
+        return 1;
     for (;;) {
-        if (k == cap)
-            return 0;
-        size_t n = vd_json_float_at(t, i, len, &out[k]);
+        float f;
+        size_t n = vd_json_float_at(t, i, len, &f);
         if (!n)
-            return 0;
-        k++;
+            return 1;
+        int rc = put(ctx, f);
+        if (rc)
+            return rc;
         i = vd_json_skip_ws(t, i + n, len);
         if (i < len && t[i] == ',') {
             i = vd_json_skip_ws(t, i + 1, len);
@@ -156,7 +157,33 @@ size_t vd_json_float_array(const char *t, size_t len, float *out, size_t cap)
         }
         if (i < len && t[i] == ']')
             break;
-        return 0;
+        return 1;
     }
-    return vd_json_skip_ws(t, i + 1, len) == len ? k : 0;
+    *end = i + 1;
+    return 0;
+}
+
+typedef struct float_out {
+    float *out;
+    size_t n, cap;
+} float_out;
+
+static int put_out(void *ctx, float f)
+{
+    float_out *o = ctx;
+    if (o->n == o->cap)
+        return -1; /* more values than room */
+    o->out[o->n++] = f;
+    return 0;
+}
+
+size_t vd_json_float_array(const char *t, size_t len, float *out, size_t cap)
+{
+    size_t at = vd_json_skip_ws(t, 0, len), end;
+    if (at >= len || t[at] != '[')
+        return 0;
+    float_out o = {out, 0, cap};
+    if (vd_json_float_walk(t, len, at, put_out, &o, &end) != 0)
+        return 0;
+    return vd_json_skip_ws(t, end, len) == len ? o.n : 0;
 }

@@ -16,6 +16,15 @@ size_t vd_json_skip_ws(const char *t, size_t i, size_t len);
  * bytes, or 0 when there is none or it is not a finite float32 (beyond
  * ±3.4e38). t[len] must be a byte that ends a number (e.g. NUL). */
 size_t vd_json_float_at(const char *t, size_t i, size_t len, float *out);
+/* Takes one value of an array being walked: 0, or a negative code that
+ * stops the walk. */
+typedef int (*vd_json_float_put)(void *ctx, float f);
+/* Walks the JSON array of numbers whose '[' is at t[at], giving each value
+ * to put: 0 after the whole array (*end: the index after its ']'); 1 when it
+ * is not a non-empty array of finite float32 numbers; put's code if it
+ * stopped the walk. */
+int vd_json_float_walk(const char *t, size_t len, size_t at, vd_json_float_put put, void *ctx,
+                       size_t *end);
 /* Parses t (len bytes, then NUL), one JSON array of numbers and nothing else
  * but white space, into out: the count, or 0 when t is anything else (not
  * such an array, a value that is not a finite float32, more than cap values,
