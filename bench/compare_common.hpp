@@ -79,6 +79,7 @@ inline void normalize_rows(std::vector<float> &a, size_t d)
 struct args {
     std::string dir, metric = "cosine", efs = "16,32,64,128,256";
     size_t m = 16, efc = 200, threads = 2;
+    bool serve = false; /* --serve 1: after the build, passes as stdin asks (see sweep) */
 };
 
 inline args parse_args(int argc, char **argv)
@@ -86,7 +87,7 @@ inline args parse_args(int argc, char **argv)
     args a;
     if (argc < 2) {
         fprintf(stderr, "usage: %s DATA_DIR [--m M] [--efc EFC] [--threads T] [--ef LIST] "
-                        "[--metric cosine|l2]\n", argv[0]);
+                        "[--metric cosine|l2] [--serve 1]\n", argv[0]);
         exit(2);
     }
     a.dir = argv[1];
@@ -97,6 +98,7 @@ inline args parse_args(int argc, char **argv)
         else if (k == "--threads") a.threads = atoi(argv[i + 1]);
         else if (k == "--ef") a.efs = argv[i + 1];
         else if (k == "--metric") a.metric = argv[i + 1];
+        else if (k == "--serve") a.serve = atoi(argv[i + 1]) != 0;
     }
     return a;
 }
@@ -141,38 +143,62 @@ inline void print_build(const char *system, const args &a, const data &d, double
  * returns the ids found, nearest first. */
 using search_fn = std::function<void(const float *q, size_t k, size_t ef, int pct, std::vector<size_t> &out)>;
 
-/* For each ef of the sweep and each filter: recall@k, QPS and latency over
- * every query, single thread, one JSON line each. */
-inline void sweep(const char *system, const args &a, const data &d, const search_fn &search)
+/* One timed pass: every query at ef with filter number f (filter_pct),
+ * single thread; prints recall@k, QPS and latency as one JSON line. */
+inline void one_pass(const char *system, const data &d, const search_fn &search, size_t ef, int f)
 {
-    std::stringstream ss(a.efs);
-    std::string tok;
     std::vector<double> lat(d.nq);
     std::vector<size_t> found;
-    while (std::getline(ss, tok, ',')) {
-        size_t ef = atoi(tok.c_str());
-        for (int f = 0; f < 4; f++) {
-            double hits = 0;
-            double tq = now_s();
-            for (size_t q = 0; q < d.nq; q++) {
-                double t = now_s();
-                found.clear();
-                search(&d.queries[q * d.dim], d.k, ef, filter_pct[f], found);
-                lat[q] = (now_s() - t) * 1e3;
-                for (size_t id : found)
-                    for (size_t j = 0; j < d.k; j++)
-                        if ((int32_t)id == d.gt[f][q * d.k + j])
-                            hits++;
-            }
-            double wall = now_s() - tq;
-            std::sort(lat.begin(), lat.end());
-            printf("{\"system\":\"%s\",\"phase\":\"search\",\"ef\":%zu,\"filter_pct\":%d,"
-                   "\"recall\":%.4f,\"qps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
-                   system, ef, filter_pct[f], hits / (d.nq * d.k), d.nq / wall, lat[d.nq / 2],
-                   lat[d.nq * 99 / 100]);
-            fflush(stdout);
-        }
+    double hits = 0;
+    double tq = now_s();
+    for (size_t q = 0; q < d.nq; q++) {
+        double t = now_s();
+        found.clear();
+        search(&d.queries[q * d.dim], d.k, ef, filter_pct[f], found);
+        lat[q] = (now_s() - t) * 1e3;
+        for (size_t id : found)
+            for (size_t j = 0; j < d.k; j++)
+                if ((int32_t)id == d.gt[f][q * d.k + j])
+                    hits++;
     }
+    double wall = now_s() - tq;
+    std::sort(lat.begin(), lat.end());
+    printf("{\"system\":\"%s\",\"phase\":\"search\",\"ef\":%zu,\"filter_pct\":%d,"
+           "\"recall\":%.4f,\"qps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+           system, ef, filter_pct[f], hits / (d.nq * d.k), d.nq / wall, lat[d.nq / 2],
+           lat[d.nq * 99 / 100]);
+    fflush(stdout);
+}
+
+/* With --serve 1: reads "EF PCT" lines from stdin and answers each with one
+ * pass, until EOF. bench/compare-hnsw keeps every system's index built in
+ * its own process and alternates their passes, so a slow spell of this
+ * shared machine falls on all of them alike. Without it: for each ef of the
+ * sweep and each filter, one pass, after an untimed warm-up pass over every
+ * query at the sweep's first ef (the build leaves caches, the allocator and
+ * the page tables cold; bench_hnsw_vectord does the same). */
+inline void sweep(const char *system, const args &a, const data &d, const search_fn &search)
+{
+    if (a.serve) {
+        size_t ef;
+        int pct;
+        while (scanf("%zu %d", &ef, &pct) == 2)
+            for (int f = 0; f < 4; f++)
+                if (filter_pct[f] == pct)
+                    one_pass(system, d, search, ef, f);
+        return;
+    }
+    std::vector<size_t> found;
+    size_t warm_ef = atoi(a.efs.c_str());
+    for (size_t q = 0; q < d.nq; q++) {
+        found.clear();
+        search(&d.queries[q * d.dim], d.k, warm_ef, 100, found);
+    }
+    std::stringstream ss(a.efs);
+    std::string tok;
+    while (std::getline(ss, tok, ','))
+        for (int f = 0; f < 4; f++)
+            one_pass(system, d, search, atoi(tok.c_str()), f);
 }
 
 } // namespace bench

@@ -2,16 +2,20 @@
  * hnsw_vectord.c — vectord's HNSW in-process, for bench/compare-hnsw.
  *
  *   bench_hnsw_vectord DATA_DIR [--m 16] [--efc 200] [--threads 2] [--ef 16,32,64,128,256]
- *                      [--metric cosine|l2] [--connect 1|0]
+ *                      [--metric cosine|l2] [--connect 1|0] [--quant none|sq8|fp16]
+ *                      [--unfiltered-only 1] [--serve 1]
  *
  * Builds one single-shard cosine (or l2) collection over DATA_DIR/base.fvecs (made by
- * bench/datagen.py) through the same collection code the server runs, with a
+ * bench/datagen.py) through the same collection code the server runs (with
+ * --quant, the graph walks the codes and the originals, kept in RAM, re-rank
+ * the candidates, as a collection with "quantization" does), with a
  * numeric payload index on g = id % 100, then answers DATA_DIR/query.fvecs on
  * one thread for each ef, unfiltered and with the filters g < 1, 10, 50.
  * The build ends as the server's builder does once nothing waits: nodes no
  * search reaches are linked (--connect 0 skips that, to compare; "linked" in
  * the build line counts them). Prints one JSON object per line (build, then
- * one per search setting).
+ * one per search setting). With --serve 1 the searches are passes asked for
+ * on stdin, "EF PCT" per line (see compare_common.hpp's sweep).
  */
 #include <math.h>
 #include <stdio.h>
@@ -54,11 +58,67 @@ static void *read_vecs(const char *dir, const char *name, size_t *n, size_t *d)
     return out;
 }
 
+typedef struct bench_set {
+    vd_collection *c;
+    const float *queries;
+    size_t nq, dim, k;
+    int32_t **gt; /* per filter number: nq × k ids */
+    double *lat;  /* nq */
+} bench_set;
+
+/* One search; returns how many of its results are in gt_row (NULL: none counted). */
+static size_t search_one(const bench_set *b, size_t q, unsigned ef, const vd_filter *filter,
+                         const int32_t *gt_row)
+{
+    vd_search_req req = {.vector = b->queries + q * b->dim, .k = (uint32_t)b->k, .ef = ef,
+                         .filter = filter};
+    vd_point_out *out;
+    size_t no, hits = 0;
+    if (vd_collection_search(b->c, &req, &out, &no) != 0)
+        return 0;
+    for (size_t i = 0; i < no; i++) {
+        for (size_t j = 0; gt_row && j < b->k; j++)
+            hits += (int64_t)out[i].id.num == gt_row[j];
+        vd_point_out_free(&out[i]);
+    }
+    free(out);
+    return hits;
+}
+
+/* One timed pass: every query at ef with filter number f (g < pct unless
+ * pct is 100); prints one JSON line. */
+static void one_pass(const bench_set *b, unsigned ef, int f, int pct)
+{
+    vd_filter *filter = NULL;
+    if (pct < 100) {
+        char buf[96];
+        snprintf(buf, sizeof buf, "{\"must\":[{\"key\":\"g\",\"range\":{\"lt\":%d}}]}", pct);
+        cJSON *j = cJSON_Parse(buf);
+        vd_filter_parse(j, 4, 0, &filter, NULL);
+        cJSON_Delete(j);
+    }
+    double hits = 0;
+    double tq = vd_now_s();
+    for (size_t q = 0; q < b->nq; q++) {
+        double t = vd_now_s();
+        hits += (double)search_one(b, q, ef, filter, b->gt[f] + q * b->k);
+        b->lat[q] = (vd_now_s() - t) * 1e3;
+    }
+    double wall = vd_now_s() - tq;
+    qsort(b->lat, b->nq, sizeof *b->lat, cmp_double);
+    printf("{\"system\":\"vectord\",\"phase\":\"search\",\"ef\":%u,\"filter_pct\":%d,"
+           "\"recall\":%.4f,\"qps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+           ef, pct, hits / (double)(b->nq * b->k), (double)b->nq / wall, b->lat[b->nq / 2],
+           b->lat[(b->nq * 99) / 100]);
+    fflush(stdout);
+    vd_filter_destroy(filter);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: %s DATA_DIR [--m M] [--efc EFC] [--threads T] [--ef LIST] [--metric cosine|l2] "
-                        "[--connect 1|0]\n", argv[0]);
+                        "[--connect 1|0] [--quant none|sq8|fp16] [--unfiltered-only 1] [--serve 1]\n", argv[0]);
         return 2;
     }
     const char *dir = argv[1];
@@ -66,6 +126,8 @@ int main(int argc, char **argv)
     char efs[256] = "16,32,64,128,256";
     vd_metric metric = VD_METRIC_COSINE;
     bool connect = true;
+    bool unfiltered_only = false, serve = false;
+    vd_quant quant = VD_QUANT_NONE;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--m"))
             m = (unsigned)atoi(argv[i + 1]);
@@ -75,6 +137,13 @@ int main(int argc, char **argv)
             threads = (unsigned)atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--ef"))
             snprintf(efs, sizeof efs, "%s", argv[i + 1]);
+        else if (!strcmp(argv[i], "--quant") && vd_quant_parse(argv[i + 1], &quant) != 0) {
+            fprintf(stderr, "unknown --quant %s\n", argv[i + 1]);
+            return 2;
+        } else if (!strcmp(argv[i], "--serve"))
+            serve = atoi(argv[i + 1]) != 0;
+        else if (!strcmp(argv[i], "--unfiltered-only"))
+            unfiltered_only = atoi(argv[i + 1]) != 0;
         else if (!strcmp(argv[i], "--connect"))
             connect = atoi(argv[i + 1]) != 0;
         else if (!strcmp(argv[i], "--metric"))
@@ -92,7 +161,7 @@ int main(int argc, char **argv)
 
     vd_pool *pool;
     vd_pool_create(&pool, threads > 1 ? threads - 1 : 0);
-    vd_collection_config cfg = {.dim = (uint32_t)dim, .metric = metric, .n_shards = 1};
+    vd_collection_config cfg = {.dim = (uint32_t)dim, .metric = metric, .n_shards = 1, .quant = quant};
     snprintf(cfg.name, sizeof cfg.name, "bench");
     vd_index_params_default(&cfg.index, VD_INDEX_HNSW);
     cfg.index.m = m;
@@ -139,48 +208,24 @@ int main(int argc, char **argv)
     free(st.shards);
     fflush(stdout);
 
-    double *lat = malloc(nq * sizeof *lat);
-    for (char *tok = strtok(efs, ","); tok; tok = strtok(NULL, ",")) {
-        unsigned ef = (unsigned)atoi(tok);
-        for (int f = 0; f < 4; f++) {
-            vd_filter *filter = NULL;
-            if (filter_pct[f] < 100) {
-                char buf[96];
-                snprintf(buf, sizeof buf, "{\"must\":[{\"key\":\"g\",\"range\":{\"lt\":%d}}]}",
-                         filter_pct[f]);
-                cJSON *j = cJSON_Parse(buf);
-                vd_filter_parse(j, 4, 0, &filter, NULL);
-                cJSON_Delete(j);
-            }
-            double hits = 0, total = 0;
-            double tq = vd_now_s();
-            for (size_t q = 0; q < nq; q++) {
-                vd_search_req req = {.vector = queries + q * dim, .k = (uint32_t)k, .ef = ef,
-                                     .filter = filter};
-                vd_point_out *out;
-                size_t no;
-                double t = vd_now_s();
-                vd_collection_search(c, &req, &out, &no);
-                lat[q] = (vd_now_s() - t) * 1e3;
-                for (size_t i = 0; i < no; i++) {
-                    for (size_t j = 0; j < k; j++)
-                        if ((int64_t)out[i].id.num == gt[f][q * k + j])
-                            hits++;
-                    vd_point_out_free(&out[i]);
-                }
-                free(out);
-                total += (double)k;
-            }
-            double wall = vd_now_s() - tq;
-            qsort(lat, nq, sizeof *lat, cmp_double);
-            printf("{\"system\":\"vectord\",\"phase\":\"search\",\"ef\":%u,\"filter_pct\":%d,"
-                   "\"recall\":%.4f,\"qps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
-                   ef, filter_pct[f], hits / total, (double)nq / wall, lat[nq / 2],
-                   lat[(nq * 99) / 100]);
-            fflush(stdout);
-            vd_filter_destroy(filter);
-        }
+    bench_set set = {c, queries, nq, dim, k, gt, malloc(nq * sizeof(double))};
+    if (serve) { /* as compare_common.hpp's sweep: "EF PCT" lines from stdin */
+        unsigned ef;
+        int pct;
+        while (scanf("%u %d", &ef, &pct) == 2)
+            for (int f = 0; f < 4; f++)
+                if (filter_pct[f] == pct)
+                    one_pass(&set, ef, f, pct);
+    } else {
+        /* Untimed: every query once at the sweep's first ef, as compare_common.hpp's
+         * sweep does for the others, so the first row is measured warm too. */
+        for (size_t q = 0; q < nq; q++)
+            search_one(&set, q, (unsigned)atoi(efs), NULL, NULL);
+        for (char *tok = strtok(efs, ","); tok; tok = strtok(NULL, ","))
+            for (int f = 0; f < (unfiltered_only ? 1 : 4); f++)
+                one_pass(&set, (unsigned)atoi(tok), f, filter_pct[f]);
     }
+    free(set.lat);
     vd_collection_unref(c);
     vd_pool_destroy(pool);
     return 0;

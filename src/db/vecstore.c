@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/bigmem.h"
+
 /* An unnamed file in dir; where O_TMPFILE is not supported (some file
  * systems), a named one removed at once. */
 static int open_unnamed(const char *dir)
@@ -40,36 +42,41 @@ int vd_vecstore_init(vd_vecstore *vs, uint32_t dim, vd_quant quant, const char *
     return 0;
 }
 
+static size_t row_bytes(const vd_vecstore *vs) { return (size_t)vs->dim * sizeof(float); }
+
 void vd_vecstore_destroy(vd_vecstore *vs)
 {
     if (vs->fd >= 0)
         close(vs->fd);
-    free(vs->ram);
-    free(vs->codes);
+    vd_bigmem_free(vs->ram, vs->ram_bytes);
+    vd_bigmem_free(vs->codes, vs->codes_bytes);
     *vs = (vd_vecstore){.fd = -1};
 }
 
-static size_t row_bytes(const vd_vecstore *vs) { return (size_t)vs->dim * sizeof(float); }
 
 int vd_vecstore_reserve(vd_vecstore *vs, uint32_t cap)
 {
     if (cap <= vs->cap)
         return 0;
     if (vs->code_size) {
-        uint8_t *c = realloc(vs->codes, (size_t)cap * vs->code_size);
+        size_t bytes = (size_t)cap * vs->code_size;
+        uint8_t *c = vd_bigmem_resize(vs->codes, vs->codes_bytes, bytes);
         if (!c)
             return -ENOMEM;
         vs->codes = c;
+        vs->codes_bytes = bytes;
     }
     if (vs->on_disk) {
         int rc = posix_fallocate(vs->fd, 0, (off_t)((size_t)cap * row_bytes(vs)));
         if (rc)
             return rc == ENOSPC ? -ENOSPC : rc == ENOMEM ? -ENOMEM : -EIO;
     } else {
-        float *r = realloc(vs->ram, (size_t)cap * row_bytes(vs));
+        size_t bytes = (size_t)cap * row_bytes(vs);
+        float *r = vd_bigmem_resize(vs->ram, vs->ram_bytes, bytes);
         if (!r)
             return -ENOMEM;
         vs->ram = r;
+        vs->ram_bytes = bytes;
     }
     vs->cap = cap;
     return 0;

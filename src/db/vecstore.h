@@ -28,10 +28,11 @@ typedef struct vd_vecstore {
     vd_quant quant;
     size_t code_size; /* bytes per code, 0 without quantization */
     bool on_disk;
-    float *ram;      /* cap × dim originals, when not on disk */
+    float *ram;      /* cap × dim originals, when not on disk (util/bigmem.h) */
     int fd;          /* the originals' file, when on disk (-1 otherwise) */
-    uint8_t *codes;  /* cap × code_size */
+    uint8_t *codes;  /* cap × code_size (util/bigmem.h) */
     uint32_t cap;
+    size_t ram_bytes, codes_bytes; /* what ram and codes were sized to */
 } vd_vecstore;
 
 /* disk_dir: keep originals in a file there (NULL = in RAM). Fails with a

@@ -15,8 +15,9 @@
  *
  * Concurrency: inserts run under the shard's read lock, beside searches and
  * other inserts (a batch is inserted in parallel on the worker pool). Every
- * node has a one-byte spinlock guarding its link lists: readers copy a list
- * under it, writers change it under it, and nobody holds two at once. The
+ * node has a one-byte spinlock its lists' writers take (nobody holds two at
+ * once); readers take none, and see each list whole or as a mix of its old
+ * and new entries (list_set, list_view below). The
  * entry point and top level are one atomic word; changing them takes
  * `top_lock`, which an insert that raises the top level holds throughout (as
  * hnswlib does). Arrays only grow in reserve(), under the write lock.
@@ -55,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bigmem.h"
 #include "util/bitset.h"
 #include "util/bytes.h"
 #include "vectord/distance.h"
@@ -73,7 +75,8 @@ typedef struct hnsw {
     double ml; /* level multiplier 1/ln(m) */
     uint64_t seed;
     uint32_t cap;          /* slots the arrays below cover; grows in reserve() only */
-    uint32_t *links0;      /* cap * (1 + m0) */
+    uint32_t *links0;      /* cap * (1 + m0) (util/bigmem.h) */
+    size_t links0_bytes;   /* what links0 was sized to */
     uint32_t **upper;      /* cap; upper[s] = level(s) * (1 + m) words, or NULL */
     _Atomic int8_t *levels; /* cap; -1 = slot not in the graph (release-stored last) */
     _Atomic uint8_t *locks; /* cap; per-node spinlock over its link lists */
@@ -115,21 +118,61 @@ static inline int level_of(const hnsw *h, uint32_t slot)
 
 static inline uint32_t cap_of(const hnsw *h, int level) { return level == 0 ? h->m0 : h->m; }
 
-/* Copies the links of slot at level into buf (room for m0); returns the count.
- * A slot that is not (or no longer) on that level has none: a link can
- * outlive its target's release by compaction when an insert raced the repair,
- * and the slot may since hold a new node with fewer levels. */
+/* ---- link lists: written under the node's lock, read without it ----------
+ *
+ * Searches (and inserts' walks) read a list with no lock, as hnswlib's
+ * searches do: a lock per node read cost an atomic exchange and a store to a
+ * shared line on every hop. Writers, one at a time under the node's lock,
+ * store each entry before the count (release); readers load the count
+ * (acquire), then the entries. A list being rewritten may be read as a mix of
+ * its old and new entries: every one a slot that was in the graph, and the
+ * visited set drops repeats. */
+
+static inline void list_set(uint32_t *l, const uint32_t *src, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        __atomic_store_n(&l[1 + i], src[i], __ATOMIC_RELAXED);
+    __atomic_store_n(&l[0], n, __ATOMIC_RELEASE);
+}
+
+static inline void list_append(uint32_t *l, uint32_t slot)
+{
+    uint32_t n = __atomic_load_n(&l[0], __ATOMIC_RELAXED);
+    __atomic_store_n(&l[1 + n], slot, __ATOMIC_RELAXED);
+    __atomic_store_n(&l[0], n + 1, __ATOMIC_RELEASE);
+}
+
+/* The list of slot at level, and its count in *n; NULL (and 0) when the slot
+ * is not (or no longer) on that level: a link can outlive its target's
+ * release by compaction when an insert raced the repair, and the slot may
+ * since hold a new node with fewer levels. Its entries are read with
+ * list_get. */
+static inline const uint32_t *list_view(const hnsw *h, uint32_t slot, int level, uint32_t *n)
+{
+    /* Level 0 needs no look at the node's level (a cache miss per hop): a
+     * slot not in the graph has an empty level-0 list (reserve, insert and
+     * release keep it so). */
+    *n = 0;
+    if (level > 0 && level_of(h, slot) < level)
+        return NULL;
+    const uint32_t *l = links_of(h, slot, level);
+    uint32_t c = __atomic_load_n(&l[0], __ATOMIC_ACQUIRE), cap = cap_of(h, level);
+    *n = c < cap ? c : cap;
+    return l;
+}
+
+static inline uint32_t list_get(const uint32_t *l, uint32_t i)
+{
+    return __atomic_load_n(&l[1 + i], __ATOMIC_RELAXED);
+}
+
+/* Copies the links of slot at level into buf (room for m0); returns the count. */
 static uint32_t read_links(hnsw *h, uint32_t slot, int level, uint32_t *buf)
 {
-    node_lock(h, slot);
-    if (level_of(h, slot) < level) {
-        node_unlock(h, slot);
-        return 0;
-    }
-    const uint32_t *l = links_of(h, slot, level);
-    uint32_t n = l[0];
-    memcpy(buf, l + 1, n * sizeof *buf);
-    node_unlock(h, slot);
+    uint32_t n;
+    const uint32_t *l = list_view(h, slot, level, &n);
+    for (uint32_t i = 0; i < n; i++)
+        buf[i] = list_get(l, i);
     return n;
 }
 
@@ -411,12 +454,13 @@ static int search_layer(hnsw *h, const vd_vector_view *v, const vd_quant_query *
         /* The next candidate's level-0 list will be read soon: start its load. */
         if (level == 0 && s->cand.n)
             __builtin_prefetch(h->links0 + (size_t)s->cand.a[0].slot * (1 + h->m0));
-        uint32_t n = read_links(h, c.slot, level, s->links);
+        uint32_t n;
+        const uint32_t *l = list_view(h, c.slot, level, &n);
         /* Keep only unvisited neighbours, and start loading the head of each
          * vector now; the next vector's body is fetched while one is measured. */
         uint32_t fresh = 0;
         for (uint32_t i = 0; i < n; i++) {
-            uint32_t e = s->links[i];
+            uint32_t e = list_get(l, i);
             if (visited(s, e))
                 continue;
             visit(s, e);
@@ -485,7 +529,7 @@ static void link_back(hnsw *h, const vd_vector_view *v, uint32_t n, uint32_t slo
         }
     }
     if (l[0] < cap) {
-        l[++l[0]] = slot;
+        list_append(l, slot);
         node_unlock(h, n);
         return;
     }
@@ -501,8 +545,7 @@ static void link_back(hnsw *h, const vd_vector_view *v, uint32_t n, uint32_t slo
     *n_dist += c;
     vd_hits_sort(s->pool, c);
     uint32_t k = select_heuristic(v, s->pool, c, cap, s->kept, s, n_dist);
-    memcpy(l + 1, s->kept, k * sizeof *s->kept);
-    l[0] = k;
+    list_set(l, s->kept, k);
     node_unlock(h, n);
 }
 
@@ -529,10 +572,12 @@ static int hnsw_reserve(vd_index *idx, uint32_t n_slots)
     size_t cap = h->cap ? h->cap : 1024;
     while (cap < n_slots)
         cap *= 2;
-    uint32_t *l0 = realloc(h->links0, cap * (1 + h->m0) * sizeof *l0);
+    size_t row = (1 + (size_t)h->m0) * sizeof(uint32_t);
+    uint32_t *l0 = vd_bigmem_resize(h->links0, h->links0_bytes, cap * row);
     if (!l0)
         return -ENOMEM;
     h->links0 = l0;
+    h->links0_bytes = cap * row;
     uint32_t **up = realloc(h->upper, cap * sizeof *up);
     if (!up)
         return -ENOMEM;
@@ -570,7 +615,7 @@ static int hnsw_insert(vd_index *idx, const vd_vector_view *v, uint32_t slot)
             return -ENOMEM;
         atomic_fetch_add(&h->upper_bytes, bytes);
     }
-    links_of(h, slot, 0)[0] = 0;
+    list_set(links_of(h, slot, 0), NULL, 0);
     atomic_store_explicit(&h->levels[slot], (int8_t)level, memory_order_release);
     atomic_fetch_add(&h->n_nodes, 1);
 
@@ -608,9 +653,7 @@ static int hnsw_insert(vd_index *idx, const vd_vector_view *v, uint32_t slot)
          * level-0 lists may grow to m0 through links from later nodes. */
         uint32_t k = select_heuristic(v, w.hits, w.n, h->m, s->kept, s, &n_dist);
         node_lock(h, slot);
-        uint32_t *mine = links_of(h, slot, l);
-        memcpy(mine + 1, s->kept, k * sizeof *s->kept);
-        mine[0] = k;
+        list_set(links_of(h, slot, l), s->kept, k);
         node_unlock(h, slot);
         uint32_t kept[VD_HNSW_MAX_M];
         memcpy(kept, s->kept, k * sizeof *s->kept); /* link_back reuses s->kept */
@@ -748,8 +791,7 @@ static void repair_node(hnsw *h, const vd_vector_view *v, uint32_t node, int lev
         if (!known)
             s->kept[k++] = l[i];
     }
-    memcpy(l + 1, s->kept, k * sizeof *s->kept);
-    l[0] = k;
+    list_set(l, s->kept, k);
     node_unlock(h, node);
 }
 
@@ -819,7 +861,7 @@ static void hnsw_release(vd_index *idx, uint32_t slot)
         free(h->upper[slot]);
         h->upper[slot] = NULL;
     }
-    links_of(h, slot, 0)[0] = 0;
+    list_set(links_of(h, slot, 0), NULL, 0);
     atomic_store_explicit(&h->levels[slot], -1, memory_order_release);
     atomic_fetch_sub(&h->n_nodes, 1);
 }
@@ -888,7 +930,7 @@ static int link_in(hnsw *h, const vd_vector_view *v, uint32_t x, scratch *s, uin
         uint32_t *l = links_of(h, y, 0);
         bool room = l[0] < h->m0;
         if (room)
-            l[++l[0]] = x;
+            list_append(l, x);
         node_unlock(h, y);
         if (room)
             return 0;
@@ -906,7 +948,7 @@ static int link_in(hnsw *h, const vd_vector_view *v, uint32_t x, scratch *s, uin
             d_far = d, far = i;
     }
     *n_dist += l[0];
-    l[far] = x;
+    __atomic_store_n(&l[far], x, __ATOMIC_RELAXED);
     node_unlock(h, nearest);
     return 0;
 }
@@ -978,7 +1020,7 @@ static void hnsw_destroy(vd_index *idx)
     for (uint32_t s = 0; s < h->cap; s++)
         free(h->upper[s]);
     free(h->upper);
-    free(h->links0);
+    vd_bigmem_free(h->links0, h->links0_bytes);
     free((void *)h->levels);
     free((void *)h->locks);
     pthread_mutex_destroy(&h->top_lock);
