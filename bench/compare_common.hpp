@@ -170,22 +170,53 @@ inline void one_pass(const char *system, const data &d, const search_fn &search,
     fflush(stdout);
 }
 
-/* With --serve 1: reads "EF PCT" lines from stdin and answers each with one
- * pass, until EOF. bench/compare-hnsw keeps every system's index built in
- * its own process and alternates their passes, so a slow spell of this
- * shared machine falls on all of them alike. Without it: for each ef of the
- * sweep and each filter, one pass, after an untimed warm-up pass over every
- * query at the sweep's first ef (the build leaves caches, the allocator and
- * the page tables cold; bench_hnsw_vectord does the same). */
+/* One timed chunk (queries first .. first+count-1) for --serve: one JSON line
+ * with the hits, the wall time and every query's latency. */
+inline void one_chunk(const char *system, const data &d, const search_fn &search, size_t ef, int f,
+                      size_t first, size_t count)
+{
+    std::vector<size_t> found;
+    first = std::min(first, d.nq);
+    count = std::min(count, d.nq - first);
+    std::vector<double> lat(count);
+    double hits = 0, tq = now_s();
+    for (size_t q = first; q < first + count; q++) {
+        double t = now_s();
+        found.clear();
+        search(&d.queries[q * d.dim], d.k, ef, filter_pct[f], found);
+        lat[q - first] = (now_s() - t) * 1e3;
+        for (size_t id : found)
+            for (size_t j = 0; j < d.k; j++)
+                if ((int32_t)id == d.gt[f][q * d.k + j])
+                    hits++;
+    }
+    double wall = now_s() - tq;
+    printf("{\"system\":\"%s\",\"phase\":\"chunk\",\"ef\":%zu,\"filter_pct\":%d,\"k\":%zu,"
+           "\"count\":%zu,\"hits\":%.0f,\"wall_s\":%.9f,\"lat_ms\":[",
+           system, ef, filter_pct[f], d.k, count, hits, wall);
+    for (size_t i = 0; i < count; i++)
+        printf("%s%.4f", i ? "," : "", lat[i]);
+    printf("]}\n");
+    fflush(stdout);
+}
+
+/* With --serve 1: reads "EF PCT FIRST COUNT" lines from stdin and answers
+ * each with one chunk, until EOF. bench/compare-hnsw keeps every system's
+ * index built in its own process and alternates their chunks, a few
+ * milliseconds each, so a slow spell of this shared machine falls on all of
+ * them alike. Without it: for each ef of the sweep and each filter, one
+ * pass, after an untimed warm-up pass over every query at the sweep's first
+ * ef (the build leaves caches, the allocator and the page tables cold;
+ * bench_hnsw_vectord does the same). */
 inline void sweep(const char *system, const args &a, const data &d, const search_fn &search)
 {
     if (a.serve) {
-        size_t ef;
+        size_t ef, first, count;
         int pct;
-        while (scanf("%zu %d", &ef, &pct) == 2)
+        while (scanf("%zu %d %zu %zu", &ef, &pct, &first, &count) == 4)
             for (int f = 0; f < 4; f++)
                 if (filter_pct[f] == pct)
-                    one_pass(system, d, search, ef, f);
+                    one_chunk(system, d, search, ef, f, first, count);
         return;
     }
     std::vector<size_t> found;

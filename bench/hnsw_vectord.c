@@ -2,7 +2,7 @@
  * hnsw_vectord.c — vectord's HNSW in-process, for bench/compare-hnsw.
  *
  *   bench_hnsw_vectord DATA_DIR [--m 16] [--efc 200] [--threads 2] [--ef 16,32,64,128,256]
- *                      [--metric cosine|l2] [--connect 1|0] [--quant none|sq8|fp16]
+ *                      [--metric cosine|l2] [--connect 1|0] [--quant none|sq8|fp16] [--oversampling X]
  *                      [--unfiltered-only 1] [--serve 1]
  *
  * Builds one single-shard cosine (or l2) collection over DATA_DIR/base.fvecs (made by
@@ -14,8 +14,9 @@
  * The build ends as the server's builder does once nothing waits: nodes no
  * search reaches are linked (--connect 0 skips that, to compare; "linked" in
  * the build line counts them). Prints one JSON object per line (build, then
- * one per search setting). With --serve 1 the searches are passes asked for
- * on stdin, "EF PCT" per line (see compare_common.hpp's sweep).
+ * one per search setting). With --serve 1 the searches are chunks of the
+ * queries asked for on stdin, "EF PCT FIRST COUNT" per line (see
+ * compare_common.hpp's sweep).
  */
 #include <math.h>
 #include <stdio.h>
@@ -85,9 +86,8 @@ static size_t search_one(const bench_set *b, size_t q, unsigned ef, const vd_fil
     return hits;
 }
 
-/* One timed pass: every query at ef with filter number f (g < pct unless
- * pct is 100); prints one JSON line. */
-static void one_pass(const bench_set *b, unsigned ef, int f, int pct)
+/* The filter g < pct (NULL for 100: none). */
+static vd_filter *filter_for(int pct)
 {
     vd_filter *filter = NULL;
     if (pct < 100) {
@@ -97,6 +97,14 @@ static void one_pass(const bench_set *b, unsigned ef, int f, int pct)
         vd_filter_parse(j, 4, 0, &filter, NULL);
         cJSON_Delete(j);
     }
+    return filter;
+}
+
+/* One timed pass: every query at ef with filter number f (g < pct unless
+ * pct is 100); prints one JSON line. */
+static void one_pass(const bench_set *b, unsigned ef, int f, int pct)
+{
+    vd_filter *filter = filter_for(pct);
     double hits = 0;
     double tq = vd_now_s();
     for (size_t q = 0; q < b->nq; q++) {
@@ -114,11 +122,38 @@ static void one_pass(const bench_set *b, unsigned ef, int f, int pct)
     vd_filter_destroy(filter);
 }
 
+/* One timed chunk, queries first .. first+count-1, for compare-hnsw's
+ * --serve protocol (compare_common.hpp): one JSON line with the hits, the
+ * wall time and every query's latency. */
+static void one_chunk(const bench_set *b, unsigned ef, int f, int pct, size_t first, size_t count)
+{
+    vd_filter *filter = filter_for(pct);
+    if (first > b->nq)
+        first = b->nq;
+    if (count > b->nq - first)
+        count = b->nq - first;
+    double hits = 0, tq = vd_now_s();
+    for (size_t q = first; q < first + count; q++) {
+        double t = vd_now_s();
+        hits += (double)search_one(b, q, ef, filter, b->gt[f] + q * b->k);
+        b->lat[q - first] = (vd_now_s() - t) * 1e3;
+    }
+    double wall = vd_now_s() - tq;
+    printf("{\"system\":\"vectord\",\"phase\":\"chunk\",\"ef\":%u,\"filter_pct\":%d,\"k\":%zu,"
+           "\"count\":%zu,\"hits\":%.0f,\"wall_s\":%.9f,\"lat_ms\":[",
+           ef, pct, b->k, count, hits, wall);
+    for (size_t i = 0; i < count; i++)
+        printf("%s%.4f", i ? "," : "", b->lat[i]);
+    printf("]}\n");
+    fflush(stdout);
+    vd_filter_destroy(filter);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: %s DATA_DIR [--m M] [--efc EFC] [--threads T] [--ef LIST] [--metric cosine|l2] "
-                        "[--connect 1|0] [--quant none|sq8|fp16] [--unfiltered-only 1] [--serve 1]\n", argv[0]);
+                        "[--connect 1|0] [--quant none|sq8|fp16] [--oversampling X] [--unfiltered-only 1] [--serve 1]\n", argv[0]);
         return 2;
     }
     const char *dir = argv[1];
@@ -128,6 +163,7 @@ int main(int argc, char **argv)
     bool connect = true;
     bool unfiltered_only = false, serve = false;
     vd_quant quant = VD_QUANT_NONE;
+    float oversampling = 0; /* 0: the collection's default */
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--m"))
             m = (unsigned)atoi(argv[i + 1]);
@@ -140,7 +176,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--quant") && vd_quant_parse(argv[i + 1], &quant) != 0) {
             fprintf(stderr, "unknown --quant %s\n", argv[i + 1]);
             return 2;
-        } else if (!strcmp(argv[i], "--serve"))
+        } else if (!strcmp(argv[i], "--oversampling"))
+            oversampling = strtof(argv[i + 1], NULL);
+        else if (!strcmp(argv[i], "--serve"))
             serve = atoi(argv[i + 1]) != 0;
         else if (!strcmp(argv[i], "--unfiltered-only"))
             unfiltered_only = atoi(argv[i + 1]) != 0;
@@ -161,7 +199,8 @@ int main(int argc, char **argv)
 
     vd_pool *pool;
     vd_pool_create(&pool, threads > 1 ? threads - 1 : 0);
-    vd_collection_config cfg = {.dim = (uint32_t)dim, .metric = metric, .n_shards = 1, .quant = quant};
+    vd_collection_config cfg = {.dim = (uint32_t)dim, .metric = metric, .n_shards = 1, .quant = quant,
+                                .oversampling = oversampling};
     snprintf(cfg.name, sizeof cfg.name, "bench");
     vd_index_params_default(&cfg.index, VD_INDEX_HNSW);
     cfg.index.m = m;
@@ -209,13 +248,14 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     bench_set set = {c, queries, nq, dim, k, gt, malloc(nq * sizeof(double))};
-    if (serve) { /* as compare_common.hpp's sweep: "EF PCT" lines from stdin */
+    if (serve) { /* as compare_common.hpp's sweep: "EF PCT FIRST COUNT" lines from stdin */
         unsigned ef;
         int pct;
-        while (scanf("%u %d", &ef, &pct) == 2)
+        size_t first, count;
+        while (scanf("%u %d %zu %zu", &ef, &pct, &first, &count) == 4)
             for (int f = 0; f < 4; f++)
                 if (filter_pct[f] == pct)
-                    one_pass(&set, ef, f, pct);
+                    one_chunk(&set, ef, f, pct, first, count);
     } else {
         /* Untimed: every query once at the sweep's first ef, as compare_common.hpp's
          * sweep does for the others, so the first row is measured warm too. */

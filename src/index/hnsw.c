@@ -395,15 +395,17 @@ static int node_query(const vd_vector_view *v, scratch *s, int which, uint32_t s
     return 0;
 }
 
-/* Prefetches the first cache lines of a vector (the hardware prefetcher
- * follows the rest of the sequential read). */
+/* Prefetches a vector's first VD_HNSW_PREFETCH_BYTES (the whole row of a
+ * small vector or code; the hardware prefetcher follows the rest of a long
+ * one's sequential read). */
+#define VD_HNSW_PREFETCH_BYTES 512u
 static inline void prefetch_vector(const vd_vector_view *v, uint32_t slot)
 {
     const char *p = (const char *)vd_view_row(v, slot);
-    __builtin_prefetch(p);
-    __builtin_prefetch(p + 64);
-    __builtin_prefetch(p + 128);
-    __builtin_prefetch(p + 192);
+    size_t row = v->quant ? v->code_size : (size_t)v->dim * sizeof(float);
+    size_t upto = row < VD_HNSW_PREFETCH_BYTES ? row : VD_HNSW_PREFETCH_BYTES;
+    for (size_t off = 0; off < upto; off += 64)
+        __builtin_prefetch(p + off);
 }
 
 static inline bool is_dead(const vd_vector_view *v, uint32_t slot)
