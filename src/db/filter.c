@@ -596,6 +596,48 @@ static const vd_point_id *point_id(const vd_filter_source *src, size_t slot)
     return src->id_of ? src->id_of(src->ctx, (uint32_t)slot) : NULL;
 }
 
+static void closed_range(const vd_cond *c, double *lo, double *hi);
+
+/* Whether the point in slot satisfies c, reading a numeric or datetime
+ * range from its index column where the index holds the slot's one value
+ * (as eval_numeric does), its payload otherwise. */
+static bool slot_match(const vd_cond *c, const vd_filter_source *src, uint32_t slot)
+{
+    if (c->type == COND_GROUP) {
+        for (size_t i = 0; i < c->must.n; i++)
+            if (!slot_match(&c->must.items[i], src, slot))
+                return false;
+        for (size_t i = 0; i < c->must_not.n; i++)
+            if (slot_match(&c->must_not.items[i], src, slot))
+                return false;
+        if (c->min_should.items) {
+            size_t held = 0;
+            for (size_t i = 0; i < c->min_should.n && held < c->min_count; i++)
+                held += slot_match(&c->min_should.items[i], src, slot);
+            if (held < c->min_count)
+                return false;
+        }
+        if (!c->should.n)
+            return true;
+        for (size_t i = 0; i < c->should.n; i++)
+            if (slot_match(&c->should.items[i], src, slot))
+                return true;
+        return false;
+    }
+    const vd_pindex *idx = c->type == COND_RANGE ? index_for(src, c) : NULL;
+    if (idx && slot < idx->values_cap && !vd_bit_test(idx->multi, slot)) {
+        double lo, hi, x = idx->values[slot];
+        closed_range(c, &lo, &hi);
+        return x >= lo && x <= hi; /* NaN (no value) fails both */
+    }
+    return leaf_match(c, point_id(src, slot), src->payload_of(src->ctx, slot));
+}
+
+bool vd_filter_match_slot(const vd_filter *f, const vd_filter_source *src, uint32_t slot)
+{
+    return slot_match(&f->root, src, slot);
+}
+
 /* cand ∩ {slots whose payload satisfies c}, testing each candidate. */
 static void eval_scan(const vd_cond *c, const vd_filter_source *src, const uint64_t *cand,
                       uint64_t *out)

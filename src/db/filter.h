@@ -72,6 +72,12 @@ typedef struct vd_filter_source {
     vd_filter_scratch *scratch;
 } vd_filter_source;
 
+/* Whether the point in a live slot matches, as vd_filter_eval would say:
+ * numeric and datetime ranges are read from their index column where it
+ * holds the slot's value, the rest from the payload. For checks made node by
+ * node during a graph walk: no bitmap over every point. */
+bool vd_filter_match_slot(const vd_filter *f, const vd_filter_source *src, uint32_t slot);
+
 /* Writes into out (vd_bitset_words(n_slots) words) the alive slots that match.
  * 0 or -ENOMEM. */
 int vd_filter_eval(const vd_filter *f, const vd_filter_source *src, uint64_t *out);

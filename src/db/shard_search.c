@@ -75,13 +75,13 @@ static bool walk_planned(double share, size_t n, const vd_search_req *req)
 typedef struct lazy_filter {
     const vd_shard *s;
     const vd_filter *f;
+    vd_filter_source src; /* indexed ranges are read from their columns, not the payload */
 } lazy_filter;
 
 static bool lazy_admits(const void *ctx, uint32_t slot)
 {
     const lazy_filter *lf = ctx;
-    const slot_meta *m = &lf->s->meta[slot];
-    return vd_filter_match_point(lf->f, &m->id, m->payload);
+    return vd_filter_match_slot(lf->f, &lf->src, slot);
 }
 
 /* The share of the shard's live points lf's filter admits, from a sample. */
@@ -158,7 +158,7 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
         .n_distances = req->n_distances,
         .n_approximate = req->n_approximate,
     };
-    lazy_filter lazy = {s, req->filter};
+    lazy_filter lazy = {s, req->filter, vd_shard_filter_source(s)};
     double share = 0;
     if (req->filter && !req->exact && s->index->ops->keeps_slots &&
         s->n_alive >= VD_LAZY_FILTER_MIN_POINTS &&

@@ -101,10 +101,16 @@ def test_connection_cap_and_idle_timeout_hold_against_many_idle_connections():
 
         c.close()  # from here on, no idle keep-alive connection of the test's holds a place
         uploads.extend(upload() for _ in range(8))
-        deadline = time.time() + 60
+        # Each poll opens a 9th connection, which evicts an upload whose head
+        # the server has not read yet: give the server time to read the 8
+        # heads before the first poll, and between polls (a sanitized server
+        # on a loaded machine once took longer than the 0.2 s polls left it,
+        # and kept losing uploads to them for a whole minute).
+        time.sleep(1.0)
+        deadline = time.time() + 90
         while body_bytes() < 8 * len('{"points":'):
             assert time.time() < deadline, "the server never held 8 upload bodies"
-            time.sleep(0.2)
+            time.sleep(1.0)
             for i, u in enumerate(uploads):
                 if closed_by_server(u):
                     u.close()

@@ -195,6 +195,10 @@ static void check_filter_ids(const char *text, vd_pindex **idx, size_t n_idx, co
     for (uint32_t s = 0; s < N; s++) {
         bool want = vd_bit_test(alive, s) && vd_filter_match_point(f, &ids[s], payloads[s]);
         cr_assert_eq(vd_bit_test(out, s), want, "%s slot %u (%zu indexes)", text, s, n_idx);
+        /* the check a graph walk makes node by node says the same of a live slot */
+        if (vd_bit_test(alive, s))
+            cr_assert_eq(vd_filter_match_slot(f, &src, s), want, "%s slot %u (%zu indexes): match_slot",
+                         text, s, n_idx);
         matches += want;
     }
     cr_log_info("%s: %zu matches", text, matches);
