@@ -542,29 +542,22 @@ static bool leaf_match(const vd_cond *c, const vd_point_id *id, const cJSON *pay
     return false;
 }
 
+/* The point a condition is tested on: its id and payload, or (src set) the
+ * slot it holds in a shard, whose index columns answer ranges they hold
+ * and whose id and payload are looked up only when a leaf needs them. */
+typedef struct point_ref {
+    const vd_point_id *id;
+    const cJSON *payload;
+    const vd_filter_source *src;
+    uint32_t slot;
+} point_ref;
+
+static bool cond_holds(const vd_cond *c, const point_ref *p);
+
 static bool cond_match(const vd_cond *c, const vd_point_id *id, const cJSON *payload)
 {
-    if (c->type != COND_GROUP)
-        return leaf_match(c, id, payload);
-    for (size_t i = 0; i < c->must.n; i++)
-        if (!cond_match(&c->must.items[i], id, payload))
-            return false;
-    for (size_t i = 0; i < c->must_not.n; i++)
-        if (cond_match(&c->must_not.items[i], id, payload))
-            return false;
-    if (c->min_should.items) {
-        size_t held = 0;
-        for (size_t i = 0; i < c->min_should.n && held < c->min_count; i++)
-            held += cond_match(&c->min_should.items[i], id, payload);
-        if (held < c->min_count)
-            return false;
-    }
-    if (!c->should.n)
-        return true;
-    for (size_t i = 0; i < c->should.n; i++)
-        if (cond_match(&c->should.items[i], id, payload))
-            return true;
-    return false;
+    point_ref p = {.id = id, .payload = payload};
+    return cond_holds(c, &p);
 }
 
 bool vd_filter_match(const vd_filter *f, const cJSON *payload) { return cond_match(&f->root, NULL, payload); }
@@ -598,44 +591,52 @@ static const vd_point_id *point_id(const vd_filter_source *src, size_t slot)
 
 static void closed_range(const vd_cond *c, double *lo, double *hi);
 
-/* Whether the point in slot satisfies c, reading a numeric or datetime
- * range from its index column where the index holds the slot's one value
- * (as eval_numeric does), its payload otherwise. */
-static bool slot_match(const vd_cond *c, const vd_filter_source *src, uint32_t slot)
+/* A leaf on p: with a slot, a numeric or datetime range is read from its
+ * index column where the index holds the slot's one value (as eval_numeric
+ * does), anything else from the slot's payload. */
+static bool leaf_holds(const vd_cond *c, const point_ref *p)
 {
-    if (c->type == COND_GROUP) {
-        for (size_t i = 0; i < c->must.n; i++)
-            if (!slot_match(&c->must.items[i], src, slot))
-                return false;
-        for (size_t i = 0; i < c->must_not.n; i++)
-            if (slot_match(&c->must_not.items[i], src, slot))
-                return false;
-        if (c->min_should.items) {
-            size_t held = 0;
-            for (size_t i = 0; i < c->min_should.n && held < c->min_count; i++)
-                held += slot_match(&c->min_should.items[i], src, slot);
-            if (held < c->min_count)
-                return false;
-        }
-        if (!c->should.n)
-            return true;
-        for (size_t i = 0; i < c->should.n; i++)
-            if (slot_match(&c->should.items[i], src, slot))
-                return true;
-        return false;
-    }
+    if (!p->src)
+        return leaf_match(c, p->id, p->payload);
+    const vd_filter_source *src = p->src;
     const vd_pindex *idx = c->type == COND_RANGE ? index_for(src, c) : NULL;
-    if (idx && slot < idx->values_cap && !vd_bit_test(idx->multi, slot)) {
-        double lo, hi, x = idx->values[slot];
+    if (idx && p->slot < idx->values_cap && !vd_bit_test(idx->multi, p->slot)) {
+        double lo, hi, x = idx->values[p->slot];
         closed_range(c, &lo, &hi);
         return x >= lo && x <= hi; /* NaN (no value) fails both */
     }
-    return leaf_match(c, point_id(src, slot), src->payload_of(src->ctx, slot));
+    return leaf_match(c, point_id(src, p->slot), src->payload_of(src->ctx, p->slot));
+}
+
+static bool cond_holds(const vd_cond *c, const point_ref *p)
+{
+    if (c->type != COND_GROUP)
+        return leaf_holds(c, p);
+    for (size_t i = 0; i < c->must.n; i++)
+        if (!cond_holds(&c->must.items[i], p))
+            return false;
+    for (size_t i = 0; i < c->must_not.n; i++)
+        if (cond_holds(&c->must_not.items[i], p))
+            return false;
+    if (c->min_should.items) {
+        size_t held = 0;
+        for (size_t i = 0; i < c->min_should.n && held < c->min_count; i++)
+            held += cond_holds(&c->min_should.items[i], p);
+        if (held < c->min_count)
+            return false;
+    }
+    if (!c->should.n)
+        return true;
+    for (size_t i = 0; i < c->should.n; i++)
+        if (cond_holds(&c->should.items[i], p))
+            return true;
+    return false;
 }
 
 bool vd_filter_match_slot(const vd_filter *f, const vd_filter_source *src, uint32_t slot)
 {
-    return slot_match(&f->root, src, slot);
+    point_ref p = {.src = src, .slot = slot};
+    return cond_holds(&f->root, &p);
 }
 
 /* cand ∩ {slots whose payload satisfies c}, testing each candidate. */
