@@ -67,18 +67,21 @@ class Dataset:
     def __init__(self, path, queries=None):
         self.path = path
         self.name = os.path.basename(path)
-        self.metric = "cosine"
-        self.filters = ["tenant", "g<1", "g<10", "g<50"]
         with open(os.path.join(path, "meta.json")) as f:
             self.meta = json.load(f)
+        self.metric = self.meta.get("metric", "cosine")
+        # A real set converted by datagen.py --real has no tenancy payloads.
+        self.filters = (["tenant"] if "tenant" in self.meta else []) + [f"g<{s}" for s in self.meta["filters"]]
         self.base = read_vecs(os.path.join(path, "base.fvecs"), np.float32)
         self.queries = read_vecs(os.path.join(path, "query.fvecs"), np.float32)[:queries]
         nq = len(self.queries)
         self.gt = {"none": read_vecs(os.path.join(path, "gt.ivecs"), np.int32)[:nq]}
         for s in self.meta["filters"]:
             self.gt[f"g<{s}"] = read_vecs(os.path.join(path, f"gt_f{s}.ivecs"), np.int32)[:nq]
-        self.gt["tenant"] = read_vecs(os.path.join(path, "gt_user.ivecs"), np.int32)[:nq]
-        self.payload = dict(np.load(os.path.join(path, "payload.npz")))
+        self.payload = None
+        if "tenant" in self.meta:
+            self.gt["tenant"] = read_vecs(os.path.join(path, "gt_user.ivecs"), np.int32)[:nq]
+            self.payload = dict(np.load(os.path.join(path, "payload.npz")))
         self.n, self.dim = self.base.shape
 
     def filter_json(self, name):
@@ -244,9 +247,12 @@ def write_search_requests(path, collection, ds, gt_name, k=10, b64=False, **sear
 
 
 def run_load(binary, port, requests, expect=None, k=10, connections=1, seconds=5.0, rate=None,
-             warmup=1.0):
+             warmup=1.0, server_pid=None):
+    """bench_load's JSON report; with server_pid it holds that process's CPU too."""
     args = [binary, "--port", str(port), "--requests", requests, "--k", str(k), "--connections",
             str(connections), "--seconds", str(seconds), "--warmup", str(warmup)]
+    if server_pid:
+        args += ["--server-pid", str(server_pid)]
     if expect:
         args += ["--expect", expect]
     if rate:

@@ -3,7 +3,7 @@
  *
  *   bench_load --port P --requests FILE [--expect FILE] [--k K]
  *              [--connections C] [--seconds S] [--rate R] [--warmup S]
- *              [--host 127.0.0.1]
+ *              [--host 127.0.0.1] [--server-pid PID]
  *
  * FILE holds one request per line: "METHOD PATH<TAB>BODY" (BODY may be
  * empty; it must not contain a newline). The requests are sent round-robin
@@ -24,7 +24,10 @@
  * requests, errors (non-200 answers and broken connections), statuses,
  * (the first 20 answers that are not 200 are written to stderr),
  * seconds, qps, p50/p90/p99/p99.9/max latency in ms, recall (null without
- * --expect).
+ * --expect), and the CPU spent in the measured window: client_cpu_s (this
+ * process, every thread) and, with --server-pid, server_cpu_s (that process's
+ * user + system time from /proc), each also per answered request in µs
+ * (client_cpu_us_per_req, server_cpu_us_per_req; null when not measured).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +63,7 @@ typedef struct options {
     int connections;
     double seconds, warmup, rate;
     unsigned k;
+    int server_pid; /* 0: the server's CPU is not measured */
 } options;
 
 typedef struct shared {
@@ -273,6 +278,35 @@ static void record(worker *w, double t_sent, double latency)
     w->lat[w->n_lat++] = latency;
 }
 
+/* CPU seconds (user + system) this process has used, all threads. */
+static double client_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* CPU seconds (user + system) process pid has used, from /proc/PID/stat;
+ * -1 when it cannot be read. */
+static double process_cpu_s(int pid)
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    const char *p = strrchr(text, ')'); /* the command name may hold spaces */
+    unsigned long long utime, stime;
+    /* after ")": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static void sleep_until(double t)
 {
     double now = vd_now_s();
@@ -362,7 +396,8 @@ static double pct(const double *sorted, size_t n, double p)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_load --port P --requests FILE [--expect FILE] [--k 10] "
-                    "[--connections 1] [--seconds 10] [--rate R] [--warmup 1] [--host 127.0.0.1]\n");
+                    "[--connections 1] [--seconds 10] [--rate R] [--warmup 1] [--host 127.0.0.1] "
+                    "[--server-pid PID]\n");
     exit(2);
 }
 
@@ -391,6 +426,8 @@ int main(int argc, char **argv)
             o.rate = atof(v);
         else if (!strcmp(a, "--warmup"))
             o.warmup = atof(v);
+        else if (!strcmp(a, "--server-pid"))
+            o.server_pid = atoi(v);
         else
             usage();
     }
@@ -407,6 +444,13 @@ int main(int argc, char **argv)
         if (pthread_create(&ws[i].th, NULL, run, &ws[i]) != 0)
             die("cannot start a thread");
     }
+    /* The measured window's CPU, sampled at its edges by this (idle) thread. */
+    sleep_until(sh.t_measure);
+    double client0 = client_cpu_s(), server0 = o.server_pid ? process_cpu_s(o.server_pid) : -1;
+    sleep_until(sh.t_end);
+    double client_cpu = client_cpu_s() - client0;
+    double server1 = o.server_pid ? process_cpu_s(o.server_pid) : -1;
+    double server_cpu = server0 >= 0 && server1 >= 0 ? server1 - server0 : -1;
     long errors = 0, status[N_STATUS] = {0}, recall_n = 0;
     double recall_sum = 0;
     size_t n_lat = 0;
@@ -439,6 +483,16 @@ int main(int argc, char **argv)
         printf("%.5f", recall_sum / (double)recall_n);
     else
         printf("null");
+    printf(",\"client_cpu_s\":%.3f,\"client_cpu_us_per_req\":", client_cpu);
+    if (n_lat)
+        printf("%.1f", client_cpu * 1e6 / (double)n_lat);
+    else
+        printf("null");
+    if (server_cpu >= 0 && n_lat)
+        printf(",\"server_cpu_s\":%.3f,\"server_cpu_us_per_req\":%.1f", server_cpu,
+               server_cpu * 1e6 / (double)n_lat);
+    else
+        printf(",\"server_cpu_s\":null,\"server_cpu_us_per_req\":null");
     printf(",\"statuses\":{");
     bool first = true;
     for (int s = 0; s < N_STATUS; s++)

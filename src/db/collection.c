@@ -602,34 +602,59 @@ static bool fan_out_pays(vd_collection *c, const vd_search_req *req, unsigned in
     return shard_work(c, req, n / ns) >= VD_FANOUT_MIN_WORK;
 }
 
-int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_out **out,
-                         size_t *n_out)
+/* req with the collection's defaults filled in: oversampling, ef (or the
+ * calibrated one) shared by the shards, nprobe. */
+static void with_defaults(vd_collection *c, const vd_search_req *req, vd_search_req *out)
 {
     uint32_t ns = c->cfg.n_shards;
-    vd_search_req with_default = *req;
-    if (with_default.oversampling <= 0) {
+    *out = *req;
+    if (out->oversampling <= 0) {
         float o = atomic_load_explicit(&c->oversampling, memory_order_relaxed);
-        with_default.oversampling = o > 0 ? o : vd_oversampling_default(c->cfg.quant);
+        out->oversampling = o > 0 ? o : vd_oversampling_default(c->cfg.quant);
     }
     /* A target recall, once calibrated, gives the default breadth. */
     uint32_t calibrated = atomic_load_explicit(&c->target_recall, memory_order_relaxed) > 0
                               ? atomic_load_explicit(&c->calibrated, memory_order_relaxed)
                               : 0;
     bool ivf = c->cfg.index.type == VD_INDEX_IVF;
-    if (!with_default.ef)
-        with_default.ef = calibrated && !ivf ? calibrated : atomic_load_explicit(&c->ef_search, memory_order_relaxed);
+    if (!out->ef)
+        out->ef = calibrated && !ivf ? calibrated : atomic_load_explicit(&c->ef_search, memory_order_relaxed);
     /* ef is the collection's breadth: its shards share it (each walks at
      * least k), so the same ef costs and finds about the same whatever the
      * shard count (bench/fanout.py: recall@10 0.985 / 0.998 / 1.000 at ef 16 /
      * 32 / 64 for one shard and for two). */
     if (ns > 1) {
-        uint32_t e = (with_default.ef + ns - 1) / ns;
-        with_default.ef = e > with_default.k ? e : with_default.k;
+        uint32_t e = (out->ef + ns - 1) / ns;
+        out->ef = e > out->k ? e : out->k;
     }
-    if (!with_default.nprobe) {
+    if (!out->nprobe) {
         uint32_t p = calibrated && ivf ? calibrated : atomic_load_explicit(&c->nprobe, memory_order_relaxed);
-        with_default.nprobe = p ? p : VD_IVF_NPROBE_AUTO;
+        out->nprobe = p ? p : VD_IVF_NPROBE_AUTO;
     }
+}
+
+double vd_collection_search_work(vd_collection *c, const vd_search_req *req)
+{
+    vd_search_req r;
+    with_defaults(c, req, &r);
+    double dim = c->cfg.dim, work = 0;
+    for (uint32_t s = 0; s < c->cfg.n_shards; s++) {
+        size_t n = 0;
+        (void)vd_shard_count(c->shards[s], NULL, &n);
+        if (r.filter) /* the planner may scan every match: at most every point */
+            work += (double)n * (dim + 8);
+        else /* the not-yet-indexed tail is scanned exactly */
+            work += shard_work(c, &r, n) + (double)vd_shard_backlog(c->shards[s]) * dim;
+    }
+    return work;
+}
+
+int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_out **out,
+                         size_t *n_out)
+{
+    uint32_t ns = c->cfg.n_shards;
+    vd_search_req with_default;
+    with_defaults(c, req, &with_default);
     req = &with_default;
     *out = NULL;
     *n_out = 0;

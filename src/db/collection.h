@@ -160,6 +160,11 @@ int vd_collection_edit_payload(vd_collection *c, const vd_payload_edit *e, const
 int vd_collection_count(vd_collection *c, const vd_filter *f, size_t *n);
 int vd_collection_search(vd_collection *c, const vd_search_req *req, vd_point_out **out,
                          size_t *n_out);
+/* What vd_collection_search(c, req) would cost at most, in multiply-adds, by
+ * the model fan-out uses (the collection's defaults applied, the backlog's
+ * exact scan included; a filtered search is priced as a scan of every point,
+ * the most its planner may choose). Cheap: no search runs. */
+double vd_collection_search_work(vd_collection *c, const vd_search_req *req);
 /* VD_E_COLLECTION_EXISTS-like conflicts are reported as VD_E_INVALID_REQUEST. */
 int vd_collection_add_pindex(vd_collection *c, const char *field, vd_pindex_type type,
                              vd_errmsg *em);

@@ -48,6 +48,23 @@ typedef struct vd_hits_adapter {
  * the recall monitor. */
 int vd_call_search_hits(vd_call *call, vd_collection *c, vd_search_parsed *s, vd_point_out **hits, size_t *n);
 
+/* Searches are parsed on the HTTP thread that read them. Cheap ones run
+ * there too: handing a search to a request worker and back costs two thread
+ * wake-ups, about 15% of a small search's CPU on 2 cores
+ * (bench/http_cpu.py). A search whose work (vd_collection_search_work's
+ * model: an upper bound, in multiply-adds) is above this goes to the request
+ * workers, so an HTTP thread is never held by a search for more than about
+ * a millisecond and probes stay fast under any search load. */
+#define VD_INLINE_MAX_WORK (8.0 * 1024 * 1024)
+
+/* Whether the parsed searches s[0..n) run on this thread: yes on a request
+ * worker (call->offloaded) or when there are none; on an HTTP thread, when
+ * their summed work is at most VD_INLINE_MAX_WORK. A yes is counted in
+ * vectord_search_requests_total{thread=…}. A handler that gets false frees
+ * what it parsed and returns vd_call_offload(call, itself): the worker
+ * parses the request again and runs it. */
+bool vd_call_searches_here(const vd_call *call, vd_collection *c, const vd_search_parsed *s, size_t n);
+
 /* Runs the parsed searches s[0..n) (their state freed as they run) into one
  * answer, as POST …/search (batch: …/search/batch) answers: rendered whole
  * when small, streamed when large, refused past max_response_bytes. adapt

@@ -35,6 +35,23 @@ int vd_call_search_hits(vd_call *call, vd_collection *c, vd_search_parsed *s, vd
     return 0;
 }
 
+bool vd_call_searches_here(const vd_call *call, vd_collection *c, const vd_search_parsed *s, size_t n)
+{
+    vd_http_load *load = vd_metrics_http_load(call->api->metrics);
+    if (call->offloaded) {
+        atomic_fetch_add_explicit(&load->searches[VD_SEARCH_ON_WORKER], 1, memory_order_relaxed);
+        return true;
+    }
+    double work = 0, dim = vd_collection_config_of(c)->dim;
+    for (size_t i = 0; call->api->jobs && i < n && work <= VD_INLINE_MAX_WORK; i++) /* + rendering the hits */
+        work += vd_collection_search_work(c, &s[i].req) +
+                (double)s[i].req.k * (64 + (s[i].req.with_vector ? 64 * dim : 0));
+    if (work > VD_INLINE_MAX_WORK)
+        return false;
+    atomic_fetch_add_explicit(&load->searches[VD_SEARCH_ON_HTTP], 1, memory_order_relaxed);
+    return true;
+}
+
 static void free_hits(vd_point_out *hits, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -247,13 +264,11 @@ static int wait_for_feed(vd_call *call, int (*then)(vd_call *))
 static int search_now(vd_call *call);
 static int search_batch_now(vd_call *call);
 
-/* The search itself runs on the request workers (vd_call_offload). */
-static int search_offload(vd_call *call) { return vd_call_offload(call, search_now); }
-static int search_batch_offload(vd_call *call) { return vd_call_offload(call, search_batch_now); }
+/* Parsed here; run here when cheap, else on the request workers
+ * (vd_call_searches_here). */
+int vd_h_search(vd_call *call) { return wait_for_feed(call, search_now); }
 
-int vd_h_search(vd_call *call) { return wait_for_feed(call, search_offload); }
-
-int vd_h_search_batch(vd_call *call) { return wait_for_feed(call, search_batch_offload); }
+int vd_h_search_batch(vd_call *call) { return wait_for_feed(call, search_batch_now); }
 
 static int search_now(vd_call *call)
 {
@@ -264,10 +279,13 @@ static int search_now(vd_call *call)
         return rc;
     rc = vd_req_search(call->body, "", vd_collection_config_of(c), &call->api->limits, call->vectors, &s,
                        &call->em);
-    if (!rc)
+    bool here = !rc && vd_call_searches_here(call, c, &s, 1);
+    if (here)
         rc = vd_call_run_searches(call, c, &s, 1, false, NULL);
+    else if (!rc)
+        vd_search_parsed_free(&s);
     vd_collection_unref(c);
-    return rc;
+    return rc || here ? rc : vd_call_offload(call, search_now);
 }
 
 static int search_batch_now(vd_call *call)
@@ -280,12 +298,18 @@ static int search_batch_now(vd_call *call)
         return rc;
     rc = vd_req_search_batch(call->body, vd_collection_config_of(c), &call->api->limits, call->vectors, &s, &n,
                              &call->em);
+    bool here = !rc && vd_call_searches_here(call, c, s, n);
     if (!rc) {
-        rc = vd_call_run_searches(call, c, s, n, true, NULL);
+        if (here) {
+            rc = vd_call_run_searches(call, c, s, n, true, NULL);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                vd_search_parsed_free(&s[i]);
+        }
         free(s);
     }
     vd_collection_unref(c);
-    return rc;
+    return rc || here ? rc : vd_call_offload(call, search_batch_now);
 }
 
 /* ---- shadow comparison ---------------------------------------------------

@@ -84,6 +84,16 @@ static void render_http_load(vd_metrics *m, vd_strbuf *b)
                             "max_queued_requests).\n# TYPE vectord_request_queue_depth gauge\n"
                             "vectord_request_queue_depth %zu\n",
                          vd_jobq_depth(m->jobs));
+    vd_strbuf_printf(b, "# HELP vectord_search_requests_total Search requests (native and Qdrant; a "
+                        "batch counts once) by the thread they ran on: the HTTP thread that read "
+                        "them (cheap ones) or a request worker.\n"
+                        "# TYPE vectord_search_requests_total counter\n"
+                        "vectord_search_requests_total{thread=\"http\"} %llu\n"
+                        "vectord_search_requests_total{thread=\"worker\"} %llu\n",
+                     (unsigned long long)atomic_load_explicit(&m->http.searches[VD_SEARCH_ON_HTTP],
+                                                              memory_order_relaxed),
+                     (unsigned long long)atomic_load_explicit(&m->http.searches[VD_SEARCH_ON_WORKER],
+                                                              memory_order_relaxed));
     static const char *const closed[VD_N_CLOSE_REASONS] = {"idle_deadline", "head_deadline",
                                                            "body_too_slow", "evicted"};
     vd_strbuf_printf(b, "# HELP vectord_http_connections_closed_total Connections the server "

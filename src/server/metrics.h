@@ -34,6 +34,9 @@ typedef enum vd_conn_close_reason {
     VD_CLOSE_EVICTED,        /* past max_connections: the connection idle longest made room */
     VD_N_CLOSE_REASONS
 } vd_conn_close_reason;
+/* Where a search request ran (vd_call_searches_here). */
+enum { VD_SEARCH_ON_HTTP, VD_SEARCH_ON_WORKER, VD_N_SEARCH_ON };
+
 typedef struct vd_http_load {
     _Atomic long connections;
     _Atomic long active; /* requests dispatched whose answer is not all sent (all listeners) */
@@ -42,6 +45,7 @@ typedef struct vd_http_load {
     _Atomic long waiting;
     _Atomic uint64_t body_bytes;
     _Atomic uint64_t overloaded[VD_N_OVERLOAD_REASONS];
+    _Atomic uint64_t searches[VD_N_SEARCH_ON]; /* search requests by the thread they ran on */
 } vd_http_load;
 vd_http_load *vd_metrics_http_load(vd_metrics *m);
 

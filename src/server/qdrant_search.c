@@ -566,6 +566,14 @@ static int fused_hits(void *ctx, size_t i, vd_call *call, vd_collection *c, vd_p
 typedef enum { QD_SEARCH, QD_SEARCH_BATCH, QD_QUERY, QD_QUERY_BATCH } qd_kind;
 
 /* Runs on a request worker: the searches of call->body (Qdrant's), one or a batch. */
+static int search_one(vd_call *call);
+static int search_batch(vd_call *call);
+static int query_one(vd_call *call);
+static int query_batch(vd_call *call);
+
+/* Parsed on the HTTP thread; run there when cheap (vd_call_searches_here;
+ * a fused query's prefetches are not priced, so it always goes to the
+ * request workers), else handed to them, where it is parsed again. */
 static int search_now(vd_call *call, qd_kind kind)
 {
     bool batch = kind == QD_SEARCH_BATCH || kind == QD_QUERY_BATCH, query = kind == QD_QUERY || kind == QD_QUERY_BATCH;
@@ -607,7 +615,12 @@ static int search_now(vd_call *call, qd_kind kind)
         if (rc)
             break;
     }
-    if (!rc) {
+    bool fused = false;
+    for (size_t i = 0; !rc && i < n; i++)
+        fused = fused || shapes[i].fused;
+    bool here = !rc && vd_call_searches_here(call, c, parsed, n) &&
+                (!fused || call->offloaded || !call->api->jobs);
+    if (here) {
         vd_hits_adapter a = {adapt, shapes, query, query ? fused_hits : NULL};
         rc = vd_call_run_searches(call, c, parsed, n, batch, &a); /* frees each parsed search */
     } else {
@@ -622,7 +635,10 @@ static int search_now(vd_call *call, qd_kind kind)
     free(parsed);
     free(shapes);
     vd_collection_unref(c);
-    return rc;
+    if (rc || here)
+        return rc;
+    static int (*const again[])(vd_call *) = {search_one, search_batch, query_one, query_batch};
+    return vd_call_offload(call, again[kind]);
 }
 
 static int search_one(vd_call *call) { return search_now(call, QD_SEARCH); }
@@ -630,7 +646,7 @@ static int search_batch(vd_call *call) { return search_now(call, QD_SEARCH_BATCH
 static int query_one(vd_call *call) { return search_now(call, QD_QUERY); }
 static int query_batch(vd_call *call) { return search_now(call, QD_QUERY_BATCH); }
 
-int vd_qd_search(vd_call *call) { return vd_call_offload(call, search_one); }
-int vd_qd_search_batch(vd_call *call) { return vd_call_offload(call, search_batch); }
-int vd_qd_query(vd_call *call) { return vd_call_offload(call, query_one); }
-int vd_qd_query_batch(vd_call *call) { return vd_call_offload(call, query_batch); }
+int vd_qd_search(vd_call *call) { return search_one(call); }
+int vd_qd_search_batch(vd_call *call) { return search_batch(call); }
+int vd_qd_query(vd_call *call) { return query_one(call); }
+int vd_qd_query_batch(vd_call *call) { return query_batch(call); }

@@ -180,6 +180,44 @@ def test_probes_are_answered_while_heavy_searches_run(big):
     assert probes[-1] < min(t for t, _ in done), "the probes waited for the heavy searches"
 
 
+def searches_by_thread(c):
+    _, text = c.request("GET", "/metrics")
+    return {t: int(n) for t, n in re.findall(r'^vectord_search_requests_total\{thread="(\w+)"\} (\d+)$', text, re.M)}
+
+
+def test_cheap_searches_run_on_the_http_thread_and_heavy_ones_on_the_workers():
+    """A search whose work is small (VD_INLINE_MAX_WORK, 8 M multiply-adds)
+    runs on the HTTP thread that read it: handing it to a request worker and
+    back cost more than the search. Heavier ones still go to the workers.
+    Both give the same answers."""
+    s = Server()
+    try:
+        c = s.client
+        c.ok("PUT", "/collections/m", {"dim": 256, "metric": "l2"})
+        rnd = random.Random(11)
+        c.ok("PUT", "/collections/m/points",
+             {"points": [{"id": i, "vector": [rnd.random() for _ in range(256)]} for i in range(200)]})
+        queries = [[rnd.random() for _ in range(256)] for _ in range(3)]
+        before = searches_by_thread(c)
+        assert set(before) == {"http", "worker"}, before
+        # 200 points × 256: 51 K multiply-adds a search; on the HTTP thread.
+        singles = [c.ok("POST", "/collections/m/search", {"vector": v, "k": 5}) for v in queries]
+        after = searches_by_thread(c)
+        assert after["http"] - before["http"] == 3 and after["worker"] == before["worker"], (before, after)
+        # 200 searches in one batch: 10 M; on a worker, once.
+        batch = c.ok("POST", "/collections/m/search/batch",
+                     {"searches": [{"vector": queries[i % 3], "k": 5} for i in range(200)]})
+        last = searches_by_thread(c)
+        assert last["worker"] - after["worker"] == 1 and last["http"] == after["http"], (after, last)
+        for i in range(3):
+            assert [h["id"] for h in batch[i]] == [h["id"] for h in singles[i]]
+        # Asking for many hits with their vectors counts their rendering: on a worker.
+        c.ok("POST", "/collections/m/search", {"vector": queries[0], "k": 1000, "with_vector": True})
+        assert searches_by_thread(c)["worker"] - last["worker"] == 1
+    finally:
+        s.stop()
+
+
 def test_the_request_queue_is_bounded():
     s = Server(args=["--set", "request_workers=1", "--set", "max_queued_requests=2"])
     try:

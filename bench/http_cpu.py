@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""Over HTTP close to in process (issue 20, item 7): the CPU a search costs
+when it goes through vectord's HTTP API, server and client together, against
+the CPU hnswlib spends on one search in process, at equal recall.
+
+  bench/http_cpu.py [--data bench/data/100000-1536] [--ef 16,24,32,48,64]
+                    [--connections 8] [--seconds 5] [--shards 0] [--json]
+                    [--vectord build-release/vectord] [--no-hnswlib]
+
+vectord (one collection, HNSW M 16, ef_construction 200, the default shard
+count unless --shards) is loaded over HTTP and waits until its graph holds
+every point. Then, for each ef, bench_load (C, closed loop, keep-alive, one
+thread per connection, on the same 2 cores as the server) sends the queries
+for --seconds; it reports QPS, recall@10 and the CPU both processes used in
+that window (bench_load --server-pid), divided by the searches answered.
+The vectors go as `vector_b64`, and with --json also as JSON arrays (the
+form MemoryService sends).
+
+hnswlib (Debian's libhnswlib-dev, built -O3 -march=native by
+bench/compare-hnsw's recipe) builds the same graph in its own process and
+searches the same queries on one thread, twice over; its CPU per search is
+its wall time per search (one busy thread). Prints markdown tables: the
+sweep, then at recall 0.90 / 0.95 / 0.99 the smallest ef of each sweep
+reaching it and the ratio of CPU per search. Asserts nothing.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def wait_for_graph(v, name, timeout=3600):
+    t = time.time()
+    while v.call("GET", f"/collections/{name}").get("index_backlog", 0):
+        if time.time() - t > timeout:
+            raise RuntimeError("the graph did not catch up")
+        time.sleep(0.5)
+    return time.time() - t
+
+
+def vectord_sweep(a, ds, efs, forms):
+    """[{form, ef, qps, recall, server_us, client_us}] over HTTP."""
+    args = ["--set", f"default_shards={a.shards}"] if a.shards else []
+    v = benchlib.Vectord(a.vectord, args)
+    rows = []
+    try:
+        v.call("PUT", "/collections/c", {"dim": ds.dim, "metric": ds.metric,
+                                         "index": {"type": "hnsw", "m": 16, "ef_construction": 200}})
+        t = time.time()
+        benchlib.load_points(v, "c", ds)
+        loaded = time.time() - t
+        graph = wait_for_graph(v, "c")
+        log(f"vectord: loaded {ds.n} points in {loaded:.1f} s, graph caught up {graph:.1f} s later")
+        shards = v.call("GET", "/collections/c").get("shards")
+        with tempfile.TemporaryDirectory() as tmp:
+            for form in forms:
+                for ef in efs:
+                    req, gt = benchlib.write_search_requests(os.path.join(tmp, f"{form}-{ef}"), "c", ds, "none",
+                                                             b64=form == "b64", ef=ef)
+                    r = benchlib.run_load(a.load, v.port, req, gt, connections=a.connections, seconds=a.seconds,
+                                          server_pid=v.proc.pid)
+                    if r["errors"]:
+                        raise RuntimeError(f"{r['errors']} errors: {r['statuses']}")
+                    rows.append({"form": form, "ef": ef, "qps": r["qps"], "recall": r["recall"],
+                                 "server_us": r["server_cpu_us_per_req"], "client_us": r["client_cpu_us_per_req"]})
+                    log(f"vectord {form} ef {ef}: {r['qps']:.0f} QPS, recall {r['recall']:.4f}, "
+                        f"server {r['server_cpu_us_per_req']} µs + client {r['client_cpu_us_per_req']} µs")
+    finally:
+        v.stop()
+    return rows, shards
+
+
+def hnswlib_sweep(a, efs):
+    """[{ef, recall, us}] single thread in process, or None when it cannot be built."""
+    exe = os.path.join(ROOT, "build-release", "bench", "bench_hnsw_hnswlib")
+    if not (shutil.which("g++") and os.path.exists("/usr/include/hnswlib/hnswlib.h")):
+        log("hnswlib skipped: install g++ and libhnswlib-dev to compare")
+        return None
+    subprocess.run(["g++", "-O3", "-march=native", "-std=c++17", "-pthread", "-I", HERE, "-o", exe,
+                    os.path.join(HERE, "hnsw_hnswlib.cpp")], check=True)
+    with open(os.path.join(a.data, "meta.json")) as f:
+        metric = json.load(f).get("metric", "cosine")
+    p = subprocess.Popen([exe, a.data, "--m", "16", "--efc", "200", "--threads", "2", "--ef",
+                          ",".join(map(str, efs)), "--metric", metric, "--serve", "1"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def answer():
+        for line in p.stdout:
+            if line.startswith("{"):
+                return json.loads(line)
+        raise RuntimeError(f"hnswlib's bench exited with status {p.wait()}")
+
+    build = answer()
+    log(f"hnswlib: built in {build['seconds']:.1f} s")
+    nq = len(benchlib.read_vecs(os.path.join(a.data, "query.fvecs"), "float32"))
+    rows = []
+    try:
+        for ef in [efs[0]] + efs:  # the first pass warms caches and is not kept
+            count = hits = 0
+            wall = 0.0
+            for _ in range(2):
+                p.stdin.write(f"{ef} 100 0 {nq}\n")
+                p.stdin.flush()
+                r = answer()
+                count, hits, wall = count + r["count"], hits + r["hits"], wall + r["wall_s"]
+            rows.append({"ef": ef, "recall": hits / (count * r["k"]), "us": wall * 1e6 / count})
+    finally:
+        p.stdin.close()
+        p.wait()
+    return rows[1:]
+
+
+def first_reaching(rows, target):
+    return next((r for r in sorted(rows, key=lambda r: r["ef"]) if r["recall"] >= target), None)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.path.join(HERE, "data", "100000-1536"))
+    ap.add_argument("--ef", default="16,24,32,48,64")
+    ap.add_argument("--hnswlib-ef", default="10,12,16,20,24,32,48,64,96,128")
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--shards", type=int, default=0, help="0: vectord's default_shards")
+    ap.add_argument("--json", action="store_true", help="also send the vectors as JSON arrays")
+    ap.add_argument("--vectord", default=os.path.join(ROOT, "build-release", "vectord"))
+    ap.add_argument("--no-hnswlib", action="store_true")
+    a = ap.parse_args()
+    a.load = os.path.join(ROOT, "build-release", "bench", "bench_load")
+    subprocess.run(["ninja", "-C", os.path.join(ROOT, "build-release"), "vectord", "bench/bench_load"],
+                   check=True, capture_output=True)
+    if not os.path.exists(os.path.join(a.data, "meta.json")):
+        sys.exit(f"{a.data}: no data set (bench/datagen.py DIR --n N --dim D, or bench/compare-hnsw --real NAME)")
+    ds = benchlib.open_dataset(a.data, None)
+    efs = [int(x) for x in a.ef.split(",")]
+    forms = ["b64", "json"] if a.json else ["b64"]
+    hrows = None if a.no_hnswlib else hnswlib_sweep(a, [int(x) for x in a.hnswlib_ef.split(",")])
+    vrows, shards = vectord_sweep(a, ds, efs, forms)
+
+    print(f"## Over HTTP against in process — {ds.n} x {ds.dim}, {ds.metric}, HNSW M 16, ef_construction 200, "
+          f"vectord with {shards} shard(s), {a.connections} connections, {a.seconds:g} s per row\n")
+    print(f"Machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; bench_load runs on the "
+          "same cores as the server.\n")
+    print("| vector form | ef | recall@10 | QPS | server CPU µs/search | client CPU µs/search | total µs/search |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in vrows:
+        print(f"| {r['form']} | {r['ef']} | {r['recall']:.4f} | {r['qps']:.0f} | {r['server_us']:.0f} | "
+              f"{r['client_us']:.0f} | {r['server_us'] + r['client_us']:.0f} |")
+    if hrows:
+        print("\n| hnswlib ef | recall@10 | CPU µs/search (one thread) |")
+        print("|---:|---:|---:|")
+        for r in hrows:
+            print(f"| {r['ef']} | {r['recall']:.4f} | {r['us']:.0f} |")
+    print("\n### At equal recall: the smallest ef of each sweep that reaches it\n")
+    print("| recall ≥ | form | vectord ef | QPS | total CPU µs/search | hnswlib ef | hnswlib µs/search | "
+          "vectord/hnswlib CPU |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for target in (0.90, 0.95, 0.99):
+        h = first_reaching(hrows, target) if hrows else None
+        for form in forms:
+            v = first_reaching([r for r in vrows if r["form"] == form], target)
+            if not v:
+                print(f"| {target:.2f} | {form} | not reached | | | | | |")
+                continue
+            tot = v["server_us"] + v["client_us"]
+            print(f"| {target:.2f} | {form} | {v['ef']} | {v['qps']:.0f} | {tot:.0f} | "
+                  f"{h['ef'] if h else '—'} | {h['us']:.0f} | {tot / h['us']:.2f}× |" if h else
+                  f"| {target:.2f} | {form} | {v['ef']} | {v['qps']:.0f} | {tot:.0f} | — | — | — |")
+
+
+if __name__ == "__main__":
+    main()
