@@ -639,6 +639,23 @@ bool vd_filter_match_slot(const vd_filter *f, const vd_filter_source *src, uint3
     return cond_holds(&f->root, &p);
 }
 
+static bool cond_indexed(const vd_cond *c, const vd_filter_source *src)
+{
+    if (c->type != COND_GROUP)
+        return c->type == COND_RANGE && index_for(src, c);
+    const cond_list *lists[] = {&c->must, &c->must_not, &c->min_should, &c->should};
+    for (size_t l = 0; l < sizeof lists / sizeof *lists; l++)
+        for (size_t i = 0; i < lists[l]->n; i++)
+            if (!cond_indexed(&lists[l]->items[i], src))
+                return false;
+    return true;
+}
+
+bool vd_filter_slot_indexed(const vd_filter *f, const vd_filter_source *src)
+{
+    return cond_indexed(&f->root, src);
+}
+
 /* cand ∩ {slots whose payload satisfies c}, testing each candidate. */
 static void eval_scan(const vd_cond *c, const vd_filter_source *src, const uint64_t *cand,
                       uint64_t *out)

@@ -77,6 +77,10 @@ typedef struct vd_filter_source {
  * holds the slot's value, the rest from the payload. For checks made node by
  * node during a graph walk: no bitmap over every point. */
 bool vd_filter_match_slot(const vd_filter *f, const vd_filter_source *src, uint32_t slot);
+/* Whether vd_filter_match_slot reads only index columns for f (every leaf a
+ * numeric or datetime range with its index): a check per node costs a load
+ * and two compares, not a payload look-up. */
+bool vd_filter_slot_indexed(const vd_filter *f, const vd_filter_source *src);
 
 /* Writes into out (vd_bitset_words(n_slots) words) the alive slots that match.
  * 0 or -ENOMEM. */

@@ -269,3 +269,36 @@ Test(filter, bitmap_eval_equals_scan_with_and_without_indexes)
         cJSON_Delete(payloads[i]);
     free(alive);
 }
+
+/* vd_filter_slot_indexed: true only when every leaf is a range read from its
+ * index column (a walk then checks such a filter per node at the cost of a load). */
+Test(filter, slot_indexed_only_when_every_leaf_reads_a_column)
+{
+    vd_pindex *idx[3];
+    cr_assert_eq(vd_pindex_create(&idx[0], "userId", VD_PINDEX_KEYWORD), 0);
+    cr_assert_eq(vd_pindex_create(&idx[1], "n", VD_PINDEX_NUMERIC), 0);
+    cr_assert_eq(vd_pindex_create(&idx[2], "at", VD_PINDEX_DATETIME), 0);
+    vd_filter_source with = {.indexes = idx, .n_indexes = 3}, without = {.n_indexes = 0};
+    struct {
+        const char *text;
+        bool indexed;
+    } cases[] = {
+        {"{\"must\":[{\"key\":\"n\",\"range\":{\"lt\":10}}]}", true},
+        {"{\"must\":[{\"key\":\"at\",\"range\":{\"gt\":\"2026-01-01\"}}],"
+         "\"should\":[{\"key\":\"n\",\"range\":{\"lt\":5}},{\"must_not\":[{\"key\":\"n\",\"range\":{\"gt\":9}}]}]}",
+         true},
+        {"{\"must\":[{\"key\":\"userId\",\"match\":{\"value\":\"u3\"}}]}", false}, /* keywords read payloads */
+        {"{\"must\":[{\"key\":\"n\",\"range\":{\"lt\":10}},{\"key\":\"other\",\"range\":{\"lt\":1}}]}", false},
+        {"{\"min_should\":{\"conditions\":[{\"key\":\"n\",\"range\":{\"lt\":5}},"
+         "{\"has_id\":[1]}],\"min_count\":1}}", false},
+        {"{\"must\":[{\"key\":\"at\",\"range\":{\"lt\":3}}]}", false}, /* a numeric range on a datetime index */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vd_filter *f = parse_ok(cases[i].text);
+        cr_assert_eq(vd_filter_slot_indexed(f, &with), cases[i].indexed, "%s", cases[i].text);
+        cr_assert(!vd_filter_slot_indexed(f, &without), "%s without indexes", cases[i].text);
+        vd_filter_destroy(f);
+    }
+    for (int k = 0; k < 3; k++)
+        vd_pindex_destroy(idx[k]);
+}
