@@ -227,6 +227,18 @@ def load_points(v, collection, ds, batch=500):
     return time.time() - t
 
 
+def wait_for_graph(v, collection, timeout=3600):
+    """Waits until the collection's graph holds every point (index_backlog 0:
+    until then the tail is scanned exactly, and a search measures that);
+    returns the seconds waited."""
+    t = time.time()
+    while v.call("GET", f"/collections/{collection}").get("index_backlog", 0):
+        if time.time() - t > timeout:
+            raise RuntimeError(f"{collection}: the graph did not catch up in {timeout} s")
+        time.sleep(0.2)
+    return time.time() - t
+
+
 # ---- the load generator ----------------------------------------------------
 
 def write_search_requests(path, collection, ds, gt_name, k=10, b64=False, **search):

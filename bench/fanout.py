@@ -36,6 +36,7 @@ def measure(binary, ds, efs, seconds, load):
                 v.call("PUT", f"/collections/{name}", {"dim": ds.dim, "metric": "cosine", "shards": shards,
                                                        "index": {"type": "hnsw", "m": 16, "ef_construction": 100}})
                 benchlib.load_points(v, name, ds)
+                benchlib.wait_for_graph(v, name)  # else the searches scan the backlog
                 for ef in efs:
                     req, gt = benchlib.write_search_requests(os.path.join(tmp, f"{name}-{ef}"), name, ds, "none",
                                                              ef=ef)

@@ -43,15 +43,6 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def wait_for_graph(v, name, timeout=3600):
-    t = time.time()
-    while v.call("GET", f"/collections/{name}").get("index_backlog", 0):
-        if time.time() - t > timeout:
-            raise RuntimeError("the graph did not catch up")
-        time.sleep(0.5)
-    return time.time() - t
-
-
 def vectord_sweep(a, ds, efs, forms):
     """[{form, ef, qps, recall, server_us, client_us}] over HTTP."""
     args = ["--set", f"default_shards={a.shards}"] if a.shards else []
@@ -63,7 +54,7 @@ def vectord_sweep(a, ds, efs, forms):
         t = time.time()
         benchlib.load_points(v, "c", ds)
         loaded = time.time() - t
-        graph = wait_for_graph(v, "c")
+        graph = benchlib.wait_for_graph(v, "c")
         log(f"vectord: loaded {ds.n} points in {loaded:.1f} s, graph caught up {graph:.1f} s later")
         shards = v.call("GET", "/collections/c").get("shards")
         with tempfile.TemporaryDirectory() as tmp:

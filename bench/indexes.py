@@ -60,7 +60,7 @@ def run_config(name, ds, a, scratch):
         rss0 = v.rss_bytes()
         v.call("PUT", "/collections/c", body)
         log(f"{name}: loading {ds.n} points")
-        out["build_s"] = benchlib.load_points(v, "c", ds)
+        out["build_s"] = benchlib.load_points(v, "c", ds) + benchlib.wait_for_graph(v, "c")
         info = v.call("GET", "/collections/c")
         if index["type"] == "ivf":  # training runs in the background: wait for it
             out["train_wait_s"] = wait_trained(v)

@@ -33,6 +33,7 @@ def calibrate(binary, ds, targets):
         v.call("PUT", "/collections/c", {"dim": ds.dim, "metric": "cosine", "shards": 1,
                                          "index": dict(INDEX, target_recall=targets[0])})
         benchlib.load_points(v, "c", ds)
+        benchlib.wait_for_graph(v, "c")
         for i, q in enumerate(ds.queries):
             v.call("POST", "/collections/c/search", {"vector": [float(x) for x in q], "k": 10})
             deadline = time.time() + 60
@@ -68,6 +69,7 @@ def main():
         v.call("PUT", "/collections/c", {"dim": ds.dim, "metric": "cosine", "shards": 1,
                                          "index": dict(INDEX, ef_search=64)})
         benchlib.load_points(v, "c", ds)
+        benchlib.wait_for_graph(v, "c")
         with tempfile.TemporaryDirectory() as tmp:
             for label, ef in [("ef_search 64 (fixed default)", 64)] + \
                              [(f"target {t}", chosen[t][0]) for t in targets]:

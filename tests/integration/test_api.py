@@ -137,6 +137,22 @@ def test_points_upsert_get_delete_and_versions(client):
                      {"points": [{"id": 1, "vector": [1, 1, 1]}]})["status"] == "completed"
 
 
+def test_the_largest_integer_ids_come_back_exactly(client):
+    """Integer ids go up to 2^53 - 1. Answers printed them through cJSON,
+    which wrote 9007199254740991 as 9.00719925474099e+15 (its read-back check
+    allows an epsilon): a client got back an id one off from the one it stored."""
+    client.ok("PUT", "/collections/bigid", {"dim": 2, "metric": "l2"})
+    ids = [9007199254740991, 9007199254740990, 1234567890123457, 2 ** 52 + 1]
+    client.ok("PUT", "/collections/bigid/points",
+              {"points": [{"id": i, "vector": [float(k), 0.0]} for k, i in enumerate(ids)]})
+    assert client.ok("GET", f"/collections/bigid/points/{ids[0]}")["id"] == ids[0]
+    hits = client.ok("POST", "/collections/bigid/search", {"vector": [0.0, 0.0], "k": 4})
+    assert [h["id"] for h in hits] == ids
+    batch = client.ok("POST", "/collections/bigid/search/batch", {"searches": [{"vector": [3.0, 0.0], "k": 1}]})
+    assert batch[0][0]["id"] == ids[3]
+    client.ok("DELETE", "/collections/bigid")
+
+
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
 @pytest.mark.parametrize("shards", [1, 3])
 def test_exact_search_equals_brute_force(client, metric, shards):

@@ -3,6 +3,7 @@
  * a batch, empty results and string ids; and its size estimate is never
  * below the text it renders. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,4 +124,45 @@ Test(search_answer, freed_before_it_is_written)
     cr_assert(s.next(s.ctx, &out, &done)); /* part written, then the client leaves */
     s.free(s.ctx); /* ASan: nothing leaks, nothing is freed twice */
     vd_strbuf_free(&out);
+}
+
+/* A hit written directly (vd_resp_point_text) reads back as the same JSON as
+ * the cJSON point vd_resp_point builds, for scores at the edges of float
+ * (non-finite ones are null in both) and ids at both ends of their range
+ * (an id past 10^15 now reads back exactly); where cJSON's text is the
+ * shortest form, the texts are equal too. */
+Test(search_answer, point_text_reads_back_as_the_cjson_point)
+{
+    const float scores[] = {0.0f, 1.0f, -1.0f, 0.5f, 0.995037198f, 1e-7f, -3.25e-12f, 3e9f, -0.0f,
+                            3.4028235e38f, 1.17549435e-38f, 1e-45f, NAN, INFINITY, -INFINITY};
+    const uint64_t ids[] = {0, 1, 4294967296ULL, VD_ID_MAX_INT};
+    for (size_t s = 0; s < sizeof scores / sizeof *scores; s++)
+        for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+            vd_point_out a = {.id = {.kind = VD_ID_INT, .num = ids[i]}, .score = scores[s], .version = 7 + s};
+            vd_point_out b = a;
+            a.payload = cJSON_CreateObject();
+            b.payload = cJSON_CreateObject();
+            cJSON_AddNumberToObject(a.payload, "n", (double)s);
+            cJSON_AddNumberToObject(b.payload, "n", (double)s);
+            vd_strbuf out;
+            vd_strbuf_init(&out, 0);
+            cr_assert(vd_resp_point_text(&a, true, &out));
+            cJSON *node = vd_resp_point(&b, true, true);
+            char *text = cJSON_PrintUnformatted(node);
+            cJSON *back = cJSON_Parse(out.data), *want = cJSON_Parse(text);
+            cr_assert(back, "not JSON: %s", out.data);
+            cr_assert(cJSON_Compare(back, want, true), "%s against %s", out.data, text);
+            /* an id reads back exactly; cJSON wrote 9007199254740991 as 9.00719925474099e+15 */
+            cr_assert_eq(cJSON_GetObjectItem(back, "id")->valuedouble, (double)ids[i], "%s", out.data);
+            /* cJSON writes -0 as 0 and 3e9 as 3000000000: same values, other texts */
+            if (isfinite(scores[s]) && fabsf(scores[s]) < 1e9f && !(scores[s] == 0 && signbit(scores[s])) &&
+                ids[i] < 1000000000000000ULL)
+                cr_assert_str_eq(out.data, text);
+            free(text);
+            cJSON_Delete(node);
+            cJSON_Delete(back);
+            cJSON_Delete(want);
+            cJSON_Delete(a.payload);
+            vd_strbuf_free(&out);
+        }
 }
