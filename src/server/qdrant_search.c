@@ -565,13 +565,13 @@ static int fused_hits(void *ctx, size_t i, vd_call *call, vd_collection *c, vd_p
 
 typedef enum { QD_SEARCH, QD_SEARCH_BATCH, QD_QUERY, QD_QUERY_BATCH } qd_kind;
 
-/* Runs on a request worker: the searches of call->body (Qdrant's), one or a batch. */
 static int search_one(vd_call *call);
 static int search_batch(vd_call *call);
 static int query_one(vd_call *call);
 static int query_batch(vd_call *call);
 
-/* Parsed on the HTTP thread; run there when cheap (vd_call_searches_here;
+/* The searches of call->body (Qdrant's), one or a batch. Parsed on the
+ * HTTP thread; run there when cheap (vd_call_searches_here;
  * a fused query's prefetches are not priced, so it always goes to the
  * request workers), else handed to them, where it is parsed again. */
 static int search_now(vd_call *call, qd_kind kind)
@@ -618,8 +618,8 @@ static int search_now(vd_call *call, qd_kind kind)
     bool fused = false;
     for (size_t i = 0; !rc && i < n; i++)
         fused = fused || shapes[i].fused;
-    bool here = !rc && vd_call_searches_here(call, c, parsed, n) &&
-                (!fused || call->offloaded || !call->api->jobs);
+    bool here = !rc && (!fused || call->offloaded || !call->api->jobs) &&
+                vd_call_searches_here(call, c, parsed, n);
     if (here) {
         vd_hits_adapter a = {adapt, shapes, query, query ? fused_hits : NULL};
         rc = vd_call_run_searches(call, c, parsed, n, batch, &a); /* frees each parsed search */
