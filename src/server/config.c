@@ -132,7 +132,7 @@ static const setting settings[] = {
               "/readyz fails while the feed is further behind than this (0 = the feed never affects readiness)"),
     FEED_UINT(position_ready_s, 0, 0, 86400,
               "/readyz fails while the position has not reached vectord_feed_position for this long (0 = never)"),
-    UINT("index", default_shards, 2, 1, 64, "shards of a collection created without \"shards\""),
+    UINT("index", default_shards, 1, 1, 64, "shards of a collection created without \"shards\""),
     STR("index", simd, "auto", "distance kernels: auto | avx512 | avx2 | scalar"),
     UINT("index", compact_interval_ms, 1000, 0, 86400000,
          "how often to look for indexes to compact, in ms; 0 = never"),

@@ -48,7 +48,7 @@ def search_all(c, coll, exact):
 
 def populate(c):
     c.ok("PUT", "/collections/flat", {"dim": DIM, "metric": "l2", "shards": 3})
-    c.ok("PUT", "/collections/graph", {"dim": DIM, "metric": "cosine",
+    c.ok("PUT", "/collections/graph", {"dim": DIM, "metric": "cosine", "shards": 2,
                                        "index": {"type": "hnsw", "m": 8, "ef_construction": 64}})
     c.ok("PUT", "/collections/graph/payload_indexes", {"field": "tag", "type": "keyword"})
     for coll in ("flat", "graph"):
