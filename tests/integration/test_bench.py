@@ -140,6 +140,13 @@ def test_load_generator_against_vectord(server):
         one = write(os.path.join(d, "s.gt"), [",".join(map(str, truth[0]))])
         assert run_loader("--port", server.port, "--requests", shadow, "--expect", one, "--k", 5,
                           "--seconds", 0.3, "--warmup", 0)["recall"] == 1.0
+        # --server-pid: the CPU of both processes in the measured window (bench/http_cpu.py's figures).
+        r = run_loader("--port", server.port, "--requests", req, "--connections", 2, "--seconds", 0.5,
+                       "--warmup", 0.1, "--server-pid", server.proc.pid)
+        assert r["server_cpu_s"] > 0 and r["client_cpu_s"] > 0, r
+        assert r["server_cpu_us_per_req"] == pytest.approx(r["server_cpu_s"] * 1e6 / r["requests"], rel=0.01)
+        r = run_loader("--port", server.port, "--requests", req, "--seconds", 0.3, "--warmup", 0)
+        assert r["server_cpu_s"] is None and r["server_cpu_us_per_req"] is None and r["client_cpu_s"] >= 0
     # The server saw nothing but well-formed traffic.
     assert c.ok("GET", "/collections/b")["points_count"] == 200
 
