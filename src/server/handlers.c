@@ -337,9 +337,14 @@ int vd_h_feeds(vd_call *call)
 static cJSON *id_array(char ids[][VD_ID_MAX_LEN + 1], const bool *is_int, uint64_t n)
 {
     cJSON *a = cJSON_CreateArray();
-    for (uint64_t i = 0; i < n && i < VD_RECONCILE_EXAMPLES; i++)
-        cJSON_AddItemToArray(a, is_int[i] ? cJSON_CreateNumber((double)strtoull(ids[i], NULL, 10))
-                                          : cJSON_CreateString(ids[i]));
+    for (uint64_t i = 0; i < n && i < VD_RECONCILE_EXAMPLES; i++) {
+        vd_point_id id = {.kind = VD_ID_INT};
+        if (is_int[i])
+            id.num = strtoull(ids[i], NULL, 10);
+        else
+            id = (vd_point_id){.kind = VD_ID_STR, .str = ids[i]};
+        cJSON_AddItemToArray(a, vd_resp_id(&id)); /* integer ids as digits, exact past 2^52 */
+    }
     return a;
 }
 

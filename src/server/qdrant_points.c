@@ -616,7 +616,7 @@ static int scroll_now(vd_call *call)
             if ((double)cJSON_GetArraySize(points) < limit)
                 cJSON_AddItemToArray(points, record(&p, &with_payload, with_vector));
             else /* the first point of the next page */
-                next = p.id.kind == VD_ID_INT ? cJSON_CreateNumber((double)p.id.num) : cJSON_CreateString(l.ids[i].str);
+                next = vd_resp_id(&p.id); /* integer ids as digits, exact past 2^52 */
         }
         vd_point_out_free(&p);
     }
