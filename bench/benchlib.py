@@ -239,6 +239,30 @@ def wait_for_graph(v, collection, timeout=3600):
     return time.time() - t
 
 
+# ---- the in-process programs (bench/compare_common.hpp) ---------------------
+
+# How the C++ comparison programs are built: natively, as their users would.
+NATIVE_CXX = ["g++", "-O3", "-march=native", "-std=c++17", "-pthread", "-I", HERE]
+
+
+def build_hnswlib(exe):
+    """Builds bench/hnsw_hnswlib.cpp against Debian's libhnswlib-dev into exe;
+    False (with a message) when g++ or the headers are missing."""
+    if not (shutil.which("g++") and os.path.exists("/usr/include/hnswlib/hnswlib.h")):
+        print("hnswlib skipped: install g++ and libhnswlib-dev to compare", file=sys.stderr)
+        return False
+    subprocess.run(NATIVE_CXX + ["-o", exe, os.path.join(HERE, "hnsw_hnswlib.cpp")], check=True)
+    return True
+
+
+def serve_answer(proc):
+    """The next JSON line a program in --serve mode prints; raises if it died."""
+    for line in proc.stdout:
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"{proc.args[0]} exited with status {proc.wait()}")
+
+
 # ---- the load generator ----------------------------------------------------
 
 def write_search_requests(path, collection, ds, gt_name, k=10, b64=False, **search):

@@ -26,7 +26,6 @@ reaching it and the ratio of CPU per search. Asserts nothing.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,24 +77,15 @@ def vectord_sweep(a, ds, efs, forms):
 def hnswlib_sweep(a, efs):
     """[{ef, recall, us}] single thread in process, or None when it cannot be built."""
     exe = os.path.join(ROOT, "build-release", "bench", "bench_hnsw_hnswlib")
-    if not (shutil.which("g++") and os.path.exists("/usr/include/hnswlib/hnswlib.h")):
-        log("hnswlib skipped: install g++ and libhnswlib-dev to compare")
+    if not benchlib.build_hnswlib(exe):
         return None
-    subprocess.run(["g++", "-O3", "-march=native", "-std=c++17", "-pthread", "-I", HERE, "-o", exe,
-                    os.path.join(HERE, "hnsw_hnswlib.cpp")], check=True)
     with open(os.path.join(a.data, "meta.json")) as f:
         metric = json.load(f).get("metric", "cosine")
     p = subprocess.Popen([exe, a.data, "--m", "16", "--efc", "200", "--threads", "2", "--ef",
                           ",".join(map(str, efs)), "--metric", metric, "--serve", "1"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
 
-    def answer():
-        for line in p.stdout:
-            if line.startswith("{"):
-                return json.loads(line)
-        raise RuntimeError(f"hnswlib's bench exited with status {p.wait()}")
-
-    build = answer()
+    build = benchlib.serve_answer(p)
     log(f"hnswlib: built in {build['seconds']:.1f} s")
     nq = len(benchlib.read_vecs(os.path.join(a.data, "query.fvecs"), "float32"))
     rows = []
@@ -106,7 +96,7 @@ def hnswlib_sweep(a, efs):
             for _ in range(2):
                 p.stdin.write(f"{ef} 100 0 {nq}\n")
                 p.stdin.flush()
-                r = answer()
+                r = benchlib.serve_answer(p)
                 count, hits, wall = count + r["count"], hits + r["hits"], wall + r["wall_s"]
             rows.append({"ef": ef, "recall": hits / (count * r["k"]), "us": wall * 1e6 / count})
     finally:

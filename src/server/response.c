@@ -65,14 +65,20 @@ size_t vd_resp_size_estimate(const cJSON *j)
     return n;
 }
 
+/* An integer id's digits into out (24 bytes); their length. Written as raw
+ * text: cJSON prints a number past 2^52 with 15 significant digits when its
+ * check says that reads back "equal" (within an epsilon), so
+ * 9007199254740991 came out as 9.00719925474099e+15. */
+static size_t id_digits(const vd_point_id *id, char *out)
+{
+    return (size_t)snprintf(out, 24, "%llu", (unsigned long long)id->num);
+}
+
 cJSON *vd_resp_id(const vd_point_id *id)
 {
     if (id->kind == VD_ID_INT) {
-        /* Raw digits: cJSON prints a number past 2^52 with 15 significant
-         * digits when its check says that reads back "equal" (within an
-         * epsilon), so 9007199254740991 came out as 9.00719925474099e+15. */
         char digits[24];
-        snprintf(digits, sizeof digits, "%llu", (unsigned long long)id->num);
+        id_digits(id, digits);
         return cJSON_CreateRaw(digits);
     }
     return cJSON_CreateString(id->str);
@@ -304,8 +310,7 @@ bool vd_resp_point_text(vd_point_out *p, bool with_payload, vd_strbuf *out)
     char num[VD_FMT_FLOAT_MAX + 32];
     bool ok = vd_strbuf_append(out, "{\"id\":", 6);
     if (p->id.kind == VD_ID_INT) {
-        int n = snprintf(num, sizeof num, "%llu", (unsigned long long)p->id.num);
-        ok = ok && vd_strbuf_append(out, num, (size_t)n);
+        ok = ok && vd_strbuf_append(out, num, id_digits(&p->id, num));
     } else {
         cJSON *id = vd_resp_id(&p->id);
         ok = ok && append_json(out, id);

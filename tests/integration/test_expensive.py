@@ -180,6 +180,15 @@ def test_probes_are_answered_while_heavy_searches_run(big):
     assert probes[-1] < min(t for t, _ in done), "the probes waited for the heavy searches"
 
 
+def random_collection(c, name, dim, n, seed):
+    """An l2 flat collection of n random points in one upsert; the generator, to draw more."""
+    c.ok("PUT", f"/collections/{name}", {"dim": dim, "metric": "l2"})
+    rnd = random.Random(seed)
+    c.ok("PUT", f"/collections/{name}/points",
+         {"points": [{"id": i, "vector": [rnd.random() for _ in range(dim)]} for i in range(n)]})
+    return rnd
+
+
 def searches_by_thread(c):
     _, text = c.request("GET", "/metrics")
     return {t: int(n) for t, n in re.findall(r'^vectord_search_requests_total\{thread="(\w+)"\} (\d+)$', text, re.M)}
@@ -193,10 +202,7 @@ def test_cheap_searches_run_on_the_http_thread_and_heavy_ones_on_the_workers():
     s = Server()
     try:
         c = s.client
-        c.ok("PUT", "/collections/m", {"dim": 256, "metric": "l2"})
-        rnd = random.Random(11)
-        c.ok("PUT", "/collections/m/points",
-             {"points": [{"id": i, "vector": [rnd.random() for _ in range(256)]} for i in range(200)]})
+        rnd = random_collection(c, "m", 256, 200, 11)
         queries = [[rnd.random() for _ in range(256)] for _ in range(3)]
         before = searches_by_thread(c)
         assert set(before) == {"http", "worker"}, before
@@ -222,10 +228,7 @@ def test_the_request_queue_is_bounded():
     s = Server(args=["--set", "request_workers=1", "--set", "max_queued_requests=2"])
     try:
         c = s.client
-        c.ok("PUT", "/collections/m", {"dim": 512, "metric": "l2"})
-        rnd = random.Random(3)
-        c.ok("PUT", "/collections/m/points",
-             {"points": [{"id": i, "vector": [rnd.random() for _ in range(512)]} for i in range(2000)]})
+        random_collection(c, "m", 512, 2000, 3)
         body = {"searches": [{"vector": [0.5] * 512, "k": 1000}] * 64}
         results = []
 
