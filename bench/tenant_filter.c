@@ -2,13 +2,15 @@
  * tenant_filter.c — a search restricted to one tenant (a keyword filter that
  * matches 1% of the points), in process, by how the vectors are stored.
  *
- *   bench_tenant_filter [N] [DIM] [SHARDS] [TENANTS] [QUERIES] [all|float32|sq8]
+ *   bench_tenant_filter [N] [DIM] [SHARDS] [TENANTS] [QUERIES] [all|float32|sq8|tenant]
  *
  * Builds a cosine collection of N random unit vectors (default 1,000,000 ×
  * 1536, 2 shards; flat index, since a 1% filter is answered by a scan of the
  * tenant's points whatever the index) with a keyword payload index on
  * "tenant" (TENANTS values, uniform: 100 = 1% each), once with float32
  * vectors and once with sq8 codes (originals in RAM, candidates re-ranked),
+ * and an HNSW collection of float32 vectors with a tenant index on "tenant"
+ * (each tenant's sq8 codes side by side, db/tenant_block.h),
  * then times QUERIES searches (k 10) each filtered to one tenant, one at a
  * time on one thread (the shards fan out on the pool as the server's do).
  * CPU ms per search is the process's CPU time over the searches (both
@@ -34,14 +36,24 @@ static float frand(void)
     return (float)((rng >> 11) & 0xffffff) / (float)0xffffff - 0.5f;
 }
 
+/* The layouts compared: float32 or sq8 vectors with a keyword index on a
+ * flat collection, or float32 vectors with a tenant index (its codes side by
+ * side) on an HNSW collection (the planner scans a 1% tenant; the graph's
+ * quality does not matter, so it is a cheap one: m 8, ef_construction 32). */
+typedef enum layout { FLOAT32, SQ8, TENANT } layout;
+
 static vd_collection *build(vd_pool *pool, const float *base, size_t n, uint32_t dim, uint32_t shards,
-                            unsigned tenants, vd_quant quant)
+                            unsigned tenants, layout how)
 {
     vd_collection_config cfg = {.dim = dim, .metric = VD_METRIC_COSINE, .n_shards = shards,
-                                .quant = quant, .oversampling = 3.0f};
+                                .quant = how == SQ8 ? VD_QUANT_SQ8 : VD_QUANT_NONE, .oversampling = 3.0f};
     snprintf(cfg.name, sizeof cfg.name, "tenants");
-    vd_index_params_default(&cfg.index, VD_INDEX_FLAT);
-    cfg.pindexes[0] = (vd_pindex_spec){"tenant", VD_PINDEX_KEYWORD};
+    vd_index_params_default(&cfg.index, how == TENANT ? VD_INDEX_HNSW : VD_INDEX_FLAT);
+    if (how == TENANT) {
+        cfg.index.m = 8;
+        cfg.index.ef_construction = 32;
+    }
+    cfg.pindexes[0] = (vd_pindex_spec){"tenant", how == TENANT ? VD_PINDEX_TENANT : VD_PINDEX_KEYWORD};
     cfg.n_pindexes = 1;
     vd_collection *c;
     if (vd_collection_create(&c, &cfg, pool) != 0)
@@ -66,7 +78,6 @@ static vd_collection *build(vd_pool *pool, const float *base, size_t n, uint32_t
     return c;
 }
 
-/* Searches each query within one tenant; latency per search into lat (ms). */
 static double cpu_s(void)
 {
     struct timespec t;
@@ -77,6 +88,9 @@ static double cpu_s(void)
 /* Process CPU seconds the last run() spent in searches (both shards' threads). */
 static double run_cpu_s;
 
+/* Searches each query within one tenant; latency per search into lat (ms).
+ * exact: the answers into ids; else the recall against them (ids NULL: a
+ * warm-up, nothing kept). */
 static double run(vd_collection *c, const float *queries, size_t nq, uint32_t dim, unsigned tenants,
                   bool exact, double *lat, uint64_t (*ids)[10])
 {
@@ -98,7 +112,9 @@ static double run(vd_collection *c, const float *queries, size_t nq, uint32_t di
         lat[q] = (vd_now_s() - t) * 1e3;
         run_cpu_s += cpu_s() - cpu;
         for (size_t i = 0; i < no; i++) {
-            if (exact)
+            if (!ids)
+                ;
+            else if (exact)
                 ids[q][i] = out[i].id.num;
             else
                 for (size_t r = 0; r < 10; r++)
@@ -132,7 +148,7 @@ int main(int argc, char **argv)
     const char *only = argc > 6 ? argv[6] : "all";
     vd_distance_init(-1);
     vd_pool *pool;
-    vd_pool_create(&pool, 1);
+    vd_pool_create(&pool, 2);
     float *base = malloc(n * dim * sizeof *base), *queries = malloc(nq * dim * sizeof *queries);
     double *lat = malloc(nq * sizeof *lat);
     uint64_t (*ids)[10] = calloc(nq, sizeof *ids);
@@ -149,20 +165,28 @@ int main(int argc, char **argv)
     printf("## One tenant of %u (%.2f%% of the points) — %zu × %u, cosine, %u shards, k 10, one thread\n\n",
            tenants, 100.0 / tenants, n, dim, shards);
     printf("| vectors | p50 ms | p99 ms | QPS | CPU ms per search | recall@10 |\n|---|---:|---:|---:|---:|---:|\n");
-    const vd_quant quants[] = {VD_QUANT_NONE, VD_QUANT_SQ8};
-    const char *names[] = {"float32, exact scan of the tenant", "sq8 codes, scan of the tenant, 30 re-ranked"};
-    for (int i = 0; i < 2; i++) {
-        if (strcmp(only, "all") && strcmp(only, i ? "sq8" : "float32"))
+    const char *names[] = {"float32, exact scan of the tenant", "sq8 codes, scan of the tenant, 30 re-ranked",
+                           "float32 + tenant index: its codes side by side, 40 re-ranked"};
+    const char *keys[] = {"float32", "sq8", "tenant"};
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(only, "all") && strcmp(only, keys[i]))
             continue;
         fprintf(stderr, "building %s ...\n", names[i]);
-        vd_collection *c = build(pool, base, n, dim, shards, tenants, quants[i]);
+        vd_collection *c = build(pool, base, n, dim, shards, tenants, (layout)i);
         if (!c)
             return 1;
         run(c, queries, nq, dim, tenants, true, lat, ids); /* the exact answers, and a warm-up */
         if (i == 0)
             row("float32, exact: true", lat, nq, 1.0);
+        run(c, queries, nq, dim, tenants, false, lat, NULL); /* warm: the layout's memory, first touched */
         double recall = run(c, queries, nq, dim, tenants, false, lat, ids);
         row(names[i], lat, nq, recall);
+        vd_collection_stats st;
+        if (vd_collection_stats_get(c, &st) == 0) {
+            fprintf(stderr, "plans: exact %llu, graph %llu, tenant %llu\n", (unsigned long long)st.total.searches_exact,
+                    (unsigned long long)st.total.searches_graph, (unsigned long long)st.total.searches_tenant);
+            free(st.shards);
+        }
         vd_collection_unref(c);
     }
     free(base);

@@ -76,7 +76,8 @@ static inline const float *vd_view_vector(const vd_vector_view *v, uint32_t slot
     return buf;
 }
 
-typedef struct vd_index_query {
+typedef struct vd_index_query vd_index_query;
+struct vd_index_query {
     const vd_quant_query *query; /* prepared for the view's quantizer; normalised for cosine */
     const uint64_t *allowed; /* bitmap of slots that may be returned (alive ∩ filter) */
     size_t n_allowed;        /* bits set in allowed, or SIZE_MAX if not counted */
@@ -93,7 +94,16 @@ typedef struct vd_index_query {
      * is then an estimate. NULL: `allowed` alone decides. */
     bool (*admits)(const void *ctx, uint32_t slot);
     const void *admits_ctx;
-} vd_index_query;
+    /* Optional (HNSW only): a cheaper scan of the allowed slots, which the
+     * planner runs instead of vd_index_scan when it chooses to scan and the
+     * search is not exact: a tenant index's codes read side by side and
+     * re-ranked with the originals (db/shard_search.c). It fills out as
+     * vd_index_scan does, with exact keys, and adds the distances it
+     * computed to *n; it may miss a neighbour, so it counts the answer as
+     * approximate itself. 0 or a negative errno. NULL: vd_index_scan. */
+    int (*scan)(const void *ctx, const vd_index_query *q, vd_topk *out, uint64_t *n);
+    const void *scan_ctx;
+};
 
 /* Whether q allows slot (< the view's n_slots). */
 static inline bool vd_index_allows(const vd_index_query *q, uint32_t slot)

@@ -852,6 +852,7 @@ int vd_collection_stats_get(vd_collection *c, vd_collection_stats *st)
         t->searches_exact += x->searches_exact;
         t->searches_graph += x->searches_graph;
         t->searches_probe += x->searches_probe;
+        t->searches_tenant += x->searches_tenant;
         t->distance_computations += x->distance_computations;
         t->search_allocations += x->search_allocations;
         t->trainable = x->trainable;

@@ -576,10 +576,26 @@ static const vd_pindex *index_for(const vd_filter_source *src, const vd_cond *c)
     vd_pindex_type want = c->type == COND_MATCH ? VD_PINDEX_KEYWORD
                           : c->datetime         ? VD_PINDEX_DATETIME
                                                 : VD_PINDEX_NUMERIC;
-    for (size_t i = 0; i < src->n_indexes; i++)
-        if (src->indexes[i]->type == want && strcmp(src->indexes[i]->field, c->key) == 0)
+    for (size_t i = 0; i < src->n_indexes; i++) {
+        vd_pindex_type t = src->indexes[i]->type;
+        if ((t == want || (want == VD_PINDEX_KEYWORD && vd_pindex_is_keyword(t))) &&
+            strcmp(src->indexes[i]->field, c->key) == 0)
             return src->indexes[i];
+    }
     return NULL;
+}
+
+size_t vd_filter_must_match(const vd_filter *f, const char *field, const char *const **keys)
+{
+    const cond_list *must = &f->root.must;
+    for (size_t i = 0; i < must->n; i++) {
+        const vd_cond *c = &must->items[i];
+        if (c->type == COND_MATCH && !c->except && strcmp(c->key, field) == 0) {
+            *keys = (const char *const *)c->values;
+            return c->n_values;
+        }
+    }
+    return 0;
 }
 
 static int eval(const vd_cond *c, const vd_filter_source *src, const uint64_t *cand, uint64_t *out);

@@ -82,6 +82,12 @@ bool vd_filter_match_slot(const vd_filter *f, const vd_filter_source *src, uint3
  * and two compares, not a payload look-up. */
 bool vd_filter_slot_indexed(const vd_filter *f, const vd_filter_source *src);
 
+/* The keyword keys ("s:…", vd_keyword_key) of a condition in the filter's
+ * top-level `must` that matches field against values (match value or any):
+ * every point the filter admits holds one of them there. Returns how many
+ * (*keys borrows them), or 0 when the filter has no such condition. */
+size_t vd_filter_must_match(const vd_filter *f, const char *field, const char *const **keys);
+
 /* Writes into out (vd_bitset_words(n_slots) words) the alive slots that match.
  * 0 or -ENOMEM. */
 int vd_filter_eval(const vd_filter *f, const vd_filter_source *src, uint64_t *out);

@@ -15,12 +15,14 @@ struct vd_kw_entry {
     vd_kw_entry *next;
     uint64_t hash;
     vd_posting posting;
+    vd_tenant_block block; /* tenant: the codes of the points holding only this value */
     char key[]; /* NUL-terminated */
 };
 
 const char *vd_pindex_type_name(vd_pindex_type t)
 {
     return t == VD_PINDEX_KEYWORD    ? "keyword"
+           : t == VD_PINDEX_TENANT   ? "tenant"
            : t == VD_PINDEX_NUMERIC  ? "numeric"
            : t == VD_PINDEX_DATETIME ? "datetime"
                                      : "unknown";
@@ -35,6 +37,8 @@ int vd_pindex_type_parse(const char *name, vd_pindex_type *out)
         *out = VD_PINDEX_NUMERIC;
     else if (strcmp(name, "datetime") == 0)
         *out = VD_PINDEX_DATETIME;
+    else if (strcmp(name, "tenant") == 0)
+        *out = VD_PINDEX_TENANT;
     else
         return -1;
     return 0;
@@ -48,12 +52,15 @@ static uint64_t str_hash(const char *s)
     return h ^ (h >> 29);
 }
 
-int vd_pindex_create(vd_pindex **out, const char *field, vd_pindex_type type)
+int vd_pindex_create(vd_pindex **out, const char *field, vd_pindex_type type, uint32_t dim)
 {
+    if (type == VD_PINDEX_TENANT && dim == 0)
+        return -EINVAL;
     vd_pindex *idx = calloc(1, sizeof *idx);
     if (!idx)
         return -ENOMEM;
     idx->type = type;
+    idx->dim = dim;
     idx->field = strdup(field);
     if (!idx->field || vd_key_path_parse(&idx->path, field) != 0) {
         vd_pindex_destroy(idx);
@@ -72,6 +79,7 @@ void vd_pindex_destroy(vd_pindex *idx)
         while (e) {
             vd_kw_entry *next = e->next;
             free(e->posting.slots);
+            vd_tenant_block_free(&e->block);
             free(e);
             e = next;
         }
@@ -79,6 +87,8 @@ void vd_pindex_destroy(vd_pindex *idx)
     free(idx->buckets);
     free(idx->values);
     free(idx->multi);
+    vd_tenant_block_free(&idx->loose);
+    vd_tenant_pos_free(&idx->tenant_pos);
     vd_key_path_free(&idx->path);
     free(idx->field);
     free(idx);
@@ -98,6 +108,12 @@ const vd_posting *vd_pindex_lookup(const vd_pindex *idx, const char *key)
 {
     vd_kw_entry **pp = find_entry(idx, key, str_hash(key));
     return (pp && *pp) ? &(*pp)->posting : NULL;
+}
+
+const vd_tenant_block *vd_pindex_tenant_block(const vd_pindex *idx, const char *key)
+{
+    vd_kw_entry **pp = find_entry(idx, key, str_hash(key));
+    return (pp && *pp && (*pp)->block.n) ? &(*pp)->block : NULL;
 }
 
 static int rehash(vd_pindex *idx)
@@ -135,7 +151,8 @@ static uint32_t lower_bound(const vd_posting *p, uint32_t slot)
     return lo;
 }
 
-static int keyword_add(vd_pindex *idx, const char *key, uint32_t slot)
+/* Adds slot to key's posting; *entry (may be NULL) is key's entry. */
+static int keyword_add(vd_pindex *idx, const char *key, uint32_t slot, vd_kw_entry **entry)
 {
     uint64_t h = str_hash(key);
     vd_kw_entry **pp = find_entry(idx, key, h);
@@ -156,6 +173,8 @@ static int keyword_add(vd_pindex *idx, const char *key, uint32_t slot)
         idx->n_keys++;
         idx->posting_bytes += sizeof *e + len + 1;
     }
+    if (entry)
+        *entry = *pp;
     vd_posting *p = &(*pp)->posting;
     uint32_t pos = lower_bound(p, slot);
     if (pos < p->n && p->slots[pos] == slot)
@@ -175,11 +194,31 @@ static int keyword_add(vd_pindex *idx, const char *key, uint32_t slot)
     return 0;
 }
 
-static void keyword_remove(vd_pindex *idx, const char *key, uint32_t slot)
+/* Tenant blocks: the bytes they hold are kept in idx->tenant_bytes. */
+static int block_add(vd_pindex *idx, vd_tenant_block *b, uint32_t slot, const float *x)
+{
+    size_t before = vd_tenant_block_bytes(b, idx->dim);
+    int rc = vd_tenant_block_add(b, &idx->tenant_pos, slot, x, idx->dim);
+    idx->tenant_bytes += vd_tenant_block_bytes(b, idx->dim) - before;
+    return rc;
+}
+
+static void block_remove(vd_pindex *idx, vd_tenant_block *b, uint32_t slot)
+{
+    size_t before = vd_tenant_block_bytes(b, idx->dim);
+    vd_tenant_block_remove(b, &idx->tenant_pos, slot, idx->dim);
+    idx->tenant_bytes -= before - vd_tenant_block_bytes(b, idx->dim);
+}
+
+/* Removes slot from key's posting (and, given in_block, from key's tenant
+ * block first: an emptied entry goes). */
+static void keyword_remove(vd_pindex *idx, const char *key, uint32_t slot, bool in_block)
 {
     vd_kw_entry **pp = find_entry(idx, key, str_hash(key));
     if (!pp || !*pp)
         return;
+    if (in_block)
+        block_remove(idx, &(*pp)->block, slot);
     vd_posting *p = &(*pp)->posting;
     uint32_t pos = lower_bound(p, slot);
     if (pos >= p->n || p->slots[pos] != slot)
@@ -190,6 +229,8 @@ static void keyword_remove(vd_pindex *idx, const char *key, uint32_t slot)
         *pp = e->next;
         idx->posting_bytes -= sizeof *e + strlen(e->key) + 1 + p->cap * sizeof *p->slots;
         free(p->slots);
+        idx->tenant_bytes -= vd_tenant_block_bytes(&e->block, idx->dim);
+        vd_tenant_block_free(&e->block);
         free(e);
         idx->n_keys--;
     }
@@ -218,8 +259,10 @@ static int numeric_reserve(vd_pindex *idx, uint32_t slot)
     return 0;
 }
 
-/* Applies add (true) or remove (false) for every indexable value at the field. */
-static int apply(vd_pindex *idx, uint32_t slot, const cJSON *payload, bool add)
+/* Applies add (true) or remove (false) for every indexable value at the
+ * field; a tenant index places the slot's code (from vector) in its value's
+ * block, or in `loose` for an array. */
+static int apply(vd_pindex *idx, uint32_t slot, const cJSON *payload, const float *vector, bool add)
 {
     const cJSON *v = payload ? vd_payload_get(payload, &idx->path) : NULL;
     if (!v)
@@ -245,37 +288,53 @@ static int apply(vd_pindex *idx, uint32_t slot, const cJSON *payload, bool add)
         }
         return 0;
     }
+    bool tenant = idx->type == VD_PINDEX_TENANT, array = cJSON_IsArray(v);
+    if (tenant && array) {
+        if (!add)
+            block_remove(idx, &idx->loose, slot);
+        else if (v->child) {
+            int rc = block_add(idx, &idx->loose, slot, vector);
+            if (rc)
+                return rc;
+        }
+    }
     char key[KEY_CAP];
-    const cJSON *item = cJSON_IsArray(v) ? v->child : v;
-    for (; item; item = cJSON_IsArray(v) ? item->next : NULL) {
+    const cJSON *item = array ? v->child : v;
+    for (; item; item = array ? item->next : NULL) {
         if (!vd_keyword_key(item, key, sizeof key))
             continue;
         if (add) {
-            int rc = keyword_add(idx, key, slot);
+            vd_kw_entry *e = NULL;
+            int rc = keyword_add(idx, key, slot, &e);
+            if (!rc && tenant && !array)
+                rc = block_add(idx, &e->block, slot, vector);
             if (rc)
                 return rc;
         } else {
-            keyword_remove(idx, key, slot);
+            keyword_remove(idx, key, slot, tenant && !array);
         }
     }
     return 0;
 }
 
-int vd_pindex_add(vd_pindex *idx, uint32_t slot, const cJSON *payload)
+int vd_pindex_add(vd_pindex *idx, uint32_t slot, const cJSON *payload, const float *vector)
 {
-    int rc = apply(idx, slot, payload, true);
+    if (idx->type == VD_PINDEX_TENANT && !vector)
+        return -EINVAL;
+    int rc = apply(idx, slot, payload, vector, true);
     if (rc)
-        apply(idx, slot, payload, false); /* leave no partial entries behind */
+        apply(idx, slot, payload, NULL, false); /* leave no partial entries behind */
     return rc;
 }
 
 void vd_pindex_remove(vd_pindex *idx, uint32_t slot, const cJSON *payload)
 {
-    apply(idx, slot, payload, false);
+    apply(idx, slot, payload, NULL, false);
 }
 
 size_t vd_pindex_bytes(const vd_pindex *idx)
 {
     return sizeof *idx + idx->n_buckets * sizeof(void *) + idx->posting_bytes +
-           idx->values_cap * sizeof(double) + vd_bitset_words(idx->values_cap) * 8;
+           idx->values_cap * sizeof(double) + vd_bitset_words(idx->values_cap) * 8 +
+           idx->tenant_bytes + idx->tenant_pos.cap * sizeof *idx->tenant_pos.at;
 }

@@ -7,6 +7,7 @@ static void scratch_free(vd_search_scratch *s)
 {
     free(s->hits);
     free(s->cands);
+    free(s->tenant);
     free(s->q8);
     free(s->buf);
     free(s->matching);
@@ -60,15 +61,18 @@ vd_search_scratch *vd_scratch_get(vd_scratch_pool *p, const vd_scratch_need *nee
             return NULL;
         atomic_fetch_add_explicit(&p->allocations, 1, memory_order_relaxed);
     }
-    size_t hits = s->hits_cap, cands = s->cands_cap, dims = s->dim_cap, dims2 = s->dim_cap;
+    size_t hits = s->hits_cap, cands = s->cands_cap, tenant = s->tenant_cap, dims = s->dim_cap,
+           dims2 = s->dim_cap;
     int bad = grow(p, (void **)&s->hits, &hits, need->k, sizeof *s->hits) ||
               grow(p, (void **)&s->cands, &cands, need->n_cand, sizeof *s->cands) ||
+              grow(p, (void **)&s->tenant, &tenant, need->n_tenant, sizeof *s->tenant) ||
               grow(p, (void **)&s->q8, &dims, need->dim, sizeof *s->q8) ||
               grow(p, (void **)&s->buf, &dims2, need->dim, sizeof *s->buf) ||
               grow(p, (void **)&s->matching, &s->matching_cap, need->words, sizeof *s->matching) ||
               grow(p, (void **)&s->filter.words, &s->filter.cap, need->filter_words, sizeof *s->filter.words);
     s->hits_cap = (uint32_t)hits;
     s->cands_cap = (uint32_t)cands;
+    s->tenant_cap = (uint32_t)tenant;
     s->dim_cap = (uint32_t)(dims < dims2 ? dims : dims2);
     s->filter.used = 0;
     if (bad) {

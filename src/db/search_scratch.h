@@ -21,7 +21,8 @@
 typedef struct vd_search_scratch {
     vd_hit *hits; /* hits_cap */
     vd_hit *cands; /* cands_cap */
-    uint32_t hits_cap, cands_cap;
+    vd_hit *tenant; /* tenant_cap: a tenant scan's candidates (db/shard_search.c) */
+    uint32_t hits_cap, cands_cap, tenant_cap;
     int8_t *q8;  /* dim_cap */
     float *buf;  /* dim_cap */
     uint32_t dim_cap;
@@ -42,7 +43,7 @@ void vd_scratch_pool_destroy(vd_scratch_pool *p);
 
 /* What one search needs room for. */
 typedef struct vd_scratch_need {
-    uint32_t k, n_cand, dim;
+    uint32_t k, n_cand, n_tenant, dim;
     size_t words, filter_words;
 } vd_scratch_need;
 

@@ -49,6 +49,8 @@ int vd_shard_create(vd_shard **out, const vd_shard_config *cfg, vd_pool *pool)
     vd_idmap_init(&s->idmap, id_of, s);
     vd_graveyard_init(&s->graves);
     int rc = vd_vecstore_init(&s->vs, cfg->dim, cfg->quant, cfg->vectors_dir);
+    if (!rc && !(s->row = malloc(cfg->dim * sizeof *s->row)))
+        rc = -ENOMEM;
     if (!rc)
         rc = vd_index_create(cfg->index, cfg->seed, &s->index);
     const vd_pindex_spec *specs = cfg->pindexes;
@@ -85,6 +87,7 @@ void vd_shard_destroy(vd_shard *s)
     for (size_t i = 0; i < s->n_pindexes; i++)
         vd_pindex_destroy(s->pindexes[i]);
     free(s->pindexes);
+    free(s->row);
     if (s->index)
         s->index->ops->destroy(s->index);
     vd_idmap_destroy(&s->idmap);
@@ -159,10 +162,20 @@ int vd_shard_reserve(vd_shard *s, size_t extra)
     return 0;
 }
 
+/* slot's vector for a tenant index (write lock), NULL after an I/O error. */
+static const float *tenant_vector(vd_shard *s, uint32_t slot)
+{
+    return vd_vecstore_get(&s->vs, slot, s->row);
+}
+
 int vd_shard_index_payload(vd_shard *s, uint32_t slot)
 {
+    const float *x = NULL;
+    for (size_t i = 0; i < s->n_pindexes && !x; i++)
+        if (s->pindexes[i]->type == VD_PINDEX_TENANT && !(x = tenant_vector(s, slot)))
+            return -EIO;
     for (size_t i = 0; i < s->n_pindexes; i++) {
-        int rc = vd_pindex_add(s->pindexes[i], slot, s->meta[slot].payload);
+        int rc = vd_pindex_add(s->pindexes[i], slot, s->meta[slot].payload, x);
         if (rc) {
             while (i-- > 0)
                 vd_pindex_remove(s->pindexes[i], slot, s->meta[slot].payload);
@@ -334,7 +347,7 @@ void vd_shard_drop_pindex(vd_shard *s, const char *field)
 int vd_shard_add_pindex(vd_shard *s, const vd_pindex_spec *spec)
 {
     vd_pindex *idx;
-    int rc = vd_pindex_create(&idx, spec->field, spec->type);
+    int rc = vd_pindex_create(&idx, spec->field, spec->type, s->dim);
     if (rc)
         return rc;
     pthread_rwlock_wrlock(&s->lock);
@@ -346,9 +359,12 @@ int vd_shard_add_pindex(vd_shard *s, const vd_pindex_spec *spec)
     s->pindexes = arr;
     /* Every stored point, including those an upsert is still inserting into
      * the graph (not alive yet): their slots hold an id. */
-    for (uint32_t i = 0; rc == 0 && i < s->n_slots; i++)
-        if (s->meta[i].id.kind != 0)
-            rc = vd_pindex_add(idx, i, s->meta[i].payload);
+    for (uint32_t i = 0; rc == 0 && i < s->n_slots; i++) {
+        if (s->meta[i].id.kind == 0)
+            continue;
+        const float *x = spec->type == VD_PINDEX_TENANT ? tenant_vector(s, i) : NULL;
+        rc = spec->type == VD_PINDEX_TENANT && !x ? -EIO : vd_pindex_add(idx, i, s->meta[i].payload, x);
+    }
     if (!rc) {
         s->pindexes[s->n_pindexes++] = idx;
         idx = NULL;
@@ -377,6 +393,7 @@ void vd_shard_stats_get(vd_shard *s, vd_shard_stats *st)
         .searches_exact = is.searches_exact,
         .searches_graph = is.searches_graph,
         .searches_probe = is.searches_probe,
+        .searches_tenant = atomic_load_explicit(&s->n_tenant_scans, memory_order_relaxed),
         .trainable = is.trainable,
         .trained = is.trained,
         .training = is.training,

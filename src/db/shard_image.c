@@ -201,8 +201,6 @@ static int load_slots(vd_shard *s, vd_reader *r)
         if (vd_idmap_find(&s->idmap, &m->id, h, &other))
             return -EINVAL; /* one id, two slots */
         int rc = vd_idmap_insert(&s->idmap, h, i);
-        if (!rc)
-            rc = vd_shard_index_payload(s, i);
         if (rc)
             return rc;
     }
@@ -261,6 +259,10 @@ int vd_shard_load(vd_shard *s, const uint8_t *data, size_t len, uint64_t lsn)
             rc = vd_vecstore_put(&s->vs, i, row);
     }
     free(row);
+    /* The payload indexes last: a tenant index encodes the vectors. */
+    for (uint32_t i = 0; !rc && i < n_slots; i++)
+        if (s->meta[i].id.kind != 0)
+            rc = vd_shard_index_payload(s, i);
     if (!rc)
         rc = s->index->ops->reserve(s->index, s->cap);
     bool has_image = vd_get_u8(&r) != 0;

@@ -67,6 +67,8 @@ struct vd_shard {
     vd_sipkey id_key; /* keys the id map's hash: random per shard, so ids cannot be chosen to collide */
     vd_pindex **pindexes;
     size_t n_pindexes;
+    float *row; /* dim floats: an original read from disk for a tenant index (write lock) */
+    _Atomic uint64_t n_tenant_scans; /* searches answered from a tenant index's codes */
     vd_index *index;
     vd_pool *pool; /* borrowed: parallel graph inserts */
     size_t id_bytes, payload_bytes;

@@ -27,6 +27,7 @@ typedef struct vd_shard_stats {
     size_t payload_index_bytes;
     size_t index_bytes;
     uint64_t searches_exact, searches_graph, searches_probe, distance_computations;
+    uint64_t searches_tenant; /* scans of a tenant index's codes (db/payload_index.h) */
     /* working memory searches allocated (scratch made or grown, the shard's
      * and its index's): flat in steady state, when searches reuse it */
     uint64_t search_allocations;

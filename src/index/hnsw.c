@@ -36,7 +36,8 @@
  * about ef·n/a nodes; at about 10 distances per node spanned, each ~3× the
  * cost of a sequential one, it costs 30·ef·n/a scan-equivalent distances,
  * against a for an exact scan of the allowed slots. The scan is chosen when
- * it is cheaper (always when a ≤ ef, or when the search says exact).
+ * it is cheaper (always when a ≤ ef, or when the search says exact); the
+ * search may bring its own, cheaper scan (vd_index_query.scan: a tenant's codes).
  * Otherwise the traversal steps over every node but keeps only allowed ones,
  * and runs until it holds ef of them (ef ≥ k), as hnswlib's filtered walk
  * does: ef then means the same breadth of answers with a filter as without,
@@ -706,9 +707,16 @@ static int hnsw_search(vd_index *idx, const vd_vector_view *v, const vd_index_qu
     double span = (double)ef * (double)n_nodes / (double)allowed;
     double graph_cost = VD_HNSW_PLAN_GRAPH_FACTOR * (span > ef ? span : (double)ef);
     if (q->exact || ep == NONE || allowed <= ef || (double)allowed <= graph_cost) {
-        uint64_t n = vd_index_scan(v, q, out);
+        uint64_t n = 0;
+        if (q->scan && !q->exact) { /* the caller counts its own plan */
+            int rc = q->scan(q->scan_ctx, q, out, &n);
+            if (rc)
+                return rc;
+        } else {
+            n = vd_index_scan(v, q, out);
+            atomic_fetch_add_explicit(&h->n_exact, 1, memory_order_relaxed);
+        }
         atomic_fetch_add_explicit(&h->n_distances, n, memory_order_relaxed);
-        atomic_fetch_add_explicit(&h->n_exact, 1, memory_order_relaxed);
         if (q->n_distances)
             atomic_fetch_add_explicit(q->n_distances, n, memory_order_relaxed);
         return 0;

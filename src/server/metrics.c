@@ -485,13 +485,15 @@ static int render_collections(vd_metrics *m, vd_database *db, vd_strbuf *b)
         vd_strbuf_printf(b, "vectord_collection_disk_bytes{collection=\"%s\",part=\"vectors\"} %zu\n",
                          vd_collection_config_of(colls[i])->name, st[i].total.vector_disk_bytes);
     vd_strbuf_printf(b, "# HELP vectord_collection_searches_total Shard searches by plan (exact "
-                        "scan or graph traversal).\n# TYPE vectord_collection_searches_total counter\n");
+                        "scan, graph traversal, or a scan of a tenant index's codes).\n# TYPE vectord_collection_searches_total counter\n");
     for (size_t i = 0; i < n && st; i++) {
         const char *name = vd_collection_config_of(colls[i])->name;
         vd_strbuf_printf(b, "vectord_collection_searches_total{collection=\"%s\",plan=\"exact\"} %llu\n"
-                            "vectord_collection_searches_total{collection=\"%s\",plan=\"graph\"} %llu\n",
+                            "vectord_collection_searches_total{collection=\"%s\",plan=\"graph\"} %llu\n"
+                            "vectord_collection_searches_total{collection=\"%s\",plan=\"tenant\"} %llu\n",
                          name, (unsigned long long)st[i].total.searches_exact, name,
-                         (unsigned long long)st[i].total.searches_graph);
+                         (unsigned long long)st[i].total.searches_graph, name,
+                         (unsigned long long)st[i].total.searches_tenant);
     }
     vd_strbuf_printf(b, "# HELP vectord_collection_deleted_pending Deleted points an index still "
                         "holds until compaction.\n# TYPE vectord_collection_deleted_pending gauge\n");

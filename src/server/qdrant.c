@@ -373,9 +373,15 @@ static cJSON *qdrant_info(const cJSON *v)
     {
         cJSON *f = cJSON_AddObjectToObject(schema, pi->string);
         const char *t = cJSON_GetStringValue(pi);
-        cJSON_AddStringToObject(f, "data_type", !t || strcmp(t, "keyword") == 0 ? "keyword"
-                                                : strcmp(t, "datetime") == 0   ? "datetime"
-                                                                                : "float");
+        bool tenant = t && strcmp(t, "tenant") == 0;
+        cJSON_AddStringToObject(f, "data_type", !t || tenant || strcmp(t, "keyword") == 0 ? "keyword"
+                                                : strcmp(t, "datetime") == 0             ? "datetime"
+                                                                                          : "float");
+        if (tenant) { /* Qdrant shows an index's parameters beside its type */
+            cJSON *tparams = cJSON_AddObjectToObject(f, "params");
+            cJSON_AddStringToObject(tparams, "type", "keyword");
+            cJSON_AddBoolToObject(tparams, "is_tenant", 1);
+        }
         cJSON_AddNumberToObject(f, "points", points);
     }
     return o;
@@ -435,14 +441,19 @@ int vd_qd_index_create(vd_call *call)
     if (rc)
         return rc;
     const cJSON *name = cJSON_GetObjectItem(call->body, "field_name"), *schema = cJSON_GetObjectItem(call->body, "field_schema");
-    if (cJSON_IsObject(schema)) /* {"type": "keyword", …params} */
+    bool is_tenant = false;
+    if (cJSON_IsObject(schema)) { /* {"type": "keyword", …params}: is_tenant is the one vectord reads */
+        is_tenant = cJSON_IsTrue(cJSON_GetObjectItem(schema, "is_tenant"));
         schema = cJSON_GetObjectItem(schema, "type");
+    }
     if (!cJSON_IsString(name) || !*name->valuestring || !cJSON_IsString(schema))
         return vd_fail(&call->em, VD_E_INVALID_REQUEST,
                        "give \"field_name\" and \"field_schema\" (keyword, integer, float, bool, datetime or uuid)");
     const char *t = schema->valuestring, *type = NULL;
     if (strcmp(t, "keyword") == 0 || strcmp(t, "uuid") == 0 || strcmp(t, "bool") == 0)
         type = "keyword"; /* a keyword index holds strings, integers and booleans */
+    if (type && is_tenant)
+        type = "tenant"; /* the keyword index that keeps each value's points together */
     else if (strcmp(t, "integer") == 0 || strcmp(t, "float") == 0)
         type = "numeric";
     else if (strcmp(t, "datetime") == 0)

@@ -191,7 +191,7 @@ int vd_req_collection(const cJSON *body, const char *name, const vd_limits *lim,
             vd_pindex_type t;
             if (!cJSON_IsString(f) || vd_pindex_type_parse(f->valuestring, &t))
                 return vd_fail(em, VD_E_INVALID_REQUEST,
-                               "payload_indexes.%.100s must be \"keyword\", \"numeric\" or \"datetime\"",
+                               "payload_indexes.%.100s must be \"keyword\", \"tenant\", \"numeric\" or \"datetime\"",
                                f->string);
             vd_key_path kp;
             if (vd_key_path_parse(&kp, f->string) != 0)
@@ -646,7 +646,9 @@ int vd_req_pindex(const cJSON *body, const char **field, vd_pindex_type *type, v
         return vd_fail(em, VD_E_INVALID_REQUEST, "field must be a non-empty (dotted) payload key");
     vd_key_path_free(&kp);
     if (!cJSON_IsString(t) || vd_pindex_type_parse(t->valuestring, type) != 0)
-        return vd_fail(em, VD_E_INVALID_REQUEST, "type must be \"keyword\", \"numeric\" or \"datetime\"");
+        return vd_fail(em, VD_E_INVALID_REQUEST,
+                       "type must be \"keyword\", \"tenant\" (a keyword index that keeps each "
+                       "value's points together), \"numeric\" or \"datetime\"");
     *field = f->valuestring;
     return 0;
 }

@@ -229,6 +229,7 @@ cJSON *vd_resp_collection(vd_collection *c)
     add_size(searches, "exact", st.total.searches_exact);
     add_size(searches, "graph", st.total.searches_graph);
     add_size(searches, "probe", st.total.searches_probe);
+    add_size(searches, "tenant", st.total.searches_tenant);
     add_size(searches, "distance_computations", st.total.distance_computations);
     add_size(searches, "scratch_allocations", st.total.search_allocations);
     add_size(searches, "fanned_out", st.total.searches_fanned_out);

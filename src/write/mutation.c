@@ -352,7 +352,8 @@ static bool target_recall_ok(float t)
 
 static bool pindex_type_ok(vd_pindex_type t)
 {
-    return t == VD_PINDEX_KEYWORD || t == VD_PINDEX_NUMERIC || t == VD_PINDEX_DATETIME;
+    return t == VD_PINDEX_KEYWORD || t == VD_PINDEX_NUMERIC || t == VD_PINDEX_DATETIME ||
+           t == VD_PINDEX_TENANT;
 }
 
 int vd_mutation_decode(uint8_t type, const uint8_t *body, size_t len, vd_mutation_decoded *d,

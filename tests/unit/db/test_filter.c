@@ -221,14 +221,14 @@ Test(filter, bitmap_eval_equals_scan_with_and_without_indexes)
         if (s % 11 != 3) /* some slots are free */
             vd_bit_set(alive, s);
     vd_pindex *idx[5];
-    cr_assert_eq(vd_pindex_create(&idx[0], "userId", VD_PINDEX_KEYWORD), 0);
-    cr_assert_eq(vd_pindex_create(&idx[1], "n", VD_PINDEX_NUMERIC), 0);
-    cr_assert_eq(vd_pindex_create(&idx[2], "tags", VD_PINDEX_KEYWORD), 0);
-    cr_assert_eq(vd_pindex_create(&idx[3], "tags", VD_PINDEX_NUMERIC), 0);
-    cr_assert_eq(vd_pindex_create(&idx[4], "at", VD_PINDEX_DATETIME), 0);
+    cr_assert_eq(vd_pindex_create(&idx[0], "userId", VD_PINDEX_KEYWORD, 0), 0);
+    cr_assert_eq(vd_pindex_create(&idx[1], "n", VD_PINDEX_NUMERIC, 0), 0);
+    cr_assert_eq(vd_pindex_create(&idx[2], "tags", VD_PINDEX_KEYWORD, 0), 0);
+    cr_assert_eq(vd_pindex_create(&idx[3], "tags", VD_PINDEX_NUMERIC, 0), 0);
+    cr_assert_eq(vd_pindex_create(&idx[4], "at", VD_PINDEX_DATETIME, 0), 0);
     for (uint32_t s = 0; s < N; s++)
         for (int k = 0; k < 5; k++)
-            cr_assert_eq(vd_pindex_add(idx[k], s, payloads[s]), 0);
+            cr_assert_eq(vd_pindex_add(idx[k], s, payloads[s], NULL), 0);
     const char *filters[] = {
         "{}",
         "{\"must\":[{\"key\":\"userId\",\"match\":{\"value\":\"u3\"}}]}",
@@ -275,9 +275,9 @@ Test(filter, bitmap_eval_equals_scan_with_and_without_indexes)
 Test(filter, slot_indexed_only_when_every_leaf_reads_a_column)
 {
     vd_pindex *idx[3];
-    cr_assert_eq(vd_pindex_create(&idx[0], "userId", VD_PINDEX_KEYWORD), 0);
-    cr_assert_eq(vd_pindex_create(&idx[1], "n", VD_PINDEX_NUMERIC), 0);
-    cr_assert_eq(vd_pindex_create(&idx[2], "at", VD_PINDEX_DATETIME), 0);
+    cr_assert_eq(vd_pindex_create(&idx[0], "userId", VD_PINDEX_KEYWORD, 0), 0);
+    cr_assert_eq(vd_pindex_create(&idx[1], "n", VD_PINDEX_NUMERIC, 0), 0);
+    cr_assert_eq(vd_pindex_create(&idx[2], "at", VD_PINDEX_DATETIME, 0), 0);
     vd_filter_source with = {.indexes = idx, .n_indexes = 3}, without = {.n_indexes = 0};
     struct {
         const char *text;
