@@ -126,6 +126,7 @@ int vd_shard_upsert_stage(vd_shard *s, vd_point_in *pts, size_t n, vd_upsert_cou
                 continue;
             }
             const slot_meta *had = &s->meta[slot];
+            drop_payload(p); /* the stored payload stays; one sent along is ignored (a record could carry it) */
             if (had->payload && !(p->payload = cJSON_Duplicate(had->payload, true))) {
                 rc = -ENOMEM;
                 continue;
