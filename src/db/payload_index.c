@@ -104,16 +104,23 @@ static vd_kw_entry **find_entry(const vd_pindex *idx, const char *key, uint64_t 
     return pp;
 }
 
-const vd_posting *vd_pindex_lookup(const vd_pindex *idx, const char *key)
+/* key's entry, or NULL. */
+static vd_kw_entry *entry_of(const vd_pindex *idx, const char *key)
 {
     vd_kw_entry **pp = find_entry(idx, key, str_hash(key));
-    return (pp && *pp) ? &(*pp)->posting : NULL;
+    return pp ? *pp : NULL;
+}
+
+const vd_posting *vd_pindex_lookup(const vd_pindex *idx, const char *key)
+{
+    vd_kw_entry *e = entry_of(idx, key);
+    return e ? &e->posting : NULL;
 }
 
 const vd_tenant_block *vd_pindex_tenant_block(const vd_pindex *idx, const char *key)
 {
-    vd_kw_entry **pp = find_entry(idx, key, str_hash(key));
-    return (pp && *pp && (*pp)->block.n) ? &(*pp)->block : NULL;
+    vd_kw_entry *e = entry_of(idx, key);
+    return e && e->block.n ? &e->block : NULL;
 }
 
 static int rehash(vd_pindex *idx)

@@ -249,7 +249,8 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
     int rc = 0;
     pthread_rwlock_rdlock(&s->lock);
     tenant_scan tenant = {.s = s, .query = req->vector, .n_approximate = req->n_approximate};
-    if (req->filter && !req->exact && tenant_blocks(s, req->filter, &tenant))
+    /* only a graph's planner takes the scan (vd_index_query.scan): elsewhere no setup */
+    if (req->filter && !req->exact && s->index->ops->keeps_slots && tenant_blocks(s, req->filter, &tenant))
         tenant.n_cand = candidates_for(req->k, req->oversampling > VD_TENANT_OVERSAMPLING
                                                    ? req->oversampling
                                                    : VD_TENANT_OVERSAMPLING);
