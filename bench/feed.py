@@ -7,11 +7,12 @@ invisible while another session sits idle in a transaction.
   bench/feed.py [--rows 100000] [--dim 1536] [--rate 50] [--seconds 20]
                 [--source both|outbox|logical] [--stall-s 10]
                 [--vectord build-release/vectord] [--backlog-max N]
+                [--data bench/data/100000-1536] [--pg-dir DIR]
 
 Starts a throwaway PostgreSQL cluster (tests/integration/pg.py; Debian's
 postgresql, fsync off: the bench measures vectord, not Postgres' disk), fills
 "Memory" with --rows rows whose embedding is a JSON array text of --dim
-floats (generated in SQL), applies deploy/sql/, then starts vectord with the
+floats, applies deploy/sql/, then starts vectord with the
 feed and times the backfill (from vectord's start to GET /feed reporting the
 backfill done; then, while the HNSW graph is still being built behind the
 writes, recall@10 of 20 searches against exact ones, and the time until the
@@ -23,6 +24,15 @@ takes an xid and stays idle; one row is inserted and timed the same way, for
 at most --stall-s; then the idle transaction ends. The cluster runs with
 wal_level = logical, and has both the outbox triggers and the publication, so
 the two sources see the same writes. Prints markdown tables; asserts nothing.
+
+The embeddings: with --data (a directory of base.fvecs and query.fvecs, by
+default bench/data/100000-1536 when it exists and --dim is 1536), row i holds
+base vector i % n, moved by 5% gaussian noise from the second pass on
+(bench_feed_rows, loaded with COPY), and the recall searches are the set's
+queries; otherwise uniform random floats generated in SQL (no near
+neighbours to find: recall there says little). --pg-dir keeps the cluster and
+its filled table in DIR for the next run with the same --rows, --dim and
+--data (a million 1536-d rows take minutes to load).
 """
 import argparse
 import glob
@@ -37,11 +47,13 @@ import tempfile
 import threading
 import time
 import http.client
+import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from pg import Postgres  # noqa: E402
+from benchlib import find_binary  # noqa: E402
 
 import psycopg2  # noqa: E402
 
@@ -69,12 +81,23 @@ def start_vectord(a, pg, tmp, source):
         time.sleep(0.01)
 
 
+def queries(a):
+    """20 search vectors: the data set's first queries, or uniform random ones."""
+    if not a.data:
+        rng = random.Random(7)
+        return [[rng.uniform(-0.5, 0.5) for _ in range(a.dim)] for _ in range(20)]
+    out = []
+    with open(os.path.join(a.data, "query.fvecs"), "rb") as f:
+        for _ in range(20):
+            (d,) = struct.unpack("<i", f.read(4))
+            out.append(list(struct.unpack(f"<{d}f", f.read(4 * d))))
+    return out
+
+
 def recall(a, c):
-    """recall@10 of 20 random searches (the same each time) against exact ones."""
-    rng = random.Random(7)
+    """recall@10 of 20 searches (the same each time) against exact ones."""
     found = 0
-    for _ in range(20):
-        q = [rng.uniform(-0.5, 0.5) for _ in range(a.dim)]
+    for q in queries(a):
         ids = []
         for exact in (False, True):
             c.request("POST", "/collections/memories/search", json.dumps({"vector": q, "k": 10, "exact": exact}),
@@ -160,6 +183,30 @@ def run_source(a, pg, tmp, source, vec):
         proc.wait()
 
 
+def fill(a, cur):
+    """Creates and fills "Memory"; the seconds it took."""
+    cur.execute('''CREATE TABLE "Memory" (id text PRIMARY KEY, "userId" text NOT NULL, "agentId" text,
+                    type text, content text, embedding text NOT NULL,
+                    "createdAt" timestamptz NOT NULL DEFAULT now(),
+                    "updatedAt" timestamptz NOT NULL DEFAULT clock_timestamp())''')
+    t = time.time()
+    if a.data:
+        gen = subprocess.Popen([find_binary(os.path.join("bench", "bench_feed_rows")), os.path.join(a.data, "base.fvecs"), str(a.rows)],
+                               stdout=subprocess.PIPE)
+        cur.copy_expert('''COPY "Memory" (id, "userId", "agentId", type, content, embedding) FROM STDIN''',
+                        gen.stdout, size=1 << 20)
+        if gen.wait() != 0:
+            raise RuntimeError("bench_feed_rows failed")
+    else:
+        for lo in range(0, a.rows, 5000):
+            hi = min(lo + 5000, a.rows)
+            cur.execute(f'''INSERT INTO "Memory" (id, "userId", "agentId", type, content, embedding)
+                SELECT 'mem_' || i, 'u' || (i % 1000), 'a' || (i % 50), 'fact', 'memory ' || i,
+                       (SELECT json_agg(round((random() - 0.5)::numeric, 6)) FROM generate_series(1, {a.dim}) WHERE i >= 0)::text
+                FROM generate_series({lo}, {hi - 1}) i''')
+    return time.time() - t
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100000)
@@ -172,36 +219,48 @@ def main():
     ap.add_argument("--backlog-max", type=int, help="vectord's index_backlog_max (default: its own)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="another vectord setting, e.g. feed_batch_rows=2000")
+    ap.add_argument("--data", help="a directory with base.fvecs and query.fvecs for the embeddings")
+    ap.add_argument("--pg-dir", help="keep the filled cluster here, and reuse it when it matches")
     a = ap.parse_args()
+    default_data = os.path.join(HERE, "data", "100000-1536")
+    if a.data is None and a.dim == 1536 and os.path.exists(os.path.join(default_data, "base.fvecs")):
+        a.data = default_data
+    if a.data:
+        a.data = os.path.abspath(a.data)
+    fill_key = f"rows={a.rows} dim={a.dim} data={a.data or 'uniform'}"
 
-    pg = Postgres(logical=True, synchronous_commit=True)  # as in production: a commit's WAL is written
+    # As in production: a commit's WAL is written.
+    pg = Postgres(logical=True, synchronous_commit=True, keep_dir=a.pg_dir and os.path.abspath(a.pg_dir))
     tmp = tempfile.mkdtemp(prefix="vectord-feed-bench-")
     try:
         conn = pg.connect()
         cur = conn.cursor()
-        cur.execute('''CREATE TABLE "Memory" (id text PRIMARY KEY, "userId" text NOT NULL, "agentId" text,
-                        type text, content text, embedding text NOT NULL,
-                        "createdAt" timestamptz NOT NULL DEFAULT now(),
-                        "updatedAt" timestamptz NOT NULL DEFAULT clock_timestamp())''')
-        t = time.time()
-        for lo in range(0, a.rows, 5000):
-            hi = min(lo + 5000, a.rows)
-            cur.execute(f'''INSERT INTO "Memory" (id, "userId", "agentId", type, content, embedding)
-                SELECT 'mem_' || i, 'u' || (i % 1000), 'a' || (i % 50), 'fact', 'memory ' || i,
-                       (SELECT json_agg(round((random() - 0.5)::numeric, 6)) FROM generate_series(1, {a.dim}) WHERE i >= 0)::text
-                FROM generate_series({lo}, {hi - 1}) i''')
-        fill_s = time.time() - t
+        cur.execute("SELECT obj_description('public.\"Memory\"'::regclass)"
+                    if pg.reused else "SELECT NULL")
+        fill_s = None
+        if cur.fetchone()[0] == fill_key:
+            # Kept from an earlier run: drop that run's follow rows and slots.
+            cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active")
+            cur.execute('''DELETE FROM "Memory" WHERE id LIKE 'live\\_%' OR id LIKE 'stall\\_%' ''')
+        else:
+            cur.execute('''DROP TABLE IF EXISTS "Memory" CASCADE''')
+            cur.execute('''DROP PUBLICATION IF EXISTS vectord''')
+            fill_s = fill(a, cur)
+            cur.execute(f'''COMMENT ON TABLE "Memory" IS '{fill_key}' ''')
+            pg.apply_sql_files(conn)
+            for path in sorted(glob.glob(os.path.join(ROOT, "deploy", "sql", "logical", "*.sql"))):
+                cur.execute(open(path).read())
         cur.execute('''SELECT pg_size_pretty(pg_total_relation_size('"Memory"'))''')
         size = cur.fetchone()[0]
-        pg.apply_sql_files(conn)
-        for path in sorted(glob.glob(os.path.join(ROOT, "deploy", "sql", "logical", "*.sql"))):
-            cur.execute(open(path).read())
         vec = json.dumps([round((k % 97) / 97 - 0.5, 6) for k in range(a.dim)])
         sources = ["outbox", "logical"] if a.source == "both" else [a.source]
         res = {s: run_source(a, pg, tmp, s, vec) for s in sources}
         print(f"### Postgres feed, {a.rows:,} rows × {a.dim} floats (JSON text in Postgres: {size}), "
               f"load average {os.getloadavg()[0]:.2f}\n")
-        print(f"Filling the table in SQL (not vectord): {fill_s:.1f} s.\n")
+        data = f"{a.data} (5% noise past its size)" if a.data else "uniform random floats"
+        print(f"Embeddings: {data}; " +
+              (f"filling the table (not vectord): {fill_s:.1f} s.\n" if fill_s is not None
+               else f"the table kept in {a.pg_dir} from an earlier run.\n"))
         print("| what | " + " | ".join(sources) + " |\n|---|" + "---:|" * len(sources))
 
         def row(name, fn):

@@ -321,13 +321,34 @@ static bool send_backfill_query(vd_feed *f, const char *after)
     return vd_feed_send_page(f, f->select_cols, after, f->cfg.batch_rows);
 }
 
-/* A backfill page being applied on its own thread (backfill_round). */
+/* A backfill stage on a thread of its own, or on the caller's when none can
+ * start. */
+typedef struct side_job {
+    pthread_t thread;
+    bool running;
+} side_job;
+
+static void side_start(side_job *j, void *(*fn)(void *), void *arg)
+{
+    j->running = pthread_create(&j->thread, NULL, fn, arg) == 0;
+    if (!j->running)
+        fn(arg);
+}
+
+static void side_join(side_job *j)
+{
+    if (j->running)
+        pthread_join(j->thread, NULL);
+    j->running = false;
+}
+
+/* A backfill page being applied (log, store) while the next is parsed. */
 typedef struct page_apply {
     vd_feed *f;
     vd_collection *c;
     vd_feed_batch b;
     vd_feed_state next;
-    pthread_t thread;
+    side_job job;
     bool ok;
 } page_apply;
 
@@ -338,27 +359,39 @@ static void *apply_main(void *arg)
     return NULL;
 }
 
-/* Applies a->b on a thread of its own (on this one if none can start). */
-static bool start_apply(page_apply *a, bool *running)
+/* Waits for the apply in flight, if any: whether it (or none) succeeded. */
+static bool join_apply(page_apply *a)
 {
-    if (pthread_create(&a->thread, NULL, apply_main, a) == 0) {
-        *running = true;
+    if (!a->job.running)
         return true;
-    }
-    apply_main(a);
+    side_join(&a->job);
     vd_feed_batch_free(&a->b);
     return a->ok;
 }
 
-/* Waits for the apply in flight, if any: whether it (or none) succeeded. */
-static bool join_apply(page_apply *a, bool *running)
+static void start_apply(page_apply *a)
 {
-    if (!*running)
-        return true;
-    pthread_join(a->thread, NULL);
-    *running = false;
-    vd_feed_batch_free(&a->b);
-    return a->ok;
+    a->ok = true;
+    side_start(&a->job, apply_main, a);
+    if (!a->job.running) /* ran here: nothing to join */
+        vd_feed_batch_free(&a->b);
+}
+
+/* The next backfill page being received while this one is parsed: libpq
+ * reads the socket meanwhile, so Postgres never waits on a full socket
+ * buffer (a page of 1536-d JSON text is about 30 MB). The connection is this
+ * thread's until it is joined. */
+typedef struct page_fetch {
+    vd_feed *f;
+    PGresult *r;
+    side_job job;
+} page_fetch;
+
+static void *fetch_main(void *arg)
+{
+    page_fetch *p = arg;
+    p->r = vd_feed_collect(p->f);
+    return NULL;
 }
 
 /* One backfill round of up to VD_BACKFILL_PAGES pages; 1 = more to do, 0 = done, -1 = error. */
@@ -397,7 +430,8 @@ static int backfill_round(vd_feed *f, vd_collection *c)
      * store) and the next page's transfer and parse overlap. The state is
      * chained here, never read back from f->state until the apply is joined. */
     page_apply a = {.f = f, .c = c};
-    bool running = false, ok = true, last = false;
+    page_fetch fetch = {.f = f};
+    bool ok = true, last = false;
     uint32_t dim = vd_collection_config_of(c)->dim;
     for (unsigned page = 0;; page++) {
         int n = PQntuples(r);
@@ -408,8 +442,11 @@ static int backfill_round(vd_feed *f, vd_collection *c)
         /* A sweep comes before the backfill is logged as done: a crash between
          * the two sweeps again. */
         next.backfill_done = last && !f->sweep_after_backfill;
-        /* Postgres reads the next page while this one is parsed and applied. */
+        /* Postgres reads and sends the next page while this one is parsed and applied. */
         bool ahead = !last && send_backfill_query(f, next.backfill_after);
+        fetch.r = NULL;
+        if (ahead)
+            side_start(&fetch.job, fetch_main, &fetch);
         vd_feed_batch b = {0};
         bool parsed = vd_feed_batch_alloc(&b, (size_t)n, dim);
         if (parsed)
@@ -418,20 +455,22 @@ static int backfill_round(vd_feed *f, vd_collection *c)
             vd_feed_add_row_or_delete(f, &b, r, i, 0, vd_collection_config_of(c));
         PQclear(r);
         r = NULL;
-        ok = join_apply(&a, &running) && parsed;
+        ok = join_apply(&a) && parsed;
         if (ok) {
             a.b = b;
             a.next = next;
-            ok = start_apply(&a, &running);
+            start_apply(&a);
+            ok = a.job.running || a.ok;
         } else {
             vd_feed_batch_free(&b);
         }
-        PGresult *p = ahead ? vd_feed_collect(f) : NULL; /* read even after a failure: the connection is free again */
+        side_join(&fetch.job); /* even after a failure: the connection is free again */
+        PGresult *p = fetch.r;
         if (ok && p && page + 1 < VD_BACKFILL_PAGES) {
             r = p;
             continue;
         }
-        ok = join_apply(&a, &running) && ok;
+        ok = join_apply(&a) && ok;
         if (ok && p) {
             f->prefetch = p;
             snprintf(f->prefetch_after, sizeof f->prefetch_after, "%s", next.backfill_after);

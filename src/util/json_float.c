@@ -8,97 +8,119 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the JSON number (RFC 8259 grammar) at text[i], or 0. */
-static size_t number_len(const char *t, size_t i, size_t len)
+/* Whether the 8 bytes in v (little-endian load) are all ASCII digits. */
+static inline bool eight_digits(uint64_t v)
 {
-    size_t s = i;
-    if (i < len && t[i] == '-')
-        i++;
-    if (i >= len)
+    return ((v & 0xF0F0F0F0F0F0F0F0ull) | (((v + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) ==
+           0x3333333333333333ull;
+}
+
+/* The value of 8 ASCII digits (little-endian load: the first digit in the
+ * lowest byte): pairs, then quads, then the eight, three multiplications. */
+static inline uint64_t eight_digits_value(uint64_t v)
+{
+    v -= 0x3030303030303030ull;
+    v = (v * 10) + (v >> 8); /* each even byte: two digits */
+    v = (((v & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+         (((v >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >>
+        32;
+    return v;
+}
+
+static inline bool is_digit(char c) { return (unsigned char)(c - '0') < 10; }
+
+/* The JSON number (RFC 8259 grammar) at p, read in one pass: its length (0
+ * when there is none), its digits as m (up to 19 significant ones; *exact
+ * false past that, or for an exponent past 4 digits), and the power of ten
+ * that scales them. Eight fraction digits at a time where they are there:
+ * an embedding's numbers are mostly fraction. */
+static size_t scan_number(const char *p, const char *end, uint64_t *m_out, int *e_out, bool *exact)
+{
+    const char *s = p;
+    uint64_t m = 0;
+    int digits = 0, scale = 0;
+    bool ok = true;
+    if (p < end && *p == '-')
+        p++;
+    if (p >= end)
         return 0;
-    if (t[i] == '0') {
-        i++;
-    } else if (t[i] >= '1' && t[i] <= '9') {
-        while (i < len && t[i] >= '0' && t[i] <= '9')
-            i++;
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        for (; p < end && is_digit(*p); p++) {
+            if (++digits > 19)
+                ok = false;
+            else
+                m = m * 10 + (uint64_t)(*p - '0');
+        }
     } else {
         return 0;
     }
-    if (i < len && t[i] == '.') {
-        size_t d = ++i;
-        while (i < len && t[i] >= '0' && t[i] <= '9')
-            i++;
-        if (i == d)
+    if (p < end && *p == '.') {
+        const char *f = ++p;
+        if (m == 0)
+            while (p < end && *p == '0') /* leading zeros: not significant */
+                p++;
+        while (ok && end - p >= 8 && digits <= 11) {
+            uint64_t v;
+            memcpy(&v, p, 8);
+            if (!eight_digits(v))
+                break;
+            m = m * 100000000ull + eight_digits_value(v);
+            digits += 8;
+            p += 8;
+        }
+        for (; p < end && is_digit(*p); p++) {
+            if (++digits > 19)
+                ok = false;
+            else if (ok)
+                m = m * 10 + (uint64_t)(*p - '0');
+        }
+        if (p == f)
             return 0;
+        scale = (int)(p - f);
+        if (m == 0)
+            digits = 0;
     }
-    if (i < len && (t[i] == 'e' || t[i] == 'E')) {
-        i++;
-        if (i < len && (t[i] == '+' || t[i] == '-'))
-            i++;
-        size_t d = i;
-        while (i < len && t[i] >= '0' && t[i] <= '9')
-            i++;
-        if (i == d)
+    int exp10 = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        bool eneg = p < end && *p == '-';
+        if (p < end && (*p == '-' || *p == '+'))
+            p++;
+        const char *d = p;
+        for (; p < end && is_digit(*p); p++)
+            if (p - d < 4)
+                exp10 = exp10 * 10 + (*p - '0');
+        if (p == d)
             return 0;
+        if (p - d > 4)
+            ok = false; /* exponents past 9999: strtof's case */
+        if (eneg)
+            exp10 = -exp10;
     }
-    return i - s;
+    *m_out = m;
+    *e_out = exp10 - scale;
+    *exact = ok;
+    return (size_t)(p - s);
 }
 
-/* The float32 nearest the JSON number t[0..n) (a valid number_len span), as
- * strtof gives it, without strtof for the numbers embeddings are made of:
- * at most 19 significant digits and a decimal exponent within ±22. Then the
- * digits m (< 2^53) and 10^|e| are exact doubles, so one division or
- * multiplication gives the double nearest the number (IEEE rounding), and
- * that double rounds to the same float as the number itself unless it lies
- * exactly halfway between two floats: that case (and every other) is left to
- * strtof. Returns false when strtof must decide. */
-static bool parse_float_fast(const char *t, size_t n, float *out)
+/* The float32 nearest m·10^e (m with at most 19 digits), as strtof gives
+ * it, for the numbers embeddings are made of: m < 2^53 and |e| <= 22. Then m
+ * and 10^|e| are exact doubles, so one division or multiplication gives the
+ * double nearest the number (IEEE rounding), and that double rounds to the
+ * same float as the number itself unless it lies exactly halfway between
+ * two floats: that case (and every other) is left to strtof. Returns false
+ * when strtof must decide. */
+static bool float_of(uint64_t m, int e, bool neg, float *out)
 {
     static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-    size_t i = 0;
-    bool neg = t[0] == '-';
-    if (neg)
-        i++;
-    uint64_t m = 0;
-    int digits = 0, scale = 0; /* significant digits taken; digits after the point */
-    for (; i < n && t[i] >= '0' && t[i] <= '9'; i++) {
-        if (m || t[i] != '0') {
-            if (++digits > 19)
-                return false;
-            m = m * 10 + (uint64_t)(t[i] - '0');
-        }
-    }
-    if (i < n && t[i] == '.') {
-        for (i++; i < n && t[i] >= '0' && t[i] <= '9'; i++) {
-            scale++;
-            if (m || t[i] != '0') {
-                if (++digits > 19)
-                    return false;
-                m = m * 10 + (uint64_t)(t[i] - '0');
-            }
-        }
-    }
-    int exp10 = 0;
-    if (i < n) { /* 'e' or 'E', a sign, digits: number_len checked the form */
-        i++;
-        bool eneg = t[i] == '-';
-        if (t[i] == '-' || t[i] == '+')
-            i++;
-        for (int k = 0; i < n; i++, k++) {
-            if (k == 4)
-                return false; /* exponents past 9999 digits' reach: strtof's case */
-            exp10 = exp10 * 10 + (t[i] - '0');
-        }
-        if (eneg)
-            exp10 = -exp10;
-    }
     if (m == 0) {
         *out = neg ? -0.0f : 0.0f;
         return true;
     }
-    int e = exp10 - scale;
     if (m > (1ULL << 53) || e < -22 || e > 22)
         return false;
     double d = e < 0 ? (double)m / pow10[-e] : (double)m * pow10[e];
@@ -123,10 +145,13 @@ size_t vd_json_skip_ws(const char *t, size_t i, size_t len)
 
 size_t vd_json_float_at(const char *t, size_t i, size_t len, float *out)
 {
-    size_t n = number_len(t, i, len);
+    uint64_t m;
+    int e;
+    bool exact;
+    size_t n = scan_number(t + i, t + len, &m, &e, &exact);
     if (!n)
         return 0;
-    if (!parse_float_fast(t + i, n, out)) {
+    if (!exact || !float_of(m, e, t[i] == '-', out)) {
         char *end;
         errno = 0;
         *out = strtof(t + i, &end);
@@ -150,9 +175,13 @@ int vd_json_float_walk(const char *t, size_t len, size_t at, vd_json_float_put p
         int rc = put(ctx, f);
         if (rc)
             return rc;
-        i = vd_json_skip_ws(t, i + n, len);
+        i += n; /* white space is rare between an array's numbers: looked for only where found */
+        if (i < len && t[i] != ',' && t[i] != ']')
+            i = vd_json_skip_ws(t, i, len);
         if (i < len && t[i] == ',') {
-            i = vd_json_skip_ws(t, i + 1, len);
+            i++;
+            if (i < len && !is_digit(t[i]) && t[i] != '-')
+                i = vd_json_skip_ws(t, i, len);
             continue;
         }
         if (i < len && t[i] == ']')

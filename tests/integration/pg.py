@@ -23,7 +23,7 @@ def free_port():
 
 
 class Postgres:
-    def __init__(self, logical=False, synchronous_commit=False):
+    def __init__(self, logical=False, synchronous_commit=False, keep_dir=None):
         self.logical = logical  # wal_level = logical, for the logical-replication feed
         # Off by default (the tests' speed); a commit's WAL is then written up to
         # wal_writer_delay later, which delays logical decoding by as much.
@@ -32,16 +32,22 @@ class Postgres:
         if not bins:
             raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
         self.bindir = os.path.dirname(bins[-1])
-        self.tmp = tempfile.mkdtemp(prefix="vectord-pg-")
+        # keep_dir: a cluster kept there across runs (a benchmark's filled
+        # table); made there the first time, never removed by close().
+        self.keep_dir = keep_dir
+        self.tmp = keep_dir or tempfile.mkdtemp(prefix="vectord-pg-")
+        os.makedirs(self.tmp, exist_ok=True)
         os.chmod(self.tmp, 0o755)
         self.data = os.path.join(self.tmp, "data")
+        self.reused = os.path.exists(os.path.join(self.data, "PG_VERSION"))
         self.port = free_port()
         self.as_user = []
         if os.geteuid() == 0:
             shutil.chown(self.tmp, user="postgres", group="postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
         self.user = pwd.getpwuid(os.geteuid()).pw_name if not self.as_user else "postgres"
-        self._run("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+        if not self.reused:
+            self._run("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
         self.start()
         self.dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres connect_timeout=5"
 
@@ -84,4 +90,5 @@ class Postgres:
         try:
             self.stop()
         finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            if not self.keep_dir:
+                shutil.rmtree(self.tmp, ignore_errors=True)

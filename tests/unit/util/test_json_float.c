@@ -42,6 +42,68 @@ Test(json_float, an_array_gives_strtofs_floats)
     cr_assert(out[0] == 0.0f && out[1] == 0x1.fffffep127f);
 }
 
+/* A random JSON number built digit by digit: an integer part of 0-25
+ * digits, a fraction of 1-30 (often led by zeros), an exponent of 1-5
+ * digits or none; finite as a float32 (regenerated otherwise). */
+static void random_number(char *num, size_t cap)
+{
+    for (;;) {
+        size_t at = 0;
+        if (rand() % 2)
+            num[at++] = '-';
+        int int_digits = rand() % 4 == 0 ? rand() % 26 : rand() % 2;
+        if (int_digits == 0) {
+            num[at++] = '0';
+        } else {
+            num[at++] = (char)('1' + rand() % 9);
+            for (int i = 1; i < int_digits; i++)
+                num[at++] = (char)('0' + rand() % 10);
+        }
+        if (rand() % 8) {
+            num[at++] = '.';
+            int zeros = rand() % 3 == 0 ? rand() % 12 : 0, frac = 1 + rand() % 30;
+            for (int i = 0; i < frac; i++)
+                num[at++] = (char)(i < zeros ? '0' : '0' + rand() % 10);
+        }
+        if (rand() % 3 == 0) {
+            num[at++] = rand() % 2 ? 'e' : 'E';
+            int sign = rand() % 3;
+            if (sign)
+                num[at++] = sign == 1 ? '-' : '+';
+            int d = 1 + rand() % 5;
+            for (int i = 0; i < d; i++)
+                num[at++] = (char)('0' + (i < d - 2 ? 0 : rand() % 10));
+        }
+        num[at] = 0;
+        cr_assert_lt(at, cap);
+        if (isfinite(strtof(num, NULL)))
+            return;
+    }
+}
+
+Test(json_float, every_form_of_number_reads_as_strtof_reads_it)
+{
+    char num[128];
+    srand(11);
+    for (int i = 0; i < 200000; i++) {
+        random_number(num, sizeof num);
+        float got, want = strtof(num, NULL);
+        size_t len = strlen(num);
+        cr_assert_eq(vd_json_float_at(num, 0, len, &got), len, "%s", num);
+        cr_assert(memcmp(&got, &want, sizeof got) == 0, "%s: %a, strtof %a", num, got, want);
+    }
+    /* Halfway between two floats, written out exactly: strtof's ties-to-even. */
+    static const char *const ties[] = {"1.00000005960464477539062500", "16777217", "0.500000029802322387695312",
+                                       "3.4028235677973366e38", "1.4012984643248171e-45", "7.0064923216240854e-46"};
+    for (size_t i = 0; i < sizeof ties / sizeof *ties; i++) {
+        float got, want = strtof(ties[i], NULL);
+        if (!isfinite(want))
+            continue;
+        cr_assert_eq(vd_json_float_at(ties[i], 0, strlen(ties[i]), &got), strlen(ties[i]), "%s", ties[i]);
+        cr_assert(memcmp(&got, &want, sizeof got) == 0, "%s: %a, strtof %a", ties[i], got, want);
+    }
+}
+
 Test(json_float, anything_else_is_left_to_the_caller)
 {
     static const char *const bad[] = {
