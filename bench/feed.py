@@ -181,6 +181,9 @@ def run_source(a, pg, tmp, source, vec):
     finally:
         proc.terminate()
         proc.wait()
+        warned = [l for l in open(os.path.join(tmp, f"vectord-{source}.log")) if "level=warn" in l or "level=error" in l]
+        if warned:
+            print(f"vectord ({source}) warned:\n" + "".join(warned[:20]), file=sys.stderr)
 
 
 def fill(a, cur):
@@ -189,6 +192,7 @@ def fill(a, cur):
                     type text, content text, embedding text NOT NULL,
                     "createdAt" timestamptz NOT NULL DEFAULT now(),
                     "updatedAt" timestamptz NOT NULL DEFAULT clock_timestamp())''')
+    cur.execute(f'''ALTER TABLE "Memory" ALTER COLUMN embedding SET COMPRESSION {a.compression}''')
     t = time.time()
     if a.data:
         gen = subprocess.Popen([find_binary(os.path.join("bench", "bench_feed_rows")), os.path.join(a.data, "base.fvecs"), str(a.rows)],
@@ -221,13 +225,15 @@ def main():
                     help="another vectord setting, e.g. feed_batch_rows=2000")
     ap.add_argument("--data", help="a directory with base.fvecs and query.fvecs for the embeddings")
     ap.add_argument("--pg-dir", help="keep the filled cluster here, and reuse it when it matches")
+    ap.add_argument("--compression", default="pglz", choices=("pglz", "lz4"),
+                    help="the embedding column's TOAST compression (PostgreSQL's default is pglz)")
     a = ap.parse_args()
     default_data = os.path.join(HERE, "data", "100000-1536")
     if a.data is None and a.dim == 1536 and os.path.exists(os.path.join(default_data, "base.fvecs")):
         a.data = default_data
     if a.data:
         a.data = os.path.abspath(a.data)
-    fill_key = f"rows={a.rows} dim={a.dim} data={a.data or 'uniform'}"
+    fill_key = f"rows={a.rows} dim={a.dim} data={a.data or 'uniform'} compression={a.compression}"
 
     # As in production: a commit's WAL is written.
     pg = Postgres(logical=True, synchronous_commit=True, keep_dir=a.pg_dir and os.path.abspath(a.pg_dir))
@@ -255,7 +261,8 @@ def main():
         vec = json.dumps([round((k % 97) / 97 - 0.5, 6) for k in range(a.dim)])
         sources = ["outbox", "logical"] if a.source == "both" else [a.source]
         res = {s: run_source(a, pg, tmp, s, vec) for s in sources}
-        print(f"### Postgres feed, {a.rows:,} rows × {a.dim} floats (JSON text in Postgres: {size}), "
+        print(f"### Postgres feed, {a.rows:,} rows × {a.dim} floats (JSON text in Postgres: {size}, "
+              f"{a.compression}-compressed), "
               f"load average {os.getloadavg()[0]:.2f}\n")
         data = f"{a.data} (5% noise past its size)" if a.data else "uniform random floats"
         print(f"Embeddings: {data}; " +
