@@ -288,6 +288,11 @@ def main():
         row("… visible after the idle transaction ended",
             lambda r: "—" if r["stall"] is not None else f"{r['after'] * 1e3:.1f} ms")
         row("rows applied / rejected", lambda r: f"{r['feed']['rows_applied']:,} / {r['feed']['rows_rejected']}")
+        print("\n| target | measured | met |\n|---|---|---|")
+        for s in sources:
+            rate = a.rows / res[s]["backfill_s"]
+            print(f"| backfill ≥ 10,000 rows/s ({s}, {a.rows:,} rows, {a.compression}) | {rate:,.0f} rows/s | "
+                  f"{'yes' if rate >= 10000 else 'no'} |")
         print()
     finally:
         pg.close()

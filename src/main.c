@@ -243,6 +243,7 @@ static int recover(vectord *v, vd_recovery_report *rep)
         .accept_data_loss = v->cfg.accept_data_loss != 0,
         .checkpoint_interval_s = v->cfg.checkpoint_interval_s,
         .checkpoint_wal_bytes = v->cfg.checkpoint_wal_bytes,
+        .checkpoint_wal_pct = v->cfg.checkpoint_wal_pct,
     };
     if (vd_store_open(&v->store, v->db, &so, rep, &em) != 0) {
         vd_log_error("recovery failed, not starting", "error=\"%s\"", em.text);

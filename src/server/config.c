@@ -84,6 +84,9 @@ static const setting settings[] = {
          "snapshot changed collections this often, in seconds; 0 = only on demand and at shutdown"),
     UINT("storage", checkpoint_wal_bytes, 268435456, 0, 1099511627776ULL,
          "also snapshot once this many WAL bytes were written since the last checkpoint; 0 = off"),
+    UINT("storage", checkpoint_wal_pct, 100, 0, 100000,
+         "the WAL-size trigger waits, besides, for WAL bytes of this percentage of what the last "
+         "checkpoint wrote (growing data: snapshot cost stays proportional to writes); 0 = off"),
     UINT("storage", accept_data_loss, 0, 0, 1,
          "1 = start even if the WAL or a snapshot is corrupt, dropping what cannot be read"),
     UINT("limits", max_body_bytes, 67108864, 1024, 4294967295ULL, "largest request body in bytes"),

@@ -29,6 +29,7 @@ struct vd_store {
     bool ck_stop, ck_started;
     pthread_t ck_thread;
     uint64_t ck_wal_bytes; /* WAL bytes at the last checkpoint */
+    uint64_t ck_last_bytes; /* snapshot bytes the last checkpoint of everything wrote */
     vd_checkpoint_stats ck;
 };
 
@@ -146,18 +147,39 @@ int vd_store_checkpoint(vd_store *s, const char *only, const char *reason,
         s->ck.total_seconds += res->seconds;
         s->ck.bytes += res->bytes;
         s->ck.segments_removed += res->segments_removed;
-        if (!only)
+        uint64_t wal_since = ws.bytes - s->ck_wal_bytes;
+        if (!only) {
             s->ck_wal_bytes = ws.bytes;
+            s->ck_last_bytes = res->bytes;
+        }
         vd_log_info("checkpoint", "reason=%s collections=%zu shards=%zu bytes=%llu "
-                    "wal_segments_removed=%zu covered_lsn=%llu seconds=%.3f",
+                    "wal_segments_removed=%zu covered_lsn=%llu seconds=%.3f wal_bytes_since=%llu",
                     reason, res->collections, res->shards, (unsigned long long)res->bytes,
-                    res->segments_removed, (unsigned long long)res->covered_lsn, res->seconds);
+                    res->segments_removed, (unsigned long long)res->covered_lsn, res->seconds,
+                    (unsigned long long)wal_since);
     }
     pthread_mutex_unlock(&s->ck_lock);
     return rc;
 }
 
-/* Checkpoints every checkpoint_interval_s, or sooner once checkpoint_wal_bytes
+/* WAL bytes since the last checkpoint that trigger the next one (under
+ * ck_lock): checkpoint_wal_bytes, or checkpoint_wal_pct of what the last one
+ * wrote if that is more. A checkpoint rewrites every changed collection
+ * whole, so a fixed trigger made a growing collection's snapshot I/O grow
+ * with the square of its size (a 1M x 1536 backfill wrote 22 snapshots, the
+ * last ones 6 GB each, back to back); proportional, it stays within a
+ * constant factor of the WAL written (Redis rewrites its append-only file on
+ * the same rule). 0 = no size trigger. */
+static uint64_t wal_trigger(const vd_store *s)
+{
+    uint64_t t = s->opt.checkpoint_wal_bytes;
+    if (!t)
+        return 0;
+    uint64_t scaled = s->ck_last_bytes / 100 * s->opt.checkpoint_wal_pct;
+    return scaled > t ? scaled : t;
+}
+
+/* Checkpoints every checkpoint_interval_s, or sooner once wal_trigger() bytes
  * of WAL have been written since the last one. */
 static void *checkpointer_main(void *arg)
 {
@@ -174,7 +196,8 @@ static void *checkpointer_main(void *arg)
         vd_wal_stats ws;
         vd_wal_stats_get(s->wal, &ws);
         const char *reason = NULL;
-        if (s->opt.checkpoint_wal_bytes && ws.bytes - s->ck_wal_bytes >= s->opt.checkpoint_wal_bytes)
+        uint64_t trigger = wal_trigger(s);
+        if (trigger && ws.bytes - s->ck_wal_bytes >= trigger)
             reason = "wal_bytes";
         else if (s->opt.checkpoint_interval_s && vd_now_s() - last >= (double)s->opt.checkpoint_interval_s)
             reason = "interval";

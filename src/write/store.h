@@ -27,6 +27,9 @@ typedef struct vd_store_options {
     bool accept_data_loss;
     uint64_t checkpoint_interval_s; /* 0 = no periodic checkpoint */
     uint64_t checkpoint_wal_bytes;  /* 0 = no size trigger */
+    /* The size trigger also waits for WAL bytes of this percentage of what
+     * the last checkpoint wrote (0 = checkpoint_wal_bytes alone). */
+    uint64_t checkpoint_wal_pct;
     vd_vfs *vfs; /* tests: all file I/O through this one (wal_io is then ignored) */
 } vd_store_options;
 

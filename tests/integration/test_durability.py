@@ -241,7 +241,8 @@ def test_sigkill_during_concurrent_writes_loses_no_acknowledged_write():
         data = os.path.join(d, "data")
         # Small segments and frequent checkpoints: crashes land during
         # segment rolls, snapshots and segment removal too.
-        args = ["--set", "wal_segment_bytes=65536", "--set", "checkpoint_wal_bytes=150000"]
+        args = ["--set", "wal_segment_bytes=65536", "--set", "checkpoint_wal_bytes=150000",
+                "--set", "checkpoint_wal_pct=0"]
         for gen in range(rounds):
             s = Server(data_dir=data, args=args)
             c = s.client
@@ -281,3 +282,46 @@ def test_sigkill_during_concurrent_writes_loses_no_acknowledged_write():
                   f"in_flight={len(uncertain)} present={found}")
         finally:
             s.stop()
+
+
+def wal_checkpoints(logs):
+    """(bytes written, WAL bytes since the previous checkpoint) of each
+    checkpoint the WAL's size triggered, in order."""
+    return [(int(m.group(1)), int(m.group(2))) for m in
+            re.finditer(r'msg="checkpoint" reason=wal_bytes .*?bytes=(\d+) .*?wal_bytes_since=(\d+)', logs)]
+
+
+@pytest.mark.parametrize("pct", [100, 0])
+def test_the_wal_size_trigger_grows_with_what_a_checkpoint_writes(pct):
+    """checkpoint_wal_pct=100: a checkpoint by WAL size waits for as many WAL
+    bytes as the last one wrote (or checkpoint_wal_bytes, if more), so a
+    growing collection is not rewritten whole again and again; 0: the fixed
+    checkpoint_wal_bytes alone, as before."""
+    dim, small = 64, 32768
+    s = Server(args=["--set", f"checkpoint_wal_bytes={small}", "--set", f"checkpoint_wal_pct={pct}"])
+    try:
+        c = s.client
+        c.ok("PUT", "/collections/grow", {"dim": dim, "metric": "l2", "index": {"type": "flat"}})
+        rnd = random.Random(3)
+        # 4,000 points, then 40 more every 0.1 s for 6 s: the collection's
+        # snapshot (~1.2 MB) is far larger than the WAL written between two
+        # looks of the checkpointer (once a second, ~100 KB).
+        for lo in range(0, 4000, 500):
+            c.ok("PUT", "/collections/grow/points", {"points": [
+                {"id": i, "vector": [rnd.random() for _ in range(dim)]} for i in range(lo, lo + 500)]})
+        t0, i = time.time(), 4000
+        while time.time() - t0 < 6:
+            c.ok("PUT", "/collections/grow/points", {"points": [
+                {"id": j, "vector": [rnd.random() for _ in range(dim)]} for j in range(i, i + 40)]})
+            i += 40
+            time.sleep(0.1)
+        cps = wal_checkpoints(s.logs())
+    finally:
+        s.stop()
+    assert cps, "no checkpoint by WAL size"
+    late = [(prev[0], cp[1]) for prev, cp in zip(cps, cps[1:]) if prev[0] > small]
+    if pct:
+        for last_bytes, since in late:
+            assert since >= last_bytes, f"checkpointed after {since} WAL bytes; the last one wrote {last_bytes}"
+    else:
+        assert any(since < last_bytes for last_bytes, since in late), cps

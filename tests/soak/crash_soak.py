@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 from conftest import Server  # noqa: E402
 from test_durability import DIM, crash_round, get_point, point, vec  # noqa: E402
 
-ARGS = ["--set", "wal_segment_bytes=65536", "--set", "checkpoint_wal_bytes=150000"]
+ARGS = ["--set", "wal_segment_bytes=65536", "--set", "checkpoint_wal_bytes=150000", "--set", "checkpoint_wal_pct=0"]
 
 
 def check(c, acked, deleted, uncertain, ids, counts):
