@@ -276,7 +276,7 @@ def main():
         row("backfill: vectord start to backfill done", lambda r: f"{r['backfill_s']:.1f} s")
         row("backfill rate", lambda r: f"{a.rows / r['backfill_s']:,.0f} rows/s")
         row("rows waiting for the graph at the backfill's end", lambda r: f"{r['backlog_at_done']:,}")
-        row("recall@10 then (20 random searches vs exact)", lambda r: f"{r['catch_up_recall']:.3f}")
+        row("recall@10 then (20 searches vs exact)", lambda r: f"{r['catch_up_recall']:.3f}")
         row("vectord start to the graph holding every row", lambda r: f"{r['graph_s']:.1f} s")
         row("recall@10 once the graph holds every row (same searches)", lambda r: f"{r['built_recall']:.3f}")
         row(f"follow: inserts at {a.rate:g}/s, commit → visible p50",
