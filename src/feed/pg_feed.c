@@ -379,7 +379,7 @@ static void start_apply(page_apply *a)
 
 /* The next backfill page being received while this one is parsed: libpq
  * reads the socket meanwhile, so Postgres never waits on a full socket
- * buffer (a page of 1536-d JSON text is about 30 MB). The connection is this
+ * buffer (a page of 1536-d JSON text is 30-40 MB). The connection is this
  * thread's until it is joined. */
 typedef struct page_fetch {
     vd_feed *f;
@@ -425,9 +425,9 @@ static int backfill_round(vd_feed *f, vd_collection *c)
         if (!send_backfill_query(f, next.backfill_after) || !(r = vd_feed_collect(f)))
             return -1;
     }
-    /* Up to VD_BACKFILL_PAGES pages in this round, each applied on a helper
-     * thread while this one reads and parses the next: a page's apply (log,
-     * store) and the next page's transfer and parse overlap. The state is
+    /* Up to VD_BACKFILL_PAGES pages in this round, in three stages at once:
+     * one page applied (log, store) on a helper thread, the next parsed on
+     * this one, the one after received on another helper. The state is
      * chained here, never read back from f->state until the apply is joined. */
     page_apply a = {.f = f, .c = c};
     page_fetch fetch = {.f = f};
