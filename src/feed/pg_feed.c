@@ -36,6 +36,7 @@
 #include "write/mutation.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/memtrim.h"
 #include "util/strbuf.h"
 
 #define MAX_BACKOFF_MS 10000
@@ -433,6 +434,7 @@ static int backfill_round(vd_feed *f, vd_collection *c)
     page_fetch fetch = {.f = f};
     bool ok = true, last = false;
     uint32_t dim = vd_collection_config_of(c)->dim;
+    vd_memtrim_keep(true); /* each page's result reuses the last one's pages */
     for (unsigned page = 0;; page++) {
         int n = PQntuples(r);
         if (n > 0)
@@ -479,6 +481,7 @@ static int backfill_round(vd_feed *f, vd_collection *c)
         }
         break;
     }
+    vd_memtrim_keep(false);
     if (!ok)
         return -1;
     if (last && !next.backfill_done) {
