@@ -181,9 +181,9 @@ def run_source(a, pg, tmp, source, vec):
     finally:
         proc.terminate()
         proc.wait()
-        warned = [l for l in open(os.path.join(tmp, f"vectord-{source}.log")) if "level=warn" in l or "level=error" in l]
+        warned = [l for l in open(os.path.join(tmp, f"vectord-{source}.log")) if "level=warn" in l or "level=error" in l or "checkpoint" in l or "backfill" in l]
         if warned:
-            print(f"vectord ({source}) warned:\n" + "".join(warned[:20]), file=sys.stderr)
+            print(f"vectord ({source}) log, warnings, checkpoints and the backfill:\n" + "".join(warned[:20]), file=sys.stderr)
 
 
 def fill(a, cur):
