@@ -1,4 +1,4 @@
-/* bench_util.h — sorting and connection helpers shared by the C benchmarks (timing: util/clock.h). */
+/* bench_util.h — sorting, connection and data-set helpers shared by the C benchmarks (timing: util/clock.h). */
 #ifndef VD_BENCH_UTIL_H
 #define VD_BENCH_UTIL_H
 
@@ -6,6 +6,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +39,34 @@ static inline int bench_connect(const char *host, int port)
         return -1;
     }
     return fd;
+}
+
+/* An fvecs/ivecs file (rows of int32 d, then d 4-byte values) as n × d
+ * values, row after row; exits with a message when it cannot be read. */
+static inline void *bench_read_vecs(const char *path, size_t *n, size_t *d)
+{
+    FILE *f = fopen(path, "rb");
+    int32_t dim;
+    if (!f || fread(&dim, 4, 1, f) != 1 || dim <= 0) {
+        fprintf(stderr, "cannot read %s (bench/datagen.py makes the data sets)\n", path);
+        exit(1);
+    }
+    fseek(f, 0, SEEK_END);
+    long bytes = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *d = (size_t)dim;
+    *n = (size_t)bytes / (4 * (size_t)(dim + 1));
+    char *out = malloc(*n * *d * 4), *row = malloc(4 * (size_t)(dim + 1));
+    for (size_t i = 0; i < *n; i++) {
+        if (fread(row, 4, (size_t)dim + 1, f) != (size_t)dim + 1) {
+            fprintf(stderr, "%s: short row %zu\n", path, i);
+            exit(1);
+        }
+        memcpy(out + i * *d * 4, row + 4, *d * 4);
+    }
+    free(row);
+    fclose(f);
+    return out;
 }
 
 #endif

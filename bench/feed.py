@@ -47,13 +47,13 @@ import tempfile
 import threading
 import time
 import http.client
-import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from pg import Postgres  # noqa: E402
-from benchlib import find_binary  # noqa: E402
+from benchlib import find_binary, read_vecs  # noqa: E402
+import numpy as np  # noqa: E402
 
 import psycopg2  # noqa: E402
 
@@ -86,12 +86,7 @@ def queries(a):
     if not a.data:
         rng = random.Random(7)
         return [[rng.uniform(-0.5, 0.5) for _ in range(a.dim)] for _ in range(20)]
-    out = []
-    with open(os.path.join(a.data, "query.fvecs"), "rb") as f:
-        for _ in range(20):
-            (d,) = struct.unpack("<i", f.read(4))
-            out.append(list(struct.unpack(f"<{d}f", f.read(4 * d))))
-    return out
+    return read_vecs(os.path.join(a.data, "query.fvecs"), np.float32)[:20].tolist()
 
 
 def recall(a, c):
@@ -181,9 +176,11 @@ def run_source(a, pg, tmp, source, vec):
     finally:
         proc.terminate()
         proc.wait()
-        warned = [l for l in open(os.path.join(tmp, f"vectord-{source}.log")) if "level=warn" in l or "level=error" in l or "checkpoint" in l or "backfill" in l]
-        if warned:
-            print(f"vectord ({source}) log, warnings, checkpoints and the backfill:\n" + "".join(warned[:20]), file=sys.stderr)
+        notable = [ln for ln in open(os.path.join(tmp, f"vectord-{source}.log"))
+                   if any(w in ln for w in ("level=warn", "level=error", "checkpoint", "backfill"))]
+        if notable:
+            print(f"vectord ({source}) log, warnings, checkpoints and the backfill:\n" + "".join(notable[:20]),
+                  file=sys.stderr)
 
 
 def fill(a, cur):

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
 #include "util/fmtfloat.h"
 
 /* A row's noise: SplitMix64 seeded by the row number, two uniforms per
@@ -33,50 +34,22 @@ static uint64_t splitmix(uint64_t *s)
 
 static double uniform01(uint64_t *s) { return ((double)(splitmix(s) >> 11) + 0.5) * 0x1.0p-53; }
 
-static float *read_fvecs(const char *path, uint32_t *dim, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    int32_t d;
-    if (fread(&d, 4, 1, f) != 1 || d <= 0 || d > 65536) {
-        fclose(f);
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long bytes = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    size_t rec = 4 + (size_t)d * 4;
-    *n = (size_t)bytes / rec;
-    *dim = (uint32_t)d;
-    float *v = malloc(*n * (size_t)d * sizeof *v);
-    for (size_t i = 0; v && i < *n; i++) {
-        if (fread(&d, 4, 1, f) != 1 || fread(v + i * *dim, 4, *dim, f) != *dim) {
-            free(v);
-            v = NULL;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: %s BASE.fvecs ROWS [JITTER]\n", argv[0]);
         return 2;
     }
-    uint32_t dim;
-    size_t n;
-    float *base = read_fvecs(argv[1], &dim, &n);
-    if (!base || n == 0) {
-        fprintf(stderr, "cannot read %s\n", argv[1]);
+    size_t n, dim;
+    float *base = bench_read_vecs(argv[1], &n, &dim);
+    if (n == 0) {
+        fprintf(stderr, "%s holds no vectors\n", argv[1]);
         return 1;
     }
     size_t rows = strtoull(argv[2], NULL, 10);
     double jitter = argc > 3 ? atof(argv[3]) : 0.05;
     float *v = malloc(dim * sizeof *v);
-    char *line = malloc(256 + (size_t)dim * 24);
+    char *line = malloc(256 + dim * 24);
     static char out[1 << 20];
     setvbuf(stdout, out, _IOFBF, sizeof out);
     for (size_t i = 0; i < rows; i++) {
@@ -84,18 +57,18 @@ int main(int argc, char **argv)
         memcpy(v, b, dim * sizeof *v);
         if (i >= n) {
             double norm = 0;
-            for (uint32_t j = 0; j < dim; j++)
+            for (size_t j = 0; j < dim; j++)
                 norm += (double)b[j] * b[j];
             double sd = jitter * sqrt(norm / dim);
             uint64_t s = i;
-            for (uint32_t j = 0; j + 1 < dim; j += 2) {
+            for (size_t j = 0; j + 1 < dim; j += 2) {
                 double r = sqrt(-2 * log(uniform01(&s))), t = 2 * M_PI * uniform01(&s);
                 v[j] += (float)(sd * r * cos(t));
                 v[j + 1] += (float)(sd * r * sin(t));
             }
         }
         size_t at = (size_t)sprintf(line, "mem_%zu\tu%zu\ta%zu\tfact\tmemory %zu\t[", i, i % 1000, i % 50, i);
-        for (uint32_t j = 0; j < dim; j++) {
+        for (size_t j = 0; j < dim; j++) {
             if (j)
                 line[at++] = ',';
             at += vd_fmt_float(v[j], line + at);

@@ -30,33 +30,12 @@
 #include "util/procstat.h"
 #include "vectord/distance.h"
 
-/* Reads an fvecs/ivecs file: rows of (int32 d, d × 4 bytes). */
+/* DIR/NAME, an fvecs/ivecs file. */
 static void *read_vecs(const char *dir, const char *name, size_t *n, size_t *d)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s (run bench/datagen.py)\n", path);
-        exit(1);
-    }
-    int32_t dim;
-    if (fread(&dim, 4, 1, f) != 1)
-        exit(1);
-    fseek(f, 0, SEEK_END);
-    long bytes = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *d = (size_t)dim;
-    *n = (size_t)bytes / (4 * (size_t)(dim + 1));
-    char *out = malloc(*n * *d * 4), *row = malloc(4 * (size_t)(dim + 1));
-    for (size_t i = 0; i < *n; i++) {
-        if (fread(row, 4, (size_t)dim + 1, f) != (size_t)dim + 1)
-            exit(1);
-        memcpy(out + i * *d * 4, row + 4, *d * 4);
-    }
-    free(row);
-    fclose(f);
-    return out;
+    return bench_read_vecs(path, n, d);
 }
 
 typedef struct bench_set {

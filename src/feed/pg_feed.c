@@ -370,12 +370,15 @@ static bool join_apply(page_apply *a)
     return a->ok;
 }
 
-static void start_apply(page_apply *a)
+/* Applies a->b on a helper (or here, if none can start): false when it
+ * already failed here. */
+static bool start_apply(page_apply *a)
 {
-    a->ok = true;
     side_start(&a->job, apply_main, a);
-    if (!a->job.running) /* ran here: nothing to join */
-        vd_feed_batch_free(&a->b);
+    if (a->job.running)
+        return true;
+    vd_feed_batch_free(&a->b); /* ran here: nothing to join */
+    return a->ok;
 }
 
 /* The next backfill page being received while this one is parsed: libpq
@@ -461,8 +464,7 @@ static int backfill_round(vd_feed *f, vd_collection *c)
         if (ok) {
             a.b = b;
             a.next = next;
-            start_apply(&a);
-            ok = a.job.running || a.ok;
+            ok = start_apply(&a);
         } else {
             vd_feed_batch_free(&b);
         }
