@@ -106,12 +106,17 @@ static size_t scan_number(const char *p, const char *end, uint64_t *m_out, int *
 }
 
 /* The float32 nearest m·10^e (m with at most 19 digits), as strtof gives
- * it, for the numbers embeddings are made of: m < 2^53 and |e| <= 22. Then m
- * and 10^|e| are exact doubles, so one division or multiplication gives the
- * double nearest the number (IEEE rounding), and that double rounds to the
- * same float as the number itself unless it lies exactly halfway between
- * two floats: that case (and every other) is left to strtof. Returns false
- * when strtof must decide. */
+ * it, for the numbers embeddings are made of: |e| <= 22, so 10^|e| is an
+ * exact double. Returns false when strtof must decide.
+ *
+ * One division or multiplication gives d, a double near the number x, and
+ * (float)d is the float nearest x unless a rounding boundary of float32 (a
+ * point halfway between two floats) lies between d and x, or at x. When m <
+ * 2^53, m is an exact double and d is x correctly rounded: only d exactly on
+ * a halfway point is in doubt. Past 2^53 (the 17 significant digits Python
+ * writes for a float32 made a double, for one) m is rounded once more, so d
+ * is within 2 units of its last place of x: a d within 3 units of a halfway
+ * point goes to strtof (about one number in 10^8). */
 static bool float_of(uint64_t m, int e, bool neg, float *out)
 {
     static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -121,15 +126,19 @@ static bool float_of(uint64_t m, int e, bool neg, float *out)
         *out = neg ? -0.0f : 0.0f;
         return true;
     }
-    if (m > (1ULL << 53) || e < -22 || e > 22)
+    if (e < -22 || e > 22)
         return false;
     double d = e < 0 ? (double)m / pow10[-e] : (double)m * pow10[e];
+    if (!(d < 3.4e38))
+        return false; /* past the largest float, or near it: strtof says */
     uint64_t bits;
     memcpy(&bits, &d, sizeof bits);
     /* d's 52 stored mantissa bits: a float keeps the top 23; the 29 below
-     * are 1 followed by 28 zeros exactly at a halfway point. d is between
-     * 1e-22 and 9e37 here: a normal float, never a subnormal or infinite one. */
-    if ((bits & ((1ULL << 29) - 1)) == (1ULL << 28))
+     * are 1 followed by 28 zeros exactly at a halfway point. d is at least
+     * 1e-22 here: a normal float, never a subnormal one. */
+    int64_t off = (int64_t)(bits & ((1ULL << 29) - 1)) - (int64_t)(1ULL << 28);
+    int64_t doubt = m > (1ULL << 53) ? 3 : 0;
+    if (off >= -doubt && off <= doubt)
         return false;
     float f = (float)d;
     *out = neg ? -f : f;

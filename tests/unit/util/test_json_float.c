@@ -104,6 +104,36 @@ Test(json_float, every_form_of_number_reads_as_strtof_reads_it)
     }
 }
 
+/* 17 to 19 significant digits (Python writes 17 for a float32 made a
+ * double): m is past 2^53, so the fast path rounds twice; numbers a hair
+ * either side of a point halfway between two floats must still round as
+ * strtof rounds them. */
+Test(json_float, long_mantissas_near_halfway_points_read_as_strtof_reads_them)
+{
+    srand(13);
+    char num[64];
+    size_t n_checked = 0;
+    for (int i = 0; i < 50000; i++) {
+        float f = (float)((rand() / (double)RAND_MAX) * pow(10, rand() % 12 - 6));
+        if (f == 0.0f)
+            continue;
+        double half = ((double)f + (double)nextafterf(f, INFINITY)) / 2; /* exact */
+        double near[] = {half, nextafter(half, 0), nextafter(half, INFINITY),
+                         half * (1 + 1e-17), half * (1 - 1e-17), (double)f};
+        for (size_t j = 0; j < sizeof near / sizeof *near; j++) {
+            for (int digits = 17; digits <= 19; digits++) {
+                snprintf(num, sizeof num, "%s%.*g", rand() % 2 ? "-" : "", digits, near[j]);
+                float got, want = strtof(num, NULL);
+                size_t len = strlen(num);
+                cr_assert_eq(vd_json_float_at(num, 0, len, &got), len, "%s", num);
+                cr_assert(memcmp(&got, &want, sizeof got) == 0, "%s: %a, strtof %a", num, got, want);
+                n_checked++;
+            }
+        }
+    }
+    cr_assert_gt(n_checked, 800000);
+}
+
 Test(json_float, anything_else_is_left_to_the_caller)
 {
     static const char *const bad[] = {
