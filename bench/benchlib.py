@@ -267,13 +267,16 @@ def serve_answer(proc):
 
 def write_search_requests(path, collection, ds, gt_name, k=10, b64=False, **search):
     """One search per query and the ground truth per line for bench_load
-    --expect. The vector is a JSON array, as MemoryService sends it, or with
-    b64 the "vector_b64" form (little-endian float32, base64)."""
+    --expect. The vector is a JSON array, as MemoryService sends it (numpy's
+    float32 values made Python floats: json.dumps writes up to 17 significant
+    digits; until 2026-12-07 they were rounded to 6 decimals, a shorter body
+    than any client sends), or with b64 the "vector_b64" form (little-endian
+    float32, base64)."""
     flt = ds.filter_json(gt_name)
     with open(path + ".req", "w") as rf, open(path + ".gt", "w") as gf:
         for q, t in zip(ds.queries, ds.gt[gt_name]):
             vec = ({"vector_b64": base64.b64encode(q.astype("<f4").tobytes()).decode()} if b64
-                   else {"vector": [round(float(x), 6) for x in q]})
+                   else {"vector": q.tolist()})
             body = {**vec, "k": k, "with_payload": False, **search}
             if flt:
                 body["filter"] = flt
