@@ -69,12 +69,14 @@ static int rerank(const vd_shard *s, const vd_topk *cands, const float *query, f
 #define VD_LAZY_FILTER_MIN_POINTS 4096u
 #define VD_LAZY_FILTER_EF_UNKNOWN 256u
 
-/* Whether a walk admitting `share` of n points would be planned as a walk. */
-static bool walk_planned(double share, double min_share, size_t n, const vd_search_req *req)
+/* Whether a walk admitting `share` of n points would be planned as a walk,
+ * when the graph is asked for `k` answers (the request's k, or its
+ * candidates for re-ranking: the walk's breadth is at least that). */
+static bool walk_planned(double share, double min_share, size_t n, const vd_search_req *req, uint32_t k)
 {
     double ef = req->ef ? req->ef : VD_LAZY_FILTER_EF_UNKNOWN;
-    if (ef < req->k)
-        ef = req->k;
+    if (ef < k)
+        ef = k;
     return share >= min_share && share * share * (double)n >= 2 * 30 * ef;
 }
 
@@ -304,7 +306,7 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
         walk_planned(share = filter_share(&lazy),
                      vd_filter_slot_indexed(req->filter, &lazy.src) ? VD_LAZY_FILTER_MIN_SHARE_INDEXED
                                                                    : VD_LAZY_FILTER_MIN_SHARE,
-                     s->n_alive, req)) {
+                     s->n_alive, req, reranked ? n_cand : req->k)) {
         q.admits = lazy_admits;
         q.admits_ctx = &lazy;
         q.n_allowed = (size_t)(share * s->n_alive);
