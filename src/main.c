@@ -176,7 +176,8 @@ static int start_serving(vectord *v)
         vd_maintenance_start(&v->maint, v->db, v->cfg.compact_interval_ms,
                              (double)v->cfg.compact_min_deleted_pct / 100.0) != 0 ||
         vd_builder_start(&v->builder, v->db, v->workers, VD_BUILDER_IDLE_MS) != 0 ||
-        vd_recall_monitor_start(&v->recall, v->cfg.recall_sample_every) != 0 ||
+        vd_recall_monitor_start(&v->recall, v->cfg.recall_sample_every,
+                                (uint32_t)v->cfg.recall_cpu_percent) != 0 ||
         vd_memtrim_start(&v->memtrim, &vd_metrics_http_load(v->metrics)->requests,
                          &vd_metrics_http_load(v->metrics)->body_bytes, VD_MEMTRIM_TICK_MS) != 0) {
         vd_log_error("out of memory at start-up", "%s", "");

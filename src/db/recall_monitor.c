@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -30,8 +31,11 @@ typedef struct sample {
 
 struct vd_recall_monitor {
     uint64_t every;
+    double share; /* of one core, (0, 1] */
     _Atomic uint64_t searches;
-    _Atomic uint64_t sampled, measured, dropped, exact;
+    _Atomic uint64_t sampled, measured, dropped, exact, skipped;
+    _Atomic uint64_t cpu_ns;
+    _Atomic bool resting; /* over the CPU budget: take no samples */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     sample *head, *tail;
@@ -120,9 +124,63 @@ static void measure(vd_recall_monitor *m, sample *s)
     free(hits);
 }
 
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The CPU budget's token bucket, in seconds of this thread's CPU. */
+typedef struct budget {
+    double tokens, cap, rate, at; /* at: monotonic time of the last refill */
+} budget;
+
+static void budget_refill(budget *b, double now)
+{
+    b->tokens += b->rate * (now - b->at);
+    if (b->tokens > b->cap)
+        b->tokens = b->cap;
+    b->at = now;
+}
+
+/* Called with m->lock held: empties the queue (its samples are skipped). */
+static void discard_queue(vd_recall_monitor *m)
+{
+    while (m->head) {
+        sample *s = m->head;
+        m->head = s->next;
+        sample_free(s);
+        m->queued--;
+        atomic_fetch_add_explicit(&m->skipped, 1, memory_order_relaxed);
+    }
+    m->tail = NULL;
+}
+
+/* Over budget: takes no samples until the rate has paid the debt back (or
+ * stop). Called with m->lock held. */
+static void rest(vd_recall_monitor *m, budget *b)
+{
+    atomic_store_explicit(&m->resting, true, memory_order_relaxed);
+    discard_queue(m);
+    double wait = -b->tokens / b->rate;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until); /* pthread_cond_timedwait's clock */
+    long ns = until.tv_nsec + (long)((wait - (double)(time_t)wait) * 1e9);
+    until.tv_sec += (time_t)wait + ns / 1000000000L;
+    until.tv_nsec = ns % 1000000000L;
+    while (!m->stop && pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
+        ; /* woken by an offer made before the flag was seen, or by stop */
+    discard_queue(m); /* those offers */
+    budget_refill(b, clock_s(CLOCK_MONOTONIC));
+    atomic_store_explicit(&m->resting, false, memory_order_relaxed);
+}
+
 static void *monitor_main(void *arg)
 {
     vd_recall_monitor *m = arg;
+    budget b = {.rate = m->share, .cap = m->share * VD_RECALL_BURST_S,
+                .tokens = m->share * VD_RECALL_BURST_S, .at = clock_s(CLOCK_MONOTONIC)};
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), MONITOR_NICE) != 0)
         vd_log_debug("recall_monitor", "msg=\"cannot lower the thread's priority\" errno=%d", errno);
     pthread_mutex_lock(&m->lock);
@@ -137,15 +195,22 @@ static void *monitor_main(void *arg)
             m->tail = NULL;
         m->queued--;
         pthread_mutex_unlock(&m->lock);
+        double cpu0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
         measure(m, s);
         sample_free(s);
+        double cost = clock_s(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+        atomic_fetch_add_explicit(&m->cpu_ns, (uint64_t)(cost * 1e9), memory_order_relaxed);
+        budget_refill(&b, clock_s(CLOCK_MONOTONIC));
+        b.tokens -= cost;
         pthread_mutex_lock(&m->lock);
+        if (b.tokens < 0 && !m->stop)
+            rest(m, &b);
     }
     pthread_mutex_unlock(&m->lock);
     return NULL;
 }
 
-int vd_recall_monitor_start(vd_recall_monitor **out, uint64_t every)
+int vd_recall_monitor_start(vd_recall_monitor **out, uint64_t every, uint32_t cpu_percent)
 {
     *out = NULL;
     if (!every)
@@ -154,6 +219,7 @@ int vd_recall_monitor_start(vd_recall_monitor **out, uint64_t every)
     if (!m)
         return -ENOMEM;
     m->every = every;
+    m->share = (cpu_percent < 1 ? 1 : cpu_percent > 100 ? 100 : cpu_percent) / 100.0;
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
     if (pthread_create(&m->thread, NULL, monitor_main, m) != 0) {
@@ -196,7 +262,13 @@ bool vd_recall_monitor_want(vd_recall_monitor *m)
     if (!m)
         return false;
     uint64_t n = atomic_fetch_add_explicit(&m->searches, 1, memory_order_relaxed);
-    return n % m->every == 0;
+    if (n % m->every)
+        return false;
+    if (atomic_load_explicit(&m->resting, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&m->skipped, 1, memory_order_relaxed);
+        return false;
+    }
+    return true;
 }
 
 /* Copies the hit ids (strings into one buffer). */
@@ -269,6 +341,8 @@ void vd_recall_monitor_stats_get(vd_recall_monitor *m, vd_recall_monitor_stats *
     out->measured = atomic_load_explicit(&m->measured, memory_order_relaxed);
     out->dropped = atomic_load_explicit(&m->dropped, memory_order_relaxed);
     out->exact = atomic_load_explicit(&m->exact, memory_order_relaxed);
+    out->skipped = atomic_load_explicit(&m->skipped, memory_order_relaxed);
+    out->cpu_s = (double)atomic_load_explicit(&m->cpu_ns, memory_order_relaxed) * 1e-9;
     pthread_mutex_lock(&m->lock);
     out->queued = m->queued;
     pthread_mutex_unlock(&m->lock);

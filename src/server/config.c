@@ -145,6 +145,8 @@ static const setting settings[] = {
          "per shard, searchable points that may wait for the graph (scanned exactly meanwhile) before writes build it themselves; 0 = every write waits for its graph insertion"),
     UINT("quality", recall_sample_every, 1000, 0, 1000000000,
          "re-run one search in this many exactly, in the background, to measure recall; 0 = off"),
+    UINT("quality", recall_cpu_percent, 5, 1, 100,
+         "the recall monitor's CPU budget, in percent of one core (searches go unsampled while it is spent); 100 = no limit"),
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 

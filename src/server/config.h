@@ -109,6 +109,7 @@ typedef struct vd_config {
     uint64_t compact_min_deleted_pct;
     uint64_t index_backlog_max;
     uint64_t recall_sample_every;
+    uint64_t recall_cpu_percent;
     /* Typed forms of the settings above, filled once they are validated:
      * the rest of vectord reads these, never the strings again. */
     vd_log_level log_level_value;

@@ -398,9 +398,17 @@ static void render_quality(vd_metrics *m, vd_collection **colls, size_t n, vd_st
                      "# HELP vectord_recall_monitor_exact_searches_total Searches answered exactly "
                      "(recall 1 by construction), so never sampled.\n"
                      "# TYPE vectord_recall_monitor_exact_searches_total counter\n"
-                     "vectord_recall_monitor_exact_searches_total %llu\n",
+                     "vectord_recall_monitor_exact_searches_total %llu\n"
+                     "# HELP vectord_recall_monitor_skipped_total Samples not taken or discarded: the "
+                     "monitor had spent its CPU budget (recall_cpu_percent).\n"
+                     "# TYPE vectord_recall_monitor_skipped_total counter\n"
+                     "vectord_recall_monitor_skipped_total %llu\n"
+                     "# HELP vectord_recall_monitor_cpu_seconds_total CPU time the exact re-runs took.\n"
+                     "# TYPE vectord_recall_monitor_cpu_seconds_total counter\n"
+                     "vectord_recall_monitor_cpu_seconds_total %.6f\n",
                      (unsigned long long)rs.sampled, (unsigned long long)rs.dropped,
-                     (unsigned long long)rs.queued, (unsigned long long)rs.exact);
+                     (unsigned long long)rs.queued, (unsigned long long)rs.exact,
+                     (unsigned long long)rs.skipped, rs.cpu_s);
     vd_agreement_stats *q = calloc(2 * (n ? n : 1), sizeof *q);
     if (!q)
         return;

@@ -24,7 +24,7 @@ def wait_compared(c, name, want, timeout=30):
 
 
 def test_recall_monitor_exact_and_low_ef():
-    s = Server(args=["--set", "recall_sample_every=1"])
+    s = Server(args=["--set", "recall_sample_every=1", "--set", "recall_cpu_percent=100"])
     try:
         c = s.client
         centers = np.random.default_rng(11).standard_normal((16, DIM)).astype(np.float32)
@@ -75,7 +75,7 @@ def test_recall_monitor_exact_and_low_ef():
 
 
 def test_recall_monitor_off_and_sampling_rate():
-    s = Server(args=["--set", "recall_sample_every=4"])
+    s = Server(args=["--set", "recall_sample_every=4", "--set", "recall_cpu_percent=100"])
     try:
         c = s.client
         c.ok("PUT", "/collections/a", {"dim": 4, "metric": "dot", "index": {"type": "hnsw"}})
@@ -95,6 +95,53 @@ def test_recall_monitor_off_and_sampling_rate():
         c.ok("POST", "/collections/a/search", {"vector": [1, 0, 0, 0]})
         time.sleep(0.2)
         assert c.ok("GET", "/collections/a")["quality"]["recall"]["compared"] == 0
+    finally:
+        s.stop()
+
+
+def monitor_metrics(c):
+    _, text = c.request("GET", "/metrics")
+    return {name: float(v) for name, v in re.findall(r"^vectord_recall_monitor_(\w+) (\S+)$", text, re.M)}
+
+
+def test_recall_monitor_keeps_to_its_cpu_budget():
+    """recall_cpu_percent bounds the monitor's CPU: at 1% of one core (a
+    bucket of 0.1 s, full at start, refilled at 10 ms/s), every search
+    sampled, the re-runs' CPU stays within the bucket plus the rate over the
+    elapsed time plus the one sample that overdrew it; searches it could not
+    afford are counted as skipped, and once the debt is paid back it samples
+    again."""
+    s = Server(args=["--set", "recall_sample_every=1", "--set", "recall_cpu_percent=1"])
+    try:
+        c = s.client
+        started = time.time()
+        rng = np.random.default_rng(31)
+        base = rng.standard_normal((20000, DIM)).astype(np.float32)
+        c.ok("PUT", "/collections/b", {"dim": DIM, "metric": "l2", "index": {"type": "hnsw", "m": 8, "ef_construction": 32}})
+        upsert_all(c, "b", list(range(len(base))), base, None, batch=2000)
+        wait_indexed(c, "b")
+        queries = rng.standard_normal((50, DIM)).astype(np.float32)
+        deadline = time.time() + 120
+        searches = 0
+        while monitor_metrics(c)["skipped_total"] == 0:
+            assert time.time() < deadline, monitor_metrics(c)
+            for q in queries:
+                c.ok("POST", "/collections/b/search", {"vector": q.tolist(), "k": 10, "ef": 16})
+            searches += len(queries)
+        m = monitor_metrics(c)
+        assert m["sampled_total"] + m["dropped_total"] + m["skipped_total"] >= searches, m
+        # the largest one sample can cost (exact scan and the calibration ladder, sanitizer builds) is
+        # well under a second
+        assert m["cpu_seconds_total"] <= 0.1 + 0.01 * (time.time() - started) + 1.0, m
+        compared = c.ok("GET", "/collections/b")["quality"]["recall"]["compared"]
+        assert 0 < compared < searches
+        # Once the debt is paid back (at most a second's sample at 1%: 100 s; in practice well under
+        # one), searches are sampled again.
+        deadline = time.time() + 120
+        while c.ok("GET", "/collections/b")["quality"]["recall"]["compared"] == compared:
+            assert time.time() < deadline, monitor_metrics(c)
+            c.ok("POST", "/collections/b/search", {"vector": queries[0].tolist(), "k": 10, "ef": 16})
+            time.sleep(0.05)
     finally:
         s.stop()
 
@@ -185,7 +232,7 @@ def test_target_recall_calibrates_the_default_breadth_and_survives_a_restart():
     target off; the setting outlives a crash."""
     import tempfile
     with tempfile.TemporaryDirectory() as d:
-        s = Server(args=["--set", "recall_sample_every=1"], data_dir=d + "/data")
+        s = Server(args=["--set", "recall_sample_every=1", "--set", "recall_cpu_percent=100"], data_dir=d + "/data")
         c = s.client
         centers = np.random.default_rng(21).standard_normal((16, DIM)).astype(np.float32)
         base = clustered(4000, 22, centers)
@@ -233,7 +280,7 @@ def test_target_recall_calibrates_the_default_breadth_and_survives_a_restart():
         c.error("PUT", "/collections/f", {"dim": 4, "index": {"type": "flat", "target_recall": 0.9}}, 400,
                 "unknown_field")
         s.kill()
-        s = Server(args=["--set", "recall_sample_every=1"], data_dir=d + "/data")
+        s = Server(args=["--set", "recall_sample_every=1", "--set", "recall_cpu_percent=100"], data_dir=d + "/data")
         c = s.client
         assert abs(c.ok("GET", "/collections/g")["index"]["target_recall"] - 0.6) < 1e-6
         assert abs(c.ok("GET", "/collections/iv")["index"]["target_recall"] - 0.9) < 1e-6
