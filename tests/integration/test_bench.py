@@ -119,17 +119,24 @@ def test_load_generator_against_vectord(server):
         bad = write(os.path.join(d, "bad.gt"), [",".join(str(1000 + i) for i in range(5))] * 20)
         r = run_loader("--port", server.port, "--requests", req, "--expect", good, "--k", 5,
                        "--connections", 2, "--seconds", 0.5, "--warmup", 0.1)
-        assert r["mode"] == "closed" and r["connections"] == 2
+        assert r["mode"] == "closed" and r["connections"] == 2 and r["threads"] == 1
         assert r["requests"] > 0 and r["errors"] == 0 and r["statuses"] == {"200": r["requests"]}
         assert r["recall"] == 1.0  # a dot collection without an index is exact
         assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["p999_ms"] <= r["max_ms"]
         assert run_loader("--port", server.port, "--requests", req, "--expect", bad, "--k", 5,
                           "--seconds", 0.3, "--warmup", 0)["recall"] == 0.0
-        # Open loop: exactly rate x seconds requests are due in the window.
-        r = run_loader("--port", server.port, "--requests", req, "--rate", 100, "--connections", 4,
-                       "--seconds", 1, "--warmup", 0.2)
-        assert r["mode"] == "open" and 99 <= r["requests"] <= 101 and r["errors"] == 0
-        assert r["recall"] is None
+        # Connections spread over event-loop threads (never more threads than connections).
+        r = run_loader("--port", server.port, "--requests", req, "--expect", good, "--k", 5,
+                       "--connections", 5, "--threads", 2, "--seconds", 0.5, "--warmup", 0.1)
+        assert r["threads"] == 2 and r["connections"] == 5 and r["errors"] == 0 and r["recall"] == 1.0
+        assert run_loader("--port", server.port, "--requests", req, "--connections", 2, "--threads", 8,
+                          "--seconds", 0.2, "--warmup", 0)["threads"] == 2
+        # Open loop: exactly rate x seconds requests are due in the window, whatever the threads.
+        for threads in (1, 3):
+            r = run_loader("--port", server.port, "--requests", req, "--rate", 100, "--connections", 4,
+                           "--threads", threads, "--seconds", 1, "--warmup", 0.2)
+            assert r["mode"] == "open" and 99 <= r["requests"] <= 101 and r["errors"] == 0, r
+            assert r["recall"] is None
         # Errors are counted with their status; a shadow search's points are compared too.
         missing = write(os.path.join(d, "m.req"), ['POST /collections/nope/search\t{"vector":[1,0,0,0,0,0,0,0]}'])
         r = run_loader("--port", server.port, "--requests", missing, "--seconds", 0.3, "--warmup", 0)
