@@ -513,20 +513,21 @@ static int parse_body(vd_http *h, req_ctx *rc, vd_route route, cJSON **out, vd_e
     }
     rc->parse_counted = extra;
     const char *end = NULL;
+    size_t len = vd_json_compact(rc->body.data, rc->body.len, lift);
     /* len + 1: the buffer is NUL-terminated and cJSON must see that NUL to
      * reject trailing bytes after the document. */
-    cJSON *body = cJSON_ParseWithLengthOpts(rc->body.data, rc->body.len + 1, &end, 1);
+    cJSON *body = cJSON_ParseWithLengthOpts(rc->body.data, len + 1, &end, 1);
     if (!body) {
         size_t at = end && end >= rc->body.data ? (size_t)(end - rc->body.data) : 0;
         return vd_fail(em, VD_E_MALFORMED_JSON,
-                       "request body is not valid JSON (error at byte %zu of %zu)", at,
-                       rc->body.len);
+                       "request body is not valid JSON (error at byte %zu of %zu)",
+                       vd_json_original_offset(lift, at), rc->body.len);
     }
     size_t parsed = (size_t)(end - rc->body.data);
-    bad = parsed < rc->body.len
+    bad = parsed < len
               ? vd_fail(em, VD_E_MALFORMED_JSON,
                         "request body has bytes after the JSON document (at byte %zu of %zu)",
-                        parsed, rc->body.len)
+                        vd_json_original_offset(lift, parsed), rc->body.len)
               : vd_json_unique_keys(body, em); /* after the scan: "k\u0000a" and "k\u0000b" are a NUL, not one key twice */
     if (bad) {
         cJSON_Delete(body);

@@ -153,22 +153,28 @@ static bool push_value(vd_json_vectors *v, float f)
     return true;
 }
 
-static bool push_array(vd_json_vectors *v, size_t first, size_t count)
+/* *a grown to cap entries (left as it was on failure). */
+static bool grow_sizes(size_t **a, size_t cap)
+{
+    size_t *na = realloc(*a, cap * sizeof *na);
+    if (na)
+        *a = na;
+    return na != NULL;
+}
+
+static bool push_array(vd_json_vectors *v, size_t first, size_t count, size_t pad_at, size_t pad_len)
 {
     if (v->n == v->cap) {
         size_t cap = v->cap ? 2 * v->cap : 16;
-        size_t *nf = realloc(v->first, cap * sizeof *nf);
-        if (!nf)
+        if (!grow_sizes(&v->first, cap) || !grow_sizes(&v->count, cap) ||
+            !grow_sizes(&v->pad_at, cap) || !grow_sizes(&v->pad_len, cap))
             return false;
-        v->first = nf;
-        size_t *nc = realloc(v->count, cap * sizeof *nc);
-        if (!nc)
-            return false;
-        v->count = nc;
         v->cap = cap;
     }
     v->first[v->n] = first;
-    v->count[v->n++] = count;
+    v->count[v->n] = count;
+    v->pad_at[v->n] = pad_at;
+    v->pad_len[v->n++] = pad_len;
     return true;
 }
 
@@ -181,7 +187,7 @@ static int place_mark(char *t, size_t at, size_t span, vd_json_vectors *v, size_
     int m = snprintf(mark, sizeof mark, "\"%c%zu\"", PLACEHOLDER_MARK, v->n);
     if ((size_t)m > span)
         return 0;
-    if (!push_array(v, first, v->n_values - first))
+    if (!push_array(v, first, v->n_values - first, at + (size_t)m, span - (size_t)m))
         return -ENOMEM;
     memcpy(t + at, mark, (size_t)m);
     memset(t + at + m, ' ', span - (size_t)m);
@@ -363,8 +369,31 @@ size_t vd_json_scan_cost(const vd_json_scan_stats *st, size_t len, const vd_json
     size_t cost = len + 1 + st->values * (sizeof(cJSON) + malloc_overhead) +
                   st->strings * malloc_overhead + st->string_bytes;
     if (v)
-        cost += 2 * v->cap_values * sizeof(float) + v->cap * 2 * sizeof(size_t);
+        cost += 2 * v->cap_values * sizeof(float) + v->cap * 4 * sizeof(size_t);
     return cost;
+}
+
+size_t vd_json_compact(char *text, size_t len, const vd_json_vectors *v)
+{
+    if (!v || !v->n)
+        return len;
+    size_t w = v->pad_at[0]; /* the text before the first padding stays where it is */
+    for (size_t k = 0; k < v->n; k++) {
+        size_t from = v->pad_at[k] + v->pad_len[k];
+        size_t to = k + 1 < v->n ? v->pad_at[k + 1] : len;
+        memmove(text + w, text + from, to - from);
+        w += to - from;
+    }
+    text[w] = 0;
+    return w;
+}
+
+size_t vd_json_original_offset(const vd_json_vectors *v, size_t at)
+{
+    size_t cut = 0; /* padding removed before the byte */
+    for (size_t k = 0; v && k < v->n && v->pad_at[k] - cut <= at; k++)
+        cut += v->pad_len[k];
+    return at + cut;
 }
 
 bool vd_json_lifted(const vd_json_vectors *v, const cJSON *item, const float **values, size_t *n)
@@ -385,5 +414,7 @@ void vd_json_vectors_free(vd_json_vectors *v)
     free(v->values);
     free(v->first);
     free(v->count);
+    free(v->pad_at);
+    free(v->pad_len);
     *v = (vd_json_vectors){0};
 }

@@ -20,7 +20,12 @@ def test_request_errors(coll):
     c = coll
     e = c.error("POST", "/collections/m/search", '{"vector":[1,2,', 400, "malformed_json")
     assert "not valid JSON" in e["message"]
-    c.error("POST", "/collections/m/search", '{"vector":[1,2,3]} trailing', 400, "malformed_json")
+    e = c.error("POST", "/collections/m/search", '{"vector":[1,2,3]} trailing', 400, "malformed_json")
+    assert "(error at byte 19 of 27)" in e["message"], e  # the "t", though the vector before it was cut
+    # A lifted vector's text is cut out before the parse: offsets still count the body as sent.
+    body = '{"vector":[0.125, 0.25, 0.5],"k": x}'
+    e = c.error("POST", "/collections/m/search", body, 400, "malformed_json")
+    assert f"error at byte {body.index('x')} of {len(body)}" in e["message"], e
     c.error("POST", "/collections/m/search", '{"vector":[NaN,1,2]}', 400, "malformed_json")
     e = c.error("POST", "/collections/m/search", {"vector": [1, 2]}, 400, "dimension_mismatch")
     assert e["message"] == "vector has 2 values; collection 'm' expects 3"

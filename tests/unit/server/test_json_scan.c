@@ -316,3 +316,41 @@ Test(json_scan, a_base64_vector_longer_than_any_collection_takes_is_refused)
     cr_assert(strstr(s.em.text, "searches[0].vector_b64 has more than 2 values"), "%s", s.em.text);
     done(&s);
 }
+
+/* The padding after each placeholder is cut out before cJSON reads the text
+ * (it skips white space a byte at a time); every other byte keeps its order,
+ * and its offset maps back to the body as sent (for error messages). */
+Test(json_scan, compaction_cuts_the_padding_and_maps_offsets_back)
+{
+    const char *body = "{\"points\":[{\"vector\":[1.25, 2.5, 3.75, 4.5],\"id\":1},"
+                       "{\"vector\":[0.5,0.25,0.125,1],\"id\":2}],\"k\":  x}";
+    scanned s = scan(body, 0);
+    cr_assert_eq(s.rc, 0);
+    cr_assert_eq(s.v.n, 2);
+    size_t len = vd_json_compact(s.text, strlen(body), &s.v);
+    cr_assert_str_eq(s.text, "{\"points\":[{\"vector\":\"\xff" "0\",\"id\":1},{\"vector\":\"\xff"
+                             "1\",\"id\":2}],\"k\":  x}");
+    cr_assert_eq(len, strlen(s.text));
+    size_t checked = 0;
+    for (size_t at = 0; at < len; at++) {
+        if (s.text[at] == '"' && (unsigned char)s.text[at + 1] == 0xFF) { /* a placeholder */
+            at = (size_t)(strchr(s.text + at + 1, '"') - s.text);
+            continue;
+        }
+        size_t o = vd_json_original_offset(&s.v, at);
+        cr_assert_lt(o, strlen(body));
+        cr_assert_eq(s.text[at], body[o], "byte %zu of the compacted text is byte %zu as sent", at, o);
+        checked++;
+    }
+    cr_assert_gt(checked, 40);
+    cr_assert_eq(vd_json_original_offset(&s.v, (size_t)(strchr(s.text, 'x') - s.text)),
+                 (size_t)(strchr(body, 'x') - body));
+    cJSON *doc = cJSON_Parse(s.text);
+    cr_assert_null(doc); /* still invalid: the x */
+    done(&s);
+    /* Nothing lifted: nothing moves. */
+    s = scan("{\"vector\":[1,\"a\"]}", 0);
+    cr_assert_eq(vd_json_compact(s.text, strlen(s.text), &s.v), strlen("{\"vector\":[1,\"a\"]}"));
+    cr_assert_eq(vd_json_original_offset(&s.v, 5), 5);
+    done(&s);
+}
