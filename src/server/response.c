@@ -8,6 +8,9 @@
 
 #include "util/fmtfloat.h"
 
+/* Appends a string literal (its length counted by the compiler). */
+#define APPEND_LIT(out, lit) vd_strbuf_append((out), (lit), sizeof(lit) - 1)
+
 /* A float as the double that prints in its shortest round-trip form (9
  * significant digits), so replies say 0.995037198 rather than the 17 digits
  * of the float's exact binary value. */
@@ -69,10 +72,7 @@ size_t vd_resp_size_estimate(const cJSON *j)
  * text: cJSON prints a number past 2^52 with 15 significant digits when its
  * check says that reads back "equal" (within an epsilon), so
  * 9007199254740991 came out as 9.00719925474099e+15. */
-static size_t id_digits(const vd_point_id *id, char *out)
-{
-    return (size_t)snprintf(out, 24, "%llu", (unsigned long long)id->num);
-}
+static size_t id_digits(const vd_point_id *id, char *out) { return vd_fmt_u64(id->num, out); }
 
 cJSON *vd_resp_id(const vd_point_id *id)
 {
@@ -270,7 +270,12 @@ bool vd_resp_envelope_tail(vd_strbuf *out, double seconds, vd_dialect d)
     /* "\n" so curl output ends its line */
     if (d == VD_DIALECT_QDRANT)
         return vd_strbuf_printf(out, ",\"status\":\"ok\",\"time\":%.9g}\n", seconds);
-    return vd_strbuf_printf(out, ",\"time_ms\":%.15g}\n", time_ms(seconds));
+    long long us = (long long)(seconds * 1e6); /* time_ms's microseconds */
+    if (us < 0 || us >= 1000000000000000LL)
+        return vd_strbuf_printf(out, ",\"time_ms\":%.15g}\n", time_ms(seconds));
+    char text[32];
+    size_t n = vd_fmt_millis((uint64_t)us, text);
+    return APPEND_LIT(out, ",\"time_ms\":") && vd_strbuf_append(out, text, n) && APPEND_LIT(out, "}\n");
 }
 
 char *vd_resp_envelope(cJSON *result, double seconds, vd_dialect d, size_t *len)
@@ -322,8 +327,8 @@ bool vd_resp_point_text(vd_point_out *p, bool with_payload, vd_strbuf *out)
         ok = ok && vd_strbuf_append(out, num, vd_fmt_float(p->score, num));
     else
         ok = ok && vd_strbuf_append(out, "null", 4);
-    int n = snprintf(num, sizeof num, ",\"version\":%llu", (unsigned long long)p->version);
-    ok = ok && vd_strbuf_append(out, num, (size_t)n);
+    ok = ok && APPEND_LIT(out, ",\"version\":");
+    ok = ok && vd_strbuf_append(out, num, vd_fmt_u64(p->version, num));
     if (with_payload) {
         ok = ok && vd_strbuf_append(out, ",\"payload\":", 11);
         ok = ok && (p->payload ? append_json(out, p->payload) : vd_strbuf_append(out, "{}", 2));

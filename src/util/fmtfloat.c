@@ -136,3 +136,34 @@ size_t vd_fmt_float(float f, char *out)
     *p = 0;
     return (size_t)(p - out);
 }
+
+size_t vd_fmt_u64(uint64_t v, char *out)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = 0;
+    return n;
+}
+
+size_t vd_fmt_millis(uint64_t us, char *out)
+{
+    size_t n = vd_fmt_u64(us / 1000, out);
+    unsigned frac = (unsigned)(us % 1000);
+    if (frac) {
+        out[n++] = '.';
+        out[n++] = (char)('0' + frac / 100);
+        if (frac % 100) {
+            out[n++] = (char)('0' + frac / 10 % 10);
+            if (frac % 10)
+                out[n++] = (char)('0' + frac % 10);
+        }
+    }
+    out[n] = 0;
+    return n;
+}

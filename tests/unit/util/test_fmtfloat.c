@@ -50,3 +50,32 @@ Test(fmtfloat, embedding_like_and_random_bit_patterns)
         same_as_printf((float)((double)(b % 2000000) / 1e7 - 0.1)); /* -0.1 .. 0.1 */
     }
 }
+
+/* Integers and millisecond times: the text printf gives, for edges and
+ * many random values. */
+Test(fmtfloat, integers_and_milliseconds_as_printf_writes_them)
+{
+    uint64_t edges[] = {0, 1, 9, 10, 99, 100, 999, 1000, 1001, 1010, 1100, 123456789, 4294967295ull,
+                        4294967296ull, 9007199254740991ull, 9007199254740993ull, 999999999999999ull,
+                        18446744073709551615ull};
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 200000 + (int)(sizeof edges / sizeof *edges); i++) {
+        uint64_t v;
+        if (i < (int)(sizeof edges / sizeof *edges)) {
+            v = edges[i];
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            v = x >> (x % 64); /* every magnitude */
+        }
+        char got[32], want[40];
+        size_t n = vd_fmt_u64(v, got);
+        snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+        cr_assert_str_eq(got, want);
+        cr_assert_eq(n, strlen(want));
+        uint64_t us = v % 1000000000000000ull; /* below 10^15 µs */
+        n = vd_fmt_millis(us, got);
+        snprintf(want, sizeof want, "%.15g", (double)(long long)us / 1e3);
+        cr_assert_str_eq(got, want, "%llu µs", (unsigned long long)us);
+        cr_assert_eq(n, strlen(want));
+    }
+}
