@@ -20,8 +20,13 @@ hnswlib (Debian's libhnswlib-dev, built -O3 -march=native by
 bench/compare-hnsw's recipe) builds the same graph in its own process and
 searches the same queries on one thread, twice over; its CPU per search is
 its wall time per search (one busy thread). Prints markdown tables: the
-sweep, then at recall 0.90 / 0.95 / 0.99 the smallest ef of each sweep
-reaching it and the ratio of CPU per search. Asserts nothing.
+sweeps, then at recall 0.90 / 0.95 / 0.99 the smallest ef of each sweep
+reaching it and the ratio of CPU per search. That ratio comes from a paired
+pass, not from the sweeps: the two settings run again in turn, --pairs
+rounds of vectord for --pair-seconds then hnswlib for about as long, and
+the table gives the median of the rounds' ratios and their range (the
+shared machine's speed moves by 10-40% between minutes, and a ratio of two
+rows measured minutes apart moved with it). Asserts nothing.
 """
 import argparse
 import json
@@ -42,67 +47,84 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def vectord_sweep(a, ds, efs, forms):
+def vectord_measure(a, v, ds, tmp, form, ef, seconds, warmup=1.0):
+    req, gt = benchlib.write_search_requests(os.path.join(tmp, f"{form}-{ef}"), "c", ds, "none",
+                                             b64=form == "b64", ef=ef)
+    r = benchlib.run_load(a.load, v.port, req, gt, connections=a.connections, seconds=seconds,
+                          warmup=warmup, server_pid=v.proc.pid)
+    if r["errors"]:
+        raise RuntimeError(f"{r['errors']} errors: {r['statuses']}")
+    return {"form": form, "ef": ef, "qps": r["qps"], "recall": r["recall"],
+            "server_us": r["server_cpu_us_per_req"], "client_us": r["client_cpu_us_per_req"]}
+
+
+def vectord_sweep(a, v, ds, efs, forms, tmp):
     """[{form, ef, qps, recall, server_us, client_us}] over HTTP."""
-    args = ["--set", f"default_shards={a.shards}"] if a.shards else []
-    v = benchlib.Vectord(a.vectord, args)
     rows = []
-    try:
-        v.call("PUT", "/collections/c", {"dim": ds.dim, "metric": ds.metric,
-                                         "index": {"type": "hnsw", "m": 16, "ef_construction": 200}})
-        t = time.time()
-        benchlib.load_points(v, "c", ds)
-        loaded = time.time() - t
-        graph = benchlib.wait_for_graph(v, "c")
-        log(f"vectord: loaded {ds.n} points in {loaded:.1f} s, graph caught up {graph:.1f} s later")
-        shards = v.call("GET", "/collections/c").get("shards")
-        with tempfile.TemporaryDirectory() as tmp:
-            for form in forms:
-                for ef in efs:
-                    req, gt = benchlib.write_search_requests(os.path.join(tmp, f"{form}-{ef}"), "c", ds, "none",
-                                                             b64=form == "b64", ef=ef)
-                    r = benchlib.run_load(a.load, v.port, req, gt, connections=a.connections, seconds=a.seconds,
-                                          server_pid=v.proc.pid)
-                    if r["errors"]:
-                        raise RuntimeError(f"{r['errors']} errors: {r['statuses']}")
-                    rows.append({"form": form, "ef": ef, "qps": r["qps"], "recall": r["recall"],
-                                 "server_us": r["server_cpu_us_per_req"], "client_us": r["client_cpu_us_per_req"]})
-                    log(f"vectord {form} ef {ef}: {r['qps']:.0f} QPS, recall {r['recall']:.4f}, "
-                        f"server {r['server_cpu_us_per_req']} µs + client {r['client_cpu_us_per_req']} µs")
-    finally:
-        v.stop()
-    return rows, shards
+    for form in forms:
+        for ef in efs:
+            rows.append(vectord_measure(a, v, ds, tmp, form, ef, a.seconds))
+            r = rows[-1]
+            log(f"vectord {form} ef {ef}: {r['qps']:.0f} QPS, recall {r['recall']:.4f}, "
+                f"server {r['server_us']} µs + client {r['client_us']} µs")
+    return rows
 
 
-def hnswlib_sweep(a, efs):
-    """[{ef, recall, us}] single thread in process, or None when it cannot be built."""
+def hnswlib_start(a):
+    """hnswlib's graph of the data in a serving process, or None when it cannot be built."""
     exe = os.path.join(ROOT, "build-release", "bench", "bench_hnsw_hnswlib")
     if not benchlib.build_hnswlib(exe):
         return None
     with open(os.path.join(a.data, "meta.json")) as f:
         metric = json.load(f).get("metric", "cosine")
-    p = subprocess.Popen([exe, a.data, "--m", "16", "--efc", "200", "--threads", "2", "--ef",
-                          ",".join(map(str, efs)), "--metric", metric, "--serve", "1"],
+    p = subprocess.Popen([exe, a.data, "--m", "16", "--efc", "200", "--threads", "2", "--ef", "10",
+                          "--metric", metric, "--serve", "1"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-
     build = benchlib.serve_answer(p)
     log(f"hnswlib: built in {build['seconds']:.1f} s")
-    nq = len(benchlib.read_vecs(os.path.join(a.data, "query.fvecs"), "float32"))
-    rows = []
-    try:
-        for ef in [efs[0]] + efs:  # the first pass warms caches and is not kept
-            count = hits = 0
-            wall = 0.0
-            for _ in range(2):
-                p.stdin.write(f"{ef} 100 0 {nq}\n")
-                p.stdin.flush()
-                r = benchlib.serve_answer(p)
-                count, hits, wall = count + r["count"], hits + r["hits"], wall + r["wall_s"]
-            rows.append({"ef": ef, "recall": hits / (count * r["k"]), "us": wall * 1e6 / count})
-    finally:
-        p.stdin.close()
-        p.wait()
-    return rows[1:]
+    return p
+
+
+def hnswlib_measure(p, ef, nq, passes):
+    """{ef, recall, us}: every query `passes` times on one thread."""
+    count = hits = 0
+    wall = 0.0
+    for _ in range(passes):
+        p.stdin.write(f"{ef} 100 0 {nq}\n")
+        p.stdin.flush()
+        r = benchlib.serve_answer(p)
+        count, hits, wall = count + r["count"], hits + r["hits"], wall + r["wall_s"]
+    return {"ef": ef, "recall": hits / (count * r["k"]), "us": wall * 1e6 / count}
+
+
+def hnswlib_sweep(p, efs, nq):
+    """[{ef, recall, us}] single thread in process."""
+    hnswlib_measure(p, efs[0], nq, 1)  # warms caches; not kept
+    return [hnswlib_measure(p, ef, nq, 2) for ef in efs]
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
+def paired(a, v, ds, tmp, hp, nq, form, vef, hef):
+    """The two settings in turn, a.pairs rounds, each side about a.pair_seconds
+    long: the median of the rounds' ratios (each round's two figures are
+    minutes closer than any two of the sweeps), and the medians of each side."""
+    vs, hs, ratios = [], [], []
+    passes = 1
+    for _ in range(a.pairs):
+        vr = vectord_measure(a, v, ds, tmp, form, vef, a.pair_seconds, warmup=0.5)
+        hr = hnswlib_measure(hp, hef, nq, passes)
+        passes = max(1, round(a.pair_seconds / (hr["us"] * 1e-6 * nq)))  # the next rounds: as long as vectord's
+        vs.append(vr)
+        hs.append(hr)
+        ratios.append((vr["server_us"] + vr["client_us"]) / hr["us"])
+    return {"total_us": median([r["server_us"] + r["client_us"] for r in vs]), "h_us": median([r["us"] for r in hs]),
+            "ratio": median(ratios), "ratios": ratios,
+            "qps": median([r["qps"] for r in vs]), "recall": median([r["recall"] for r in vs]),
+            "server_us": median([r["server_us"] for r in vs]), "client_us": median([r["client_us"] for r in vs])}
 
 
 def first_reaching(rows, target):
@@ -120,6 +142,8 @@ def main():
     ap.add_argument("--json", action="store_true", help="also send the vectors as JSON arrays")
     ap.add_argument("--vectord", default=os.path.join(ROOT, "build-release", "vectord"))
     ap.add_argument("--no-hnswlib", action="store_true")
+    ap.add_argument("--pairs", type=int, default=5, help="rounds of the paired pass")
+    ap.add_argument("--pair-seconds", type=float, default=2.0, help="vectord's share of each round")
     a = ap.parse_args()
     a.load = os.path.join(ROOT, "build-release", "bench", "bench_load")
     subprocess.run(["ninja", "-C", os.path.join(ROOT, "build-release"), "vectord", "bench/bench_load"],
@@ -129,8 +153,38 @@ def main():
     ds = benchlib.open_dataset(a.data, None)
     efs = [int(x) for x in a.ef.split(",")]
     forms = ["b64", "json"] if a.json else ["b64"]
-    hrows = None if a.no_hnswlib else hnswlib_sweep(a, [int(x) for x in a.hnswlib_ef.split(",")])
-    vrows, shards = vectord_sweep(a, ds, efs, forms)
+    nq = len(ds.queries)
+    hp = None if a.no_hnswlib else hnswlib_start(a)
+    args = ["--set", f"default_shards={a.shards}"] if a.shards else []
+    v = benchlib.Vectord(a.vectord, args)
+    levels = []
+    try:
+        hrows = hnswlib_sweep(hp, [int(x) for x in a.hnswlib_ef.split(",")], nq) if hp else None
+        v.call("PUT", "/collections/c", {"dim": ds.dim, "metric": ds.metric,
+                                         "index": {"type": "hnsw", "m": 16, "ef_construction": 200}})
+        t = time.time()
+        benchlib.load_points(v, "c", ds)
+        loaded = time.time() - t
+        graph = benchlib.wait_for_graph(v, "c")
+        log(f"vectord: loaded {ds.n} points in {loaded:.1f} s, graph caught up {graph:.1f} s later")
+        shards = v.call("GET", "/collections/c").get("shards")
+        with tempfile.TemporaryDirectory() as tmp:
+            vrows = vectord_sweep(a, v, ds, efs, forms, tmp)
+            for target in (0.90, 0.95, 0.99):
+                h = first_reaching(hrows, target) if hrows else None
+                for form in forms:
+                    r = first_reaching([r for r in vrows if r["form"] == form], target)
+                    pr = paired(a, v, ds, tmp, hp, nq, form, r["ef"], h["ef"]) if r and h else None
+                    if pr:
+                        log(f"paired {target:.2f} {form}: vectord ef {r['ef']} {pr['total_us']:.0f} µs, "
+                            f"hnswlib ef {h['ef']} {pr['h_us']:.0f} µs, ratios "
+                            + " ".join(f"{x:.2f}" for x in pr["ratios"]))
+                    levels.append((target, form, r, h, pr))
+    finally:
+        v.stop()
+        if hp:
+            hp.stdin.close()
+            hp.wait()
 
     print(f"## Over HTTP against in process — {ds.n} x {ds.dim}, {ds.metric}, HNSW M 16, ef_construction 200, "
           f"vectord with {shards} shard(s), {a.connections} connections, {a.seconds:g} s per row\n")
@@ -146,22 +200,21 @@ def main():
         print("|---:|---:|---:|")
         for r in hrows:
             print(f"| {r['ef']} | {r['recall']:.4f} | {r['us']:.0f} |")
-    print("\n### At equal recall: the smallest ef of each sweep that reaches it\n")
-    print("| recall ≥ | form | vectord ef | QPS | total CPU µs/search | hnswlib ef | hnswlib µs/search | "
-          "vectord/hnswlib CPU |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
-    for target in (0.90, 0.95, 0.99):
-        h = first_reaching(hrows, target) if hrows else None
-        for form in forms:
-            v = first_reaching([r for r in vrows if r["form"] == form], target)
-            if not v:
-                print(f"| {target:.2f} | {form} | not reached | | | | | |")
-                continue
-            tot = v["server_us"] + v["client_us"]
-            print(f"| {target:.2f} | {form} | {v['ef']} | {v['qps']:.0f} | {tot:.0f} | "
-                  f"{h['ef'] if h else '—'} | {h['us']:.0f} | {tot / h['us']:.2f}× |" if h else
-                  f"| {target:.2f} | {form} | {v['ef']} | {v['qps']:.0f} | {tot:.0f} | — | — | — |")
-
+    print("\n### At equal recall: the smallest ef of each sweep that reaches it, measured again in turn "
+          f"({a.pairs} rounds; medians, and the median of the rounds' ratios with their range)\n")
+    print("| recall ≥ | form | vectord ef | recall | QPS | server + client CPU µs/search | hnswlib ef | "
+          "hnswlib µs/search | vectord/hnswlib CPU |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for target, form, r, h, pr in levels:
+        if not r:
+            print(f"| {target:.2f} | {form} | not reached | | | | | | |")
+        elif not pr:
+            print(f"| {target:.2f} | {form} | {r['ef']} | {r['recall']:.4f} | {r['qps']:.0f} | "
+                  f"{r['server_us'] + r['client_us']:.0f} | {'—' if not h else h['ef']} | — | — |")
+        else:
+            print(f"| {target:.2f} | {form} | {r['ef']} | {pr['recall']:.4f} | {pr['qps']:.0f} | "
+                  f"{pr['server_us']:.0f} + {pr['client_us']:.0f} = {pr['total_us']:.0f} | {h['ef']} | "
+                  f"{pr['h_us']:.0f} | {pr['ratio']:.2f}× ({min(pr['ratios']):.2f}–{max(pr['ratios']):.2f}) |")
 
 if __name__ == "__main__":
     main()
