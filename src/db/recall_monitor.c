@@ -165,7 +165,7 @@ static void rest(vd_recall_monitor *m, budget *b)
     discard_queue(m);
     double wait = -b->tokens / b->rate;
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until); /* pthread_cond_timedwait's clock */
+    clock_gettime(CLOCK_MONOTONIC, &until); /* the cond's clock (vd_recall_monitor_start) */
     long ns = until.tv_nsec + (long)((wait - (double)(time_t)wait) * 1e9);
     until.tv_sec += (time_t)wait + ns / 1000000000L;
     until.tv_nsec = ns % 1000000000L;
@@ -221,7 +221,11 @@ int vd_recall_monitor_start(vd_recall_monitor **out, uint64_t every, uint32_t cp
     m->every = every;
     m->share = (cpu_percent < 1 ? 1 : cpu_percent > 100 ? 100 : cpu_percent) / 100.0;
     pthread_mutex_init(&m->lock, NULL);
-    pthread_cond_init(&m->cond, NULL);
+    pthread_condattr_t ca; /* rests are timed on the monotonic clock: a wall-clock step cannot stretch one */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cond, &ca);
+    pthread_condattr_destroy(&ca);
     if (pthread_create(&m->thread, NULL, monitor_main, m) != 0) {
         pthread_mutex_destroy(&m->lock);
         pthread_cond_destroy(&m->cond);
