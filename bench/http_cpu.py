@@ -31,6 +31,7 @@ rows measured minutes apart moved with it). Asserts nothing.
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,8 +49,11 @@ def log(msg):
 
 
 def vectord_measure(a, v, ds, tmp, form, ef, seconds, warmup=1.0):
-    req, gt = benchlib.write_search_requests(os.path.join(tmp, f"{form}-{ef}"), "c", ds, "none",
-                                             b64=form == "b64", ef=ef)
+    base = os.path.join(tmp, f"{form}-{ef}")
+    if os.path.exists(base + ".req"):  # written by the sweep; the paired pass runs it again
+        req, gt = base + ".req", base + ".gt"
+    else:
+        req, gt = benchlib.write_search_requests(base, "c", ds, "none", b64=form == "b64", ef=ef)
     r = benchlib.run_load(a.load, v.port, req, gt, connections=a.connections, seconds=seconds,
                           warmup=warmup, server_pid=v.proc.pid)
     if r["errors"]:
@@ -103,11 +107,6 @@ def hnswlib_sweep(p, efs, nq):
     return [hnswlib_measure(p, ef, nq, 2) for ef in efs]
 
 
-def median(xs):
-    xs = sorted(xs)
-    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
-
-
 def paired(a, v, ds, tmp, hp, nq, form, vef, hef):
     """The two settings in turn, a.pairs rounds, each side about a.pair_seconds
     long: the median of the rounds' ratios (each round's two figures are
@@ -121,10 +120,11 @@ def paired(a, v, ds, tmp, hp, nq, form, vef, hef):
         vs.append(vr)
         hs.append(hr)
         ratios.append((vr["server_us"] + vr["client_us"]) / hr["us"])
-    return {"total_us": median([r["server_us"] + r["client_us"] for r in vs]), "h_us": median([r["us"] for r in hs]),
-            "ratio": median(ratios), "ratios": ratios,
-            "qps": median([r["qps"] for r in vs]), "recall": median([r["recall"] for r in vs]),
-            "server_us": median([r["server_us"] for r in vs]), "client_us": median([r["client_us"] for r in vs])}
+    med = statistics.median
+    return {"total_us": med([r["server_us"] + r["client_us"] for r in vs]), "h_us": med([r["us"] for r in hs]),
+            "ratio": med(ratios), "ratios": ratios,
+            "qps": med([r["qps"] for r in vs]), "recall": med([r["recall"] for r in vs]),
+            "server_us": med([r["server_us"] for r in vs]), "client_us": med([r["client_us"] for r in vs])}
 
 
 def first_reaching(rows, target):

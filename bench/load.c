@@ -342,6 +342,18 @@ static void sleep_until(double t)
     nanosleep(&ts, NULL);
 }
 
+/* c broke (a write or read failed): its request, if counted, is an error;
+ * the connection is closed (leaving the epoll set) and made again later. */
+static void drop_conn(worker *w, conn *c)
+{
+    if (c->r && c->start >= w->sh->t_measure)
+        w->errors++;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->r = NULL;
+}
+
 /* Sends c's next request if one is due: closed loop, at once; open loop,
  * the next due request of the whole run once its time has come (else
  * *wake_at is lowered to it). False when the run has no more to send. */
@@ -378,14 +390,8 @@ static bool send_next(worker *w, conn *c, double now, double *wake_at)
     c->clen = -1;
     /* Blocking write (requests fit the socket's buffer; the server reads
      * whole requests before answering); answers are read without blocking. */
-    if (c->fd < 0 || !write_all(c->fd, c->r->wire, c->r->len)) {
-        if (c->start >= sh->t_measure)
-            w->errors++;
-        if (c->fd >= 0)
-            close(c->fd);
-        c->fd = -1;
-        c->r = NULL;
-    }
+    if (c->fd < 0 || !write_all(c->fd, c->r->wire, c->r->len))
+        drop_conn(w, c);
     return true;
 }
 
@@ -468,10 +474,8 @@ static void *run(void *arg)
             conn *c = evs[e].data.ptr;
             if (!c->r) { /* readable with nothing asked: the server closed it */
                 char byte;
-                if (recv(c->fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK) == 0) {
-                    close(c->fd);
-                    c->fd = -1;
-                }
+                if (recv(c->fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK) == 0)
+                    drop_conn(w, c);
                 continue;
             }
             int status;
@@ -482,11 +486,7 @@ static void *run(void *arg)
                 if (sending && !send_next(w, c, vd_now_s(), &wake_at))
                     sending = false;
             } else if (got < 0) {
-                if (c->start >= sh->t_measure)
-                    w->errors++;
-                close(c->fd); /* also leaves the epoll set */
-                c->fd = -1;
-                c->r = NULL;
+                drop_conn(w, c);
             }
         }
     }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 /* The re-run thread's nice value. Not SCHED_IDLE: a re-run holds each
@@ -124,10 +125,10 @@ static void measure(vd_recall_monitor *m, sample *s)
     free(hits);
 }
 
-static double clock_s(clockid_t id)
+static double thread_cpu_s(void)
 {
     struct timespec ts;
-    clock_gettime(id, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -144,17 +145,24 @@ static void budget_refill(budget *b, double now)
     b->at = now;
 }
 
-/* Called with m->lock held: empties the queue (its samples are skipped). */
-static void discard_queue(vd_recall_monitor *m)
+/* Empties the queue (with m->lock held, or the thread gone): the count freed. */
+static size_t free_queue(vd_recall_monitor *m)
 {
-    while (m->head) {
+    size_t n = 0;
+    for (; m->head; n++) {
         sample *s = m->head;
         m->head = s->next;
         sample_free(s);
-        m->queued--;
-        atomic_fetch_add_explicit(&m->skipped, 1, memory_order_relaxed);
     }
     m->tail = NULL;
+    m->queued = 0;
+    return n;
+}
+
+/* Called with m->lock held: the queued samples are skipped. */
+static void discard_queue(vd_recall_monitor *m)
+{
+    atomic_fetch_add_explicit(&m->skipped, free_queue(m), memory_order_relaxed);
 }
 
 /* Over budget: takes no samples until the rate has paid the debt back (or
@@ -163,16 +171,11 @@ static void rest(vd_recall_monitor *m, budget *b)
 {
     atomic_store_explicit(&m->resting, true, memory_order_relaxed);
     discard_queue(m);
-    double wait = -b->tokens / b->rate;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until); /* the cond's clock (vd_recall_monitor_start) */
-    long ns = until.tv_nsec + (long)((wait - (double)(time_t)wait) * 1e9);
-    until.tv_sec += (time_t)wait + ns / 1000000000L;
-    until.tv_nsec = ns % 1000000000L;
+    struct timespec until = vd_deadline_after_ms((uint64_t)(-b->tokens / b->rate * 1e3) + 1);
     while (!m->stop && pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
         ; /* woken by an offer made before the flag was seen, or by stop */
     discard_queue(m); /* those offers */
-    budget_refill(b, clock_s(CLOCK_MONOTONIC));
+    budget_refill(b, vd_now_s());
     atomic_store_explicit(&m->resting, false, memory_order_relaxed);
 }
 
@@ -180,7 +183,7 @@ static void *monitor_main(void *arg)
 {
     vd_recall_monitor *m = arg;
     budget b = {.rate = m->share, .cap = m->share * VD_RECALL_BURST_S,
-                .tokens = m->share * VD_RECALL_BURST_S, .at = clock_s(CLOCK_MONOTONIC)};
+                .tokens = m->share * VD_RECALL_BURST_S, .at = vd_now_s()};
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), MONITOR_NICE) != 0)
         vd_log_debug("recall_monitor", "msg=\"cannot lower the thread's priority\" errno=%d", errno);
     pthread_mutex_lock(&m->lock);
@@ -195,12 +198,12 @@ static void *monitor_main(void *arg)
             m->tail = NULL;
         m->queued--;
         pthread_mutex_unlock(&m->lock);
-        double cpu0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+        double cpu0 = thread_cpu_s();
         measure(m, s);
         sample_free(s);
-        double cost = clock_s(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+        double cost = thread_cpu_s() - cpu0;
         atomic_fetch_add_explicit(&m->cpu_ns, (uint64_t)(cost * 1e9), memory_order_relaxed);
-        budget_refill(&b, clock_s(CLOCK_MONOTONIC));
+        budget_refill(&b, vd_now_s());
         b.tokens -= cost;
         pthread_mutex_lock(&m->lock);
         if (b.tokens < 0 && !m->stop)
@@ -221,11 +224,7 @@ int vd_recall_monitor_start(vd_recall_monitor **out, uint64_t every, uint32_t cp
     m->every = every;
     m->share = (cpu_percent < 1 ? 1 : cpu_percent > 100 ? 100 : cpu_percent) / 100.0;
     pthread_mutex_init(&m->lock, NULL);
-    pthread_condattr_t ca; /* rests are timed on the monotonic clock: a wall-clock step cannot stretch one */
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    vd_cond_init_monotonic(&m->cond); /* rests are timed waits */
     if (pthread_create(&m->thread, NULL, monitor_main, m) != 0) {
         pthread_mutex_destroy(&m->lock);
         pthread_cond_destroy(&m->cond);
@@ -245,11 +244,7 @@ void vd_recall_monitor_stop(vd_recall_monitor *m)
     pthread_cond_signal(&m->cond);
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->thread, NULL);
-    while (m->head) {
-        sample *s = m->head;
-        m->head = s->next;
-        sample_free(s);
-    }
+    free_queue(m);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
     free(m);

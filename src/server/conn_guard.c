@@ -99,11 +99,7 @@ int vd_conn_guard_start(vd_conn_guard **out, const vd_conn_guard_config *cfg, vd
     g->cfg = *cfg;
     g->load = load;
     pthread_mutex_init(&g->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    vd_cond_init_monotonic(&g->wake);
     if (pthread_create(&g->thread, NULL, guard_main, g) != 0) {
         pthread_cond_destroy(&g->wake);
         pthread_mutex_destroy(&g->lock);

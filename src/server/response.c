@@ -95,7 +95,7 @@ cJSON *vd_resp_point(vd_point_out *p, bool with_score, bool with_payload)
     /* Versions are often microsecond timestamps (~1.8e15): cJSON would print
      * such doubles in exponent form, so the integer is written as raw text. */
     char version[24];
-    snprintf(version, sizeof version, "%llu", (unsigned long long)p->version);
+    vd_fmt_u64(p->version, version);
     cJSON_AddRawToObject(o, "version", version);
     if (with_payload) {
         cJSON_AddItemToObject(o, "payload", p->payload ? p->payload : cJSON_CreateObject());
@@ -261,18 +261,16 @@ cJSON *vd_resp_collection(vd_collection *c)
     return o;
 }
 
-static double time_ms(double seconds) { return (double)(long long)(seconds * 1e6) / 1e3; }
-
-bool vd_resp_envelope_head(vd_strbuf *out) { return vd_strbuf_append(out, "{\"result\":", 10); }
+bool vd_resp_envelope_head(vd_strbuf *out) { return APPEND_LIT(out, "{\"result\":"); }
 
 bool vd_resp_envelope_tail(vd_strbuf *out, double seconds, vd_dialect d)
 {
     /* "\n" so curl output ends its line */
     if (d == VD_DIALECT_QDRANT)
         return vd_strbuf_printf(out, ",\"status\":\"ok\",\"time\":%.9g}\n", seconds);
-    long long us = (long long)(seconds * 1e6); /* time_ms's microseconds */
-    if (us < 0 || us >= 1000000000000000LL)
-        return vd_strbuf_printf(out, ",\"time_ms\":%.15g}\n", time_ms(seconds));
+    long long us = (long long)(seconds * 1e6); /* time_ms: whole microseconds, as milliseconds */
+    if (us < 0 || us >= 1000000000000000LL) /* beyond vd_fmt_millis: printf's text */
+        return vd_strbuf_printf(out, ",\"time_ms\":%.15g}\n", (double)us / 1e3);
     char text[32];
     size_t n = vd_fmt_millis((uint64_t)us, text);
     return APPEND_LIT(out, ",\"time_ms\":") && vd_strbuf_append(out, text, n) && APPEND_LIT(out, "}\n");
@@ -314,7 +312,7 @@ static bool append_json(vd_strbuf *out, const cJSON *node)
 bool vd_resp_point_text(vd_point_out *p, bool with_payload, vd_strbuf *out)
 {
     char num[VD_FMT_FLOAT_MAX + 32];
-    bool ok = vd_strbuf_append(out, "{\"id\":", 6);
+    bool ok = APPEND_LIT(out, "{\"id\":");
     if (p->id.kind == VD_ID_INT) {
         ok = ok && vd_strbuf_append(out, num, id_digits(&p->id, num));
     } else {
@@ -322,20 +320,20 @@ bool vd_resp_point_text(vd_point_out *p, bool with_payload, vd_strbuf *out)
         ok = ok && append_json(out, id);
         cJSON_Delete(id);
     }
-    ok = ok && vd_strbuf_append(out, ",\"score\":", 9);
+    ok = ok && APPEND_LIT(out, ",\"score\":");
     if (isfinite(p->score)) /* as cJSON prints float_for_json's double: 9 significant digits */
         ok = ok && vd_strbuf_append(out, num, vd_fmt_float(p->score, num));
     else
-        ok = ok && vd_strbuf_append(out, "null", 4);
+        ok = ok && APPEND_LIT(out, "null");
     ok = ok && APPEND_LIT(out, ",\"version\":");
     ok = ok && vd_strbuf_append(out, num, vd_fmt_u64(p->version, num));
     if (with_payload) {
-        ok = ok && vd_strbuf_append(out, ",\"payload\":", 11);
-        ok = ok && (p->payload ? append_json(out, p->payload) : vd_strbuf_append(out, "{}", 2));
+        ok = ok && APPEND_LIT(out, ",\"payload\":");
+        ok = ok && (p->payload ? append_json(out, p->payload) : APPEND_LIT(out, "{}"));
     }
     if (p->vector) {
-        ok = ok && vd_strbuf_append(out, ",\"vector\":", 10);
+        ok = ok && APPEND_LIT(out, ",\"vector\":");
         ok = ok && append_floats(out, p->vector, p->dim);
     }
-    return ok && vd_strbuf_append(out, "}", 1);
+    return ok && APPEND_LIT(out, "}");
 }

@@ -357,11 +357,7 @@ int vd_wal_open(vd_wal **out, vd_vfs *vfs, const char *dir, uint64_t first_lsn,
     w->next_lsn = first_lsn ? first_lsn : 1;
     w->st.next_lsn = w->next_lsn;
     pthread_mutex_init(&w->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wait_for_work's deadline */
-    pthread_cond_init(&w->work, &ca);
-    pthread_condattr_destroy(&ca);
+    vd_cond_init_monotonic(&w->work); /* wait_for_work's deadline */
     pthread_cond_init(&w->done, NULL);
     int rc = open_segment(w, w->next_lsn, em);
     if (!rc && pthread_create(&w->thread, NULL, writer_main, w) != 0)

@@ -2,6 +2,7 @@
 #ifndef VD_CLOCK_H
 #define VD_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -25,6 +26,17 @@ static inline struct timespec vd_deadline_after_ms(uint64_t ms)
         t.tv_nsec -= 1000000000L;
     }
     return t;
+}
+
+/* A condition variable whose timed waits run on CLOCK_MONOTONIC (deadlines
+ * from vd_deadline_after_ms; a wall-clock step cannot stretch or cut one). */
+static inline void vd_cond_init_monotonic(pthread_cond_t *c)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &ca);
+    pthread_condattr_destroy(&ca);
 }
 
 #endif

@@ -50,11 +50,7 @@ int vd_ticker_start(vd_ticker **out, vd_ticker_step step, void *ctx, uint64_t id
         return -ENOMEM;
     *t = (vd_ticker){.step = step, .ctx = ctx, .idle_ms = idle_ms ? idle_ms : 1, .nice = nice};
     pthread_mutex_init(&t->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    vd_cond_init_monotonic(&t->wake);
     if (pthread_create(&t->thread, NULL, ticker_main, t) != 0) {
         pthread_cond_destroy(&t->wake);
         pthread_mutex_destroy(&t->lock);

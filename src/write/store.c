@@ -94,11 +94,7 @@ int vd_store_open(vd_store **out, vd_database *db, const vd_store_options *opt,
     s->db = db;
     s->opt = *opt;
     pthread_mutex_init(&s->ck_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->ck_wake, &ca);
-    pthread_condattr_destroy(&ca);
+    vd_cond_init_monotonic(&s->ck_wake);
     vd_datadir_path(s->wal_dir, sizeof s->wal_dir, opt->data_dir, VD_DATADIR_WAL);
     vd_datadir_path(s->snap_dir, sizeof s->snap_dir, opt->data_dir, VD_DATADIR_SNAPSHOTS);
     *rep = (vd_recovery_report){0};
