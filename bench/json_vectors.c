@@ -7,7 +7,10 @@
  * --digits: significant digits the JSON numbers are written with (%.Ng):
  * 9 round-trips a float32; 17 is what Python's json.dumps writes for a
  * float32 made a double (numpy's tolist()), the form MemoryService sends.
+ * The JSON read is timed with each array reader (util/json_float.h): the
+ * portable one and, where the CPU has it, the AVX-512 one.
  * Prints a table: microseconds per vector and nanoseconds per value. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 #include "util/base64.h"
 #include "util/clock.h"
 #include "util/fmtfloat.h"
+#include "util/json_float.h"
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -32,6 +36,26 @@ static size_t encode_b64(const unsigned char *in, size_t n, char *out)
     }
     out[o] = 0;
     return o;
+}
+
+/* Microseconds per scan of body (n bytes, one dim-d vector) with the
+ * portable JSON array reader or the AVX-512 one; exits on a failed scan. */
+static double scan_us(const char *body, char *work, size_t n, int dim, int iters, bool simd)
+{
+    vd_json_float_init(simd);
+    double t0 = vd_now_s();
+    for (int it = 0; it < iters; it++) {
+        memcpy(work, body, n + 1);
+        vd_json_vectors v = {0};
+        vd_json_scan_stats st;
+        vd_errmsg em;
+        if (vd_json_scan(work, n, &v, &st, &em) != 0 || v.n != 1 || v.count[0] != (size_t)dim) {
+            fprintf(stderr, "the scan did not lift the vector\n");
+            exit(1);
+        }
+        vd_json_vectors_free(&v);
+    }
+    return (vd_now_s() - t0) * 1e6 / iters;
 }
 
 int main(int argc, char **argv)
@@ -60,20 +84,9 @@ int main(int argc, char **argv)
     n += sprintf(body + n, "],\"k\":10}");
     size_t b64len = encode_b64((const unsigned char *)vec, (size_t)dim * 4, b64);
 
+    double json_us = scan_us(body, work, (size_t)n, dim, iters, false);
+    double simd_us = vd_json_float_init(true) ? scan_us(body, work, (size_t)n, dim, iters, true) : 0;
     double t0 = vd_now_s();
-    for (int it = 0; it < iters; it++) {
-        memcpy(work, body, (size_t)n + 1);
-        vd_json_vectors v = {0};
-        vd_json_scan_stats st;
-        vd_errmsg em;
-        if (vd_json_scan(work, (size_t)n, &v, &st, &em) != 0 || v.n != 1 || v.count[0] != (size_t)dim) {
-            fprintf(stderr, "the scan did not lift the vector\n");
-            return 1;
-        }
-        vd_json_vectors_free(&v);
-    }
-    double json_us = (vd_now_s() - t0) * 1e6 / iters;
-    t0 = vd_now_s();
     for (int it = 0; it < iters; it++)
         if (vd_base64_decode(b64, b64len, decoded) != 0) {
             fprintf(stderr, "base64 decode failed\n");
@@ -101,12 +114,18 @@ int main(int argc, char **argv)
     if (out_fmt != out_printf)
         return 1;
     printf("| %d-d vector | bytes | µs per vector | ns per value |\n|---|---|---|---|\n", dim);
-    printf("| read: JSON numbers (scan + lift) | %d | %.1f | %.1f |\n", n, json_us, json_us * 1e3 / dim);
+    printf("| read: JSON numbers (scan + lift), portable reader | %d | %.1f | %.1f |\n", n, json_us,
+           json_us * 1e3 / dim);
+    if (simd_us > 0)
+        printf("| read: JSON numbers (scan + lift), AVX-512 reader | %d | %.1f | %.1f |\n", n, simd_us,
+               simd_us * 1e3 / dim);
+    else
+        printf("| read: JSON numbers, AVX-512 reader | - | this CPU lacks it | - |\n");
     printf("| read: vector_b64 (decode) | %zu | %.1f | %.1f |\n", b64len, b64_us, b64_us * 1e3 / dim);
     printf("| write: printf(\"%%.9g\") | %zu | %.1f | %.1f |\n", out_printf, printf_us, printf_us * 1e3 / dim);
     printf("| write: vd_fmt_float | %zu | %.1f | %.1f |\n", out_fmt, fmt_us, fmt_us * 1e3 / dim);
-    printf("read JSON / base64: %.1f×; write printf / vd_fmt_float: %.1f×\n", json_us / b64_us,
-           printf_us / fmt_us);
+    printf("read JSON / base64: %.1f× portable, %.1f× AVX-512; write printf / vd_fmt_float: %.1f×\n",
+           json_us / b64_us, simd_us / b64_us, printf_us / fmt_us);
     free(text);
     free(vec);
     free(body);

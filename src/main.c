@@ -24,6 +24,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "util/jobq.h"
+#include "util/json_float.h"
 #include "util/log.h"
 #include "util/memtrim.h"
 #include "util/pool.h"
@@ -134,6 +135,8 @@ static void init_cpu(vectord *v)
 {
     v->dist = vd_distance_init(v->cfg.simd_isa);
     vd_crc32c_init(true);
+    /* The JSON array reader follows the simd setting: scalar or avx2 keeps it portable. */
+    vd_json_float_init(v->cfg.simd_isa < 0 || v->cfg.simd_isa >= VD_ISA_AVX512);
     if (v->cfg.simd_isa >= 0 && (int)v->dist->isa != v->cfg.simd_isa)
         vd_log_warn("simd not supported by this cpu, using the best available",
                     "requested=%s using=%s", v->cfg.simd, vd_isa_name(v->dist->isa));

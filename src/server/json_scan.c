@@ -145,14 +145,6 @@ static bool reserve_values(vd_json_vectors *v, size_t extra)
     return true;
 }
 
-static bool push_value(vd_json_vectors *v, float f)
-{
-    if (!reserve_values(v, 1))
-        return false;
-    v->values[v->n_values++] = f;
-    return true;
-}
-
 /* *a grown to cap entries (left as it was on failure). */
 static bool grow_sizes(size_t **a, size_t cap)
 {
@@ -199,13 +191,17 @@ typedef struct lift_ctx {
     size_t first;
 } lift_ctx;
 
-/* One value of an array being lifted: -E2BIG past v->max_per_array, -ENOMEM. */
-static int lift_value(void *ctx, float f)
+/* The next values of an array being lifted: -E2BIG past v->max_per_array, -ENOMEM. */
+static int lift_values(void *ctx, const float *f, size_t n)
 {
     lift_ctx *l = ctx;
-    if (l->v->max_per_array && l->v->n_values - l->first >= l->v->max_per_array)
+    if (l->v->max_per_array && n > l->v->max_per_array - (l->v->n_values - l->first))
         return -E2BIG;
-    return push_value(l->v, f) ? 0 : -ENOMEM;
+    if (!reserve_values(l->v, n))
+        return -ENOMEM;
+    memcpy(l->v->values + l->v->n_values, f, n * sizeof *f);
+    l->v->n_values += n;
+    return 0;
 }
 
 /* Lifts the array whose '[' is at text[at]: 1 done (*next after its ']'),
@@ -215,7 +211,7 @@ static int lift(char *t, size_t len, size_t at, vd_json_vectors *v, size_t *next
 {
     lift_ctx l = {v, v->n_values};
     size_t end;
-    int r = vd_json_float_walk(t, len, at, lift_value, &l, &end);
+    int r = vd_json_float_walk(t, len, at, lift_values, &l, &end);
     if (r == 0)
         r = place_mark(t, at, end - at, v, l.first);
     else if (r > 0)

@@ -1,5 +1,6 @@
 /* json_float.c — see json_float.h. */
 #include "util/json_float.h"
+#include "util/json_float_simd.h"
 
 #include <errno.h>
 #include <math.h>
@@ -105,42 +106,23 @@ static size_t scan_number(const char *p, const char *end, uint64_t *m_out, int *
     return (size_t)(p - s);
 }
 
+const double vd_json_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
 /* The float32 nearest m·10^e (m with at most 19 digits), as strtof gives
  * it, for the numbers embeddings are made of: |e| <= 22, so 10^|e| is an
- * exact double. Returns false when strtof must decide.
- *
- * One division or multiplication gives d, a double near the number x, and
- * (float)d is the float nearest x unless a rounding boundary of float32 (a
- * point halfway between two floats) lies between d and x, or at x. When m <
- * 2^53, m is an exact double and d is x correctly rounded: only d exactly on
- * a halfway point is in doubt. Past 2^53 (the 17 significant digits Python
- * writes for a float32 made a double, for one) m is rounded once more, so d
- * is within 2 units of its last place of x: a d within 3 units of a halfway
- * point goes to strtof (about one number in 10^8). */
+ * exact double. Returns false when strtof must decide: a rounding boundary
+ * too near (vd_json_float_scaled), or past the largest float. */
 static bool float_of(uint64_t m, int e, bool neg, float *out)
 {
-    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    float f;
     if (m == 0) {
-        *out = neg ? -0.0f : 0.0f;
-        return true;
+        f = 0.0f;
+    } else if (e < -22 || e > 22 || !vd_json_float_scaled(m, (unsigned)(e < 0 ? -e : e), e < 0, &f) ||
+               isinf(f)) {
+        return false;
     }
-    if (e < -22 || e > 22)
-        return false;
-    double d = e < 0 ? (double)m / pow10[-e] : (double)m * pow10[e];
-    if (!(d < 3.4e38))
-        return false; /* past the largest float, or near it: strtof says */
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof bits);
-    /* d's 52 stored mantissa bits: a float keeps the top 23; the 29 below
-     * are 1 followed by 28 zeros exactly at a halfway point. d is at least
-     * 1e-22 here: a normal float, never a subnormal one. */
-    int64_t off = (int64_t)(bits & ((1ULL << 29) - 1)) - (int64_t)(1ULL << 28);
-    int64_t doubt = m > (1ULL << 53) ? 3 : 0;
-    if (off >= -doubt && off <= doubt)
-        return false;
-    float f = (float)d;
     *out = neg ? -f : f;
     return true;
 }
@@ -170,21 +152,43 @@ size_t vd_json_float_at(const char *t, size_t i, size_t len, float *out)
     return n;
 }
 
+/* Written only by vd_json_float_init() before threads start. */
+static bool use_avx512;
+
+bool vd_json_float_init(bool allow_simd)
+{
+    use_avx512 = allow_simd && vd_json_float_avx512_supported();
+    return use_avx512;
+}
+
+/* Values go to put WALK_CHUNK at a time: one call per chunk, not per number. */
+enum { WALK_CHUNK = 256 };
+
 int vd_json_float_walk(const char *t, size_t len, size_t at, vd_json_float_put put, void *ctx,
                        size_t *end)
 {
+    float chunk[WALK_CHUNK];
+    size_t n = 0;
     size_t i = vd_json_skip_ws(t, at + 1, len);
     if (i >= len || t[i] == ']')
         return 1;
     for (;;) {
-        float f;
-        size_t n = vd_json_float_at(t, i, len, &f);
-        if (!n)
+        if (use_avx512 && i >= 32) {
+            i = vd_json_floats_avx512(t, i, len, chunk, WALK_CHUNK, &n);
+            if (i < len && !is_digit(t[i]) && t[i] != '-') /* it stops after a comma: white space may follow */
+                i = vd_json_skip_ws(t, i, len);
+        }
+        if (n > WALK_CHUNK - 16) { /* room for a block's numbers, and this one's */
+            int rc = put(ctx, chunk, n);
+            if (rc)
+                return rc;
+            n = 0;
+        }
+        size_t k = vd_json_float_at(t, i, len, &chunk[n]);
+        if (!k)
             return 1;
-        int rc = put(ctx, f);
-        if (rc)
-            return rc;
-        i += n; /* white space is rare between an array's numbers: looked for only where found */
+        n++;
+        i += k; /* white space is rare between an array's numbers: looked for only where found */
         if (i < len && t[i] != ',' && t[i] != ']')
             i = vd_json_skip_ws(t, i, len);
         if (i < len && t[i] == ',') {
@@ -197,6 +201,9 @@ int vd_json_float_walk(const char *t, size_t len, size_t at, vd_json_float_put p
             break;
         return 1;
     }
+    int rc = put(ctx, chunk, n);
+    if (rc)
+        return rc;
     *end = i + 1;
     return 0;
 }
@@ -206,12 +213,13 @@ typedef struct float_out {
     size_t n, cap;
 } float_out;
 
-static int put_out(void *ctx, float f)
+static int put_out(void *ctx, const float *f, size_t n)
 {
     float_out *o = ctx;
-    if (o->n == o->cap)
+    if (n > o->cap - o->n)
         return -1; /* more values than room */
-    o->out[o->n++] = f;
+    memcpy(o->out + o->n, f, n * sizeof *f);
+    o->n += n;
     return 0;
 }
 

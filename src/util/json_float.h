@@ -8,6 +8,7 @@
 #ifndef VD_JSON_FLOAT_H
 #define VD_JSON_FLOAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The index of the first byte from t[i] on that is not JSON white space. */
@@ -16,9 +17,13 @@ size_t vd_json_skip_ws(const char *t, size_t i, size_t len);
  * bytes, or 0 when there is none or it is not a finite float32 (beyond
  * ±3.4e38). t[len] must be a byte that ends a number (e.g. NUL). */
 size_t vd_json_float_at(const char *t, size_t i, size_t len, float *out);
-/* Takes one value of an array being walked: 0, or a negative code that
- * stops the walk. */
-typedef int (*vd_json_float_put)(void *ctx, float f);
+/* Chooses the array reader: the AVX-512 one where allow_simd and the CPU
+ * has it (true then), else the portable one (the default). Call before
+ * threads start. Both give the same floats and accept the same text. */
+bool vd_json_float_init(bool allow_simd);
+/* Takes the next n values of an array being walked (n >= 0, in order): 0,
+ * or a negative code that stops the walk. */
+typedef int (*vd_json_float_put)(void *ctx, const float *f, size_t n);
 /* Walks the JSON array of numbers whose '[' is at t[at], giving each value
  * to put: 0 after the whole array (*end: the index after its ']'); 1 when it
  * is not a non-empty array of finite float32 numbers; put's code if it

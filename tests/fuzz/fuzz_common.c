@@ -13,6 +13,7 @@
 #include "db/database.h"
 #include "server/config.h"
 #include "server/json_util.h"
+#include "util/json_float.h"
 #include "util/log.h"
 
 void vd_fuzz_fail(const char *file, int line, const char *what)
@@ -40,6 +41,7 @@ void vd_fuzz_init(void)
     done = true;
     /* Above the highest level: bad inputs are the point here, their log lines noise. */
     vd_log_set_level((vd_log_level)(VD_LOG_ERROR + 1));
+    vd_json_float_init(true); /* the JSON array reader the server takes on this CPU */
     vd_config cfg;
     vd_config_action action;
     vd_errmsg em = {{0}};

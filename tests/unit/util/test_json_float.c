@@ -146,3 +146,107 @@ Test(json_float, anything_else_is_left_to_the_caller)
     cr_assert_eq(parse("[1,2,3]", out, 2), 0, "more values than room");
     cr_assert_eq(parse("[1,2,3]", out, 3), 3);
 }
+
+/* ---- the two array readers ------------------------------------------------
+ * The AVX-512 reader (util/json_float_avx512.c) takes a block of plain
+ * decimal fractions at once and leaves the rest to the portable one: both
+ * must give strtof's floats for every array and refuse the same text. Each
+ * check runs once per reader; the AVX-512 one skips where the CPU lacks it. */
+
+static void use_reader(bool simd)
+{
+    bool got = vd_json_float_init(simd);
+    if (simd && !got)
+        cr_skip_test("this CPU lacks AVX-512 BW/VL/VBMI: the SIMD reader is not used here");
+    cr_assert_eq(got, simd);
+}
+
+/* A number as embeddings are sent: a float32 near N(0, scale) printed the
+ * way Python, JavaScript, Go or C print it. */
+static void embedding_number(char *num, size_t cap)
+{
+    double g = 0;
+    for (int k = 0; k < 12; k++)
+        g += rand() / (double)RAND_MAX;
+    float f = (float)((g - 6) * (rand() % 4 == 0 ? 1.0 : 0.05));
+    static const char *const forms[] = {"%.17g", "%.9g", "%.6f", "%.8f", "%.20f", "%.3f"};
+    snprintf(num, cap, forms[rand() % 6], (double)f);
+}
+
+/* A number a hair either side of a point halfway between two floats, 17-22
+ * digits, plain decimal: the reader's rounding check must catch it. */
+static void halfway_number(char *num, size_t cap)
+{
+    float f = (float)((rand() / (double)RAND_MAX) * (rand() % 2 ? 1.0 : 0.01));
+    double half = ((double)f + (double)nextafterf(f, INFINITY)) / 2;
+    double near[] = {half, nextafter(half, 0), nextafter(half, INFINITY)};
+    snprintf(num, cap, "%s%.*f", rand() % 2 ? "-" : "", 17 + rand() % 6, near[rand() % 3]);
+}
+
+static void arrays_read_as_strtof_reads_them(bool simd)
+{
+    use_reader(simd);
+    enum { N = 600 };
+    static char text[N * 64 + 64];
+    float out[N], want[N];
+    srand(17);
+    for (int round = 0; round < 400; round++) {
+        size_t len = (size_t)snprintf(text, sizeof text, "%*s[", rand() % 40, "");
+        int mix = rand() % 3; /* mostly embedding numbers, some every form, some near halfway */
+        for (size_t i = 0; i < N; i++) {
+            char num[128];
+            int pick = rand() % 16;
+            if (pick == 0 || (mix == 1 && pick < 8))
+                random_number(num, sizeof num);
+            else if (pick == 1 || (mix == 2 && pick < 8))
+                halfway_number(num, sizeof num);
+            else
+                embedding_number(num, sizeof num);
+            want[i] = strtof(num, NULL);
+            static const char *const spaced[] = {" , ", ", ", " ,", ",\n\t"};
+            const char *sep = i == 0 ? "" : rand() % 50 == 0 ? spaced[rand() % 4] : ",";
+            len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", sep, num);
+        }
+        len += (size_t)snprintf(text + len, sizeof text - len, "]");
+        cr_assert_eq(vd_json_float_array(text, len, out, N), N, "round %d", round);
+        for (size_t i = 0; i < N; i++)
+            cr_assert(memcmp(&out[i], &want[i], sizeof(float)) == 0, "round %d value %zu: %a, strtof %a", round,
+                      i, out[i], want[i]);
+    }
+}
+
+Test(json_float, arrays_read_as_strtof_reads_them_portable) { arrays_read_as_strtof_reads_them(false); }
+Test(json_float, arrays_read_as_strtof_reads_them_avx512) { arrays_read_as_strtof_reads_them(true); }
+
+/* One bad token among plain numbers, at every offset into a 64-byte block:
+ * both readers refuse the array, and read it with a good number there. */
+static void a_bad_token_anywhere_is_refused(bool simd)
+{
+    use_reader(simd);
+    static const char *const bad[] = {"01.5", "-.5", "1.", ".5", "1.2.3", "--1", "1-2", "+1",  "1..2",
+                                      "0x1",  "1.5e", "-",  "",   "00",    "1.5.", "-01", "1.-5", "1.5-",
+                                      "1e",   "NaN",  "1.5 2.5", "1.5]", "[1.5", "\"1\"", "1.5\x01"};
+    char text[4096], good[4096], num[64];
+    float out[256];
+    srand(19);
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+        for (int at = 0; at < 70; at++) {
+            int pad = 33 + rand() % 8;
+            size_t len = (size_t)snprintf(text, sizeof text, "%*s[", pad, "");
+            size_t good_len = (size_t)snprintf(good, sizeof good, "%*s[", pad, "");
+            for (int count = 0; count < 100; count++) {
+                const char *sep = count ? "," : "";
+                embedding_number(num, sizeof num);
+                len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", sep, count == at ? bad[b] : num);
+                good_len += (size_t)snprintf(good + good_len, sizeof good - good_len, "%s%s", sep, num);
+            }
+            len += (size_t)snprintf(text + len, sizeof text - len, "]");
+            good_len += (size_t)snprintf(good + good_len, sizeof good - good_len, "]");
+            cr_assert_eq(vd_json_float_array(text, len, out, 256), 0, "%s at number %d", bad[b], at);
+            cr_assert_eq(vd_json_float_array(good, good_len, out, 256), 100, "the same array without %s", bad[b]);
+        }
+    }
+}
+
+Test(json_float, a_bad_token_anywhere_is_refused_portable) { a_bad_token_anywhere_is_refused(false); }
+Test(json_float, a_bad_token_anywhere_is_refused_avx512) { a_bad_token_anywhere_is_refused(true); }

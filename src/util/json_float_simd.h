@@ -1,0 +1,49 @@
+/*
+ * json_float_simd.h — what the portable number parser (json_float.c) and its
+ * AVX-512 array reader (json_float_avx512.c) share: the last step from
+ * decimal digits to float32, so both round the same way and hand the same
+ * numbers to strtof.
+ */
+#ifndef VD_JSON_FLOAT_SIMD_H
+#define VD_JSON_FLOAT_SIMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* 10^0 .. 10^22: every one an exact double. */
+extern const double vd_json_pow10[23];
+
+/* The float32 nearest x = m·10^±k (k <= 22), as strtof gives it, or false
+ * when strtof must decide. d = m / 10^k (or m · 10^k) is x correctly
+ * rounded when m < 2^53 and within 2 units of its last place past that (m
+ * rounded once more). (float)d is then the float nearest x unless a
+ * rounding boundary of float32 (a point halfway between two floats) lies
+ * within those units: d's 29 mantissa bits below float32's 23 are 1 then
+ * 28 zeros exactly at a halfway point, and a d within 3 units of one goes
+ * to strtof (about one number in 10^8). The sign is the caller's. */
+static inline bool vd_json_float_scaled(uint64_t m, unsigned k, bool divide, float *out)
+{
+    double d = divide ? (double)m / vd_json_pow10[k] : (double)m * vd_json_pow10[k];
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    if (((bits - ((1ULL << 28) - 3)) & ((1ULL << 29) - 1)) <= 6)
+        return false;
+    *out = (float)d;
+    return true;
+}
+
+/* Reads the numbers of a JSON array from t[i], the first byte of one (i >=
+ * 33, len - i >= 64 for a first block), for as long as each is
+ * -?digits.digits (at most 22 digits, a plain decimal fraction as JSON
+ * writers print floats) followed by ',' within a 64-byte block: each
+ * value to out[*n], while *n + 16 <= cap. Returns the index of the first
+ * number not read (its first byte), left to the portable parser: an
+ * exponent, white space, the array's last number, or anything unusual.
+ * AVX-512 BW, VL and VBMI, BMI2: only when
+ * vd_json_float_avx512_supported(). */
+size_t vd_json_floats_avx512(const char *t, size_t i, size_t len, float *out, size_t cap, size_t *n);
+bool vd_json_float_avx512_supported(void);
+
+#endif
