@@ -3,10 +3,12 @@
  * into floats, server/json_scan.h) against the same vector as vector_b64
  * (base64 decode), and writing one into an answer (util/fmtfloat.h) against
  * printf("%.9g"), for embedding-like values.
- *   build/bench/bench_json_vectors [--dim 1536] [--iters 5000] [--digits 9]
+ *   build/bench/bench_json_vectors [--dim 1536] [--iters 5000] [--digits 9] [--sep ", "]
  * --digits: significant digits the JSON numbers are written with (%.Ng):
  * 9 round-trips a float32; 17 is what Python's json.dumps writes for a
  * float32 made a double (numpy's tolist()), the form MemoryService sends.
+ * --sep: what goes between numbers ("," by default; Python's json.dumps
+ * writes ", ").
  * The JSON read is timed with each array reader (util/json_float.h): the
  * portable one and, where the CPU has it, the AVX-512 one.
  * Prints a table: microseconds per vector and nanoseconds per value. */
@@ -61,6 +63,7 @@ static double scan_us(const char *body, char *work, size_t n, int dim, int iters
 int main(int argc, char **argv)
 {
     int dim = 1536, iters = 5000, digits = 9;
+    const char *sep = ",";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--dim") == 0)
             dim = atoi(argv[i + 1]);
@@ -68,18 +71,22 @@ int main(int argc, char **argv)
             iters = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--digits") == 0)
             digits = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--sep") == 0)
+            sep = argv[i + 1];
     }
     if (dim < 1 || iters < 1 || digits < 1 || digits > 17)
         return 2;
     float *vec = malloc((size_t)dim * sizeof *vec);
-    char *body = malloc((size_t)dim * 24 + 64), *work = malloc((size_t)dim * 24 + 64);
+    if (strlen(sep) > 8)
+        return 2;
+    char *body = malloc((size_t)dim * 32 + 64), *work = malloc((size_t)dim * 32 + 64);
     char *b64 = malloc((size_t)dim * 8 + 8);
     uint8_t *decoded = malloc((size_t)dim * 4 + 4);
     unsigned seed = 1;
     int n = sprintf(body, "{\"vector\":[");
     for (int i = 0; i < dim; i++) {
         vec[i] = (float)((rand_r(&seed) / (double)RAND_MAX - 0.5) * 0.2);
-        n += sprintf(body + n, "%s%.*g", i ? "," : "", digits, (double)vec[i]);
+        n += sprintf(body + n, "%s%.*g", i ? sep : "", digits, (double)vec[i]);
     }
     n += sprintf(body + n, "],\"k\":10}");
     size_t b64len = encode_b64((const unsigned char *)vec, (size_t)dim * 4, b64);

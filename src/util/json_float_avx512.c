@@ -1,11 +1,12 @@
 /* json_float_avx512.c — see json_float_simd.h. Built with AVX-512 flags
  * (meson.build); reached only through json_float.c's run-time dispatch.
  *
- * A 64-byte block at a time: byte masks of the commas, dots, minus signs
- * and digits check every number that ends in the block at once (only
- * digits, dots, a leading '-'; one dot per number with digits either side;
- * no leading zero), so the numbers themselves are read without a branch
- * on their shape. Each number's digits are then placed right-aligned in a
+ * A 64-byte block at a time: byte masks of the commas, dots, minus signs,
+ * digits and white space check every number that ends in the block at once
+ * (only digits, dots, a leading '-'; one dot per number with digits either
+ * side; no leading zero; white space only after a comma, as in Python's
+ * ", "), so the numbers themselves are read without a branch on their
+ * shape. Each number's digits are then placed right-aligned in a
  * 32-byte window (the dot squeezed out by a blend of two loads one byte
  * apart) and summed by multiply-adds: pairs, fours, eights. */
 #include "util/json_float_simd.h"
@@ -21,20 +22,49 @@ bool vd_json_float_avx512_supported(void)
            __builtin_cpu_supports("popcnt");
 }
 
-/* The first byte of each number in the block's masks that breaks the fast
- * form, or 0: c commas, p dots, m minus signs, d digits, z zero digits;
- * r the bytes up to the last comma. */
-static inline uint64_t shape_faults(uint64_t c, uint64_t p, uint64_t m, uint64_t d, uint64_t z, uint64_t r)
+/* One 64-byte block's bytes by kind, a bit per byte. */
+typedef struct block_masks {
+    uint64_t comma, dot, minus, digit, zero, space; /* space: JSON white space */
+    uint64_t starts; /* each number's first byte: byte 0, and the first byte after each comma and the white space that follows it */
+    uint64_t stray_space; /* white space anywhere else */
+} block_masks;
+
+static inline block_masks classify(__m512i block)
 {
-    uint64_t starts = ((c << 1) | 1) & r;                        /* each number's first byte */
-    uint64_t first = (starts & ~m) | ((starts & m) << 1);        /* its first digit */
-    uint64_t bad = ~(d | p | m | c) | (m & ~starts) | (first & ~d) | /* a stray byte, '-' inside, no digit */
-                   (first & z & (d >> 1)) |                      /* a leading zero */
-                   (p & ~(d >> 1));                              /* no digit after the dot */
+    block_masks k;
+    __m512i value = _mm512_sub_epi8(block, _mm512_set1_epi8('0'));
+    k.comma = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8(','));
+    k.dot = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('.'));
+    k.minus = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('-'));
+    k.digit = _mm512_cmple_epu8_mask(value, _mm512_set1_epi8(9));
+    k.zero = _mm512_cmpeq_epi8_mask(value, _mm512_setzero_si512());
+    /* White space by its low four bits: the one space character with those
+     * bits, or a byte whose low bits differ (never equal to the block's). */
+    const __m512i spaces = _mm512_broadcast_i32x4(_mm_setr_epi8(' ', 0, 0, 0, 0, 0, 0, 0, 0, '\t', '\n', 0, 0, '\r', 0, 0));
+    k.space = _mm512_cmpeq_epi8_mask(_mm512_shuffle_epi8(spaces, block), block);
+    /* The bit after each comma, carried through the white space run there
+     * (", " as Python writes arrays): it lands on the next number's first
+     * byte and clears the run; runs no comma leads stay set. */
+    uint64_t carried = (k.comma << 1) + k.space;
+    k.starts = (carried & ~k.space) | 1;
+    k.stray_space = k.space & carried;
+    return k;
+}
+
+/* The first byte of each number up to the last comma (r) that breaks the
+ * fast form, or 0. */
+static inline uint64_t shape_faults(const block_masks *k, uint64_t r)
+{
+    uint64_t starts = k->starts & r, m = k->minus, d = k->digit;
+    uint64_t first = (starts & ~m) | ((starts & m) << 1); /* the first digit */
+    uint64_t bad = ~(d | k->dot | m | k->comma | k->space) | k->stray_space | /* a stray byte */
+                   (m & ~starts) | (first & ~d) |          /* '-' inside, no digit first */
+                   (first & k->zero & (d >> 1)) |          /* a leading zero */
+                   (k->dot & ~(d >> 1));                   /* no digit after the dot */
     bad &= r;
     /* Dots and commas alternate, a dot first: one dot in each number. */
-    uint64_t marks = (p | c) & r;
-    uint64_t order = _pext_u64(p, marks) ^ 0x5555555555555555ULL;
+    uint64_t marks = (k->dot | k->comma) & r;
+    uint64_t order = _pext_u64(k->dot, marks) ^ 0x5555555555555555ULL;
     order = _bzhi_u64(order, (unsigned)_mm_popcnt_u64(marks)); /* as many as there are marks (64 at most) */
     if (order)
         bad |= _pdep_u64(order & -order, marks);
@@ -64,26 +94,20 @@ static inline bool window_digits(const char *w, unsigned dot, unsigned nd, uint6
 size_t vd_json_floats_avx512(const char *t, size_t i, size_t len, float *out, size_t cap, size_t *n_io)
 {
     size_t n = *n_io;
-    const __m512i comma = _mm512_set1_epi8(','), dot = _mm512_set1_epi8('.'), minus = _mm512_set1_epi8('-');
-    const __m512i zero = _mm512_set1_epi8('0'), nine = _mm512_set1_epi8(9);
     while (len - i >= 64 && cap - n >= 16) { /* a 64-byte block holds at most 16 numbers */
-        __m512i block = _mm512_loadu_si512((const void *)(t + i));
-        uint64_t c = _mm512_cmpeq_epi8_mask(block, comma);
-        if (!c)
+        block_masks k = classify(_mm512_loadu_si512((const void *)(t + i)));
+        if (!k.comma)
             break;
-        __m512i value = _mm512_sub_epi8(block, zero);
-        uint64_t d = _mm512_cmple_epu8_mask(value, nine), z = _mm512_cmpeq_epi8_mask(value, _mm512_setzero_si512());
-        uint64_t p = _mm512_cmpeq_epi8_mask(block, dot), m = _mm512_cmpeq_epi8_mask(block, minus);
-        uint64_t r = ~0ULL >> __builtin_clzll(c); /* up to the last comma */
-        uint64_t take = c & r, bad = shape_faults(c, p, m, d, z, r);
+        uint64_t r = ~0ULL >> __builtin_clzll(k.comma); /* up to the last comma */
+        uint64_t take = k.comma & r, bad = shape_faults(&k, r), dots = k.dot, starts = k.starts;
         if (bad)
             take &= _blsmsk_u64(bad) >> 1; /* the commas before the first fault */
         const char *b = t + i;
-        size_t s = 0; /* the number's first byte in the block */
+        unsigned s = 0; /* the number's first byte in the block */
         while (take) {
-            unsigned end = (unsigned)_tzcnt_u64(take), at = (unsigned)_tzcnt_u64(p);
+            unsigned end = (unsigned)_tzcnt_u64(take), at = (unsigned)_tzcnt_u64(dots);
             bool neg = b[s] == '-';
-            unsigned nd = end - (unsigned)s - neg - 1;
+            unsigned nd = end - s - neg - 1;
             uint64_t mant;
             float f;
             if (nd > 22 || !window_digits(b + end - 32, at + 32 - end, nd, &mant) ||
@@ -94,8 +118,9 @@ size_t vd_json_floats_avx512(const char *t, size_t i, size_t len, float *out, si
             bits |= (uint32_t)neg << 31;
             memcpy(&out[n++], &bits, sizeof bits);
             take = _blsr_u64(take);
-            p = _blsr_u64(p);
-            s = end + 1;
+            dots = _blsr_u64(dots);
+            starts = _blsr_u64(starts);
+            s = (unsigned)_tzcnt_u64(starts); /* 64 when white space runs past the block */
         }
         i += s;
         if (take || !s)

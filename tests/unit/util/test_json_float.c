@@ -193,6 +193,8 @@ static void arrays_read_as_strtof_reads_them(bool simd)
     for (int round = 0; round < 400; round++) {
         size_t len = (size_t)snprintf(text, sizeof text, "%*s[", rand() % 40, "");
         int mix = rand() % 3; /* mostly embedding numbers, some every form, some near halfway */
+        static const char *const joiners[] = {",", ", ", ",\n    "}; /* JavaScript, Python, pretty-printed */
+        const char *joiner = joiners[rand() % 3];
         for (size_t i = 0; i < N; i++) {
             char num[128];
             int pick = rand() % 16;
@@ -203,8 +205,8 @@ static void arrays_read_as_strtof_reads_them(bool simd)
             else
                 embedding_number(num, sizeof num);
             want[i] = strtof(num, NULL);
-            static const char *const spaced[] = {" , ", ", ", " ,", ",\n\t"};
-            const char *sep = i == 0 ? "" : rand() % 50 == 0 ? spaced[rand() % 4] : ",";
+            static const char *const spaced[] = {" , ", ", ", " ,", ",\n\t", ",\r\n   "};
+            const char *sep = i == 0 ? "" : rand() % 50 == 0 ? spaced[rand() % 5] : joiner;
             len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", sep, num);
         }
         len += (size_t)snprintf(text + len, sizeof text - len, "]");
@@ -225,20 +227,22 @@ static void a_bad_token_anywhere_is_refused(bool simd)
     use_reader(simd);
     static const char *const bad[] = {"01.5", "-.5", "1.", ".5", "1.2.3", "--1", "1-2", "+1",  "1..2",
                                       "0x1",  "1.5e", "-",  "",   "00",    "1.5.", "-01", "1.-5", "1.5-",
-                                      "1e",   "NaN",  "1.5 2.5", "1.5]", "[1.5", "\"1\"", "1.5\x01"};
-    char text[4096], good[4096], num[64];
+                                      "1e",   "NaN",  "1.5 2.5", "1.5]", "[1.5", "\"1\"", "1.5\x01", "1. 5",
+                                      "- 1.5", "1.5\v", "\f1.5", ", 1.5"};
+    char text[8192], good[8192], num[64];
     float out[256];
     srand(19);
     for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
         for (int at = 0; at < 70; at++) {
+            const char *sep = at % 2 ? ", " : ",";
             int pad = 33 + rand() % 8;
             size_t len = (size_t)snprintf(text, sizeof text, "%*s[", pad, "");
             size_t good_len = (size_t)snprintf(good, sizeof good, "%*s[", pad, "");
             for (int count = 0; count < 100; count++) {
-                const char *sep = count ? "," : "";
+                const char *lead = count ? sep : "";
                 embedding_number(num, sizeof num);
-                len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", sep, count == at ? bad[b] : num);
-                good_len += (size_t)snprintf(good + good_len, sizeof good - good_len, "%s%s", sep, num);
+                len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", lead, count == at ? bad[b] : num);
+                good_len += (size_t)snprintf(good + good_len, sizeof good - good_len, "%s%s", lead, num);
             }
             len += (size_t)snprintf(text + len, sizeof text - len, "]");
             good_len += (size_t)snprintf(good + good_len, sizeof good - good_len, "]");
