@@ -25,7 +25,7 @@ bool vd_json_float_avx512_supported(void)
 /* One 64-byte block's bytes by kind, a bit per byte. */
 typedef struct block_masks {
     uint64_t comma, dot, minus, digit, zero, space; /* space: JSON white space */
-    uint64_t starts; /* each number's first byte: byte 0, and the first byte after each comma and the white space that follows it */
+    uint64_t starts; /* each number's first byte: the first one past white space at the block's start, and after each comma */
     uint64_t stray_space; /* white space anywhere else */
 } block_masks;
 
@@ -45,8 +45,8 @@ static inline block_masks classify(__m512i block)
     /* The bit after each comma, carried through the white space run there
      * (", " as Python writes arrays): it lands on the next number's first
      * byte and clears the run; runs no comma leads stay set. */
-    uint64_t carried = (k.comma << 1) + k.space;
-    k.starts = (carried & ~k.space) | 1;
+    uint64_t carried = ((k.comma << 1) | 1) + k.space; /* the block starts as if after a comma */
+    k.starts = carried & ~k.space;
     k.stray_space = k.space & carried;
     return k;
 }
@@ -103,7 +103,8 @@ size_t vd_json_floats_avx512(const char *t, size_t i, size_t len, float *out, si
         if (bad)
             take &= _blsmsk_u64(bad) >> 1; /* the commas before the first fault */
         const char *b = t + i;
-        unsigned s = 0; /* the number's first byte in the block */
+        unsigned s = (unsigned)_tzcnt_u64(starts); /* the number's first byte in the block */
+        size_t before = n;
         while (take) {
             unsigned end = (unsigned)_tzcnt_u64(take), at = (unsigned)_tzcnt_u64(dots);
             bool neg = b[s] == '-';
@@ -122,8 +123,8 @@ size_t vd_json_floats_avx512(const char *t, size_t i, size_t len, float *out, si
             starts = _blsr_u64(starts);
             s = (unsigned)_tzcnt_u64(starts); /* 64 when white space runs past the block */
         }
-        i += s;
-        if (take || !s)
+        i += s; /* the next number, or white space after a comma */
+        if (take || n == before)
             break;
     }
     *n_io = n;

@@ -34,8 +34,8 @@ static inline bool vd_json_float_scaled(uint64_t m, unsigned k, bool divide, flo
     return true;
 }
 
-/* Reads the numbers of a JSON array from t[i], the first byte of one (i >=
- * 33, len - i >= 64 for a first block), for as long as each is
+/* Reads the numbers of a JSON array from t[i], the first byte of one or
+ * white space after a comma (i >= 32), for as long as each is
  * -?digits.digits (at most 22 digits, a plain decimal fraction as JSON
  * writers print floats) followed by ',' within a 64-byte block, white space
  * allowed after the comma: each
