@@ -248,6 +248,7 @@ static int recover(vectord *v, vd_recovery_report *rep)
         .checkpoint_interval_s = v->cfg.checkpoint_interval_s,
         .checkpoint_wal_bytes = v->cfg.checkpoint_wal_bytes,
         .checkpoint_wal_pct = v->cfg.checkpoint_wal_pct,
+        .checkpoint_bulk_wal_pct = v->cfg.checkpoint_bulk_wal_pct,
     };
     if (vd_store_open(&v->store, v->db, &so, rep, &em) != 0) {
         vd_log_error("recovery failed, not starting", "error=\"%s\"", em.text);

@@ -52,6 +52,7 @@ struct vd_feed {
     bool indexes_checked; /* create's payload indexes are on the existing collection (feed thread) */
     vd_database *db;  /* borrowed */
     vd_journal *journal;
+    bool bulk_load; /* this feed's backfill counted as a bulk load (vd_journal_bulk_load) */
     pthread_t thread;
     bool started; /* thread runs and is not joined yet (vd_feed_stop's caller only) */
     _Atomic bool stop;

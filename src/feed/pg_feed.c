@@ -661,6 +661,16 @@ void vd_feed_reconcile(vd_feed *f, vd_feed_reconcile_req *req)
     }
 }
 
+/* A backfill is a bulk load: while one runs, checkpoints triggered by WAL
+ * size space out (storage.checkpoint_bulk_wal_pct). */
+static void mark_bulk_load(vd_feed *f, bool on)
+{
+    if (on != f->bulk_load) {
+        vd_journal_bulk_load(f->journal, on);
+        f->bulk_load = on;
+    }
+}
+
 static void *feed_main(void *arg)
 {
     vd_feed *f = arg;
@@ -696,6 +706,7 @@ static void *feed_main(void *arg)
         }
         vd_collection *c = target(f);
         int rc = -1;
+        mark_bulk_load(f, c && !f->state.backfill_done);
         if (c && f->state.backfill_done)
             drain_reconciles(f, c);
         if (c && f->cfg.logical) {
@@ -714,6 +725,7 @@ static void *feed_main(void *arg)
                 vd_feed_measure_lag(f);
             }
         }
+        mark_bulk_load(f, c && !f->state.backfill_done);
         vd_collection_unref(c);
         if (rc == 0 && !f->cfg.logical)
             rc = wait_notify(f);
@@ -738,6 +750,7 @@ static void *feed_main(void *arg)
     PQfinish(f->conn);
     f->conn = NULL;
     vd_feed_logical_close(f);
+    mark_bulk_load(f, false);
     vd_feed_wake_waiters(f, true);
     return NULL;
 }

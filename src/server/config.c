@@ -87,6 +87,9 @@ static const setting settings[] = {
     UINT("storage", checkpoint_wal_pct, 100, 0, 100000,
          "the WAL-size trigger waits, besides, for WAL bytes of this percentage of what the last "
          "checkpoint wrote (growing data: snapshot cost stays proportional to writes); 0 = off"),
+    UINT("storage", checkpoint_bulk_wal_pct, 400, 0, 100000,
+         "checkpoint_wal_pct while a bulk load runs (a Postgres feed's backfill): fewer rewrites "
+         "of the growing snapshot, more WAL to replay after a crash meanwhile"),
     UINT("storage", accept_data_loss, 0, 0, 1,
          "1 = start even if the WAL or a snapshot is corrupt, dropping what cannot be read"),
     UINT("limits", max_body_bytes, 67108864, 1024, 4294967295ULL, "largest request body in bytes"),

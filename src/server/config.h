@@ -76,6 +76,7 @@ typedef struct vd_config {
     uint64_t checkpoint_interval_s;
     uint64_t checkpoint_wal_bytes;
     uint64_t checkpoint_wal_pct;
+    uint64_t checkpoint_bulk_wal_pct;
     uint64_t accept_data_loss;
     char unknown_env[512]; /* VECTORD_* variables that name no setting (comma-separated) */
     /* feeds[0] is section [feed] (also VECTORD_FEED_* and --set feed_*);

@@ -270,9 +270,12 @@ static void render_storage(vd_metrics *m, vd_strbuf *b)
                      "# TYPE vectord_checkpoint_seconds_total counter\n"
                      "vectord_checkpoint_seconds_total %.6f\n"
                      "# HELP vectord_checkpoint_bytes_total Snapshot bytes written.\n"
-                     "# TYPE vectord_checkpoint_bytes_total counter\nvectord_checkpoint_bytes_total %llu\n",
+                     "# TYPE vectord_checkpoint_bytes_total counter\nvectord_checkpoint_bytes_total %llu\n"
+                     "# HELP vectord_bulk_loads Bulk loads running (feed backfills): checkpoints by WAL "
+                     "size space out meanwhile (checkpoint_bulk_wal_pct).\n"
+                     "# TYPE vectord_bulk_loads gauge\nvectord_bulk_loads %u\n",
                      (unsigned long long)ck.runs, (unsigned long long)ck.failures, ck.last_seconds,
-                     ck.total_seconds, (unsigned long long)ck.bytes);
+                     ck.total_seconds, (unsigned long long)ck.bytes, vd_journal_bulk_loads(vd_store_journal(store)));
     double group_bounds[VD_WAL_GROUP_BUCKETS];
     for (unsigned i = 0; i < VD_WAL_GROUP_BUCKETS; i++)
         group_bounds[i] = i + 1 < VD_WAL_GROUP_BUCKETS ? (double)(1u << i) : __builtin_inf();

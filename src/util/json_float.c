@@ -106,10 +106,6 @@ static size_t scan_number(const char *p, const char *end, uint64_t *m_out, int *
     return (size_t)(p - s);
 }
 
-const double vd_json_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
 /* The float32 nearest m·10^e (m with at most 19 digits), as strtof gives
  * it, for the numbers embeddings are made of: |e| <= 22, so 10^|e| is an
  * exact double. Returns false when strtof must decide: a rounding boundary

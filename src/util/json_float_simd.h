@@ -12,8 +12,11 @@
 #include <stdint.h>
 #include <string.h>
 
-/* 10^0 .. 10^22: every one an exact double. */
-extern const double vd_json_pow10[23];
+/* 10^0 .. 10^22: every one an exact double (a copy in each file that
+ * reads it: the hot loop addresses it directly, not through the GOT). */
+static const double vd_json_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                         1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                         1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /* The float32 nearest x = m·10^±k (k <= 22), as strtof gives it, or false
  * when strtof must decide. d = m / 10^k (or m · 10^k) is x correctly

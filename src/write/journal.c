@@ -14,6 +14,7 @@ struct vd_journal {
     vd_database *db; /* borrowed */
     vd_wal *wal;     /* borrowed */
     pthread_mutex_t ddl_lock; /* one collection change at a time */
+    atomic_uint bulk_loads;   /* running bulk loads (feed backfills) */
 };
 
 struct vd_commit {
@@ -39,6 +40,7 @@ int vd_journal_create(vd_journal **out, vd_database *db, vd_wal *wal)
     j->db = db;
     j->wal = wal;
     pthread_mutex_init(&j->ddl_lock, NULL);
+    atomic_init(&j->bulk_loads, 0);
     *out = j;
     return 0;
 }
@@ -298,3 +300,13 @@ int vd_journal_write(vd_journal *j, vd_collection *c, vd_mutation *m, vd_mutatio
     *out = (vd_mutation_outcome){0};
     return vd_commit_complete(cm, out, em);
 }
+
+void vd_journal_bulk_load(vd_journal *j, bool on)
+{
+    if (on)
+        atomic_fetch_add(&j->bulk_loads, 1);
+    else
+        atomic_fetch_sub(&j->bulk_loads, 1);
+}
+
+unsigned vd_journal_bulk_loads(vd_journal *j) { return atomic_load(&j->bulk_loads); }

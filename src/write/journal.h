@@ -52,6 +52,10 @@ int vd_journal_ddl(vd_journal *j, const vd_mutation *m, vd_errmsg *em);
 void vd_journal_lock_ddl(vd_journal *j);
 void vd_journal_unlock_ddl(vd_journal *j);
 
+/* A bulk load (a feed's backfill) starts (on) or ends: while any runs,
+ * checkpoints triggered by WAL size space out (vd_store_wal_trigger). */
+void vd_journal_bulk_load(vd_journal *j, bool on);
+unsigned vd_journal_bulk_loads(vd_journal *j);
 /* The API error for a WAL failure (-ENOSPC, -EROFS, -EIO, …). */
 int vd_journal_wal_error(int err, vd_errmsg *em);
 

@@ -30,6 +30,8 @@ typedef struct vd_store_options {
     /* The size trigger also waits for WAL bytes of this percentage of what
      * the last checkpoint wrote (0 = checkpoint_wal_bytes alone). */
     uint64_t checkpoint_wal_pct;
+    /* The same while a bulk load runs (vd_journal_bulk_load). */
+    uint64_t checkpoint_bulk_wal_pct;
     vd_vfs *vfs; /* tests: all file I/O through this one (wal_io is then ignored) */
 } vd_store_options;
 
@@ -39,6 +41,12 @@ typedef struct vd_checkpoint_stats {
 } vd_checkpoint_stats;
 
 typedef struct vd_store vd_store;
+
+/* The WAL bytes since the last checkpoint that trigger the next one:
+ * checkpoint_wal_bytes, or checkpoint_wal_pct (checkpoint_bulk_wal_pct
+ * during a bulk load) of last_bytes, what the last checkpoint wrote, if
+ * that is more; 0 = no size trigger. */
+uint64_t vd_store_wal_trigger(const vd_store_options *opt, uint64_t last_bytes, bool bulk);
 
 /* Recovers db from the data directory, then opens the WAL for new writes. */
 int vd_store_open(vd_store **out, vd_database *db, const vd_store_options *opt,

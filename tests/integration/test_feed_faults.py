@@ -85,6 +85,35 @@ def test_reconciliation_losing_postgres_is_retryable(db, proxy):
             s.stop()
 
 
+def bulk_loads(c):
+    """vectord_bulk_loads from /metrics."""
+    text = c.request("GET", "/metrics")[1]
+    text = text.decode() if isinstance(text, bytes) else text
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("vectord_bulk_loads ")))
+
+
+def test_a_backfill_counts_as_a_bulk_load_until_it_is_done(db, proxy):
+    """While the backfill is unfinished (here cut mid-page, and every
+    reconnect refused) the feed holds a bulk load, which spaces the
+    size-triggered checkpoints out; done, it lets go."""
+    conn, dsn = db
+    insert_rows(conn, 0, 1500)
+    proxy.plan = [5000] + [0] * 400
+    with tempfile.TemporaryDirectory() as d:
+        s = feed_server(proxy.dsn(dsn), os.path.join(d, "data"))
+        try:
+            c = s.client
+            f = feed_status(c, lambda f: f["reconnects"] >= 1 and not f["connected"], timeout=30)
+            assert not f["backfill"]["done"], f
+            assert bulk_loads(c) == 1
+            proxy.plan = []
+            wait_caught_up(c, conn)
+            assert bulk_loads(c) == 0
+            assert_matches_table(c, conn)
+        finally:
+            s.stop()
+
+
 def test_stalled_postgres_times_out_connecting_and_never_blocks_shutdown(db, proxy):
     conn, dsn = db
     insert_rows(conn, 0, 20)

@@ -383,3 +383,34 @@ Test(store, snapshot_files_refuse_damage_naming_the_offset)
     vd_strbuf_free(&img);
     remove_dir();
 }
+
+/* The WAL-size trigger: checkpoint_wal_bytes at least, else a percentage of
+ * what the last checkpoint wrote, a larger one while a bulk load (a feed's
+ * backfill) runs; 0 bytes turns the trigger off. The count of running bulk
+ * loads is the journal's. */
+Test(store, a_bulk_load_spaces_checkpoints_out)
+{
+    vd_store_options o = {.checkpoint_wal_bytes = 1000, .checkpoint_wal_pct = 100, .checkpoint_bulk_wal_pct = 400};
+    cr_assert_eq(vd_store_wal_trigger(&o, 0, false), 1000);
+    cr_assert_eq(vd_store_wal_trigger(&o, 0, true), 1000);
+    cr_assert_eq(vd_store_wal_trigger(&o, 5000, false), 5000);
+    cr_assert_eq(vd_store_wal_trigger(&o, 5000, true), 20000);
+    o.checkpoint_bulk_wal_pct = 0;
+    cr_assert_eq(vd_store_wal_trigger(&o, 5000, true), 1000, "0: the fixed trigger alone");
+    o.checkpoint_wal_bytes = 0;
+    cr_assert_eq(vd_store_wal_trigger(&o, 5000, false), 0, "no size trigger");
+
+    vd_database *db = NULL;
+    vd_journal *j = NULL;
+    cr_assert_eq(vd_database_create(&db, NULL, 4), 0);
+    cr_assert_eq(vd_journal_create(&j, db, NULL), 0);
+    cr_assert_eq(vd_journal_bulk_loads(j), 0);
+    vd_journal_bulk_load(j, true);
+    vd_journal_bulk_load(j, true);
+    cr_assert_eq(vd_journal_bulk_loads(j), 2);
+    vd_journal_bulk_load(j, false);
+    vd_journal_bulk_load(j, false);
+    cr_assert_eq(vd_journal_bulk_loads(j), 0);
+    vd_journal_destroy(j);
+    vd_database_destroy(db);
+}
