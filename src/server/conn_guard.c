@@ -146,8 +146,11 @@ vd_conn_slot *vd_conn_guard_opened(vd_conn_guard *g, int fd)
     g->count++;
     /* Past the cap counted in live connections (those already shut down but
      * not yet closed by libmicrohttpd do not count: evicting for them would
-     * close more than needed, even a newcomer whose request is not read yet). */
-    if (atomic_fetch_add_explicit(&g->live, 1, memory_order_relaxed) + 1 > g->cfg.max_connections) {
+     * close more than needed, even a newcomer whose request is not read yet).
+     * The eviction comes before the newcomer is counted: live is read without
+     * the lock (a request past the cap gets 503), and counting first let a
+     * request on another connection see the cap exceeded for an instant. */
+    if (atomic_load_explicit(&g->live, memory_order_relaxed) + 1 > g->cfg.max_connections) {
         /* Room for the newcomer: the one waiting longest without a request in progress. */
         vd_conn_slot *oldest = NULL;
         for (vd_conn_slot *o = s->next; o; o = o->next)
@@ -157,6 +160,7 @@ vd_conn_slot *vd_conn_guard_opened(vd_conn_guard *g, int fd)
         if (oldest)
             close_slot(g, oldest, VD_CLOSE_EVICTED);
     }
+    atomic_fetch_add_explicit(&g->live, 1, memory_order_relaxed);
     pthread_mutex_unlock(&g->lock);
     return s;
 }

@@ -37,33 +37,6 @@ def timed_searches(port, n):
     return out
 
 
-def searches_at_the_cap(port, n):
-    """n searches on a keep-alive connection while max_connections is full:
-    a 503 `overloaded` ("retry later", the connection then closed) is the
-    documented answer when a request lands while the cap is exceeded (a
-    newcomer's eviction not yet taken effect); the client reconnects and
-    retries after 50 ms. Returns the number of retries (every search must
-    get a 200 within 20 tries)."""
-    retries = 0
-    c = Client(port)
-    try:
-        for i in range(n):
-            for _ in range(20):
-                st, doc = c.request("POST", "/collections/m/search", {"vector": [1, i % 7, 0, 0, 0, 0, 0, 1], "k": 5})
-                if st == 200:
-                    break
-                assert st == 503 and doc["error"]["code"] == "overloaded", (st, doc)
-                retries += 1
-                c.close()
-                time.sleep(0.05)
-                c = Client(port)
-            else:
-                raise AssertionError(f"search {i} refused 20 times in a row")
-    finally:
-        c.close()
-    return retries
-
-
 def test_idle_trickling_and_stalled_clients_do_not_stop_a_normal_client():
     s = Server(args=["--set", "connection_timeout_s=3"])
     try:
@@ -128,9 +101,7 @@ def test_slowloris_cannot_hold_the_server_and_probes_get_in():
                 probe.close()
                 assert time.time() - t < 2.0, time.time() - t
                 time.sleep(1.0)
-            # Every search gets through, most at once (in CI's TSan pass of
-            # 2026-12-07 one met the cap while a newcomer's eviction was pending).
-            assert searches_at_the_cap(s.port, 10) <= 5
+            assert len(timed_searches(s.port, 10)) == 10
             assert metric(c, 'vectord_http_connections_closed_total{reason="evicted"}') >= 30
             assert loris.statuses == {}, loris.statuses  # none ever got a request through
         # Below the cap, the deadlines close them: a request line that takes
