@@ -706,7 +706,7 @@ static void *feed_main(void *arg)
         }
         vd_collection *c = target(f);
         int rc = -1;
-        mark_bulk_load(f, c && !f->state.backfill_done);
+        mark_bulk_load(f, c && !f->state.backfill_done); /* before the round: it may start the backfill */
         if (c && f->state.backfill_done)
             drain_reconciles(f, c);
         if (c && f->cfg.logical) {
@@ -725,7 +725,7 @@ static void *feed_main(void *arg)
                 vd_feed_measure_lag(f);
             }
         }
-        mark_bulk_load(f, c && !f->state.backfill_done);
+        mark_bulk_load(f, c && !f->state.backfill_done); /* after it: let go as soon as it is done, not after the wait */
         vd_collection_unref(c);
         if (rc == 0 && !f->cfg.logical)
             rc = wait_notify(f);
