@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "util/bitset.h"
+#include "util/rangebits.h"
+#include "vectord/distance.h"
 
 typedef enum cond_type {
     COND_GROUP,
@@ -734,15 +736,13 @@ static void eval_numeric(const vd_cond *c, const vd_pindex *idx, const vd_filter
     size_t limit = src->n_slots < idx->values_cap ? src->n_slots : idx->values_cap;
     double lo, hi;
     closed_range(c, &lo, &hi);
+    bool avx2 = vd_distance()->isa >= VD_ISA_AVX2; /* what the `simd` setting allows on this CPU */
     memset(out, 0, nw * 8);
     for (size_t w = 0; w * 64 < limit; w++) {
         if (!cand[w])
             continue;
         size_t base = w * 64, cnt = limit - base < 64 ? limit - base : 64;
-        const double *x = idx->values + base;
-        uint64_t m = 0;
-        for (size_t b = 0; b < cnt; b++)
-            m |= (uint64_t)((x[b] >= lo) & (x[b] <= hi)) << b;
+        uint64_t m = vd_range_bits(idx->values + base, cnt, lo, hi, avx2);
         uint64_t multi = cand[w] & idx->multi[w];
         out[w] = m & cand[w] & ~idx->multi[w];
         for (; multi; multi &= multi - 1) {
