@@ -726,8 +726,8 @@ static void closed_range(const vd_cond *c, double *lo, double *hi)
         *hi = nextafter(c->lt, -INFINITY);
 }
 
-/* Range over a numeric column: a branch-free pass of 64 values per bitmap
- * word (the compiler vectorises it); NaN (no value) fails both comparisons.
+/* Range over a numeric column: 64 values per bitmap word, compared two or
+ * four at a time (util/rangebits.h); NaN (no value) fails both comparisons.
  * Points whose value is an array are checked on their payload. */
 static void eval_numeric(const vd_cond *c, const vd_pindex *idx, const vd_filter_source *src,
                          const uint64_t *cand, uint64_t *out)
