@@ -50,6 +50,7 @@ struct vd_cond {
     unsigned range_flags; /* COND_RANGE, COND_VALUES_COUNT */
     double gt, gte, lt, lte;
     bool datetime; /* COND_RANGE: bounds and values are date-times (seconds since 1970) */
+    double lo, hi; /* COND_RANGE: the bounds as one closed interval, made once at parse (closed_range) */
     vd_cond *sub;  /* COND_NESTED: a group, tested on each element */
     vd_point_id *ids; /* COND_HAS_ID: sorted (vd_id_order), strings owned */
     size_t n_ids;
@@ -65,6 +66,8 @@ struct vd_filter {
 };
 
 /* ---- parsing ---------------------------------------------------------- */
+
+static void closed_range(const vd_cond *c, double *lo, double *hi);
 
 typedef struct parse_ctx {
     unsigned max_depth;
@@ -231,6 +234,7 @@ static int parse_range(parse_ctx *pc, const cJSON *r, vd_cond *c, const char *wh
     if (!c->range_flags)
         return vd_fail(pc->em, VD_E_INVALID_FILTER, "%s.range needs at least one of gt/gte/lt/lte",
                        where);
+    closed_range(c, &c->lo, &c->hi);
     return 0;
 }
 
@@ -607,8 +611,6 @@ static const vd_point_id *point_id(const vd_filter_source *src, size_t slot)
     return src->id_of ? src->id_of(src->ctx, (uint32_t)slot) : NULL;
 }
 
-static void closed_range(const vd_cond *c, double *lo, double *hi);
-
 /* A leaf on p: with a slot, a numeric or datetime range is read from its
  * index column where the index holds the slot's one value (as eval_numeric
  * does), anything else from the slot's payload. */
@@ -619,9 +621,8 @@ static bool leaf_holds(const vd_cond *c, const point_ref *p)
     const vd_filter_source *src = p->src;
     const vd_pindex *idx = c->type == COND_RANGE ? index_for(src, c) : NULL;
     if (idx && p->slot < idx->values_cap && !vd_bit_test(idx->multi, p->slot)) {
-        double lo, hi, x = idx->values[p->slot];
-        closed_range(c, &lo, &hi);
-        return x >= lo && x <= hi; /* NaN (no value) fails both */
+        double x = idx->values[p->slot];
+        return x >= c->lo && x <= c->hi; /* NaN (no value) fails both */
     }
     return leaf_match(c, point_id(src, p->slot), src->payload_of(src->ctx, p->slot));
 }
@@ -734,8 +735,7 @@ static void eval_numeric(const vd_cond *c, const vd_pindex *idx, const vd_filter
 {
     size_t nw = vd_bitset_words(src->n_slots);
     size_t limit = src->n_slots < idx->values_cap ? src->n_slots : idx->values_cap;
-    double lo, hi;
-    closed_range(c, &lo, &hi);
+    double lo = c->lo, hi = c->hi;
     bool avx2 = vd_distance()->isa >= VD_ISA_AVX2; /* what the `simd` setting allows on this CPU */
     memset(out, 0, nw * 8);
     for (size_t w = 0; w * 64 < limit; w++) {
