@@ -735,14 +735,13 @@ static void eval_numeric(const vd_cond *c, const vd_pindex *idx, const vd_filter
 {
     size_t nw = vd_bitset_words(src->n_slots);
     size_t limit = src->n_slots < idx->values_cap ? src->n_slots : idx->values_cap;
-    double lo = c->lo, hi = c->hi;
     bool avx2 = vd_distance()->isa >= VD_ISA_AVX2; /* what the `simd` setting allows on this CPU */
     memset(out, 0, nw * 8);
     for (size_t w = 0; w * 64 < limit; w++) {
         if (!cand[w])
             continue;
         size_t base = w * 64, cnt = limit - base < 64 ? limit - base : 64;
-        uint64_t m = vd_range_bits(idx->values + base, cnt, lo, hi, avx2);
+        uint64_t m = vd_range_bits(idx->values + base, cnt, c->lo, c->hi, avx2);
         uint64_t multi = cand[w] & idx->multi[w];
         out[w] = m & cand[w] & ~idx->multi[w];
         for (; multi; multi &= multi - 1) {

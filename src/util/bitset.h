@@ -18,7 +18,7 @@ static inline void vd_bit_clear(uint64_t *w, size_t i) { w[i >> 6] &= ~(1ULL << 
 
 /* Bits set in w[0..n_words): with the POPCNT instruction where the CPU has
  * it (bitset.c; a filtered search counts its allowed slots, 5,000 words at
- * 331k points, and libgcc's portable count took 6% of such a search), else
+ * 331k points: POPCNT gained 2.5% on a 1%-filtered search), else
  * the portable count, which vd_bitset_count_portable names for tests. */
 size_t vd_bitset_count(const uint64_t *w, size_t n_words);
 size_t vd_bitset_count_portable(const uint64_t *w, size_t n_words);
