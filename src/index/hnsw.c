@@ -418,6 +418,18 @@ static inline bool is_dead(const vd_vector_view *v, uint32_t slot)
     return v->dead && slot < v->n_slots && vd_bit_test(v->dead, slot);
 }
 
+/* Prefetches slot's whole level-0 list (count and m0 entries: 132 bytes at
+ * m 16, up to three cache lines), which the walk reads when it takes slot
+ * as its next candidate. */
+static inline void prefetch_links0(const hnsw *h, uint32_t slot)
+{
+    const char *p = (const char *)(h->links0 + (size_t)slot * (1 + h->m0));
+    size_t bytes = (size_t)(1 + h->m0) * sizeof(uint32_t);
+    for (size_t off = 0; off < bytes; off += 64)
+        __builtin_prefetch(p + off);
+    __builtin_prefetch(p + bytes - 1);
+}
+
 /* ---- Algorithm 2: SEARCH-LAYER ---------------------------------------------- */
 
 /* Greedy walk to the nearest node of one upper level (ef = 1). */
@@ -458,9 +470,11 @@ static int search_layer(hnsw *h, const vd_vector_view *v, const vd_quant_query *
         vd_hit c = heap_pop(&s->cand);
         if (w->n == ef && c.key > vd_topk_bound(w))
             break;
-        /* The next candidate's level-0 list will be read soon: start its load. */
+        /* The next candidate's level-0 list will be read soon: start its
+         * load (the whole list; a node that becomes the nearest candidate
+         * below is prefetched as it is pushed). */
         if (level == 0 && s->cand.n)
-            __builtin_prefetch(h->links0 + (size_t)s->cand.a[0].slot * (1 + h->m0));
+            prefetch_links0(h, s->cand.a[0].slot);
         uint32_t n;
         const uint32_t *l = list_view(h, c.slot, level, &n);
         /* Keep only unvisited neighbours, and start loading the head of each
@@ -483,6 +497,8 @@ static int search_layer(hnsw *h, const vd_vector_view *v, const vd_quant_query *
             if (w->n < ef || d < vd_topk_bound(w)) {
                 if (heap_push(&s->cand, d, e))
                     return -ENOMEM;
+                if (level == 0 && s->cand.a[0].slot == e)
+                    prefetch_links0(h, e);
                 if (!filter || (e < v->n_slots && vd_index_allows(filter, e)))
                     vd_topk_push(w, d, e);
             }
