@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "db/collection.h"
 #include "db/database.h"
@@ -329,5 +330,81 @@ Test(collection, fan_out_only_where_it_pays)
         vd_point_out_free(&first[i]);
     free(first);
     vd_collection_unref(c);
+    vd_pool_destroy(pool);
+}
+
+/* ---- re-ranking depth of a quantized graph search ---- */
+
+/* The ids of one search's answers (k of them) into ids; the count. */
+static size_t search_ids(vd_collection *c, const float *q, uint32_t ef, float oversampling, bool exact,
+                         uint64_t *ids)
+{
+    vd_search_req req = {.vector = q, .k = 10, .ef = ef, .oversampling = oversampling, .exact = exact};
+    vd_point_out *hits;
+    size_t n;
+    cr_assert_eq(vd_collection_search(c, &req, &hits, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = hits[i].id.num;
+        vd_point_out_free(&hits[i]);
+    }
+    free(hits);
+    return n;
+}
+
+/* With its originals in RAM, an sq8 HNSW collection re-ranks every one of
+ * the ef candidates its index found, not only k × oversampling of them: a
+ * search with ef at least the point count (the planner then scans every
+ * code) answers exactly with oversampling 1, where re-ranking only the k
+ * best by code misses neighbours on this data (checked first, so the test
+ * cannot pass without re-ranking them all). A walk (ef far below the count)
+ * answers as an explicit oversampling of ef / k does. */
+Test(collection, quantized_graph_search_reranks_its_ef_candidates)
+{
+    vd_distance_init(-1);
+    vd_pool *pool;
+    cr_assert_eq(vd_pool_create(&pool, 2), 0);
+    for (int big = 0; big < 2; big++) {
+        vd_collection_config cfg = {.dim = D, .metric = VD_METRIC_L2, .n_shards = 1, .quant = VD_QUANT_SQ8,
+                                    .oversampling = 1,
+                                    .index = {.type = VD_INDEX_HNSW, .m = 8, .ef_construction = 64, .ef_search = 16}};
+        snprintf(cfg.name, sizeof cfg.name, "rr%d", big);
+        vd_collection *c;
+        cr_assert_eq(vd_collection_create(&c, &cfg, pool), 0);
+        enum { SMALL = 300, LARGE = 6000 };
+        size_t n_pts = big ? LARGE : SMALL;
+        static float vecs[LARGE][D];
+        static vd_point_in pts[LARGE];
+        unsigned seed = 17;
+        for (size_t i = 0; i < n_pts; i++) {
+            rand_vec(vecs[i], &seed);
+            pts[i] = (vd_point_in){.id = {.kind = VD_ID_INT, .num = (uint64_t)i}, .vector = vecs[i]};
+        }
+        vd_upsert_counts counts = {0};
+        cr_assert_eq(vd_collection_upsert(c, pts, n_pts, &counts), 0);
+        while (vd_collection_backlog(c) > 0)
+            vd_collection_build(c, SIZE_MAX, pool);
+        int k_only_misses = 0;
+        for (int qi = 0; qi < 200; qi++) {
+            float q[D];
+            rand_vec(q, &seed);
+            uint64_t a[10], b[10];
+            if (!big) {
+                size_t ne = search_ids(c, q, 0, 0, true, b);
+                cr_assert_eq(ne, 10);
+                /* ef = k: the k best by code, re-ranked */
+                cr_assert_eq(search_ids(c, q, 10, 1, false, a), 10);
+                k_only_misses += memcmp(a, b, sizeof a) != 0;
+                cr_assert_eq(search_ids(c, q, 512, 1, false, a), 10);
+                cr_assert_arr_eq(a, b, sizeof a, "query %d: every code re-ranked answers exactly", qi);
+            } else {
+                cr_assert_eq(search_ids(c, q, 50, 1, false, a), 10);
+                cr_assert_eq(search_ids(c, q, 50, 5, false, b), 10);
+                cr_assert_arr_eq(a, b, sizeof a, "query %d: the walk's 50 candidates re-ranked either way", qi);
+            }
+        }
+        if (!big)
+            cr_assert_gt(k_only_misses, 0, "re-ranking only the k best by code must miss on this data");
+        vd_collection_unref(c);
+    }
     vd_pool_destroy(pool);
 }
