@@ -6,9 +6,11 @@ the CPU hnswlib spends on one search in process, at equal recall.
   bench/http_cpu.py [--data bench/data/100000-1536] [--ef 16,24,32,48,64]
                     [--connections 8] [--seconds 5] [--shards 0] [--json]
                     [--vectord build-release/vectord] [--no-hnswlib]
+                    [--quant none|sq8|fp16 [--oversampling X]]
 
 vectord (one collection, HNSW M 16, ef_construction 200, the default shard
-count unless --shards) is loaded over HTTP and waits until its graph holds
+count unless --shards; with --quant, the graph walks those codes and the
+originals, kept in RAM, re-rank its candidates) is loaded over HTTP and waits until its graph holds
 every point. Then, for each ef, bench_load (C, closed loop, keep-alive, one
 thread per connection, on the same 2 cores as the server) sends the queries
 for --seconds; it reports QPS, recall@10 and the CPU both processes used in
@@ -142,6 +144,8 @@ def main():
     ap.add_argument("--json", action="store_true", help="also send the vectors as JSON arrays")
     ap.add_argument("--vectord", default=os.path.join(ROOT, "build-release", "vectord"))
     ap.add_argument("--no-hnswlib", action="store_true")
+    ap.add_argument("--quant", default="none", help="vectord's codes: none, sq8, fp16 (originals in RAM)")
+    ap.add_argument("--oversampling", type=float, default=0, help="with --quant (0: the collection's default)")
     ap.add_argument("--pairs", type=int, default=5, help="rounds of the paired pass")
     ap.add_argument("--pair-seconds", type=float, default=2.0, help="vectord's share of each round")
     a = ap.parse_args()
@@ -160,8 +164,11 @@ def main():
     levels = []
     try:
         hrows = hnswlib_sweep(hp, [int(x) for x in a.hnswlib_ef.split(",")], nq) if hp else None
-        v.call("PUT", "/collections/c", {"dim": ds.dim, "metric": ds.metric,
-                                         "index": {"type": "hnsw", "m": 16, "ef_construction": 200}})
+        body = {"dim": ds.dim, "metric": ds.metric, "index": {"type": "hnsw", "m": 16, "ef_construction": 200}}
+        if a.quant != "none":
+            body["quantization"] = {"type": a.quant, "originals": "ram",
+                                    **({"oversampling": a.oversampling} if a.oversampling else {})}
+        v.call("PUT", "/collections/c", body)
         t = time.time()
         benchlib.load_points(v, "c", ds)
         loaded = time.time() - t
@@ -187,7 +194,9 @@ def main():
             hp.wait()
 
     print(f"## Over HTTP against in process — {ds.n} x {ds.dim}, {ds.metric}, HNSW M 16, ef_construction 200, "
-          f"vectord with {shards} shard(s), {a.connections} connections, {a.seconds:g} s per row\n")
+          f"vectord with {shards} shard(s)"
+          f"{'' if a.quant == 'none' else f', walking {a.quant} codes (originals in RAM)'}"
+          f", {a.connections} connections, {a.seconds:g} s per row\n")
     print(f"Machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; bench_load runs on the "
           "same cores as the server.\n")
     print("| vector form | ef | recall@10 | QPS | server CPU µs/search | client CPU µs/search | total µs/search |")
