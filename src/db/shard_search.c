@@ -248,6 +248,8 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
     uint32_t n_cand = !reranked ? 0
                       : candidates_for(req->k, codes_exhaustive ? VD_REFERENCE_OVERSAMPLING
                                                                 : req->oversampling);
+    int rc = 0;
+    pthread_rwlock_rdlock(&s->lock);
     /* A graph walk holds its ef best nodes by code: with the originals in
      * RAM each re-rank costs one distance, as a step of the walk does, so
      * all of them are re-ranked (k × oversampling is then the least), and
@@ -256,8 +258,6 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
      * stopped at 0.985). From disk each is a read: k × oversampling only. */
     if (reranked && !codes_exhaustive && !s->vs.on_disk && s->index->ops->keeps_slots && req->ef > n_cand)
         n_cand = req->ef < VD_RERANK_MAX ? req->ef : VD_RERANK_MAX;
-    int rc = 0;
-    pthread_rwlock_rdlock(&s->lock);
     tenant_scan tenant = {.s = s, .query = req->vector, .n_approximate = req->n_approximate};
     /* only a graph's planner takes the scan (vd_index_query.scan): elsewhere no setup */
     if (req->filter && !req->exact && s->index->ops->keeps_slots && tenant_blocks(s, req->filter, &tenant))
