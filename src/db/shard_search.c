@@ -238,6 +238,21 @@ static uint32_t candidates_for(uint32_t k, float oversampling)
     return n > VD_RERANK_MAX ? (k > VD_RERANK_MAX ? k : VD_RERANK_MAX) : (uint32_t)n;
 }
 
+/* Candidates a quantized search re-ranks with the originals; under the read
+ * lock (it reads the index). A graph walk holds its ef best nodes by code:
+ * with the originals in RAM each re-rank costs one distance, as a step of
+ * the walk does, so all of them are re-ranked (k × oversampling is then the
+ * least), and recall rises with ef as it does without codes (GloVe-100, sq8
+ * with oversampling 1: 0.99 reached at ef 56, where re-ranking k of them
+ * stopped at 0.985). From disk each is a read: k × oversampling only. */
+static uint32_t rerank_depth(const vd_shard *s, const vd_search_req *req, bool codes_exhaustive)
+{
+    uint32_t n = candidates_for(req->k, codes_exhaustive ? VD_REFERENCE_OVERSAMPLING : req->oversampling);
+    if (!codes_exhaustive && !s->vs.on_disk && s->index->ops->keeps_slots && req->ef > n)
+        n = req->ef < VD_RERANK_MAX ? req->ef : VD_RERANK_MAX;
+    return n;
+}
+
 int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, size_t *n_out)
 {
     *n_out = 0;
@@ -245,19 +260,9 @@ int vd_shard_search(vd_shard *s, const vd_search_req *req, vd_point_out *out, si
     /* A reference search of originals on disk: an exhaustive scan of the codes, re-ranked. */
     bool codes_exhaustive = quantized && req->exact && req->reference && s->vs.on_disk;
     bool reranked = quantized && (!req->exact || codes_exhaustive);
-    uint32_t n_cand = !reranked ? 0
-                      : candidates_for(req->k, codes_exhaustive ? VD_REFERENCE_OVERSAMPLING
-                                                                : req->oversampling);
     int rc = 0;
     pthread_rwlock_rdlock(&s->lock);
-    /* A graph walk holds its ef best nodes by code: with the originals in
-     * RAM each re-rank costs one distance, as a step of the walk does, so
-     * all of them are re-ranked (k × oversampling is then the least), and
-     * recall rises with ef as it does without codes (GloVe-100, sq8 with
-     * oversampling 1: 0.99 reached at ef 56, where re-ranking k of them
-     * stopped at 0.985). From disk each is a read: k × oversampling only. */
-    if (reranked && !codes_exhaustive && !s->vs.on_disk && s->index->ops->keeps_slots && req->ef > n_cand)
-        n_cand = req->ef < VD_RERANK_MAX ? req->ef : VD_RERANK_MAX;
+    uint32_t n_cand = reranked ? rerank_depth(s, req, codes_exhaustive) : 0;
     tenant_scan tenant = {.s = s, .query = req->vector, .n_approximate = req->n_approximate};
     /* only a graph's planner takes the scan (vd_index_query.scan): elsewhere no setup */
     if (req->filter && !req->exact && s->index->ops->keeps_slots && tenant_blocks(s, req->filter, &tenant))

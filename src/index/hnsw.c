@@ -423,11 +423,10 @@ static inline bool is_dead(const vd_vector_view *v, uint32_t slot)
  * as its next candidate. */
 static inline void prefetch_links0(const hnsw *h, uint32_t slot)
 {
-    const char *p = (const char *)(h->links0 + (size_t)slot * (1 + h->m0));
-    size_t bytes = (size_t)(1 + h->m0) * sizeof(uint32_t);
-    for (size_t off = 0; off < bytes; off += 64)
-        __builtin_prefetch(p + off);
-    __builtin_prefetch(p + bytes - 1);
+    uintptr_t first = (uintptr_t)(h->links0 + (size_t)slot * (1 + h->m0));
+    uintptr_t end = first + (size_t)(1 + h->m0) * sizeof(uint32_t);
+    for (uintptr_t line = first & ~(uintptr_t)63; line < end; line += 64)
+        __builtin_prefetch((const void *)line);
 }
 
 /* ---- Algorithm 2: SEARCH-LAYER ---------------------------------------------- */
