@@ -102,6 +102,9 @@ size_t vd_json_floats_avx512(const char *t, size_t i, size_t len, float *out, si
         uint64_t take = k.comma & r, bad = shape_faults(&k, r), dots = k.dot, starts = k.starts;
         if (bad)
             take &= _blsmsk_u64(bad) >> 1; /* the commas before the first fault */
+        /* The next block starts past the last comma taken, known from the
+         * masks alone: the block loads do not wait on the numbers' reads. */
+        unsigned next = take ? 64 - (unsigned)__builtin_clzll(take) : 0;
         const char *b = t + i;
         unsigned s = (unsigned)_tzcnt_u64(starts); /* the number's first byte in the block */
         size_t before = n;
@@ -123,9 +126,11 @@ size_t vd_json_floats_avx512(const char *t, size_t i, size_t len, float *out, si
             starts = _blsr_u64(starts);
             s = (unsigned)_tzcnt_u64(starts); /* 64 when white space runs past the block */
         }
-        i += s; /* the next number, or white space after a comma */
-        if (take || n == before)
+        if (take || n == before) {
+            i += s; /* the number not read */
             break;
+        }
+        i += next; /* the next number, or white space after a comma */
     }
     *n_io = n;
     return i;
