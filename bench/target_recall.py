@@ -9,6 +9,11 @@ against the exact ground truth, QPS and p50.
 
   bench/target_recall.py [--data bench/data/20000-1536] [--targets 0.9,0.95,0.99]
                          [--seconds 5] [--vectord build-release/vectord]
+                         [--quant sq8 [--oversampling X]]
+
+--quant sq8 (or fp16) gives both collections codes with their originals in
+RAM ({"type": …, "originals": "ram"}); --oversampling sets the collection's
+oversampling (0, the default: what the server chooses when none is given).
 
 Prints a markdown table; asserts nothing.
 """
@@ -26,12 +31,20 @@ ROOT = os.path.dirname(HERE)
 INDEX = {"type": "hnsw", "m": 16, "ef_construction": 100}
 
 
-def calibrate(binary, ds, targets):
+def collection(ds, index, quant, oversampling):
+    body = {"dim": ds.dim, "metric": "cosine", "shards": 1, "index": index}
+    if quant != "none":
+        body["quantization"] = {"type": quant, "originals": "ram"}
+        if oversampling:
+            body["quantization"]["oversampling"] = oversampling
+    return body
+
+
+def calibrate(binary, ds, targets, quant, oversampling):
     """{target: (ef chosen, recall measured by the calibration)}."""
     v = benchlib.Vectord(binary, ["--set", "recall_sample_every=1"])
     try:
-        v.call("PUT", "/collections/c", {"dim": ds.dim, "metric": "cosine", "shards": 1,
-                                         "index": dict(INDEX, target_recall=targets[0])})
+        v.call("PUT", "/collections/c", collection(ds, dict(INDEX, target_recall=targets[0]), quant, oversampling))
         benchlib.load_points(v, "c", ds)
         benchlib.wait_for_graph(v, "c")
         for i, q in enumerate(ds.queries):
@@ -58,16 +71,19 @@ def main():
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--vectord", default=os.path.join(ROOT, "build-release", "vectord"))
+    ap.add_argument("--quant", default="none", help="none, sq8, fp16 (originals in RAM)")
+    ap.add_argument("--oversampling", type=float, default=0, help="with --quant (0: the server's default)")
     a = ap.parse_args()
     ds = benchlib.open_dataset(a.data, a.queries)
     targets = [float(x) for x in a.targets.split(",")]
     load = os.path.join(ROOT, "build-release", "bench", "bench_load")
-    chosen = calibrate(a.vectord, ds, targets)
+    chosen = calibrate(a.vectord, ds, targets, a.quant, a.oversampling)
     v = benchlib.Vectord(a.vectord, ["--set", "recall_sample_every=0"])
     rows = []
     try:
-        v.call("PUT", "/collections/c", {"dim": ds.dim, "metric": "cosine", "shards": 1,
-                                         "index": dict(INDEX, ef_search=64)})
+        v.call("PUT", "/collections/c", collection(ds, dict(INDEX, ef_search=64), a.quant, a.oversampling))
+        q = v.call("GET", "/collections/c").get("quantization")
+        over = q.get("oversampling") if isinstance(q, dict) else None
         benchlib.load_points(v, "c", ds)
         benchlib.wait_for_graph(v, "c")
         with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +94,8 @@ def main():
                 rows.append((label, ef, r["recall"], r["qps"], r["p50_ms"]))
     finally:
         v.stop()
-    print(f"## Target recall — {ds.n} x {ds.dim}, cosine, HNSW m16 efc100, one shard, 1 connection\n")
+    codes = f", {a.quant} codes, originals in RAM, oversampling {over:g}" if a.quant != "none" else ""
+    print(f"## Target recall — {ds.n} x {ds.dim}, cosine, HNSW m16 efc100{codes}, one shard, 1 connection\n")
     print("Calibration (every search sampled, the last 256 in the window):\n")
     print("| target | ef chosen | recall measured by the calibration | samples |\n|---:|---:|---:|---:|")
     for t in targets:

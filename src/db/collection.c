@@ -228,8 +228,10 @@ fail:
     return rc;
 }
 
-float vd_oversampling_default(vd_quant q)
+float vd_oversampling_default(vd_quant q, vd_index_type index, bool originals_on_disk)
 {
+    if (q != VD_QUANT_NONE && index == VD_INDEX_HNSW && !originals_on_disk)
+        return 1.0f;
     return q == VD_QUANT_SQ8 ? VD_OVERSAMPLING_DEFAULT_SQ8
            : q == VD_QUANT_FP16 ? VD_OVERSAMPLING_DEFAULT_FP16 : 1.0f;
 }
@@ -610,7 +612,8 @@ static void with_defaults(vd_collection *c, const vd_search_req *req, vd_search_
     *out = *req;
     if (out->oversampling <= 0) {
         float o = atomic_load_explicit(&c->oversampling, memory_order_relaxed);
-        out->oversampling = o > 0 ? o : vd_oversampling_default(c->cfg.quant);
+        out->oversampling =
+            o > 0 ? o : vd_oversampling_default(c->cfg.quant, c->cfg.index.type, c->cfg.originals_on_disk);
     }
     /* A target recall, once calibrated, gives the default breadth. */
     uint32_t calibrated = atomic_load_explicit(&c->target_recall, memory_order_relaxed) > 0

@@ -46,8 +46,11 @@
  * thread (docs/ARCHITECTURE.md, Searches). */
 #define VD_FANOUT_MIN_WORK (256u * 1024u)
 
-/* The oversampling a collection with quantization q uses unless told. */
-float vd_oversampling_default(vd_quant q);
+/* The oversampling a collection uses unless told: 1 for an HNSW index with
+ * its originals in RAM (a search re-ranks all of its walk's ef candidates
+ * there, so ef alone sets the breadth, as without codes); otherwise the
+ * quantizer's measured factor (VD_OVERSAMPLING_DEFAULT_*). */
+float vd_oversampling_default(vd_quant q, vd_index_type index, bool originals_on_disk);
 
 typedef struct vd_collection_config {
     char name[VD_NAME_MAX_LEN + 1];

@@ -95,7 +95,8 @@ static int parse_factor(const cJSON *obj, const char *name, const char *where, d
 }
 
 /* "quantization": "none" | "fp16" | "sq8", or {"type": …, "oversampling": x,
- * "originals": "disk" | "ram"}. */
+ * "originals": "disk" | "ram"}. After out->index: the default oversampling
+ * depends on the index type. */
 static int parse_quantization(const cJSON *q, vd_collection_config *out, vd_errmsg *em)
 {
     static const char *const fields[] = {"type", "oversampling", "originals", NULL};
@@ -114,14 +115,8 @@ static int parse_quantization(const cJSON *q, vd_collection_config *out, vd_errm
     if (vd_quant_parse(type->valuestring, &out->quant))
         return vd_fail(em, VD_E_UNSUPPORTED_INDEX,
                        "unknown quantization '%.64s'; known: none, fp16, sq8", type->valuestring);
-    out->oversampling = vd_oversampling_default(out->quant);
     out->originals_on_disk = out->quant != VD_QUANT_NONE;
-    if (!cJSON_IsObject(q))
-        return 0;
-    if ((rc = parse_factor(q, "oversampling", "quantization", out->oversampling, 1.0,
-                           VD_OVERSAMPLING_MAX, &out->oversampling, em)))
-        return rc;
-    const cJSON *orig = cJSON_GetObjectItemCaseSensitive(q, "originals");
+    const cJSON *orig = cJSON_IsObject(q) ? cJSON_GetObjectItemCaseSensitive(q, "originals") : NULL;
     if (orig) {
         bool disk = cJSON_IsString(orig) && strcmp(orig->valuestring, "disk") == 0;
         if (!disk && !(cJSON_IsString(orig) && strcmp(orig->valuestring, "ram") == 0))
@@ -133,7 +128,12 @@ static int parse_quantization(const cJSON *q, vd_collection_config *out, vd_errm
                            "the index walks the codes in RAM and reads originals only to re-rank");
         out->originals_on_disk = disk;
     }
-    return 0;
+    /* The default depends on where the originals are (read above). */
+    out->oversampling = vd_oversampling_default(out->quant, out->index.type, out->originals_on_disk);
+    if (!cJSON_IsObject(q))
+        return 0;
+    return parse_factor(q, "oversampling", "quantization", out->oversampling, 1.0, VD_OVERSAMPLING_MAX,
+                        &out->oversampling, em);
 }
 
 int vd_req_collection(const cJSON *body, const char *name, const vd_limits *lim,

@@ -147,6 +147,42 @@ Test(request, collection_validation)
     cr_assert_eq(coll_rc("m", "{\"dim\":3,\"colour\":1}"), VD_E_UNKNOWN_FIELD);
 }
 
+/* The oversampling a collection gets when its body names none. */
+static float default_oversampling(const char *body)
+{
+    cJSON *j = cJSON_Parse(body);
+    vd_collection_config c;
+    vd_errmsg em = {{0}};
+    cr_assert_eq(vd_req_collection(j, "m", &lim, &c, &em), 0, "%s -> %s", body, em.text);
+    cJSON_Delete(j);
+    return c.oversampling;
+}
+
+Test(request, default_oversampling_follows_the_index_and_the_originals)
+{
+    /* HNSW with the originals in RAM re-ranks its walk's ef candidates: ef alone sets the breadth. */
+    cr_assert_eq(default_oversampling("{\"dim\":3,\"index\":{\"type\":\"hnsw\"},"
+                                      "\"quantization\":{\"type\":\"sq8\",\"originals\":\"ram\"}}"), 1.0f);
+    cr_assert_eq(default_oversampling("{\"dim\":3,\"index\":{\"type\":\"hnsw\"},"
+                                      "\"quantization\":{\"type\":\"fp16\",\"originals\":\"ram\"}}"), 1.0f);
+    /* From disk, or without a graph, the quantizer's factor. */
+    cr_assert_eq(default_oversampling("{\"dim\":3,\"index\":{\"type\":\"hnsw\"},\"quantization\":\"sq8\"}"),
+                 VD_OVERSAMPLING_DEFAULT_SQ8);
+    cr_assert_eq(default_oversampling("{\"dim\":3,\"index\":{\"type\":\"hnsw\"},"
+                                      "\"quantization\":{\"type\":\"sq8\",\"originals\":\"disk\"}}"),
+                 VD_OVERSAMPLING_DEFAULT_SQ8);
+    cr_assert_eq(default_oversampling("{\"dim\":3,\"quantization\":{\"type\":\"sq8\",\"originals\":\"ram\"}}"),
+                 VD_OVERSAMPLING_DEFAULT_SQ8);
+    cr_assert_eq(default_oversampling("{\"dim\":3,\"index\":{\"type\":\"ivf\"},"
+                                      "\"quantization\":{\"type\":\"fp16\",\"originals\":\"ram\"}}"),
+                 VD_OVERSAMPLING_DEFAULT_FP16);
+    /* A value given wins. */
+    cr_assert_eq(default_oversampling("{\"dim\":3,\"index\":{\"type\":\"hnsw\"},"
+                                      "\"quantization\":{\"type\":\"sq8\",\"originals\":\"ram\",\"oversampling\":4}}"),
+                 4.0f);
+    cr_assert_eq(default_oversampling("{\"dim\":3}"), 1.0f);
+}
+
 Test(request, delete_and_path_ids)
 {
     cJSON *j = cJSON_Parse("{\"ids\":[1,\"a\"]}");
