@@ -42,7 +42,7 @@ def collection(ds, index, quant, oversampling):
 
 def calibrate(binary, ds, targets, quant, oversampling):
     """{target: (ef chosen, recall measured by the calibration)}."""
-    v = benchlib.Vectord(binary, ["--set", "recall_sample_every=1"])
+    v = benchlib.Vectord(binary, ["--set", "recall_sample_every=1", "--set", "recall_cpu_percent=100"])
     try:
         v.call("PUT", "/collections/c", collection(ds, dict(INDEX, target_recall=targets[0]), quant, oversampling))
         benchlib.load_points(v, "c", ds)
