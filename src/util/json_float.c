@@ -174,7 +174,7 @@ int vd_json_float_walk(const char *t, size_t len, size_t at, vd_json_float_put p
             if (i < len && !is_digit(t[i]) && t[i] != '-') /* it stops after a comma: white space may follow */
                 i = vd_json_skip_ws(t, i, len);
         }
-        if (n > WALK_CHUNK - 16) { /* room for a block's numbers, and this one's */
+        if (n > WALK_CHUNK - 32) { /* room for the block reader's 24, and this one */
             int rc = put(ctx, chunk, n);
             if (rc)
                 return rc;

@@ -40,13 +40,13 @@ static inline bool vd_json_float_scaled(uint64_t m, unsigned k, bool divide, flo
 /* Reads the numbers of a JSON array from t[i], the first byte of one or
  * white space after a comma (i >= 32), for as long as each is
  * -?digits.digits (at most 22 digits, a plain decimal fraction as JSON
- * writers print floats) followed by ',' within a 64-byte block, white space
- * allowed after the comma: each
- * value to out[*n], while *n + 16 <= cap. Returns the index of the first
- * number not read (its first byte, or white space before it), left to the
- * portable parser: an exponent, white space before a comma, the array's
- * last number, or anything unusual.
- * AVX-512 BW, VL and VBMI, BMI2: only when
+ * writers print floats) followed by ',', white space allowed after the
+ * comma, and 64 bytes from its block are in t: each value to out[*n],
+ * while *n + 24 <= cap (it may write up to 7 floats past the last it
+ * counts). Returns the index of the first number not read (its first byte,
+ * or white space before it), left to the portable parser: an exponent,
+ * white space before a comma, the array's last number, or anything
+ * unusual. AVX-512 F, BW, VL, DQ and VBMI2, BMI1 and BMI2: only when
  * vd_json_float_avx512_supported(). */
 size_t vd_json_floats_avx512(const char *t, size_t i, size_t len, float *out, size_t cap, size_t *n);
 bool vd_json_float_avx512_supported(void);
