@@ -186,10 +186,10 @@ static inline unsigned read8(const char *t, const uint32_t *starts, const uint32
                                     g3);
     __m512d x = _mm512_div_pd(_mm512_cvtepu64_pd(mant), pow10_lanes(_mm512_cvtepu32_epi64(scale)));
     /* A rounding boundary of float32 within 3 units of x: strtof decides
-     * (as vd_json_float_scaled checks one number). */
-    __m512i near = _mm512_and_si512(_mm512_sub_epi64(_mm512_castpd_si512(x), _mm512_set1_epi64((1LL << 28) - 3)),
-                                    _mm512_set1_epi64((1LL << 29) - 1));
-    unsigned bad = _mm512_cmple_epu64_mask(near, _mm512_set1_epi64(6)) | (~ok & 0xFF);
+     * (vd_json_float_scaled's check, on eight lanes). */
+    __m512i near = _mm512_and_si512(_mm512_sub_epi64(_mm512_castpd_si512(x), _mm512_set1_epi64(VD_JSON_NEAR_FROM)),
+                                    _mm512_set1_epi64(VD_JSON_NEAR_MASK));
+    unsigned bad = _mm512_cmple_epu64_mask(near, _mm512_set1_epi64(VD_JSON_NEAR_SPAN)) | (~ok & 0xFF);
     __m256i f = _mm256_castps_si256(_mm512_cvtpd_ps(x));
     f = _mm256_or_si256(f, _mm256_maskz_set1_epi32(neg, (int)0x80000000));
     _mm256_storeu_si256((__m256i *)out, f);
@@ -256,7 +256,7 @@ size_t vd_json_floats_avx512(const char *t, size_t i, size_t len, float *out, si
         n += done;
         if (done)
             i = ends[done - 1] + 1; /* the next number, or white space after a comma */
-        if (done < count || fault || done == 0 || len - i < 64 || cap - n < 24)
+        if (done < count || fault || len - i < 64 || cap - n < 24) /* count > 0: done < count when 0 */
             break;
     }
     *n_io = n;

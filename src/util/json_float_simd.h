@@ -1,8 +1,9 @@
 /*
  * json_float_simd.h — what the portable number parser (json_float.c) and its
- * AVX-512 array reader (json_float_avx512.c) share: the last step from
- * decimal digits to float32, so both round the same way and hand the same
- * numbers to strtof.
+ * AVX-512 array reader (json_float_avx512.c) share: the powers of ten and
+ * the rounding check of the last step from decimal digits to float32 (one
+ * number at a time here, eight at once in the reader), so both round the
+ * same way and hand the same numbers to strtof.
  */
 #ifndef VD_JSON_FLOAT_SIMD_H
 #define VD_JSON_FLOAT_SIMD_H
@@ -26,12 +27,17 @@ static const double vd_json_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6
  * within those units: d's 29 mantissa bits below float32's 23 are 1 then
  * 28 zeros exactly at a halfway point, and a d within 3 units of one goes
  * to strtof (about one number in 10^8). The sign is the caller's. */
+/* The check on d's bits: (bits - VD_JSON_NEAR_FROM) & VD_JSON_NEAR_MASK
+ * <= VD_JSON_NEAR_SPAN when d is within 3 units of a halfway point. */
+#define VD_JSON_NEAR_FROM ((1ULL << 28) - 3)
+#define VD_JSON_NEAR_MASK ((1ULL << 29) - 1)
+#define VD_JSON_NEAR_SPAN 6
 static inline bool vd_json_float_scaled(uint64_t m, unsigned k, bool divide, float *out)
 {
     double d = divide ? (double)m / vd_json_pow10[k] : (double)m * vd_json_pow10[k];
     uint64_t bits;
     memcpy(&bits, &d, sizeof bits);
-    if (((bits - ((1ULL << 28) - 3)) & ((1ULL << 29) - 1)) <= 6)
+    if (((bits - VD_JSON_NEAR_FROM) & VD_JSON_NEAR_MASK) <= VD_JSON_NEAR_SPAN)
         return false;
     *out = (float)d;
     return true;
