@@ -285,7 +285,8 @@ static int start_feeds(vectord *v)
             .publication = fs->publication,
             .partition = fs->partition_value, .partition_column = fs->partition_column,
             .create = &create,
-            .batch_rows = (uint32_t)fs->batch_rows, .poll_ms = (uint32_t)fs->poll_ms,
+            .batch_rows = (uint32_t)fs->batch_rows,
+            .backfill_connections = (uint32_t)fs->backfill_connections, .poll_ms = (uint32_t)fs->poll_ms,
             .max_lag_s = (uint32_t)fs->max_lag_s, .position_ready_s = (uint32_t)fs->position_ready_s,
             .pool = v->pool,
         };

@@ -89,7 +89,9 @@ fail:
 
 bool vd_feed_connect(vd_feed *f)
 {
-    const char *keys[] = {"dbname", NULL}, *vals[] = {f->cfg.dsn, NULL};
+    /* Named in pg_stat_activity unless the DSN names it itself. */
+    const char *keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *vals[] = {f->cfg.dsn, "vectord feed", NULL};
     return vd_feed_connect_to(f, &f->conn, keys, vals, "");
 }
 

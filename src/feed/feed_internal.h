@@ -1,14 +1,18 @@
 /*
  * feed_internal.h — what the files of the feed share; not a public interface.
  *   pg_feed.c       the feed thread: set-up, backfill, follow, lifecycle
+ *   feed_logical.c  the logical-replication source (called by pg_feed.c)
  *   feed_health.c   what operators see: privileges and triggers, lag, the
  *                   transaction that holds the feed back, the position record
  *   reconcile.c     comparing vectord with the table, and repairing
+ *   feed_backfill.c backfill pages parsed and applied, a page at a time
+ *   feed_pages.c    backfill pages read ahead over several connections
  *   feed_rows.c     source rows into batches, batches through the journal
  *   feed_conn.c     the connection (libpq, asynchronously) and the last error
  *   feed_waiters.c  read-your-writes waiters
- * Calls go down that list only (pg_feed.c → feed_health.c → reconcile.c →
- * feed_rows.c → feed_conn.c → feed_waiters.c), never back.
+ * Calls go down that list only (pg_feed.c → feed_logical.c → feed_health.c →
+ * reconcile.c → feed_backfill.c → feed_pages.c → feed_rows.c → feed_conn.c →
+ * feed_waiters.c), never back.
  */
 #ifndef VD_FEED_INTERNAL_H
 #define VD_FEED_INTERNAL_H
@@ -68,8 +72,7 @@ struct vd_feed {
     char *version_expr;   /* the version as text, or NULL (no version column) */
     char *in_partition;   /* SQL: the row t is in the feed's partition ("true" when unpartitioned) */
     vd_feed_state state;
-    PGresult *prefetch;   /* the backfill page after prefetch_after, read ahead */
-    char prefetch_after[VD_FEED_KEY_MAX + 1];
+    struct vd_feed_pages *pages; /* the backfill's pages being read ahead, or NULL */
     bool caught_up;
     /* The backfill ends by deleting the points whose rows are absent (or
      * outside the partition): set for a partitioned feed, and when the
@@ -130,10 +133,41 @@ void vd_feed_error(vd_feed *f, const char *fmt, ...) __attribute__((format(print
  * asynchronous API); its last result, or NULL on an error (recorded). The
  * caller PQclear()s. */
 PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *params);
+/* feed_backfill.c: */
+/* Up to max_pages pages of `pages`, in key order, into c: each parsed here
+ * while the one before is applied on a helper thread, with the state after
+ * it (chained in *next: backfill_after, backfill_rows; backfill_done on the
+ * final page when done_with_last). *last: the final page was applied. 0, or
+ * -1 (recorded). */
+int vd_feed_backfill_pages(vd_feed *f, vd_collection *c, struct vd_feed_pages *pages,
+                           vd_feed_state *next, unsigned max_pages, bool done_with_last, bool *last);
+
+/* feed_pages.c: the backfill's pages, read ahead over connections of their
+ * own (up to VD_FEED_PAGE_CONNS_MAX), handed out in key order. */
+#define VD_FEED_PAGE_CONNS_MAX 8
+typedef struct vd_feed_pages vd_feed_pages;
+/* Starts reading the pages after key `after` ("" = from the first row);
+ * snapshot non-NULL: every connection reads in that exported snapshot. NULL
+ * (recorded) on failure. */
+vd_feed_pages *vd_feed_pages_start(vd_feed *f, const char *after, unsigned connections,
+                                   const char *snapshot);
+/* The next page (the caller PQclear()s): the key it ends at in upto (the
+ * next page starts after it), and whether it is the final one. NULL
+ * (recorded) on failure, or when the feed stops. */
+PGresult *vd_feed_pages_next(vd_feed_pages *p, char upto[VD_FEED_KEY_MAX + 1], bool *last);
+/* Where the next page vd_feed_pages_next hands out starts. */
+const char *vd_feed_pages_after(const vd_feed_pages *p);
+/* Stops the readers (a page being read is read to its end) and frees p. NULL is a no-op. */
+void vd_feed_pages_free(vd_feed_pages *p);
+
 /* feed_rows.c: */
-/* Sends the page of cols (expressions over the table as t) after id `after`
- * ("" = the first page), limit rows in id order: keyset pagination, each
- * page its own statement (no long snapshot). */
+/* Sends, on connection c, the rows of the feed's partition with an id in
+ * (after, upto] ("" after: from the first; NULL upto: to the last) as cols
+ * (expressions over the table as t), in id order, at most limit of them
+ * (0 = all): keyset pagination, each page its own statement. */
+bool vd_feed_send_range(vd_feed *f, PGconn *c, const char *cols, const char *after, const char *upto,
+                        unsigned limit);
+/* The page of up to limit rows after `after` on the feed's connection. */
 bool vd_feed_send_page(vd_feed *f, const char *cols, const char *after, unsigned limit);
 /* A delete of the source id `text` (a row gone, or outside the partition)
  * added to b; skipped when the feed is partitioned and c holds no such
@@ -164,7 +198,7 @@ void vd_feed_add_row_or_delete(vd_feed *f, vd_feed_batch *b, PGresult *r, int ro
 
 /* Logs and applies b's upserts and deletes through the journal. */
 int vd_feed_write_batch(vd_feed *f, vd_collection *c, vd_feed_batch *b, vd_errmsg *em);
-/* Logs and applies b, then the feed state next (pg_feed.c); false (recorded) on failure. */
+/* Logs and applies b, then the feed state next; false (recorded) on failure. */
 bool vd_feed_apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next);
 
 /* feed_logical.c: the logical-replication source (feed_source = logical). */

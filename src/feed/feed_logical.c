@@ -39,6 +39,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,8 +136,9 @@ void vd_feed_logical_close(vd_feed *f)
 static bool repl_connect(vd_feed *f)
 {
     /* The walsender prints values in the session's settings: fixed here. */
-    const char *keys[] = {"dbname", "replication", "options", NULL};
-    const char *vals[] = {f->cfg.dsn, "database", "-c DateStyle=ISO -c TimeZone=UTC", NULL};
+    const char *keys[] = {"dbname", "replication", "options", "fallback_application_name", NULL};
+    const char *vals[] = {f->cfg.dsn, "database", "-c DateStyle=ISO -c TimeZone=UTC",
+                          "vectord replication", NULL};
     f->lg.id_col = -1;
     return vd_feed_connect_to(f, &f->lg.repl, keys, vals, " for replication");
 }
@@ -220,28 +222,13 @@ static int backfill(vd_feed *f, vd_collection *c)
     vd_feed_batch none = {0};
     if (!vd_feed_apply(f, c, &none, &next))
         goto fail;
-    const vd_collection_config *cc = vd_collection_config_of(c);
-    for (bool more = true; more && !atomic_load(&f->stop);) {
-        if (!vd_feed_send_page(f, f->select_cols, next.backfill_after, f->cfg.batch_rows) ||
-            !(r = vd_feed_collect(f)))
-            goto fail;
-        int n = PQntuples(r);
-        vd_feed_batch b = {0};
-        bool ok = vd_feed_batch_alloc(&b, (size_t)n, cc->dim);
-        if (ok)
-            vd_feed_batch_parse(&b, r, 0, cc->dim, f->cfg.pool);
-        for (int i = 0; ok && i < n; i++)
-            vd_feed_add_row_or_delete(f, &b, r, i, 0, cc);
-        if (n > 0)
-            snprintf(next.backfill_after, sizeof next.backfill_after, "%s", PQgetvalue(r, n - 1, 0));
-        next.backfill_rows += (uint64_t)n;
-        more = n == (int)f->cfg.batch_rows;
-        PQclear(r);
-        ok = ok && vd_feed_apply(f, c, &b, &next);
-        vd_feed_batch_free(&b);
-        if (!ok)
-            goto fail;
-    }
+    /* The pages are read over connections of their own, each in the same snapshot. */
+    vd_feed_pages *pages = vd_feed_pages_start(f, "", f->cfg.backfill_connections, snapshot);
+    bool last = false;
+    int rc = pages ? vd_feed_backfill_pages(f, c, pages, &next, UINT_MAX, false, &last) : -1;
+    vd_feed_pages_free(pages);
+    if (rc)
+        goto fail;
     if (atomic_load(&f->stop))
         goto fail;
     uint64_t swept = 0;

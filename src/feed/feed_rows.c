@@ -13,6 +13,7 @@
 
 #include "util/json_float.h"
 #include "util/log.h"
+#include "util/strbuf.h"
 #include "write/mutation.h"
 
 void vd_feed_batch_free(vd_feed_batch *b)
@@ -158,21 +159,42 @@ bool vd_feed_add_row(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c,
     return true;
 }
 
+bool vd_feed_send_range(vd_feed *f, PGconn *c, const char *cols, const char *after, const char *upto,
+                        unsigned limit)
+{
+    const char *params[3];
+    char lim[16];
+    int n = 0;
+    vd_strbuf b;
+    vd_strbuf_init(&b, 0);
+    /* Only the partition's rows: the others are, to this feed, absent. */
+    vd_strbuf_printf(&b, "SELECT %s FROM %s t WHERE %s", cols, f->from, f->in_partition);
+    if (*after) {
+        params[n++] = after;
+        vd_strbuf_printf(&b, " AND t.%s > $%d", f->id_quoted, n);
+    }
+    if (upto) {
+        params[n++] = upto;
+        vd_strbuf_printf(&b, " AND t.%s <= $%d", f->id_quoted, n);
+    }
+    vd_strbuf_printf(&b, " ORDER BY t.%s", f->id_quoted);
+    if (limit) {
+        snprintf(lim, sizeof lim, "%u", limit);
+        params[n++] = lim;
+        vd_strbuf_printf(&b, " LIMIT $%d::int", n);
+    }
+    bool ok = !b.failed;
+    if (ok)
+        ok = vd_feed_send_on(f, c, b.data, n, params);
+    else
+        vd_feed_error(f, "out of memory for a query of the source table");
+    vd_strbuf_free(&b);
+    return ok;
+}
+
 bool vd_feed_send_page(vd_feed *f, const char *cols, const char *after, unsigned limit)
 {
-    char sql[4096], lim[16];
-    snprintf(lim, sizeof lim, "%u", limit);
-    const char *params[2] = {lim, after};
-    bool first = !*after;
-    /* Only the partition's rows: the others are, to this feed, absent. */
-    if (first)
-        snprintf(sql, sizeof sql, "SELECT %s FROM %s t WHERE %s ORDER BY t.%s LIMIT $1::int", cols,
-                 f->from, f->in_partition, f->id_quoted);
-    else
-        snprintf(sql, sizeof sql,
-                 "SELECT %s FROM %s t WHERE %s AND t.%s > $2 ORDER BY t.%s LIMIT $1::int", cols,
-                 f->from, f->in_partition, f->id_quoted, f->id_quoted);
-    return vd_feed_send(f, sql, first ? 1 : 2, params);
+    return vd_feed_send_range(f, f->conn, cols, after, NULL, limit);
 }
 
 void vd_feed_add_row_or_delete(vd_feed *f, vd_feed_batch *b, PGresult *r, int row, int c,
@@ -203,6 +225,32 @@ int vd_feed_write_batch(vd_feed *f, vd_collection *c, vd_feed_batch *b, vd_errms
         pthread_mutex_unlock(&f->lock);
     }
     return rc;
+}
+
+/* Logs and applies b's upserts and deletes, then the feed state. */
+bool vd_feed_apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next)
+{
+    vd_errmsg em = {{0}};
+    int rc = vd_feed_write_batch(f, c, b, &em);
+    if (!rc) {
+        vd_mutation m = {.type = VD_MUT_FEED_STATE, .collection = f->cfg.name, .feed = next};
+        rc = vd_journal_ddl(f->journal, &m, &em);
+    }
+    if (rc) {
+        vd_feed_error(f, "cannot apply a batch: %s", em.text);
+        return false;
+    }
+    f->state = *next;
+    pthread_mutex_lock(&f->lock);
+    f->st.backfill_started = next->backfill_started;
+    f->st.backfill_done = next->backfill_done;
+    f->st.backfill_rows = next->backfill_rows;
+    f->st.xid = next->xid;
+    f->st.seq = next->seq;
+    if (next->logical && next->source_lsn > f->st.applied_lsn)
+        f->st.applied_lsn = next->source_lsn;
+    pthread_mutex_unlock(&f->lock);
+    return true;
 }
 
 bool vd_feed_batch_alloc(vd_feed_batch *b, size_t rows, uint32_t dim)

@@ -36,7 +36,6 @@
 #include "write/mutation.h"
 #include "util/clock.h"
 #include "util/log.h"
-#include "util/memtrim.h"
 #include "util/strbuf.h"
 
 #define MAX_BACKOFF_MS 10000
@@ -282,121 +281,11 @@ static vd_collection *target(vd_feed *f)
     return c;
 }
 
-/* ---- applying a batch and its position ------------------------------------------ */
-
-/* Logs and applies b's upserts and deletes, then the feed state. */
-bool vd_feed_apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next)
-{
-    vd_errmsg em = {{0}};
-    int rc = vd_feed_write_batch(f, c, b, &em);
-    if (!rc) {
-        vd_mutation m = {.type = VD_MUT_FEED_STATE, .collection = f->cfg.name, .feed = next};
-        rc = vd_journal_ddl(f->journal, &m, &em);
-    }
-    if (rc) {
-        vd_feed_error(f, "cannot apply a batch: %s", em.text);
-        return false;
-    }
-    f->state = *next;
-    pthread_mutex_lock(&f->lock);
-    f->st.backfill_started = next->backfill_started;
-    f->st.backfill_done = next->backfill_done;
-    f->st.backfill_rows = next->backfill_rows;
-    f->st.xid = next->xid;
-    f->st.seq = next->seq;
-    if (next->logical && next->source_lsn > f->st.applied_lsn)
-        f->st.applied_lsn = next->source_lsn;
-    pthread_mutex_unlock(&f->lock);
-    return true;
-}
-
 /* ---- backfill and follow -------------------------------------------------------- */
 
 /* Backfill pages a round reads and applies before the feed loop looks around
  * (stop, reconnect, reconciliations) again. */
 #define VD_BACKFILL_PAGES 8u
-
-/* Sends the backfill page after key `after` ("" = the first page). */
-static bool send_backfill_query(vd_feed *f, const char *after)
-{
-    return vd_feed_send_page(f, f->select_cols, after, f->cfg.batch_rows);
-}
-
-/* A backfill stage on a thread of its own, or on the caller's when none can
- * start. */
-typedef struct side_job {
-    pthread_t thread;
-    bool running;
-} side_job;
-
-static void side_start(side_job *j, void *(*fn)(void *), void *arg)
-{
-    j->running = pthread_create(&j->thread, NULL, fn, arg) == 0;
-    if (!j->running)
-        fn(arg);
-}
-
-static void side_join(side_job *j)
-{
-    if (j->running)
-        pthread_join(j->thread, NULL);
-    j->running = false;
-}
-
-/* A backfill page being applied (log, store) while the next is parsed. */
-typedef struct page_apply {
-    vd_feed *f;
-    vd_collection *c;
-    vd_feed_batch b;
-    vd_feed_state next;
-    side_job job;
-    bool ok;
-} page_apply;
-
-static void *apply_main(void *arg)
-{
-    page_apply *a = arg;
-    a->ok = vd_feed_apply(a->f, a->c, &a->b, &a->next);
-    return NULL;
-}
-
-/* Waits for the apply in flight, if any: whether it (or none) succeeded. */
-static bool join_apply(page_apply *a)
-{
-    if (!a->job.running)
-        return true;
-    side_join(&a->job);
-    vd_feed_batch_free(&a->b);
-    return a->ok;
-}
-
-/* Applies a->b on a helper (or here, if none can start): false when it
- * already failed here. */
-static bool start_apply(page_apply *a)
-{
-    side_start(&a->job, apply_main, a);
-    if (a->job.running)
-        return true;
-    vd_feed_batch_free(&a->b); /* ran here: nothing to join */
-    return a->ok;
-}
-
-/* The next backfill page being received while this one is parsed: libpq
- * reads the socket meanwhile, so Postgres never waits on a full socket
- * buffer (a page of 1536-d JSON text is 30-40 MB). The connection is this
- * thread's until it is joined. */
-typedef struct page_fetch {
-    vd_feed *f;
-    PGresult *r;
-    side_job job;
-} page_fetch;
-
-static void *fetch_main(void *arg)
-{
-    page_fetch *p = arg;
-    p->r = vd_feed_collect(p->f);
-    return NULL;
-}
 
 /* One backfill round of up to VD_BACKFILL_PAGES pages; 1 = more to do, 0 = done, -1 = error. */
 static int backfill_round(vd_feed *f, vd_collection *c)
@@ -418,73 +307,23 @@ static int backfill_round(vd_feed *f, vd_collection *c)
                     f->cfg.table, next.xid);
         return 1;
     }
-    /* The page after `after` was asked for while the last page was applied. */
-    PGresult *r = NULL;
-    if (f->prefetch && strcmp(f->prefetch_after, next.backfill_after) == 0) {
-        r = f->prefetch;
-        f->prefetch = NULL;
-    } else {
-        PQclear(f->prefetch);
-        f->prefetch = NULL;
-        if (!send_backfill_query(f, next.backfill_after) || !(r = vd_feed_collect(f)))
-            return -1;
+    /* Pages are read ahead across rounds; a reader left behind by another
+     * position (an earlier round failed) is dropped. */
+    if (f->pages && strcmp(vd_feed_pages_after(f->pages), next.backfill_after) != 0) {
+        vd_feed_pages_free(f->pages);
+        f->pages = NULL;
     }
-    /* Up to VD_BACKFILL_PAGES pages in this round, in three stages at once:
-     * one page applied (log, store) on a helper thread, the next parsed on
-     * this one, the one after received on another helper. The state is
-     * chained here, never read back from f->state until the apply is joined. */
-    page_apply a = {.f = f, .c = c};
-    page_fetch fetch = {.f = f};
-    bool ok = true, last = false;
-    uint32_t dim = vd_collection_config_of(c)->dim;
-    vd_memtrim_keep(true); /* each page's result reuses the last one's pages */
-    for (unsigned page = 0;; page++) {
-        int n = PQntuples(r);
-        if (n > 0)
-            snprintf(next.backfill_after, sizeof next.backfill_after, "%s", PQgetvalue(r, n - 1, 0));
-        next.backfill_rows += (uint64_t)n;
-        last = n < (int)f->cfg.batch_rows;
-        /* A sweep comes before the backfill is logged as done: a crash between
-         * the two sweeps again. */
-        next.backfill_done = last && !f->sweep_after_backfill;
-        /* Postgres reads and sends the next page while this one is parsed and applied. */
-        bool ahead = !last && send_backfill_query(f, next.backfill_after);
-        fetch.r = NULL;
-        if (ahead)
-            side_start(&fetch.job, fetch_main, &fetch);
-        vd_feed_batch b = {0};
-        bool parsed = vd_feed_batch_alloc(&b, (size_t)n, dim);
-        if (parsed)
-            vd_feed_batch_parse(&b, r, 0, dim, f->cfg.pool);
-        for (int i = 0; parsed && i < n; i++)
-            vd_feed_add_row_or_delete(f, &b, r, i, 0, vd_collection_config_of(c));
-        PQclear(r);
-        r = NULL;
-        ok = join_apply(&a) && parsed;
-        if (ok) {
-            a.b = b;
-            a.next = next;
-            ok = start_apply(&a);
-        } else {
-            vd_feed_batch_free(&b);
-        }
-        side_join(&fetch.job); /* even after a failure: the connection is free again */
-        PGresult *p = fetch.r;
-        if (ok && p && page + 1 < VD_BACKFILL_PAGES) {
-            r = p;
-            continue;
-        }
-        ok = join_apply(&a) && ok;
-        if (ok && p) {
-            f->prefetch = p;
-            snprintf(f->prefetch_after, sizeof f->prefetch_after, "%s", next.backfill_after);
-        } else {
-            PQclear(p);
-        }
-        break;
+    if (!f->pages &&
+        !(f->pages = vd_feed_pages_start(f, next.backfill_after, f->cfg.backfill_connections, NULL)))
+        return -1;
+    bool last = false;
+    int rc = vd_feed_backfill_pages(f, c, f->pages, &next, VD_BACKFILL_PAGES, !f->sweep_after_backfill,
+                                    &last);
+    if (rc || last) {
+        vd_feed_pages_free(f->pages);
+        f->pages = NULL;
     }
-    vd_memtrim_keep(false);
-    if (!ok)
+    if (rc)
         return -1;
     if (last && !next.backfill_done) {
         uint64_t swept = 0;
@@ -733,8 +572,8 @@ static void *feed_main(void *arg)
         if (rc < 0)
             vd_feed_logical_close(f); /* a stream cut mid-way starts again from the logged position */
         if (rc < 0 && PQstatus(f->conn) != CONNECTION_OK) {
-            PQclear(f->prefetch);
-            f->prefetch = NULL;
+            vd_feed_pages_free(f->pages);
+            f->pages = NULL;
             PQfinish(f->conn);
             f->conn = NULL;
             pthread_mutex_lock(&f->lock);
@@ -745,8 +584,8 @@ static void *feed_main(void *arg)
             backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
         }
     }
-    PQclear(f->prefetch);
-    f->prefetch = NULL;
+    vd_feed_pages_free(f->pages);
+    f->pages = NULL;
     PQfinish(f->conn);
     f->conn = NULL;
     vd_feed_logical_close(f);
@@ -787,6 +626,8 @@ int vd_feed_start(vd_feed **out, const vd_feed_config *cfg, vd_database *db, vd_
     f->cfg.create = &f->create;
     if (!f->cfg.batch_rows)
         f->cfg.batch_rows = 2000; /* as the setting's default (server/config.c) */
+    if (!f->cfg.backfill_connections)
+        f->cfg.backfill_connections = 2; /* as the setting's default (server/config.c) */
     if (!f->cfg.poll_ms)
         f->cfg.poll_ms = 1000;
     f->db = db;

@@ -48,6 +48,7 @@ typedef struct vd_feed_config {
      * do not create. */
     const vd_collection_config *create;
     uint32_t batch_rows;
+    uint32_t backfill_connections; /* connections the backfill reads pages over, at once (0 = 2) */
     uint32_t poll_ms; /* fallback poll when no NOTIFY arrives */
     uint32_t max_lag_s; /* /readyz fails while the oldest unapplied change is older (0 = never) */
     uint32_t position_ready_s; /* /readyz fails while the position has not been recorded for this long (0 = never) */

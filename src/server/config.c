@@ -133,6 +133,9 @@ static const setting settings[] = {
              "existing one. Empty = HNSW with the defaults"),
     FEED_STR(metric, "cosine", "metric for creating the collection: cosine | dot | l2"),
     FEED_UINT(batch_rows, 2000, 1, 100000, "rows per backfill page and per follow round"),
+    FEED_UINT(backfill_connections, 2, 1, 8,
+              "connections the backfill reads pages over at once (each page's rows are detoasted by "
+              "its own Postgres backend)"),
     FEED_UINT(poll_ms, 1000, 10, 600000, "poll the outbox this often when no NOTIFY arrives"),
     FEED_UINT(max_lag_s, 0, 0, 86400,
               "/readyz fails while the feed is further behind than this (0 = the feed never affects readiness)"),

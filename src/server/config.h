@@ -41,6 +41,7 @@ typedef struct vd_feed_settings {
     char metric[16];
     uint64_t dim;
     uint64_t batch_rows;
+    uint64_t backfill_connections;
     uint64_t poll_ms;
     uint64_t max_lag_s;
     uint64_t position_ready_s;

@@ -23,31 +23,44 @@ def proxy(pg):
     p.close()
 
 
-# Where the bytes from the server fall on a connection of the feed (measured
-# with FaultProxy.trace against PostgreSQL 15; the exact figures differ a
-# little between versions, the stages do not): 1 answers the SSL request,
-# about 410 ends the start-up (authentication, parameters), then come the
-# three column-type look-ups (~90 each, to ~680), the payload column list
-# (~810), the privilege and trigger check (~1060), the position table's
-# privileges (~1280), LISTEN (~1310), the backfill's start position (~1400)
-# and the backfill pages (~8 KB reads, ~65 KB a page for the rows below), the
-# next one read ahead while one is applied.
+# Where the bytes from the server fall on the feed's connection
+# (application_name "vectord feed"; measured with FaultProxy.trace against
+# PostgreSQL 15, the exact figures differ a little between versions, the
+# stages do not): about 420 ends the start-up (authentication, parameters),
+# then come the three column-type look-ups (~80 each, to ~690), the payload
+# column list (~890), the privilege and trigger check (~1150), the position
+# table's privileges (~1360), LISTEN (~1390), the backfill's start position
+# (~1480), then the follow's rounds (~470 bytes every poll).
 CUT_WHILE_CONNECTING = [0, 1, 200, 450, 700, 900, 1100]
-CUT_AFTER_CONNECTING = [1320, 1420, 5000, 100000, 160000]
+CUT_AFTER_CONNECTING = [1380, 1450, 5000]
+# On a backfill reader's connection ("vectord backfill"): about 425 ends the
+# start-up, ~590 the page boundaries, then the pages (~60 KB each for 200 of
+# the rows below). One reader at a time, each cut resumes from the logged
+# position, and 1,500 rows are ~470 KB: every budget below is reached.
+CUT_READER = [0, 1, 300, 500, 20000, 100000, 250000]
 
 
 def test_connections_cut_at_every_stage_still_converge(db, proxy):
     conn, dsn = db
     insert_rows(conn, 0, 1500)
     proxy.plan = CUT_WHILE_CONNECTING + CUT_AFTER_CONNECTING
-    planned = len(proxy.plan)
+    proxy.plans["vectord backfill"] = list(CUT_READER)
     with tempfile.TemporaryDirectory() as d:
-        s = feed_server(proxy.dsn(dsn), os.path.join(d, "data"))
+        s = feed_server(proxy.dsn(dsn), os.path.join(d, "data"),
+                        ["--set", "feed_backfill_connections=1", "--set", "feed_batch_rows=200"])
         try:
             c = s.client
             f = wait_caught_up(c, conn)
-            assert proxy.accepted >= planned and not proxy.plan, proxy.accepted
-            assert f["reconnects"] >= len(CUT_AFTER_CONNECTING), f
+            deadline = time.time() + 30  # the last cut lands in the follow's rounds
+            while len(proxy.cuts) < len(CUT_WHILE_CONNECTING + CUT_AFTER_CONNECTING + CUT_READER):
+                assert time.time() < deadline, proxy.cuts
+                time.sleep(0.05)
+            assert sorted(b for n, b in proxy.cuts if n == "vectord feed") == \
+                sorted(CUT_WHILE_CONNECTING + CUT_AFTER_CONNECTING), proxy.cuts
+            assert sorted(b for n, b in proxy.cuts if n == "vectord backfill") == sorted(CUT_READER), proxy.cuts
+            f = feed_status(c, lambda f: f["reconnects"] >= len(CUT_AFTER_CONNECTING))
+            assert f["backfill"] == {"done": True, "rows": 1500}, f
+            wait_caught_up(c, conn)
             assert_matches_table(c, conn)
             # Idle, waiting for a notification: the connection drops.
             before = c.ok("GET", "/feed")["reconnects"]
@@ -62,6 +75,26 @@ def test_connections_cut_at_every_stage_still_converge(db, proxy):
             wait_caught_up(c, conn)
             assert_matches_table(c, conn)
             assert "postgres connection" in s.logs()
+            assert "a backfill reader" in s.logs()
+        finally:
+            s.stop()
+
+
+def test_two_readers_one_cut_mid_page_still_converge(db, proxy):
+    """The default two readers at once: one is cut in the middle of a page
+    while the other reads the next; the pages read are dropped with it, and
+    the backfill resumes from the last page logged."""
+    conn, dsn = db
+    insert_rows(conn, 0, 1500)
+    proxy.plans["vectord backfill"] = [5000]
+    with tempfile.TemporaryDirectory() as d:
+        s = feed_server(proxy.dsn(dsn), os.path.join(d, "data"), ["--set", "feed_batch_rows=200"])
+        try:
+            c = s.client
+            wait_caught_up(c, conn)
+            assert proxy.cuts == [("vectord backfill", 5000)], proxy.cuts
+            assert_matches_table(c, conn)
+            assert c.ok("GET", "/feed")["reconnects"] == 0
         finally:
             s.stop()
 
@@ -93,20 +126,20 @@ def bulk_loads(c):
 
 
 def test_a_backfill_counts_as_a_bulk_load_until_it_is_done(db, proxy):
-    """While the backfill is unfinished (here cut mid-page, and every
-    reconnect refused) the feed holds a bulk load, which spaces the
-    size-triggered checkpoints out; done, it lets go."""
+    """While the backfill is unfinished (here its reader cut mid-page, and
+    every reader connection after refused) the feed holds a bulk load, which
+    spaces the size-triggered checkpoints out; done, it lets go."""
     conn, dsn = db
     insert_rows(conn, 0, 1500)
-    proxy.plan = [5000] + [0] * 400
+    proxy.plans["vectord backfill"] = [5000] + [0] * 400
     with tempfile.TemporaryDirectory() as d:
         s = feed_server(proxy.dsn(dsn), os.path.join(d, "data"))
         try:
             c = s.client
-            f = feed_status(c, lambda f: f["reconnects"] >= 1 and not f["connected"], timeout=30)
-            assert not f["backfill"]["done"], f
+            f = feed_status(c, lambda f: "a backfill reader" in (f["last_error"] or ""), timeout=30)
+            assert f["connected"] and not f["backfill"]["done"], f
             assert bulk_loads(c) == 1
-            proxy.plan = []
+            proxy.plans["vectord backfill"] = []
             wait_caught_up(c, conn)
             deadline = time.time() + 5  # the feed lets go right after the round that finished it
             while bulk_loads(c) and time.time() < deadline:
