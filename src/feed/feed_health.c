@@ -234,13 +234,22 @@ void vd_feed_measure_lag(vd_feed *f)
     if (blocked) {
         find_blocker(f);
         if (!was_blocked) {
-            vd_feed_status st;
-            vd_feed_status_get(f, &st);
+            pthread_mutex_lock(&f->lock);
+            vd_feed_status st = f->st;
+            pthread_mutex_unlock(&f->lock);
             vd_log_warn("an open transaction holds the feed back", "feed=%s pid=%d state=\"%s\" "
                         "xact_seconds=%.1f waiting_rows=%" PRIu64, f->cfg.name, st.blocker_pid,
                         st.blocker_state, st.blocker_seconds, st.lag_rows);
         }
     }
+}
+
+void vd_feed_confirm_lag(vd_feed *f, double lag_seconds)
+{
+    pthread_mutex_lock(&f->lock);
+    f->st.confirmed_at = vd_now_s();
+    f->st.confirmed_lag = lag_seconds > 0 ? lag_seconds : 0;
+    pthread_mutex_unlock(&f->lock);
 }
 
 bool vd_feed_lag_due(const vd_feed *f) { return vd_now_s() - f->lag_measured_at >= LAG_EVERY_S; }

@@ -230,7 +230,7 @@ void vd_feed_publish_position(vd_feed *f);
 void vd_feed_measure_lag(vd_feed *f);
 /* Whether the lag is due to be measured again (every 0.25 s while busy). */
 bool vd_feed_lag_due(const vd_feed *f);
-/* Postgres has just told the feed it is lag_seconds behind (pg_feed.c). */
+/* Postgres has just told the feed it is lag_seconds behind. */
 void vd_feed_confirm_lag(vd_feed *f, double lag_seconds);
 /* Clears last_error: a round worked, so its cause has cleared. */
 void vd_feed_clear_error(vd_feed *f);

@@ -719,14 +719,6 @@ void vd_feed_status_get(vd_feed *f, vd_feed_status *st)
     pthread_mutex_unlock(&f->lock);
 }
 
-void vd_feed_confirm_lag(vd_feed *f, double lag_seconds)
-{
-    pthread_mutex_lock(&f->lock);
-    f->st.confirmed_at = vd_now_s();
-    f->st.confirmed_lag = lag_seconds > 0 ? lag_seconds : 0;
-    pthread_mutex_unlock(&f->lock);
-}
-
 const vd_feed_config *vd_feed_config_of(const vd_feed *f) { return &f->cfg; }
 
 bool vd_feed_ready(vd_feed *f)
