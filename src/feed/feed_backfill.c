@@ -25,7 +25,7 @@ typedef struct page_apply {
 static void *apply_main(void *arg)
 {
     page_apply *a = arg;
-    a->ok = vd_feed_apply(a->f, a->c, &a->b, &a->next);
+    a->ok = vd_feed_apply_page(a->f, a->c, &a->b, &a->next);
     return NULL;
 }
 

@@ -200,6 +200,12 @@ void vd_feed_add_row_or_delete(vd_feed *f, vd_feed_batch *b, PGresult *r, int ro
 int vd_feed_write_batch(vd_feed *f, vd_collection *c, vd_feed_batch *b, vd_errmsg *em);
 /* Logs and applies b, then the feed state next; false (recorded) on failure. */
 bool vd_feed_apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next);
+/* vd_feed_apply for a backfill page: while a checkpoint runs (seconds, at a
+ * million rows) its position is not logged rather than waited for. The
+ * position logged with a later page covers it; a crash before then resumes
+ * from an earlier page, and reading pages again changes nothing. The
+ * backfill's last position (done) is always logged. */
+bool vd_feed_apply_page(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next);
 
 /* feed_logical.c: the logical-replication source (feed_source = logical). */
 /* At connect: wal_level, the REPLICATION attribute, the publication, SELECT

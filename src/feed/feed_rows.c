@@ -228,13 +228,18 @@ int vd_feed_write_batch(vd_feed *f, vd_collection *c, vd_feed_batch *b, vd_errms
 }
 
 /* Logs and applies b's upserts and deletes, then the feed state. */
-bool vd_feed_apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next)
+/* vd_feed_apply; may_defer: the position is not logged when that would
+ * wait for a checkpoint. */
+static bool apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next,
+                  bool may_defer)
 {
     vd_errmsg em = {{0}};
     int rc = vd_feed_write_batch(f, c, b, &em);
     if (!rc) {
         vd_mutation m = {.type = VD_MUT_FEED_STATE, .collection = f->cfg.name, .feed = next};
-        rc = vd_journal_ddl(f->journal, &m, &em);
+        rc = may_defer ? vd_journal_ddl_try(f->journal, &m, &em) : vd_journal_ddl(f->journal, &m, &em);
+        if (rc == VD_JOURNAL_BUSY)
+            rc = 0; /* the next page's position covers this one */
     }
     if (rc) {
         vd_feed_error(f, "cannot apply a batch: %s", em.text);
@@ -251,6 +256,16 @@ bool vd_feed_apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed
         f->st.applied_lsn = next->source_lsn;
     pthread_mutex_unlock(&f->lock);
     return true;
+}
+
+bool vd_feed_apply(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next)
+{
+    return apply(f, c, b, next, false);
+}
+
+bool vd_feed_apply_page(vd_feed *f, vd_collection *c, vd_feed_batch *b, const vd_feed_state *next)
+{
+    return apply(f, c, b, next, !next->backfill_done);
 }
 
 bool vd_feed_batch_alloc(vd_feed_batch *b, size_t rows, uint32_t dim)

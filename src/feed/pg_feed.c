@@ -522,6 +522,9 @@ static void *feed_main(void *arg)
                 f->st.reconnects++;
                 pthread_mutex_unlock(&f->lock);
             }
+            /* prepare() rewrites the SQL the page readers use: none may run. */
+            vd_feed_pages_free(f->pages);
+            f->pages = NULL;
             bool logical = f->cfg.logical;
             if (!vd_feed_connect(f) || !prepare(f) ||
                 !(logical ? vd_feed_logical_check(f) : vd_feed_check_access(f))) {

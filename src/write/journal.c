@@ -219,9 +219,9 @@ static int validate_ddl(vd_journal *j, const vd_mutation *m, vd_collection **c, 
     return 0;
 }
 
-int vd_journal_ddl(vd_journal *j, const vd_mutation *m, vd_errmsg *em)
+/* vd_journal_ddl under ddl_lock, which it releases. */
+static int ddl_locked(vd_journal *j, const vd_mutation *m, vd_errmsg *em)
 {
-    pthread_mutex_lock(&j->ddl_lock);
     vd_collection *c;
     vd_mutation mm = *m;
     vd_strbuf body = {0};
@@ -262,6 +262,19 @@ int vd_journal_ddl(vd_journal *j, const vd_mutation *m, vd_errmsg *em)
     vd_collection_unref(c);
     pthread_mutex_unlock(&j->ddl_lock);
     return rc;
+}
+
+int vd_journal_ddl(vd_journal *j, const vd_mutation *m, vd_errmsg *em)
+{
+    pthread_mutex_lock(&j->ddl_lock);
+    return ddl_locked(j, m, em);
+}
+
+int vd_journal_ddl_try(vd_journal *j, const vd_mutation *m, vd_errmsg *em)
+{
+    if (pthread_mutex_trylock(&j->ddl_lock) != 0)
+        return VD_JOURNAL_BUSY;
+    return ddl_locked(j, m, em);
 }
 
 void vd_journal_lock_ddl(vd_journal *j) { pthread_mutex_lock(&j->ddl_lock); }

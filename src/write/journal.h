@@ -47,6 +47,12 @@ int vd_journal_write(vd_journal *j, vd_collection *c, vd_mutation *m, vd_mutatio
 /* Validates, logs and applies a collection change (or a feed state),
  * waiting for durability. */
 int vd_journal_ddl(vd_journal *j, const vd_mutation *m, vd_errmsg *em);
+/* The same, unless the change would wait (a checkpoint holds collection
+ * changes off for its whole run): then nothing is logged and it returns
+ * VD_JOURNAL_BUSY. For a change a later one supersedes (a backfill's
+ * position). */
+#define VD_JOURNAL_BUSY 1
+int vd_journal_ddl_try(vd_journal *j, const vd_mutation *m, vd_errmsg *em);
 
 /* Holds off collection changes (a checkpoint must see a fixed set). */
 void vd_journal_lock_ddl(vd_journal *j);

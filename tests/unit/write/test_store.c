@@ -414,3 +414,33 @@ Test(store, a_bulk_load_spaces_checkpoints_out)
     vd_journal_destroy(j);
     vd_database_destroy(db);
 }
+
+/* A change a later one supersedes (a backfill's position) is not logged
+ * while a checkpoint holds collection changes off: it says so instead of
+ * waiting, and logs as vd_journal_ddl does once the lock is free. */
+Test(store, a_position_is_not_logged_while_a_checkpoint_holds_changes)
+{
+    fresh_dir();
+    rig r;
+    vd_errmsg em = {{0}};
+    cr_assert_eq(rig_open(&r, NULL, &em), 0, "%s", em.text);
+    vd_journal *j = vd_store_journal(r.store);
+    vd_feed_state st = {.feed = "f", .backfill_started = true, .backfill_rows = 2000};
+    snprintf(st.backfill_after, sizeof st.backfill_after, "m2000");
+    vd_mutation m = {.type = VD_MUT_FEED_STATE, .collection = "f", .feed = &st};
+    vd_feed_state got;
+    vd_journal_lock_ddl(j); /* as vd_store_checkpoint does for its whole run */
+    cr_assert_eq(vd_journal_ddl_try(j, &m, &em), VD_JOURNAL_BUSY);
+    vd_journal_unlock_ddl(j);
+    cr_assert_not(vd_database_feed_get(r.db, "f", &got), "nothing applied");
+    cr_assert_eq(vd_journal_ddl_try(j, &m, &em), 0, "%s", em.text);
+    cr_assert(vd_database_feed_get(r.db, "f", &got));
+    cr_assert_str_eq(got.backfill_after, "m2000");
+    rig_close(&r);
+    /* Logged: recovery finds it. */
+    cr_assert_eq(rig_open(&r, NULL, &em), 0, "%s", em.text);
+    cr_assert(vd_database_feed_get(r.db, "f", &got));
+    cr_assert_eq(got.backfill_rows, 2000);
+    rig_close(&r);
+    remove_dir();
+}
