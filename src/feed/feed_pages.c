@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
 #include "util/strbuf.h"
 
 /* Boundaries one keys-only query reads. */
@@ -231,7 +232,7 @@ vd_feed_pages *vd_feed_pages_start(vd_feed *f, const char *after, unsigned conne
     set_key(p->after, after);
     set_key(p->taken_upto, after);
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->cond, NULL);
+    vd_cond_init_monotonic(&p->cond);
     p->n_readers = connections;
     p->live = connections;
     unsigned started = 0;
@@ -262,13 +263,7 @@ PGresult *vd_feed_pages_next(vd_feed_pages *p, char upto[VD_FEED_KEY_MAX + 1], b
     pthread_mutex_lock(&p->lock);
     page_slot *s = &p->slots[p->taken % p->ahead];
     while (!s->ready && !p->failed && p->live > 0 && !atomic_load(&f->stop)) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 100 * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = vd_deadline_after_ms(100);
         if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT) {
             pthread_mutex_unlock(&p->lock);
             vd_feed_wake_waiters(f, false); /* read-your-writes timeouts run meanwhile */
