@@ -151,9 +151,25 @@ conn_error:
 /* Waits for the result of the statement sent last. */
 PGresult *vd_feed_collect(vd_feed *f) { return vd_feed_collect_on(f, f->conn); }
 
+PGresult *vd_feed_run_on(vd_feed *f, PGconn *c, const char *sql, int n, const char *const *params)
+{
+    return vd_feed_send_on(f, c, sql, n, params) ? vd_feed_collect_on(f, c) : NULL;
+}
+
 PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *params)
 {
-    return vd_feed_send(f, sql, n, params) ? vd_feed_collect(f) : NULL;
+    return vd_feed_run_on(f, f->conn, sql, n, params);
+}
+
+bool vd_feed_send_built(vd_feed *f, PGconn *c, vd_strbuf *sql, int n, const char *const *params)
+{
+    bool ok = !sql->failed;
+    if (ok)
+        ok = vd_feed_send_on(f, c, sql->data, n, params);
+    else
+        vd_feed_error(f, "out of memory for a query of the source table");
+    vd_strbuf_free(sql);
+    return ok;
 }
 
 char *vd_feed_quote_ident(vd_feed *f, const char *name)

@@ -24,6 +24,7 @@
 
 #include "feed/pg_feed.h"
 #include "util/pool.h"
+#include "util/strbuf.h"
 
 /* The logical source's stream state (feed_logical.c). */
 typedef struct vd_feed_logical {
@@ -133,6 +134,11 @@ void vd_feed_error(vd_feed *f, const char *fmt, ...) __attribute__((format(print
  * asynchronous API); its last result, or NULL on an error (recorded). The
  * caller PQclear()s. */
 PGresult *vd_feed_run(vd_feed *f, const char *sql, int n, const char *const *params);
+/* vd_feed_run on another connection. */
+PGresult *vd_feed_run_on(vd_feed *f, PGconn *c, const char *sql, int n, const char *const *params);
+/* vd_feed_send_on of a statement built in sql (an out-of-memory build is
+ * recorded instead); frees sql either way. */
+bool vd_feed_send_built(vd_feed *f, PGconn *c, vd_strbuf *sql, int n, const char *const *params);
 /* feed_backfill.c: */
 /* Up to max_pages pages of `pages`, in key order, into c: each parsed here
  * while the one before is applied on a helper thread, with the state after

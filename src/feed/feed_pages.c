@@ -100,18 +100,7 @@ static bool send_bounds(vd_feed *f, PGconn *c, const char *after)
         vd_strbuf_printf(&b, " AND t.%s > $3", f->id_quoted);
     vd_strbuf_printf(&b, " ORDER BY t.%s LIMIT $1::int) s WHERE n %% $2::int = 0 ORDER BY n",
                      f->id_quoted);
-    bool ok = !b.failed;
-    if (ok)
-        ok = vd_feed_send_on(f, c, b.data, *after ? 3 : 2, params);
-    else
-        vd_feed_error(f, "out of memory for a query of the source table");
-    vd_strbuf_free(&b);
-    return ok;
-}
-
-static PGresult *run_on(vd_feed *f, PGconn *c, const char *sql)
-{
-    return vd_feed_send_on(f, c, sql, 0, NULL) ? vd_feed_collect_on(f, c) : NULL;
+    return vd_feed_send_built(f, c, &b, *after ? 3 : 2, params);
 }
 
 /* Connects rd (and enters the snapshot, if any). */
@@ -126,8 +115,8 @@ static bool connect_reader(vd_feed_pages *p, page_reader *rd)
         return true;
     char set[200];
     snprintf(set, sizeof set, "SET TRANSACTION SNAPSHOT '%s'", p->snapshot);
-    PGresult *begin = run_on(f, rd->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    PGresult *in = begin ? run_on(f, rd->conn, set) : NULL;
+    PGresult *begin = vd_feed_run_on(f, rd->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+    PGresult *in = begin ? vd_feed_run_on(f, rd->conn, set, 0, NULL) : NULL;
     PQclear(begin);
     PQclear(in);
     return in != NULL;

@@ -183,13 +183,7 @@ bool vd_feed_send_range(vd_feed *f, PGconn *c, const char *cols, const char *aft
         params[n++] = lim;
         vd_strbuf_printf(&b, " LIMIT $%d::int", n);
     }
-    bool ok = !b.failed;
-    if (ok)
-        ok = vd_feed_send_on(f, c, b.data, n, params);
-    else
-        vd_feed_error(f, "out of memory for a query of the source table");
-    vd_strbuf_free(&b);
-    return ok;
+    return vd_feed_send_built(f, c, &b, n, params);
 }
 
 bool vd_feed_send_page(vd_feed *f, const char *cols, const char *after, unsigned limit)
